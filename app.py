@@ -1,0 +1,250 @@
+"""The launch controller's Chalice app: the HTTP API and one Lambda per checklist stage."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from chalice import Chalice, Response
+
+from chalicelib.api_errors import BadRequest, error_answer
+from chalicelib.models import ApprovalGateEvent, DecisionRequest, FinishEvent, LaunchRequest, LaunchStatus, Stage
+from chalicelib.wiring import launch_store, stage_inputs
+
+app = Chalice(app_name="launch-controller")
+logger = Logger(service="launch-controller")
+
+
+def _aws(service: str) -> Any:
+    from chalicelib import aws
+
+    return aws.client(service)
+
+
+def _settings() -> Any:
+    from chalicelib.settings import settings
+
+    return settings()
+
+
+def api(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Map domain exceptions to their HTTP answers; anything else is a real 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception as exc:
+            answer = error_answer(exc)
+            if answer is None:
+                logger.exception("request failed")
+                raise
+            status, body = answer
+            return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+    return wrapper
+
+
+def _json_body() -> dict[str, Any]:
+    body = app.current_request.json_body
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object")
+    return body
+
+
+# -- HTTP API ---------------------------------------------------------------------------------
+
+
+@app.route("/launches", methods=["POST"])
+@api
+def create_launch() -> Response:
+    from chalicelib.launches import start_launch, summary
+
+    request = LaunchRequest.model_validate(_json_body())
+    launch = start_launch(launch_store(), request, _aws("stepfunctions"), _settings().state_machine_arn)
+    return Response(body=summary(launch), status_code=202, headers={"Location": f"/launches/{launch.launch_id}"})
+
+
+@app.route("/launches", methods=["GET"])
+@api
+def list_launches() -> dict[str, Any]:
+    from chalicelib.launches import summary
+
+    raw = (app.current_request.query_params or {}).get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise BadRequest("limit", "must be a whole number from 1 to 100")
+    return {"launches": [summary(launch) for launch in launch_store().list_launches(int(raw))]}
+
+
+@app.route("/launches/{launch_id}", methods=["GET"])
+@api
+def get_launch(launch_id: str) -> dict[str, Any]:
+    from chalicelib.launches import describe_launch
+
+    return describe_launch(launch_store(), launch_id)
+
+
+@app.route("/launches/{launch_id}/approvals", methods=["POST"])
+@api
+def decide_approval(launch_id: str) -> dict[str, Any]:
+    from chalicelib.approvals import decide
+
+    decision = DecisionRequest.model_validate(_json_body())
+    return decide(launch_store(), launch_id, decision, _aws("stepfunctions"))
+
+
+# -- Stage Lambdas, called by the state machine ---------------------------------------------------
+
+
+@app.lambda_function(name="begin_launch")
+@logger.inject_lambda_context
+def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.lifecycle import begin_launch as begin
+
+    store, launch, profile = stage_inputs(event)
+    return begin(store, launch.launch_id, profile)
+
+
+@app.lambda_function(name="preflight")
+@logger.inject_lambda_context
+def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.errors import PreflightBlocked
+    from chalicelib.stages.preflight import run_preflight
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+
+    def work() -> dict[str, Any]:
+        report = run_preflight(profile, _aws("s3"), _aws("cloudfront"), _aws("ecs"), _aws("rds"))
+        result = report.model_dump(mode="json") | {"passed": report.passed}
+        store.record_result(launch.launch_id, Stage.PREFLIGHT, result)
+        failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
+        store.append_event(
+            launch.launch_id,
+            "preflight",
+            f"{sum(c.result == 'pass' for c in report.checks)}/{len(report.checks)} checks passed"
+            + (f"; blocking: {failed}" if failed else ""),
+            stage=Stage.PREFLIGHT,
+        )
+        if not report.passed:
+            raise PreflightBlocked(f"blocking checks failed: {failed}")
+        return result
+
+    return run_stage(store, launch.launch_id, Stage.PREFLIGHT, work)
+
+
+@app.lambda_function(name="request_approvals")
+@logger.inject_lambda_context
+def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.approvals import request_approvals as ask
+
+    gate = ApprovalGateEvent.model_validate(event)
+    store, launch, profile = stage_inputs(event)
+    settings = _settings()
+    return ask(
+        store, launch, profile, gate.task_token, _aws("sns"), settings.approvals_topic_arn, settings.public_api_url
+    )
+
+
+@app.lambda_function(name="record_rollback_point")
+@logger.inject_lambda_context
+def record_rollback_point(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.rollback_point import record_rollback_point as record
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.ROLLBACK_POINT)
+    return run_stage(
+        store,
+        launch.launch_id,
+        Stage.ROLLBACK_POINT,
+        lambda: record(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("rds")),
+    )
+
+
+@app.lambda_function(name="deploy_frontend")
+@logger.inject_lambda_context
+def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.frontend import deploy_frontend as deploy
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.FRONTEND)
+    return run_stage(
+        store, launch.launch_id, Stage.FRONTEND, lambda: deploy(store, launch, profile, _aws("s3"), _aws("cloudfront"))
+    )
+
+
+@app.lambda_function(name="deploy_backend")
+@logger.inject_lambda_context
+def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.backend import deploy_backend as deploy
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.BACKEND)
+    return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: deploy(store, launch, profile, _aws("ecs")))
+
+
+@app.lambda_function(name="check_backend")
+@logger.inject_lambda_context
+def check_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.backend import check_backend as check
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: check(store, launch, profile, _aws("ecs")))
+
+
+@app.lambda_function(name="smoke_test")
+@logger.inject_lambda_context
+def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.runner import run_stage
+    from chalicelib.stages.smoke import run_smoke
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE)
+    return run_stage(store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile))
+
+
+@app.lambda_function(name="bake_check")
+@logger.inject_lambda_context
+def bake_check(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.bake import check_bake
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.BAKING, stage=Stage.BAKE)
+    return run_stage(
+        store, launch.launch_id, Stage.BAKE, lambda: check_bake(store, launch, profile, _aws("cloudwatch"))
+    )
+
+
+@app.lambda_function(name="roll_back")
+@logger.inject_lambda_context
+def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.rollback import roll_back as undo
+    from chalicelib.stages.runner import run_stage
+
+    store, launch, profile = stage_inputs(event)
+    store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK)
+    return run_stage(
+        store,
+        launch.launch_id,
+        Stage.ROLLBACK,
+        lambda: undo(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("cloudfront")),
+    )
+
+
+@app.lambda_function(name="finish_launch")
+@logger.inject_lambda_context
+def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.lifecycle import finish_launch as finish
+
+    parsed = FinishEvent.model_validate(event)
+    error = parsed.error.model_dump() if parsed.error else None
+    return finish(
+        launch_store(), parsed.launch_id, parsed.outcome, error, _aws("sns"), _settings().notifications_topic_arn
+    )

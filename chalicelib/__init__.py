@@ -1,0 +1,1 @@
+"""Domain code of the launch controller: everything the Lambdas import, free of side effects."""

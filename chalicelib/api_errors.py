@@ -1,0 +1,51 @@
+"""One place that turns domain exceptions into HTTP answers with a stable error code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.approvals import NotARequiredRole, NotAwaitingApproval, SeparationOfDuties
+from chalicelib.profiles import UnknownEnvironment
+from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
+
+
+class BadRequest(Exception):
+    """A request the caller must fix; `field` names the part that is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
+    return status, {"error": {"code": code, "message": message, **extra}}
+
+
+def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """(status, body) for a caller's mistake or a conflict; None for a real server fault."""
+    if isinstance(exc, ValidationError):
+        fields = [
+            {"field": ".".join(str(part) for part in err["loc"]) or "body", "reason": err["msg"]}
+            for err in exc.errors()
+        ]
+        return _error(400, "invalid_request", "; ".join(f"{f['field']}: {f['reason']}" for f in fields), fields=fields)
+    if isinstance(exc, BadRequest):
+        return _error(400, "invalid_request", str(exc), fields=[{"field": exc.field, "reason": exc.reason}])
+    if isinstance(exc, UnknownEnvironment):
+        return _error(400, "unknown_environment", str(exc), fields=[{"field": "environment", "reason": str(exc)}])
+    if isinstance(exc, NotARequiredRole):
+        return _error(400, "invalid_request", str(exc), fields=[{"field": "role", "reason": str(exc)}])
+    if isinstance(exc, LaunchNotFound):
+        return _error(404, "launch_not_found", f"no launch {exc}")
+    if isinstance(exc, EnvironmentLocked):
+        return _error(409, "environment_locked", str(exc), running_launch_id=exc.holder)
+    if isinstance(exc, AlreadyDecided):
+        return _error(409, "already_decided", str(exc))
+    if isinstance(exc, NotAwaitingApproval):
+        return _error(409, "not_awaiting_approval", str(exc))
+    if isinstance(exc, SeparationOfDuties):
+        return _error(403, "separation_of_duties", str(exc))
+    return None

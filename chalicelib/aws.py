@@ -1,0 +1,38 @@
+"""Lazily built, cached boto3 clients; nothing reaches AWS at import time."""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+_lock = threading.Lock()
+
+
+@cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
+
+
+def client(service: str) -> Any:
+    """A client for `service`, honouring AWS_ENDPOINT_URL and the standard retry mode."""
+    return _client(service)
+
+
+@cache
+def _client(service: str) -> Any:
+    from botocore.config import Config
+
+    # Session.client is not thread-safe; the local stack runs several executions at once.
+    with _lock:
+        return _session().client(
+            service, config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+        )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between runs)."""
+    _client.cache_clear()
+    _session.cache_clear()

@@ -1,0 +1,31 @@
+"""Domain errors a stage raises; the state machine catches them by class name."""
+
+from __future__ import annotations
+
+
+class LaunchError(Exception):
+    """Base of the errors that end or divert a launch on purpose."""
+
+
+class PreflightBlocked(LaunchError):
+    """A blocking preflight check failed; nothing was changed."""
+
+
+class ApprovalRejected(LaunchError):
+    """An approver refused the launch; nothing was changed."""
+
+
+class BackendRolloutFailed(LaunchError):
+    """The ECS deployment failed or did not become steady before its deadline."""
+
+
+class SmokeTestFailed(LaunchError):
+    """The release does not answer the smoke checks as expected."""
+
+
+class BakeBreached(LaunchError):
+    """An alarm fired or a metric crossed its threshold while the release baked."""
+
+
+class RollbackIncomplete(LaunchError):
+    """Rollback could not undo everything; a person has to finish it."""

@@ -1,0 +1,80 @@
+"""Starting, reading and listing launches: what the API does, as plain functions."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from chalicelib.models import Launch, LaunchRequest, LaunchStatus, Stage
+from chalicelib.profiles import load_profile
+from chalicelib.store import EnvironmentLocked, LaunchStore, now
+
+
+def new_launch_id(environment: str) -> str:
+    """Readable, sortable, unique, and valid as a Step Functions execution name."""
+    return f"{environment}-{now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_machine_arn: str) -> Launch:
+    """Record the launch, take the environment, and start its execution (named after the launch)."""
+    profile = load_profile(request.environment)
+    moment = now()
+    launch = Launch(
+        launch_id=new_launch_id(request.environment),
+        request=request,
+        status=LaunchStatus.REQUESTED,
+        stage=Stage.START,
+        created_at=moment,
+        updated_at=moment,
+    )
+    holder = store.lock_holder(request.environment)
+    if holder is not None:
+        raise EnvironmentLocked(request.environment, holder)
+    store.create_launch(launch)
+    store.append_event(
+        launch.launch_id,
+        "requested",
+        f"{request.requested_by} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
+        stage=Stage.START,
+    )
+    try:
+        store.acquire_lock(request.environment, launch.launch_id, profile.lock_lease_seconds)
+    except EnvironmentLocked as locked:
+        store.set_status(
+            launch.launch_id, LaunchStatus.FAILED, error={"error": "EnvironmentLocked", "cause": str(locked)}
+        )
+        raise
+    try:
+        execution = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=launch.launch_id, input=json.dumps({"launch_id": launch.launch_id})
+        )
+    except Exception as exc:
+        store.set_status(launch.launch_id, LaunchStatus.FAILED, error={"error": type(exc).__name__, "cause": str(exc)})
+        store.release_lock(request.environment, launch.launch_id)
+        store.append_event(launch.launch_id, "finished", f"the execution could not start: {exc}", stage=Stage.START)
+        raise
+    store.set_execution(launch.launch_id, execution["executionArn"])
+    return launch.model_copy(update={"execution_arn": execution["executionArn"]})
+
+
+def describe_launch(store: LaunchStore, launch_id: str) -> dict[str, Any]:
+    """The launch as an engineer wants to read it: status, stage, results, approvals, timeline."""
+    launch = store.get_launch(launch_id)
+    return {
+        **launch.model_dump(mode="json"),
+        "approvals": [approval.model_dump(mode="json") for approval in store.approvals(launch_id)],
+        "timeline": [event.model_dump(mode="json") for event in store.timeline(launch_id)],
+    }
+
+
+def summary(launch: Launch) -> dict[str, Any]:
+    return {
+        "launch_id": launch.launch_id,
+        "environment": launch.request.environment,
+        "version": launch.request.version,
+        "status": launch.status,
+        "stage": launch.stage,
+        "created_at": launch.created_at.isoformat(),
+        "updated_at": launch.updated_at.isoformat(),
+    }

@@ -1,0 +1,214 @@
+"""Pydantic models for launch requests, launch records, stage results and their statuses."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LAUNCH_ID_PATTERN = re.compile(r"^[a-z0-9-]{8,80}$")
+
+
+class LaunchStatus(StrEnum):
+    """Where a launch stands; the terminal ones never change again."""
+
+    REQUESTED = "REQUESTED"
+    PREFLIGHT = "PREFLIGHT"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    DEPLOYING = "DEPLOYING"
+    VERIFYING = "VERIFYING"
+    BAKING = "BAKING"
+    ROLLING_BACK = "ROLLING_BACK"
+    SUCCEEDED = "SUCCEEDED"
+    ROLLED_BACK = "ROLLED_BACK"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    BLOCKED = "BLOCKED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        LaunchStatus.SUCCEEDED,
+        LaunchStatus.ROLLED_BACK,
+        LaunchStatus.ROLLBACK_FAILED,
+        LaunchStatus.BLOCKED,
+        LaunchStatus.REJECTED,
+        LaunchStatus.EXPIRED,
+        LaunchStatus.FAILED,
+    }
+)
+
+# Statuses reachable before anything in the environment changed: ending here needs no rollback.
+_UNCHANGED_ENDS = {LaunchStatus.BLOCKED, LaunchStatus.REJECTED, LaunchStatus.EXPIRED, LaunchStatus.FAILED}
+
+ALLOWED_TRANSITIONS: dict[LaunchStatus, frozenset[LaunchStatus]] = {
+    LaunchStatus.REQUESTED: frozenset({LaunchStatus.PREFLIGHT, LaunchStatus.FAILED}),
+    LaunchStatus.PREFLIGHT: frozenset({LaunchStatus.AWAITING_APPROVAL} | _UNCHANGED_ENDS),
+    LaunchStatus.AWAITING_APPROVAL: frozenset({LaunchStatus.DEPLOYING} | _UNCHANGED_ENDS),
+    LaunchStatus.DEPLOYING: frozenset({LaunchStatus.VERIFYING, LaunchStatus.ROLLING_BACK}),
+    LaunchStatus.VERIFYING: frozenset({LaunchStatus.BAKING, LaunchStatus.ROLLING_BACK}),
+    LaunchStatus.BAKING: frozenset({LaunchStatus.SUCCEEDED, LaunchStatus.ROLLING_BACK}),
+    LaunchStatus.ROLLING_BACK: frozenset({LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}),
+}
+
+
+class InvalidTransition(Exception):
+    """A status change the launch lifecycle does not allow."""
+
+
+def check_transition(current: LaunchStatus, new: LaunchStatus) -> None:
+    """Raise InvalidTransition unless `current` may become `new` (staying put is allowed)."""
+    if current == new:
+        return
+    if new not in ALLOWED_TRANSITIONS.get(current, frozenset()):
+        raise InvalidTransition(f"a launch cannot go from {current} to {new}")
+
+
+class Stage(StrEnum):
+    """The checklist stages, in the order a launch runs them."""
+
+    START = "start"
+    PREFLIGHT = "preflight"
+    APPROVALS = "approvals"
+    ROLLBACK_POINT = "rollback_point"
+    FRONTEND = "frontend"
+    BACKEND = "backend"
+    SMOKE = "smoke"
+    BAKE = "bake"
+    ROLLBACK = "rollback"
+    FINISH = "finish"
+
+
+class Change(StrEnum):
+    """Parts of the environment a launch may change, so rollback undoes only those."""
+
+    FRONTEND = "frontend"
+    BACKEND = "backend"
+
+
+_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
+
+
+class LaunchRequest(BaseModel):
+    """What a caller asks for: this release into that environment."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    environment: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
+    version: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    git_sha: str = Field(pattern=r"^[0-9a-f]{7,40}$")
+    frontend_artifact: str = Field(description="s3://bucket/prefix/ holding the release's static build")
+    backend_image: str = Field(min_length=3, max_length=255, pattern=r"^[^\s]+:[^\s:/]+$|^[^\s]+@sha256:[0-9a-f]{64}$")
+    requested_by: str = Field(default="unknown", min_length=1, max_length=128)
+
+    @field_validator("frontend_artifact")
+    @classmethod
+    def _s3_uri(cls, value: str) -> str:
+        if not _S3_URI.match(value):
+            raise ValueError("must be an s3://bucket/prefix/ URI")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def artifact_bucket(self) -> str:
+        match = _S3_URI.match(self.frontend_artifact)
+        assert match is not None
+        return match["bucket"]
+
+    @property
+    def artifact_prefix(self) -> str:
+        match = _S3_URI.match(self.frontend_artifact)
+        assert match is not None
+        return match["prefix"]
+
+
+class TimelineEvent(BaseModel):
+    """One entry of a launch's timeline: something that happened, when, in which stage."""
+
+    at: datetime
+    kind: str
+    stage: Stage | None = None
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RollbackPoint(BaseModel):
+    """What the environment looked like before the launch changed anything."""
+
+    task_definition_arn: str
+    site_versions: dict[str, str] = Field(description="key -> version id of the live site objects")
+    db_snapshot_id: str | None = None
+    recorded_at: datetime
+
+
+class Launch(BaseModel):
+    """The stored record of one launch."""
+
+    launch_id: str
+    request: LaunchRequest
+    status: LaunchStatus
+    stage: Stage | None = None
+    created_at: datetime
+    updated_at: datetime
+    execution_arn: str | None = None
+    rollback_point: RollbackPoint | None = None
+    changes: list[Change] = Field(default_factory=list)
+    results: dict[str, Any] = Field(default_factory=dict)
+    error: dict[str, str] | None = None
+
+
+class Approval(BaseModel):
+    """One role's decision at the approval gate."""
+
+    role: str
+    decision: Literal["approved", "rejected"]
+    approver: str
+    comment: str = ""
+    decided_at: datetime
+
+
+class DecisionRequest(BaseModel):
+    """An approver's decision as sent to the API."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    role: str = Field(min_length=1, max_length=64)
+    approver: str = Field(min_length=1, max_length=128)
+    decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=2000)
+
+
+class StageEvent(BaseModel):
+    """The input every stage Lambda receives from the state machine."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    launch_id: str = Field(pattern=LAUNCH_ID_PATTERN.pattern)
+
+
+class ApprovalGateEvent(StageEvent):
+    """The approval stage's input: the launch and the execution's task token."""
+
+    task_token: str = Field(min_length=1, max_length=2048)
+
+
+class CaughtError(BaseModel):
+    """An error as a Catch hands it on: its name and cause."""
+
+    Error: str
+    Cause: str = ""
+
+
+class FinishEvent(StageEvent):
+    """The last stage's input: how the launch ended and, if it failed, why."""
+
+    outcome: Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
+    error: CaughtError | None = None

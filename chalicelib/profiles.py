@@ -1,0 +1,120 @@
+"""Environment profiles: what a launch into each environment touches, checks and waits for."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FrontendTarget(_Strict):
+    site_bucket: str
+    backup_bucket: str
+    distribution_id: str
+
+
+class BackendTarget(_Strict):
+    cluster: str
+    service: str
+    container: str
+    poll_seconds: int = Field(default=15, ge=1, le=300)
+    deadline_seconds: int = Field(default=1800, ge=10, le=7200)
+
+
+class DatabaseTarget(_Strict):
+    instance_id: str
+    snapshot: bool = True
+
+
+class SmokeCheck(_Strict):
+    name: str
+    path: str = Field(pattern=r"^/")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    expect_text: str | None = None
+
+
+class SmokeConfig(_Strict):
+    base_url: HttpUrl
+    checks: list[SmokeCheck] = Field(min_length=1)
+    websocket_url: str | None = Field(default=None, pattern=r"^wss?://")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    attempts: int = Field(default=3, ge=1, le=10)
+
+
+class BakeConfig(_Strict):
+    poll_seconds: int = Field(default=60, ge=1, le=3600)
+    checkpoints: list[int] = Field(default=[900, 3600], min_length=1)
+    alarm_names: list[str] = Field(default_factory=list)
+    load_balancer: str | None = Field(default=None, description="ALB dimension value, app/name/id")
+    error_rate_threshold: float = Field(default=0.001, gt=0, lt=1)
+    p95_latency_threshold_ms: float = Field(default=500, gt=0)
+
+    @model_validator(mode="after")
+    def _checkpoints_ascending(self) -> BakeConfig:
+        if self.checkpoints != sorted(set(self.checkpoints)) or self.checkpoints[0] <= 0:
+            raise ValueError("checkpoints must be positive seconds, strictly ascending")
+        return self
+
+
+class ApprovalPolicy(_Strict):
+    roles: list[str] = Field(default=["tech_lead", "product_manager", "qa_lead"], min_length=1)
+    timeout_seconds: int = Field(default=86400, ge=1, le=7 * 86400)
+
+
+class EnvironmentProfile(_Strict):
+    """Everything the controller needs to know about one environment."""
+
+    name: str
+    frontend: FrontendTarget
+    backend: BackendTarget
+    database: DatabaseTarget
+    smoke: SmokeConfig
+    bake: BakeConfig = BakeConfig()
+    approvals: ApprovalPolicy = ApprovalPolicy()
+    lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
+
+
+class ProfileError(Exception):
+    """A profile that is missing or does not validate; says which file and which field."""
+
+
+class UnknownEnvironment(ProfileError):
+    """No profile exists for the environment named."""
+
+
+def known_environments(directory: Path = PROFILES_DIR) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.toml"))
+
+
+def load_profile_file(path: Path) -> EnvironmentProfile:
+    """Read and validate one profile file; an invalid one fails loudly, naming the field."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path.name}: not valid TOML: {exc}") from exc
+    try:
+        profile = EnvironmentProfile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ProfileError(f"{path.name}: {problems}") from exc
+    if profile.name != path.stem:
+        raise ProfileError(f"{path.name}: name: must be {path.stem!r}, the file's name")
+    return profile
+
+
+@lru_cache(maxsize=16)
+def load_profile(environment: str, directory: Path = PROFILES_DIR) -> EnvironmentProfile:
+    path = directory / f"{environment}.toml"
+    if environment not in known_environments(directory):
+        raise UnknownEnvironment(
+            f"no profile for environment {environment!r}; known: {', '.join(known_environments(directory))}"
+        )
+    return load_profile_file(path)

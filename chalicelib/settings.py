@@ -1,0 +1,29 @@
+"""Deployment settings the Lambdas read from their environment (set by Chalice or the template)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    """Names of the controller's own resources, bound at deploy time."""
+
+    table_name: str = Field(min_length=1)
+    state_machine_arn: str = ""
+    approvals_topic_arn: str = ""
+    notifications_topic_arn: str = ""
+    public_api_url: str = ""
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings(
+        table_name=os.environ.get("LAUNCH_TABLE", "launch-controller"),
+        state_machine_arn=os.environ.get("LAUNCH_STATE_MACHINE_ARN", ""),
+        approvals_topic_arn=os.environ.get("APPROVALS_TOPIC_ARN", ""),
+        notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
+        public_api_url=os.environ.get("PUBLIC_API_URL", "").rstrip("/"),
+    )

@@ -1,0 +1,1 @@
+"""The checklist's stages, one module each, as plain functions over injected AWS clients."""

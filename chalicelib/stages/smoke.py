@@ -1,0 +1,124 @@
+"""Smoke: the release answers its health, pages, authentication and WebSocket as expected."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.errors import SmokeTestFailed
+from chalicelib.models import Launch, Stage
+from chalicelib.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.store import LaunchStore
+
+
+class SmokeResult(BaseModel):
+    name: str
+    target: str
+    passed: bool
+    detail: str
+    latency_ms: float
+    attempts: int
+
+
+def _get(url: str, timeout: float) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"User-Agent": "launch-controller-smoke/1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536).decode("utf-8", "replace")
+
+
+def check_http(base_url: str, check: SmokeCheck, timeout: float, attempts: int) -> SmokeResult:
+    url = base_url.rstrip("/") + check.path
+    detail = ""
+    started = time.monotonic()
+    for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            status, body = _get(url, timeout)
+        except (OSError, urllib.error.URLError) as exc:
+            detail = f"no answer: {exc}"
+        else:
+            if status != check.expect_status:
+                detail = f"status {status}, expected {check.expect_status}"
+            elif check.expect_text is not None and check.expect_text not in body:
+                detail = f"status {status} but the body lacks {check.expect_text!r}"
+            else:
+                return SmokeResult(
+                    name=check.name,
+                    target=url,
+                    passed=True,
+                    detail=f"status {status}",
+                    latency_ms=round((time.monotonic() - started) * 1000, 1),
+                    attempts=attempt,
+                )
+        if attempt < attempts:
+            time.sleep(min(0.5 * attempt, 2.0))
+    return SmokeResult(
+        name=check.name,
+        target=url,
+        passed=False,
+        detail=detail,
+        latency_ms=round((time.monotonic() - started) * 1000, 1),
+        attempts=attempts,
+    )
+
+
+def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
+    """Open the socket, send one message, expect it echoed."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    probe = "launch-controller-smoke"
+    detail = ""
+    started = time.monotonic()
+    for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            with connect(url, open_timeout=timeout, close_timeout=timeout) as socket:
+                socket.send(probe)
+                answer = socket.recv(timeout=timeout)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            detail = f"no echo: {type(exc).__name__}: {exc}"
+        else:
+            if answer == probe:
+                return SmokeResult(
+                    name="websocket",
+                    target=url,
+                    passed=True,
+                    detail="handshake and echo",
+                    latency_ms=round((time.monotonic() - started) * 1000, 1),
+                    attempts=attempt,
+                )
+            detail = f"echo differs: {str(answer)[:80]!r}"
+        if attempt < attempts:
+            time.sleep(min(0.5 * attempt, 2.0))
+    return SmokeResult(
+        name="websocket",
+        target=url,
+        passed=False,
+        detail=detail,
+        latency_ms=round((time.monotonic() - started) * 1000, 1),
+        attempts=attempts,
+    )
+
+
+def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
+    """Run every smoke check of the profile; any failure raises SmokeTestFailed after recording all."""
+    smoke = profile.smoke
+    results = [check_http(str(smoke.base_url), check, smoke.timeout_seconds, smoke.attempts) for check in smoke.checks]
+    if smoke.websocket_url:
+        results.append(check_websocket(smoke.websocket_url, smoke.timeout_seconds, smoke.attempts))
+    report = {"checks": [result.model_dump() for result in results]}
+    failed = [result for result in results if not result.passed]
+    summary = ", ".join(f"{r.name} {'ok' if r.passed else 'FAILED'} ({r.latency_ms:.0f} ms)" for r in results)
+    store.append_event(launch.launch_id, "smoke", summary, stage=Stage.SMOKE, details=report)
+    if failed:
+        store.record_result(launch.launch_id, Stage.SMOKE, report)
+        raise SmokeTestFailed("; ".join(f"{r.name}: {r.detail}" for r in failed))
+    return report

@@ -1,0 +1,364 @@
+"""DynamoDB access: launches, their timelines, approvals and the per-environment lock."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.models import (
+    Approval,
+    Change,
+    Launch,
+    LaunchRequest,
+    LaunchStatus,
+    RollbackPoint,
+    Stage,
+    TimelineEvent,
+    check_transition,
+)
+
+LIST_INDEX = "recent"
+
+
+class LaunchNotFound(Exception):
+    """No launch has that id."""
+
+
+class EnvironmentLocked(Exception):
+    """Another launch holds the environment."""
+
+    def __init__(self, environment: str, holder: str) -> None:
+        super().__init__(f"environment {environment!r} is locked by launch {holder}")
+        self.environment = environment
+        self.holder = holder
+
+
+class AlreadyDecided(Exception):
+    """This role's approval was already given or refused."""
+
+
+class StatusConflict(Exception):
+    """The launch moved on while we were writing; the write was not made."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _launch_key(launch_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"LAUNCH#{launch_id}"), "sk": _s("LAUNCH")}
+
+
+class LaunchStore:
+    """One DynamoDB table, single-table layout; takes its client so tests can hand it moto's."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    # -- launches --------------------------------------------------------------------------
+
+    def create_launch(self, launch: Launch) -> None:
+        item = {
+            **_launch_key(launch.launch_id),
+            "gsi1pk": _s("LAUNCH"),
+            "gsi1sk": _s(f"{_iso(launch.created_at)}#{launch.launch_id}"),
+            "launch_id": _s(launch.launch_id),
+            "environment": _s(launch.request.environment),
+            "request": _s(launch.request.model_dump_json()),
+            "status": _s(launch.status),
+            "created_at": _s(_iso(launch.created_at)),
+            "updated_at": _s(_iso(launch.updated_at)),
+            "results": {"M": {}},
+        }
+        self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get_launch(self, launch_id: str) -> Launch:
+        item = self._db.get_item(TableName=self._table, Key=_launch_key(launch_id), ConsistentRead=True).get("Item")
+        if not item:
+            raise LaunchNotFound(launch_id)
+        return _launch_from_item(item)
+
+    def list_launches(self, limit: int = 20) -> list[Launch]:
+        response = self._db.query(
+            TableName=self._table,
+            IndexName=LIST_INDEX,
+            KeyConditionExpression="gsi1pk = :kind",
+            ExpressionAttributeValues={":kind": _s("LAUNCH")},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_launch_from_item(item) for item in response.get("Items", [])]
+
+    def set_execution(self, launch_id: str, execution_arn: str) -> None:
+        self._update(launch_id, "SET execution_arn = :arn", {":arn": _s(execution_arn)})
+
+    def set_status(
+        self, launch_id: str, status: LaunchStatus, stage: Stage | None = None, error: dict[str, str] | None = None
+    ) -> Launch:
+        """Move the launch to `status`, refusing transitions the lifecycle does not allow."""
+        launch = self.get_launch(launch_id)
+        check_transition(launch.status, status)
+        expression = "SET #status = :new, updated_at = :at"
+        values: dict[str, Any] = {":new": _s(status), ":old": _s(launch.status), ":at": _s(_iso(now()))}
+        if stage is not None:
+            expression += ", stage = :stage"
+            values[":stage"] = _s(stage)
+        if error is not None:
+            expression += ", #error = :error"
+            values[":error"] = _s(json.dumps(error))
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_launch_key(launch_id),
+                UpdateExpression=expression,
+                ConditionExpression="#status = :old",
+                ExpressionAttributeNames={"#status": "status", **({"#error": "error"} if error is not None else {})},
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            raise StatusConflict(f"launch {launch_id} changed status while {status} was being written") from exc
+        if launch.status != status:
+            self.append_event(launch_id, "status", f"status {launch.status} -> {status}", stage=stage)
+        elif stage is not None and stage != launch.stage:
+            self.append_event(launch_id, "stage", f"{stage} started", stage=stage)
+        return launch.model_copy(update={"status": status, "stage": stage or launch.stage})
+
+    def record_result(self, launch_id: str, stage: Stage, result: dict[str, Any]) -> None:
+        self._update(
+            launch_id,
+            "SET results.#stage = :result",
+            {":result": _s(json.dumps(result, default=str))},
+            names={"#stage": str(stage)},
+        )
+
+    def record_rollback_point(self, launch_id: str, point: RollbackPoint) -> bool:
+        """Store the rollback point once; False when one was already recorded (a retried step)."""
+        try:
+            self._update(
+                launch_id,
+                "SET rollback_point = :point",
+                {":point": _s(point.model_dump_json())},
+                condition="attribute_not_exists(rollback_point)",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def record_change(self, launch_id: str, change: Change) -> None:
+        """Note, before touching it, that this launch changes a part of the environment."""
+        self._update(launch_id, "ADD changes :change", {":change": {"SS": [str(change)]}})
+
+    def _update(
+        self,
+        launch_id: str,
+        expression: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        condition: str | None = None,
+    ) -> None:
+        values = {**values, ":at": _s(_iso(now()))}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _launch_key(launch_id),
+            "UpdateExpression": expression
+            + (", updated_at = :at" if expression.startswith("SET") else " SET updated_at = :at"),
+            "ExpressionAttributeValues": values,
+            "ConditionExpression": "attribute_exists(pk)" + (f" AND {condition}" if condition else ""),
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self._db.update_item(**kwargs)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            if condition is None:
+                raise LaunchNotFound(launch_id) from None
+            raise
+
+    # -- timeline ----------------------------------------------------------------------------
+
+    def append_event(
+        self,
+        launch_id: str,
+        kind: str,
+        message: str,
+        stage: Stage | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> TimelineEvent:
+        event = TimelineEvent(at=now(), kind=kind, stage=stage, message=message, details=details or {})
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(f"LAUNCH#{launch_id}"),
+                "sk": _s(f"EVENT#{_iso(event.at)}#{uuid.uuid4().hex[:8]}"),
+                "event": _s(event.model_dump_json()),
+            },
+        )
+        return event
+
+    def timeline(self, launch_id: str) -> list[TimelineEvent]:
+        return [
+            TimelineEvent.model_validate_json(item["event"]["S"]) for item in self._query_prefix(launch_id, "EVENT#")
+        ]
+
+    def _query_prefix(self, launch_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(f"LAUNCH#{launch_id}"), ":prefix": _s(prefix)},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- environment lock ----------------------------------------------------------------------
+
+    def acquire_lock(self, environment: str, launch_id: str, lease_seconds: int) -> None:
+        """Take the environment for this launch; re-taking our own lock is a no-op renewal.
+
+        The lease is checked in the condition because TTL deletes expired items late."""
+        moment = now()
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(f"LOCK#{environment}"),
+                    "sk": _s("LOCK"),
+                    "owner": _s(launch_id),
+                    "acquired_at": _s(_iso(moment)),
+                    "lease_expires_at": _s(_iso(moment + timedelta(seconds=lease_seconds))),
+                    "expires_at_epoch": {"N": str(int((moment + timedelta(seconds=lease_seconds)).timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :me OR lease_expires_at < :now",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": _s(launch_id), ":now": _s(_iso(moment))},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            raise EnvironmentLocked(environment, self.lock_holder(environment) or "unknown") from None
+
+    def release_lock(self, environment: str, launch_id: str) -> bool:
+        """Release the lock if this launch holds it; False when it did not."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": _s(f"LOCK#{environment}"), "sk": _s("LOCK")},
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": _s(launch_id)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def lock_holder(self, environment: str) -> str | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": _s(f"LOCK#{environment}"), "sk": _s("LOCK")}, ConsistentRead=True
+        ).get("Item")
+        if not item or item["lease_expires_at"]["S"] < _iso(now()):
+            return None
+        return item["owner"]["S"]
+
+    # -- approvals -------------------------------------------------------------------------------
+
+    def open_approval_gate(self, launch_id: str, task_token: str, roles: list[str], expires_at: datetime) -> None:
+        """Keep the execution's task token server-side until the quorum decides."""
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(f"LAUNCH#{launch_id}"),
+                "sk": _s("GATE"),
+                "task_token": _s(task_token),
+                "roles": {"L": [_s(role) for role in roles]},
+                "expires_at": _s(_iso(expires_at)),
+            },
+        )
+
+    def approval_gate(self, launch_id: str) -> dict[str, Any] | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": _s(f"LAUNCH#{launch_id}"), "sk": _s("GATE")}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return {
+            "task_token": item["task_token"]["S"],
+            "roles": [role["S"] for role in item["roles"]["L"]],
+            "expires_at": datetime.fromisoformat(item["expires_at"]["S"]),
+        }
+
+    def record_decision(self, launch_id: str, approval: Approval) -> None:
+        """Write one role's decision once; a second decision for the role is refused."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(f"LAUNCH#{launch_id}"),
+                    "sk": _s(f"APPROVAL#{approval.role}"),
+                    "approval": _s(approval.model_dump_json()),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            raise AlreadyDecided(f"role {approval.role} has already decided on launch {launch_id}") from None
+
+    def approvals(self, launch_id: str) -> list[Approval]:
+        return [
+            Approval.model_validate_json(item["approval"]["S"]) for item in self._query_prefix(launch_id, "APPROVAL#")
+        ]
+
+
+def _launch_from_item(item: dict[str, Any]) -> Launch:
+    return Launch(
+        launch_id=item["launch_id"]["S"],
+        request=LaunchRequest.model_validate_json(item["request"]["S"]),
+        status=LaunchStatus(item["status"]["S"]),
+        stage=Stage(item["stage"]["S"]) if "stage" in item else None,
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
+        execution_arn=item.get("execution_arn", {}).get("S"),
+        rollback_point=RollbackPoint.model_validate_json(item["rollback_point"]["S"])
+        if "rollback_point" in item
+        else None,
+        changes=sorted(Change(value) for value in item.get("changes", {}).get("SS", [])),
+        results={stage: json.loads(value["S"]) for stage, value in item.get("results", {}).get("M", {}).items()},
+        error=json.loads(item["error"]["S"]) if "error" in item else None,
+    )
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """The table's shape, shared by the deploy template's generator check and the local stack."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "gsi1sk", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": LIST_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }

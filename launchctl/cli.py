@@ -1,0 +1,178 @@
+"""`launchctl`: start, watch and approve launches, and run the embedded local AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from launchctl.client import ApiError, ControllerApi, format_event, is_final
+
+DEFAULT_API = "http://127.0.0.1:45661"
+
+# Exit codes a script can tell apart.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ROLLED_BACK = 3
+EXIT_STOPPED = 4  # blocked, rejected or expired: nothing changed
+EXIT_ROLLBACK_FAILED = 5
+
+_STATUS_EXIT = {
+    "SUCCEEDED": EXIT_OK,
+    "ROLLED_BACK": EXIT_ROLLED_BACK,
+    "BLOCKED": EXIT_STOPPED,
+    "REJECTED": EXIT_STOPPED,
+    "EXPIRED": EXIT_STOPPED,
+    "ROLLBACK_FAILED": EXIT_ROLLBACK_FAILED,
+    "FAILED": EXIT_ERROR,
+}
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
+    launch = api.start(
+        environment=args.env,
+        version=args.version,
+        git_sha=args.git_sha,
+        frontend_artifact=args.frontend,
+        backend_image=args.image,
+        requested_by=args.requested_by,
+    )
+    _print(args, launch, f"launch {launch['launch_id']} started ({launch['status']})")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
+    if not args.watch:
+        launch = api.get(args.launch_id)
+        text = "\n".join(
+            [f"{launch['launch_id']}: {launch['status']} (stage {launch.get('stage')})"]
+            + [format_event(event) for event in launch["timeline"]]
+        )
+        _print(args, launch, text)
+        return EXIT_OK
+    launch: dict[str, Any] = {}
+    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout):
+        launch = current
+        if not args.json:
+            for event in new_events:
+                print(format_event(event), flush=True)
+    if args.json:
+        print(json.dumps(launch, indent=2))
+    else:
+        print(f"{launch['launch_id']}: {launch['status']}")
+    return _STATUS_EXIT.get(launch["status"], EXIT_ERROR) if is_final(launch) else EXIT_ERROR
+
+
+def cmd_list(args: argparse.Namespace, api: ControllerApi) -> int:
+    launches = api.list(args.limit)["launches"]
+    rows = [
+        f"{item['launch_id']:<36} {item['version']:<12} {item['status']:<18} {item['created_at'][:19]}"
+        for item in launches
+    ]
+    _print(args, launches, "\n".join(rows) or "no launches")
+    return EXIT_OK
+
+
+def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
+    result = api.decide(args.launch_id, args.role, args.approver, args.command, args.comment)
+    states = ", ".join(f"{role} {state}" for role, state in result["approvals"].items())
+    _print(args, result, f"{args.launch_id}: gate {result['gate']} ({states})")
+    return EXIT_OK
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from launchctl.stack import LocalStack
+
+    with LocalStack() as stack:
+        assert stack.site is not None
+        print(f"local AWS (moto):   {stack.moto_url}")
+        print(f"controller API:     {stack.api_url}")
+        print(f"sample site:        {stack.site.url}  (WebSocket {stack.site.websocket_url})")
+        print(f"state machine:      {stack.state_machine_arn}")
+        print("environment:        local (chalicelib/profiles/local.toml)")
+        print(f"try: launchctl --api {stack.api_url} start --env local --version 1.1.0 --git-sha abc1234 \\")
+        print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
+        print("Ctrl-C stops.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+
+def _image(version: str) -> str:
+    from launchctl.infrastructure import backend_image
+
+    return backend_image(version)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from launchctl.demo import run_demo
+
+    return run_demo()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="launchctl", description=__doc__)
+    root.add_argument(
+        "--api", default=os.environ.get("LAUNCHCTL_API_URL", DEFAULT_API), help="the controller's API URL"
+    )
+    root.add_argument("--json", action="store_true", help="print JSON for scripts")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    start = commands.add_parser("start", help="start a launch")
+    start.add_argument("--env", required=True)
+    start.add_argument("--version", required=True)
+    start.add_argument("--git-sha", required=True)
+    start.add_argument("--frontend", required=True, help="s3://bucket/prefix/ of the static build")
+    start.add_argument("--image", required=True, help="the backend container image")
+    start.add_argument("--requested-by", default=os.environ.get("USER", "unknown"))
+
+    status = commands.add_parser("status", help="show a launch, or follow it with --watch")
+    status.add_argument("launch_id")
+    status.add_argument("--watch", action="store_true")
+    status.add_argument("--timeout", type=float, default=4 * 3600)
+
+    listing = commands.add_parser("list", help="recent launches, newest first")
+    listing.add_argument("--limit", type=int, default=20)
+
+    for verb in ("approve", "reject"):
+        decide = commands.add_parser(verb, help=f"{verb} a launch for one role")
+        decide.add_argument("launch_id")
+        decide.add_argument("--role", required=True)
+        decide.add_argument("--as", dest="approver", required=True, help="who decides (email)")
+        decide.add_argument("--comment", default="")
+
+    commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
+    commands.add_parser("demo", help="run two launches on the embedded local AWS and show what happened")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "local":
+        return cmd_local(args)
+    if args.command == "demo":
+        return cmd_demo(args)
+    api = ControllerApi(args.api)
+    handlers = {"start": cmd_start, "status": cmd_status, "list": cmd_list, "approve": cmd_decide, "reject": cmd_decide}
+    try:
+        return handlers[args.command](args, api)
+    except ApiError as exc:
+        print(json.dumps(exc.body, indent=2) if args.json else f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if 400 <= exc.status < 500 else EXIT_ERROR
+    except OSError as exc:
+        print(f"error: cannot reach the controller at {args.api}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""A small HTTP client of the controller's API, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+FINAL_STATUSES = {"SUCCEEDED", "ROLLED_BACK", "ROLLBACK_FAILED", "BLOCKED", "REJECTED", "EXPIRED", "FAILED"}
+
+
+class ApiError(Exception):
+    """The API answered with an error; carries the status and the JSON error body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", body)
+        super().__init__(f"HTTP {status}: {error.get('message', error)}")
+        self.status = status
+        self.body = body
+
+
+class ControllerApi:
+    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = {"error": {"message": raw.decode("utf-8", "replace")}}
+            raise ApiError(exc.code, parsed) from None
+
+    def start(self, **request: Any) -> dict[str, Any]:
+        return self._call("POST", "/launches", request)
+
+    def get(self, launch_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/launches/{launch_id}")
+
+    def list(self, limit: int = 20) -> dict[str, Any]:
+        return self._call("GET", f"/launches?limit={limit}")
+
+    def decide(self, launch_id: str, role: str, approver: str, decision: str, comment: str = "") -> dict[str, Any]:
+        return self._call(
+            "POST",
+            f"/launches/{launch_id}/approvals",
+            {"role": role, "approver": approver, "decision": decision, "comment": comment},
+        )
+
+    def follow(
+        self, launch_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 3600, interval: float = 0.3
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Yield (launch, timeline events not yet seen) until `until(launch)` holds or time runs out."""
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            launch = self.get(launch_id)
+            timeline = launch.get("timeline", [])
+            yield launch, timeline[seen:]
+            seen = len(timeline)
+            if until(launch) or time.monotonic() > deadline:
+                return
+            time.sleep(interval)
+
+
+def is_final(launch: dict[str, Any]) -> bool:
+    return launch["status"] in FINAL_STATUSES
+
+
+def format_event(event: dict[str, Any]) -> str:
+    return f"  {event['at'][11:19]}  {(event.get('stage') or '-'):<15} {event['message']}"

@@ -1,0 +1,90 @@
+"""`make demo`: complete launches on the embedded local AWS, one that succeeds and one that rolls back."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from launchctl.client import ControllerApi, format_event, is_final
+from launchctl.infrastructure import backend_image
+from launchctl.stack import LocalStack
+
+APPROVERS = {
+    "tech_lead": "tess.lead@acme.example",
+    "product_manager": "pat.pm@acme.example",
+    "qa_lead": "quinn.qa@acme.example",
+}
+
+
+@dataclass
+class Scenario:
+    title: str
+    version: str
+    expect: str
+    unhealthy: bool = False
+
+
+def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requested_by: str) -> str:
+    """Start a launch of `version` and give every sign-off once the gate opens; returns the launch id."""
+    launch = api.start(
+        environment="local",
+        version=version,
+        git_sha=hashlib.sha1(version.encode()).hexdigest()[:12],  # noqa: S324 - a demo commit id
+        frontend_artifact=stack.publish_release(version),
+        backend_image=backend_image(version),
+        requested_by=requested_by,
+    )
+    launch_id = launch["launch_id"]
+    for current, _ in api.follow(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60):
+        if current["status"] != "AWAITING_APPROVAL":
+            continue
+        for role in current_roles(stack):
+            api.decide(
+                launch_id, role, APPROVERS.get(role, f"{role}@acme.example"), "approve", "checked the release notes"
+            )
+    return launch_id
+
+
+def current_roles(stack: LocalStack) -> list[str]:
+    return list(stack.profile.approvals.roles)
+
+
+def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> dict[str, Any]:
+    assert stack.site is not None
+    if scenario.unhealthy:
+        stack.site.unhealthy_images.add(backend_image(scenario.version))
+    print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
+    started = time.monotonic()
+    launch_id = launch_and_approve(stack, api, scenario.version, "riley.release@acme.example")
+    final: dict[str, Any] = {}
+    for current, _ in api.follow(launch_id, is_final, timeout=120):
+        final = current
+    print(f"   {launch_id}: {final['status']} in {time.monotonic() - started:.1f}s (expected {scenario.expect})")
+    for event in final["timeline"]:
+        print(format_event(event))
+    return final
+
+
+def run_demo() -> int:
+    scenarios = [
+        Scenario("A healthy release", "1.1.0", "SUCCEEDED"),
+        Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
+    ]
+    print(
+        "starting the embedded local AWS (moto, Step Functions running statemachines/launch.asl.json) ...", flush=True
+    )
+    started = time.monotonic()
+    with LocalStack() as stack:
+        api = ControllerApi(stack.api_url)
+        results = [run_scenario(stack, api, scenario) for scenario in scenarios]
+        serving = stack.service_task_definition().rsplit("/", 1)[-1]
+        homepage = stack.site_objects().get("index.html", b"").decode()
+    print("\n== What is live now")
+    heading = homepage[homepage.find("<h1>") + 4 : homepage.find("</h1>")]
+    print(f"   ECS service runs {serving}; the homepage says {heading!r}")
+    ok = all(result["status"] == scenario.expect for result, scenario in zip(results, scenarios, strict=True))
+    outcome = ", ".join(f"{s.version} {r['status']}" for r, s in zip(results, scenarios, strict=True))
+    print(f"\n{'demo passed' if ok else 'DEMO FAILED'}: {outcome} ({time.monotonic() - started:.1f}s)")
+    return 0 if ok else 1

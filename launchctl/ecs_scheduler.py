@@ -1,0 +1,119 @@
+"""Plays ECS's scheduler for moto, which never runs tasks: rolls deployments to COMPLETED, or FAILED."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.ecs.models import ecs_backends
+
+from launchctl.infrastructure import ACCOUNT_ID
+
+
+class EcsScheduler:
+    """Watches every emulated service and settles its deployments the way ECS would.
+
+    After `update_service` moto changes the service's task definition but keeps the old PRIMARY
+    deployment with no running tasks; this turns that into a new PRIMARY deployment that
+    completes (every desired task running, old deployment drained) after `settle_seconds`,
+    or fails when its image is listed in `failing_images`, as ECS's circuit breaker reports."""
+
+    def __init__(self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1) -> None:
+        self._region = region
+        self._settle = settle_seconds
+        self._tick = tick_seconds
+        self._known: set[str] = set()
+        self._services_seen: set[str] = set()
+        self._started: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failing_images: set[str] = set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            try:
+                self.settle()
+            except Exception:  # the scheduler must outlive a service deleted under it
+                logging.getLogger(__name__).exception("ECS scheduler pass failed")
+
+    def _backend(self) -> Any:
+        return ecs_backends[ACCOUNT_ID][self._region]
+
+    def _image(self, task_definition_arn: str) -> str:
+        definition = self._backend().describe_task_definition(task_definition_arn)
+        return definition.container_definitions[0].get("image", "")
+
+    def settle(self) -> None:
+        """One pass over every service: start new deployments, finish or fail the due ones."""
+        for service in list(self._backend().services.values()):
+            if service.status != "ACTIVE" or not service.deployments:
+                continue
+            primary = service.deployments[0]
+            if primary["taskDefinition"] != service.task_definition or primary["id"] not in self._known:
+                primary = self._begin(service)
+            if (
+                primary["rolloutState"] == "IN_PROGRESS"
+                and time.monotonic() - self._started[primary["id"]] >= self._settle
+            ):
+                self._finish(service, primary)
+
+    def _begin(self, service: Any) -> dict[str, Any]:
+        now = utcnow()
+        deployment_id = f"ecs-svc/{time.time_ns()}"
+        if service.arn in self._services_seen:
+            # The deployment that was running stays ACTIVE, draining, until the new one completes.
+            previous = [{**service.deployments[0], "status": "ACTIVE", "updatedAt": now}, *service.deployments[1:]]
+        else:
+            previous = []  # moto's record of the service's creation: the first deployment replaces it
+            self._services_seen.add(service.arn)
+        deployment = {
+            **service.deployments[0],
+            "id": deployment_id,
+            "status": "PRIMARY",
+            "taskDefinition": service.task_definition,
+            "desiredCount": service.desired_count,
+            "runningCount": 0,
+            "pendingCount": service.desired_count,
+            "failedTasks": 0,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        service.deployments = [deployment, *previous]
+        self._known.add(deployment_id)
+        self._started[deployment_id] = time.monotonic()
+        return deployment
+
+    def _finish(self, service: Any, deployment: dict[str, Any]) -> None:
+        if self._image(deployment["taskDefinition"]) in self.failing_images:
+            deployment.update(
+                rolloutState="FAILED",
+                rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
+                failedTasks=deployment["desiredCount"],
+                pendingCount=0,
+                updatedAt=utcnow(),
+            )
+            return
+        deployment.update(
+            rolloutState="COMPLETED",
+            rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
+            runningCount=deployment["desiredCount"],
+            pendingCount=0,
+            updatedAt=utcnow(),
+        )
+        service.deployments = [deployment]
+        service.running_count = deployment["desiredCount"]
+        service.pending_count = 0

@@ -1,0 +1,107 @@
+"""A small stand-in for the production application, served from the emulated AWS, that can be told to fail."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SMOKE_TOKEN = "local-smoke-token"  # noqa: S105 - the sample site's test credential
+
+
+class SampleSite:
+    """Homepage from the site bucket; health from the image the ECS service runs; echo WebSocket.
+
+    `unhealthy_images` makes /health answer 503 while the service runs one of those images, so a
+    release can be made bad the way a real one would be, and rollback makes it good again."""
+
+    def __init__(
+        self, host: str, port: int, ws_port: int, clients: Any, site_bucket: str, cluster: str, service: str
+    ) -> None:
+        self.host, self.port, self.ws_port = host, port, ws_port
+        self._clients = clients
+        self._bucket, self._cluster, self._service = site_bucket, cluster, service
+        self.unhealthy_images: set[str] = set()
+        self._http: ThreadingHTTPServer | None = None
+        self._ws: Any = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port}/ws"
+
+    def current_image(self) -> str:
+        ecs = self._clients("ecs")
+        service = ecs.describe_services(cluster=self._cluster, services=[self._service])["services"][0]
+        definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        return definition["containerDefinitions"][0]["image"]
+
+    def homepage(self) -> bytes | None:
+        s3 = self._clients("s3")
+        try:
+            return s3.get_object(Bucket=self._bucket, Key="index.html")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    def start(self) -> None:
+        from websockets.sync.server import serve
+
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
+                    image = site.current_image()
+                    healthy = image not in site.unhealthy_images
+                    body = json.dumps({"status": "ok" if healthy else "failing", "image": image}).encode()
+                    self._send(200 if healthy else 503, body)
+                elif path == "/":
+                    page = site.homepage()
+                    if page is None:
+                        self._send(404, b"<html><body>no site deployed</body></html>", "text/html")
+                    else:
+                        self._send(200, page, "text/html; charset=utf-8")
+                elif path == "/dashboard":
+                    self._send(200, b"<html><body><h1>Dashboard</h1></body></html>", "text/html")
+                elif path == "/api/me":
+                    if self.headers.get("Authorization") == f"Bearer {SMOKE_TOKEN}":
+                        self._send(200, b'{"user": "smoke-test"}')
+                    else:
+                        self._send(401, b'{"error": "authentication required"}')
+                else:
+                    self._send(404, b'{"error": "not found"}')
+
+        def echo(connection: Any) -> None:
+            for message in connection:
+                connection.send(message)
+
+        self._http = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._http.daemon_threads = True
+        self._ws = serve(echo, self.host, self.ws_port)
+        for target, name in ((self._http.serve_forever, "sample-site"), (self._ws.serve_forever, "sample-ws")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._ws:
+            self._ws.shutdown()
