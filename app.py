@@ -244,7 +244,7 @@ def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.lifecycle import finish_launch as finish
 
     parsed = FinishEvent.model_validate(event)
-    error = parsed.error.model_dump() if parsed.error else None
+    error = {"Error": parsed.error.Error, "Cause": parsed.error.Cause or ""} if parsed.error else None
     return finish(
         launch_store(), parsed.launch_id, parsed.outcome, error, _aws("sns"), _settings().notifications_topic_arn
     )

@@ -204,7 +204,7 @@ class CaughtError(BaseModel):
     """An error as a Catch hands it on: its name and cause."""
 
     Error: str
-    Cause: str = ""
+    Cause: str | None = None  # Step Functions may hand on no cause at all
 
 
 class FinishEvent(StageEvent):

@@ -23,7 +23,7 @@ class EcsScheduler:
 
     def __init__(self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1) -> None:
         self._region = region
-        self._settle = settle_seconds
+        self.settle_seconds = settle_seconds
         self._tick = tick_seconds
         self._known: set[str] = set()
         self._services_seen: set[str] = set()
@@ -65,7 +65,7 @@ class EcsScheduler:
                 primary = self._begin(service)
             if (
                 primary["rolloutState"] == "IN_PROGRESS"
-                and time.monotonic() - self._started[primary["id"]] >= self._settle
+                and time.monotonic() - self._started[primary["id"]] >= self.settle_seconds
             ):
                 self._finish(service, primary)
 

@@ -104,3 +104,13 @@ def stack() -> Iterator[Any]:
     local = LocalStack().start()
     yield local
     local.stop()
+
+
+@pytest.fixture
+def environment(aws: Any, profile: EnvironmentProfile) -> Any:
+    """The local profile's infrastructure inside moto, running version 1.0.0; yields the client factory."""
+    from launchctl.infrastructure import create_environment, publish_release
+
+    create_environment(aws, profile)
+    publish_release(aws, "1.1.0")
+    return aws

@@ -60,7 +60,7 @@ def finish_launch(
         and launch.status != LaunchStatus.ROLLING_BACK
     ):
         store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK)
-    cause = _cause(error)
+    cause = _cause(error) or _rejection(store, launch_id, error_name)
     store.set_status(
         launch_id, status, stage=Stage.FINISH, error={"error": error_name, "cause": cause} if error else None
     )
@@ -90,6 +90,14 @@ def finish_launch(
             MessageAttributes={"status": {"DataType": "String", "StringValue": str(status)}},
         )
     return {"status": status}
+
+
+def _rejection(store: LaunchStore, launch_id: str, error_name: str | None) -> str:
+    """Who rejected and why, from the approvals table, when the error came without its cause."""
+    if error_name != "ApprovalRejected":
+        return ""
+    rejected = [a for a in store.approvals(launch_id) if a.decision == "rejected"]
+    return "; ".join(f"{a.role} ({a.approver}) rejected: {a.comment or 'no reason given'}" for a in rejected)
 
 
 def _cause(error: dict[str, str] | None) -> str:

@@ -1,0 +1,112 @@
+"""The HTTP API through Chalice's test client, with moto behind it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from launchctl.infrastructure import backend_image
+
+BODY = {
+    "environment": "local",
+    "version": "1.1.0",
+    "git_sha": "abcdef1",
+    "frontend_artifact": "s3://acme-artifacts-local/releases/1.1.0/",
+    "backend_image": backend_image("1.1.0"),
+    "requested_by": "riley@acme.example",
+}
+
+
+@pytest.fixture
+def client(store: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    from chalicelib.settings import settings
+
+    machine = aws("stepfunctions").create_state_machine(
+        name="launch",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)
+    settings.cache_clear()
+    from app import app
+
+    with Client(app) as test_client:
+        yield test_client
+
+
+def _post(client: Client, path: str, body: Any) -> Any:
+    return client.http.post(path, headers={"Content-Type": "application/json"}, body=json.dumps(body))
+
+
+def test_a_launch_request_is_accepted_and_started(client: Client, aws: Any) -> None:
+    response = _post(client, "/launches", BODY)
+    assert response.status_code == 202
+    launch_id = response.json_body["launch_id"]
+    assert response.headers["Location"] == f"/launches/{launch_id}"
+    [execution] = aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]
+    assert execution["name"] == launch_id
+    shown = client.http.get(f"/launches/{launch_id}").json_body
+    assert shown["status"] == "REQUESTED"
+    assert shown["timeline"][0]["kind"] == "requested"
+
+
+def _machine(aws: Any) -> str:
+    return aws("stepfunctions").list_state_machines()["stateMachines"][0]["stateMachineArn"]
+
+
+def test_a_bad_field_is_a_400_that_names_it(client: Client) -> None:
+    response = _post(client, "/launches", BODY | {"git_sha": "zzz"})
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "invalid_request"
+    assert response.json_body["error"]["fields"][0]["field"] == "git_sha"
+
+
+def test_an_unknown_environment_is_a_400_on_the_environment_field(client: Client) -> None:
+    response = _post(client, "/launches", BODY | {"environment": "mars"})
+    assert response.status_code == 400
+    assert response.json_body["error"]["fields"][0]["field"] == "environment"
+
+
+def test_a_body_that_is_not_an_object_is_a_400(client: Client) -> None:
+    assert _post(client, "/launches", ["a", "list"]).status_code == 400
+
+
+def test_a_second_launch_into_a_held_environment_is_a_409_naming_the_first(client: Client) -> None:
+    first = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(client, "/launches", BODY)
+    assert response.status_code == 409
+    assert response.json_body["error"]["running_launch_id"] == first
+
+
+def test_an_unknown_launch_is_a_404(client: Client) -> None:
+    response = client.http.get("/launches/local-20990101-000000-000000")
+    assert response.status_code == 404
+    assert response.json_body["error"]["code"] == "launch_not_found"
+
+
+def test_launches_list_newest_first_with_a_checked_limit(client: Client, store: Any) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    assert [item["launch_id"] for item in client.http.get("/launches").json_body["launches"]] == [launch_id]
+    response = client.http.get("/launches?limit=0")
+    assert response.status_code == 400
+    assert response.json_body["error"]["fields"][0]["field"] == "limit"
+
+
+def test_a_decision_on_a_launch_not_at_the_gate_is_a_409(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(
+        client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "approver": "q@x", "decision": "approve"}
+    )
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "not_awaiting_approval"
+
+
+def test_a_malformed_decision_is_a_400(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "decision": "maybe"})
+    assert response.status_code == 400
+    assert {field["field"] for field in response.json_body["error"]["fields"]} == {"approver", "decision"}

@@ -1,0 +1,89 @@
+"""Beginning and finishing a launch: lock, final status, notification."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.models import Launch, LaunchStatus, Stage
+from chalicelib.stages.lifecycle import begin_launch, final_status, finish_launch
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error", "status"),
+    [
+        ("succeeded", None, LaunchStatus.SUCCEEDED),
+        ("rolled_back", "SmokeTestFailed", LaunchStatus.ROLLED_BACK),
+        ("rollback_failed", "RollbackIncomplete", LaunchStatus.ROLLBACK_FAILED),
+        ("unchanged", "PreflightBlocked", LaunchStatus.BLOCKED),
+        ("unchanged", "ApprovalRejected", LaunchStatus.REJECTED),
+        ("unchanged", "States.Timeout", LaunchStatus.EXPIRED),
+        ("unchanged", "Lambda.Unknown", LaunchStatus.FAILED),
+    ],
+)
+def test_final_status_follows_outcome_and_error(outcome: Any, error: str | None, status: LaunchStatus) -> None:
+    assert final_status(outcome, error) == status
+
+
+def test_begin_takes_the_lock_and_hands_over_the_waits(store: Any, launch: Launch, profile: Any) -> None:
+    waits = begin_launch(store, launch.launch_id, profile)
+    assert waits["backend_poll_seconds"] == profile.backend.poll_seconds
+    assert store.lock_holder("local") == launch.launch_id
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
+
+
+def test_finish_after_a_rollback_releases_the_lock_and_notifies(
+    aws: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
+    queue = aws("sqs").create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    begin_launch(store, launch.launch_id, profile)
+    for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING):
+        store.set_status(launch.launch_id, status)
+    error = {"Error": "SmokeTestFailed", "Cause": json.dumps({"errorMessage": "health: status 503"})}
+    assert finish_launch(store, launch.launch_id, "rolled_back", error, aws("sns"), topic)["status"] == "ROLLED_BACK"
+    stored = store.get_launch(launch.launch_id)
+    assert stored.error == {"error": "SmokeTestFailed", "cause": "health: status 503"}
+    assert stored.stage == Stage.FINISH
+    assert store.lock_holder("local") is None
+    message = json.loads(json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"])
+    assert message["status"] == "ROLLED_BACK"
+
+
+def test_finish_twice_changes_nothing_the_second_time(aws: Any, store: Any, launch: Launch, profile: Any) -> None:
+    begin_launch(store, launch.launch_id, profile)
+    error = {"Error": "PreflightBlocked", "Cause": "versioning"}
+    finish_launch(store, launch.launch_id, "unchanged", error, aws("sns"), "")
+    events = len(store.timeline(launch.launch_id))
+    assert finish_launch(store, launch.launch_id, "unchanged", error, aws("sns"), "")["status"] == "BLOCKED"
+    assert len(store.timeline(launch.launch_id)) == events
+
+
+def test_finish_never_releases_another_launchs_lock(aws: Any, store: Any, launch: Launch) -> None:
+    store.acquire_lock("local", "someone-else", 600)
+    finish_launch(store, launch.launch_id, "unchanged", {"Error": "EnvironmentLocked", "Cause": ""}, aws("sns"), "")
+    assert store.lock_holder("local") == "someone-else"
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.FAILED
+
+
+def test_a_rejection_without_a_cause_is_explained_from_the_approvals(aws: Any, store: Any, launch: Launch) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.models import Approval
+
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL)
+    store.record_decision(
+        launch.launch_id,
+        Approval(
+            role="qa_lead", decision="rejected", approver="q@x", comment="flaky login", decided_at=datetime.now(UTC)
+        ),
+    )
+    finish_launch(store, launch.launch_id, "unchanged", {"Error": "ApprovalRejected", "Cause": ""}, aws("sns"), "")
+    stored = store.get_launch(launch.launch_id)
+    assert stored.status == LaunchStatus.REJECTED
+    assert stored.error == {"error": "ApprovalRejected", "cause": "qa_lead (q@x) rejected: flaky login"}

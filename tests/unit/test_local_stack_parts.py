@@ -1,0 +1,101 @@
+"""The local stack's own glue: the Lambda bridge and the ECS scheduler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from launchctl.bridge import LambdaBridge
+from launchctl.ecs_scheduler import EcsScheduler
+
+
+class Boom(Exception):
+    pass
+
+
+def _bridge() -> LambdaBridge:
+    def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"echo": event, "function": context.function_name}
+
+    def fails(event: dict[str, Any], context: Any) -> None:
+        raise Boom("it broke")
+
+    return LambdaBridge({"ok": ok, "fails": fails}, "app-local-")
+
+
+def test_the_bridge_answers_invoke_with_the_function_result() -> None:
+    payload, error = _bridge().invoke("arn:aws:lambda:us-east-1:1:function:app-local-ok", {"a": 1})
+    assert error is None
+    assert payload == {"echo": {"a": 1}, "function": "app-local-ok"}
+
+
+def test_an_exception_becomes_a_function_error_named_by_its_class() -> None:
+    payload, error = _bridge().invoke("app-local-fails", {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Boom"
+    assert payload["errorMessage"] == "it broke"
+
+
+def test_an_injected_fault_fires_once() -> None:
+    bridge = _bridge()
+    bridge.fail_next("ok", Boom("injected"))
+    assert bridge.invoke("app-local-ok", {})[1] == "Unhandled"
+    assert bridge.invoke("app-local-ok", {})[1] is None
+
+
+def test_the_installed_bridge_answers_a_boto3_invoke() -> None:
+    import boto3
+
+    bridge = _bridge()
+    bridge.install()
+    try:
+        client = boto3.client("lambda", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+        response = client.invoke(FunctionName="app-local-fails", Payload=b"{}")
+        assert response["FunctionError"] == "Unhandled"
+        assert json.loads(response["Payload"].read())["errorType"] == "Boom"
+    finally:
+        bridge.uninstall()
+
+
+@pytest.fixture
+def service(aws: Any) -> dict[str, Any]:
+    ecs = aws("ecs")
+    ecs.create_cluster(clusterName="c")
+    for image in ("api:1", "api:2"):
+        ecs.register_task_definition(family="api", containerDefinitions=[{"name": "api", "image": image, "memory": 64}])
+    return ecs.create_service(cluster="c", serviceName="s", taskDefinition="api:1", desiredCount=2)["service"]
+
+
+def _deployments(aws: Any) -> list[dict[str, Any]]:
+    return aws("ecs").describe_services(cluster="c", services=["s"])["services"][0]["deployments"]
+
+
+def test_the_scheduler_completes_a_rollout_and_drains_the_old_deployment(aws: Any, service: Any) -> None:
+    scheduler = EcsScheduler("us-east-1", settle_seconds=0)
+    scheduler.settle()
+    scheduler.settle_seconds = 3600
+    aws("ecs").update_service(cluster="c", service="s", taskDefinition="api:2", forceNewDeployment=True)
+    scheduler.settle()  # begins: new PRIMARY beside the old, now ACTIVE, not yet due
+    assert [(d["status"], d["rolloutState"]) for d in _deployments(aws)] == [
+        ("PRIMARY", "IN_PROGRESS"),
+        ("ACTIVE", "COMPLETED"),
+    ]
+    scheduler.settle_seconds = 0
+    scheduler.settle()  # due: completes
+    [deployment] = _deployments(aws)
+    assert deployment["taskDefinition"].endswith("api:2")
+    assert deployment["rolloutState"] == "COMPLETED"
+    assert deployment["runningCount"] == 2
+
+
+def test_the_scheduler_fails_a_rollout_of_a_failing_image(aws: Any, service: Any) -> None:
+    scheduler = EcsScheduler("us-east-1", settle_seconds=0)
+    scheduler.failing_images.add("api:2")
+    scheduler.settle()
+    scheduler.settle()
+    aws("ecs").update_service(cluster="c", service="s", taskDefinition="api:2")
+    scheduler.settle()
+    scheduler.settle()
+    assert _deployments(aws)[0]["rolloutState"] == "FAILED"

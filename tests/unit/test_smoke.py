@@ -1,0 +1,103 @@
+"""Smoke checks against a real local HTTP server and WebSocket echo."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import SmokeTestFailed
+from chalicelib.models import Launch
+from chalicelib.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.stages.smoke import check_http, check_websocket, run_smoke
+
+ANSWERS = {"/health": (200, b"ok"), "/": (200, b"<html>home</html>"), "/broken": (503, b"down")}
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            status, body = ANSWERS.get(self.path, (404, b"no"))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    from websockets.sync.server import serve
+
+    def handler(connection: Any) -> None:
+        for message in connection:
+            connection.send(message)
+
+    server = serve(handler, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/ws"
+    server.shutdown()
+
+
+def test_an_expected_answer_passes_with_its_latency(site: str) -> None:
+    result = check_http(site, SmokeCheck(name="health", path="/health"), timeout=2, attempts=1)
+    assert result.passed
+    assert result.latency_ms >= 0
+
+
+def test_a_wrong_status_fails_after_every_attempt(site: str) -> None:
+    result = check_http(site, SmokeCheck(name="broken", path="/broken"), timeout=2, attempts=2)
+    assert not result.passed
+    assert result.detail == "status 503, expected 200"
+    assert result.attempts == 2
+
+
+def test_missing_content_fails(site: str) -> None:
+    check = SmokeCheck(name="home", path="/", expect_text="Dashboard")
+    assert "lacks 'Dashboard'" in check_http(site, check, timeout=2, attempts=1).detail
+
+
+def test_no_server_fails_without_raising() -> None:
+    result = check_http("http://127.0.0.1:9", SmokeCheck(name="health", path="/health"), timeout=0.5, attempts=1)
+    assert not result.passed
+    assert result.detail.startswith("no answer")
+
+
+def test_websocket_echo_passes(echo: str) -> None:
+    assert check_websocket(echo, timeout=2, attempts=1).passed
+
+
+def test_websocket_without_a_server_fails() -> None:
+    assert not check_websocket("ws://127.0.0.1:9/ws", timeout=0.5, attempts=1).passed
+
+
+def test_run_smoke_records_every_check_then_raises(
+    site: str, echo: str, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    smoke = profile.smoke.model_copy(
+        update={
+            "base_url": site,
+            "websocket_url": echo,
+            "attempts": 1,
+            "checks": [SmokeCheck(name="health", path="/health"), SmokeCheck(name="broken", path="/broken")],
+        }
+    )
+    with pytest.raises(SmokeTestFailed, match="broken: status 503"):
+        run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}))
+    recorded = store.get_launch(launch.launch_id).results["smoke"]["checks"]
+    assert [(check["name"], check["passed"]) for check in recorded] == [
+        ("health", True),
+        ("broken", False),
+        ("websocket", True),
+    ]

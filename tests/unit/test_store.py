@@ -1,0 +1,90 @@
+"""DynamoDB store: launches, timeline, lock and approvals, against moto."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.models import Approval, Change, Launch, LaunchStatus, RollbackPoint, Stage
+from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
+
+
+def test_a_created_launch_reads_back(store: Any, launch: Launch) -> None:
+    assert store.get_launch(launch.launch_id) == launch
+
+
+def test_an_unknown_launch_is_not_found(store: Any) -> None:
+    with pytest.raises(LaunchNotFound):
+        store.get_launch("local-nope-000000")
+
+
+def test_status_changes_are_written_and_timelined(store: Any, launch: Launch) -> None:
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT)
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
+    assert [event.message for event in store.timeline(launch.launch_id)] == ["status REQUESTED -> PREFLIGHT"]
+
+
+def test_a_forbidden_transition_is_refused_and_not_written(store: Any, launch: Launch) -> None:
+    from chalicelib.models import InvalidTransition
+
+    with pytest.raises(InvalidTransition):
+        store.set_status(launch.launch_id, LaunchStatus.SUCCEEDED)
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.REQUESTED
+
+
+def test_results_and_changes_accumulate(store: Any, launch: Launch) -> None:
+    store.record_result(launch.launch_id, Stage.SMOKE, {"checks": [1, 2]})
+    store.record_change(launch.launch_id, Change.BACKEND)
+    store.record_change(launch.launch_id, Change.BACKEND)
+    store.record_change(launch.launch_id, Change.FRONTEND)
+    stored = store.get_launch(launch.launch_id)
+    assert stored.results == {"smoke": {"checks": [1, 2]}}
+    assert stored.changes == [Change.BACKEND, Change.FRONTEND]
+
+
+def test_the_rollback_point_is_recorded_once(store: Any, launch: Launch) -> None:
+    first = RollbackPoint(task_definition_arn="td:1", site_versions={"a": "v1"}, recorded_at=datetime.now(UTC))
+    second = first.model_copy(update={"task_definition_arn": "td:2"})
+    assert store.record_rollback_point(launch.launch_id, first)
+    assert not store.record_rollback_point(launch.launch_id, second)
+    assert store.get_launch(launch.launch_id).rollback_point == first
+
+
+def test_launches_list_newest_first(store: Any, launch: Launch) -> None:
+    later = launch.model_copy(update={"launch_id": "local-20261128-000001-bbbbbb", "created_at": datetime.now(UTC)})
+    store.create_launch(later)
+    assert [item.launch_id for item in store.list_launches()] == [later.launch_id, launch.launch_id]
+
+
+def test_the_lock_admits_one_launch_per_environment(store: Any) -> None:
+    store.acquire_lock("production", "launch-a", 600)
+    store.acquire_lock("production", "launch-a", 600)  # re-taking our own lock renews it
+    with pytest.raises(EnvironmentLocked) as caught:
+        store.acquire_lock("production", "launch-b", 600)
+    assert caught.value.holder == "launch-a"
+    store.acquire_lock("staging", "launch-b", 600)
+
+
+def test_only_the_holder_releases_the_lock(store: Any) -> None:
+    store.acquire_lock("production", "launch-a", 600)
+    assert not store.release_lock("production", "launch-b")
+    assert store.lock_holder("production") == "launch-a"
+    assert store.release_lock("production", "launch-a")
+    assert store.lock_holder("production") is None
+
+
+def test_an_expired_lease_can_be_taken_over(store: Any) -> None:
+    store.acquire_lock("production", "launch-a", -1)
+    assert store.lock_holder("production") is None
+    store.acquire_lock("production", "launch-b", 600)
+    assert store.lock_holder("production") == "launch-b"
+
+
+def test_a_role_decides_only_once(store: Any, launch: Launch) -> None:
+    approval = Approval(role="qa_lead", decision="approved", approver="q@a", decided_at=datetime.now(UTC))
+    store.record_decision(launch.launch_id, approval)
+    with pytest.raises(AlreadyDecided):
+        store.record_decision(launch.launch_id, approval.model_copy(update={"decision": "rejected"}))
+    assert store.approvals(launch.launch_id) == [approval]
