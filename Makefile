@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package local clean
+.PHONY: demo test lint format package local clean bench
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ package: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
+
+# Cold start of the Lambda entry points (import time), measured, not asserted.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cold_start.py

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from chalice import Chalice, Response
 
-from chalicelib.api_errors import BadRequest, error_answer
+from chalicelib.errors import BadRequest
 from chalicelib.models import ApprovalGateEvent, DecisionRequest, FinishEvent, LaunchRequest, LaunchStatus, Stage
 from chalicelib.wiring import launch_store, stage_inputs
 
@@ -37,6 +37,8 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except Exception as exc:
+            from chalicelib.api_errors import error_answer
+
             answer = error_answer(exc)
             if answer is None:
                 logger.exception("request failed")

@@ -7,17 +7,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.approvals import NotARequiredRole, NotAwaitingApproval, SeparationOfDuties
+from chalicelib.errors import BadRequest
 from chalicelib.profiles import UnknownEnvironment
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
-
-
-class BadRequest(Exception):
-    """A request the caller must fix; `field` names the part that is wrong."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+class BadRequest(Exception):
+    """A request the caller must fix; `field` names the part that is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class LaunchError(Exception):
     """Base of the errors that end or divert a launch on purpose."""
 

@@ -67,24 +67,29 @@ def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> d
     return final
 
 
+SCENARIOS = [
+    Scenario("A healthy release", "1.1.0", "SUCCEEDED"),
+    Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
+]
+
+
 def run_demo() -> int:
-    scenarios = [
-        Scenario("A healthy release", "1.1.0", "SUCCEEDED"),
-        Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
-    ]
-    print(
-        "starting the embedded local AWS (moto, Step Functions running statemachines/launch.asl.json) ...", flush=True
-    )
-    started = time.monotonic()
+    print("starting the embedded local AWS (moto, Step Functions executing statemachines/launch.asl.json)", flush=True)
     with LocalStack() as stack:
-        api = ControllerApi(stack.api_url)
-        results = [run_scenario(stack, api, scenario) for scenario in scenarios]
-        serving = stack.service_task_definition().rsplit("/", 1)[-1]
-        homepage = stack.site_objects().get("index.html", b"").decode()
+        return 0 if run_scenarios(stack, SCENARIOS) else 1
+
+
+def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
+    """Run each scenario in turn, print its timeline and what is live; True when all ended as expected."""
+    started = time.monotonic()
+    api = ControllerApi(stack.api_url)
+    results = [run_scenario(stack, api, scenario) for scenario in scenarios]
+    serving = stack.service_task_definition().rsplit("/", 1)[-1]
+    homepage = stack.site_objects().get("index.html", b"").decode()
     print("\n== What is live now")
     heading = homepage[homepage.find("<h1>") + 4 : homepage.find("</h1>")]
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
     ok = all(result["status"] == scenario.expect for result, scenario in zip(results, scenarios, strict=True))
     outcome = ", ".join(f"{s.version} {r['status']}" for r, s in zip(results, scenarios, strict=True))
     print(f"\n{'demo passed' if ok else 'DEMO FAILED'}: {outcome} ({time.monotonic() - started:.1f}s)")
-    return 0 if ok else 1
+    return ok

@@ -1,0 +1,30 @@
+"""What `make demo` runs: its scenarios end as the demo says they do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from launchctl.demo import Scenario, run_scenarios
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    scenarios = [
+        Scenario("healthy", "7.1.0", "SUCCEEDED"),
+        Scenario("unhealthy", "7.2.0", "ROLLED_BACK", unhealthy=True),
+    ]
+    try:
+        assert run_scenarios(stack, scenarios)
+    finally:
+        stack.site.unhealthy_images.clear()
+    out = capsys.readouterr().out
+    assert "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK" in out
+    assert "the homepage says 'Acme 7.1.0'" in out
+
+
+def test_a_scenario_that_ends_otherwise_fails_the_demo(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert not run_scenarios(stack, [Scenario("expects the wrong end", "7.3.0", "ROLLED_BACK")])
+    assert "DEMO FAILED" in capsys.readouterr().out
