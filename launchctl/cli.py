@@ -100,6 +100,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         print("environment:        local (chalicelib/profiles/local.toml)")
         print(f"try: launchctl --api {stack.api_url} start --env local --version 1.1.0 --git-sha abc1234 \\")
         print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
+        print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
+        print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
         print("Ctrl-C stops.", flush=True)
         try:
             while True:

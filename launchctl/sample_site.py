@@ -84,8 +84,31 @@ class SampleSite:
                         self._send(200, b'{"user": "smoke-test"}')
                     else:
                         self._send(401, b'{"error": "authentication required"}')
+                elif path == "/_sample/faults":
+                    self._send(200, json.dumps({"unhealthy_images": sorted(site.unhealthy_images)}).encode())
                 else:
                     self._send(404, b'{"error": "not found"}')
+
+            def do_POST(self) -> None:
+                """`POST /_sample/faults {"unhealthy_image": IMAGE}`: /health fails while IMAGE runs."""
+                if self.path != "/_sample/faults":
+                    self._send(404, b'{"error": "not found"}')
+                    return
+                try:
+                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0") or 0)))
+                    image = str(body["unhealthy_image"])
+                except (ValueError, KeyError, TypeError):
+                    self._send(400, b'{"error": "send {\\"unhealthy_image\\": \\"repo/name:tag\\"}"}')
+                    return
+                site.unhealthy_images.add(image)
+                self._send(200, json.dumps({"unhealthy_images": sorted(site.unhealthy_images)}).encode())
+
+            def do_DELETE(self) -> None:
+                if self.path != "/_sample/faults":
+                    self._send(404, b'{"error": "not found"}')
+                    return
+                site.unhealthy_images.clear()
+                self._send(200, b'{"unhealthy_images": []}')
 
         def echo(connection: Any) -> None:
             for message in connection:

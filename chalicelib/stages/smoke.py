@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -33,40 +34,39 @@ def _get(url: str, timeout: float) -> tuple[int, str]:
         return exc.code, exc.read(65536).decode("utf-8", "replace")
 
 
-def check_http(base_url: str, check: SmokeCheck, timeout: float, attempts: int) -> SmokeResult:
-    url = base_url.rstrip("/") + check.path
+def _attempt(name: str, target: str, attempts: int, probe: Callable[[], tuple[bool, str]]) -> SmokeResult:
+    """Run `probe` until it passes or the attempts are spent, with a short backoff between tries."""
     detail = ""
     started = time.monotonic()
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
+        passed, detail = probe()
+        latency = round((time.monotonic() - started) * 1000, 1)
+        if passed:
+            return SmokeResult(
+                name=name, target=target, passed=True, detail=detail, latency_ms=latency, attempts=attempt
+            )
+        if attempt < attempts:
+            time.sleep(min(0.5 * attempt, 2.0))
+    latency = round((time.monotonic() - started) * 1000, 1)
+    return SmokeResult(name=name, target=target, passed=False, detail=detail, latency_ms=latency, attempts=attempts)
+
+
+def check_http(base_url: str, check: SmokeCheck, timeout: float, attempts: int) -> SmokeResult:
+    url = base_url.rstrip("/") + check.path
+
+    def probe() -> tuple[bool, str]:
         try:
             status, body = _get(url, timeout)
         except (OSError, urllib.error.URLError) as exc:
-            detail = f"no answer: {exc}"
-        else:
-            if status != check.expect_status:
-                detail = f"status {status}, expected {check.expect_status}"
-            elif check.expect_text is not None and check.expect_text not in body:
-                detail = f"status {status} but the body lacks {check.expect_text!r}"
-            else:
-                return SmokeResult(
-                    name=check.name,
-                    target=url,
-                    passed=True,
-                    detail=f"status {status}",
-                    latency_ms=round((time.monotonic() - started) * 1000, 1),
-                    attempts=attempt,
-                )
-        if attempt < attempts:
-            time.sleep(min(0.5 * attempt, 2.0))
-    return SmokeResult(
-        name=check.name,
-        target=url,
-        passed=False,
-        detail=detail,
-        latency_ms=round((time.monotonic() - started) * 1000, 1),
-        attempts=attempts,
-    )
+            return False, f"no answer: {exc}"
+        if status != check.expect_status:
+            return False, f"status {status}, expected {check.expect_status}"
+        if check.expect_text is not None and check.expect_text not in body:
+            return False, f"status {status} but the body lacks {check.expect_text!r}"
+        return True, f"status {status}"
+
+    return _attempt(check.name, url, attempts, probe)
 
 
 def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
@@ -74,38 +74,20 @@ def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
-    probe = "launch-controller-smoke"
-    detail = ""
-    started = time.monotonic()
-    for attempt in range(1, attempts + 1):
-        started = time.monotonic()
+    message = "launch-controller-smoke"
+
+    def probe() -> tuple[bool, str]:
         try:
             with connect(url, open_timeout=timeout, close_timeout=timeout) as socket:
-                socket.send(probe)
+                socket.send(message)
                 answer = socket.recv(timeout=timeout)
         except (OSError, TimeoutError, WebSocketException) as exc:
-            detail = f"no echo: {type(exc).__name__}: {exc}"
-        else:
-            if answer == probe:
-                return SmokeResult(
-                    name="websocket",
-                    target=url,
-                    passed=True,
-                    detail="handshake and echo",
-                    latency_ms=round((time.monotonic() - started) * 1000, 1),
-                    attempts=attempt,
-                )
-            detail = f"echo differs: {str(answer)[:80]!r}"
-        if attempt < attempts:
-            time.sleep(min(0.5 * attempt, 2.0))
-    return SmokeResult(
-        name="websocket",
-        target=url,
-        passed=False,
-        detail=detail,
-        latency_ms=round((time.monotonic() - started) * 1000, 1),
-        attempts=attempts,
-    )
+            return False, f"no echo: {type(exc).__name__}: {exc}"
+        if answer != message:
+            return False, f"echo differs: {str(answer)[:80]!r}"
+        return True, "handshake and echo"
+
+    return _attempt("websocket", url, attempts, probe)
 
 
 def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
