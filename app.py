@@ -106,35 +106,22 @@ def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.lifecycle import begin_launch as begin
 
     store, launch, profile = stage_inputs(event)
-    return begin(store, launch.launch_id, profile)
+    return begin(store, launch, profile)
 
 
 @app.lambda_function(name="preflight")
 @logger.inject_lambda_context
 def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.errors import PreflightBlocked
-    from chalicelib.stages.preflight import run_preflight
+    from chalicelib.stages.preflight import preflight_stage
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-
-    def work() -> dict[str, Any]:
-        report = run_preflight(profile, _aws("s3"), _aws("cloudfront"), _aws("ecs"), _aws("rds"))
-        result = report.model_dump(mode="json") | {"passed": report.passed}
-        store.record_result(launch.launch_id, Stage.PREFLIGHT, result)
-        failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
-        store.append_event(
-            launch.launch_id,
-            "preflight",
-            f"{sum(c.result == 'pass' for c in report.checks)}/{len(report.checks)} checks passed"
-            + (f"; blocking: {failed}" if failed else ""),
-            stage=Stage.PREFLIGHT,
-        )
-        if not report.passed:
-            raise PreflightBlocked(f"blocking checks failed: {failed}")
-        return result
-
-    return run_stage(store, launch.launch_id, Stage.PREFLIGHT, work)
+    return run_stage(
+        store,
+        launch.launch_id,
+        Stage.PREFLIGHT,
+        lambda: preflight_stage(store, launch, profile, _aws("s3"), _aws("cloudfront"), _aws("ecs"), _aws("rds")),
+    )
 
 
 @app.lambda_function(name="request_approvals")
@@ -157,7 +144,7 @@ def record_rollback_point(event: dict[str, Any], context: Any) -> dict[str, Any]
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.ROLLBACK_POINT)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.ROLLBACK_POINT, current=launch)
     return run_stage(
         store,
         launch.launch_id,
@@ -173,7 +160,7 @@ def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.FRONTEND)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.FRONTEND, current=launch)
     return run_stage(
         store, launch.launch_id, Stage.FRONTEND, lambda: deploy(store, launch, profile, _aws("s3"), _aws("cloudfront"))
     )
@@ -186,7 +173,7 @@ def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.BACKEND)
+    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.BACKEND, current=launch)
     return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: deploy(store, launch, profile, _aws("ecs")))
 
 
@@ -207,7 +194,7 @@ def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.smoke import run_smoke
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE)
+    store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE, current=launch)
     return run_stage(store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile))
 
 
@@ -218,7 +205,7 @@ def bake_check(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.BAKING, stage=Stage.BAKE)
+    store.set_status(launch.launch_id, LaunchStatus.BAKING, stage=Stage.BAKE, current=launch)
     return run_stage(
         store, launch.launch_id, Stage.BAKE, lambda: check_bake(store, launch, profile, _aws("cloudwatch"))
     )
@@ -231,7 +218,7 @@ def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK)
+    store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
     return run_stage(
         store,
         launch.launch_id,

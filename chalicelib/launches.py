@@ -28,6 +28,8 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
         created_at=moment,
         updated_at=moment,
     )
+    # Checked first so that the usual refusal leaves no FAILED launch behind; the conditional
+    # acquire below still settles a race between two starts.
     holder = store.lock_holder(request.environment)
     if holder is not None:
         raise EnvironmentLocked(request.environment, holder)
@@ -42,7 +44,10 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
         store.acquire_lock(request.environment, launch.launch_id, profile.lock_lease_seconds)
     except EnvironmentLocked as locked:
         store.set_status(
-            launch.launch_id, LaunchStatus.FAILED, error={"error": "EnvironmentLocked", "cause": str(locked)}
+            launch.launch_id,
+            LaunchStatus.FAILED,
+            error={"error": "EnvironmentLocked", "cause": str(locked)},
+            current=launch,
         )
         raise
     try:
@@ -50,7 +55,8 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
             stateMachineArn=state_machine_arn, name=launch.launch_id, input=json.dumps({"launch_id": launch.launch_id})
         )
     except Exception as exc:
-        store.set_status(launch.launch_id, LaunchStatus.FAILED, error={"error": type(exc).__name__, "cause": str(exc)})
+        error = {"error": type(exc).__name__, "cause": str(exc)}
+        store.set_status(launch.launch_id, LaunchStatus.FAILED, error=error, current=launch)
         store.release_lock(request.environment, launch.launch_id)
         store.append_event(launch.launch_id, "finished", f"the execution could not start: {exc}", stage=Stage.START)
         raise
@@ -60,11 +66,11 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
 
 def describe_launch(store: LaunchStore, launch_id: str) -> dict[str, Any]:
     """The launch as an engineer wants to read it: status, stage, results, approvals, timeline."""
-    launch = store.get_launch(launch_id)
+    launch, approvals, timeline = store.launch_history(launch_id)
     return {
         **launch.model_dump(mode="json"),
-        "approvals": [approval.model_dump(mode="json") for approval in store.approvals(launch_id)],
-        "timeline": [event.model_dump(mode="json") for event in store.timeline(launch_id)],
+        "approvals": [approval.model_dump(mode="json") for approval in approvals],
+        "timeline": [event.model_dump(mode="json") for event in timeline],
     }
 
 

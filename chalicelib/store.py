@@ -104,10 +104,18 @@ class LaunchStore:
         self._update(launch_id, "SET execution_arn = :arn", {":arn": _s(execution_arn)})
 
     def set_status(
-        self, launch_id: str, status: LaunchStatus, stage: Stage | None = None, error: dict[str, str] | None = None
+        self,
+        launch_id: str,
+        status: LaunchStatus,
+        stage: Stage | None = None,
+        error: dict[str, str] | None = None,
+        current: Launch | None = None,
     ) -> Launch:
-        """Move the launch to `status`, refusing transitions the lifecycle does not allow."""
-        launch = self.get_launch(launch_id)
+        """Move the launch to `status`, refusing transitions the lifecycle does not allow.
+
+        `current` is the launch as the caller just read it, saving a read; the conditional write
+        still refuses the change if the status moved on meanwhile."""
+        launch = current if current is not None else self.get_launch(launch_id)
         check_transition(launch.status, status)
         expression = "SET #status = :new, updated_at = :at"
         values: dict[str, Any] = {":new": _s(status), ":old": _s(launch.status), ":at": _s(_iso(now()))}
@@ -211,12 +219,26 @@ class LaunchStore:
             TimelineEvent.model_validate_json(item["event"]["S"]) for item in self._query_prefix(launch_id, "EVENT#")
         ]
 
+    def launch_history(self, launch_id: str) -> tuple[Launch, list[Approval], list[TimelineEvent]]:
+        """The launch, its decisions and its timeline in one query of its partition."""
+        items = self._query_prefix(launch_id, "")
+        record = next((item for item in items if item["sk"]["S"] == "LAUNCH"), None)
+        if record is None:
+            raise LaunchNotFound(launch_id)
+        return (
+            _launch_from_item(record),
+            [Approval.model_validate_json(i["approval"]["S"]) for i in items if i["sk"]["S"].startswith("APPROVAL#")],
+            [TimelineEvent.model_validate_json(i["event"]["S"]) for i in items if i["sk"]["S"].startswith("EVENT#")],
+        )
+
     def _query_prefix(self, launch_id: str, prefix: str) -> list[dict[str, Any]]:
+        """Every item of the launch's partition whose sort key starts with `prefix` ("" for all)."""
         items: list[dict[str, Any]] = []
+        values = {":pk": _s(f"LAUNCH#{launch_id}")} | ({":prefix": _s(prefix)} if prefix else {})
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(f"LAUNCH#{launch_id}"), ":prefix": _s(prefix)},
+            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else ""),
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
         }
         while True:

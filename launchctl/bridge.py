@@ -51,7 +51,6 @@ class LambdaBridge:
         self._prefix = name_prefix
         self._faults: dict[str, list[Exception]] = defaultdict(list)
         self._lock = threading.Lock()
-        self.invocations: list[tuple[str, dict[str, Any]]] = []
 
     def function_name(self, short_name: str) -> str:
         return f"{self._prefix}{short_name}"
@@ -82,7 +81,6 @@ class LambdaBridge:
         if function is None:
             return {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {name}"}, "Unhandled"
         with self._lock:
-            self.invocations.append((short, event))
             fault = self._faults[short].pop(0) if self._faults[short] else None
         context = LambdaContext(
             function_name=self.function_name(short),

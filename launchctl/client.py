@@ -76,6 +76,15 @@ class ControllerApi:
                 return
             time.sleep(interval)
 
+    def wait(
+        self, launch_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 3600, interval: float = 0.3
+    ) -> dict[str, Any]:
+        """The launch as it stands once `until(launch)` holds, or when time runs out."""
+        launch: dict[str, Any] = {}
+        for current, _ in self.follow(launch_id, until, timeout, interval):
+            launch = current
+        return launch
+
 
 def is_final(launch: dict[str, Any]) -> bool:
     return launch["status"] in FINAL_STATUSES

@@ -37,18 +37,12 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requ
         requested_by=requested_by,
     )
     launch_id = launch["launch_id"]
-    for current, _ in api.follow(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60):
-        if current["status"] != "AWAITING_APPROVAL":
-            continue
-        for role in current_roles(stack):
-            api.decide(
-                launch_id, role, APPROVERS.get(role, f"{role}@acme.example"), "approve", "checked the release notes"
-            )
+    current = api.wait(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60)
+    if current["status"] == "AWAITING_APPROVAL":
+        for role in stack.profile.approvals.roles:
+            approver = APPROVERS.get(role, f"{role}@acme.example")
+            api.decide(launch_id, role, approver, "approve", "checked the release notes")
     return launch_id
-
-
-def current_roles(stack: LocalStack) -> list[str]:
-    return list(stack.profile.approvals.roles)
 
 
 def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> dict[str, Any]:
@@ -58,9 +52,7 @@ def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> d
     print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
     started = time.monotonic()
     launch_id = launch_and_approve(stack, api, scenario.version, "riley.release@acme.example")
-    final: dict[str, Any] = {}
-    for current, _ in api.follow(launch_id, is_final, timeout=120):
-        final = current
+    final = api.wait(launch_id, is_final, timeout=120)
     print(f"   {launch_id}: {final['status']} in {time.monotonic() - started:.1f}s (expected {scenario.expect})")
     for event in final["timeline"]:
         print(format_event(event))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,26 +12,16 @@ from typing import Any
 
 import boto3
 
+from launchctl.asl import ASL_PATH, bind_definition
 from launchctl.bridge import LambdaBridge, chalice_functions
+from launchctl.client import ControllerApi
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
 from launchctl.sample_site import SampleSite
 
 ROOT = Path(__file__).resolve().parent.parent
-ASL_PATH = ROOT / "statemachines" / "launch.asl.json"
 APP_NAME = "launch-controller"
 CHALICE_STAGE = "local"
-_PLACEHOLDER = re.compile(r"\$\{(\w+)FunctionArn\}")
-
-
-def function_name(placeholder: str) -> str:
-    """`RecordRollbackPoint` -> `record_rollback_point`, the Chalice function's name."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", placeholder).lower()
-
-
-def bind_definition(definition: str, arn_for: Any) -> str:
-    """Replace each ${XFunctionArn} with the ARN `arn_for` gives for the Chalice function's name."""
-    return _PLACEHOLDER.sub(lambda match: arn_for(function_name(match.group(1))), definition)
 
 
 @dataclass(frozen=True)
@@ -221,30 +209,6 @@ class LocalStack:
             AlarmName=name, StateValue=state, StateReason=f"set to {state} locally"
         )
 
-    def outbox(self, topic: str = "approvals") -> list[dict[str, Any]]:
-        """What was published to a topic, as moto's SNS backend keeps it."""
-        from moto.sns.models import sns_backends
-
-        backend = sns_backends[ACCOUNT_ID][REGION]
-        return [
-            {"message_id": message_id, "message": message, "subject": subject}
-            for message_id, message, subject in _sent(backend, self.topics[topic])
-        ]
-
     def wait_for(self, launch_id: str, statuses: set[str], timeout: float = 60.0) -> dict[str, Any]:
-        """Poll the API until the launch reaches one of `statuses`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            launch = api_get(f"{self.api_url}/launches/{launch_id}")
-            if launch["status"] in statuses or time.monotonic() > deadline:
-                return launch
-            time.sleep(0.2)
-
-
-def _sent(backend: Any, topic_arn: str) -> list[tuple[str, str, str]]:
-    return [(m[0], m[1], m[2] or "") for m in backend.topics[topic_arn].sent_notifications]
-
-
-def api_get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
+        """Follow the launch through the API until it reaches one of `statuses`."""
+        return ControllerApi(self.api_url).wait(launch_id, lambda item: item["status"] in statuses, timeout)

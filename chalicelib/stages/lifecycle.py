@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from chalicelib.models import LaunchStatus, Stage
+from chalicelib.models import Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.store import LaunchStore
 
@@ -19,11 +19,10 @@ _UNCHANGED_STATUS = {
 }
 
 
-def begin_launch(store: LaunchStore, launch_id: str, profile: EnvironmentProfile) -> dict[str, Any]:
+def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
     """Hold the environment for this launch and hand the state machine its waits."""
-    launch = store.get_launch(launch_id)
-    store.acquire_lock(launch.request.environment, launch_id, profile.lock_lease_seconds)
-    store.set_status(launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT)
+    store.acquire_lock(launch.request.environment, launch.launch_id, profile.lock_lease_seconds)
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT, current=launch)
     return {
         "approval_timeout_seconds": profile.approvals.timeout_seconds,
         "backend_poll_seconds": profile.backend.poll_seconds,
@@ -59,10 +58,14 @@ def finish_launch(
         status in {LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}
         and launch.status != LaunchStatus.ROLLING_BACK
     ):
-        store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK)
+        launch = store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
     cause = _cause(error) or _rejection(store, launch_id, error_name)
     store.set_status(
-        launch_id, status, stage=Stage.FINISH, error={"error": error_name, "cause": cause} if error else None
+        launch_id,
+        status,
+        stage=Stage.FINISH,
+        error={"error": error_name, "cause": cause} if error else None,
+        current=launch,
     )
     released = store.release_lock(launch.request.environment, launch_id)
     store.append_event(

@@ -8,7 +8,10 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from chalicelib.errors import PreflightBlocked
+from chalicelib.models import Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
+from chalicelib.store import LaunchStore
 
 Outcome = Literal["pass", "fail", "warn", "skipped"]
 
@@ -94,3 +97,23 @@ def run_preflight(profile: EnvironmentProfile, s3: Any, cloudfront: Any, ecs: An
             _check("rds.storage_encrypted", "RDS storage encrypted", database, database_encrypted),
         ]
     )
+
+
+def preflight_stage(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s3: Any, cloudfront: Any, ecs: Any, rds: Any
+) -> dict[str, Any]:
+    """Run the checks, record the report with the launch, and raise PreflightBlocked on a blocking failure."""
+    report = run_preflight(profile, s3, cloudfront, ecs, rds)
+    result = report.model_dump(mode="json") | {"passed": report.passed}
+    store.record_result(launch.launch_id, Stage.PREFLIGHT, result)
+    failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
+    passed = sum(c.result == "pass" for c in report.checks)
+    store.append_event(
+        launch.launch_id,
+        "preflight",
+        f"{passed}/{len(report.checks)} checks passed" + (f"; blocking: {failed}" if failed else ""),
+        stage=Stage.PREFLIGHT,
+    )
+    if not report.passed:
+        raise PreflightBlocked(f"blocking checks failed: {failed}")
+    return result

@@ -18,7 +18,8 @@ def _run(stack: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[in
     return code, capsys.readouterr().out
 
 
-def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def _start_to_gate(stack: Any, capsys: pytest.CaptureFixture[str], version: str, *extra: str) -> tuple[int, str]:
+    """`launchctl start` a launch of `version`; (exit code, launch id) once it waits for approval."""
     code, out = _run(
         stack,
         capsys,
@@ -27,19 +28,23 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
         "--env",
         "local",
         "--version",
-        "5.0.0",
+        version,
         "--git-sha",
         "abc1234",
         "--frontend",
-        stack.publish_release("5.0.0"),
+        stack.publish_release(version),
         "--image",
-        backend_image("5.0.0"),
-        "--requested-by",
-        "riley@acme.example",
+        backend_image(version),
+        *extra,
     )
-    assert code == cli.EXIT_OK
     launch_id = json.loads(out)["launch_id"]
     stack.wait_for(launch_id, {"AWAITING_APPROVAL"}, timeout=30)
+    return code, launch_id
+
+
+def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, launch_id = _start_to_gate(stack, capsys, "5.0.0", "--requested-by", "riley@acme.example")
+    assert code == cli.EXIT_OK
     for role, person in (("tech_lead", "t@x"), ("product_manager", "p@x"), ("qa_lead", "q@x")):
         code, out = _run(stack, capsys, "approve", launch_id, "--role", role, "--as", person)
         assert code == cli.EXIT_OK
@@ -51,24 +56,7 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
 
 
 def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _run(
-        stack,
-        capsys,
-        "--json",
-        "start",
-        "--env",
-        "local",
-        "--version",
-        "5.0.1",
-        "--git-sha",
-        "abc1234",
-        "--frontend",
-        stack.publish_release("5.0.1"),
-        "--image",
-        backend_image("5.0.1"),
-    )
-    launch_id = json.loads(out)["launch_id"]
-    stack.wait_for(launch_id, {"AWAITING_APPROVAL"}, timeout=30)
+    _, launch_id = _start_to_gate(stack, capsys, "5.0.1")
     _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", "q@x", "--comment", "not today")
     code, _ = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "30")
     assert code == cli.EXIT_STOPPED

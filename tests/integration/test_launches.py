@@ -38,10 +38,7 @@ def start(stack: Any, api: ControllerApi, version: str) -> str:
 
 
 def wait(api: ControllerApi, launch_id: str, until: Any = is_final, timeout: float = 60) -> dict[str, Any]:
-    launch: dict[str, Any] = {}
-    for current, _ in api.follow(launch_id, until, timeout=timeout, interval=0.1):
-        launch = current
-    return launch
+    return api.wait(launch_id, until, timeout=timeout, interval=0.1)
 
 
 def approve_all(api: ControllerApi, launch_id: str) -> None:
@@ -49,6 +46,13 @@ def approve_all(api: ControllerApi, launch_id: str) -> None:
     assert launch["status"] == "AWAITING_APPROVAL", launch["timeline"]
     for role, person in APPROVERS.items():
         api.decide(launch_id, role, person, "approve")
+
+
+def run_approved(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
+    """Start a launch of `version`, give every sign-off, and return it once it has ended."""
+    launch_id = start(stack, api, version)
+    approve_all(api, launch_id)
+    return wait(api, launch_id)
 
 
 def snapshot(stack: Any) -> tuple[str, dict[str, bytes]]:
@@ -61,9 +65,7 @@ def next_version() -> str:
 
 def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi) -> None:
     version = next_version()
-    launch_id = start(stack, api, version)
-    approve_all(api, launch_id)
-    launch = wait(api, launch_id)
+    launch = run_approved(stack, api, version)
     assert launch["status"] == "SUCCEEDED", launch["timeline"]
     definition, site = snapshot(stack)
     image = stack.client("ecs").describe_task_definition(taskDefinition=definition)["taskDefinition"]
@@ -80,9 +82,7 @@ def test_a_failed_smoke_test_rolls_back_frontend_and_backend(stack: Any, api: Co
     before = snapshot(stack)
     version = next_version()
     stack.site.unhealthy_images.add(backend_image(version))
-    launch_id = start(stack, api, version)
-    approve_all(api, launch_id)
-    launch = wait(api, launch_id)
+    launch = run_approved(stack, api, version)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "SmokeTestFailed"
     assert snapshot(stack) == before
@@ -146,9 +146,7 @@ def test_a_failed_ecs_rollout_rolls_back(stack: Any, api: ControllerApi) -> None
     before = snapshot(stack)
     version = next_version()
     stack.scheduler.failing_images.add(backend_image(version))
-    launch_id = start(stack, api, version)
-    approve_all(api, launch_id)
-    launch = wait(api, launch_id)
+    launch = run_approved(stack, api, version)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "BackendRolloutFailed"
     assert snapshot(stack) == before

@@ -35,7 +35,6 @@ def test_the_wait_never_overshoots_the_next_checkpoint(environment: Any, store: 
     from chalicelib.profiles import load_profile
 
     production = load_profile("production")
-    environment("cloudwatch")  # production's alarms do not exist here; that is recorded, not fatal
     start = now()
     store.record_result(launch.launch_id, Stage.BAKE, {"started_at": start.isoformat()})
     result = check_bake(
@@ -53,29 +52,28 @@ def test_an_alarm_in_alarm_is_a_breach(environment: Any, store: Any, launch: Lau
     assert store.get_launch(launch.launch_id).results["bake"]["verdict"] == "breach"
 
 
-def test_an_error_rate_above_threshold_is_a_breach(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
-    cloudwatch = environment("cloudwatch")
+def _load_balancer_metrics(aws: Any, profile: Any, moment: Any, **values: float) -> None:
+    """Publish ALB metrics (`RequestCount=1000`, ...) as the load balancer would."""
     dimensions = [{"Name": "LoadBalancer", "Value": profile.bake.load_balancer}]
-    moment = now()
-    cloudwatch.put_metric_data(
+    aws("cloudwatch").put_metric_data(
         Namespace="AWS/ApplicationELB",
         MetricData=[
-            {"MetricName": "RequestCount", "Dimensions": dimensions, "Value": 1000, "Timestamp": moment},
-            {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Value": 3, "Timestamp": moment},
+            {"MetricName": name, "Dimensions": dimensions, "Value": value, "Timestamp": moment}
+            for name, value in values.items()
         ],
     )
+
+
+def test_an_error_rate_above_threshold_is_a_breach(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
+    moment = now()
+    _load_balancer_metrics(environment, profile, moment, RequestCount=1000, HTTPCode_Target_5XX_Count=3)
     with pytest.raises(BakeBreached, match=r"error rate 0\.300% above 0\.100%"):
         _check(store, launch.launch_id, profile, environment, moment + timedelta(seconds=1))
 
 
 def test_a_healthy_error_rate_is_recorded(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
-    cloudwatch = environment("cloudwatch")
-    dimensions = [{"Name": "LoadBalancer", "Value": profile.bake.load_balancer}]
     moment = now()
-    cloudwatch.put_metric_data(
-        Namespace="AWS/ApplicationELB",
-        MetricData=[{"MetricName": "RequestCount", "Dimensions": dimensions, "Value": 1000, "Timestamp": moment}],
-    )
+    _load_balancer_metrics(environment, profile, moment, RequestCount=1000)
     result = _check(store, launch.launch_id, profile, environment, moment + timedelta(seconds=1))
     assert result["last"]["error_rate"] == 0.0
     assert result["last"]["requests"] == 1000

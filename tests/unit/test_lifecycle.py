@@ -28,7 +28,7 @@ def test_final_status_follows_outcome_and_error(outcome: Any, error: str | None,
 
 
 def test_begin_takes_the_lock_and_hands_over_the_waits(store: Any, launch: Launch, profile: Any) -> None:
-    waits = begin_launch(store, launch.launch_id, profile)
+    waits = begin_launch(store, launch, profile)
     assert waits["backend_poll_seconds"] == profile.backend.poll_seconds
     assert store.lock_holder("local") == launch.launch_id
     assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
@@ -41,7 +41,7 @@ def test_finish_after_a_rollback_releases_the_lock_and_notifies(
     queue = aws("sqs").create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    begin_launch(store, launch.launch_id, profile)
+    begin_launch(store, launch, profile)
     for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING):
         store.set_status(launch.launch_id, status)
     error = {"Error": "SmokeTestFailed", "Cause": json.dumps({"errorMessage": "health: status 503"})}
@@ -55,7 +55,7 @@ def test_finish_after_a_rollback_releases_the_lock_and_notifies(
 
 
 def test_finish_twice_changes_nothing_the_second_time(aws: Any, store: Any, launch: Launch, profile: Any) -> None:
-    begin_launch(store, launch.launch_id, profile)
+    begin_launch(store, launch, profile)
     error = {"Error": "PreflightBlocked", "Cause": "versioning"}
     finish_launch(store, launch.launch_id, "unchanged", error, aws("sns"), "")
     events = len(store.timeline(launch.launch_id))

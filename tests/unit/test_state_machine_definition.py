@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from launchctl.asl import bind_definition, function_name, resource_names
 from launchctl.bridge import chalice_functions
-from launchctl.stack import bind_definition, function_name
 
 ASL = Path(__file__).parents[2] / "statemachines" / "launch.asl.json"
 LAMBDA_ERRORS = {
@@ -37,8 +36,7 @@ def _targets(state: dict[str, Any]) -> set[str]:
 def test_every_placeholder_names_a_chalice_lambda_function() -> None:
     from app import app
 
-    placeholders = set(re.findall(r"\$\{(\w+)FunctionArn\}", ASL.read_text()))
-    assert {function_name(p) for p in placeholders} == set(chalice_functions(app))
+    assert {function_name(p) for p in resource_names(ASL.read_text())} == set(chalice_functions(app))
 
 
 def test_binding_leaves_no_placeholder() -> None:

@@ -88,3 +88,15 @@ def test_a_role_decides_only_once(store: Any, launch: Launch) -> None:
     with pytest.raises(AlreadyDecided):
         store.record_decision(launch.launch_id, approval.model_copy(update={"decision": "rejected"}))
     assert store.approvals(launch.launch_id) == [approval]
+
+
+def test_launch_history_reads_launch_decisions_and_timeline_together(store: Any, launch: Launch) -> None:
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    approval = Approval(role="qa_lead", decision="approved", approver="q@a", decided_at=datetime.now(UTC))
+    store.record_decision(launch.launch_id, approval)
+    stored, approvals, timeline = store.launch_history(launch.launch_id)
+    assert stored == store.get_launch(launch.launch_id)
+    assert approvals == [approval]
+    assert timeline == store.timeline(launch.launch_id)
+    with pytest.raises(LaunchNotFound):
+        store.launch_history("local-nope-000000")
