@@ -10,7 +10,15 @@ from aws_lambda_powertools import Logger
 from chalice import Chalice, Response
 
 from chalicelib.errors import BadRequest
-from chalicelib.models import ApprovalGateEvent, DecisionRequest, FinishEvent, LaunchRequest, LaunchStatus, Stage
+from chalicelib.models import (
+    ApprovalGateEvent,
+    DecisionRequest,
+    FinishEvent,
+    LaunchRequest,
+    LaunchStatus,
+    Stage,
+    UnlockRequest,
+)
 from chalicelib.wiring import launch_store, stage_inputs
 
 app = Chalice(app_name="launch-controller")
@@ -97,6 +105,14 @@ def decide_approval(launch_id: str) -> dict[str, Any]:
     return decide(launch_store(), launch_id, decision, _aws("stepfunctions"))
 
 
+@app.route("/environments/{environment}/unlock", methods=["POST"])
+@api
+def unlock_environment(environment: str) -> dict[str, Any]:
+    from chalicelib.launches import unlock_environment as unlock
+
+    return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()))
+
+
 # -- Stage Lambdas, called by the state machine ---------------------------------------------------
 
 
@@ -104,9 +120,10 @@ def decide_approval(launch_id: str) -> dict[str, Any]:
 @logger.inject_lambda_context
 def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.lifecycle import begin_launch as begin
+    from chalicelib.stages.runner import run_stage
 
     store, launch, profile = stage_inputs(event)
-    return begin(store, launch, profile)
+    return run_stage(store, launch.launch_id, Stage.START, lambda: begin(store, launch, profile))
 
 
 @app.lambda_function(name="preflight")
@@ -128,12 +145,18 @@ def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @logger.inject_lambda_context
 def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.approvals import request_approvals as ask
+    from chalicelib.stages.runner import run_stage
 
     gate = ApprovalGateEvent.model_validate(event)
     store, launch, profile = stage_inputs(event)
     settings = _settings()
-    return ask(
-        store, launch, profile, gate.task_token, _aws("sns"), settings.approvals_topic_arn, settings.public_api_url
+    return run_stage(
+        store,
+        launch.launch_id,
+        Stage.APPROVALS,
+        lambda: ask(
+            store, launch, profile, gate.task_token, _aws("sns"), settings.approvals_topic_arn, settings.public_api_url
+        ),
     )
 
 
@@ -195,7 +218,9 @@ def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     store, launch, profile = stage_inputs(event)
     store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE, current=launch)
-    return run_stage(store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile))
+    return run_stage(
+        store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile, _aws("secretsmanager"))
+    )
 
 
 @app.lambda_function(name="bake_check")
@@ -223,7 +248,7 @@ def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
         store,
         launch.launch_id,
         Stage.ROLLBACK,
-        lambda: undo(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("cloudfront")),
+        lambda: undo(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("cloudfront"), _aws("rds")),
     )
 
 

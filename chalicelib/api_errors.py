@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from chalicelib.approvals import NotARequiredRole, NotAwaitingApproval, SeparationOfDuties
 from chalicelib.errors import BadRequest
+from chalicelib.launches import LaunchStillRunning
 from chalicelib.profiles import UnknownEnvironment
-from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
+from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound, NotLocked
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
@@ -26,6 +27,10 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return _error(400, "invalid_request", "; ".join(f"{f['field']}: {f['reason']}" for f in fields), fields=fields)
     if isinstance(exc, BadRequest):
         return _error(400, "invalid_request", str(exc), fields=[{"field": exc.field, "reason": exc.reason}])
+    if isinstance(exc, NotLocked):
+        return _error(404, "not_locked", str(exc))
+    if isinstance(exc, LaunchStillRunning):
+        return _error(409, "launch_still_running", str(exc))
     if isinstance(exc, UnknownEnvironment):
         return _error(400, "unknown_environment", str(exc), fields=[{"field": "environment", "reason": str(exc)}])
     if isinstance(exc, NotARequiredRole):
@@ -33,7 +38,9 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     if isinstance(exc, LaunchNotFound):
         return _error(404, "launch_not_found", f"no launch {exc}")
     if isinstance(exc, EnvironmentLocked):
-        return _error(409, "environment_locked", str(exc), running_launch_id=exc.holder)
+        return _error(
+            409, "environment_locked", str(exc), running_launch_id=exc.holder, held_because=exc.held_because or None
+        )
     if isinstance(exc, AlreadyDecided):
         return _error(409, "already_decided", str(exc))
     if isinstance(exc, NotAwaitingApproval):

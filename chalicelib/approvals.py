@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.models import Approval, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore, now
+from chalicelib.store import LaunchStore, new_event, now
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 _CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -37,8 +37,9 @@ def request_approvals(
     topic_arn: str,
     api_url: str,
 ) -> dict[str, Any]:
-    """Keep the task token server-side and ask every required role for a decision."""
-    store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL, stage=Stage.APPROVALS)
+    """Keep the task token server-side, ask every required role for a decision, then open the gate.
+
+    The status changes last: a launch shows AWAITING_APPROVAL only once its approvers were asked."""
     roles = list(profile.approvals.roles)
     expires_at = now() + timedelta(seconds=profile.approvals.timeout_seconds)
     store.open_approval_gate(launch.launch_id, task_token, roles, expires_at)
@@ -70,11 +71,18 @@ def request_approvals(
             Message=body,
             MessageAttributes={"launch_id": {"DataType": "String", "StringValue": launch.launch_id}},
         )
-    store.append_event(
+    store.set_status(
         launch.launch_id,
-        "approval_requested",
-        f"sign-off asked of {', '.join(roles)}, open until {expires_at.isoformat(timespec='minutes')}",
+        LaunchStatus.AWAITING_APPROVAL,
         stage=Stage.APPROVALS,
+        current=launch,
+        also=[
+            new_event(
+                "approval_requested",
+                f"sign-off asked of {', '.join(roles)}, open until {expires_at.isoformat(timespec='minutes')}",
+                Stage.APPROVALS,
+            )
+        ],
     )
     return {"roles": roles, "expires_at": expires_at.isoformat()}
 

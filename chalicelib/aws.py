@@ -16,6 +16,11 @@ def _session() -> Any:
     return boto3.session.Session()
 
 
+def session() -> Any:
+    """The boto3 session every client here comes from (the local stack hooks its events)."""
+    return _session()
+
+
 def client(service: str) -> Any:
     """A client for `service`, honouring AWS_ENDPOINT_URL and the standard retry mode."""
     return _client(service)

@@ -38,3 +38,15 @@ class BakeBreached(LaunchError):
 
 class RollbackIncomplete(LaunchError):
     """Rollback could not undo everything; a person has to finish it."""
+
+
+class RollbackPointFailed(LaunchError):
+    """What rollback would need could not be recorded; nothing was deployed."""
+
+
+class FrontendDeployFailed(LaunchError):
+    """The release's static build could not be published to the site."""
+
+
+class MigrationFailed(LaunchError):
+    """The database migration task failed, stopped with a non-zero exit code, or overran its deadline."""

@@ -6,9 +6,13 @@ import json
 import secrets
 from typing import Any
 
-from chalicelib.models import Launch, LaunchRequest, LaunchStatus, Stage
+from chalicelib.models import Launch, LaunchRequest, LaunchStatus, Stage, UnlockRequest
 from chalicelib.profiles import load_profile
-from chalicelib.store import EnvironmentLocked, LaunchStore, now
+from chalicelib.store import EnvironmentLocked, LaunchNotFound, LaunchStore, NotLocked, now
+
+
+class LaunchStillRunning(Exception):
+    """The lock belongs to a launch that has not ended; it releases the lock itself."""
 
 
 def new_launch_id(environment: str) -> str:
@@ -32,7 +36,8 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
     # acquire below still settles a race between two starts.
     holder = store.lock_holder(request.environment)
     if holder is not None:
-        raise EnvironmentLocked(request.environment, holder)
+        lock = store.lock(request.environment) or {}
+        raise EnvironmentLocked(request.environment, holder, lock.get("held_because", ""))
     store.create_launch(launch)
     store.append_event(
         launch.launch_id,
@@ -83,4 +88,44 @@ def summary(launch: Launch) -> dict[str, Any]:
         "stage": launch.stage,
         "created_at": launch.created_at.isoformat(),
         "updated_at": launch.updated_at.isoformat(),
+    }
+
+
+def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest) -> dict[str, Any]:
+    """Release a lock left held (after ROLLBACK_FAILED), writing who did it and why on the launch's timeline."""
+    load_profile(environment)
+    lock = store.lock(environment)
+    if lock is None:
+        raise NotLocked(f"environment {environment!r} is not locked")
+    holder = lock["owner"]
+    try:
+        launch: Launch | None = store.get_launch(holder)
+    except LaunchNotFound:
+        launch = None
+    if launch is not None and not launch.status.is_final:
+        raise LaunchStillRunning(
+            f"launch {holder} is {launch.status} and holds {environment!r}; it releases the lock when it ends"
+        )
+    if not store.release_lock(environment, holder):
+        raise NotLocked(f"environment {environment!r} was unlocked meanwhile")
+    if launch is not None:
+        store.append_event(
+            holder,
+            "unlocked",
+            f"{request.unlocked_by} unlocked {environment}: {request.reason}",
+            stage=Stage.FINISH,
+            details={
+                "unlocked_by": request.unlocked_by,
+                "reason": request.reason,
+                "held_because": lock.get("held_because"),
+            },
+        )
+    return {
+        "environment": environment,
+        "unlocked": True,
+        "was_held_by": holder,
+        "launch_status": launch.status if launch else None,
+        "held_because": lock.get("held_because"),
+        "unlocked_by": request.unlocked_by,
+        "reason": request.reason,
     }

@@ -93,6 +93,7 @@ class Change(StrEnum):
 
     FRONTEND = "frontend"
     BACKEND = "backend"
+    DATABASE = "database"
 
 
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
@@ -145,6 +146,7 @@ class RollbackPoint(BaseModel):
 
     task_definition_arn: str
     site_versions: dict[str, str] = Field(description="key -> version id of the live site objects")
+    site_backup: str | None = Field(default=None, description="s3://backup-bucket/prefix/ holding a copy of the site")
     db_snapshot_id: str | None = None
     recorded_at: datetime
 
@@ -184,6 +186,15 @@ class DecisionRequest(BaseModel):
     approver: str = Field(min_length=1, max_length=128)
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
+
+
+class UnlockRequest(BaseModel):
+    """A person releasing an environment's lock by hand, after finishing a failed rollback."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    unlocked_by: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=10, max_length=2000, description="what was done by hand, for the record")
 
 
 class StageEvent(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
@@ -21,17 +22,40 @@ class FrontendTarget(_Strict):
     distribution_id: str
 
 
+class MigrationTask(_Strict):
+    """The ECS task that migrates the database before the backend rolls."""
+
+    task_definition: str = Field(description="family, family:revision or ARN")
+    container: str = Field(description="the container whose image becomes the release's and whose exit code counts")
+    launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    deadline_seconds: int = Field(default=1800, ge=10, le=7200)
+
+
 class BackendTarget(_Strict):
     cluster: str
     service: str
     container: str
+    # new_revision: register a revision with the release image; force_new_deployment: redeploy the
+    # current revision, whose (mutable) image tag already points at the release.
+    strategy: Literal["new_revision", "force_new_deployment"] = "new_revision"
     poll_seconds: int = Field(default=15, ge=1, le=300)
     deadline_seconds: int = Field(default=1800, ge=10, le=7200)
+    migration: MigrationTask | None = None
 
 
 class DatabaseTarget(_Strict):
     instance_id: str
     snapshot: bool = True
+    # Restore the pre-launch snapshot into a new instance when a launch that migrated rolls back.
+    restore_on_rollback: bool = False
+
+    @model_validator(mode="after")
+    def _restore_needs_snapshot(self) -> DatabaseTarget:
+        if self.restore_on_rollback and not self.snapshot:
+            raise ValueError("restore_on_rollback needs snapshot = true")
+        return self
 
 
 class SmokeCheck(_Strict):
@@ -39,6 +63,7 @@ class SmokeCheck(_Strict):
     path: str = Field(pattern=r"^/")
     expect_status: int = Field(default=200, ge=100, le=599)
     expect_text: str | None = None
+    authenticated: bool = Field(default=False, description="send the smoke credential as a Bearer token")
 
 
 class SmokeConfig(_Strict):
@@ -47,6 +72,15 @@ class SmokeConfig(_Strict):
     websocket_url: str | None = Field(default=None, pattern=r"^wss?://")
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     attempts: int = Field(default=3, ge=1, le=10)
+    credential_secret_id: str | None = Field(
+        default=None, description="Secrets Manager secret holding the smoke user's token (plain, or JSON 'token')"
+    )
+
+    @model_validator(mode="after")
+    def _authenticated_checks_need_a_credential(self) -> SmokeConfig:
+        if any(check.authenticated for check in self.checks) and not self.credential_secret_id:
+            raise ValueError("an authenticated check needs credential_secret_id")
+        return self
 
 
 class BakeConfig(_Strict):

@@ -29,10 +29,22 @@ class LaunchNotFound(Exception):
 class EnvironmentLocked(Exception):
     """Another launch holds the environment."""
 
-    def __init__(self, environment: str, holder: str) -> None:
-        super().__init__(f"environment {environment!r} is locked by launch {holder}")
+    def __init__(self, environment: str, holder: str, held_because: str = "") -> None:
+        super().__init__(
+            f"environment {environment!r} is locked by launch {holder}"
+            + (
+                f" ({held_because}); after fixing it by hand, run `launchctl unlock {environment}`"
+                if held_because
+                else ""
+            )
+        )
         self.environment = environment
         self.holder = holder
+        self.held_because = held_because
+
+
+class NotLocked(Exception):
+    """The environment is not locked, or not by the launch named."""
 
 
 class AlreadyDecided(Exception):
@@ -49,6 +61,12 @@ def now() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def new_event(
+    kind: str, message: str, stage: Stage | None = None, details: dict[str, Any] | None = None
+) -> TimelineEvent:
+    return TimelineEvent(at=now(), kind=kind, stage=stage, message=message, details=details or {})
 
 
 def _s(value: str) -> dict[str, str]:
@@ -110,9 +128,12 @@ class LaunchStore:
         stage: Stage | None = None,
         error: dict[str, str] | None = None,
         current: Launch | None = None,
+        also: list[TimelineEvent] | None = None,
     ) -> Launch:
         """Move the launch to `status`, refusing transitions the lifecycle does not allow.
 
+        The status and its timeline events (the change itself, and `also`) are written in one
+        transaction: whoever reads the new status reads the events too.
         `current` is the launch as the caller just read it, saving a read; the conditional write
         still refuses the change if the status moved on meanwhile."""
         launch = current if current is not None else self.get_launch(launch_id)
@@ -125,21 +146,30 @@ class LaunchStore:
         if error is not None:
             expression += ", #error = :error"
             values[":error"] = _s(json.dumps(error))
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_launch_key(launch_id),
-                UpdateExpression=expression,
-                ConditionExpression="#status = :old",
-                ExpressionAttributeNames={"#status": "status", **({"#error": "error"} if error is not None else {})},
-                ExpressionAttributeValues=values,
-            )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            raise StatusConflict(f"launch {launch_id} changed status while {status} was being written") from exc
+        events: list[TimelineEvent] = []
         if launch.status != status:
-            self.append_event(launch_id, "status", f"status {launch.status} -> {status}", stage=stage)
+            events.append(new_event("status", f"status {launch.status} -> {status}", stage))
         elif stage is not None and stage != launch.stage:
-            self.append_event(launch_id, "stage", f"{stage} started", stage=stage)
+            events.append(new_event("stage", f"{stage} started", stage))
+        events.extend(event.model_copy(update={"at": now()}) for event in also or [])  # after the change
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _launch_key(launch_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": "#status = :old",
+                "ExpressionAttributeNames": {"#status": "status", **({"#error": "error"} if error is not None else {})},
+                "ExpressionAttributeValues": values,
+            }
+        }
+        puts = [{"Put": {"TableName": self._table, "Item": self._event_item(launch_id, event)}} for event in events]
+        try:
+            self._db.transact_write_items(TransactItems=[update, *puts])
+        except self._db.exceptions.TransactionCanceledException as exc:
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise StatusConflict(f"launch {launch_id} changed status while {status} was being written") from exc
+            raise
         return launch.model_copy(update={"status": status, "stage": stage or launch.stage})
 
     def record_result(self, launch_id: str, stage: Stage, result: dict[str, Any]) -> None:
@@ -203,16 +233,17 @@ class LaunchStore:
         stage: Stage | None = None,
         details: dict[str, Any] | None = None,
     ) -> TimelineEvent:
-        event = TimelineEvent(at=now(), kind=kind, stage=stage, message=message, details=details or {})
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                "pk": _s(f"LAUNCH#{launch_id}"),
-                "sk": _s(f"EVENT#{_iso(event.at)}#{uuid.uuid4().hex[:8]}"),
-                "event": _s(event.model_dump_json()),
-            },
-        )
+        event = new_event(kind, message, stage, details)
+        self._db.put_item(TableName=self._table, Item=self._event_item(launch_id, event))
         return event
+
+    @staticmethod
+    def _event_item(launch_id: str, event: TimelineEvent) -> dict[str, Any]:
+        return {
+            "pk": _s(f"LAUNCH#{launch_id}"),
+            "sk": _s(f"EVENT#{_iso(event.at)}#{uuid.uuid4().hex[:8]}"),
+            "event": _s(event.model_dump_json()),
+        }
 
     def timeline(self, launch_id: str) -> list[TimelineEvent]:
         return [
@@ -286,6 +317,34 @@ class LaunchStore:
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def hold_lock(self, environment: str, launch_id: str, reason: str) -> bool:
+        """Keep this launch's lock with no lease, until a person unlocks it; False if it held none."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(f"LOCK#{environment}"), "sk": _s("LOCK")},
+                UpdateExpression="SET lease_expires_at = :never, held_because = :reason REMOVE expires_at_epoch",
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":me": _s(launch_id),
+                    ":never": _s("9999-12-31T23:59:59+00:00"),
+                    ":reason": _s(reason),
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def lock(self, environment: str) -> dict[str, str] | None:
+        """The environment's lock as stored (owner, acquired_at, lease_expires_at, held_because), if any."""
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": _s(f"LOCK#{environment}"), "sk": _s("LOCK")}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return {name: value["S"] for name, value in item.items() if "S" in value and name not in {"pk", "sk"}}
 
     def lock_holder(self, environment: str) -> str | None:
         item = self._db.get_item(

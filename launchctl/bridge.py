@@ -16,6 +16,8 @@ from urllib.parse import unquote
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from launchctl.faults import FaultInjector, LambdaTimedOut
+
 FUNCTION_PATH_MARKER = "/functions/"
 
 
@@ -46,9 +48,15 @@ class LambdaContext:
 class LambdaBridge:
     """Maps function names to Chalice Lambda functions and can inject faults into them."""
 
-    def __init__(self, functions: dict[str, Callable[[dict[str, Any], Any], Any]], name_prefix: str) -> None:
+    def __init__(
+        self,
+        functions: dict[str, Callable[[dict[str, Any], Any], Any]],
+        name_prefix: str,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self._functions = functions
         self._prefix = name_prefix
+        self.faults = faults or FaultInjector()
         self._faults: dict[str, list[Exception]] = defaultdict(list)
         self._lock = threading.Lock()
 
@@ -92,7 +100,14 @@ class LambdaBridge:
         try:
             if fault is not None:
                 raise fault
-            return function(event, context), None
+            with self.faults.running(short):
+                return function(event, context), None
+        except LambdaTimedOut:
+            seconds = context.timeout_seconds
+            return {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {context.aws_request_id} Task timed out after {seconds:.2f} seconds",
+            }, "Unhandled"
         except Exception as exc:  # noqa: BLE001 - Lambda reports every exception as a function error
             return {
                 "errorType": type(exc).__name__,

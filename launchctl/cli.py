@@ -88,6 +88,13 @@ def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
     return EXIT_OK
 
 
+def cmd_unlock(args: argparse.Namespace, api: ControllerApi) -> int:
+    result = api.unlock(args.environment, args.unlocked_by, args.reason)
+    held = f" ({result['held_because']})" if result.get("held_because") else ""
+    _print(args, result, f"{args.environment} unlocked; it was held by {result['was_held_by']}{held}")
+    return EXIT_OK
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from launchctl.stack import LocalStack
 
@@ -153,6 +160,13 @@ def parser() -> argparse.ArgumentParser:
         decide.add_argument("--as", dest="approver", required=True, help="who decides (email)")
         decide.add_argument("--comment", default="")
 
+    unlock = commands.add_parser(
+        "unlock", help="release an environment a failed rollback left locked, once it is sound again"
+    )
+    unlock.add_argument("environment")
+    unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
+    unlock.add_argument("--by", dest="unlocked_by", default=os.environ.get("USER", "unknown"))
+
     commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
     commands.add_parser("demo", help="run two launches on the embedded local AWS and show what happened")
     return root
@@ -165,7 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return cmd_demo(args)
     api = ControllerApi(args.api)
-    handlers = {"start": cmd_start, "status": cmd_status, "list": cmd_list, "approve": cmd_decide, "reject": cmd_decide}
+    handlers = {
+        "start": cmd_start,
+        "status": cmd_status,
+        "list": cmd_list,
+        "approve": cmd_decide,
+        "reject": cmd_decide,
+        "unlock": cmd_unlock,
+    }
     try:
         return handlers[args.command](args, api)
     except ApiError as exc:

@@ -48,6 +48,9 @@ class ControllerApi:
     def start(self, **request: Any) -> dict[str, Any]:
         return self._call("POST", "/launches", request)
 
+    def unlock(self, environment: str, unlocked_by: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/environments/{environment}/unlock", {"unlocked_by": unlocked_by, "reason": reason})
+
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
 

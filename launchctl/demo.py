@@ -1,4 +1,4 @@
-"""`make demo`: complete launches on the embedded local AWS, one that succeeds and one that rolls back."""
+"""`make demo`: complete launches on the embedded local AWS: one succeeds, two roll back."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Scenario:
     version: str
     expect: str
     unhealthy: bool = False
+    alarm_during_bake: bool = False
 
 
 def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requested_by: str) -> str:
@@ -52,16 +53,30 @@ def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> d
     print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
     started = time.monotonic()
     launch_id = launch_and_approve(stack, api, scenario.version, "riley.release@acme.example")
+    if scenario.alarm_during_bake:
+        trip_alarm_while_baking(stack, api, launch_id)
     final = api.wait(launch_id, is_final, timeout=120)
+    if scenario.alarm_during_bake:
+        stack.set_alarm(stack.profile.bake.alarm_names[0], "OK")
     print(f"   {launch_id}: {final['status']} in {time.monotonic() - started:.1f}s (expected {scenario.expect})")
     for event in final["timeline"]:
         print(format_event(event))
     return final
 
 
+def trip_alarm_while_baking(stack: LocalStack, api: ControllerApi, launch_id: str) -> None:
+    """Once the release bakes, set its 5xx alarm to ALARM through the emulated CloudWatch."""
+    baking = api.wait(launch_id, lambda item: item["status"] == "BAKING" or is_final(item), 120)
+    if baking["status"] == "BAKING":
+        alarm = stack.profile.bake.alarm_names[0]
+        print(f"   (the release is baking: setting CloudWatch alarm {alarm} to ALARM)", flush=True)
+        stack.set_alarm(alarm, "ALARM")
+
+
 SCENARIOS = [
     Scenario("A healthy release", "1.1.0", "SUCCEEDED"),
     Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
+    Scenario("A release whose error-rate alarm fires during the bake", "1.3.0", "ROLLED_BACK", alarm_during_bake=True),
 ]
 
 

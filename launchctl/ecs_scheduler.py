@@ -1,4 +1,4 @@
-"""Plays ECS's scheduler for moto, which never runs tasks: rolls deployments to COMPLETED, or FAILED."""
+"""Plays ECS's scheduler for moto, which never runs tasks: settles deployments and stops one-off tasks."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ class EcsScheduler:
     After `update_service` moto changes the service's task definition but keeps the old PRIMARY
     deployment with no running tasks; this turns that into a new PRIMARY deployment that
     completes (every desired task running, old deployment drained) after `settle_seconds`,
-    or fails when its image is listed in `failing_images`, as ECS's circuit breaker reports."""
+    or fails when its image is listed in `failing_images`, as ECS's circuit breaker reports.
+
+    One-off tasks (a launch's migration, started by `launch/<id>`) run for `settle_seconds` and
+    stop with exit code 0, or 1 when their image is listed in `failing_tasks`."""
 
     def __init__(self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1) -> None:
         self._region = region
@@ -31,6 +34,8 @@ class EcsScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failing_images: set[str] = set()
+        self.failing_tasks: set[str] = set()
+        self._tasks_seen: dict[str, float] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
@@ -56,7 +61,8 @@ class EcsScheduler:
         return definition.container_definitions[0].get("image", "")
 
     def settle(self) -> None:
-        """One pass over every service: start new deployments, finish or fail the due ones."""
+        """One pass: start new deployments, finish or fail the due ones, stop the due one-off tasks."""
+        self._stop_tasks()
         for service in list(self._backend().services.values()):
             if service.status != "ACTIVE" or not service.deployments:
                 continue
@@ -117,3 +123,19 @@ class EcsScheduler:
         service.deployments = [deployment]
         service.running_count = deployment["desiredCount"]
         service.pending_count = 0
+
+    def _stop_tasks(self) -> None:
+        for tasks in list(self._backend().tasks.values()):
+            for task in list(tasks.values()):
+                if not task.started_by.startswith("launch/") or task.desired_status == "STOPPED":
+                    continue
+                first_seen = self._tasks_seen.setdefault(task.task_arn, time.monotonic())
+                if time.monotonic() - first_seen < self.settle_seconds:
+                    continue
+                failed = any(container.image in self.failing_tasks for container in task.containers)
+                for container in task.containers:
+                    container.last_status = "STOPPED"
+                    container.exitCode = 1 if failed else 0
+                task.stopped_reason = "Essential container in task exited"
+                task.desired_status = "STOPPED"
+                task.last_status = "STOPPED"

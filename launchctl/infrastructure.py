@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "acme-artifacts-local"
 FIRST_VERSION = "1.0.0"
+SMOKE_TOKEN = "local-smoke-token"  # noqa: S105 - the sample site's test credential, stored in the emulated account
 
 ClientFactory = Callable[[str], Any]
 
@@ -73,6 +75,34 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
     ecs.create_service(
         cluster=profile.backend.cluster, serviceName=profile.backend.service, taskDefinition=definition, desiredCount=2
     )
+    migration = profile.backend.migration
+    if migration is not None:
+        # Fargate means awsvpc, whose ENIs moto creates in subnets that exist; the local profile names
+        # none, so its migration task definition is a bridge-mode one.
+        network: dict[str, Any] = (
+            {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc"}
+            if migration.subnets
+            else {"networkMode": "bridge"}
+        )
+        ecs.register_task_definition(
+            family=migration.task_definition.split(":")[0],
+            containerDefinitions=[
+                {
+                    "name": migration.container,
+                    "image": backend_image(FIRST_VERSION),
+                    "memory": 512,
+                    "essential": True,
+                    "command": ["python", "-m", "acme.migrate", "upgrade"],
+                }
+            ],
+            cpu="256",
+            memory="512",
+            **network,
+        )
+    if profile.smoke.credential_secret_id:
+        client("secretsmanager").create_secret(
+            Name=profile.smoke.credential_secret_id, SecretString=json.dumps({"token": SMOKE_TOKEN})
+        )
 
     client("rds").create_db_instance(
         DBInstanceIdentifier=profile.database.instance_id,

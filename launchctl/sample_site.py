@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-SMOKE_TOKEN = "local-smoke-token"  # noqa: S105 - the sample site's test credential
+from launchctl.infrastructure import SMOKE_TOKEN
 
 
 class SampleSite:

@@ -12,10 +12,12 @@ from typing import Any
 
 import boto3
 
+from launchctl import moto_fixes
 from launchctl.asl import ASL_PATH, bind_definition
 from launchctl.bridge import LambdaBridge, chalice_functions
 from launchctl.client import ControllerApi
 from launchctl.ecs_scheduler import EcsScheduler
+from launchctl.faults import FaultInjector
 from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
 from launchctl.sample_site import SampleSite
 
@@ -46,6 +48,7 @@ class LocalStack:
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
         self.scheduler = EcsScheduler(REGION)
+        self.faults = FaultInjector()
         self.site: SampleSite | None = None
         self.state_machine_arn = ""
         self.topics: dict[str, str] = {}
@@ -64,8 +67,9 @@ class LocalStack:
         self.profile = load_profile("local")
         import app as chalice_app
 
-        self.bridge = LambdaBridge(chalice_functions(chalice_app.app), f"{APP_NAME}-{CHALICE_STAGE}-")
+        self.bridge = LambdaBridge(chalice_functions(chalice_app.app), f"{APP_NAME}-{CHALICE_STAGE}-", self.faults)
         self.bridge.install()
+        self.faults.install(aws.session())
         self.bootstrap()
         settings.cache_clear()
         self.scheduler.start()
@@ -128,6 +132,7 @@ class LocalStack:
 
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.ports.moto, verbose=False)
         self._moto.start()
+        moto_fixes.apply()
         request = urllib.request.Request(
             f"{self.moto_url}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
@@ -203,6 +208,18 @@ class LocalStack:
         return self.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"][0][
             "taskDefinition"
         ]
+
+    def notifications(self, launch_id: str) -> list[dict[str, Any]]:
+        """What the notifications topic published about a launch (subject and message), oldest first."""
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[ACCOUNT_ID][REGION].topics[self.topics["notifications"]]
+        found = []
+        for _, message, subject, _, _ in list(topic.sent_notifications):
+            body = json.loads(message)
+            if body.get("launch_id") == launch_id:
+                found.append({"subject": subject, **body})
+        return found
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.client("cloudwatch").set_alarm_state(

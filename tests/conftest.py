@@ -44,7 +44,10 @@ def aws() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
+    from launchctl import moto_fixes
+
     with mock_aws():
+        moto_fixes.apply()
         session = boto3.session.Session(region_name=REGION)
         clients: dict[str, Any] = {}
 
@@ -104,6 +107,19 @@ def stack() -> Iterator[Any]:
     local = LocalStack().start()
     yield local
     local.stop()
+
+
+@pytest.fixture
+def api(stack: Any) -> Iterator[Any]:
+    """The controller's API on the local stack; faults and bad images planted by a test go with it."""
+    from launchctl.client import ControllerApi
+
+    yield ControllerApi(stack.api_url)
+    stack.site.unhealthy_images.clear()
+    stack.scheduler.failing_images.clear()
+    stack.scheduler.failing_tasks.clear()
+    stack.bridge.clear_faults()
+    stack.faults.clear()
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Backend: roll the ECS service to the release's image and tell when the deployment is steady."""
+"""Backend: migrate the database, roll the ECS service to the release, and tell when it is steady."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from chalicelib.errors import BackendRolloutFailed
+from chalicelib.errors import BackendRolloutFailed, MigrationFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.store import LaunchStore, now
@@ -31,6 +31,10 @@ _REGISTERABLE = (
 )
 
 Rollout = Literal["steady", "in_progress", "failed"]
+Phase = Literal["migrating", "rolling"]
+
+# How many recent revisions of a family are searched for one this launch registered already.
+_RECENT_REVISIONS = 10
 
 
 def release_task_definition(current: dict[str, Any], container: str, image: str) -> dict[str, Any]:
@@ -46,41 +50,202 @@ def release_task_definition(current: dict[str, Any], container: str, image: str)
     return request
 
 
-def deploy_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> dict[str, Any]:
-    """Register a task definition revision with the release image and roll the service to it."""
+def launch_tag(launch: Launch) -> list[dict[str, str]]:
+    return [
+        {"key": "launch-id", "value": launch.launch_id},
+        {"key": "release-version", "value": launch.request.version},
+    ]
+
+
+def registered_for(ecs: Any, family: str, launch_id: str) -> str | None:
+    """The revision of `family` this launch registered already (a retried step), found by its tag."""
+    recent = ecs.list_task_definitions(familyPrefix=family, sort="DESC", maxResults=_RECENT_REVISIONS)
+    for arn in recent["taskDefinitionArns"]:
+        if arn.rsplit("/", 1)[-1].split(":")[0] != family:
+            continue  # familyPrefix also matches longer family names
+        tags = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]).get("tags", [])
+        if {"key": "launch-id", "value": launch_id} in tags:
+            return arn
+    return None
+
+
+def register_release(ecs: Any, launch: Launch, task_definition: str, container: str) -> tuple[str, bool]:
+    """(ARN of a revision of `task_definition` whose `container` runs the release image, whether it is new)."""
+    current = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    existing = registered_for(ecs, current["family"], launch.launch_id)
+    if existing:
+        return existing, False
+    request = release_task_definition(current, container, launch.request.backend_image)
+    registered = ecs.register_task_definition(**request, tags=launch_tag(launch))["taskDefinition"]
+    return registered["taskDefinitionArn"], True
+
+
+def deploy_backend(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime | None = None
+) -> dict[str, Any]:
+    """Start the migration task when the profile has one, otherwise start rolling the service."""
     previous = launch.results.get(str(Stage.BACKEND))
-    if previous and previous.get("task_definition_arn"):
-        return previous  # a retried step: the service is already rolling to this revision
+    if previous and previous.get("phase"):
+        return previous  # a retried step: already migrating or rolling
     assert launch.rollback_point is not None, "the rollback point is recorded before the backend changes"
-    target = profile.backend
-    current = ecs.describe_task_definition(taskDefinition=launch.rollback_point.task_definition_arn)["taskDefinition"]
-    registered = ecs.register_task_definition(
-        **release_task_definition(current, target.container, launch.request.backend_image),
-        tags=[
-            {"key": "launch-id", "value": launch.launch_id},
-            {"key": "release-version", "value": launch.request.version},
-        ],
-    )["taskDefinition"]["taskDefinitionArn"]
-    store.record_change(launch.launch_id, Change.BACKEND)
-    ecs.update_service(
-        cluster=target.cluster, service=target.service, taskDefinition=registered, forceNewDeployment=True
+    if profile.backend.migration is not None:
+        return start_migration(store, launch, profile, ecs, moment or now())
+    return roll_service(store, launch, profile, ecs, moment or now())
+
+
+def migration_started_by(launch_id: str) -> str:
+    return f"launch/{launch_id}"
+
+
+def migration_task(ecs: Any, cluster: str, launch_id: str) -> str | None:
+    """The migration task this launch started already, running or stopped."""
+    for status in ("RUNNING", "STOPPED"):
+        found = ecs.list_tasks(cluster=cluster, startedBy=migration_started_by(launch_id), desiredStatus=status)
+        if found["taskArns"]:
+            return found["taskArns"][0]
+    return None
+
+
+def start_migration(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
+) -> dict[str, Any]:
+    """Run the migration task with the release image; a retried step finds the task it started."""
+    migration = profile.backend.migration
+    assert migration is not None
+    cluster = profile.backend.cluster
+    definition, _ = register_release(ecs, launch, migration.task_definition, migration.container)
+    store.record_change(launch.launch_id, Change.DATABASE)
+    task_arn = migration_task(ecs, cluster, launch.launch_id)
+    if task_arn is None:
+        run: dict[str, Any] = {
+            "cluster": cluster,
+            "taskDefinition": definition,
+            "count": 1,
+            "launchType": migration.launch_type,
+            "startedBy": migration_started_by(launch.launch_id),
+            "tags": launch_tag(launch),
+        }
+        if migration.subnets:
+            run["networkConfiguration"] = {
+                "awsvpcConfiguration": {
+                    "subnets": migration.subnets,
+                    "securityGroups": migration.security_groups,
+                    "assignPublicIp": "DISABLED",
+                }
+            }
+        response = ecs.run_task(**run)
+        if not response.get("tasks"):
+            reasons = ", ".join(f"{f.get('arn', '')}: {f.get('reason', '')}" for f in response.get("failures", []))
+            raise MigrationFailed(f"ECS did not start the migration task: {reasons or 'no reason given'}")
+        task_arn = response["tasks"][0]["taskArn"]
+    store.append_event(
+        launch.launch_id,
+        "migration_started",
+        f"migration task {task_arn.rsplit('/', 1)[-1]} running {definition.rsplit('/', 1)[-1]}",
+        stage=Stage.BACKEND,
+        details={"task_arn": task_arn, "task_definition_arn": definition},
     )
-    deadline = now() + timedelta(seconds=target.deadline_seconds)
+    return {
+        "phase": "migrating",
+        "migration_task_arn": task_arn,
+        "migration_deadline": (moment + timedelta(seconds=migration.deadline_seconds)).isoformat(),
+        "rollout": "in_progress",
+    }
+
+
+def migration_outcome(task: dict[str, Any], container: str) -> tuple[bool | None, str]:
+    """(None while running, True for exit code 0, False otherwise; and why)."""
+    if task.get("lastStatus") != "STOPPED":
+        return None, f"migration task {task.get('lastStatus', 'PENDING')}"
+    named = [c for c in task.get("containers", []) if c.get("name") == container]
+    exit_code = named[0].get("exitCode") if named else None
+    if exit_code == 0:
+        return True, "migration task exited 0"
+    reason = task.get("stoppedReason", "")
+    if exit_code is None:
+        return False, f"migration container {container} never ran: {reason or 'no exit code'}"
+    return False, f"migration container {container} exited {exit_code}: {reason}"
+
+
+def check_migration(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
+) -> dict[str, Any]:
+    """Look at the migration task; once it exited 0, start rolling the service."""
+    state = launch.results[str(Stage.BACKEND)]
+    migration = profile.backend.migration
+    assert migration is not None
+    task = ecs.describe_tasks(cluster=profile.backend.cluster, tasks=[state["migration_task_arn"]])["tasks"][0]
+    succeeded, reason = migration_outcome(task, migration.container)
+    if succeeded is False:
+        raise MigrationFailed(reason)
+    if succeeded is None:
+        if moment > datetime.fromisoformat(state["migration_deadline"]):
+            ecs.stop_task(cluster=profile.backend.cluster, task=state["migration_task_arn"], reason="launch deadline")
+            raise MigrationFailed(f"migration still running after {migration.deadline_seconds}s; stopped it")
+        return {**state, "reason": reason}
+    store.append_event(launch.launch_id, "migrated", reason, stage=Stage.BACKEND)
+    return {**roll_service(store, launch, profile, ecs, moment), "migration_task_arn": state["migration_task_arn"]}
+
+
+def roll_service(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
+) -> dict[str, Any]:
+    """Point the service at the release (or force a new deployment) unless a retried step already did."""
+    assert launch.rollback_point is not None
+    target = profile.backend
+    service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
+    if target.strategy == "force_new_deployment":
+        definition = launch.rollback_point.task_definition_arn
+        current = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+        images = {c["name"]: c.get("image") for c in current["containerDefinitions"]}
+        if images.get(target.container) != launch.request.backend_image:
+            raise BackendRolloutFailed(
+                f"the profile forces a new deployment of {definition.rsplit('/', 1)[-1]}, whose {target.container} "
+                f"image {images.get(target.container)} is not the release's {launch.request.backend_image}"
+            )
+        already = any(
+            d.get("createdAt") and d["createdAt"] > launch.rollback_point.recorded_at
+            for d in service.get("deployments", [])
+        )
+    else:
+        definition, _ = register_release(ecs, launch, launch.rollback_point.task_definition_arn, target.container)
+        already = service["taskDefinition"] == definition
+    store.record_change(launch.launch_id, Change.BACKEND)
+    if not already:
+        ecs.update_service(
+            cluster=target.cluster,
+            service=target.service,
+            taskDefinition=definition,
+            forceNewDeployment=target.strategy == "force_new_deployment",
+        )
     store.append_event(
         launch.launch_id,
         "backend_deploying",
-        f"service {target.service} rolling to {registered.rsplit('/', 1)[-1]} ({launch.request.backend_image})",
+        f"service {target.service} rolling to {definition.rsplit('/', 1)[-1]} ({launch.request.backend_image})"
+        + (" (resumed)" if already else ""),
         stage=Stage.BACKEND,
     )
-    return {"task_definition_arn": registered, "deadline": deadline.isoformat(), "rollout": "in_progress"}
+    return {
+        "phase": "rolling",
+        "task_definition_arn": definition,
+        "rolling_since": moment.isoformat(),
+        "deadline": (moment + timedelta(seconds=target.deadline_seconds)).isoformat(),
+        "rollout": "in_progress",
+    }
 
 
-def rollout_state(service: dict[str, Any], task_definition_arn: str) -> tuple[Rollout, str]:
-    """Steady once the only deployment runs the expected revision with every desired task."""
+def rollout_state(
+    service: dict[str, Any], task_definition_arn: str, since: datetime | None = None
+) -> tuple[Rollout, str]:
+    """Steady once the only deployment runs the expected revision with every desired task.
+
+    `since`: for a forced deployment of the same revision, only a deployment created after it counts."""
     deployments = service.get("deployments", [])
     primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
     if primary is None or primary.get("taskDefinition") != task_definition_arn:
         return "in_progress", "the deployment of the new revision has not started yet"
+    if since is not None and primary.get("createdAt") and primary["createdAt"] < since:
+        return "in_progress", "the forced deployment has not started yet"
     if primary.get("rolloutState") == "FAILED":
         return "failed", primary.get("rolloutStateReason", "the ECS deployment failed")
     drained = len(deployments) == 1
@@ -94,14 +259,18 @@ def rollout_state(service: dict[str, Any], task_definition_arn: str) -> tuple[Ro
 def check_backend(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime | None = None
 ) -> dict[str, Any]:
-    """Report the rollout; a failed rollout, or one past its deadline, raises BackendRolloutFailed."""
+    """Report the migration or the rollout; failure, or a rollout past its deadline, raises."""
+    moment = moment or now()
     deployed = launch.results[str(Stage.BACKEND)]
+    if deployed.get("phase") == "migrating":
+        return check_migration(store, launch, profile, ecs, moment)
     target = profile.backend
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
-    state, reason = rollout_state(service, deployed["task_definition_arn"])
+    since = datetime.fromisoformat(deployed["rolling_since"]) if target.strategy == "force_new_deployment" else None
+    state, reason = rollout_state(service, deployed["task_definition_arn"], since)
     if state == "failed":
         raise BackendRolloutFailed(f"ECS rollout of {target.service} failed: {reason}")
-    if state == "in_progress" and (moment or now()) > datetime.fromisoformat(deployed["deadline"]):
+    if state == "in_progress" and moment > datetime.fromisoformat(deployed["deadline"]):
         raise BackendRolloutFailed(
             f"ECS rollout of {target.service} not steady after {target.deadline_seconds}s: {reason}"
         )

@@ -1,28 +1,49 @@
-"""Frontend: put the release's static build in the site bucket and invalidate CloudFront."""
+"""Frontend: sync the release's static build to the site bucket, then invalidate CloudFront and wait."""
 
 from __future__ import annotations
 
 import mimetypes
+import re
 from typing import Any
 
+from chalicelib.errors import FrontendDeployFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
+from chalicelib.stages.rollback_point import object_keys
 from chalicelib.store import LaunchStore
 
+# A bundler's content hash in the file name (app.3f9a2c1b.js, chunk-5d2e8f01.css): safe to cache forever.
+_HASHED = re.compile(r"[.-][0-9a-f]{8,}\.[a-z0-9]+$", re.IGNORECASE)
+# Documents a browser asks for by a fixed name: always revalidated, so a release shows at once.
+_ENTRY_DOCUMENTS = {
+    "robots.txt",
+    "manifest.json",
+    "manifest.webmanifest",
+    "service-worker.js",
+    "sw.js",
+    "asset-manifest.json",
+}
 
-def release_objects(s3: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
-    return keys
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+SHORT = "public, max-age=300"
 
 
 def content_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+def cache_control(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    if name.endswith(".html") or name in _ENTRY_DOCUMENTS:
+        return NO_CACHE
+    if _HASHED.search(name):
+        return IMMUTABLE
+    return SHORT
+
+
 def invalidate(cloudfront: Any, distribution_id: str, paths: list[str], reference: str) -> str:
-    """Create an invalidation; the same caller reference returns the same one on a retry."""
+    """Create an invalidation; AWS answers a repeated caller reference with the first invalidation."""
     response = cloudfront.create_invalidation(
         DistributionId=distribution_id,
         InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
@@ -30,30 +51,63 @@ def invalidate(cloudfront: Any, distribution_id: str, paths: list[str], referenc
     return response["Invalidation"]["Id"]
 
 
+def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id: str, delay: int = 10) -> None:
+    """Block until CloudFront reports the invalidation Completed (about 10 minutes at most)."""
+    cloudfront.get_waiter("invalidation_completed").wait(
+        DistributionId=distribution_id, Id=invalidation_id, WaiterConfig={"Delay": delay, "MaxAttempts": 60}
+    )
+
+
 def deploy_frontend(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s3: Any, cloudfront: Any
 ) -> dict[str, Any]:
-    """Copy every object of the release's build into the site bucket, then invalidate the distribution."""
+    """Upload new and changed objects, delete what the release no longer has, invalidate and wait.
+
+    A retried step compares ETags, so it uploads only what the interrupted attempt did not."""
     request = launch.request
-    keys = release_objects(s3, request.artifact_bucket, request.artifact_prefix)
-    if not keys:
-        raise ValueError(f"the release's frontend artifact {request.frontend_artifact} holds no objects")
-    store.record_change(launch.launch_id, Change.FRONTEND)
+    release = {
+        key[len(request.artifact_prefix) :]: etag
+        for key, etag in object_keys(s3, request.artifact_bucket, request.artifact_prefix).items()
+        if not key.endswith("/")
+    }
+    if not release:
+        raise FrontendDeployFailed(f"the release's frontend artifact {request.frontend_artifact} holds no objects")
+    assert launch.rollback_point is not None, "the rollback point is recorded before the frontend changes"
     site_bucket = profile.frontend.site_bucket
-    for key in keys:
+    live = object_keys(s3, site_bucket)
+    changed = sorted(key for key, etag in release.items() if live.get(key) != etag)
+    removed = sorted(set(live) - set(release))
+    store.record_change(launch.launch_id, Change.FRONTEND)
+    # Hashed assets first and entry documents last: a page never references an asset not yet uploaded.
+    for key in sorted(changed, key=lambda k: cache_control(k) == NO_CACHE):
         s3.copy_object(
             Bucket=site_bucket,
-            Key=key[len(request.artifact_prefix) :],
-            CopySource={"Bucket": request.artifact_bucket, "Key": key},
+            Key=key,
+            CopySource={"Bucket": request.artifact_bucket, "Key": request.artifact_prefix + key},
             ContentType=content_type(key),
+            CacheControl=cache_control(key),
             MetadataDirective="REPLACE",
             Metadata={"launch-id": launch.launch_id, "release-version": request.version},
         )
+    # The rollback point holds every removed object's version, so deleting is safe to undo.
+    for start in range(0, len(removed), 1000):
+        s3.delete_objects(
+            Bucket=site_bucket,
+            Delete={"Objects": [{"Key": key} for key in removed[start : start + 1000]], "Quiet": True},
+        )
     invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
+    wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
     store.append_event(
         launch.launch_id,
         "frontend_deployed",
-        f"{len(keys)} objects copied to s3://{site_bucket}, invalidation {invalidation}",
+        f"s3://{site_bucket}: {len(changed)} uploaded, {len(release) - len(changed)} unchanged, "
+        f"{len(removed)} deleted; invalidation {invalidation} completed",
         stage=Stage.FRONTEND,
+        details={"uploaded": changed, "deleted": removed},
     )
-    return {"objects": len(keys), "invalidation_id": invalidation}
+    return {
+        "uploaded": len(changed),
+        "unchanged": len(release) - len(changed),
+        "deleted": len(removed),
+        "invalidation_id": invalidation,
+    }

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from chalicelib.models import Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore
+from chalicelib.store import LaunchStore, new_event
 
 Outcome = Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
 
@@ -48,51 +48,94 @@ def finish_launch(
     sns: Any,
     topic_arn: str,
 ) -> dict[str, Any]:
-    """Write the final status, release the environment and tell the team."""
+    """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
+
+    A retried step after the status was written still releases or holds the lock and notifies, once."""
     error_name = (error or {}).get("Error")
     status = final_status(outcome, error_name)
     launch = store.get_launch(launch_id)
-    if launch.status.is_final:
-        return {"status": launch.status}  # a retried step: already finished
-    if (
-        status in {LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}
-        and launch.status != LaunchStatus.ROLLING_BACK
-    ):
-        launch = store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
+    if str(Stage.FINISH) in launch.results:
+        return {"status": launch.status}  # a retried step: finished and notified
     cause = _cause(error) or _rejection(store, launch_id, error_name)
-    store.set_status(
-        launch_id,
-        status,
-        stage=Stage.FINISH,
-        error={"error": error_name, "cause": cause} if error else None,
-        current=launch,
-    )
-    released = store.release_lock(launch.request.environment, launch_id)
-    store.append_event(
-        launch_id,
-        "finished",
-        f"launch {status}" + (f": {error_name}: {cause}" if error else ""),
-        stage=Stage.FINISH,
-        details={"lock_released": released},
-    )
-    if topic_arn:
-        request = launch.request
-        sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"[{request.environment}] launch of {request.version} {status}"[:100],
-            Message=json.dumps(
-                {
-                    "launch_id": launch_id,
-                    "environment": request.environment,
-                    "version": request.version,
-                    "status": status,
-                    "error": error_name,
-                    "cause": cause,
-                }
-            ),
-            MessageAttributes={"status": {"DataType": "String", "StringValue": str(status)}},
+    final = launch.status if launch.status.is_final else status
+    environment = launch.request.environment
+    manual_steps = _manual_steps(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
+    # The lock comes before the final status, so whoever sees the status finds the lock as it will stay.
+    if final == LaunchStatus.ROLLBACK_FAILED:
+        # Nobody may launch on top of a half-rolled-back system until a person says it is sound.
+        lock_note = {"lock_held": store.hold_lock(environment, launch_id, f"rollback of launch {launch_id} failed")}
+        summary = f"launch {final}: {error_name}: {cause}; {environment} stays locked until `launchctl unlock`"
+    else:
+        lock_note = {"lock_released": store.release_lock(environment, launch_id)}
+        summary = f"launch {final}" + (f": {error_name}: {cause}" if error else "")
+    if not launch.status.is_final:
+        if (
+            final in {LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}
+            and launch.status != LaunchStatus.ROLLING_BACK
+        ):
+            launch = store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
+        launch = store.set_status(
+            launch_id,
+            final,
+            stage=Stage.FINISH,
+            error={"error": error_name, "cause": cause} if error else None,
+            current=launch,
+            also=[new_event("finished", summary, Stage.FINISH, {**lock_note, "manual_steps": manual_steps})],
         )
-    return {"status": status}
+    if topic_arn:
+        _notify(sns, topic_arn, launch, final, error_name, cause, manual_steps)
+    store.record_result(launch_id, Stage.FINISH, {"status": str(final), "notified": bool(topic_arn), **lock_note})
+    return {"status": final}
+
+
+def _manual_steps(launch: Launch, cause: str) -> list[str]:
+    """What a person must still undo: each change the rollback did not settle, with what went wrong."""
+    undone = (launch.results.get(str(Stage.ROLLBACK)) or {}).get("undone", {})
+    left = (launch.results.get(str(Stage.ROLLBACK)) or {}).get("left", [])
+    steps = [f"undo by hand: {entry}" for entry in left]
+    for change in launch.changes:
+        if not undone.get(change, {}).get("settled") and not any(entry.startswith(f"{change}:") for entry in left):
+            steps.append(f"undo by hand: {change} was not restored ({cause or 'rollback did not finish'})")
+    steps.append(f"then run: launchctl unlock {launch.request.environment} --reason '<what you did>'")
+    return steps
+
+
+def _notify(
+    sns: Any,
+    topic_arn: str,
+    launch: Launch,
+    status: LaunchStatus,
+    error_name: str | None,
+    cause: str,
+    manual_steps: list[str],
+) -> None:
+    request = launch.request
+    urgent = status == LaunchStatus.ROLLBACK_FAILED
+    subject = (
+        f"[{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
+        if urgent
+        else f"[{request.environment}] launch of {request.version} {status}"
+    )
+    sns.publish(
+        TopicArn=topic_arn,
+        Subject=subject[:100],
+        Message=json.dumps(
+            {
+                "launch_id": launch.launch_id,
+                "environment": request.environment,
+                "version": request.version,
+                "status": status,
+                "error": error_name,
+                "cause": cause,
+                "changes": launch.changes,
+                "manual_steps": manual_steps,
+            }
+        ),
+        MessageAttributes={
+            "status": {"DataType": "String", "StringValue": str(status)},
+            "severity": {"DataType": "String", "StringValue": "page" if urgent else "info"},
+        },
+    )
 
 
 def _rejection(store: LaunchStore, launch_id: str, error_name: str | None) -> str:

@@ -1,36 +1,110 @@
-"""Rollback: undo only what this launch changed, newest change first."""
+"""Rollback: undo only what this launch changed, newest change first, and wait until it has settled."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import RollbackIncomplete
-from chalicelib.models import Change, Launch, Stage
+from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.stages.frontend import invalidate
+from chalicelib.stages.backend import migration_task, rollout_state
+from chalicelib.stages.frontend import invalidate, wait_for_invalidation
 from chalicelib.stages.rollback_point import live_site_versions
-from chalicelib.store import LaunchStore
+from chalicelib.store import LaunchStore, now
 
-# Deploy order is frontend then backend, so undo runs backend then frontend.
-UNDO_ORDER = (Change.BACKEND, Change.FRONTEND)
-
-
-def restore_backend(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> dict[str, Any]:
-    assert launch.rollback_point is not None
-    target = launch.rollback_point.task_definition_arn
-    ecs.update_service(
-        cluster=profile.backend.cluster, service=profile.backend.service, taskDefinition=target, forceNewDeployment=True
-    )
-    return {"task_definition_arn": target}
+# Deploy order is frontend, migrations, backend; undo runs the other way.
+UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
 
 
-def restore_frontend(launch: Launch, profile: EnvironmentProfile, s3: Any, cloudfront: Any) -> dict[str, Any]:
-    """Make the recorded versions current again and delete what the release added."""
-    assert launch.rollback_point is not None
+def restore_backend(
+    launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, ecs: Any, deadline: datetime, moment: datetime
+) -> dict[str, Any]:
+    """Point the service back at the recorded revision; settled once that deployment is steady."""
+    target = profile.backend
+    if target.strategy == "force_new_deployment":
+        raise RollbackIncomplete(
+            f"{target.service} was force-deployed with a mutable image tag: re-tag the previous image "
+            f"and force a new deployment of {point.task_definition_arn.rsplit('/', 1)[-1]} by hand"
+        )
+    service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
+    if service["taskDefinition"] != point.task_definition_arn:
+        ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=point.task_definition_arn)
+        return {
+            "task_definition_arn": point.task_definition_arn,
+            "settled": False,
+            "reason": "rollback deployment started",
+        }
+    state, reason = rollout_state(service, point.task_definition_arn)
+    if state == "failed":
+        raise RollbackIncomplete(f"the rollback deployment of {target.service} failed: {reason}")
+    if state != "steady" and moment > deadline:
+        raise RollbackIncomplete(f"{target.service} not steady on the previous revision in time: {reason}")
+    return {"task_definition_arn": point.task_definition_arn, "settled": state == "steady", "reason": reason}
+
+
+def restored_instance_id(instance_id: str, launch_id: str) -> str:
+    """A new instance's name: the original's, marked as restored for this launch (RDS allows 63 chars)."""
+    suffix = f"-restored-{hashlib.sha256(launch_id.encode()).hexdigest()[:8]}"
+    return instance_id[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def restore_database(
+    launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, rds: Any, ecs: Any
+) -> dict[str, Any]:
+    """Restore the pre-launch snapshot into a new instance beside the original, which is never overwritten."""
+    database = profile.database
+    if migration_task(ecs, profile.backend.cluster, launch.launch_id) is None:
+        return {"settled": True, "restored_instance": None, "reason": "the migration never started: unchanged"}
+    if not database.restore_on_rollback or not point.db_snapshot_id:
+        return {
+            "settled": True,
+            "restored_instance": None,
+            "reason": "the profile keeps the migrated database on rollback"
+            + (f"; snapshot {point.db_snapshot_id} holds the pre-launch data" if point.db_snapshot_id else ""),
+        }
+    original = rds.describe_db_instances(DBInstanceIdentifier=database.instance_id)["DBInstances"][0]
+    restored = restored_instance_id(database.instance_id, launch.launch_id)
+    request: dict[str, Any] = {
+        "DBInstanceIdentifier": restored,
+        "DBSnapshotIdentifier": point.db_snapshot_id,
+        "DBInstanceClass": original["DBInstanceClass"],
+        "MultiAZ": original.get("MultiAZ", False),
+        "PubliclyAccessible": original.get("PubliclyAccessible", False),
+        "Tags": [
+            {"Key": "launch-id", "Value": launch.launch_id},
+            {"Key": "restored-from", "Value": database.instance_id},
+        ],
+    }
+    if original.get("DBSubnetGroup", {}).get("DBSubnetGroupName"):
+        request["DBSubnetGroupName"] = original["DBSubnetGroup"]["DBSubnetGroupName"]
+    groups = [group["VpcSecurityGroupId"] for group in original.get("VpcSecurityGroups", [])]
+    if groups:
+        request["VpcSecurityGroupIds"] = groups
+    # A retried step may have started it already.
+    with contextlib.suppress(rds.exceptions.DBInstanceAlreadyExistsFault):
+        rds.restore_db_instance_from_db_snapshot(**request)
+    status = rds.describe_db_instances(DBInstanceIdentifier=restored)["DBInstances"][0]["DBInstanceStatus"]
+    return {
+        "settled": True,
+        "restored_instance": restored,
+        "status": status,
+        "reason": f"snapshot {point.db_snapshot_id} restored into new instance {restored} ({status}); "
+        f"{database.instance_id} is untouched: switch the application to {restored} by hand if its data is needed",
+    }
+
+
+def restore_frontend(
+    launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, s3: Any, cloudfront: Any
+) -> dict[str, Any]:
+    """Make the recorded versions current again, delete what the release added, invalidate and wait."""
     bucket = profile.frontend.site_bucket
-    recorded = launch.rollback_point.site_versions
+    recorded = point.site_versions
     live = live_site_versions(s3, bucket)
-    restored = [key for key, version in recorded.items() if live.get(key) != version]
+    restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
     for key in restored:
         s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]})
     added = sorted(set(live) - set(recorded))
@@ -38,34 +112,66 @@ def restore_frontend(launch: Launch, profile: EnvironmentProfile, s3: Any, cloud
         s3.delete_objects(
             Bucket=bucket, Delete={"Objects": [{"Key": key} for key in added[start : start + 1000]], "Quiet": True}
         )
-    invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-rollback")
-    return {"restored": len(restored), "deleted": len(added), "invalidation_id": invalidation}
+    distribution = profile.frontend.distribution_id
+    invalidation = invalidate(cloudfront, distribution, ["/*"], f"{launch.launch_id}-rollback")
+    wait_for_invalidation(cloudfront, distribution, invalidation)
+    return {"settled": True, "restored": len(restored), "deleted": len(added), "invalidation_id": invalidation}
 
 
 def roll_back(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, cloudfront: Any
+    store: LaunchStore,
+    launch: Launch,
+    profile: EnvironmentProfile,
+    ecs: Any,
+    s3: Any,
+    cloudfront: Any,
+    rds: Any,
+    moment: datetime | None = None,
 ) -> dict[str, Any]:
-    """Undo each recorded change; raise RollbackIncomplete naming what could not be undone."""
-    undone: dict[str, Any] = {}
-    left: list[str] = []
-    if launch.changes and launch.rollback_point is None:
+    """Undo each recorded change that is not undone yet; called again until everything has settled.
+
+    A part that fails is named in RollbackIncomplete after the other parts were still undone."""
+    moment = moment or now()
+    state = launch.results.get(str(Stage.ROLLBACK)) or {}
+    started = datetime.fromisoformat(state["started_at"]) if "started_at" in state else moment
+    deadline = started + timedelta(seconds=profile.backend.deadline_seconds)
+    undone: dict[str, Any] = dict(state.get("undone", {}))
+    point = launch.rollback_point
+    if launch.changes and point is None:
         raise RollbackIncomplete("changes were made without a rollback point; restore by hand")
+    undo: dict[Change, Callable[[], dict[str, Any]]] = {}
+    if point is not None:
+        undo = {
+            Change.BACKEND: lambda: restore_backend(launch, point, profile, ecs, deadline, moment),
+            Change.DATABASE: lambda: restore_database(launch, point, profile, rds, ecs),
+            Change.FRONTEND: lambda: restore_frontend(launch, point, profile, s3, cloudfront),
+        }
+    left: list[str] = []
     for change in UNDO_ORDER:
-        if change not in launch.changes:
+        if change not in launch.changes or undone.get(change, {}).get("settled"):
             continue
         try:
-            if change == Change.BACKEND:
-                undone[change] = restore_backend(launch, profile, ecs)
-            else:
-                undone[change] = restore_frontend(launch, profile, s3, cloudfront)
+            undone[change] = undo[change]()
         except Exception as exc:  # noqa: BLE001 - the other changes must still be undone
             left.append(f"{change}: {type(exc).__name__}: {exc}")
             continue
-        store.append_event(
-            launch.launch_id, "rolled_back", f"{change} restored", stage=Stage.ROLLBACK, details=undone[change]
-        )
+        if undone[change]["settled"]:
+            store.append_event(
+                launch.launch_id,
+                "rolled_back",
+                f"{change} restored" + (f": {undone[change]['reason']}" if undone[change].get("reason") else ""),
+                stage=Stage.ROLLBACK,
+                details=undone[change],
+            )
+    result = {
+        "started_at": started.isoformat(),
+        "undone": undone,
+        "settled": not left and all(undone.get(change, {}).get("settled") for change in launch.changes),
+        "left": left,
+    }
     if left:
+        store.record_result(launch.launch_id, Stage.ROLLBACK, result)  # a retry resumes from here
         raise RollbackIncomplete("; ".join(left))
-    if not launch.changes:
+    if not launch.changes and not state:
         store.append_event(launch.launch_id, "rolled_back", "nothing had been changed", stage=Stage.ROLLBACK)
-    return {"undone": undone}
+    return result

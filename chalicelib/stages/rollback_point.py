@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.errors import RollbackPointFailed
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.store import LaunchStore, now
+
+# How long a snapshot may take before the launch gives up (large databases take a while).
+SNAPSHOT_DEADLINE = timedelta(hours=2)
 
 
 def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
@@ -20,36 +25,123 @@ def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
     return versions
 
 
+def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
+    """Key -> ETag of every object under `prefix`."""
+    keys: dict[str, str] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.update({item["Key"]: item["ETag"] for item in page.get("Contents", [])})
+    return keys
+
+
 def snapshot_id(launch_id: str) -> str:
     return f"pre-launch-{launch_id}"[:255]
 
 
-def record_rollback_point(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any
-) -> dict[str, Any]:
-    """Record the task definition in service, the live object versions and a DB snapshot, once."""
-    if launch.rollback_point is not None:
-        return {"rollback_point": launch.rollback_point.model_dump(mode="json"), "reused": True}
+def backup_prefix(launch_id: str) -> str:
+    return f"pre-launch/{launch_id}/"
 
+
+def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket: str, prefix: str) -> int:
+    """Copy each recorded object version into the backup bucket; objects already copied are skipped."""
+    present = object_keys(s3, backup_bucket, prefix)
+    copied = 0
+    for key, version in sorted(point.site_versions.items()):
+        if prefix + key in present:
+            continue
+        s3.copy_object(
+            Bucket=backup_bucket,
+            Key=prefix + key,
+            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": version},
+        )
+        copied += 1
+    return copied
+
+
+def snapshot_status(rds: Any, snapshot: str, started: datetime, moment: datetime) -> str:
+    """The snapshot's status; a failed snapshot, or one past its deadline, raises RollbackPointFailed."""
+    described = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]
+    status = described["Status"]
+    if status in {"failed", "incompatible-restore", "deleted"}:
+        raise RollbackPointFailed(f"database snapshot {snapshot} is {status}")
+    if status != "available" and moment - started > SNAPSHOT_DEADLINE:
+        raise RollbackPointFailed(f"database snapshot {snapshot} still {status} after {SNAPSHOT_DEADLINE}")
+    return status
+
+
+def record_rollback_point(
+    store: LaunchStore,
+    launch: Launch,
+    profile: EnvironmentProfile,
+    ecs: Any,
+    s3: Any,
+    rds: Any,
+    moment: datetime | None = None,
+) -> dict[str, Any]:
+    """Record the service's task definition, the site's versions, a backup copy and a DB snapshot.
+
+    Called again while the snapshot is being taken: the first call records, later ones only look.
+    Ready once the backup copy is complete and the snapshot is available."""
+    moment = moment or now()
+    point = launch.rollback_point
+    if point is None:
+        point = _record(store, launch, profile, ecs, s3, rds)
+    frontend = profile.frontend
+    copied = 0
+    if point.site_backup:
+        copied = back_up_site(s3, frontend.backup_bucket, point, frontend.site_bucket, backup_prefix(launch.launch_id))
+    status = "not taken"
+    if point.db_snapshot_id:
+        status = snapshot_status(rds, point.db_snapshot_id, point.recorded_at, moment)
+    ready = status in {"available", "not taken"}
+    if ready:
+        store.append_event(
+            launch.launch_id,
+            "rollback_point_ready",
+            f"site copied to {point.site_backup}"
+            + (f", snapshot {point.db_snapshot_id} available" if point.db_snapshot_id else ""),
+            stage=Stage.ROLLBACK_POINT,
+        )
+    # The versions themselves stay in the launch record: a large site would overflow a state's payload.
+    return {
+        "task_definition_arn": point.task_definition_arn,
+        "site_objects": len(point.site_versions),
+        "site_backup": point.site_backup,
+        "backup_objects_copied": copied,
+        "db_snapshot_id": point.db_snapshot_id,
+        "snapshot_status": status,
+        "ready": ready,
+    }
+
+
+def _record(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any
+) -> RollbackPoint:
     service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
     snapshot: str | None = None
     if profile.database.snapshot:
         snapshot = snapshot_id(launch.launch_id)
         # A retried step may have started it already.
         with contextlib.suppress(rds.exceptions.DBSnapshotAlreadyExistsFault):
-            rds.create_db_snapshot(DBSnapshotIdentifier=snapshot, DBInstanceIdentifier=profile.database.instance_id)
+            rds.create_db_snapshot(
+                DBSnapshotIdentifier=snapshot,
+                DBInstanceIdentifier=profile.database.instance_id,
+                Tags=[{"Key": "launch-id", "Value": launch.launch_id}],
+            )
     point = RollbackPoint(
         task_definition_arn=service["taskDefinition"],
         site_versions=live_site_versions(s3, profile.frontend.site_bucket),
+        site_backup=f"s3://{profile.frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
         db_snapshot_id=snapshot,
         recorded_at=now(),
     )
-    store.record_rollback_point(launch.launch_id, point)
+    if not store.record_rollback_point(launch.launch_id, point):
+        return store.get_launch(launch.launch_id).rollback_point or point
     store.append_event(
         launch.launch_id,
         "rollback_point",
         f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {len(point.site_versions)} site objects"
-        + (f", snapshot {snapshot}" if snapshot else ""),
+        + (f", snapshot {snapshot} started" if snapshot else ""),
         stage=Stage.ROLLBACK_POINT,
+        details={"task_definition_arn": point.task_definition_arn, "site_backup": point.site_backup},
     )
-    return {"rollback_point": point.model_dump(mode="json"), "reused": False}
+    return point

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -25,8 +26,11 @@ class SmokeResult(BaseModel):
     attempts: int
 
 
-def _get(url: str, timeout: float) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"User-Agent": "launch-controller-smoke/1"})
+def _get(url: str, timeout: float, token: str | None = None) -> tuple[int, str]:
+    headers = {"User-Agent": "launch-controller-smoke/1"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(65536).decode("utf-8", "replace")
@@ -52,12 +56,14 @@ def _attempt(name: str, target: str, attempts: int, probe: Callable[[], tuple[bo
     return SmokeResult(name=name, target=target, passed=False, detail=detail, latency_ms=latency, attempts=attempts)
 
 
-def check_http(base_url: str, check: SmokeCheck, timeout: float, attempts: int) -> SmokeResult:
+def check_http(
+    base_url: str, check: SmokeCheck, timeout: float, attempts: int, token: str | None = None
+) -> SmokeResult:
     url = base_url.rstrip("/") + check.path
 
     def probe() -> tuple[bool, str]:
         try:
-            status, body = _get(url, timeout)
+            status, body = _get(url, timeout, token if check.authenticated else None)
         except (OSError, urllib.error.URLError) as exc:
             return False, f"no answer: {exc}"
         if status != check.expect_status:
@@ -90,10 +96,27 @@ def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
     return _attempt("websocket", url, attempts, probe)
 
 
-def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
+def smoke_credential(secrets: Any, secret_id: str) -> str:
+    """The smoke user's token: the secret's string, or its JSON object's "token"."""
+    value = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    if isinstance(parsed, dict):
+        if not isinstance(parsed.get("token"), str):
+            raise SmokeTestFailed(f"secret {secret_id} is a JSON object without a string 'token'")
+        return parsed["token"]
+    return value
+
+
+def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, secrets: Any) -> dict[str, Any]:
     """Run every smoke check of the profile; any failure raises SmokeTestFailed after recording all."""
     smoke = profile.smoke
-    results = [check_http(str(smoke.base_url), check, smoke.timeout_seconds, smoke.attempts) for check in smoke.checks]
+    token = smoke_credential(secrets, smoke.credential_secret_id) if smoke.credential_secret_id else None
+    results = [
+        check_http(str(smoke.base_url), check, smoke.timeout_seconds, smoke.attempts, token) for check in smoke.checks
+    ]
     if smoke.websocket_url:
         results.append(check_websocket(smoke.websocket_url, smoke.timeout_seconds, smoke.attempts))
     report = {"checks": [result.model_dump() for result in results]}

@@ -15,13 +15,15 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
     scenarios = [
         Scenario("healthy", "7.1.0", "SUCCEEDED"),
         Scenario("unhealthy", "7.2.0", "ROLLED_BACK", unhealthy=True),
+        Scenario("alarm while baking", "7.4.0", "ROLLED_BACK", alarm_during_bake=True),
     ]
     try:
         assert run_scenarios(stack, scenarios)
     finally:
         stack.site.unhealthy_images.clear()
     out = capsys.readouterr().out
-    assert "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK" in out
+    assert "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK, 7.4.0 ROLLED_BACK" in out
+    assert "BakeBreached: alarm acme-local-5xx-rate is in ALARM" in out
     assert "the homepage says 'Acme 7.1.0'" in out
 
 

@@ -3,64 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from launchctl.client import ControllerApi, is_final
 from launchctl.infrastructure import backend_image
+from tests.integration.helpers import APPROVERS, approve_all, next_version, run_approved, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
-
-APPROVERS = {"tech_lead": "tess@acme.example", "product_manager": "pat@acme.example", "qa_lead": "quinn@acme.example"}
-_versions = iter(range(100, 1000))
-
-
-@pytest.fixture
-def api(stack: Any) -> Iterator[ControllerApi]:
-    yield ControllerApi(stack.api_url)
-    stack.site.unhealthy_images.clear()
-    stack.scheduler.failing_images.clear()
-    assert stack.bridge is not None
-    stack.bridge.clear_faults()
-
-
-def start(stack: Any, api: ControllerApi, version: str) -> str:
-    return api.start(
-        environment="local",
-        version=version,
-        git_sha="0123456789abcdef",
-        frontend_artifact=stack.publish_release(version),
-        backend_image=backend_image(version),
-        requested_by="riley@acme.example",
-    )["launch_id"]
-
-
-def wait(api: ControllerApi, launch_id: str, until: Any = is_final, timeout: float = 60) -> dict[str, Any]:
-    return api.wait(launch_id, until, timeout=timeout, interval=0.1)
-
-
-def approve_all(api: ControllerApi, launch_id: str) -> None:
-    launch = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
-    assert launch["status"] == "AWAITING_APPROVAL", launch["timeline"]
-    for role, person in APPROVERS.items():
-        api.decide(launch_id, role, person, "approve")
-
-
-def run_approved(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
-    """Start a launch of `version`, give every sign-off, and return it once it has ended."""
-    launch_id = start(stack, api, version)
-    approve_all(api, launch_id)
-    return wait(api, launch_id)
-
-
-def snapshot(stack: Any) -> tuple[str, dict[str, bytes]]:
-    return stack.service_task_definition(), stack.site_objects()
-
-
-def next_version() -> str:
-    return f"2.{next(_versions)}.0"
 
 
 def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi) -> None:
@@ -86,7 +37,7 @@ def test_a_failed_smoke_test_rolls_back_frontend_and_backend(stack: Any, api: Co
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "SmokeTestFailed"
     assert snapshot(stack) == before
-    assert launch["changes"] == ["backend", "frontend"]
+    assert launch["changes"] == ["backend", "database", "frontend"]
     execution = stack.client("stepfunctions").describe_execution(executionArn=launch["execution_arn"])
     assert execution["status"] == "FAILED"
     assert execution["error"] == "LaunchRolledBack"

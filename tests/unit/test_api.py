@@ -110,3 +110,22 @@ def test_a_malformed_decision_is_a_400(client: Client) -> None:
     response = _post(client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "decision": "maybe"})
     assert response.status_code == 400
     assert {field["field"] for field in response.json_body["error"]["fields"]} == {"approver", "decision"}
+
+
+def test_unlocking_an_environment_nobody_holds_is_a_404(client: Client) -> None:
+    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "nothing to undo here"})
+    assert response.status_code == 404
+    assert response.json_body["error"]["code"] == "not_locked"
+
+
+def test_unlocking_during_a_running_launch_is_a_409(client: Client) -> None:
+    _post(client, "/launches", BODY)
+    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "I want to go first"})
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "launch_still_running"
+
+
+def test_an_unlock_without_a_reason_is_a_400_naming_it(client: Client) -> None:
+    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "ok"})
+    assert response.status_code == 400
+    assert response.json_body["error"]["fields"][0]["field"] == "reason"

@@ -37,8 +37,8 @@ class FakeStepFunctions:
 def gate(aws: Any, store: Any, launch: Launch, profile: Any) -> str:
     """A launch waiting at the approval gate; returns the approvals topic ARN."""
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
-    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
-    request_approvals(store, launch, profile, "token+/=", aws("sns"), topic, "http://api.local")
+    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    request_approvals(store, preflighted, profile, "token+/=", aws("sns"), topic, "http://api.local")
     return topic
 
 

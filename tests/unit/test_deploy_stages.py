@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from chalicelib.errors import BackendRolloutFailed
+from chalicelib.errors import BackendRolloutFailed, FrontendDeployFailed, MigrationFailed, RollbackPointFailed
 from chalicelib.models import Change, Launch, Stage
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback_point
 from chalicelib.store import now
-from launchctl.infrastructure import FIRST_VERSION, site_build
+from launchctl.ecs_scheduler import EcsScheduler
+from launchctl.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
+
+
+class Recording:
+    """A boto3 client that counts the operations called through it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name in {"get_paginator", "get_waiter"}:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def ecs_settles() -> None:
+    """Play ECS once: finish due deployments and stop due one-off tasks."""
+    EcsScheduler(REGION, settle_seconds=0).settle()
+
+
+def without_migration(profile: EnvironmentProfile) -> EnvironmentProfile:
+    return profile.model_copy(update={"backend": profile.backend.model_copy(update={"migration": None})})
 
 
 def _service(aws: Any, profile: Any) -> dict[str, Any]:
@@ -24,48 +55,127 @@ def _with_rollback_point(store: Any, launch: Launch, profile: Any, aws: Any) -> 
     return store.get_launch(launch.launch_id)
 
 
-def test_rollback_point_records_task_definition_versions_and_snapshot(
+# -- rollback point -------------------------------------------------------------------------------
+
+
+def test_rollback_point_records_service_versions_backup_and_snapshot(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    stored = _with_rollback_point(store, launch, profile, environment)
-    point = stored.rollback_point
+    result = rollback_point.record_rollback_point(
+        store, launch, profile, environment("ecs"), environment("s3"), environment("rds")
+    )
+    point = store.get_launch(launch.launch_id).rollback_point
     assert point is not None
+    assert result["ready"] is True
     assert point.task_definition_arn == _service(environment, profile)["taskDefinition"]
     assert set(point.site_versions) == set(site_build(FIRST_VERSION))
-    snapshots = environment("rds").describe_db_snapshots(DBSnapshotIdentifier=point.db_snapshot_id)["DBSnapshots"]
-    assert snapshots[0]["DBInstanceIdentifier"] == profile.database.instance_id
+    backup = environment("s3").list_objects_v2(Bucket=profile.frontend.backup_bucket)["Contents"]
+    assert {item["Key"] for item in backup} == {f"pre-launch/{launch.launch_id}/{key}" for key in point.site_versions}
+    assert point.site_backup == f"s3://{profile.frontend.backup_bucket}/pre-launch/{launch.launch_id}/"
+    snapshot = environment("rds").describe_db_snapshots(DBSnapshotIdentifier=point.db_snapshot_id)["DBSnapshots"][0]
+    assert snapshot["DBInstanceIdentifier"] == profile.database.instance_id
+    assert result["snapshot_status"] == "available"
 
 
-def test_a_retried_rollback_point_reuses_the_first(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
-    stored = _with_rollback_point(store, launch, profile, environment)
-    again = rollback_point.record_rollback_point(
-        store, stored, profile, environment("ecs"), environment("s3"), environment("rds")
-    )
-    assert again["reused"]
-
-
-def test_frontend_copies_the_build_with_content_types_and_invalidates(
+def test_a_retried_rollback_point_keeps_the_first_and_copies_nothing_again(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    result = frontend.deploy_frontend(store, launch, profile, environment("s3"), environment("cloudfront"))
+    stored = _with_rollback_point(store, launch, profile, environment)
+    s3 = Recording(environment("s3"))
+    again = rollback_point.record_rollback_point(store, stored, profile, environment("ecs"), s3, environment("rds"))
+    assert again["backup_objects_copied"] == 0
+    assert s3.calls["copy_object"] == 0
+    assert store.get_launch(launch.launch_id).rollback_point == stored.rollback_point
+
+
+def test_a_snapshot_in_progress_is_waited_for_until_its_deadline() -> None:
+    class CreatingSnapshot:
+        def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
+            return {"DBSnapshots": [{"Status": "creating"}]}
+
+    started = now()
+    assert rollback_point.snapshot_status(CreatingSnapshot(), "s", started, started) == "creating"
+    late = started + rollback_point.SNAPSHOT_DEADLINE + timedelta(seconds=1)
+    with pytest.raises(RollbackPointFailed, match="still creating"):
+        rollback_point.snapshot_status(CreatingSnapshot(), "s", started, late)
+
+
+def test_a_failed_snapshot_fails_the_rollback_point() -> None:
+    class FailedSnapshot:
+        def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
+            return {"DBSnapshots": [{"Status": "failed"}]}
+
+    with pytest.raises(RollbackPointFailed, match="is failed"):
+        rollback_point.snapshot_status(FailedSnapshot(), "s", now(), now())
+
+
+# -- frontend -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("index.html", frontend.NO_CACHE),
+        ("docs/guide.html", frontend.NO_CACHE),
+        ("service-worker.js", frontend.NO_CACHE),
+        ("assets/app.3f9a2c1b.js", frontend.IMMUTABLE),
+        ("assets/chunk-5d2e8f01ab.css", frontend.IMMUTABLE),
+        ("favicon.ico", frontend.SHORT),
+        ("assets/logo.svg", frontend.SHORT),
+    ],
+)
+def test_cache_control_keeps_hashed_assets_forever_and_entry_documents_fresh(key: str, expected: str) -> None:
+    assert frontend.cache_control(key) == expected
+
+
+def test_frontend_syncs_the_build_with_types_and_caching_deletes_leftovers_and_invalidates(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
     s3 = environment("s3")
-    page = s3.get_object(Bucket=profile.frontend.site_bucket, Key="index.html")
-    assert b"Acme 1.1.0" in page["Body"].read()
-    assert page["ContentType"] == "text/html"
+    site = profile.frontend.site_bucket
+    s3.put_object(Bucket=site, Key="old-page.html", Body=b"gone in 1.1.0")
+    stored = _with_rollback_point(store, launch, profile, environment)
+    result = frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"))
+    build = site_build("1.1.0")
+    assert {item["Key"] for item in s3.list_objects_v2(Bucket=site)["Contents"]} == set(build)
+    old_assets = set(site_build(FIRST_VERSION)) - set(build)
+    assert result["deleted"] == len(old_assets | {"old-page.html"})
+    for key, body in build.items():
+        served = s3.get_object(Bucket=site, Key=key)
+        assert served["Body"].read() == body
+        assert served["ContentType"] == frontend.content_type(key)
+        assert served["CacheControl"] == frontend.cache_control(key)
     invalidation = environment("cloudfront").get_invalidation(
         DistributionId=profile.frontend.distribution_id, Id=result["invalidation_id"]
     )["Invalidation"]
+    assert invalidation["Status"] == "Completed"
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
     assert store.get_launch(launch.launch_id).changes == [Change.FRONTEND]
+
+
+def test_a_retried_frontend_uploads_nothing_twice_and_reuses_its_invalidation(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    stored = _with_rollback_point(store, launch, profile, environment)
+    first = frontend.deploy_frontend(store, stored, profile, environment("s3"), environment("cloudfront"))
+    s3 = Recording(environment("s3"))
+    again = frontend.deploy_frontend(store, store.get_launch(launch.launch_id), profile, s3, environment("cloudfront"))
+    assert s3.calls["copy_object"] == 0
+    assert again["uploaded"] == 0
+    assert again["unchanged"] == first["uploaded"]
+    assert again["invalidation_id"] == first["invalidation_id"]
 
 
 def test_frontend_refuses_an_empty_artifact(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
     empty = launch.model_copy(
         update={"request": launch.request.model_copy(update={"frontend_artifact": "s3://acme-artifacts-local/none/"})}
     )
-    with pytest.raises(ValueError, match="holds no objects"):
+    with pytest.raises(FrontendDeployFailed, match="holds no objects"):
         frontend.deploy_frontend(store, empty, profile, environment("s3"), environment("cloudfront"))
     assert store.get_launch(launch.launch_id).changes == []
+
+
+# -- backend --------------------------------------------------------------------------------------
 
 
 def test_release_task_definition_swaps_only_the_named_container_image() -> None:
@@ -94,24 +204,42 @@ def test_release_task_definition_names_a_missing_container() -> None:
 def test_backend_registers_a_revision_and_rolls_the_service(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    stored = _with_rollback_point(store, launch, profile, environment)
-    result = backend.deploy_backend(store, stored, profile, environment("ecs"))
-    assert _service(environment, profile)["taskDefinition"] == result["task_definition_arn"]
-    definition = environment("ecs").describe_task_definition(taskDefinition=result["task_definition_arn"])
+    plain = without_migration(profile)
+    stored = _with_rollback_point(store, launch, plain, environment)
+    result = backend.deploy_backend(store, stored, plain, environment("ecs"))
+    assert result["phase"] == "rolling"
+    assert _service(environment, plain)["taskDefinition"] == result["task_definition_arn"]
+    definition = environment("ecs").describe_task_definition(
+        taskDefinition=result["task_definition_arn"], include=["TAGS"]
+    )
     assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == launch.request.backend_image
+    assert {"key": "launch-id", "value": launch.launch_id} in definition["tags"]
     assert store.get_launch(launch.launch_id).changes == [Change.BACKEND]
 
 
-def test_a_retried_backend_step_does_not_register_twice(
+def test_a_backend_step_killed_after_rolling_neither_registers_nor_rolls_again(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    stored = _with_rollback_point(store, launch, profile, environment)
-    first = backend.deploy_backend(store, stored, profile, environment("ecs"))
-    store.record_result(launch.launch_id, Stage.BACKEND, first)
-    again = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, environment("ecs"))
+    plain = without_migration(profile)
+    stored = _with_rollback_point(store, launch, plain, environment)
+    first = backend.deploy_backend(store, stored, plain, environment("ecs"))  # its result never recorded
+    ecs = Recording(environment("ecs"))
+    again = backend.deploy_backend(store, store.get_launch(launch.launch_id), plain, ecs)
     assert again["task_definition_arn"] == first["task_definition_arn"]
-    revisions = environment("ecs").list_task_definitions(familyPrefix=profile.backend.service)["taskDefinitionArns"]
+    assert ecs.calls["register_task_definition"] == 0
+    assert ecs.calls["update_service"] == 0
+    revisions = environment("ecs").list_task_definitions(familyPrefix=plain.backend.service)["taskDefinitionArns"]
     assert len(revisions) == 2
+
+
+def test_a_finished_backend_step_returns_its_result(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
+    plain = without_migration(profile)
+    stored = _with_rollback_point(store, launch, plain, environment)
+    first = backend.deploy_backend(store, stored, plain, environment("ecs"))
+    store.record_result(launch.launch_id, Stage.BACKEND, first)
+    ecs = Recording(environment("ecs"))
+    assert backend.deploy_backend(store, store.get_launch(launch.launch_id), plain, ecs) == first
+    assert sum(ecs.calls.values()) == 0
 
 
 def _deployment(**fields: Any) -> dict[str, Any]:
@@ -135,11 +263,117 @@ def test_rollout_state_is_steady_only_when_drained_and_complete(
     assert backend.rollout_state({"deployments": deployments}, "td:2")[0] == expected
 
 
+def test_a_forced_deployment_counts_only_once_it_started_after_the_launch_rolled() -> None:
+    rolled = now()
+    old = _deployment(createdAt=rolled - timedelta(minutes=5))
+    assert backend.rollout_state({"deployments": [old]}, "td:2", rolled)[0] == "in_progress"
+    new = _deployment(createdAt=rolled + timedelta(seconds=1))
+    assert backend.rollout_state({"deployments": [new]}, "td:2", rolled)[0] == "steady"
+
+
 def test_a_rollout_past_its_deadline_fails(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
-    stored = _with_rollback_point(store, launch, profile, environment)
-    store.record_result(
-        launch.launch_id, Stage.BACKEND, backend.deploy_backend(store, stored, profile, environment("ecs"))
-    )
-    late = now() + timedelta(seconds=profile.backend.deadline_seconds + 1)
+    plain = without_migration(profile)
+    stored = _with_rollback_point(store, launch, plain, environment)
+    deployed = backend.deploy_backend(store, stored, plain, environment("ecs"))
+    store.record_result(launch.launch_id, Stage.BACKEND, deployed)
+    late = now() + timedelta(seconds=plain.backend.deadline_seconds + 1)
     with pytest.raises(BackendRolloutFailed, match="not steady after"):
-        backend.check_backend(store, store.get_launch(launch.launch_id), profile, environment("ecs"), moment=late)
+        backend.check_backend(store, store.get_launch(launch.launch_id), plain, environment("ecs"), moment=late)
+
+
+def test_force_new_deployment_redeploys_the_current_revision(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    forced = without_migration(profile)
+    forced = forced.model_copy(
+        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
+    )
+    same_image = launch.model_copy(
+        update={"request": launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION)})}
+    )
+    stored = _with_rollback_point(store, same_image, forced, environment)
+    stored = stored.model_copy(update={"request": same_image.request})
+    ecs = Recording(environment("ecs"))
+    result = backend.deploy_backend(store, stored, forced, ecs)
+    assert result["task_definition_arn"] == stored.rollback_point.task_definition_arn  # type: ignore[union-attr]
+    assert ecs.calls["register_task_definition"] == 0
+    assert ecs.calls["update_service"] == 1
+
+
+def test_force_new_deployment_refuses_a_release_image_the_revision_does_not_run(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    forced = without_migration(profile)
+    forced = forced.model_copy(
+        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
+    )
+    stored = _with_rollback_point(store, launch, forced, environment)
+    with pytest.raises(BackendRolloutFailed, match="is not the release's"):
+        backend.deploy_backend(store, stored, forced, environment("ecs"))
+
+
+# -- migrations -----------------------------------------------------------------------------------
+
+
+def _migrating(store: Any, launch: Launch, profile: Any, aws: Any) -> Launch:
+    stored = _with_rollback_point(store, launch, profile, aws)
+    store.record_result(launch.launch_id, Stage.BACKEND, backend.deploy_backend(store, stored, profile, aws("ecs")))
+    return store.get_launch(launch.launch_id)
+
+
+def test_migrations_run_as_an_ecs_task_with_the_release_image_before_the_service_rolls(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    before = _service(environment, profile)["taskDefinition"]
+    migrating = _migrating(store, launch, profile, environment)
+    state = migrating.results["backend"]
+    assert state["phase"] == "migrating"
+    task = environment("ecs").describe_tasks(cluster=profile.backend.cluster, tasks=[state["migration_task_arn"]])
+    task = task["tasks"][0]
+    assert task["startedBy"] == f"launch/{launch.launch_id}"
+    definition = environment("ecs").describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == launch.request.backend_image
+    assert migrating.changes == [Change.DATABASE]
+    # Still running: the service has not moved.
+    still = backend.check_backend(store, migrating, profile, environment("ecs"))
+    assert still["phase"] == "migrating"
+    assert _service(environment, profile)["taskDefinition"] == before
+    ecs_settles()
+    rolling = backend.check_backend(store, migrating, profile, environment("ecs"))
+    assert rolling["phase"] == "rolling"
+    assert _service(environment, profile)["taskDefinition"] == rolling["task_definition_arn"]
+
+
+def test_a_migration_that_exits_non_zero_fails_the_launch(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    scheduler = EcsScheduler(REGION, settle_seconds=0)
+    scheduler.failing_tasks.add(launch.request.backend_image)
+    migrating = _migrating(store, launch, profile, environment)
+    scheduler.settle()
+    with pytest.raises(MigrationFailed, match="exited 1"):
+        backend.check_backend(store, migrating, profile, environment("ecs"))
+
+
+def test_a_migration_step_killed_after_starting_the_task_does_not_start_another(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    stored = _with_rollback_point(store, launch, profile, environment)
+    first = backend.deploy_backend(store, stored, profile, environment("ecs"))  # its result never recorded
+    ecs = Recording(environment("ecs"))
+    again = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, ecs)
+    assert again["migration_task_arn"] == first["migration_task_arn"]
+    assert ecs.calls["run_task"] == 0
+    assert ecs.calls["register_task_definition"] == 0
+
+
+def test_a_migration_past_its_deadline_is_stopped_and_fails(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    migrating = _migrating(store, launch, profile, environment)
+    assert profile.backend.migration is not None
+    late = now() + timedelta(seconds=profile.backend.migration.deadline_seconds + 1)
+    ecs = Recording(environment("ecs"))
+    with pytest.raises(MigrationFailed, match="still running"):
+        backend.check_backend(store, migrating, profile, ecs, moment=late)
+    assert ecs.calls["stop_task"] == 1

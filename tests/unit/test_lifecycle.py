@@ -87,3 +87,94 @@ def test_a_rejection_without_a_cause_is_explained_from_the_approvals(aws: Any, s
     stored = store.get_launch(launch.launch_id)
     assert stored.status == LaunchStatus.REJECTED
     assert stored.error == {"error": "ApprovalRejected", "cause": "qa_lead (q@x) rejected: flaky login"}
+
+
+def _subscribed_queue(aws: Any, topic: str) -> str:
+    queue = aws("sqs").create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return queue
+
+
+def _failed_rollback(store: Any, launch: Launch, profile: Any) -> None:
+    """A launch that changed the backend and frontend, then could not undo the backend."""
+    from chalicelib.models import Change
+
+    begin_launch(store, launch, profile)
+    for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING, LaunchStatus.ROLLING_BACK):
+        store.set_status(launch.launch_id, status)
+    store.record_change(launch.launch_id, Change.FRONTEND)
+    store.record_change(launch.launch_id, Change.BACKEND)
+    store.record_result(
+        launch.launch_id,
+        Stage.ROLLBACK,
+        {"undone": {"frontend": {"settled": True}}, "left": ["backend: ClientError: AccessDenied"], "settled": False},
+    )
+
+
+ROLLBACK_ERROR = {"Error": "RollbackIncomplete", "Cause": json.dumps({"errorMessage": "backend: AccessDenied"})}
+
+
+def test_a_failed_rollback_keeps_the_lock_without_a_lease_and_pages_with_what_is_left(
+    aws: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
+    queue = _subscribed_queue(aws, topic)
+    _failed_rollback(store, launch, profile)
+    result = finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    assert result["status"] == LaunchStatus.ROLLBACK_FAILED
+    assert store.lock_holder("local") == launch.launch_id
+    lock = store.lock("local")
+    assert lock is not None
+    assert lock["lease_expires_at"].startswith("9999")
+    assert "rollback of launch" in lock["held_because"]
+    body = json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    assert body["Subject"].startswith("[local] ACTION NEEDED")
+    message = json.loads(body["Message"])
+    assert message["manual_steps"][0] == "undo by hand: backend: ClientError: AccessDenied"
+    assert message["manual_steps"][-1].startswith("then run: launchctl unlock local")
+    assert body["MessageAttributes"]["severity"]["Value"] == "page"
+
+
+def test_a_finish_retried_after_the_status_was_written_still_notifies(
+    aws: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
+    queue = _subscribed_queue(aws, topic)
+    _failed_rollback(store, launch, profile)
+    # The first attempt wrote the final status, then Lambda timed out before it notified.
+    store.set_status(launch.launch_id, LaunchStatus.ROLLBACK_FAILED)
+    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    assert store.lock_holder("local") == launch.launch_id
+    assert len(aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]) == 1
+    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    assert aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_unlock_releases_a_held_environment_and_writes_who_and_why(
+    aws: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    from chalicelib.launches import unlock_environment
+    from chalicelib.models import UnlockRequest
+
+    _failed_rollback(store, launch, profile)
+    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), "")
+    answer = unlock_environment(
+        store, "local", UnlockRequest(unlocked_by="sam@acme.example", reason="redeployed acme-api:41 by hand")
+    )
+    assert answer["was_held_by"] == launch.launch_id
+    assert store.lock_holder("local") is None
+    last = store.timeline(launch.launch_id)[-1]
+    assert last.kind == "unlocked"
+    assert "sam@acme.example" in last.message
+    assert "redeployed acme-api:41 by hand" in last.message
+
+
+def test_unlock_refuses_while_the_holding_launch_still_runs(store: Any, launch: Launch, profile: Any) -> None:
+    from chalicelib.launches import LaunchStillRunning, unlock_environment
+    from chalicelib.models import UnlockRequest
+
+    begin_launch(store, launch, profile)
+    with pytest.raises(LaunchStillRunning):
+        unlock_environment(store, "local", UnlockRequest(unlocked_by="sam", reason="want to launch now"))
+    assert store.lock_holder("local") == launch.launch_id

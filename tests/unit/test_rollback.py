@@ -1,15 +1,20 @@
-"""Rollback undoes only what the launch changed, against moto-emulated infrastructure."""
+"""Rollback undoes only what the launch changed, and waits until it has settled, against moto."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from chalicelib.errors import RollbackIncomplete
-from chalicelib.models import Launch, Stage
+from chalicelib.models import Change, Launch, Stage
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from launchctl.infrastructure import FIRST_VERSION, site_build
+from chalicelib.store import now
+from launchctl.ecs_scheduler import EcsScheduler
+from launchctl.infrastructure import FIRST_VERSION, REGION, site_build
+from tests.unit.test_deploy_stages import Recording, ecs_settles, without_migration
 
 
 def _site(aws: Any, profile: Any) -> dict[str, bytes]:
@@ -26,27 +31,55 @@ def _service_definition(aws: Any, profile: Any) -> str:
     ]
 
 
-@pytest.fixture
-def deployed(environment: Any, store: Any, launch: Launch, profile: Any) -> Launch:
-    """A launch that recorded its rollback point and changed both frontend and backend."""
-    rollback_point.record_rollback_point(
-        store, launch, profile, environment("ecs"), environment("s3"), environment("rds")
+def _roll_back(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any, **clients: Any) -> dict[str, Any]:
+    """One rollback step as the state machine runs it, recording its result like the stage runner."""
+    use = {name: clients.get(name, aws(name)) for name in ("ecs", "s3", "cloudfront", "rds")}
+    result = rollback.roll_back(
+        store, store.get_launch(launch_id), profile, use["ecs"], use["s3"], use["cloudfront"], use["rds"]
     )
-    frontend.deploy_frontend(
-        store, store.get_launch(launch.launch_id), profile, environment("s3"), environment("cloudfront")
-    )
-    result = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, environment("ecs"))
+    store.record_result(launch_id, Stage.ROLLBACK, result)
+    return result
+
+
+def _deploy(store: Any, launch: Launch, profile: EnvironmentProfile, aws: Any) -> Launch:
+    """Record the rollback point, publish the site, migrate (when the profile says) and roll the service."""
+    rollback_point.record_rollback_point(store, launch, profile, aws("ecs"), aws("s3"), aws("rds"))
+    frontend.deploy_frontend(store, store.get_launch(launch.launch_id), profile, aws("s3"), aws("cloudfront"))
+    result = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
     store.record_result(launch.launch_id, Stage.BACKEND, result)
+    if result["phase"] == "migrating":
+        ecs_settles()
+        result = backend.check_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
+        store.record_result(launch.launch_id, Stage.BACKEND, result)
     return store.get_launch(launch.launch_id)
 
 
-def test_rollback_restores_the_site_and_the_service(
+@pytest.fixture
+def deployed(environment: Any, store: Any, launch: Launch, profile: Any) -> Launch:
+    """A launch that changed the frontend, migrated the database and rolled the backend."""
+    return _deploy(store, launch, profile, environment)
+
+
+def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_database_beside_it(
     environment: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     assert deployed.rollback_point is not None
-    rollback.roll_back(store, deployed, profile, environment("ecs"), environment("s3"), environment("cloudfront"))
-    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    assert set(deployed.changes) == {Change.FRONTEND, Change.DATABASE, Change.BACKEND}
+    first = _roll_back(store, deployed.launch_id, profile, environment)
+    assert first["settled"] is False  # the previous revision is deploying
     assert _service_definition(environment, profile) == deployed.rollback_point.task_definition_arn
+    ecs_settles()
+    rds = Recording(environment("rds"))
+    second = _roll_back(store, deployed.launch_id, profile, environment, rds=rds)
+    assert second["settled"] is True
+    assert rds.calls["restore_db_instance_from_db_snapshot"] == 0  # done in the first step
+    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    restored = rollback.restored_instance_id(profile.database.instance_id, deployed.launch_id)
+    instances = {db["DBInstanceIdentifier"] for db in environment("rds").describe_db_instances()["DBInstances"]}
+    assert instances == {profile.database.instance_id, restored}
+    events = [event.message for event in store.timeline(deployed.launch_id) if event.kind == "rolled_back"]
+    assert len(events) == 3
+    assert any(f"switch the application to {restored}" in message for message in events)
 
 
 def test_rollback_leaves_alone_what_the_launch_did_not_change(
@@ -62,35 +95,84 @@ def test_rollback_leaves_alone_what_the_launch_did_not_change(
         cluster=profile.backend.cluster, service=profile.backend.service, desiredCount=3
     )  # someone else's change, not this launch's
     before = _service_definition(environment, profile)
-    result = rollback.roll_back(
-        store,
-        store.get_launch(launch.launch_id),
-        profile,
-        environment("ecs"),
-        environment("s3"),
-        environment("cloudfront"),
-    )
+    result = _roll_back(store, launch.launch_id, profile, environment)
     assert set(result["undone"]) == {"frontend"}
+    assert result["settled"] is True
     assert _service_definition(environment, profile) == before
+    assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
 
 
 def test_a_launch_that_changed_nothing_rolls_back_nothing(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    result = rollback.roll_back(
-        store, launch, profile, environment("ecs"), environment("s3"), environment("cloudfront")
-    )
-    assert result == {"undone": {}}
+    result = _roll_back(store, launch.launch_id, profile, environment)
+    assert result["undone"] == {}
+    assert result["settled"] is True
     assert store.timeline(launch.launch_id)[-1].message == "nothing had been changed"
 
 
-def test_a_failing_part_is_named_and_the_other_parts_still_undone(
+def test_a_failing_part_is_named_the_others_still_undone_and_a_retry_resumes(
     environment: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     class BrokenEcs:
-        def update_service(self, **_: Any) -> None:
+        def describe_services(self, **_: Any) -> None:
             raise RuntimeError("ECS is down")
 
     with pytest.raises(RollbackIncomplete, match="backend: RuntimeError: ECS is down"):
-        rollback.roll_back(store, deployed, profile, BrokenEcs(), environment("s3"), environment("cloudfront"))
+        rollback.roll_back(
+            store, deployed, profile, BrokenEcs(), environment("s3"), environment("cloudfront"), environment("rds")
+        )
     assert _site(environment, profile) == site_build(FIRST_VERSION)
+    # The retry does only what is left.
+    s3 = Recording(environment("s3"))
+    _roll_back(store, deployed.launch_id, profile, environment, s3=s3)
+    assert s3.calls["copy_object"] == 0
+    ecs_settles()
+    assert _roll_back(store, deployed.launch_id, profile, environment)["settled"] is True
+
+
+def test_a_rollback_not_steady_by_its_deadline_is_incomplete(
+    environment: Any, store: Any, deployed: Launch, profile: Any
+) -> None:
+    _roll_back(store, deployed.launch_id, profile, environment)  # starts the rollback deployment
+    EcsScheduler(REGION, settle_seconds=3600).settle()  # ECS starts it and never finishes
+    late = now() + timedelta(seconds=profile.backend.deadline_seconds + 1)
+    with pytest.raises(RollbackIncomplete, match="not steady on the previous revision"):
+        rollback.roll_back(
+            store,
+            store.get_launch(deployed.launch_id),
+            profile,
+            environment("ecs"),
+            environment("s3"),
+            environment("cloudfront"),
+            environment("rds"),
+            moment=late,
+        )
+
+
+def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    keep = profile.model_copy(update={"database": profile.database.model_copy(update={"restore_on_rollback": False})})
+    _deploy(store, launch, keep, environment)
+    result = _roll_back(store, launch.launch_id, keep, environment)
+    assert "keeps the migrated database" in result["undone"]["database"]["reason"]
+    assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
+
+
+def test_a_forced_deployment_cannot_be_undone_and_says_what_to_do_by_hand(
+    environment: Any, store: Any, deployed: Launch, profile: Any
+) -> None:
+    forced = without_migration(profile)
+    forced = forced.model_copy(
+        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
+    )
+    with pytest.raises(RollbackIncomplete, match="re-tag the previous image"):
+        _roll_back(store, deployed.launch_id, forced, environment)
+
+
+def test_restored_instance_names_fit_rds_limits() -> None:
+    name = rollback.restored_instance_id("a" * 63, "local-20261128-000000-abcdef")
+    assert len(name) <= 63
+    assert name.startswith("a")
+    assert "--" not in name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,7 @@ from chalicelib.profiles import EnvironmentProfile, SmokeCheck
 from chalicelib.stages.smoke import check_http, check_websocket, run_smoke
 
 ANSWERS = {"/health": (200, b"ok"), "/": (200, b"<html>home</html>"), "/broken": (503, b"down")}
+TOKEN = "smoke-user-token"
 
 
 @pytest.fixture
@@ -25,6 +27,9 @@ def site() -> Iterator[str]:
 
         def do_GET(self) -> None:
             status, body = ANSWERS.get(self.path, (404, b"no"))
+            if self.path == "/api/me":
+                signed_in = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+                status, body = (200, b'{"user": "smoke"}') if signed_in else (401, b"sign in")
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -90,14 +95,56 @@ def test_run_smoke_records_every_check_then_raises(
             "base_url": site,
             "websocket_url": echo,
             "attempts": 1,
+            "credential_secret_id": None,
             "checks": [SmokeCheck(name="health", path="/health"), SmokeCheck(name="broken", path="/broken")],
         }
     )
     with pytest.raises(SmokeTestFailed, match="broken: status 503"):
-        run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}))
+        run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), None)
     recorded = store.get_launch(launch.launch_id).results["smoke"]["checks"]
     assert [(check["name"], check["passed"]) for check in recorded] == [
         ("health", True),
         ("broken", False),
         ("websocket", True),
     ]
+
+
+@pytest.mark.parametrize("secret", [TOKEN, json.dumps({"token": TOKEN, "user": "smoke@acme.example"})])
+def test_authentication_is_refused_without_and_granted_with_the_credential_from_secrets_manager(
+    site: str, aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, secret: str
+) -> None:
+    aws("secretsmanager").create_secret(Name="smoke/credential", SecretString=secret)
+    smoke = profile.smoke.model_copy(
+        update={
+            "base_url": site,
+            "websocket_url": None,
+            "attempts": 1,
+            "credential_secret_id": "smoke/credential",
+            "checks": [
+                SmokeCheck(name="authentication", path="/api/me", expect_status=401),
+                SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True),
+            ],
+        }
+    )
+    report = run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), aws("secretsmanager"))
+    assert [(check["name"], check["passed"]) for check in report["checks"]] == [
+        ("authentication", True),
+        ("authenticated", True),
+    ]
+
+
+def test_a_wrong_credential_fails_the_authenticated_check(
+    site: str, aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    aws("secretsmanager").create_secret(Name="smoke/credential", SecretString="expired-token")
+    smoke = profile.smoke.model_copy(
+        update={
+            "base_url": site,
+            "websocket_url": None,
+            "attempts": 1,
+            "credential_secret_id": "smoke/credential",
+            "checks": [SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True)],
+        }
+    )
+    with pytest.raises(SmokeTestFailed, match="authenticated: status 401"):
+        run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), aws("secretsmanager"))

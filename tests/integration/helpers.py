@@ -1,0 +1,59 @@
+"""Driving whole launches on the local stack: start, approve, wait, and what the environment runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from launchctl.client import ControllerApi, is_final
+from launchctl.infrastructure import backend_image
+
+APPROVERS = {"tech_lead": "tess@acme.example", "product_manager": "pat@acme.example", "qa_lead": "quinn@acme.example"}
+_versions = iter(range(100, 1000))
+
+
+def start(stack: Any, api: ControllerApi, version: str) -> str:
+    return api.start(
+        environment="local",
+        version=version,
+        git_sha="0123456789abcdef",
+        frontend_artifact=stack.publish_release(version),
+        backend_image=backend_image(version),
+        requested_by="riley@acme.example",
+    )["launch_id"]
+
+
+def wait(api: ControllerApi, launch_id: str, until: Any = is_final, timeout: float = 90) -> dict[str, Any]:
+    return api.wait(launch_id, until, timeout=timeout, interval=0.1)
+
+
+def approve_all(api: ControllerApi, launch_id: str) -> None:
+    launch = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
+    assert launch["status"] == "AWAITING_APPROVAL", launch["timeline"]
+    for role, person in APPROVERS.items():
+        api.decide(launch_id, role, person, "approve")
+
+
+def run_approved(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
+    """Start a launch of `version`, give every sign-off, and return it once it has ended."""
+    launch_id = start(stack, api, version)
+    approve_all(api, launch_id)
+    return wait(api, launch_id)
+
+
+def snapshot(stack: Any) -> tuple[str, dict[str, bytes]]:
+    """What the environment serves: the service's task definition and the site's objects."""
+    return stack.service_task_definition(), stack.site_objects()
+
+
+def next_version() -> str:
+    return f"2.{next(_versions)}.0"
+
+
+def drive(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
+    """Start a launch, sign it off if its gate opens, and return it once it has ended."""
+    launch_id = start(stack, api, version)
+    gate = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
+    if gate["status"] == "AWAITING_APPROVAL":
+        for role, person in APPROVERS.items():
+            api.decide(launch_id, role, person, "approve")
+    return wait(api, launch_id)

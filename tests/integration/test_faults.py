@@ -1,0 +1,195 @@
+"""AWS faults injected into every stage of real launches, and the state each launch ends in.
+
+The README's fault table lists the same cases; a test below keeps the two in step."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launchctl.client import ControllerApi, is_final
+from launchctl.infrastructure import backend_image
+from tests.integration.helpers import drive, next_version, snapshot, start, wait
+
+pytestmark = pytest.mark.integration
+
+README = Path(__file__).parents[2] / "README.md"
+
+# (function, operation, matching calls let through first, how the launch ends, what it changed and left)
+HARD_ERRORS = [
+    ("begin_launch", "dynamodb.PutItem", 0, "FAILED", "nothing changed"),
+    ("preflight", "s3.GetBucketVersioning", 0, "BLOCKED", "nothing changed"),
+    ("request_approvals", "sns.Publish", 0, "FAILED", "nothing changed"),
+    ("record_rollback_point", "rds.CreateDBSnapshot", 0, "ROLLED_BACK", "nothing changed"),
+    ("deploy_frontend", "s3.CopyObject", 1, "ROLLED_BACK", "site restored"),
+    ("deploy_backend", "ecs.RunTask", 0, "ROLLED_BACK", "site restored; database untouched"),
+    ("check_backend", "ecs.UpdateService", 0, "ROLLED_BACK", "site restored; database restored beside"),
+    (
+        "smoke_test",
+        "secrets-manager.GetSecretValue",
+        0,
+        "ROLLED_BACK",
+        "site, service restored; database restored beside",
+    ),
+    ("bake_check", "cloudwatch.DescribeAlarms", 0, "ROLLED_BACK", "site, service restored; database restored beside"),
+]
+
+# Throttled once each in one launch; botocore's standard retries absorb every one.
+THROTTLES = [
+    ("begin_launch", "dynamodb.PutItem"),
+    ("preflight", "s3.GetBucketVersioning"),
+    ("request_approvals", "sns.Publish"),
+    ("record_rollback_point", "rds.CreateDBSnapshot"),
+    ("deploy_frontend", "s3.CopyObject"),
+    ("deploy_frontend", "cloudfront.CreateInvalidation"),
+    ("deploy_backend", "ecs.RunTask"),
+    ("check_backend", "ecs.UpdateService"),
+    ("smoke_test", "secrets-manager.GetSecretValue"),
+    ("bake_check", "cloudwatch.DescribeAlarms"),
+    ("finish_launch", "sns.Publish"),
+]
+
+# Lambda killed right after a call that changed something; (function, operation, let through, calls in total).
+TIMEOUTS = [
+    ("begin_launch", "dynamodb.PutItem", 0, None),
+    ("record_rollback_point", "rds.CreateDBSnapshot", 0, 1),
+    ("deploy_frontend", "s3.CopyObject", 1, 3),
+    ("deploy_backend", "ecs.RunTask", 0, 1),
+    ("check_backend", "ecs.UpdateService", 0, 1),
+    ("smoke_test", "secrets-manager.GetSecretValue", 0, None),
+    ("bake_check", "cloudwatch.DescribeAlarms", 0, None),
+    ("finish_launch", "dynamodb.TransactWriteItems", 0, None),
+]
+
+
+def lock_holder() -> str | None:
+    from chalicelib.wiring import launch_store
+
+    return launch_store().lock_holder("local")
+
+
+def notifications(stack: Any, launch_id: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """The launch's notifications, once the finish has sent one (it notifies after the final status)."""
+    deadline = time.monotonic() + timeout
+    while not (sent := stack.notifications(launch_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sent
+
+
+def assert_explained(launch: dict[str, Any], error_code: str, stage_could_write: bool = True) -> None:
+    """The timeline ends with the finish, and the error is named, not swallowed."""
+    assert launch["timeline"][-1]["kind"] == "finished", [
+        (e["at"], e["kind"], e["message"]) for e in launch["timeline"]
+    ]
+    assert error_code in launch["error"]["cause"], launch["error"]
+    if not stage_could_write:
+        return  # DynamoDB refused the failing stage its own writes; the finish wrote the cause
+    failed = [event for event in launch["timeline"] if event["kind"] == "stage_failed"]
+    assert any(error_code in event["message"] for event in failed), launch["timeline"]
+
+
+@pytest.mark.parametrize(("function", "operation", "after", "status", "left"), HARD_ERRORS)
+def test_a_hard_error_ends_the_launch_in_a_defined_state_with_the_environment_as_before(
+    stack: Any, api: ControllerApi, function: str, operation: str, after: int, status: str, left: str
+) -> None:
+    before = snapshot(stack)
+    instances = len(stack.client("rds").describe_db_instances()["DBInstances"])
+    stack.faults.add(function, operation, "error", times=100, after=after)
+    launch = drive(stack, api, next_version())
+    assert launch["status"] == status, launch["timeline"]
+    assert_explained(launch, "AccessDenied", stage_could_write=not operation.startswith("dynamodb."))
+    assert snapshot(stack) == before
+    assert lock_holder() is None
+    restored = len(stack.client("rds").describe_db_instances()["DBInstances"]) - instances
+    assert restored == (1 if "database restored" in left else 0)
+    if left == "nothing changed":
+        assert launch["changes"] == []
+    assert notifications(stack, launch["launch_id"])[-1]["status"] == status
+
+
+def test_throttling_at_every_stage_is_absorbed_and_the_launch_succeeds(stack: Any, api: ControllerApi) -> None:
+    faults = [stack.faults.add(function, operation, "throttle") for function, operation in THROTTLES]
+    launch = drive(stack, api, next_version())
+    assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    assert [n["status"] for n in notifications(stack, launch["launch_id"])] == ["SUCCEEDED"]
+    assert [(f.function, f.operation, f.fired) for f in faults] == [(f, o, 1) for f, o in THROTTLES]
+    assert not [event for event in launch["timeline"] if event["kind"] == "stage_failed"]
+
+
+def test_a_lambda_killed_mid_step_at_every_stage_is_retried_without_doing_its_work_twice(
+    stack: Any, api: ControllerApi
+) -> None:
+    faults = [
+        stack.faults.add(function, operation, "timeout", after=after) for function, operation, after, _ in TIMEOUTS
+    ]
+    version = next_version()
+    launch = drive(stack, api, version)
+    assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    # The finish's retry notifies after the final status; once it has, every fault has fired.
+    assert [n["status"] for n in notifications(stack, launch["launch_id"])] == ["SUCCEEDED"]
+    assert [f.fired for f in faults] == [1] * len(TIMEOUTS)
+    for function, operation, _, total in TIMEOUTS:
+        if total is not None:
+            assert stack.faults.calls[(function, operation)] == total, (function, operation)
+    assert stack.faults.calls[("check_backend", "ecs.RegisterTaskDefinition")] == 1
+    assert stack.faults.calls[("deploy_backend", "ecs.RegisterTaskDefinition")] == 1
+    definition = stack.client("ecs").describe_task_definition(taskDefinition=stack.service_task_definition())
+    assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == backend_image(version)
+    assert lock_holder() is None
+
+
+def test_a_lambda_killed_mid_rollback_is_retried_and_rolls_back_once(stack: Any, api: ControllerApi) -> None:
+    before = snapshot(stack)
+    version = next_version()
+    stack.site.unhealthy_images.add(backend_image(version))
+    stack.faults.add("roll_back", "ecs.UpdateService", "timeout")
+    launch = drive(stack, api, version)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert stack.faults.calls[("roll_back", "ecs.UpdateService")] == 1
+    assert snapshot(stack) == before
+
+
+def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock(
+    stack: Any, api: ControllerApi
+) -> None:
+    before_definition, before_site = snapshot(stack)
+    version = next_version()
+    stack.site.unhealthy_images.add(backend_image(version))
+    stack.faults.add("roll_back", "ecs.UpdateService", "error", times=100)
+    launch = drive(stack, api, version)
+    assert launch["status"] == "ROLLBACK_FAILED", launch["timeline"]
+    assert "AccessDenied" in launch["error"]["cause"]
+    # The documented partial state: the site is restored, the service still runs the release.
+    assert stack.site_objects() == before_site
+    assert stack.service_task_definition() != before_definition
+    assert lock_holder() == launch["launch_id"]
+    [page] = notifications(stack, launch["launch_id"])
+    assert page["subject"].startswith("[local] ACTION NEEDED")
+    assert any("backend" in step for step in page["manual_steps"])
+    # Nobody launches on top of it.
+    with pytest.raises(Exception, match="409") as refused:
+        start(stack, api, next_version())
+    assert "launchctl unlock local" in str(refused.value)
+    # A person finishes the rollback by hand, then unlocks with a reason.
+    backend = stack.profile.backend
+    stack.client("ecs").update_service(
+        cluster=backend.cluster, service=backend.service, taskDefinition=before_definition
+    )
+    unlocked = api.unlock("local", "sam@acme.example", "rolled acme-api back to the previous revision by hand")
+    assert unlocked["was_held_by"] == launch["launch_id"]
+    assert lock_holder() is None
+    final = wait(api, launch["launch_id"], is_final)
+    assert final["timeline"][-1]["kind"] == "unlocked"
+
+
+def test_the_readme_fault_table_lists_every_injected_fault() -> None:
+    table = README.read_text().split("## Faults and how a launch ends", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    for function, operation, _, status, _ in HARD_ERRORS:
+        assert any(f"`{function}`" in row and f"`{operation}`" in row and status in row for row in rows), function
+    assert any("throttl" in row.lower() and "SUCCEEDED" in row for row in rows)
+    assert any("killed" in row.lower() and "SUCCEEDED" in row for row in rows)
+    assert any("`roll_back`" in row and "ROLLBACK_FAILED" in row for row in rows)
