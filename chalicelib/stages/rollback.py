@@ -57,7 +57,9 @@ def restore_database(
 ) -> dict[str, Any]:
     """Restore the pre-launch snapshot into a new instance beside the original, which is never overwritten."""
     database = profile.database
-    if migration_task(ecs, profile.backend.cluster, launch.launch_id) is None:
+    # The recorded task first: ECS lists a stopped task for about an hour only, less than a bake.
+    recorded = (launch.results.get(str(Stage.BACKEND)) or {}).get("migration_task_arn")
+    if recorded is None and migration_task(ecs, profile.backend.cluster, launch.launch_id) is None:
         return {"settled": True, "restored_instance": None, "reason": "the migration never started: unchanged"}
     if not database.restore_on_rollback or not point.db_snapshot_id:
         return {

@@ -65,3 +65,9 @@ def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.Captur
 def test_cli_reports_an_api_refusal_with_exit_code_2(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--api", stack.api_url, "status", "local-20990101-000000-000000"]) == cli.EXIT_USAGE
     assert "no launch" in capsys.readouterr().err
+
+
+def test_cli_unlock_of_an_environment_nobody_holds_is_refused(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--api", stack.api_url, "unlock", "local", "--reason", "checked by hand, all sound", "--by", "sam"]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert "not locked" in capsys.readouterr().err

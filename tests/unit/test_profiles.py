@@ -42,3 +42,31 @@ def test_unknown_environment_lists_the_known_ones() -> None:
     with pytest.raises(UnknownEnvironment, match="known: local, production, staging"):
         load_profile("qa")
     assert known_environments() == ["local", "production", "staging"]
+
+
+def _local_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (Path(__file__).parents[2] / "chalicelib/profiles/local.toml").read_text()
+    assert old in text
+    path = tmp_path / "local.toml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_an_authenticated_smoke_check_needs_a_credential_secret(tmp_path: Path) -> None:
+    path = _local_with(tmp_path, 'credential_secret_id = "acme-local/smoke-credential"\n', "")
+    with pytest.raises(ProfileError, match="authenticated check needs credential_secret_id"):
+        load_profile_file(path)
+
+
+def test_restoring_the_database_on_rollback_needs_a_snapshot(tmp_path: Path) -> None:
+    path = _local_with(tmp_path, "snapshot = true", "snapshot = false")
+    with pytest.raises(ProfileError, match="restore_on_rollback needs snapshot"):
+        load_profile_file(path)
+
+
+def test_production_migrates_before_rolling_and_restores_beside_on_rollback() -> None:
+    production = load_profile("production")
+    assert production.backend.migration is not None
+    assert production.backend.migration.subnets
+    assert production.database.restore_on_rollback
+    assert production.smoke.credential_secret_id
