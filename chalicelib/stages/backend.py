@@ -251,9 +251,13 @@ def rollout_state(
     drained = len(deployments) == 1
     running = primary.get("runningCount", 0)
     desired = primary.get("desiredCount", 0)
+    revision = task_definition_arn.rsplit("/", 1)[-1]
     if primary.get("rolloutState", "COMPLETED") == "COMPLETED" and running == desired and drained:
-        return "steady", f"{running}/{desired} tasks running the new revision"
-    return "in_progress", f"{running}/{desired} tasks running, {len(deployments) - 1} old deployment(s) draining"
+        return "steady", f"{running}/{desired} tasks running {revision}"
+    return (
+        "in_progress",
+        f"{running}/{desired} tasks running {revision}, {len(deployments) - 1} old deployment(s) draining",
+    )
 
 
 def check_backend(

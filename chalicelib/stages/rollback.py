@@ -36,7 +36,7 @@ def restore_backend(
         return {
             "task_definition_arn": point.task_definition_arn,
             "settled": False,
-            "reason": "rollback deployment started",
+            "reason": f"service {target.service} rolling back to {point.task_definition_arn.rsplit('/', 1)[-1]}",
         }
     state, reason = rollout_state(service, point.task_definition_arn)
     if state == "failed":
@@ -157,6 +157,10 @@ def roll_back(
         except Exception as exc:  # noqa: BLE001 - the other changes must still be undone
             left.append(f"{change}: {type(exc).__name__}: {exc}")
             continue
+        if not undone[change]["settled"] and change not in state.get("undone", {}):
+            store.append_event(
+                launch.launch_id, "rolling_back", f"{change}: {undone[change]['reason']}", stage=Stage.ROLLBACK
+            )
         if undone[change]["settled"]:
             store.append_event(
                 launch.launch_id,
