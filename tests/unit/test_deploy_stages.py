@@ -45,6 +45,12 @@ def without_migration(profile: EnvironmentProfile) -> EnvironmentProfile:
     return profile.model_copy(update={"backend": profile.backend.model_copy(update={"migration": None})})
 
 
+def forcing(profile: EnvironmentProfile) -> EnvironmentProfile:
+    """The profile without migrations, redeploying the current revision instead of registering one."""
+    plain = without_migration(profile)
+    return plain.model_copy(update={"backend": plain.backend.model_copy(update={"strategy": "force_new_deployment"})})
+
+
 def _service(aws: Any, profile: Any) -> dict[str, Any]:
     target = profile.backend
     return aws("ecs").describe_services(cluster=target.cluster, services=[target.service])["services"][0]
@@ -284,10 +290,7 @@ def test_a_rollout_past_its_deadline_fails(environment: Any, store: Any, launch:
 def test_force_new_deployment_redeploys_the_current_revision(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    forced = without_migration(profile)
-    forced = forced.model_copy(
-        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
-    )
+    forced = forcing(profile)
     same_image = launch.model_copy(
         update={"request": launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION)})}
     )
@@ -303,10 +306,7 @@ def test_force_new_deployment_redeploys_the_current_revision(
 def test_force_new_deployment_refuses_a_release_image_the_revision_does_not_run(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    forced = without_migration(profile)
-    forced = forced.model_copy(
-        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
-    )
+    forced = forcing(profile)
     stored = _with_rollback_point(store, launch, forced, environment)
     with pytest.raises(BackendRolloutFailed, match="is not the release's"):
         backend.deploy_backend(store, stored, forced, environment("ecs"))

@@ -14,7 +14,7 @@ from chalicelib.stages import backend, frontend, rollback, rollback_point
 from chalicelib.store import now
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.infrastructure import FIRST_VERSION, REGION, site_build
-from tests.unit.test_deploy_stages import Recording, ecs_settles, without_migration
+from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
 
 
 def _site(aws: Any, profile: Any) -> dict[str, bytes]:
@@ -163,10 +163,7 @@ def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(
 def test_a_forced_deployment_cannot_be_undone_and_says_what_to_do_by_hand(
     environment: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
-    forced = without_migration(profile)
-    forced = forced.model_copy(
-        update={"backend": forced.backend.model_copy(update={"strategy": "force_new_deployment"})}
-    )
+    forced = forcing(profile)
     with pytest.raises(RollbackIncomplete, match="re-tag the previous image"):
         _roll_back(store, deployed.launch_id, forced, environment)
 

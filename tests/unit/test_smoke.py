@@ -109,10 +109,10 @@ def test_run_smoke_records_every_check_then_raises(
     ]
 
 
-@pytest.mark.parametrize("secret", [TOKEN, json.dumps({"token": TOKEN, "user": "smoke@acme.example"})])
-def test_authentication_is_refused_without_and_granted_with_the_credential_from_secrets_manager(
-    site: str, aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, secret: str
-) -> None:
+def _signed_in(
+    profile: EnvironmentProfile, site: str, aws: Any, secret: str, checks: list[SmokeCheck]
+) -> EnvironmentProfile:
+    """The profile's smoke stage pointed at the test site, its credential stored in Secrets Manager."""
     aws("secretsmanager").create_secret(Name="smoke/credential", SecretString=secret)
     smoke = profile.smoke.model_copy(
         update={
@@ -120,13 +120,21 @@ def test_authentication_is_refused_without_and_granted_with_the_credential_from_
             "websocket_url": None,
             "attempts": 1,
             "credential_secret_id": "smoke/credential",
-            "checks": [
-                SmokeCheck(name="authentication", path="/api/me", expect_status=401),
-                SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True),
-            ],
+            "checks": checks,
         }
     )
-    report = run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), aws("secretsmanager"))
+    return profile.model_copy(update={"smoke": smoke})
+
+
+@pytest.mark.parametrize("secret", [TOKEN, json.dumps({"token": TOKEN, "user": "smoke@acme.example"})])
+def test_authentication_is_refused_without_and_granted_with_the_credential_from_secrets_manager(
+    site: str, aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, secret: str
+) -> None:
+    checks = [
+        SmokeCheck(name="authentication", path="/api/me", expect_status=401),
+        SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True),
+    ]
+    report = run_smoke(store, launch, _signed_in(profile, site, aws, secret, checks), aws("secretsmanager"))
     assert [(check["name"], check["passed"]) for check in report["checks"]] == [
         ("authentication", True),
         ("authenticated", True),
@@ -136,15 +144,6 @@ def test_authentication_is_refused_without_and_granted_with_the_credential_from_
 def test_a_wrong_credential_fails_the_authenticated_check(
     site: str, aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
-    aws("secretsmanager").create_secret(Name="smoke/credential", SecretString="expired-token")
-    smoke = profile.smoke.model_copy(
-        update={
-            "base_url": site,
-            "websocket_url": None,
-            "attempts": 1,
-            "credential_secret_id": "smoke/credential",
-            "checks": [SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True)],
-        }
-    )
+    checks = [SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True)]
     with pytest.raises(SmokeTestFailed, match="authenticated: status 401"):
-        run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), aws("secretsmanager"))
+        run_smoke(store, launch, _signed_in(profile, site, aws, "expired-token", checks), aws("secretsmanager"))
