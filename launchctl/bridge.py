@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import traceback
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +44,7 @@ class LambdaContext:
 
 
 class LambdaBridge:
-    """Maps function names to Chalice Lambda functions and can inject faults into them."""
+    """Maps function names to Chalice Lambda functions; AWS faults are planted through `faults`."""
 
     def __init__(
         self,
@@ -57,20 +55,9 @@ class LambdaBridge:
         self._functions = functions
         self._prefix = name_prefix
         self.faults = faults or FaultInjector()
-        self._faults: dict[str, list[Exception]] = defaultdict(list)
-        self._lock = threading.Lock()
 
     def function_name(self, short_name: str) -> str:
         return f"{self._prefix}{short_name}"
-
-    def fail_next(self, short_name: str, error: Exception, times: int = 1) -> None:
-        """Make the next `times` invocations of a function raise `error` before its code runs."""
-        with self._lock:
-            self._faults[short_name].extend([error] * times)
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
     def install(self) -> None:
         """Register first on boto3's default session, which the interpreter's clients come from."""
@@ -88,8 +75,6 @@ class LambdaBridge:
         function = self._functions.get(short)
         if function is None:
             return {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {name}"}, "Unhandled"
-        with self._lock:
-            fault = self._faults[short].pop(0) if self._faults[short] else None
         context = LambdaContext(
             function_name=self.function_name(short),
             invoked_function_arn=name
@@ -98,8 +83,6 @@ class LambdaBridge:
             aws_request_id=str(uuid.uuid4()),
         )
         try:
-            if fault is not None:
-                raise fault
             with self.faults.running(short):
                 return function(event, context), None
         except LambdaTimedOut:

@@ -118,7 +118,6 @@ def api(stack: Any) -> Iterator[Any]:
     stack.site.unhealthy_images.clear()
     stack.scheduler.failing_images.clear()
     stack.scheduler.failing_tasks.clear()
-    stack.bridge.clear_faults()
     stack.faults.clear()
 
 

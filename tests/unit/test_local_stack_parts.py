@@ -38,11 +38,16 @@ def test_an_exception_becomes_a_function_error_named_by_its_class() -> None:
     assert payload["errorMessage"] == "it broke"
 
 
-def test_an_injected_fault_fires_once() -> None:
-    bridge = _bridge()
-    bridge.fail_next("ok", Boom("injected"))
-    assert bridge.invoke("app-local-ok", {})[1] == "Unhandled"
-    assert bridge.invoke("app-local-ok", {})[1] is None
+def test_a_function_killed_mid_call_is_reported_as_lambda_reports_a_timeout() -> None:
+    from launchctl.faults import LambdaTimedOut
+
+    def killed(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise LambdaTimedOut("killed after ecs.UpdateService")
+
+    payload, error = LambdaBridge({"killed": killed}, "app-local-").invoke("app-local-killed", {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out" in payload["errorMessage"]
 
 
 def test_the_installed_bridge_answers_a_boto3_invoke() -> None:
