@@ -102,7 +102,47 @@ def decide_approval(launch_id: str) -> dict[str, Any]:
     from chalicelib.approvals import decide
 
     decision = DecisionRequest.model_validate(_json_body())
-    return decide(launch_store(), launch_id, decision, _aws("stepfunctions"))
+    return decide(
+        launch_store(),
+        launch_id,
+        decision.role,
+        decision.approver,
+        decision.decision,
+        _aws("stepfunctions"),
+        comment=decision.comment,
+        attestations=decision.attestations,
+        via="api",
+    )
+
+
+def _link_key() -> bytes:
+    from chalicelib.links import signing_key
+
+    return signing_key(_aws("secretsmanager"), _settings().approval_key_secret_id)
+
+
+def _html(page: Any) -> Response:
+    return Response(body=page.html, status_code=page.status, headers=page.headers)
+
+
+@app.route("/approve/{approval_id}", methods=["GET"])
+def approval_page(approval_id: str) -> Response:
+    from chalicelib.approval_page import show
+
+    token = (app.current_request.query_params or {}).get("token", "")
+    return _html(show(launch_store(), approval_id, token, _link_key()))
+
+
+@app.route("/approve/{approval_id}", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+def approval_decision(approval_id: str) -> Response:
+    from urllib.parse import parse_qs
+
+    from chalicelib.approval_page import submit
+
+    request = app.current_request
+    form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return _html(submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions")))
 
 
 @app.route("/environments/{environment}/unlock", methods=["POST"])
@@ -155,7 +195,14 @@ def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
         launch.launch_id,
         Stage.APPROVALS,
         lambda: ask(
-            store, launch, profile, gate.task_token, _aws("sns"), settings.approvals_topic_arn, settings.public_api_url
+            store,
+            launch,
+            profile,
+            gate.task_token,
+            _aws("sns"),
+            settings.approvals_topic_arn,
+            settings.public_api_url,
+            _link_key(),
         ),
     )
 

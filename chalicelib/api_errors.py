@@ -6,7 +6,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.approvals import NotARequiredRole, NotAwaitingApproval, SeparationOfDuties
+from chalicelib.approvals import (
+    MissingAttestations,
+    NotAnApprover,
+    NotARequiredRole,
+    NotAwaitingApproval,
+    RequestExpired,
+    SeparationOfDuties,
+)
 from chalicelib.errors import BadRequest
 from chalicelib.launches import LaunchStillRunning
 from chalicelib.profiles import UnknownEnvironment
@@ -47,4 +54,10 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return _error(409, "not_awaiting_approval", str(exc))
     if isinstance(exc, SeparationOfDuties):
         return _error(403, "separation_of_duties", str(exc))
+    if isinstance(exc, NotAnApprover):
+        return _error(403, "not_an_approver", str(exc))
+    if isinstance(exc, RequestExpired):
+        return _error(410, "approval_expired", str(exc))
+    if isinstance(exc, MissingAttestations):
+        return _error(400, "invalid_request", str(exc), fields=[{"field": "attestations", "reason": str(exc)}])
     return None

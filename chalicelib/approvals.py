@@ -1,16 +1,18 @@
-"""The approval gate: ask the sign-off roles, record their decisions, release the execution on quorum."""
+"""The approval gate: email each approver a signed link, record decisions, release the execution on quorum."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import Approval, DecisionRequest, Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore, new_event, now
+from chalicelib.links import sign
+from chalicelib.models import Approval, ApprovalRequest, Launch, LaunchStatus, Stage
+from chalicelib.profiles import EnvironmentProfile, load_profile
+from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted, new_event, now
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 _CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -24,8 +26,57 @@ class NotARequiredRole(ValueError):
     """The role named is not one this environment's policy asks for."""
 
 
+class NotAnApprover(Exception):
+    """The person is not on the policy's list for the role."""
+
+
 class SeparationOfDuties(Exception):
     """The decision would let one person count twice, or approve their own launch."""
+
+
+class RequestExpired(Exception):
+    """The approval request is past its expiry; the launch will end EXPIRED."""
+
+
+class MissingAttestations(ValueError):
+    """An approval must confirm every attestation of the policy."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"confirm before approving: {', '.join(missing)}")
+        self.missing = missing
+
+
+def approval_link(api_url: str, key: bytes, request: ApprovalRequest, approver: str) -> str:
+    token = sign(key, request.approval_id, approver, int(request.expires_at.timestamp()))
+    return f"{api_url}/approve/{request.approval_id}?token={token}"
+
+
+def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile, link: str) -> str:
+    asked = launch.request
+    checks = launch.results.get(str(Stage.PREFLIGHT), {}).get("checks", [])
+    passed = sum(1 for check in checks if check.get("result") == "pass")
+    confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
+    return "\n".join(
+        [
+            f"{asked.requested_by} asks you to sign off, as {request.role}, the launch of {asked.version} "
+            f"into {asked.environment}.",
+            "",
+            f"Launch:       {launch.launch_id}",
+            f"Environment:  {asked.environment}",
+            f"Version:      {asked.version} (commit {asked.git_sha})",
+            f"Requested by: {asked.requested_by}",
+            f"Preflight:    {passed}/{len(checks)} checks passed",
+            f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
+            "",
+            "Approving confirms:",
+            confirm,
+            "",
+            f"Review and decide: {link}",
+            "",
+            "This link is yours alone: it is signed for you and for this request. Opening it changes nothing;",
+            "only the buttons on the page do.",
+        ]
+    )
 
 
 def request_approvals(
@@ -36,41 +87,51 @@ def request_approvals(
     sns: Any,
     topic_arn: str,
     api_url: str,
+    key: bytes,
 ) -> dict[str, Any]:
-    """Keep the task token server-side, ask every required role for a decision, then open the gate.
+    """Store one request per role with the task token, email each approver their own link, open the gate.
 
+    A retried step keeps the requests (and links) already made and emails only whom it has not.
     The status changes last: a launch shows AWAITING_APPROVAL only once its approvers were asked."""
-    roles = list(profile.approvals.roles)
-    expires_at = now() + timedelta(seconds=profile.approvals.timeout_seconds)
-    store.open_approval_gate(launch.launch_id, task_token, roles, expires_at)
-    request = launch.request
-    preflight = launch.results.get(str(Stage.PREFLIGHT), {})
-    checks = preflight.get("checks", [])
-    passed = sum(1 for check in checks if check.get("result") == "pass")
-    decision_url = (
-        f"{api_url}/launches/{launch.launch_id}/approvals" if api_url else f"/launches/{launch.launch_id}/approvals"
-    )
-    body = "\n".join(
-        [
-            f"Launch {launch.launch_id} asks for your sign-off.",
-            "",
-            f"Environment: {request.environment}",
-            f"Version:     {request.version} (commit {request.git_sha})",
-            f"Requested by: {request.requested_by}",
-            f"Preflight:   {passed}/{len(checks)} checks passed",
-            f"Roles asked: {', '.join(roles)}",
-            f"Open until:  {expires_at.isoformat(timespec='minutes')}",
-            "",
-            f"Decide: POST {decision_url}",
-        ]
-    )
-    if topic_arn:
-        sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"[{request.environment}] approve launch of {request.version}?"[:100],
-            Message=body,
-            MessageAttributes={"launch_id": {"DataType": "String", "StringValue": launch.launch_id}},
+    policy = profile.approvals
+    moment = now()
+    earlier = store.approval_requests(launch.launch_id)
+    expires_at = earlier[0].expires_at if earlier else moment + timedelta(seconds=policy.timeout_seconds)
+    wanted = [
+        ApprovalRequest(
+            approval_id=secrets.token_hex(16),
+            launch_id=launch.launch_id,
+            role=role,
+            approvers=[email.lower() for email in policy.approvers[role]],
+            requested_at=moment,
+            expires_at=expires_at,
         )
+        for role in policy.roles
+    ]
+    requests = store.open_approval_gate(launch.launch_id, task_token, wanted, expires_at)
+    for request in requests:
+        for approver in request.approvers:
+            if approver in request.emailed:
+                continue
+            link = approval_link(api_url, key, request, approver)
+            message_id = sns.publish(
+                TopicArn=topic_arn,
+                Subject=f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"[:100],
+                Message=_email(launch, request, profile, link),
+                # Each approver's subscription filters on this attribute: nobody receives another's link.
+                MessageAttributes={
+                    "approver": {"DataType": "String", "StringValue": approver},
+                    "launch_id": {"DataType": "String", "StringValue": launch.launch_id},
+                    "role": {"DataType": "String", "StringValue": request.role},
+                },
+            )["MessageId"]
+            store.mark_emailed(launch.launch_id, request.role, approver)
+            store.append_event(
+                launch.launch_id,
+                "approval_email",
+                f"emailed {approver} the {request.role} link (message {message_id})",
+                stage=Stage.APPROVALS,
+            )
     store.set_status(
         launch.launch_id,
         LaunchStatus.AWAITING_APPROVAL,
@@ -79,67 +140,113 @@ def request_approvals(
         also=[
             new_event(
                 "approval_requested",
-                f"sign-off asked of {', '.join(roles)}, open until {expires_at.isoformat(timespec='minutes')}",
+                f"sign-off asked of {', '.join(policy.roles)}, open until {expires_at.isoformat(timespec='minutes')}",
                 Stage.APPROVALS,
             )
         ],
     )
-    return {"roles": roles, "expires_at": expires_at.isoformat()}
+    return {"roles": list(policy.roles), "expires_at": expires_at.isoformat()}
 
 
-def decide(store: LaunchStore, launch_id: str, decision: DecisionRequest, sfn: Any) -> dict[str, Any]:
-    """Record one role's decision; a rejection ends the gate, the last approval opens it."""
+def decide(
+    store: LaunchStore,
+    launch_id: str,
+    role: str,
+    approver: str,
+    decision: Literal["approve", "reject"],
+    sfn: Any,
+    comment: str = "",
+    attestations: list[str] | None = None,
+    via: Literal["link", "api"] = "api",
+) -> dict[str, Any]:
+    """Record one role's decision under the policy; a rejection ends the gate, the last approval opens it."""
     launch = store.get_launch(launch_id)
     gate = store.approval_gate(launch_id)
     if launch.status != LaunchStatus.AWAITING_APPROVAL or gate is None:
         raise NotAwaitingApproval(f"launch {launch_id} is {launch.status}, not awaiting approval")
-    if now() > gate["expires_at"]:
-        raise NotAwaitingApproval(f"the approval request of launch {launch_id} expired at {gate['expires_at']}")
-    if decision.role not in gate["roles"]:
-        raise NotARequiredRole(f"{decision.role!r} is not a required role; required: {', '.join(gate['roles'])}")
-    if decision.approver == launch.request.requested_by:
-        raise SeparationOfDuties(f"{decision.approver} requested this launch and cannot decide on it")
-    given = store.approvals(launch_id)
-    if any(a.approver == decision.approver and a.role != decision.role for a in given):
-        raise SeparationOfDuties(f"{decision.approver} has already decided for another role")
+    policy = load_profile(launch.request.environment).approvals
+    requests = {request.role: request for request in store.approval_requests(launch_id)}
+    request = requests.get(role)
+    if request is None:
+        raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate['roles'])}")
+    if request.state != "open":
+        raise AlreadyDecided(f"the {role} request of launch {launch_id} is {request.state}")
+    if now() >= request.expires_at:
+        raise RequestExpired(f"the {role} request of launch {launch_id} expired at {request.expires_at}")
+    person = approver.strip().lower()
+    if not policy.may_approve(role, person):
+        raise NotAnApprover(f"{person} is not an approver for {role} in {launch.request.environment}")
+    if person == launch.request.requested_by.strip().lower():
+        raise SeparationOfDuties(f"{person} requested this launch and cannot decide on it")
+    confirmed = [a.id for a in policy.attestations if a.id in set(attestations or [])]
+    if decision == "approve":
+        missing = [a.text for a in policy.attestations if a.id not in confirmed]
+        if missing:
+            raise MissingAttestations(missing)
     approval = Approval(
-        role=decision.role,
-        decision="approved" if decision.decision == "approve" else "rejected",
-        approver=decision.approver,
-        comment=decision.comment,
+        role=role,
+        decision="approved" if decision == "approve" else "rejected",
+        approver=person,
+        comment=comment,
+        attestations=confirmed,
+        via=via,
         decided_at=now(),
     )
-    store.record_decision(launch_id, approval)
+    try:
+        store.record_decision(launch_id, approval, request.approval_id)
+    except PersonAlreadyCounted as exc:
+        raise SeparationOfDuties(f"{person} has already decided for another role of launch {launch_id}") from exc
     store.append_event(
         launch_id,
         "approval",
-        f"{approval.role} {approval.decision} by {approval.approver}"
-        + (f": {approval.comment}" if approval.comment else ""),
+        f"{role} {approval.decision} by {person} via {via}" + (f": {comment}" if comment else ""),
         stage=Stage.APPROVALS,
+        details={"attestations": confirmed},
     )
-    given = [*given, approval]
-    decided = {a.role: a for a in given}
+    decided = {a.role: a for a in store.approvals(launch_id)}
     if approval.decision == "rejected":
+        closed = store.close_open_requests(launch_id, "closed", f"{role} rejected the launch")
+        if closed:
+            store.append_event(
+                launch_id, "approvals_closed", f"requests to {', '.join(closed)} closed", stage=Stage.APPROVALS
+            )
         _close_gate(
             sfn.send_task_failure,
             taskToken=gate["task_token"],
             error="ApprovalRejected",
-            cause=f"{approval.role} ({approval.approver}) rejected: {approval.comment or 'no reason given'}"[:32768],
+            cause=f"{role} ({person}) rejected: {comment or 'no reason given'}"[:32768],
         )
         outcome = "rejected"
-    elif all(decided.get(role) and decided[role].decision == "approved" for role in gate["roles"]):
-        signoff = {"signoff": [a.model_dump(mode="json") for a in given]}
+    elif all(decided.get(r) and decided[r].decision == "approved" for r in gate["roles"]):
+        signoff = {"signoff": [decided[r].model_dump(mode="json") for r in gate["roles"]]}
         store.record_result(launch_id, Stage.APPROVALS, signoff)
-        store.append_event(launch_id, "signed_off", "every required role approved", stage=Stage.APPROVALS)
+        store.append_event(
+            launch_id,
+            "signed_off",
+            "signed off: " + ", ".join(f"{r} by {decided[r].approver}" for r in gate["roles"]),
+            stage=Stage.APPROVALS,
+            details=signoff,
+        )
         _close_gate(sfn.send_task_success, taskToken=gate["task_token"], output=json.dumps(signoff))
         outcome = "approved"
     else:
         outcome = "waiting"
     return {
         "launch_id": launch_id,
+        "role": role,
+        "decision": approval.decision,
         "gate": outcome,
-        "approvals": {role: (decided[role].decision if role in decided else "pending") for role in gate["roles"]},
+        "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate["roles"]},
     }
+
+
+def expire_requests(store: LaunchStore, launch_id: str) -> None:
+    """The gate timed out: close what is still open as expired, for the record."""
+    expired = store.close_open_requests(launch_id, "expired", "nobody decided before the request expired")
+    if expired:
+        store.append_event(
+            launch_id, "approvals_expired", f"requests to {', '.join(expired)} expired", stage=Stage.APPROVALS
+        )
 
 
 def _close_gate(send: Any, **kwargs: Any) -> None:

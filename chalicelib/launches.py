@@ -71,10 +71,26 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
 
 def describe_launch(store: LaunchStore, launch_id: str) -> dict[str, Any]:
     """The launch as an engineer wants to read it: status, stage, results, approvals, timeline."""
-    launch, approvals, timeline = store.launch_history(launch_id)
+    launch, approvals, requests, timeline = store.launch_history(launch_id)
     return {
         **launch.model_dump(mode="json"),
         "approvals": [approval.model_dump(mode="json") for approval in approvals],
+        "approval_requests": [
+            request.model_dump(
+                mode="json",
+                include={
+                    "role",
+                    "state",
+                    "approvers",
+                    "decided_by",
+                    "decided_at",
+                    "expires_at",
+                    "closed_because",
+                    "emailed",
+                },
+            )
+            for request in requests
+        ],
         "timeline": [event.model_dump(mode="json") for event in timeline],
     }
 

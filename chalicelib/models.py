@@ -168,13 +168,34 @@ class Launch(BaseModel):
 
 
 class Approval(BaseModel):
-    """One role's decision at the approval gate."""
+    """One role's decision at the approval gate: the sign-off record's line."""
 
     role: str
     decision: Literal["approved", "rejected"]
     approver: str
     comment: str = ""
+    attestations: list[str] = Field(default_factory=list, description="ids of what the approver confirmed")
+    via: Literal["link", "api"] = "api"
     decided_at: datetime
+
+
+RequestState = Literal["open", "approved", "rejected", "closed", "expired"]
+
+
+class ApprovalRequest(BaseModel):
+    """The request to one role for its sign-off; its id is what the emailed links name."""
+
+    approval_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    launch_id: str
+    role: str
+    approvers: list[str]
+    state: RequestState = "open"
+    requested_at: datetime
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    closed_because: str | None = None
+    emailed: list[str] = Field(default_factory=list)
 
 
 class DecisionRequest(BaseModel):
@@ -186,6 +207,7 @@ class DecisionRequest(BaseModel):
     approver: str = Field(min_length=1, max_length=128)
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
+    attestations: list[str] = Field(default_factory=list, max_length=50)
 
 
 class UnlockRequest(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
@@ -98,9 +98,48 @@ class BakeConfig(_Strict):
         return self
 
 
+class Attestation(_Strict):
+    """Something an approver confirms by ticking it before approving."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    text: str = Field(min_length=1, max_length=200)
+
+
+# The checklist's T-1 hour list.
+CHECKLIST_ATTESTATIONS = [
+    Attestation(id="code_freeze", text="Code freeze confirmed"),
+    Attestation(id="rollback_plan", text="Rollback plan reviewed"),
+    Attestation(id="on_call", text="On-call schedule set"),
+    Attestation(id="runbooks", text="Runbooks complete"),
+]
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 class ApprovalPolicy(_Strict):
+    """Who signs off a launch into the environment, for how long the request stays open, what they confirm."""
+
     roles: list[str] = Field(default=["tech_lead", "product_manager", "qa_lead"], min_length=1)
+    approvers: dict[str, list[Annotated[str, Field(pattern=_EMAIL)]]] = Field(
+        description="role -> the emails of the people who may approve for it"
+    )
     timeout_seconds: int = Field(default=86400, ge=1, le=7 * 86400)
+    attestations: list[Attestation] = Field(default_factory=lambda: list(CHECKLIST_ATTESTATIONS))
+
+    @model_validator(mode="after")
+    def _every_role_has_approvers(self) -> ApprovalPolicy:
+        missing = [role for role in self.roles if not self.approvers.get(role)]
+        if missing:
+            raise ValueError(f"no approvers for role(s): {', '.join(missing)}")
+        unknown = sorted(set(self.approvers) - set(self.roles))
+        if unknown:
+            raise ValueError(f"approvers named for role(s) not required: {', '.join(unknown)}")
+        if len({a.id for a in self.attestations}) != len(self.attestations):
+            raise ValueError("attestation ids must be unique")
+        return self
+
+    def may_approve(self, role: str, person: str) -> bool:
+        return person.lower() in {email.lower() for email in self.approvers.get(role, [])}
 
 
 class EnvironmentProfile(_Strict):
@@ -112,7 +151,7 @@ class EnvironmentProfile(_Strict):
     database: DatabaseTarget
     smoke: SmokeConfig
     bake: BakeConfig = BakeConfig()
-    approvals: ApprovalPolicy = ApprovalPolicy()
+    approvals: ApprovalPolicy
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
 
 

@@ -16,6 +16,7 @@ class Settings(BaseModel):
     approvals_topic_arn: str = ""
     notifications_topic_arn: str = ""
     public_api_url: str = ""
+    approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
 
 
 @lru_cache(maxsize=1)
@@ -26,4 +27,5 @@ def settings() -> Settings:
         approvals_topic_arn=os.environ.get("APPROVALS_TOPIC_ARN", ""),
         notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
         public_api_url=os.environ.get("PUBLIC_API_URL", "").rstrip("/"),
+        approval_key_secret_id=os.environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
     )

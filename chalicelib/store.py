@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.models import (
     Approval,
+    ApprovalRequest,
     Change,
     Launch,
     LaunchRequest,
@@ -48,7 +49,11 @@ class NotLocked(Exception):
 
 
 class AlreadyDecided(Exception):
-    """This role's approval was already given or refused."""
+    """This role's approval was already given or refused, or its request closed."""
+
+
+class PersonAlreadyCounted(Exception):
+    """This person already decided for another role of the launch: one person, one role."""
 
 
 class StatusConflict(Exception):
@@ -250,8 +255,10 @@ class LaunchStore:
             TimelineEvent.model_validate_json(item["event"]["S"]) for item in self._query_prefix(launch_id, "EVENT#")
         ]
 
-    def launch_history(self, launch_id: str) -> tuple[Launch, list[Approval], list[TimelineEvent]]:
-        """The launch, its decisions and its timeline in one query of its partition."""
+    def launch_history(
+        self, launch_id: str
+    ) -> tuple[Launch, list[Approval], list[ApprovalRequest], list[TimelineEvent]]:
+        """The launch, its decisions, its approval requests and its timeline in one query of its partition."""
         items = self._query_prefix(launch_id, "")
         record = next((item for item in items if item["sk"]["S"] == "LAUNCH"), None)
         if record is None:
@@ -259,6 +266,7 @@ class LaunchStore:
         return (
             _launch_from_item(record),
             [Approval.model_validate_json(i["approval"]["S"]) for i in items if i["sk"]["S"].startswith("APPROVAL#")],
+            [_request_from_item(i) for i in items if i["sk"]["S"].startswith("REQUEST#")],
             [TimelineEvent.model_validate_json(i["event"]["S"]) for i in items if i["sk"]["S"].startswith("EVENT#")],
         )
 
@@ -356,18 +364,57 @@ class LaunchStore:
 
     # -- approvals -------------------------------------------------------------------------------
 
-    def open_approval_gate(self, launch_id: str, task_token: str, roles: list[str], expires_at: datetime) -> None:
-        """Keep the execution's task token server-side until the quorum decides."""
+    def open_approval_gate(
+        self, launch_id: str, task_token: str, requests: list[ApprovalRequest], expires_at: datetime
+    ) -> list[ApprovalRequest]:
+        """Keep the execution's task token server-side and store one request per role, with its link id.
+
+        A retried step (a new task token) keeps the requests already stored, so links already
+        emailed stay valid; it returns the requests in force."""
         self._db.put_item(
             TableName=self._table,
             Item={
                 "pk": _s(f"LAUNCH#{launch_id}"),
                 "sk": _s("GATE"),
                 "task_token": _s(task_token),
-                "roles": {"L": [_s(role) for role in roles]},
+                "roles": {"L": [_s(request.role) for request in requests]},
                 "expires_at": _s(_iso(expires_at)),
             },
         )
+        existing = {request.role: request for request in self.approval_requests(launch_id)}
+        for request in requests:
+            if request.role in existing:
+                continue
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": _s(f"LAUNCH#{launch_id}"),
+                                "sk": _s(f"REQUEST#{request.role}"),
+                                "request": _s(request.model_dump_json()),
+                                "approval_id": _s(request.approval_id),
+                                "state": _s("open"),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": _s(f"APPROVAL_ID#{request.approval_id}"),
+                                "sk": _s("REQUEST"),
+                                "launch_id": _s(launch_id),
+                                "role": _s(request.role),
+                            },
+                        }
+                    },
+                ]
+            )
+            existing[request.role] = request
+        return [existing[request.role] for request in requests]
 
     def approval_gate(self, launch_id: str) -> dict[str, Any] | None:
         item = self._db.get_item(
@@ -381,25 +428,130 @@ class LaunchStore:
             "expires_at": datetime.fromisoformat(item["expires_at"]["S"]),
         }
 
-    def record_decision(self, launch_id: str, approval: Approval) -> None:
-        """Write one role's decision once; a second decision for the role is refused."""
+    def approval_requests(self, launch_id: str) -> list[ApprovalRequest]:
+        return [_request_from_item(item) for item in self._query_prefix(launch_id, "REQUEST#")]
+
+    def approval_request(self, approval_id: str) -> ApprovalRequest | None:
+        """The request a link names; None for an id nobody issued."""
+        pointer = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(f"APPROVAL_ID#{approval_id}"), "sk": _s("REQUEST")},
+            ConsistentRead=True,
+        ).get("Item")
+        if not pointer:
+            return None
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(f"LAUNCH#{pointer['launch_id']['S']}"), "sk": _s(f"REQUEST#{pointer['role']['S']}")},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item or item["approval_id"]["S"] != approval_id:
+            return None
+        return _request_from_item(item)
+
+    def mark_emailed(self, launch_id: str, role: str, approver: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(f"LAUNCH#{launch_id}"), "sk": _s(f"REQUEST#{role}")},
+            UpdateExpression="ADD emailed :who",
+            ExpressionAttributeValues={":who": {"SS": [approver]}},
+        )
+
+    def record_decision(self, launch_id: str, approval: Approval, approval_id: str) -> None:
+        """Write a role's decision once, and each person's once, in one transaction.
+
+        Two concurrent clicks cannot both count: the request must still be open, the role
+        undecided and the person not yet counted for another role."""
+        state = "approved" if approval.decision == "approved" else "rejected"
+        person = approval.approver.lower()
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": _s(f"LAUNCH#{launch_id}"),
-                    "sk": _s(f"APPROVAL#{approval.role}"),
-                    "approval": _s(approval.model_dump_json()),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": _s(f"LAUNCH#{launch_id}"), "sk": _s(f"REQUEST#{approval.role}")},
+                            "UpdateExpression": "SET #state = :state, decided_by = :who, decided_at = :at",
+                            "ConditionExpression": "#state = :open AND approval_id = :id",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": {
+                                ":state": _s(state),
+                                ":who": _s(person),
+                                ":at": _s(_iso(approval.decided_at)),
+                                ":open": _s("open"),
+                                ":id": _s(approval_id),
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": _s(f"LAUNCH#{launch_id}"),
+                                "sk": _s(f"APPROVAL#{approval.role}"),
+                                "approval": _s(approval.model_dump_json()),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": _s(f"LAUNCH#{launch_id}"),
+                                "sk": _s(f"DECIDER#{person}"),
+                                "role": _s(approval.role),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            raise AlreadyDecided(f"role {approval.role} has already decided on launch {launch_id}") from None
+        except self._db.exceptions.TransactionCanceledException as exc:
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in codes[:2]:
+                raise AlreadyDecided(f"the {approval.role} request of launch {launch_id} is no longer open") from None
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                raise PersonAlreadyCounted(f"{person} has already decided on launch {launch_id}") from None
+            raise
+
+    def close_open_requests(self, launch_id: str, state: str, because: str) -> list[str]:
+        """Close every request still open (after a rejection or expiry); the roles closed."""
+        closed = []
+        for request in self.approval_requests(launch_id):
+            if request.state != "open":
+                continue
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": _s(f"LAUNCH#{launch_id}"), "sk": _s(f"REQUEST#{request.role}")},
+                    UpdateExpression="SET #state = :state, closed_because = :because",
+                    ConditionExpression="#state = :open",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":state": _s(state), ":because": _s(because), ":open": _s("open")},
+                )
+            except self._db.exceptions.ConditionalCheckFailedException:
+                continue  # decided meanwhile
+            closed.append(request.role)
+        return closed
 
     def approvals(self, launch_id: str) -> list[Approval]:
         return [
             Approval.model_validate_json(item["approval"]["S"]) for item in self._query_prefix(launch_id, "APPROVAL#")
         ]
+
+
+def _request_from_item(item: dict[str, Any]) -> ApprovalRequest:
+    request = ApprovalRequest.model_validate_json(item["request"]["S"])
+    return request.model_copy(
+        update={
+            "state": item["state"]["S"],
+            "decided_by": item.get("decided_by", {}).get("S"),
+            "decided_at": datetime.fromisoformat(item["decided_at"]["S"]) if "decided_at" in item else None,
+            "closed_because": item.get("closed_because", {}).get("S"),
+            "emailed": sorted(item.get("emailed", {}).get("SS", [])),
+        }
+    )
 
 
 def _launch_from_item(item: dict[str, Any]) -> Launch:

@@ -7,11 +7,13 @@ import json
 import os
 import sys
 import time
+import urllib.request
 from typing import Any
 
 from launchctl.client import ApiError, ControllerApi, format_event, is_final
 
 DEFAULT_API = "http://127.0.0.1:45661"
+DEFAULT_OUTBOX = "http://127.0.0.1:45664/outbox"
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0
@@ -82,7 +84,7 @@ def cmd_list(args: argparse.Namespace, api: ControllerApi) -> int:
 
 
 def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
-    result = api.decide(args.launch_id, args.role, args.approver, args.command, args.comment)
+    result = api.decide(args.launch_id, args.role, args.approver, args.command, args.comment, args.confirm)
     states = ", ".join(f"{role} {state}" for role, state in result["approvals"].items())
     _print(args, result, f"{args.launch_id}: gate {result['gate']} ({states})")
     return EXIT_OK
@@ -92,6 +94,33 @@ def cmd_unlock(args: argparse.Namespace, api: ControllerApi) -> int:
     result = api.unlock(args.environment, args.unlocked_by, args.reason)
     held = f" ({result['held_because']})" if result.get("held_because") else ""
     _print(args, result, f"{args.environment} unlocked; it was held by {result['was_held_by']}{held}")
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """The local stack's approval emails, for a person to open the links in a browser."""
+    with urllib.request.urlopen(args.outbox, timeout=10) as response:
+        emails = json.loads(response.read())["emails"]
+    lines = [f"to {mail['to']}: {mail['subject']}\n  {mail['link']}" for mail in emails]
+    _print(args, emails, "\n".join(lines) or "the outbox is empty")
+    return EXIT_OK
+
+
+def cmd_approvers(args: argparse.Namespace) -> int:
+    """Subscribe the profile's approvers to the approvals topic, or confirm one subscription."""
+    import boto3
+
+    from chalicelib.profiles import load_profile
+    from launchctl.approvers import confirm, sync_subscriptions
+
+    sns = boto3.client("sns")
+    if args.action == "sync":
+        result: Any = sync_subscriptions(sns, args.topic, load_profile(args.env))
+        text = f"subscribed {', '.join(result['subscribed']) or 'nobody new'}; refreshed {len(result['refreshed'])}"
+    else:
+        result = {"subscription_arn": confirm(sns, args.topic, args.link)}
+        text = f"confirmed {result['subscription_arn']} (unsubscribing now needs AWS credentials)"
+    _print(args, result, text)
     return EXIT_OK
 
 
@@ -109,10 +138,17 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
         print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
         print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
+        assert stack.outbox_server is not None
+        print(f"approval emails:    {stack.outbox_server.url}  (launchctl outbox; new ones are printed here)")
         print("Ctrl-C stops.", flush=True)
+        shown = 0
         try:
             while True:
-                time.sleep(3600)
+                time.sleep(1)
+                emails = stack.outbox()
+                for mail in emails[shown:]:
+                    print(f"\n[email to {mail['to']}] {mail['subject']}\n  open: {mail['link']}", flush=True)
+                shown = len(emails)
         except KeyboardInterrupt:
             return EXIT_OK
 
@@ -159,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
         decide.add_argument("--role", required=True)
         decide.add_argument("--as", dest="approver", required=True, help="who decides (email)")
         decide.add_argument("--comment", default="")
+        decide.add_argument(
+            "--confirm", action="append", default=[], metavar="ATTESTATION", help="an attestation id you confirm"
+        )
 
     unlock = commands.add_parser(
         "unlock", help="release an environment a failed rollback left locked, once it is sound again"
@@ -166,6 +205,17 @@ def parser() -> argparse.ArgumentParser:
     unlock.add_argument("environment")
     unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
     unlock.add_argument("--by", dest="unlocked_by", default=os.environ.get("USER", "unknown"))
+
+    outbox = commands.add_parser("outbox", help="the approval emails of a running `launchctl local`")
+    outbox.add_argument("--outbox", default=DEFAULT_OUTBOX, help="the local outbox's URL")
+
+    approvers = commands.add_parser(
+        "approvers", help="manage approvers' email subscriptions (uses your AWS credentials)"
+    )
+    approvers.add_argument("action", choices=["sync", "confirm"])
+    approvers.add_argument("--topic", required=True, help="the approvals topic ARN")
+    approvers.add_argument("--env", help="sync: the environment whose approvers to subscribe")
+    approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
     commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
     commands.add_parser("demo", help="run two launches on the embedded local AWS and show what happened")
@@ -178,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_local(args)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "outbox":
+        return cmd_outbox(args)
+    if args.command == "approvers":
+        if (args.action == "sync" and not args.env) or (args.action == "confirm" and not args.link):
+            print("error: sync needs --env, confirm needs --link", file=sys.stderr)
+            return EXIT_USAGE
+        return cmd_approvers(args)
     api = ControllerApi(args.api)
     handlers = {
         "start": cmd_start,

@@ -57,12 +57,17 @@ class ControllerApi:
     def list(self, limit: int = 20) -> dict[str, Any]:
         return self._call("GET", f"/launches?limit={limit}")
 
-    def decide(self, launch_id: str, role: str, approver: str, decision: str, comment: str = "") -> dict[str, Any]:
-        return self._call(
-            "POST",
-            f"/launches/{launch_id}/approvals",
-            {"role": role, "approver": approver, "decision": decision, "comment": comment},
-        )
+    def decide(
+        self,
+        launch_id: str,
+        role: str,
+        approver: str,
+        decision: str,
+        comment: str = "",
+        attestations: list[str] | None = None,
+    ) -> dict[str, Any]:
+        body = {"role": role, "approver": approver, "decision": decision, "comment": comment}
+        return self._call("POST", f"/launches/{launch_id}/approvals", {**body, "attestations": attestations or []})
 
     def follow(
         self, launch_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 3600, interval: float = 0.3

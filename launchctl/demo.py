@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from launchctl.client import ControllerApi, format_event, is_final
+from launchctl.inbox import decide_by_link
 from launchctl.infrastructure import backend_image
 from launchctl.stack import LocalStack
 
@@ -28,7 +29,7 @@ class Scenario:
 
 
 def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requested_by: str) -> str:
-    """Start a launch of `version` and give every sign-off once the gate opens; returns the launch id."""
+    """Start a launch of `version`; once the gate opens, each approver opens their emailed link and approves."""
     launch = api.start(
         environment="local",
         version=version,
@@ -41,9 +42,16 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requ
     current = api.wait(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60)
     if current["status"] == "AWAITING_APPROVAL":
         for role in stack.profile.approvals.roles:
-            approver = APPROVERS.get(role, f"{role}@acme.example")
-            api.decide(launch_id, role, approver, "approve", "checked the release notes")
+            approve_from_inbox(stack, launch_id, role, APPROVERS[role])
     return launch_id
+
+
+def approve_from_inbox(stack: LocalStack, launch_id: str, role: str, approver: str) -> None:
+    """Find the approver's email for this launch in the outbox, open its link, tick every box, approve."""
+    mail = next(m for m in stack.outbox() if m["launch_id"] == launch_id and m["role"] == role and m["to"] == approver)
+    print(f"   [email to {approver}] {mail['subject']}", flush=True)
+    answer = decide_by_link(mail["link"], "approve")
+    print(f"   [{approver} opened the link, ticked the attestations, approved] {answer.status}: {answer.text}")
 
 
 def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> dict[str, Any]:

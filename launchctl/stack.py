@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from typing import Any
 import boto3
 
 from launchctl import moto_fixes
+from launchctl.approvers import sync_subscriptions
 from launchctl.asl import ASL_PATH, bind_definition
 from launchctl.bridge import LambdaBridge, chalice_functions
 from launchctl.client import ControllerApi
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.faults import FaultInjector
 from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
+from launchctl.outbox import OutboxServer, delivered
 from launchctl.sample_site import SampleSite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +35,7 @@ class Ports:
     api: int = 45661
     site: int = 45662
     websocket: int = 45663
+    outbox: int = 45664
 
 
 class LocalStack:
@@ -50,6 +54,7 @@ class LocalStack:
         self.scheduler = EcsScheduler(REGION)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
+        self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
         self.topics: dict[str, str] = {}
 
@@ -83,6 +88,8 @@ class LocalStack:
             self.profile.backend.service,
         )
         self.site.start()
+        self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
+        self.outbox_server.start()
         self._start_api(chalice_app.app)
         return self
 
@@ -91,6 +98,8 @@ class LocalStack:
             self._api.shutdown()
         if self.site:
             self.site.stop()
+        if self.outbox_server:
+            self.outbox_server.stop()
         self.scheduler.stop()
         if self.bridge:
             self.bridge.uninstall()
@@ -179,6 +188,12 @@ class LocalStack:
             self.topics[name] = sns.create_topic(Name=f"{APP_NAME}-{name}")["TopicArn"]
         os.environ["APPROVALS_TOPIC_ARN"] = self.topics["approvals"]
         os.environ["NOTIFICATIONS_TOPIC_ARN"] = self.topics["notifications"]
+        # What the deploy template's generated secret is on AWS: a random key for signing approval links.
+        key = self.client("secretsmanager").create_secret(
+            Name=f"{APP_NAME}/approval-link-key", SecretString=secrets.token_urlsafe(48)
+        )
+        os.environ["APPROVAL_KEY_SECRET_ID"] = key["ARN"]
+        sync_subscriptions(sns, self.topics["approvals"], self.profile)
         create_environment(self.client, self.profile, self.topics["notifications"])
         definition_text = bind_definition(
             ASL_PATH.read_text(),
@@ -220,6 +235,10 @@ class LocalStack:
             if body.get("launch_id") == launch_id:
                 found.append({"subject": subject, **body})
         return found
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """The approval emails delivered so far, oldest first, one per recipient."""
+        return delivered(ACCOUNT_ID, REGION, self.topics["approvals"])
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.client("cloudwatch").set_alarm_state(

@@ -58,6 +58,10 @@ def finish_launch(
         return {"status": launch.status}  # a retried step: finished and notified
     cause = _cause(error) or _rejection(store, launch_id, error_name)
     final = launch.status if launch.status.is_final else status
+    if final == LaunchStatus.EXPIRED:
+        from chalicelib.approvals import expire_requests
+
+        expire_requests(store, launch_id)
     environment = launch.request.environment
     manual_steps = _manual_steps(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
     # The lock comes before the final status, so whoever sees the status finds the lock as it will stay.

@@ -7,7 +7,12 @@ from typing import Any
 from launchctl.client import ControllerApi, is_final
 from launchctl.infrastructure import backend_image
 
-APPROVERS = {"tech_lead": "tess@acme.example", "product_manager": "pat@acme.example", "qa_lead": "quinn@acme.example"}
+APPROVERS = {
+    "tech_lead": "tess.lead@acme.example",
+    "product_manager": "pat.pm@acme.example",
+    "qa_lead": "quinn.qa@acme.example",
+}
+ATTESTATIONS = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
 _versions = iter(range(100, 1000))
 
 
@@ -30,7 +35,7 @@ def approve_all(api: ControllerApi, launch_id: str) -> None:
     launch = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
     assert launch["status"] == "AWAITING_APPROVAL", launch["timeline"]
     for role, person in APPROVERS.items():
-        api.decide(launch_id, role, person, "approve")
+        api.decide(launch_id, role, person, "approve", attestations=ATTESTATIONS)
 
 
 def run_approved(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
@@ -55,5 +60,5 @@ def drive(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
     gate = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
     if gate["status"] == "AWAITING_APPROVAL":
         for role, person in APPROVERS.items():
-            api.decide(launch_id, role, person, "approve")
+            api.decide(launch_id, role, person, "approve", attestations=ATTESTATIONS)
     return wait(api, launch_id)

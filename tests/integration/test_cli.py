@@ -9,6 +9,7 @@ import pytest
 
 from launchctl import cli
 from launchctl.infrastructure import backend_image
+from tests.integration.helpers import APPROVERS, ATTESTATIONS
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +46,9 @@ def _start_to_gate(stack: Any, capsys: pytest.CaptureFixture[str], version: str,
 def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, launch_id = _start_to_gate(stack, capsys, "5.0.0", "--requested-by", "riley@acme.example")
     assert code == cli.EXIT_OK
-    for role, person in (("tech_lead", "t@x"), ("product_manager", "p@x"), ("qa_lead", "q@x")):
-        code, out = _run(stack, capsys, "approve", launch_id, "--role", role, "--as", person)
+    confirm = [arg for attestation in ATTESTATIONS for arg in ("--confirm", attestation)]
+    for role, person in APPROVERS.items():
+        code, out = _run(stack, capsys, "approve", launch_id, "--role", role, "--as", person, *confirm)
         assert code == cli.EXIT_OK
     assert "gate approved" in out
     code, out = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "60")
@@ -57,7 +59,9 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
 
 def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _, launch_id = _start_to_gate(stack, capsys, "5.0.1")
-    _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", "q@x", "--comment", "not today")
+    _run(
+        stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "not today"
+    )
     code, _ = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "30")
     assert code == cli.EXIT_STOPPED
 

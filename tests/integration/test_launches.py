@@ -9,7 +9,16 @@ import pytest
 
 from launchctl.client import ControllerApi, is_final
 from launchctl.infrastructure import backend_image
-from tests.integration.helpers import APPROVERS, approve_all, next_version, run_approved, snapshot, start, wait
+from tests.integration.helpers import (
+    APPROVERS,
+    ATTESTATIONS,
+    approve_all,
+    next_version,
+    run_approved,
+    snapshot,
+    start,
+    wait,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,8 +72,8 @@ def test_a_rejected_approval_changes_nothing(stack: Any, api: ControllerApi) -> 
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
-    api.decide(launch_id, "tech_lead", "tess@acme.example", "approve")
-    api.decide(launch_id, "qa_lead", "quinn@acme.example", "reject", "regression in checkout")
+    api.decide(launch_id, "tech_lead", APPROVERS["tech_lead"], "approve", attestations=ATTESTATIONS)
+    api.decide(launch_id, "qa_lead", APPROVERS["qa_lead"], "reject", "regression in checkout")
     launch = wait(api, launch_id)
     assert launch["status"] == "REJECTED", launch["timeline"]
     assert "regression in checkout" in launch["error"]["cause"]

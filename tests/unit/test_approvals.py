@@ -1,16 +1,40 @@
-"""The approval gate: requests, decisions, quorum, separation of duties."""
+"""The approval gate: requests and emails, quorum, separation of duties, attestations, concurrent clicks."""
 
 from __future__ import annotations
 
 import json
+import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.approvals import NotARequiredRole, NotAwaitingApproval, SeparationOfDuties, decide, request_approvals
-from chalicelib.models import DecisionRequest, Launch, LaunchStatus
-from chalicelib.store import AlreadyDecided
+from chalicelib import approvals
+from chalicelib.approvals import (
+    MissingAttestations,
+    NotAnApprover,
+    NotARequiredRole,
+    NotAwaitingApproval,
+    RequestExpired,
+    SeparationOfDuties,
+    decide,
+    request_approvals,
+)
+from chalicelib.links import verify
+from chalicelib.models import Launch, LaunchStatus
+from chalicelib.profiles import EnvironmentProfile
+from chalicelib.store import AlreadyDecided, now
+
+KEY = b"k" * 32
+ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
+REQUESTER = "riley@acme.example"
+# sam may approve for two roles (one person still fills only one); riley asked for the launch.
+APPROVERS = {
+    "tech_lead": ["tess.lead@acme.example", REQUESTER, "sam@acme.example"],
+    "product_manager": ["pat.pm@acme.example", "sam@acme.example"],
+    "qa_lead": ["quinn.qa@acme.example", "quentin.qa@acme.example"],
+}
 
 
 class FakeStepFunctions:
@@ -34,82 +58,198 @@ class FakeStepFunctions:
 
 
 @pytest.fixture
-def gate(aws: Any, store: Any, launch: Launch, profile: Any) -> str:
+def policy(profile: EnvironmentProfile, monkeypatch: pytest.MonkeyPatch) -> EnvironmentProfile:
+    """The local profile with the approvers above, as every approval function loads it."""
+    patched = profile.model_copy(update={"approvals": profile.approvals.model_copy(update={"approvers": APPROVERS})})
+    monkeypatch.setattr(approvals, "load_profile", lambda environment: patched)
+    return patched
+
+
+@pytest.fixture
+def gate(aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile) -> str:
     """A launch waiting at the approval gate; returns the approvals topic ARN."""
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
     preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
-    request_approvals(store, preflighted, profile, "token+/=", aws("sns"), topic, "http://api.local")
+    request_approvals(store, preflighted, policy, "token+/=", aws("sns"), topic, "https://api.example", KEY)
     return topic
 
 
-def _decide(
-    store: Any, launch: Launch, sfn: Any, role: str, approver: str, decision: str = "approve"
-) -> dict[str, Any]:
-    return decide(store, launch.launch_id, DecisionRequest(role=role, approver=approver, decision=decision), sfn)
-
-
-def test_requesting_keeps_the_token_server_side_and_notifies(store: Any, launch: Launch, gate: str) -> None:
+def _sent(topic: str) -> list[tuple[Any, ...]]:
     from moto.sns.models import sns_backends
 
-    stored = store.approval_gate(launch.launch_id)
-    assert stored["task_token"] == "token+/="
-    [sent] = sns_backends["123456789012"]["us-east-1"].topics[gate].sent_notifications
-    assert "token" not in sent[1]
-    assert "1.1.0" in sent[1]
+    return sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications
+
+
+def _decide(
+    store: Any, launch: Launch, sfn: Any, role: str, approver: str, decision: str = "approve", **kwargs: Any
+) -> dict[str, Any]:
+    kwargs.setdefault("attestations", ALL if decision == "approve" else [])
+    return decide(store, launch.launch_id, role, approver, decision, sfn, **kwargs)  # type: ignore[arg-type]
+
+
+def test_each_approver_gets_their_own_email_with_a_link_signed_for_them(store: Any, launch: Launch, gate: str) -> None:
+    assert store.approval_gate(launch.launch_id)["task_token"] == "token+/="
+    sent = _sent(gate)
+    assert sorted(message[3]["approver"]["Value"] for message in sent) == sorted(
+        email for emails in APPROVERS.values() for email in emails
+    )
+    requests = {request.role: request for request in store.approval_requests(launch.launch_id)}
+    for _, body, _, attributes, _ in sent:
+        assert "token+/=" not in body
+        link = next(line for line in body.splitlines() if "/approve/" in line).split(": ", 1)[1]
+        request = requests[attributes["role"]["Value"]]
+        assert link.startswith(f"https://api.example/approve/{request.approval_id}?token=")
+        holder = verify(KEY, request.approval_id, link.split("token=", 1)[1])
+        assert holder.approver == attributes["approver"]["Value"]
+        assert "1.1.0" in body
+        assert "Code freeze confirmed" in body
+    assert {request.state for request in requests.values()} == {"open"}
     assert store.get_launch(launch.launch_id).status == LaunchStatus.AWAITING_APPROVAL
+    emails = [event for event in store.timeline(launch.launch_id) if event.kind == "approval_email"]
+    assert len(emails) == len(sent)
 
 
-def test_quorum_releases_the_execution_with_the_signoff(store: Any, launch: Launch, gate: str) -> None:
+def test_a_retried_request_keeps_the_links_and_emails_nobody_twice(
+    aws: Any, store: Any, launch: Launch, gate: str, policy: EnvironmentProfile
+) -> None:
+    before = {request.role: request.approval_id for request in store.approval_requests(launch.launch_id)}
+    count = len(_sent(gate))
+    request_approvals(
+        store, store.get_launch(launch.launch_id), policy, "token-2", aws("sns"), gate, "https://api.example", KEY
+    )
+    assert {request.role: request.approval_id for request in store.approval_requests(launch.launch_id)} == before
+    assert len(_sent(gate)) == count
+    assert store.approval_gate(launch.launch_id)["task_token"] == "token-2"
+
+
+def test_quorum_releases_the_execution_with_the_signoff_record(store: Any, launch: Launch, gate: str) -> None:
     sfn = FakeStepFunctions()
-    assert _decide(store, launch, sfn, "tech_lead", "t@x")["gate"] == "waiting"
-    assert _decide(store, launch, sfn, "product_manager", "p@x")["gate"] == "waiting"
+    assert _decide(store, launch, sfn, "tech_lead", "tess.lead@acme.example")["gate"] == "waiting"
+    assert _decide(store, launch, sfn, "product_manager", "pat.pm@acme.example")["gate"] == "waiting"
     assert sfn.calls == []
-    assert _decide(store, launch, sfn, "qa_lead", "q@x")["gate"] == "approved"
+    assert _decide(store, launch, sfn, "qa_lead", "Quentin.QA@acme.example")["gate"] == "approved"
     [(name, call)] = sfn.calls
     assert name == "success"
     assert call["taskToken"] == "token+/="
-    assert {entry["role"] for entry in json.loads(call["output"])["signoff"]} == {
-        "tech_lead",
-        "product_manager",
-        "qa_lead",
-    }
+    signoff = json.loads(call["output"])["signoff"]
+    assert [(line["role"], line["approver"]) for line in signoff] == [
+        ("tech_lead", "tess.lead@acme.example"),
+        ("product_manager", "pat.pm@acme.example"),
+        ("qa_lead", "quentin.qa@acme.example"),
+    ]
+    assert all(line["attestations"] == ALL and line["decided_at"] for line in signoff)
+    assert store.get_launch(launch.launch_id).results["approvals"]["signoff"] == signoff
+    assert {request.state for request in store.approval_requests(launch.launch_id)} == {"approved"}
 
 
-def test_one_rejection_fails_the_gate(store: Any, launch: Launch, gate: str) -> None:
+def test_one_rejection_fails_the_gate_and_closes_the_other_requests(store: Any, launch: Launch, gate: str) -> None:
     sfn = FakeStepFunctions()
-    _decide(store, launch, sfn, "tech_lead", "t@x")
-    assert _decide(store, launch, sfn, "qa_lead", "q@x", "reject")["gate"] == "rejected"
+    _decide(store, launch, sfn, "tech_lead", "tess.lead@acme.example")
+    result = _decide(store, launch, sfn, "qa_lead", "quinn.qa@acme.example", "reject", comment="checkout broke")
+    assert result["gate"] == "rejected"
     [(name, call)] = sfn.calls
-    assert name == "failure"
-    assert call["error"] == "ApprovalRejected"
+    assert (name, call["error"]) == ("failure", "ApprovalRejected")
+    assert "checkout broke" in call["cause"]
+    states = {request.role: request.state for request in store.approval_requests(launch.launch_id)}
+    assert states == {"tech_lead": "approved", "qa_lead": "rejected", "product_manager": "closed"}
 
 
 def test_a_closed_task_counts_as_already_decided(store: Any, launch: Launch, gate: str) -> None:
-    _decide(store, launch, FakeStepFunctions(closed=True), "tech_lead", "t@x", "reject")
+    _decide(store, launch, FakeStepFunctions(closed=True), "tech_lead", "tess.lead@acme.example", "reject")
 
 
 def test_a_role_cannot_decide_twice(store: Any, launch: Launch, gate: str) -> None:
-    _decide(store, launch, FakeStepFunctions(), "tech_lead", "t@x")
+    _decide(store, launch, FakeStepFunctions(), "qa_lead", "quinn.qa@acme.example")
     with pytest.raises(AlreadyDecided):
-        _decide(store, launch, FakeStepFunctions(), "tech_lead", "other@x")
+        _decide(store, launch, FakeStepFunctions(), "qa_lead", "quentin.qa@acme.example")
 
 
 def test_one_person_fills_one_role(store: Any, launch: Launch, gate: str) -> None:
-    _decide(store, launch, FakeStepFunctions(), "tech_lead", "t@x")
+    _decide(store, launch, FakeStepFunctions(), "tech_lead", "sam@acme.example")
     with pytest.raises(SeparationOfDuties):
-        _decide(store, launch, FakeStepFunctions(), "qa_lead", "t@x")
+        _decide(store, launch, FakeStepFunctions(), "product_manager", "sam@acme.example")
 
 
 def test_the_requester_cannot_approve_their_own_launch(store: Any, launch: Launch, gate: str) -> None:
+    assert launch.request.requested_by == REQUESTER
     with pytest.raises(SeparationOfDuties):
-        _decide(store, launch, FakeStepFunctions(), "tech_lead", launch.request.requested_by)
+        _decide(store, launch, FakeStepFunctions(), "tech_lead", REQUESTER)
+
+
+def test_only_the_policys_approvers_may_decide_for_a_role(store: Any, launch: Launch, gate: str) -> None:
+    with pytest.raises(NotAnApprover):
+        _decide(store, launch, FakeStepFunctions(), "qa_lead", "pat.pm@acme.example")
 
 
 def test_an_unknown_role_is_refused(store: Any, launch: Launch, gate: str) -> None:
     with pytest.raises(NotARequiredRole):
-        _decide(store, launch, FakeStepFunctions(), "ceo", "c@x")
+        _decide(store, launch, FakeStepFunctions(), "ceo", "c@acme.example")
 
 
-def test_a_launch_not_at_the_gate_refuses_decisions(store: Any, launch: Launch) -> None:
+def test_a_launch_not_at_the_gate_refuses_decisions(store: Any, launch: Launch, policy: EnvironmentProfile) -> None:
     with pytest.raises(NotAwaitingApproval):
-        _decide(store, launch, FakeStepFunctions(), "tech_lead", "t@x")
+        _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example")
+
+
+def test_approving_needs_every_attestation_and_rejecting_none(store: Any, launch: Launch, gate: str) -> None:
+    with pytest.raises(MissingAttestations, match="Runbooks complete"):
+        _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example", attestations=ALL[:3])
+    assert store.approvals(launch.launch_id) == []
+    _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example", "reject", attestations=[])
+
+
+def test_an_expired_request_takes_no_decision(
+    store: Any, launch: Launch, gate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = now() + timedelta(seconds=601)
+    monkeypatch.setattr(approvals, "now", lambda: later)
+    with pytest.raises(RequestExpired):
+        _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example")
+    approvals.expire_requests(store, launch.launch_id)
+    assert {request.state for request in store.approval_requests(launch.launch_id)} == {"expired"}
+
+
+def _race(calls: list[Any]) -> list[Any]:
+    """Run the calls at the same moment; each one's result or exception."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_two_approvers_clicking_for_one_role_at_once_count_once(store: Any, launch: Launch, gate: str) -> None:
+    sfn = FakeStepFunctions()
+    outcomes = _race(
+        [
+            lambda: _decide(store, launch, sfn, "qa_lead", "quinn.qa@acme.example"),
+            lambda: _decide(store, launch, sfn, "qa_lead", "quentin.qa@acme.example", "reject", comment="no"),
+        ]
+    )
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, AlreadyDecided) for outcome in outcomes) == 1
+    assert len(store.approvals(launch.launch_id)) == 1
+
+
+def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launch: Launch, gate: str) -> None:
+    sfn = FakeStepFunctions()
+    outcomes = _race(
+        [
+            lambda: _decide(store, launch, sfn, "tech_lead", "sam@acme.example"),
+            lambda: _decide(store, launch, sfn, "product_manager", "sam@acme.example"),
+        ]
+    )
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, SeparationOfDuties) for outcome in outcomes) == 1
+    assert [a.approver for a in store.approvals(launch.launch_id)] == ["sam@acme.example"]

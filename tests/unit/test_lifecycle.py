@@ -73,15 +73,24 @@ def test_finish_never_releases_another_launchs_lock(aws: Any, store: Any, launch
 def test_a_rejection_without_a_cause_is_explained_from_the_approvals(aws: Any, store: Any, launch: Launch) -> None:
     from datetime import UTC, datetime
 
-    from chalicelib.models import Approval
+    from chalicelib.models import Approval, ApprovalRequest
 
     store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
     store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL)
+    moment = datetime.now(UTC)
+    request = ApprovalRequest(
+        approval_id="f" * 32,
+        launch_id=launch.launch_id,
+        role="qa_lead",
+        approvers=["q@x"],
+        requested_at=moment,
+        expires_at=moment,
+    )
+    store.open_approval_gate(launch.launch_id, "token", [request], moment)
     store.record_decision(
         launch.launch_id,
-        Approval(
-            role="qa_lead", decision="rejected", approver="q@x", comment="flaky login", decided_at=datetime.now(UTC)
-        ),
+        Approval(role="qa_lead", decision="rejected", approver="q@x", comment="flaky login", decided_at=moment),
+        request.approval_id,
     )
     finish_launch(store, launch.launch_id, "unchanged", {"Error": "ApprovalRejected", "Cause": ""}, aws("sns"), "")
     stored = store.get_launch(launch.launch_id)

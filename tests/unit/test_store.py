@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import Approval, Change, Launch, LaunchStatus, RollbackPoint, Stage
+from chalicelib.models import Approval, ApprovalRequest, Change, Launch, LaunchStatus, RollbackPoint, Stage
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
 
 
@@ -82,21 +82,46 @@ def test_an_expired_lease_can_be_taken_over(store: Any) -> None:
     assert store.lock_holder("production") == "launch-b"
 
 
-def test_a_role_decides_only_once(store: Any, launch: Launch) -> None:
+def _open_request(store: Any, launch: Launch, role: str = "qa_lead") -> ApprovalRequest:
+    moment = datetime.now(UTC)
+    request = ApprovalRequest(
+        approval_id="e" * 32,
+        launch_id=launch.launch_id,
+        role=role,
+        approvers=["q@a", "r@a"],
+        requested_at=moment,
+        expires_at=moment,
+    )
+    [stored] = store.open_approval_gate(launch.launch_id, "token", [request], moment)
+    return stored
+
+
+def test_a_role_decides_only_once_and_its_request_says_by_whom(store: Any, launch: Launch) -> None:
+    request = _open_request(store, launch)
+    assert store.approval_request(request.approval_id) == request
     approval = Approval(role="qa_lead", decision="approved", approver="q@a", decided_at=datetime.now(UTC))
-    store.record_decision(launch.launch_id, approval)
+    store.record_decision(launch.launch_id, approval, request.approval_id)
     with pytest.raises(AlreadyDecided):
-        store.record_decision(launch.launch_id, approval.model_copy(update={"decision": "rejected"}))
+        store.record_decision(launch.launch_id, approval.model_copy(update={"approver": "r@a"}), request.approval_id)
     assert store.approvals(launch.launch_id) == [approval]
+    decided = store.approval_request(request.approval_id)
+    assert decided is not None
+    assert (decided.state, decided.decided_by) == ("approved", "q@a")
 
 
-def test_launch_history_reads_launch_decisions_and_timeline_together(store: Any, launch: Launch) -> None:
+def test_an_unknown_approval_id_names_no_request(store: Any) -> None:
+    assert store.approval_request("0" * 32) is None
+
+
+def test_launch_history_reads_launch_decisions_requests_and_timeline_together(store: Any, launch: Launch) -> None:
     store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    request = _open_request(store, launch)
     approval = Approval(role="qa_lead", decision="approved", approver="q@a", decided_at=datetime.now(UTC))
-    store.record_decision(launch.launch_id, approval)
-    stored, approvals, timeline = store.launch_history(launch.launch_id)
+    store.record_decision(launch.launch_id, approval, request.approval_id)
+    stored, approvals, requests, timeline = store.launch_history(launch.launch_id)
     assert stored == store.get_launch(launch.launch_id)
     assert approvals == [approval]
+    assert [r.state for r in requests] == ["approved"]
     assert timeline == store.timeline(launch.launch_id)
     with pytest.raises(LaunchNotFound):
         store.launch_history("local-nope-000000")

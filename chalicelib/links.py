@@ -1,0 +1,92 @@
+"""Signed approval links: a token bound to one approval, one approver and an expiry, and the form's CSRF token."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+
+class ForgedLink(Exception):
+    """The link's token is not one this controller signed for this approval (403)."""
+
+
+class ExpiredLink(Exception):
+    """The link was genuine but its approval request has closed by time (410)."""
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    approval_id: str
+    approver: str
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, *parts: str) -> bytes:
+    return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).digest()
+
+
+def sign(key: bytes, approval_id: str, approver: str, expires: int) -> str:
+    """`<approver, base64url>.<expiry epoch>.<HMAC-SHA256 of approval id, approver and expiry>`."""
+    approver = approver.lower()
+    signature = _mac(key, "approval-link", approval_id, approver, str(expires))
+    return f"{_b64(approver.encode())}.{expires}.{_b64(signature)}"
+
+
+def verify(key: bytes, approval_id: str, token: str, now: float | None = None) -> LinkHolder:
+    """Who holds this link; ForgedLink unless it was signed for this approval, ExpiredLink once past its expiry."""
+    try:
+        encoded_approver, expires_text, encoded_signature = token.split(".")
+        approver = _unb64(encoded_approver).decode()
+        expires = int(expires_text)
+        signature = _unb64(encoded_signature)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ForgedLink("the link is malformed") from exc
+    expected = _mac(key, "approval-link", approval_id, approver, str(expires))
+    if not hmac.compare_digest(signature, expected):
+        raise ForgedLink("the link's signature does not match")
+    if (now if now is not None else time.time()) >= expires:
+        raise ExpiredLink(f"the link expired at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expires))}")
+    return LinkHolder(approval_id=approval_id, approver=approver, expires=expires)
+
+
+def new_form_nonce() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def form_token(key: bytes, approval_id: str, nonce: str) -> str:
+    """The hidden field of the approval form, bound to the approval and to the nonce in the browser's cookie."""
+    return _b64(_mac(key, "approval-form", approval_id, nonce))
+
+
+def form_token_matches(key: bytes, approval_id: str, nonce: str | None, token: str | None) -> bool:
+    if not nonce or not token:
+        return False
+    return hmac.compare_digest(form_token(key, approval_id, nonce), token)
+
+
+@lru_cache(maxsize=4)
+def _cached_key(secret_id: str, client: Any) -> bytes:
+    value = client.get_secret_value(SecretId=secret_id)
+    raw = value.get("SecretBinary") or value["SecretString"].encode()
+    if len(raw) < 32:
+        raise ValueError(f"the approval link key in {secret_id} is shorter than 32 bytes")
+    return bytes(raw)
+
+
+def signing_key(secrets_client: Any, secret_id: str) -> bytes:
+    """The HMAC key from Secrets Manager, read once per Lambda container."""
+    return _cached_key(secret_id, secrets_client)

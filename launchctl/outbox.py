@@ -1,0 +1,71 @@
+"""The local stack's outbox: the approval emails SNS would deliver, to whom its filter policies send them."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LINK = re.compile(r"https?://\S+/approve/[0-9a-f]{32}\?token=\S+")
+
+
+def delivered(account_id: str, region: str, topic_arn: str) -> list[dict[str, Any]]:
+    """Every message published to the topic, once per email subscription whose filter policy lets it through."""
+    from moto.sns.models import sns_backends
+    from moto.sns.utils import FilterPolicyMatcher
+
+    backend = sns_backends[account_id][region]
+    topic = backend.topics[topic_arn]
+    subscriptions = [s for s in backend.subscriptions.values() if s.topic_arn == topic_arn and s.protocol == "email"]
+    mail = []
+    for message_id, message, subject, attributes, _ in list(topic.sent_notifications):
+        for subscription in subscriptions:
+            policy = json.loads(subscription.attributes.get("FilterPolicy") or "{}")
+            scope = subscription.attributes.get("FilterPolicyScope")
+            if not FilterPolicyMatcher(policy, scope).matches(attributes, message):
+                continue
+            link = LINK.search(message)
+            mail.append(
+                {
+                    "message_id": message_id,
+                    "to": subscription.endpoint,
+                    "subject": subject,
+                    "body": message,
+                    "link": link.group(0) if link else None,
+                    "launch_id": ((attributes or {}).get("launch_id") or {}).get("Value"),
+                    "role": ((attributes or {}).get("role") or {}).get("Value"),
+                }
+            )
+    return mail
+
+
+class OutboxServer:
+    """Serves the outbox as JSON on loopback, for `launchctl outbox` in another terminal."""
+
+    def __init__(self, host: str, port: int, read: Any) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                body = json.dumps({"emails": outer.read()}).encode()
+                self.send_response(200 if self.path.rstrip("/") == "/outbox" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.read = read
+        self.url = f"http://{host}:{port}/outbox"
+        self._server = ThreadingHTTPServer((host, port), Handler)
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, name="outbox", daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

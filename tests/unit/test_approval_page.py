@@ -1,0 +1,149 @@
+"""The emailed link's page through the Chalice app: GET shows and changes nothing, the form's POST decides."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import approval_page, approvals
+from chalicelib.approvals import request_approvals
+from chalicelib.links import sign
+from chalicelib.models import Launch, LaunchStatus
+from chalicelib.store import now
+
+ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
+
+
+class Site:
+    """The app under test and the approval links emailed for one launch at the gate."""
+
+    def __init__(self, client: Client, links: dict[str, str], key: bytes, store: Any, launch: Launch) -> None:
+        self.http = client.http
+        self.links = links
+        self.key = key
+        self.store = store
+        self.launch = launch
+
+    def path(self, approver: str) -> str:
+        parts = urlsplit(self.links[approver])
+        return f"{parts.path}?{parts.query}"
+
+    def open(self, approver: str) -> Any:
+        return self.http.get(self.path(approver))
+
+    def post(self, approver: str, fields: list[tuple[str, str]], cookie: str | None, **headers: str) -> Any:
+        request_headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": "api.example", **headers}
+        if cookie:
+            request_headers["Cookie"] = cookie
+        return self.http.post(urlsplit(self.links[approver]).path, headers=request_headers, body=urlencode(fields))
+
+    def submit(self, approver: str, decision: str = "approve", attest: list[str] = ALL, comment: str = "") -> Any:
+        """Open the page, then send its form back as the browser would, with its cookie."""
+        page = self.open(approver)
+        assert page.status_code == 200, page.body
+        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body.decode()))
+        cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+        fields = [*hidden.items(), *(("attest", a) for a in attest), ("decision", decision), ("comment", comment)]
+        return self.post(approver, fields, cookie, Origin="https://api.example")
+
+
+@pytest.fixture
+def site(aws: Any, store: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    from chalicelib.settings import settings
+
+    key = b"approval-link-key-for-the-tests-0123456789"
+    secret = aws("secretsmanager").create_secret(Name="approval-key", SecretBinary=key)["ARN"]
+    monkeypatch.setenv("APPROVAL_KEY_SECRET_ID", secret)
+    settings.cache_clear()
+    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
+    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    request_approvals(store, preflighted, profile, "token", aws("sns"), topic, "https://api.example", key)
+    from moto.sns.models import sns_backends
+
+    links = {}
+    for _, body, _, attributes, _ in sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications:
+        links[attributes["approver"]["Value"]] = re.search(r"https://\S+", body.split("Review and decide: ")[1])[0]  # type: ignore[index]
+    # The execution is not running in these tests: record what would be sent to it instead.
+    released: list[str] = []
+    monkeypatch.setattr(approvals, "_close_gate", lambda send, **kwargs: released.append(send.__name__))
+    from app import app
+
+    with Client(app) as client:
+        yield Site(client, links, key, store, launch)
+
+
+def test_opening_a_link_shows_the_launch_and_the_attestations_and_changes_nothing(site: Site) -> None:
+    page = site.open("tess.lead@acme.example")
+    assert page.status_code == 200
+    text = page.body.decode()
+    for shown in ("1.1.0", "riley@acme.example", "tech_lead", "Code freeze confirmed"):
+        assert shown in text
+    assert text.count('type="checkbox" name="attest"') == 4
+    assert {"HttpOnly", "SameSite=Strict"} <= {part.strip() for part in page.headers["Set-Cookie"].split(";")}
+    assert page.headers["Cache-Control"] == "no-store"
+    site.open("tess.lead@acme.example")  # a mail scanner fetching it again
+    assert site.store.approvals(site.launch.launch_id) == []
+    assert {r.state for r in site.store.approval_requests(site.launch.launch_id)} == {"open"}
+
+
+def test_the_form_approves_and_the_used_link_then_says_so(site: Site) -> None:
+    answer = site.submit("tess.lead@acme.example")
+    assert answer.status_code == 200
+    assert "You approved" in answer.body.decode()
+    [approval] = site.store.approvals(site.launch.launch_id)
+    assert (approval.role, approval.via, approval.attestations) == ("tech_lead", "link", ALL)
+    again = site.open("tess.lead@acme.example")
+    assert again.status_code == 409
+    assert "approved by tess.lead@acme.example" in again.body.decode()
+
+
+def test_a_rejection_needs_a_reason_and_stops_the_launch(site: Site) -> None:
+    assert site.submit("quinn.qa@acme.example", "reject", attest=[]).status_code == 400
+    answer = site.submit("quinn.qa@acme.example", "reject", attest=[], comment="checkout is broken")
+    assert answer.status_code == 200
+    assert "nothing is deployed" in answer.body.decode()
+    closed = site.open("pat.pm@acme.example")
+    assert closed.status_code == 409
+    assert "qa_lead rejected" in closed.body.decode()
+
+
+def test_approving_without_every_attestation_is_refused(site: Site) -> None:
+    answer = site.submit("tess.lead@acme.example", attest=ALL[:2])
+    assert answer.status_code == 400
+    assert "On-call schedule set" in answer.body.decode()
+    assert site.store.approvals(site.launch.launch_id) == []
+
+
+def test_a_forged_or_altered_link_is_refused_and_touches_nothing(site: Site) -> None:
+    approval_id = urlsplit(site.links["tess.lead@acme.example"]).path.rsplit("/", 1)[1]
+    forged = sign(b"another key entirely, 32 bytes long!", approval_id, "tess.lead@acme.example", 4_000_000_000)
+    assert site.http.get(f"/approve/{approval_id}?token={forged}").status_code == 403
+    theirs = urlsplit(site.links["pat.pm@acme.example"]).query  # pat's token on tess's request
+    assert site.http.get(f"/approve/{approval_id}?{theirs}").status_code == 403
+    assert site.http.get("/approve/" + "0" * 32 + "?token=x").status_code == 404
+    assert site.store.approvals(site.launch.launch_id) == []
+
+
+def test_an_expired_link_says_so(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    later = now() + timedelta(days=2)
+    monkeypatch.setattr(approval_page, "now", lambda: later)
+    answer = site.open("tess.lead@acme.example")
+    assert answer.status_code == 410
+    assert "expired" in answer.body.decode()
+
+
+def test_a_form_without_its_cookie_or_from_another_site_is_refused(site: Site) -> None:
+    page = site.open("tess.lead@acme.example")
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body.decode()))
+    fields = [*hidden.items(), *(("attest", a) for a in ALL), ("decision", "approve")]
+    assert site.post("tess.lead@acme.example", fields, cookie=None).status_code == 403
+    cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+    forged = site.post("tess.lead@acme.example", fields, cookie, Origin="https://evil.example")
+    assert forged.status_code == 403
+    assert site.store.approvals(site.launch.launch_id) == []
