@@ -50,13 +50,13 @@ def _template() -> Template:
 
 def _page(status: int, title: str, body: str, headers: dict[str, str] | None = None) -> Page:
     page = _template().substitute(title=html.escape(title), body=body)
-    # Nothing here may be cached, framed or leak the link in a Referer.
+    # Nothing here may be cached, framed, or leak the link in a Referer to another site.
     base = {
         "Content-Type": "text/html; charset=utf-8",
         "Cache-Control": "no-store",
         "X-Frame-Options": "DENY",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
     }
     return Page(status, page, {**base, **(headers or {})})
 

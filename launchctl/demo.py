@@ -49,7 +49,7 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requ
 def approve_from_inbox(stack: LocalStack, launch_id: str, role: str, approver: str) -> None:
     """Find the approver's email for this launch in the outbox, open its link, tick every box, approve."""
     mail = next(m for m in stack.outbox() if m["launch_id"] == launch_id and m["role"] == role and m["to"] == approver)
-    print(f"   [email to {approver}] {mail['subject']}", flush=True)
+    print(f"   [email to {approver}] {mail['subject']}\n     {mail['link']}", flush=True)
     answer = decide_by_link(mail["link"], "approve")
     print(f"   [{approver} opened the link, ticked the attestations, approved] {answer.status}: {answer.text}")
 

@@ -24,6 +24,10 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK, 7.4.0 ROLLED_BACK" in out
     assert "BakeBreached: alarm acme-local-5xx-rate is in ALARM" in out
+    # The sign-offs arrive by email and are given through the links.
+    for approver in ("tess.lead@acme.example", "pat.pm@acme.example", "quinn.qa@acme.example"):
+        assert f"[email to {approver}]" in out
+        assert f"[{approver} opened the link, ticked the attestations, approved] 200" in out
     assert "the homepage says 'Acme 7.1.0'" in out
 
 

@@ -70,3 +70,28 @@ def test_production_migrates_before_rolling_and_restores_beside_on_rollback() ->
     assert production.backend.migration.subnets
     assert production.database.restore_on_rollback
     assert production.smoke.credential_secret_id
+
+
+def test_every_required_role_names_its_approvers(tmp_path: Path) -> None:
+    path = _local_with(tmp_path, 'product_manager = ["pat.pm@acme.example"]\n', "")
+    with pytest.raises(ProfileError, match="no approvers for role"):
+        load_profile_file(path)
+
+
+def test_an_approver_must_be_an_email(tmp_path: Path) -> None:
+    path = _local_with(tmp_path, '"pat.pm@acme.example"', '"pat"')
+    with pytest.raises(ProfileError, match=r"approvals\.approvers\.product_manager"):
+        load_profile_file(path)
+
+
+def test_the_checklist_attestations_are_what_approvers_confirm_by_default() -> None:
+    production = load_profile("production").approvals
+    assert [a.text for a in production.attestations] == [
+        "Code freeze confirmed",
+        "Rollback plan reviewed",
+        "On-call schedule set",
+        "Runbooks complete",
+    ]
+    assert production.timeout_seconds == 86400
+    assert production.may_approve("qa_lead", "Quentin.QA@acme.example")
+    assert not production.may_approve("qa_lead", "pat.pm@acme.example")
