@@ -75,3 +75,14 @@ def test_cli_unlock_of_an_environment_nobody_holds_is_refused(stack: Any, capsys
     argv = ["--api", stack.api_url, "unlock", "local", "--reason", "checked by hand, all sound", "--by", "sam"]
     assert cli.main(argv) == cli.EXIT_USAGE
     assert "not locked" in capsys.readouterr().err
+
+
+def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _, launch_id = _start_to_gate(stack, capsys, "5.0.2")
+    assert stack.outbox_server is not None
+    code, out = _run(stack, capsys, "outbox", "--outbox", stack.outbox_server.url)
+    assert code == cli.EXIT_OK
+    for approver in APPROVERS.values():
+        assert f"to {approver}: [local] sign off 5.0.2" in out
+    assert f"{stack.api_url}/approve/" in out
+    _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "done")
