@@ -11,6 +11,7 @@ from chalice import Chalice, Response
 
 from chalicelib.errors import BadRequest
 from chalicelib.models import (
+    AbortRequest,
     ApprovalGateEvent,
     DecisionRequest,
     FinishEvent,
@@ -145,6 +146,15 @@ def approval_decision(approval_id: str) -> Response:
     return _html(submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions")))
 
 
+@app.route("/launches/{launch_id}/abort", methods=["POST"])
+@api
+def abort_launch(launch_id: str) -> Response:
+    from chalicelib.launches import abort_launch as abort
+
+    answer = abort(launch_store(), launch_id, AbortRequest.model_validate(_json_body()), _aws("stepfunctions"))
+    return Response(body=answer, status_code=202)
+
+
 @app.route("/environments/{environment}/unlock", methods=["POST"])
 @api
 def unlock_environment(environment: str) -> dict[str, Any]:
@@ -162,7 +172,7 @@ def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.lifecycle import begin_launch as begin
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.START)
     return run_stage(store, launch.launch_id, Stage.START, lambda: begin(store, launch, profile))
 
 
@@ -172,7 +182,7 @@ def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.preflight import preflight_stage
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.PREFLIGHT)
     return run_stage(
         store,
         launch.launch_id,
@@ -188,7 +198,7 @@ def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
 
     gate = ApprovalGateEvent.model_validate(event)
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.APPROVALS)
     settings = _settings()
     return run_stage(
         store,
@@ -229,7 +239,7 @@ def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.frontend import deploy_frontend as deploy
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.FRONTEND)
     store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.FRONTEND, current=launch)
     return run_stage(
         store, launch.launch_id, Stage.FRONTEND, lambda: deploy(store, launch, profile, _aws("s3"), _aws("cloudfront"))
@@ -242,7 +252,7 @@ def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.backend import deploy_backend as deploy
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.BACKEND)
     store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.BACKEND, current=launch)
     return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: deploy(store, launch, profile, _aws("ecs")))
 
@@ -253,7 +263,7 @@ def check_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.backend import check_backend as check
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.BACKEND)
     return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: check(store, launch, profile, _aws("ecs")))
 
 
@@ -263,7 +273,7 @@ def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.runner import run_stage
     from chalicelib.stages.smoke import run_smoke
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.SMOKE)
     store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE, current=launch)
     return run_stage(
         store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile, _aws("secretsmanager"))
@@ -276,7 +286,7 @@ def bake_check(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.stages.bake import check_bake
     from chalicelib.stages.runner import run_stage
 
-    store, launch, profile = stage_inputs(event)
+    store, launch, profile = stage_inputs(event, honour_abort=Stage.BAKE)
     store.set_status(launch.launch_id, LaunchStatus.BAKING, stage=Stage.BAKE, current=launch)
     return run_stage(
         store, launch.launch_id, Stage.BAKE, lambda: check_bake(store, launch, profile, _aws("cloudwatch"))

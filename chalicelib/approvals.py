@@ -249,6 +249,18 @@ def expire_requests(store: LaunchStore, launch_id: str) -> None:
         )
 
 
+def abort_at_gate(store: LaunchStore, launch_id: str, cause: str, sfn: Any) -> None:
+    """Release an execution waiting for sign-off with LaunchAborted; the open requests are closed."""
+    gate = store.approval_gate(launch_id)
+    closed = store.close_open_requests(launch_id, "closed", cause)
+    if closed:
+        store.append_event(
+            launch_id, "approvals_closed", f"requests to {', '.join(closed)} closed", stage=Stage.APPROVALS
+        )
+    if gate is not None:
+        _close_gate(sfn.send_task_failure, taskToken=gate["task_token"], error="LaunchAborted", cause=cause[:32768])
+
+
 def _close_gate(send: Any, **kwargs: Any) -> None:
     try:
         send(**kwargs)

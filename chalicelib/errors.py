@@ -50,3 +50,7 @@ class FrontendDeployFailed(LaunchError):
 
 class MigrationFailed(LaunchError):
     """The database migration task failed, stopped with a non-zero exit code, or overran its deadline."""
+
+
+class LaunchAborted(LaunchError):
+    """Someone asked to stop the launch; the stage that notices raises this instead of working."""

@@ -6,9 +6,13 @@ import json
 import secrets
 from typing import Any
 
-from chalicelib.models import Launch, LaunchRequest, LaunchStatus, Stage, UnlockRequest
+from chalicelib.models import AbortRequest, Launch, LaunchRequest, LaunchStatus, Stage, UnlockRequest
 from chalicelib.profiles import load_profile
 from chalicelib.store import EnvironmentLocked, LaunchNotFound, LaunchStore, NotLocked, now
+
+
+class LaunchEnded(Exception):
+    """The launch has already ended; there is nothing to abort."""
 
 
 class LaunchStillRunning(Exception):
@@ -144,4 +148,31 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         "held_because": lock.get("held_because"),
         "unlocked_by": request.unlocked_by,
         "reason": request.reason,
+    }
+
+
+def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, sfn: Any) -> dict[str, Any]:
+    """Ask a running launch to stop. Before any change it ends ABORTED; after one, it rolls back.
+
+    The next stage to start honours the request (within a poll interval while it waits on ECS or
+    bakes); a launch at the approval gate is released at once."""
+    from chalicelib.approvals import abort_at_gate
+
+    launch = store.get_launch(launch_id)
+    abort = {"aborted_by": request.aborted_by, "reason": request.reason, "at": now().isoformat()}
+    if launch.status.is_final or not store.request_abort(launch_id, abort):
+        raise LaunchEnded(f"launch {launch_id} has already ended ({store.get_launch(launch_id).status})")
+    store.append_event(
+        launch_id,
+        "abort_requested",
+        f"{request.aborted_by} asked to abort: {request.reason}",
+        stage=launch.stage,
+        details={"changes_so_far": list(launch.changes)},
+    )
+    if launch.status == LaunchStatus.AWAITING_APPROVAL:
+        abort_at_gate(store, launch_id, f"aborted by {request.aborted_by}: {request.reason}", sfn)
+    return {
+        **summary(launch),
+        "abort_requested": True,
+        "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
     }

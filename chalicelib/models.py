@@ -28,6 +28,7 @@ class LaunchStatus(StrEnum):
     BLOCKED = "BLOCKED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    ABORTED = "ABORTED"
     FAILED = "FAILED"
 
     @property
@@ -43,21 +44,31 @@ TERMINAL_STATUSES = frozenset(
         LaunchStatus.BLOCKED,
         LaunchStatus.REJECTED,
         LaunchStatus.EXPIRED,
+        LaunchStatus.ABORTED,
         LaunchStatus.FAILED,
     }
 )
 
 # Statuses reachable before anything in the environment changed: ending here needs no rollback.
-_UNCHANGED_ENDS = {LaunchStatus.BLOCKED, LaunchStatus.REJECTED, LaunchStatus.EXPIRED, LaunchStatus.FAILED}
+_UNCHANGED_ENDS = {
+    LaunchStatus.BLOCKED,
+    LaunchStatus.REJECTED,
+    LaunchStatus.EXPIRED,
+    LaunchStatus.ABORTED,
+    LaunchStatus.FAILED,
+}
 
 ALLOWED_TRANSITIONS: dict[LaunchStatus, frozenset[LaunchStatus]] = {
-    LaunchStatus.REQUESTED: frozenset({LaunchStatus.PREFLIGHT, LaunchStatus.FAILED}),
+    LaunchStatus.REQUESTED: frozenset({LaunchStatus.PREFLIGHT, LaunchStatus.ABORTED, LaunchStatus.FAILED}),
     LaunchStatus.PREFLIGHT: frozenset({LaunchStatus.AWAITING_APPROVAL} | _UNCHANGED_ENDS),
     LaunchStatus.AWAITING_APPROVAL: frozenset({LaunchStatus.DEPLOYING} | _UNCHANGED_ENDS),
     LaunchStatus.DEPLOYING: frozenset({LaunchStatus.VERIFYING, LaunchStatus.ROLLING_BACK}),
     LaunchStatus.VERIFYING: frozenset({LaunchStatus.BAKING, LaunchStatus.ROLLING_BACK}),
     LaunchStatus.BAKING: frozenset({LaunchStatus.SUCCEEDED, LaunchStatus.ROLLING_BACK}),
-    LaunchStatus.ROLLING_BACK: frozenset({LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}),
+    # ABORTED after ROLLING_BACK: an abort honoured at the first change, with nothing to undo.
+    LaunchStatus.ROLLING_BACK: frozenset(
+        {LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED, LaunchStatus.ABORTED}
+    ),
 }
 
 
@@ -165,6 +176,7 @@ class Launch(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     results: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, str] | None = None
+    abort: dict[str, str] | None = Field(default=None, description="who asked to abort, why and when")
 
 
 class Approval(BaseModel):
@@ -208,6 +220,15 @@ class DecisionRequest(BaseModel):
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
     attestations: list[str] = Field(default_factory=list, max_length=50)
+
+
+class AbortRequest(BaseModel):
+    """A person or a job stopping a launch: before a change it ends ABORTED, after one it rolls back."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    aborted_by: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=5, max_length=2000)
 
 
 class UnlockRequest(BaseModel):

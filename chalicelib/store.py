@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,7 +171,7 @@ class LaunchStore:
         }
         puts = [{"Put": {"TableName": self._table, "Item": self._event_item(launch_id, event)}} for event in events]
         try:
-            self._db.transact_write_items(TransactItems=[update, *puts])
+            self._transact([update, *puts])
         except self._db.exceptions.TransactionCanceledException as exc:
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -227,6 +229,35 @@ class LaunchStore:
             if condition is None:
                 raise LaunchNotFound(launch_id) from None
             raise
+
+    def request_abort(self, launch_id: str, abort: dict[str, str]) -> bool:
+        """Record an abort request once, while the launch has not ended; False if it had ended."""
+        ended = [status for status in LaunchStatus if status.is_final]
+        names = {f":end{i}": _s(status) for i, status in enumerate(ended)}
+        try:
+            self._update(
+                launch_id,
+                "SET #abort = if_not_exists(#abort, :abort)",
+                {":abort": _s(json.dumps(abort)), **names},
+                names={"#status": "status", "#abort": "abort"},
+                condition=f"NOT #status IN ({', '.join(names)})",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _transact(self, items: list[dict[str, Any]], attempts: int = 5) -> None:
+        """TransactWriteItems, retried while DynamoDB cancels it for a conflict with a concurrent
+        transaction on the same items (botocore does not retry those); a failed condition is not retried."""
+        for attempt in range(attempts):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return
+            except self._db.exceptions.TransactionCanceledException as exc:
+                codes = {reason.get("Code") for reason in exc.response.get("CancellationReasons", [])}
+                if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
 
     # -- timeline ----------------------------------------------------------------------------
 
@@ -385,8 +416,8 @@ class LaunchStore:
         for request in requests:
             if request.role in existing:
                 continue
-            self._db.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Put": {
                             "TableName": self._table,
@@ -465,8 +496,8 @@ class LaunchStore:
         state = "approved" if approval.decision == "approved" else "rejected"
         person = approval.approver.lower()
         try:
-            self._db.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Update": {
                             "TableName": self._table,
@@ -569,6 +600,7 @@ def _launch_from_item(item: dict[str, Any]) -> Launch:
         changes=sorted(Change(value) for value in item.get("changes", {}).get("SS", [])),
         results={stage: json.loads(value["S"]) for stage, value in item.get("results", {}).get("M", {}).items()},
         error=json.loads(item["error"]["S"]) if "error" in item else None,
+        abort=json.loads(item["abort"]["S"]) if "abort" in item else None,
     )
 
 

@@ -29,6 +29,7 @@ _STATUS_EXIT = {
     "BLOCKED": EXIT_STOPPED,
     "REJECTED": EXIT_STOPPED,
     "EXPIRED": EXIT_STOPPED,
+    "ABORTED": EXIT_STOPPED,
     "ROLLBACK_FAILED": EXIT_ROLLBACK_FAILED,
     "FAILED": EXIT_ERROR,
 }
@@ -87,6 +88,12 @@ def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
     result = api.decide(args.launch_id, args.role, args.approver, args.command, args.comment, args.confirm)
     states = ", ".join(f"{role} {state}" for role, state in result["approvals"].items())
     _print(args, result, f"{args.launch_id}: gate {result['gate']} ({states})")
+    return EXIT_OK
+
+
+def cmd_abort(args: argparse.Namespace, api: ControllerApi) -> int:
+    result = api.abort(args.launch_id, args.aborted_by, args.reason)
+    _print(args, result, f"{args.launch_id}: abort requested; it {result['then']}")
     return EXIT_OK
 
 
@@ -199,6 +206,11 @@ def parser() -> argparse.ArgumentParser:
             "--confirm", action="append", default=[], metavar="ATTESTATION", help="an attestation id you confirm"
         )
 
+    abort = commands.add_parser("abort", help="stop a launch: before a change it ends, after one it rolls back")
+    abort.add_argument("launch_id")
+    abort.add_argument("--reason", required=True)
+    abort.add_argument("--by", dest="aborted_by", default=os.environ.get("USER", "unknown"))
+
     unlock = commands.add_parser(
         "unlock", help="release an environment a failed rollback left locked, once it is sound again"
     )
@@ -243,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "approve": cmd_decide,
         "reject": cmd_decide,
         "unlock": cmd_unlock,
+        "abort": cmd_abort,
     }
     try:
         return handlers[args.command](args, api)

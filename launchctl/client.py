@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-FINAL_STATUSES = {"SUCCEEDED", "ROLLED_BACK", "ROLLBACK_FAILED", "BLOCKED", "REJECTED", "EXPIRED", "FAILED"}
+FINAL_STATUSES = {"SUCCEEDED", "ROLLED_BACK", "ROLLBACK_FAILED", "BLOCKED", "REJECTED", "EXPIRED", "ABORTED", "FAILED"}
 
 
 class ApiError(Exception):
@@ -47,6 +47,9 @@ class ControllerApi:
 
     def start(self, **request: Any) -> dict[str, Any]:
         return self._call("POST", "/launches", request)
+
+    def abort(self, launch_id: str, aborted_by: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/launches/{launch_id}/abort", {"aborted_by": aborted_by, "reason": reason})
 
     def unlock(self, environment: str, unlocked_by: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/environments/{environment}/unlock", {"unlocked_by": unlocked_by, "reason": reason})

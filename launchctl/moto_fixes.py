@@ -14,6 +14,7 @@ def apply() -> None:
     global _applied
     if not _applied:
         _invalidations_as_aws_answers()
+        _transactions_isolated()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -34,6 +35,23 @@ def _invalidations_as_aws_answers() -> None:
         return invalidation
 
     CloudFrontBackend.create_invalidation = create_invalidation  # type: ignore[method-assign]
+
+
+def _transactions_isolated() -> None:
+    """moto copies the whole table before a transaction and puts the copy back when it fails, which
+    wipes what a concurrent transaction wrote meanwhile. DynamoDB isolates transactions: serialise them."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+    lock = threading.Lock()
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with lock:
+            original(self, transact_items)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _tasks_run_until_stopped() -> None:

@@ -16,6 +16,7 @@ _UNCHANGED_STATUS = {
     "PreflightBlocked": LaunchStatus.BLOCKED,
     "ApprovalRejected": LaunchStatus.REJECTED,
     "States.Timeout": LaunchStatus.EXPIRED,
+    "LaunchAborted": LaunchStatus.ABORTED,
 }
 
 
@@ -30,11 +31,12 @@ def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile
     }
 
 
-def final_status(outcome: Outcome, error_name: str | None) -> LaunchStatus:
+def final_status(outcome: Outcome, error_name: str | None, changed: bool = True) -> LaunchStatus:
     if outcome == "succeeded":
         return LaunchStatus.SUCCEEDED
     if outcome == "rolled_back":
-        return LaunchStatus.ROLLED_BACK
+        # An abort honoured by the first changing stage went through rollback with nothing to undo.
+        return LaunchStatus.ABORTED if error_name == "LaunchAborted" and not changed else LaunchStatus.ROLLED_BACK
     if outcome == "rollback_failed":
         return LaunchStatus.ROLLBACK_FAILED
     return _UNCHANGED_STATUS.get(error_name or "", LaunchStatus.FAILED)
@@ -52,11 +54,13 @@ def finish_launch(
 
     A retried step after the status was written still releases or holds the lock and notifies, once."""
     error_name = (error or {}).get("Error")
-    status = final_status(outcome, error_name)
     launch = store.get_launch(launch_id)
+    status = final_status(outcome, error_name, changed=bool(launch.changes))
     if str(Stage.FINISH) in launch.results:
         return {"status": launch.status}  # a retried step: finished and notified
     cause = _cause(error) or _rejection(store, launch_id, error_name)
+    if not cause and error_name == "LaunchAborted" and launch.abort:
+        cause = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"  # SendTaskFailure may drop it
     final = launch.status if launch.status.is_final else status
     if final == LaunchStatus.EXPIRED:
         from chalicelib.approvals import expire_requests
@@ -73,10 +77,7 @@ def finish_launch(
         lock_note = {"lock_released": store.release_lock(environment, launch_id)}
         summary = f"launch {final}" + (f": {error_name}: {cause}" if error else "")
     if not launch.status.is_final:
-        if (
-            final in {LaunchStatus.ROLLED_BACK, LaunchStatus.ROLLBACK_FAILED}
-            and launch.status != LaunchStatus.ROLLING_BACK
-        ):
+        if outcome in {"rolled_back", "rollback_failed"} and launch.status != LaunchStatus.ROLLING_BACK:
             launch = store.set_status(launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
         launch = store.set_status(
             launch_id,

@@ -116,3 +116,34 @@ def test_the_lock_is_released_on_every_path(stack: Any, api: ControllerApi) -> N
     from chalicelib.wiring import launch_store
 
     assert launch_store().lock_holder("local") is None
+
+
+def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack: Any, api: ControllerApi) -> None:
+    before = snapshot(stack)
+    launch_id = start(stack, api, next_version())
+    wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL")
+    api.abort(launch_id, "sam@acme.example", "wrong artifact attached")
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ABORTED", launch["timeline"]
+    assert "wrong artifact attached" in launch["error"]["cause"]
+    assert {request["state"] for request in launch["approval_requests"]} == {"closed"}
+    assert snapshot(stack) == before
+    assert launch_store_holder() is None
+
+
+def test_an_abort_while_baking_rolls_back_what_the_launch_changed(stack: Any, api: ControllerApi) -> None:
+    before = snapshot(stack)
+    launch_id = start(stack, api, next_version())
+    approve_all(api, launch_id)
+    wait(api, launch_id, lambda item: item["status"] == "BAKING" or is_final(item))
+    api.abort(launch_id, "sam@acme.example", "support reports login errors")
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "LaunchAborted"
+    assert snapshot(stack) == before
+
+
+def launch_store_holder() -> str | None:
+    from chalicelib.wiring import launch_store
+
+    return launch_store().lock_holder("local")

@@ -129,3 +129,32 @@ def test_an_unlock_without_a_reason_is_a_400_naming_it(client: Client) -> None:
     response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "ok"})
     assert response.status_code == 400
     assert response.json_body["error"]["fields"][0]["field"] == "reason"
+
+
+def test_aborting_a_running_launch_is_accepted_and_recorded(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam", "reason": "wrong build"})
+    assert response.status_code == 202
+    assert response.json_body["then"] == "ends ABORTED with nothing changed"
+    shown = client.http.get(f"/launches/{launch_id}").json_body
+    assert shown["abort"]["aborted_by"] == "sam"
+    assert shown["timeline"][-1]["kind"] == "abort_requested"
+
+
+def test_aborting_needs_a_reason_and_a_launch_that_exists(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    bad = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam"})
+    assert bad.status_code == 400
+    assert bad.json_body["error"]["fields"][0]["field"] == "reason"
+    missing = _post(client, "/launches/local-20990101-000000-000000/abort", {"aborted_by": "s", "reason": "gone!"})
+    assert missing.status_code == 404
+
+
+def test_aborting_an_ended_launch_is_a_409(client: Client, store: Any) -> None:
+    from chalicelib.models import LaunchStatus
+
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    store.set_status(launch_id, LaunchStatus.FAILED)
+    response = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam", "reason": "too late"})
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "launch_ended"

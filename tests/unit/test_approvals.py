@@ -237,8 +237,8 @@ def test_two_approvers_clicking_for_one_role_at_once_count_once(store: Any, laun
             lambda: _decide(store, launch, sfn, "qa_lead", "quentin.qa@acme.example", "reject", comment="no"),
         ]
     )
-    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
-    assert sum(isinstance(outcome, AlreadyDecided) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1, outcomes
+    assert sum(isinstance(outcome, AlreadyDecided) for outcome in outcomes) == 1, outcomes
     assert len(store.approvals(launch.launch_id)) == 1
 
 
@@ -250,6 +250,6 @@ def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launc
             lambda: _decide(store, launch, sfn, "product_manager", "sam@acme.example"),
         ]
     )
-    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1
-    assert sum(isinstance(outcome, SeparationOfDuties) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1, outcomes
+    assert sum(isinstance(outcome, SeparationOfDuties) for outcome in outcomes) == 1, outcomes
     assert [a.approver for a in store.approvals(launch.launch_id)] == ["sam@acme.example"]

@@ -21,6 +21,7 @@ from chalicelib.stages.lifecycle import begin_launch, final_status, finish_launc
         ("unchanged", "ApprovalRejected", LaunchStatus.REJECTED),
         ("unchanged", "States.Timeout", LaunchStatus.EXPIRED),
         ("unchanged", "Lambda.Unknown", LaunchStatus.FAILED),
+        ("unchanged", "LaunchAborted", LaunchStatus.ABORTED),
     ],
 )
 def test_final_status_follows_outcome_and_error(outcome: Any, error: str | None, status: LaunchStatus) -> None:
@@ -187,3 +188,31 @@ def test_unlock_refuses_while_the_holding_launch_still_runs(store: Any, launch: 
     with pytest.raises(LaunchStillRunning):
         unlock_environment(store, "local", UnlockRequest(unlocked_by="sam", reason="want to launch now"))
     assert store.lock_holder("local") == launch.launch_id
+
+
+def test_an_abort_honoured_at_the_first_change_ends_aborted_and_a_later_one_rolled_back() -> None:
+    assert final_status("rolled_back", "LaunchAborted", changed=False) == LaunchStatus.ABORTED
+    assert final_status("rolled_back", "LaunchAborted", changed=True) == LaunchStatus.ROLLED_BACK
+    assert final_status("rolled_back", "SmokeTestFailed", changed=False) == LaunchStatus.ROLLED_BACK
+
+
+def test_an_abort_is_recorded_once_and_only_while_the_launch_runs(store: Any, launch: Launch) -> None:
+    first = {"aborted_by": "sam", "reason": "wrong build", "at": "t1"}
+    assert store.request_abort(launch.launch_id, first)
+    assert store.request_abort(launch.launch_id, {"aborted_by": "kim", "reason": "again", "at": "t2"})
+    assert store.get_launch(launch.launch_id).abort == first
+    store.set_status(launch.launch_id, LaunchStatus.FAILED)
+    assert not store.request_abort(launch.launch_id, first)
+
+
+def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch: Launch) -> None:
+    from chalicelib.errors import LaunchAborted
+    from chalicelib.wiring import stage_inputs
+
+    event = {"launch_id": launch.launch_id}
+    assert stage_inputs(event, honour_abort=Stage.FRONTEND)[1].launch_id == launch.launch_id
+    store.request_abort(launch.launch_id, {"aborted_by": "sam", "reason": "wrong build", "at": "t"})
+    with pytest.raises(LaunchAborted, match="aborted by sam: wrong build"):
+        stage_inputs(event, honour_abort=Stage.FRONTEND)
+    assert store.timeline(launch.launch_id)[-1].kind == "aborting"
+    assert stage_inputs(event)[1].abort is not None  # rollback and finish still run

@@ -125,3 +125,32 @@ def test_launch_history_reads_launch_decisions_requests_and_timeline_together(st
     assert timeline == store.timeline(launch.launch_id)
     with pytest.raises(LaunchNotFound):
         store.launch_history("local-nope-000000")
+
+
+def test_a_transaction_cancelled_for_a_conflict_is_retried(aws: Any, store: Any, launch: Launch) -> None:
+    from chalicelib.store import LaunchStore
+
+    real = aws("dynamodb")
+
+    class ConflictOnce:
+        exceptions = real.exceptions
+        conflicts = 1
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            if self.conflicts:
+                self.conflicts -= 1
+                raise real.exceptions.TransactionCanceledException(
+                    {
+                        "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                        "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+                    },
+                    "TransactWriteItems",
+                )
+            return real.transact_write_items(**kwargs)
+
+    flaky = LaunchStore(ConflictOnce(), store._table)
+    flaky.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
