@@ -17,6 +17,7 @@ from chalicelib.models import (
     FinishEvent,
     LaunchRequest,
     LaunchStatus,
+    ListQuery,
     Stage,
     UnlockRequest,
 )
@@ -81,12 +82,9 @@ def create_launch() -> Response:
 @app.route("/launches", methods=["GET"])
 @api
 def list_launches() -> dict[str, Any]:
-    from chalicelib.launches import summary
+    from chalicelib.launches import list_launches as page
 
-    raw = (app.current_request.query_params or {}).get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise BadRequest("limit", "must be a whole number from 1 to 100")
-    return {"launches": [summary(launch) for launch in launch_store().list_launches(int(raw))]}
+    return page(launch_store(), ListQuery.model_validate(app.current_request.query_params or {}))
 
 
 @app.route("/launches/{launch_id}", methods=["GET"])

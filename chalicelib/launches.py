@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 from typing import Any
 
-from chalicelib.models import AbortRequest, Launch, LaunchRequest, LaunchStatus, Stage, UnlockRequest
+from chalicelib.errors import BadRequest
+from chalicelib.models import AbortRequest, Launch, LaunchRequest, LaunchStatus, ListQuery, Stage, UnlockRequest
 from chalicelib.profiles import load_profile
 from chalicelib.store import EnvironmentLocked, LaunchNotFound, LaunchStore, NotLocked, now
 
@@ -176,3 +179,34 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, sfn:
         "abort_requested": True,
         "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
     }
+
+
+CURSOR_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if key is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps({k: key[k]["S"] for k in CURSOR_KEYS}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The index key a cursor names; BadRequest for anything this API did not hand out."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(raw, dict) or set(raw) != set(CURSOR_KEYS) or raw["gsi1pk"] != "LAUNCH":
+            raise ValueError("not a launch cursor")
+        return {k: {"S": str(raw[k])} for k in CURSOR_KEYS}
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadRequest("cursor", "is not a cursor this API returned") from exc
+
+
+def list_launches(store: LaunchStore, query: ListQuery) -> dict[str, Any]:
+    """A page of launches, newest first, and the cursor of the next page (null on the last)."""
+    launches, key = store.list_launches(
+        query.limit,
+        environment=query.environment,
+        status=query.status,
+        after=decode_cursor(query.cursor) if query.cursor else None,
+    )
+    return {"launches": [summary(launch) for launch in launches], "next_cursor": encode_cursor(key)}

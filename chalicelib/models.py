@@ -222,6 +222,17 @@ class DecisionRequest(BaseModel):
     attestations: list[str] = Field(default_factory=list, max_length=50)
 
 
+class ListQuery(BaseModel):
+    """`GET /launches` query parameters."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    limit: int = Field(default=20, ge=1, le=100)
+    environment: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$", max_length=40)
+    status: LaunchStatus | None = None
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
 class AbortRequest(BaseModel):
     """A person or a job stopping a launch: before a change it ends ABORTED, after one it rolls back."""
 

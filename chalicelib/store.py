@@ -114,16 +114,55 @@ class LaunchStore:
             raise LaunchNotFound(launch_id)
         return _launch_from_item(item)
 
-    def list_launches(self, limit: int = 20) -> list[Launch]:
-        response = self._db.query(
-            TableName=self._table,
-            IndexName=LIST_INDEX,
-            KeyConditionExpression="gsi1pk = :kind",
-            ExpressionAttributeValues={":kind": _s("LAUNCH")},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [_launch_from_item(item) for item in response.get("Items", [])]
+    def list_launches(
+        self,
+        limit: int = 20,
+        environment: str | None = None,
+        status: LaunchStatus | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> tuple[list[Launch], dict[str, Any] | None]:
+        """Newest first, optionally of one environment and status; (launches, key to continue after or None).
+
+        The filter applies after DynamoDB reads a page, so pages are read until `limit` launches
+        match or the index ends; the key returned is the last launch returned, so nothing is skipped."""
+        filters, values, names = [], {":kind": _s("LAUNCH")}, {}
+        if environment:
+            filters.append("environment = :environment")
+            values[":environment"] = _s(environment)
+        if status:
+            filters.append("#status = :status")
+            values[":status"] = _s(status)
+            names["#status"] = "status"
+        found: list[dict[str, Any]] = []
+        start = after
+        more = True
+        while len(found) < limit and more:
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": LIST_INDEX,
+                "KeyConditionExpression": "gsi1pk = :kind",
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": max(limit, 25),
+            }
+            if filters:
+                query["FilterExpression"] = " AND ".join(filters)
+            if names:
+                query["ExpressionAttributeNames"] = names
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._db.query(**query)
+            for item in response.get("Items", []):
+                found.append(item)
+                if len(found) == limit:
+                    break
+            start = response.get("LastEvaluatedKey")
+            more = start is not None
+        page = found[:limit]
+        cursor = None
+        if len(page) == limit:
+            cursor = {name: page[-1][name] for name in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        return [_launch_from_item(item) for item in page], cursor
 
     def set_execution(self, launch_id: str, execution_arn: str) -> None:
         self._update(launch_id, "SET execution_arn = :arn", {":arn": _s(execution_arn)})

@@ -75,7 +75,7 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
 
 
 def cmd_list(args: argparse.Namespace, api: ControllerApi) -> int:
-    launches = api.list(args.limit)["launches"]
+    launches = api.list(args.limit, args.env, args.status)["launches"]
     rows = [
         f"{item['launch_id']:<36} {item['version']:<12} {item['status']:<18} {item['created_at'][:19]}"
         for item in launches
@@ -195,6 +195,8 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="recent launches, newest first")
     listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--env", help="only launches into this environment")
+    listing.add_argument("--status", help="only launches with this status (e.g. ROLLED_BACK)")
 
     for verb in ("approve", "reject"):
         decide = commands.add_parser(verb, help=f"{verb} a launch for one role")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,8 +58,11 @@ class ControllerApi:
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
 
-    def list(self, limit: int = 20) -> dict[str, Any]:
-        return self._call("GET", f"/launches?limit={limit}")
+    def list(
+        self, limit: int = 20, environment: str | None = None, status: str | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        query = {"limit": limit, "environment": environment, "status": status, "cursor": cursor}
+        return self._call("GET", "/launches?" + urllib.parse.urlencode({k: v for k, v in query.items() if v}))
 
     def decide(
         self,

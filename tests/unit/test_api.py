@@ -158,3 +158,28 @@ def test_aborting_an_ended_launch_is_a_409(client: Client, store: Any) -> None:
     response = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam", "reason": "too late"})
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "launch_ended"
+
+
+def test_launches_are_listed_by_page_with_a_cursor_and_filters(client: Client, store: Any) -> None:
+    from chalicelib.models import LaunchStatus
+
+    first = _post(client, "/launches", BODY).json_body["launch_id"]
+    store.set_status(first, LaunchStatus.FAILED)
+    store.release_lock("local", first)
+    second = _post(client, "/launches", BODY).json_body["launch_id"]
+    page = client.http.get("/launches?limit=1").json_body
+    assert [item["launch_id"] for item in page["launches"]] == [second]
+    rest = client.http.get(f"/launches?limit=1&cursor={page['next_cursor']}").json_body
+    assert [item["launch_id"] for item in rest["launches"]] == [first]
+    failed = client.http.get("/launches?environment=local&status=FAILED").json_body
+    assert [item["launch_id"] for item in failed["launches"]] == [first]
+    assert failed["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("status=LOST", "status"), ("cursor=bm9wZQ", "cursor"), ("colour=red", "colour")]
+)
+def test_a_bad_list_query_is_a_400_naming_the_parameter(client: Client, query: str, field: str) -> None:
+    response = client.http.get(f"/launches?{query}")
+    assert response.status_code == 400
+    assert response.json_body["error"]["fields"][0]["field"] == field

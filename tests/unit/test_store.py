@@ -55,7 +55,51 @@ def test_the_rollback_point_is_recorded_once(store: Any, launch: Launch) -> None
 def test_launches_list_newest_first(store: Any, launch: Launch) -> None:
     later = launch.model_copy(update={"launch_id": "local-20261128-000001-bbbbbb", "created_at": datetime.now(UTC)})
     store.create_launch(later)
-    assert [item.launch_id for item in store.list_launches()] == [later.launch_id, launch.launch_id]
+    assert [item.launch_id for item in store.list_launches()[0]] == [later.launch_id, launch.launch_id]
+
+
+def _many(store: Any, launch: Launch, count: int) -> list[Launch]:
+    """`count` launches a second apart, alternating staging/local, every third one FAILED; newest first."""
+    from datetime import timedelta
+
+    from tests.conftest import make_request
+
+    made = []
+    for i in range(count):
+        record = launch.model_copy(
+            update={
+                "launch_id": f"local-20261128-{i:06d}-cccccc",
+                "created_at": launch.created_at + timedelta(seconds=i + 1),
+                "request": make_request(environment="staging" if i % 2 else "local"),
+                "status": LaunchStatus.FAILED if i % 3 == 0 else LaunchStatus.REQUESTED,
+            }
+        )
+        store.create_launch(record)
+        made.append(record)
+    return [launch, *made][::-1]
+
+
+def test_pages_of_launches_follow_on_without_gaps_or_repeats(store: Any, launch: Launch) -> None:
+    everything = [item.launch_id for item in _many(store, launch, 12)]
+    seen, after = [], None
+    while True:
+        page, after = store.list_launches(5, after=after)
+        seen += [item.launch_id for item in page]
+        if after is None:
+            break
+    assert seen == everything
+
+
+def test_launches_filter_by_environment_and_status_across_pages(store: Any, launch: Launch) -> None:
+    made = _many(store, launch, 12)
+    wanted = [m.launch_id for m in made if m.request.environment == "staging" and m.status == LaunchStatus.FAILED]
+    seen, after = [], None
+    while True:
+        page, after = store.list_launches(1, environment="staging", status=LaunchStatus.FAILED, after=after)
+        seen += [item.launch_id for item in page]
+        if after is None:
+            break
+    assert seen == wanted
 
 
 def test_the_lock_admits_one_launch_per_environment(store: Any) -> None:
