@@ -72,11 +72,31 @@ def _json_body() -> dict[str, Any]:
 @app.route("/launches", methods=["POST"])
 @api
 def create_launch() -> Response:
-    from chalicelib.launches import start_launch, summary
+    from chalicelib.launches import start_launch, start_launch_once, summary
 
     request = LaunchRequest.model_validate(_json_body())
-    launch = start_launch(launch_store(), request, _aws("stepfunctions"), _settings().state_machine_arn)
-    return Response(body=summary(launch), status_code=202, headers={"Location": f"/launches/{launch.launch_id}"})
+    headers = {name.lower(): value for name, value in app.current_request.headers.items()}
+    key = headers.get("idempotency-key")
+    if key is None:
+        launch = summary(start_launch(launch_store(), request, _aws("stepfunctions"), _settings().state_machine_arn))
+        replayed = False
+    else:
+        if not 1 <= len(key) <= 255 or not key.isprintable():
+            raise BadRequest("Idempotency-Key", "must be 1 to 255 printable characters")
+        launch, replayed = start_launch_once(
+            launch_store(),
+            request,
+            key,
+            _aws("stepfunctions"),
+            _settings().state_machine_arn,
+            _settings().table_name,
+            _aws("dynamodb"),
+            app.lambda_context,
+        )
+    answer_headers = {"Location": f"/launches/{launch['launch_id']}"}
+    if replayed:
+        answer_headers["Idempotent-Replayed"] = "true"
+    return Response(body=launch, status_code=202, headers=answer_headers)
 
 
 @app.route("/launches", methods=["GET"])

@@ -15,7 +15,7 @@ from chalicelib.approvals import (
     SeparationOfDuties,
 )
 from chalicelib.errors import BadRequest
-from chalicelib.launches import LaunchEnded, LaunchStillRunning
+from chalicelib.launches import IdempotencyKeyReused, IdempotentRequestInProgress, LaunchEnded, LaunchStillRunning
 from chalicelib.profiles import UnknownEnvironment
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound, NotLocked
 
@@ -36,6 +36,10 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return _error(400, "invalid_request", str(exc), fields=[{"field": exc.field, "reason": exc.reason}])
     if isinstance(exc, NotLocked):
         return _error(404, "not_locked", str(exc))
+    if isinstance(exc, IdempotencyKeyReused):
+        return _error(409, "idempotency_key_reused", str(exc))
+    if isinstance(exc, IdempotentRequestInProgress):
+        return _error(409, "request_in_progress", str(exc))
     if isinstance(exc, LaunchEnded):
         return _error(409, "launch_ended", str(exc))
     if isinstance(exc, LaunchStillRunning):

@@ -210,3 +210,80 @@ def list_launches(store: LaunchStore, query: ListQuery) -> dict[str, Any]:
         after=decode_cursor(query.cursor) if query.cursor else None,
     )
     return {"launches": [summary(launch) for launch in launches], "next_cursor": encode_cursor(key)}
+
+
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600  # a GitHub job's re-runs come within hours
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was used before with a different request."""
+
+
+class IdempotentRequestInProgress(Exception):
+    """A request with this Idempotency-Key is being handled right now; retry shortly."""
+
+
+def start_launch_once(
+    store: LaunchStore,
+    request: LaunchRequest,
+    idempotency_key: str,
+    sfn: Any,
+    state_machine_arn: str,
+    table_name: str,
+    dynamodb: Any,
+    lambda_context: Any = None,
+) -> tuple[dict[str, Any], bool]:
+    """Start a launch once per Idempotency-Key (Powertools idempotency on the launch table);
+    (the launch's summary, whether this answer repeats an earlier one)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    replayed = False
+
+    def mark_replay(response: Any, _: Any) -> Any:
+        nonlocal replayed
+        replayed = True
+        return response
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#start_launch",
+        expiry_attr="expires_at_epoch",
+        boto3_client=dynamodb,
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="request",
+        expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+        response_hook=mark_replay,
+    )
+    if lambda_context is not None:
+        # A request cut off by the Lambda timeout frees its key when that time is up, not an hour later.
+        config.register_lambda_context(lambda_context)
+
+    def start(call: dict[str, Any]) -> dict[str, Any]:
+        return summary(start_launch(store, request, sfn, state_machine_arn))
+
+    once = idempotent_function(
+        start, data_keyword_argument="call", persistence_store=persistence, config=config, key_prefix="start_launch"
+    )
+    try:
+        answer = once(call={"key": idempotency_key, "request": request.model_dump(mode="json")})
+    except IdempotencyValidationError as exc:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {idempotency_key!r} was used with a different request; use a new key"
+        ) from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise IdempotentRequestInProgress(
+            f"a request with Idempotency-Key {idempotency_key!r} is in progress; retry in a few seconds"
+        ) from exc
+    return answer, replayed

@@ -47,6 +47,7 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         frontend_artifact=args.frontend,
         backend_image=args.image,
         requested_by=args.requested_by,
+        idempotency_key=args.idempotency_key,
     )
     _print(args, launch, f"launch {launch['launch_id']} started ({launch['status']})")
     return EXIT_OK
@@ -187,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--frontend", required=True, help="s3://bucket/prefix/ of the static build")
     start.add_argument("--image", required=True, help="the backend container image")
     start.add_argument("--requested-by", default=os.environ.get("USER", "unknown"))
+    start.add_argument("--idempotency-key", help="a retried start with the same key returns the same launch")
 
     status = commands.add_parser("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id")

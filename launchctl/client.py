@@ -28,11 +28,13 @@ class ControllerApi:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         request = urllib.request.Request(
             self.base_url + path,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers={"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
             method=method,
         )
         try:
@@ -46,8 +48,10 @@ class ControllerApi:
                 parsed = {"error": {"message": raw.decode("utf-8", "replace")}}
             raise ApiError(exc.code, parsed) from None
 
-    def start(self, **request: Any) -> dict[str, Any]:
-        return self._call("POST", "/launches", request)
+    def start(self, idempotency_key: str | None = None, **request: Any) -> dict[str, Any]:
+        """Start a launch; with an idempotency key, a repeated call answers with the same launch."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._call("POST", "/launches", request, headers)
 
     def abort(self, launch_id: str, aborted_by: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/launches/{launch_id}/abort", {"aborted_by": aborted_by, "reason": reason})

@@ -86,3 +86,13 @@ def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsy
         assert f"to {approver}: [local] sign off 5.0.2" in out
     assert f"{stack.api_url}/approve/" in out
     _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "done")
+
+
+def test_cli_start_with_an_idempotency_key_twice_starts_one_launch(
+    stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["5.0.3", "--idempotency-key", "gh-run-77-attempt-1"]
+    _, first = _start_to_gate(stack, capsys, *args)
+    _, again = _start_to_gate(stack, capsys, *args)
+    assert again == first
+    _run(stack, capsys, "reject", first, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "done")

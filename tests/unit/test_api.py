@@ -183,3 +183,52 @@ def test_a_bad_list_query_is_a_400_naming_the_parameter(client: Client, query: s
     response = client.http.get(f"/launches?{query}")
     assert response.status_code == 400
     assert response.json_body["error"]["fields"][0]["field"] == field
+
+
+def _post_keyed(client: Client, body: Any, key: str) -> Any:
+    return client.http.post(
+        "/launches", headers={"Content-Type": "application/json", "Idempotency-Key": key}, body=json.dumps(body)
+    )
+
+
+def test_the_same_idempotency_key_returns_the_same_launch(client: Client, aws: Any) -> None:
+    first = _post_keyed(client, BODY, "gh-run-4242-attempt-1")
+    again = _post_keyed(client, BODY, "gh-run-4242-attempt-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json_body["launch_id"] == first.json_body["launch_id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert len(aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]) == 1
+
+
+def test_an_idempotency_key_reused_for_another_request_is_a_409(client: Client) -> None:
+    _post_keyed(client, BODY, "gh-run-4243-attempt-1")
+    other = _post_keyed(client, {**BODY, "version": "1.2.0"}, "gh-run-4243-attempt-1")
+    assert other.status_code == 409
+    assert other.json_body["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_refused_start_does_not_use_up_its_key(client: Client, store: Any) -> None:
+    holder = _post(client, "/launches", BODY).json_body["launch_id"]
+    assert _post_keyed(client, BODY, "gh-run-4244-attempt-1").status_code == 409  # environment locked
+    store.release_lock("local", holder)
+    assert _post_keyed(client, BODY, "gh-run-4244-attempt-1").status_code == 202
+
+
+def test_two_concurrent_starts_on_one_environment_let_exactly_one_proceed(client: Client, aws: Any) -> None:
+    import threading
+
+    answers: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        barrier.wait()
+        answers.append(_post(client, "/launches", BODY).status_code)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [202, 409, 409, 409]
+    assert len(aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]) == 1
