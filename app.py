@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import Chalice, Response
+from chalice import BadRequestError, Chalice, Response
 
-from chalicelib.errors import BadRequest
+from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.models import (
     AbortRequest,
     ApprovalGateEvent,
@@ -59,8 +59,17 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# Every request body here is a few hundred bytes; anything near this is a mistake or an attack.
+MAX_BODY_BYTES = 64 * 1024
+
+
 def _json_body() -> dict[str, Any]:
-    body = app.current_request.json_body
+    if len(app.current_request.raw_body or b"") > MAX_BODY_BYTES:
+        raise PayloadTooLarge(MAX_BODY_BYTES)
+    try:
+        body = app.current_request.json_body
+    except BadRequestError:
+        raise BadRequest("body", "is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("body", "must be a JSON object")
     return body
@@ -159,6 +168,8 @@ def approval_decision(approval_id: str) -> Response:
     from chalicelib.approval_page import submit
 
     request = app.current_request
+    if len(request.raw_body or b"") > MAX_BODY_BYTES:
+        return Response(body="<p>The form is too large.</p>", status_code=413, headers={"Content-Type": "text/html"})
     form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
     headers = {name.lower(): value for name, value in request.headers.items()}
     return _html(submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions")))
@@ -179,6 +190,13 @@ def unlock_environment(environment: str) -> dict[str, Any]:
     from chalicelib.launches import unlock_environment as unlock
 
     return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()))
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> dict[str, Any]:
+    from chalicelib.openapi import document
+
+    return document()
 
 
 # -- Stage Lambdas, called by the state machine ---------------------------------------------------

@@ -14,7 +14,7 @@ from chalicelib.approvals import (
     RequestExpired,
     SeparationOfDuties,
 )
-from chalicelib.errors import BadRequest
+from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.launches import IdempotencyKeyReused, IdempotentRequestInProgress, LaunchEnded, LaunchStillRunning
 from chalicelib.profiles import UnknownEnvironment
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound, NotLocked
@@ -32,6 +32,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
             for err in exc.errors()
         ]
         return _error(400, "invalid_request", "; ".join(f"{f['field']}: {f['reason']}" for f in fields), fields=fields)
+    if isinstance(exc, PayloadTooLarge):
+        return _error(413, "payload_too_large", str(exc))
     if isinstance(exc, BadRequest):
         return _error(400, "invalid_request", str(exc), fields=[{"field": exc.field, "reason": exc.reason}])
     if isinstance(exc, NotLocked):

@@ -12,6 +12,13 @@ class BadRequest(Exception):
         self.reason = reason
 
 
+class PayloadTooLarge(Exception):
+    """The request body is larger than any valid request (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} bytes")
+
+
 class LaunchError(Exception):
     """Base of the errors that end or divert a launch on purpose."""
 

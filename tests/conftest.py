@@ -110,6 +110,28 @@ def stack() -> Iterator[Any]:
 
 
 @pytest.fixture
+def client(store: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Chalice app under its test client, with moto behind it and a state machine to start."""
+    import json
+
+    from chalice.test import Client
+
+    from chalicelib.settings import settings
+
+    machine = aws("stepfunctions").create_state_machine(
+        name="launch",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)
+    settings.cache_clear()
+    from app import app
+
+    with Client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def api(stack: Any) -> Iterator[Any]:
     """The controller's API on the local stack; faults and bad images planted by a test go with it."""
     from launchctl.client import ControllerApi

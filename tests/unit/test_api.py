@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,23 +18,6 @@ BODY = {
     "backend_image": backend_image("1.1.0"),
     "requested_by": "riley@acme.example",
 }
-
-
-@pytest.fixture
-def client(store: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    from chalicelib.settings import settings
-
-    machine = aws("stepfunctions").create_state_machine(
-        name="launch",
-        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
-        roleArn="arn:aws:iam::123456789012:role/states",
-    )["stateMachineArn"]
-    monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)
-    settings.cache_clear()
-    from app import app
-
-    with Client(app) as test_client:
-        yield test_client
 
 
 def _post(client: Client, path: str, body: Any) -> Any:

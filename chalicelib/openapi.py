@@ -1,0 +1,235 @@
+"""The API's OpenAPI 3.1 description, built from the same pydantic models the handlers validate with."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.models import (
+    AbortRequest,
+    Approval,
+    DecisionRequest,
+    LaunchRequest,
+    LaunchStatus,
+    Stage,
+    TimelineEvent,
+    UnlockRequest,
+)
+
+_REF = "#/components/schemas/{model}"
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "stable, for scripts"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "reason"],
+                        "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+
+SUMMARY = {
+    "type": "object",
+    "required": ["launch_id", "environment", "version", "status", "created_at", "updated_at"],
+    "properties": {
+        "launch_id": {"type": "string"},
+        "environment": {"type": "string"},
+        "version": {"type": "string"},
+        "status": {"enum": [str(s) for s in LaunchStatus]},
+        "stage": {"anyOf": [{"enum": [str(s) for s in Stage]}, {"type": "null"}]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _schema(models: list[type[BaseModel]]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Error": ERROR, "LaunchSummary": SUMMARY}
+    for model in models:
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["LaunchPage"] = {
+        "type": "object",
+        "required": ["launches", "next_cursor"],
+        "properties": {
+            "launches": {"type": "array", "items": {"$ref": _REF.format(model="LaunchSummary")}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+    schemas["LaunchDetail"] = {
+        "type": "object",
+        "required": ["launch_id", "request", "status", "timeline", "approvals", "approval_requests"],
+        "properties": {
+            "launch_id": {"type": "string"},
+            "request": {"$ref": _REF.format(model="LaunchRequest")},
+            "status": {"enum": [str(s) for s in LaunchStatus]},
+            "approvals": {"type": "array", "items": {"$ref": _REF.format(model="Approval")}},
+            "approval_requests": {"type": "array", "items": {"type": "object"}},
+            "timeline": {"type": "array", "items": {"$ref": _REF.format(model="TimelineEvent")}},
+        },
+    }
+    return schemas
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": _REF.format(model=ref)}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "a field is wrong (named in `fields`)",
+        403: "not allowed",
+        404: "no such launch",
+        409: "conflicts with the launch's or environment's state",
+        410: "expired",
+        413: "the body is too large",
+    }
+    return {str(code): {"description": reasons[code], **_json("Error")} for code in codes}
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {"required": True, **_json(model)}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 80}}
+
+
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The whole description; `/openapi.json` serves it and a test keeps it true to the routes."""
+    launch_id = _path("launch_id")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Launch controller",
+            "version": "1",
+            "description": "Runs the Production Launch Checklist as one durable execution per launch.",
+        },
+        "paths": {
+            "/launches": {
+                "post": {
+                    "summary": "Start a launch",
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}
+                    ],
+                    "requestBody": _body("LaunchRequest"),
+                    "responses": {
+                        "202": {"description": "started", **_json("LaunchSummary")},
+                        **_errors(400, 409, 413),
+                    },
+                },
+                "get": {
+                    "summary": "Launches, newest first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                        {"name": "environment", "in": "query", "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "schema": {"enum": [str(s) for s in LaunchStatus]}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "a page", **_json("LaunchPage")}, **_errors(400)},
+                },
+            },
+            "/launches/{launch_id}": {
+                "get": {
+                    "summary": "A launch: status, results, approvals, timeline",
+                    "parameters": [launch_id],
+                    "responses": {"200": {"description": "the launch", **_json("LaunchDetail")}, **_errors(404)},
+                }
+            },
+            "/launches/{launch_id}/approvals": {
+                "post": {
+                    "summary": "Decide for one role",
+                    "parameters": [launch_id],
+                    "requestBody": _body("DecisionRequest"),
+                    "responses": {
+                        "200": {
+                            "description": "recorded",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(400, 403, 404, 409, 410, 413),
+                    },
+                }
+            },
+            "/launches/{launch_id}/abort": {
+                "post": {
+                    "summary": "Stop a launch: it ends, or rolls back what it changed",
+                    "parameters": [launch_id],
+                    "requestBody": _body("AbortRequest"),
+                    "responses": {
+                        "202": {"description": "requested", **_json("LaunchSummary")},
+                        **_errors(400, 404, 409, 413),
+                    },
+                }
+            },
+            "/environments/{environment}/unlock": {
+                "post": {
+                    "summary": "Release a lock held after ROLLBACK_FAILED",
+                    "parameters": [_path("environment")],
+                    "requestBody": _body("UnlockRequest"),
+                    "responses": {
+                        "200": {
+                            "description": "unlocked",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(400, 404, 409, 413),
+                    },
+                }
+            },
+            "/approve/{approval_id}": {
+                "get": {
+                    "summary": "The page an emailed approval link opens; changes nothing",
+                    "parameters": [
+                        _path("approval_id"),
+                        {"name": "token", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
+                },
+                "post": {
+                    "summary": "The page's form: approve or reject",
+                    "parameters": [_path("approval_id")],
+                    "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+                    "responses": {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
+                },
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description",
+                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": _schema([LaunchRequest, DecisionRequest, AbortRequest, UnlockRequest, Approval, TimelineEvent])
+        },
+    }
+
+
+_PAGE_ANSWERS = {
+    "200": "the page, or the decision's result",
+    "400": "the form lacks something",
+    "403": "forged, altered, someone else's link, or a form from elsewhere",
+    "404": "unknown link",
+    "409": "already used, or the launch no longer waits",
+    "410": "expired",
+    "413": "the form is too large",
+}
