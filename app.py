@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,8 +91,8 @@ def create_launch() -> Response:
         launch = summary(start_launch(launch_store(), request, _aws("stepfunctions"), _settings().state_machine_arn))
         replayed = False
     else:
-        if not 1 <= len(key) <= 255 or not key.isprintable():
-            raise BadRequest("Idempotency-Key", "must be 1 to 255 printable characters")
+        if not re.fullmatch(r"[!-~]{1,255}", key):
+            raise BadRequest("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
         launch, replayed = start_launch_once(
             launch_store(),
             request,

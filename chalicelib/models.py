@@ -107,6 +107,10 @@ class Change(StrEnum):
     DATABASE = "database"
 
 
+# ASCII-only patterns mean the same to pydantic (Rust regex), Python and JSON Schema tools.
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+PERSON_PATTERN = r"^[!-~][ -~]*$"
+
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
 
 
@@ -118,9 +122,17 @@ class LaunchRequest(BaseModel):
     environment: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
     version: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
     git_sha: str = Field(pattern=r"^[0-9a-f]{7,40}$")
-    frontend_artifact: str = Field(description="s3://bucket/prefix/ holding the release's static build")
-    backend_image: str = Field(min_length=3, max_length=255, pattern=r"^[^\s]+:[^\s:/]+$|^[^\s]+@sha256:[0-9a-f]{64}$")
-    requested_by: str = Field(default="unknown", min_length=1, max_length=128)
+    frontend_artifact: str = Field(
+        description="s3://bucket/prefix/ holding the release's static build",
+        json_schema_extra={"pattern": r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$"},
+    )
+    # ASCII-only classes: the regex means the same to pydantic, Python and JSON Schema tools.
+    backend_image: str = Field(
+        min_length=3,
+        max_length=255,
+        pattern=r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$",
+    )
+    requested_by: str = Field(default="unknown", max_length=128, pattern=PERSON_PATTERN)
 
     @field_validator("frontend_artifact")
     @classmethod
@@ -213,10 +225,11 @@ class ApprovalRequest(BaseModel):
 class DecisionRequest(BaseModel):
     """An approver's decision as sent to the API."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No whitespace stripping here: what the description allows is exactly what is accepted.
+    model_config = ConfigDict(extra="forbid")
 
-    role: str = Field(min_length=1, max_length=64)
-    approver: str = Field(min_length=1, max_length=128)
+    role: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    approver: str = Field(max_length=128, pattern=EMAIL_PATTERN)
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
     attestations: list[str] = Field(default_factory=list, max_length=50)
@@ -236,18 +249,18 @@ class ListQuery(BaseModel):
 class AbortRequest(BaseModel):
     """A person or a job stopping a launch: before a change it ends ABORTED, after one it rolls back."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    aborted_by: str = Field(min_length=1, max_length=128)
+    aborted_by: str = Field(max_length=128, pattern=PERSON_PATTERN)
     reason: str = Field(min_length=5, max_length=2000)
 
 
 class UnlockRequest(BaseModel):
     """A person releasing an environment's lock by hand, after finishing a failed rollback."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    unlocked_by: str = Field(min_length=1, max_length=128)
+    unlocked_by: str = Field(max_length=128, pattern=PERSON_PATTERN)
     reason: str = Field(min_length=10, max_length=2000, description="what was done by hand, for the record")
 
 

@@ -13,12 +13,15 @@ from chalicelib.models import (
     DecisionRequest,
     LaunchRequest,
     LaunchStatus,
+    ListQuery,
     Stage,
     TimelineEvent,
     UnlockRequest,
 )
+from chalicelib.profiles import known_environments
 
 _REF = "#/components/schemas/{model}"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII, as a header carries it
 
 ERROR = {
     "type": "object",
@@ -84,6 +87,9 @@ def _schema(models: list[type[BaseModel]]) -> dict[str, Any]:
             "timeline": {"type": "array", "items": {"$ref": _REF.format(model="TimelineEvent")}},
         },
     }
+    # Only environments with a profile exist; the description says which.
+    environments = known_environments()
+    schemas["LaunchRequest"]["properties"]["environment"]["enum"] = environments
     return schemas
 
 
@@ -130,7 +136,11 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Start a launch",
                     "parameters": [
-                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+                        }
                     ],
                     "requestBody": _body("LaunchRequest"),
                     "responses": {
@@ -141,10 +151,8 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Launches, newest first",
                     "parameters": [
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                        {"name": "environment", "in": "query", "schema": {"type": "string"}},
-                        {"name": "status", "in": "query", "schema": {"enum": [str(s) for s in LaunchStatus]}},
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": name, "in": "query", "schema": prop}
+                        for name, prop in ListQuery.model_json_schema(ref_template=_REF)["properties"].items()
                     ],
                     "responses": {"200": {"description": "a page", **_json("LaunchPage")}, **_errors(400)},
                 },
@@ -184,7 +192,7 @@ def document() -> dict[str, Any]:
             "/environments/{environment}/unlock": {
                 "post": {
                     "summary": "Release a lock held after ROLLBACK_FAILED",
-                    "parameters": [_path("environment")],
+                    "parameters": [{**_path("environment"), "schema": {"enum": known_environments()}}],
                     "requestBody": _body("UnlockRequest"),
                     "responses": {
                         "200": {
@@ -207,8 +215,14 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "The page's form: approve or reject",
                     "parameters": [_path("approval_id")],
-                    "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
-                    "responses": {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        **{code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
+                        "415": {"description": "not a form", **_json("Error")},
+                    },
                 },
             },
             "/openapi.json": {
@@ -219,7 +233,9 @@ def document() -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _schema([LaunchRequest, DecisionRequest, AbortRequest, UnlockRequest, Approval, TimelineEvent])
+            "schemas": _schema(
+                [LaunchRequest, DecisionRequest, AbortRequest, UnlockRequest, Approval, TimelineEvent, ListQuery]
+            )
         },
     }
 

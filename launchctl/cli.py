@@ -12,8 +12,8 @@ from typing import Any
 
 from launchctl.client import ApiError, ControllerApi, format_event, is_final
 
-DEFAULT_API = "http://127.0.0.1:45661"
-DEFAULT_OUTBOX = "http://127.0.0.1:45664/outbox"
+DEFAULT_API = "http://127.0.0.1:24561"
+DEFAULT_OUTBOX = "http://127.0.0.1:24564/outbox"
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0

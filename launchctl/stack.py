@@ -31,11 +31,11 @@ CHALICE_STAGE = "local"
 
 @dataclass(frozen=True)
 class Ports:
-    moto: int = 45660
-    api: int = 45661
-    site: int = 45662
-    websocket: int = 45663
-    outbox: int = 45664
+    moto: int = 24560
+    api: int = 24561
+    site: int = 24562
+    websocket: int = 24563
+    outbox: int = 24564
 
 
 class LocalStack:

@@ -81,7 +81,9 @@ def test_launches_list_newest_first_with_a_checked_limit(client: Client, store: 
 def test_a_decision_on_a_launch_not_at_the_gate_is_a_409(client: Client) -> None:
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     response = _post(
-        client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "approver": "q@x", "decision": "approve"}
+        client,
+        f"/launches/{launch_id}/approvals",
+        {"role": "qa_lead", "approver": "q@x.example", "decision": "approve"},
     )
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "not_awaiting_approval"
