@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,7 +28,8 @@ class Chromium:
         binary = shutil.which("chromium") or shutil.which("chromium-browser")
         if binary is None:
             raise BrowserMissing("chromium is not installed; `make test` installs Debian's chromium package")
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium's helper processes may still write there while it exits.
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._timeout = timeout
         self._process = subprocess.Popen(
             [
@@ -43,6 +46,7 @@ class Chromium:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so closing ends every helper process
         )
         port = self._debugging_port()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
@@ -117,9 +121,12 @@ class Chromium:
         try:
             self._closing.close()
         finally:
-            self._process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=10)
             self._profile.cleanup()
