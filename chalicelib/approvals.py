@@ -108,7 +108,7 @@ def request_approvals(
         )
         for role in policy.roles
     ]
-    requests = store.open_approval_gate(launch.launch_id, task_token, wanted, expires_at)
+    requests = store.open_approval_gate(launch.launch_id, task_token, wanted, expires_at, existing=earlier)
     for request in requests:
         for approver in request.approvers:
             if approver in request.emailed:

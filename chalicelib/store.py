@@ -435,12 +435,17 @@ class LaunchStore:
     # -- approvals -------------------------------------------------------------------------------
 
     def open_approval_gate(
-        self, launch_id: str, task_token: str, requests: list[ApprovalRequest], expires_at: datetime
+        self,
+        launch_id: str,
+        task_token: str,
+        requests: list[ApprovalRequest],
+        expires_at: datetime,
+        existing: list[ApprovalRequest] | None = None,
     ) -> list[ApprovalRequest]:
         """Keep the execution's task token server-side and store one request per role, with its link id.
 
-        A retried step (a new task token) keeps the requests already stored, so links already
-        emailed stay valid; it returns the requests in force."""
+        A retried step (a new task token) keeps the requests already stored (`existing`, read here
+        when the caller has not), so links already emailed stay valid; it returns the requests in force."""
         self._db.put_item(
             TableName=self._table,
             Item={
@@ -451,9 +456,10 @@ class LaunchStore:
                 "expires_at": _s(_iso(expires_at)),
             },
         )
-        existing = {request.role: request for request in self.approval_requests(launch_id)}
+        stored = existing if existing is not None else self.approval_requests(launch_id)
+        in_force = {request.role: request for request in stored}
         for request in requests:
-            if request.role in existing:
+            if request.role in in_force:
                 continue
             self._transact(
                 [
@@ -483,8 +489,8 @@ class LaunchStore:
                     },
                 ]
             )
-            existing[request.role] = request
-        return [existing[request.role] for request in requests]
+            in_force[request.role] = request
+        return [in_force[request.role] for request in requests]
 
     def approval_gate(self, launch_id: str) -> dict[str, Any] | None:
         item = self._db.get_item(

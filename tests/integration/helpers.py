@@ -62,3 +62,10 @@ def drive(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
         for role, person in APPROVERS.items():
             api.decide(launch_id, role, person, "approve", attestations=ATTESTATIONS)
     return wait(api, launch_id)
+
+
+def lock_holder() -> str | None:
+    """The launch holding the local environment, as the controller's store sees it."""
+    from chalicelib.wiring import launch_store
+
+    return launch_store().lock_holder("local")

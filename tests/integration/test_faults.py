@@ -12,7 +12,7 @@ import pytest
 
 from launchctl.client import ControllerApi, is_final
 from launchctl.infrastructure import backend_image
-from tests.integration.helpers import drive, next_version, snapshot, start, wait
+from tests.integration.helpers import drive, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -63,12 +63,6 @@ TIMEOUTS = [
     ("bake_check", "cloudwatch.DescribeAlarms", 0, None),
     ("finish_launch", "dynamodb.TransactWriteItems", 0, None),
 ]
-
-
-def lock_holder() -> str | None:
-    from chalicelib.wiring import launch_store
-
-    return launch_store().lock_holder("local")
 
 
 def notifications(stack: Any, launch_id: str, timeout: float = 10) -> list[dict[str, Any]]:

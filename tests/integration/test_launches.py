@@ -13,6 +13,7 @@ from tests.integration.helpers import (
     APPROVERS,
     ATTESTATIONS,
     approve_all,
+    lock_holder,
     next_version,
     run_approved,
     snapshot,
@@ -113,9 +114,7 @@ def test_a_failed_ecs_rollout_rolls_back(stack: Any, api: ControllerApi) -> None
 
 
 def test_the_lock_is_released_on_every_path(stack: Any, api: ControllerApi) -> None:
-    from chalicelib.wiring import launch_store
-
-    assert launch_store().lock_holder("local") is None
+    assert lock_holder() is None
 
 
 def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack: Any, api: ControllerApi) -> None:
@@ -128,7 +127,7 @@ def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack
     assert "wrong artifact attached" in launch["error"]["cause"]
     assert {request["state"] for request in launch["approval_requests"]} == {"closed"}
     assert snapshot(stack) == before
-    assert launch_store_holder() is None
+    assert lock_holder() is None
 
 
 def test_an_abort_while_baking_rolls_back_what_the_launch_changed(stack: Any, api: ControllerApi) -> None:
@@ -141,9 +140,3 @@ def test_an_abort_while_baking_rolls_back_what_the_launch_changed(stack: Any, ap
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "LaunchAborted"
     assert snapshot(stack) == before
-
-
-def launch_store_holder() -> str | None:
-    from chalicelib.wiring import launch_store
-
-    return launch_store().lock_holder("local")
