@@ -19,6 +19,7 @@ from chalicelib.models import (
     LaunchRequest,
     LaunchStatus,
     ListQuery,
+    RollbackRequest,
     Stage,
     UnlockRequest,
 )
@@ -76,6 +77,22 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def _caller() -> Any:
+    """The verified caller of this request (401 without a valid credential)."""
+    from chalicelib.callers import authenticate
+
+    headers = {name.lower(): value for name, value in app.current_request.headers.items()}
+    return authenticate(headers.get("authorization"), _settings().identity())
+
+
+def _reader() -> Any:
+    from chalicelib.callers import authorise_reader
+
+    caller = _caller()
+    authorise_reader(caller)
+    return caller
+
+
 # -- HTTP API ---------------------------------------------------------------------------------
 
 
@@ -84,11 +101,14 @@ def _json_body() -> dict[str, Any]:
 def create_launch() -> Response:
     from chalicelib.launches import start_launch, start_launch_once, summary
 
+    caller = _caller()
     request = LaunchRequest.model_validate(_json_body())
     headers = {name.lower(): value for name, value in app.current_request.headers.items()}
     key = headers.get("idempotency-key")
     if key is None:
-        launch = summary(start_launch(launch_store(), request, _aws("stepfunctions"), _settings().state_machine_arn))
+        launch = summary(
+            start_launch(launch_store(), request, caller, _aws("stepfunctions"), _settings().state_machine_arn)
+        )
         replayed = False
     else:
         if not re.fullmatch(r"[!-~]{1,255}", key):
@@ -96,6 +116,7 @@ def create_launch() -> Response:
         launch, replayed = start_launch_once(
             launch_store(),
             request,
+            caller,
             key,
             _aws("stepfunctions"),
             _settings().state_machine_arn,
@@ -114,6 +135,7 @@ def create_launch() -> Response:
 def list_launches() -> dict[str, Any]:
     from chalicelib.launches import list_launches as page
 
+    _reader()
     return page(launch_store(), ListQuery.model_validate(app.current_request.query_params or {}))
 
 
@@ -122,6 +144,7 @@ def list_launches() -> dict[str, Any]:
 def get_launch(launch_id: str) -> dict[str, Any]:
     from chalicelib.launches import describe_launch
 
+    _reader()
     return describe_launch(launch_store(), launch_id)
 
 
@@ -129,13 +152,15 @@ def get_launch(launch_id: str) -> dict[str, Any]:
 @api
 def decide_approval(launch_id: str) -> dict[str, Any]:
     from chalicelib.approvals import decide
+    from chalicelib.callers import authorise_person
 
+    approver = authorise_person(_caller(), "deciding on a launch")
     decision = DecisionRequest.model_validate(_json_body())
     return decide(
         launch_store(),
         launch_id,
         decision.role,
-        decision.approver,
+        approver,
         decision.decision,
         _aws("stepfunctions"),
         comment=decision.comment,
@@ -171,7 +196,12 @@ def approval_decision(approval_id: str) -> Response:
     request = app.current_request
     if len(request.raw_body or b"") > MAX_BODY_BYTES:
         return Response(body="<p>The form is too large.</p>", status_code=413, headers={"Content-Type": "text/html"})
-    form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
+    try:
+        form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
+    except ValueError:  # more fields than the page's form has
+        return Response(
+            body="<p>The form has too many fields.</p>", status_code=400, headers={"Content-Type": "text/html"}
+        )
     headers = {name.lower(): value for name, value in request.headers.items()}
     return _html(submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions")))
 
@@ -181,8 +211,24 @@ def approval_decision(approval_id: str) -> Response:
 def abort_launch(launch_id: str) -> Response:
     from chalicelib.launches import abort_launch as abort
 
-    answer = abort(launch_store(), launch_id, AbortRequest.model_validate(_json_body()), _aws("stepfunctions"))
+    caller = _caller()
+    request = AbortRequest.model_validate(_json_body())
+    answer = abort(launch_store(), launch_id, request, caller, _aws("stepfunctions"))
     return Response(body=answer, status_code=202)
+
+
+@app.route("/launches/{launch_id}/rollback", methods=["POST"])
+@api
+def roll_back_launch(launch_id: str) -> Response:
+    from chalicelib.launches import start_rollback, summary
+
+    caller = _caller()
+    request = RollbackRequest.model_validate(_json_body())
+    rollback = start_rollback(
+        launch_store(), launch_id, request, caller, _aws("stepfunctions"), _settings().state_machine_arn
+    )
+    answer = {**summary(rollback), "rollback_of": launch_id}
+    return Response(body=answer, status_code=202, headers={"Location": f"/launches/{rollback.launch_id}"})
 
 
 @app.route("/environments/{environment}/unlock", methods=["POST"])
@@ -190,7 +236,8 @@ def abort_launch(launch_id: str) -> Response:
 def unlock_environment(environment: str) -> dict[str, Any]:
     from chalicelib.launches import unlock_environment as unlock
 
-    return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()))
+    caller = _caller()
+    return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()), caller)
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -14,8 +14,15 @@ from chalicelib.approvals import (
     RequestExpired,
     SeparationOfDuties,
 )
+from chalicelib.callers import Forbidden, IdentityProviderUnavailable, Unauthenticated
 from chalicelib.errors import BadRequest, PayloadTooLarge
-from chalicelib.launches import IdempotencyKeyReused, IdempotentRequestInProgress, LaunchEnded, LaunchStillRunning
+from chalicelib.launches import (
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
+    LaunchEnded,
+    LaunchStillRunning,
+    NotRollbackable,
+)
 from chalicelib.profiles import UnknownEnvironment
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound, NotLocked
 
@@ -27,11 +34,15 @@ def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dic
 # Errors whose answer is their message under a fixed status and code.
 _PLAIN: list[tuple[type[Exception], int, str]] = [
     (PayloadTooLarge, 413, "payload_too_large"),
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (IdentityProviderUnavailable, 503, "identity_provider_unavailable"),
     (NotLocked, 404, "not_locked"),
     (IdempotencyKeyReused, 409, "idempotency_key_reused"),
     (IdempotentRequestInProgress, 409, "request_in_progress"),
     (LaunchEnded, 409, "launch_ended"),
     (LaunchStillRunning, 409, "launch_still_running"),
+    (NotRollbackable, 409, "not_rollbackable"),
     (AlreadyDecided, 409, "already_decided"),
     (NotAwaitingApproval, 409, "not_awaiting_approval"),
     (SeparationOfDuties, 403, "separation_of_duties"),

@@ -108,7 +108,7 @@ def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> st
         ("Launch", launch.launch_id),
         ("Environment", asked.environment),
         ("Version", f"{asked.version} (commit {asked.git_sha})"),
-        ("Requested by", asked.requested_by),
+        ("Requested by", launch.requested_by),
         ("Preflight", f"{passed}/{len(checks)} checks passed"),
         ("Your role", request.role),
         ("You are", holder.approver),

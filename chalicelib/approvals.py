@@ -58,13 +58,13 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
     return "\n".join(
         [
-            f"{asked.requested_by} asks you to sign off, as {request.role}, the launch of {asked.version} "
+            f"{launch.requested_by} asks you to sign off, as {request.role}, the launch of {asked.version} "
             f"into {asked.environment}.",
             "",
             f"Launch:       {launch.launch_id}",
             f"Environment:  {asked.environment}",
             f"Version:      {asked.version} (commit {asked.git_sha})",
-            f"Requested by: {asked.requested_by}",
+            f"Requested by: {launch.requested_by}",
             f"Preflight:    {passed}/{len(checks)} checks passed",
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
             "",
@@ -176,7 +176,7 @@ def decide(
     person = approver.strip().lower()
     if not policy.may_approve(role, person):
         raise NotAnApprover(f"{person} is not an approver for {role} in {launch.request.environment}")
-    if person == launch.request.requested_by.strip().lower():
+    if person == launch.requested_by.strip().lower():
         raise SeparationOfDuties(f"{person} requested this launch and cannot decide on it")
     confirmed = [a.id for a in policy.attestations if a.id in set(attestations or [])]
     if decision == "approve":

@@ -6,10 +6,22 @@ import base64
 import binascii
 import json
 import secrets
+from datetime import timedelta
 from typing import Any
 
+from chalicelib.callers import authorise_launch, authorise_person
 from chalicelib.errors import BadRequest
-from chalicelib.models import AbortRequest, Launch, LaunchRequest, LaunchStatus, ListQuery, Stage, UnlockRequest
+from chalicelib.models import (
+    AbortRequest,
+    Caller,
+    Launch,
+    LaunchRequest,
+    LaunchStatus,
+    ListQuery,
+    RollbackRequest,
+    Stage,
+    UnlockRequest,
+)
 from chalicelib.profiles import load_profile
 from chalicelib.store import EnvironmentLocked, LaunchNotFound, LaunchStore, NotLocked, now
 
@@ -27,13 +39,18 @@ def new_launch_id(environment: str) -> str:
     return f"{environment}-{now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_machine_arn: str) -> Launch:
+def start_launch(
+    store: LaunchStore, request: LaunchRequest, caller: Caller, sfn: Any, state_machine_arn: str
+) -> Launch:
     """Record the launch, take the environment, and start its execution (named after the launch)."""
     profile = load_profile(request.environment)
+    authorise_launch(caller, profile, "start")
     moment = now()
     launch = Launch(
         launch_id=new_launch_id(request.environment),
         request=request,
+        requested_by=caller.name,
+        caller=caller,
         status=LaunchStatus.REQUESTED,
         stage=Stage.START,
         created_at=moment,
@@ -49,7 +66,7 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
     store.append_event(
         launch.launch_id,
         "requested",
-        f"{request.requested_by} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
+        f"{caller.name} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
         stage=Stage.START,
     )
     try:
@@ -64,7 +81,9 @@ def start_launch(store: LaunchStore, request: LaunchRequest, sfn: Any, state_mac
         raise
     try:
         execution = sfn.start_execution(
-            stateMachineArn=state_machine_arn, name=launch.launch_id, input=json.dumps({"launch_id": launch.launch_id})
+            stateMachineArn=state_machine_arn,
+            name=launch.launch_id,
+            input=json.dumps({"launch_id": launch.launch_id, "mode": "launch"}),
         )
     except Exception as exc:
         error = {"error": type(exc).__name__, "cause": str(exc)}
@@ -114,9 +133,10 @@ def summary(launch: Launch) -> dict[str, Any]:
     }
 
 
-def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest) -> dict[str, Any]:
+def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest, caller: Caller) -> dict[str, Any]:
     """Release a lock left held (after ROLLBACK_FAILED), writing who did it and why on the launch's timeline."""
-    load_profile(environment)
+    authorise_launch(caller, load_profile(environment), "unlock")
+    unlocked_by = authorise_person(caller, "unlocking an environment")
     lock = store.lock(environment)
     if lock is None:
         raise NotLocked(f"environment {environment!r} is not locked")
@@ -135,10 +155,10 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         store.append_event(
             holder,
             "unlocked",
-            f"{request.unlocked_by} unlocked {environment}: {request.reason}",
+            f"{unlocked_by} unlocked {environment}: {request.reason}",
             stage=Stage.FINISH,
             details={
-                "unlocked_by": request.unlocked_by,
+                "unlocked_by": unlocked_by,
                 "reason": request.reason,
                 "held_because": lock.get("held_because"),
             },
@@ -149,12 +169,12 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         "was_held_by": holder,
         "launch_status": launch.status if launch else None,
         "held_because": lock.get("held_because"),
-        "unlocked_by": request.unlocked_by,
+        "unlocked_by": unlocked_by,
         "reason": request.reason,
     }
 
 
-def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, sfn: Any) -> dict[str, Any]:
+def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, caller: Caller, sfn: Any) -> dict[str, Any]:
     """Ask a running launch to stop. Before any change it ends ABORTED; after one, it rolls back.
 
     The next stage to start honours the request (within a poll interval while it waits on ECS or
@@ -162,23 +182,129 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, sfn:
     from chalicelib.approvals import abort_at_gate
 
     launch = store.get_launch(launch_id)
-    abort = {"aborted_by": request.aborted_by, "reason": request.reason, "at": now().isoformat()}
+    authorise_launch(caller, load_profile(launch.request.environment), "abort")
+    if launch.rollback_of and not launch.status.is_final:
+        raise NotRollbackable(f"{launch_id} is a rollback; stopping it half-way would leave the environment mixed")
+    abort = {"aborted_by": caller.name, "reason": request.reason, "at": now().isoformat()}
     if launch.status.is_final or not store.request_abort(launch_id, abort):
         raise LaunchEnded(f"launch {launch_id} has already ended ({store.get_launch(launch_id).status})")
     store.append_event(
         launch_id,
         "abort_requested",
-        f"{request.aborted_by} asked to abort: {request.reason}",
+        f"{caller.name} asked to abort: {request.reason}",
         stage=launch.stage,
         details={"changes_so_far": list(launch.changes)},
     )
     if launch.status == LaunchStatus.AWAITING_APPROVAL:
-        abort_at_gate(store, launch_id, f"aborted by {request.aborted_by}: {request.reason}", sfn)
+        abort_at_gate(store, launch_id, f"aborted by {caller.name}: {request.reason}", sfn)
     return {
         **summary(launch),
         "abort_requested": True,
         "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
     }
+
+
+class NotRollbackable(Exception):
+    """The launch cannot be rolled back on request: not succeeded, too old, superseded or already rolled back."""
+
+
+def start_rollback(
+    store: LaunchStore, launch_id: str, request: RollbackRequest, caller: Caller, sfn: Any, state_machine_arn: str
+) -> Launch:
+    """Roll the environment back to a succeeded launch's rollback point, as its own recorded execution.
+
+    The execution undoes exactly what the launch changed (its rollback point and changes are copied
+    into the new record), holds the environment's lock meanwhile, and ends ROLLED_BACK or ROLLBACK_FAILED."""
+    target = store.get_launch(launch_id)
+    environment = target.request.environment
+    profile = load_profile(environment)
+    authorise_launch(caller, profile, "roll back")
+    if target.status != LaunchStatus.SUCCEEDED:
+        raise NotRollbackable(f"launch {launch_id} is {target.status}; only a launch that succeeded is rolled back")
+    if target.rolled_back_by:
+        raise NotRollbackable(f"launch {launch_id} was already rolled back by {target.rolled_back_by}")
+    closes = target.updated_at + timedelta(seconds=profile.rollback_window_seconds)
+    if now() > closes:
+        raise NotRollbackable(
+            f"launch {launch_id} succeeded more than {profile.rollback_window_seconds} s ago (the window closed at "
+            f"{closes.isoformat(timespec='seconds')}); launch the previous version instead"
+        )
+    succeeded, _ = store.list_launches(20, environment=environment, status=LaunchStatus.SUCCEEDED)
+    live = next((launch for launch in succeeded if not launch.rolled_back_by), None)
+    if live is not None and live.launch_id != launch_id:
+        raise NotRollbackable(
+            f"launch {live.launch_id} ({live.request.version}) succeeded in {environment} after "
+            f"{launch_id}; roll that one back first"
+        )
+    if not target.changes or target.rollback_point is None:
+        raise NotRollbackable(f"launch {launch_id} recorded no change to undo")
+    holder = store.lock_holder(environment)
+    if holder is not None:
+        lock = store.lock(environment) or {}
+        raise EnvironmentLocked(environment, holder, lock.get("held_because", ""))
+    moment = now()
+    rollback = Launch(
+        launch_id=new_launch_id(environment),
+        request=target.request,
+        requested_by=caller.name,
+        caller=caller,
+        status=LaunchStatus.REQUESTED,
+        stage=Stage.START,
+        created_at=moment,
+        updated_at=moment,
+        rollback_point=target.rollback_point,
+        changes=target.changes,
+        # What the backend stage recorded (the migration task) decides whether the database is restored.
+        results={key: value for key, value in target.results.items() if key == str(Stage.BACKEND)},
+        rollback_of={
+            "launch_id": launch_id,
+            "version": target.request.version,
+            "requested_by": caller.name,
+            "reason": request.reason,
+            "at": moment.isoformat(),
+        },
+    )
+    store.create_launch(rollback)
+    store.append_event(
+        rollback.launch_id,
+        "requested",
+        f"{caller.name} asked to roll back launch {launch_id} ({target.request.version}): {request.reason}",
+        stage=Stage.START,
+        details={"rollback_of": launch_id, "changes": [str(change) for change in target.changes]},
+    )
+    try:
+        store.acquire_lock(environment, rollback.launch_id, profile.lock_lease_seconds)
+    except EnvironmentLocked as locked:
+        store.set_status(
+            rollback.launch_id, LaunchStatus.FAILED, error={"error": "EnvironmentLocked", "cause": str(locked)}
+        )
+        raise
+    if not store.mark_rolled_back_by(launch_id, rollback.launch_id):
+        store.set_status(rollback.launch_id, LaunchStatus.FAILED, error={"error": "NotRollbackable", "cause": "raced"})
+        store.release_lock(environment, rollback.launch_id)
+        raise NotRollbackable(f"launch {launch_id} is being rolled back by another request")
+    store.append_event(
+        launch_id,
+        "rollback_requested",
+        f"{caller.name} asked to roll this launch back: {request.reason}; execution {rollback.launch_id}",
+        stage=Stage.FINISH,
+        details={"rollback_launch_id": rollback.launch_id},
+    )
+    try:
+        execution = sfn.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=rollback.launch_id,
+            input=json.dumps({"launch_id": rollback.launch_id, "mode": "rollback"}),
+        )
+    except Exception as exc:
+        store.set_status(
+            rollback.launch_id, LaunchStatus.FAILED, error={"error": type(exc).__name__, "cause": str(exc)}
+        )
+        store.release_lock(environment, rollback.launch_id)
+        store.append_event(rollback.launch_id, "finished", f"the execution could not start: {exc}", stage=Stage.START)
+        raise
+    store.set_execution(rollback.launch_id, execution["executionArn"])
+    return rollback.model_copy(update={"execution_arn": execution["executionArn"]})
 
 
 CURSOR_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -226,6 +352,7 @@ class IdempotentRequestInProgress(Exception):
 def start_launch_once(
     store: LaunchStore,
     request: LaunchRequest,
+    caller: Caller,
     idempotency_key: str,
     sfn: Any,
     state_machine_arn: str,
@@ -271,13 +398,15 @@ def start_launch_once(
         config.register_lambda_context(lambda_context)
 
     def start(call: dict[str, Any]) -> dict[str, Any]:
-        return summary(start_launch(store, request, sfn, state_machine_arn))
+        return summary(start_launch(store, request, caller, sfn, state_machine_arn))
 
     once = idempotent_function(
         start, data_keyword_argument="call", persistence_store=persistence, config=config, key_prefix="start_launch"
     )
     try:
-        answer = once(call={"key": idempotency_key, "request": request.model_dump(mode="json")})
+        # A key is the caller's own: another caller's same key is another request.
+        scoped = f"{caller.kind}:{caller.subject}:{idempotency_key}"
+        answer = once(call={"key": scoped, "request": request.model_dump(mode="json")})
     except IdempotencyValidationError as exc:
         raise IdempotencyKeyReused(
             f"Idempotency-Key {idempotency_key!r} was used with a different request; use a new key"

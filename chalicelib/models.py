@@ -59,7 +59,10 @@ _UNCHANGED_ENDS = {
 }
 
 ALLOWED_TRANSITIONS: dict[LaunchStatus, frozenset[LaunchStatus]] = {
-    LaunchStatus.REQUESTED: frozenset({LaunchStatus.PREFLIGHT, LaunchStatus.ABORTED, LaunchStatus.FAILED}),
+    # A requested rollback of a launch that succeeded goes straight to rolling back.
+    LaunchStatus.REQUESTED: frozenset(
+        {LaunchStatus.PREFLIGHT, LaunchStatus.ROLLING_BACK, LaunchStatus.ABORTED, LaunchStatus.FAILED}
+    ),
     LaunchStatus.PREFLIGHT: frozenset({LaunchStatus.AWAITING_APPROVAL} | _UNCHANGED_ENDS),
     LaunchStatus.AWAITING_APPROVAL: frozenset({LaunchStatus.DEPLOYING} | _UNCHANGED_ENDS),
     LaunchStatus.DEPLOYING: frozenset({LaunchStatus.VERIFYING, LaunchStatus.ROLLING_BACK}),
@@ -132,7 +135,6 @@ class LaunchRequest(BaseModel):
         max_length=255,
         pattern=r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$",
     )
-    requested_by: str = Field(default="unknown", max_length=128, pattern=PERSON_PATTERN)
 
     @field_validator("frontend_artifact")
     @classmethod
@@ -174,11 +176,30 @@ class RollbackPoint(BaseModel):
     recorded_at: datetime
 
 
+class Caller(BaseModel):
+    """A verified caller of the API, as recorded with what it asked for."""
+
+    kind: Literal["github", "iam"]
+    subject: str = Field(description="GitHub: the token's sub; IAM: the caller's ARN")
+    name: str = Field(description="who, in the record: 'github:owner/repo' or the IAM user / role session name")
+    claims: dict[str, str] = Field(default_factory=dict, description="the verified claims kept for the record")
+
+    @property
+    def principal(self) -> str:
+        """IAM: the user or role ARN a profile lists (an assumed-role session counts as its role)."""
+        match = re.fullmatch(r"arn:aws:sts::(\d{12}):assumed-role/([^/]+)/.+", self.subject)
+        if match:
+            return f"arn:aws:iam::{match[1]}:role/{match[2]}"
+        return self.subject
+
+
 class Launch(BaseModel):
     """The stored record of one launch."""
 
     launch_id: str
     request: LaunchRequest
+    requested_by: str = Field(default="unknown", description="the verified caller's name")
+    caller: Caller | None = Field(default=None, description="the verified identity that started the launch")
     status: LaunchStatus
     stage: Stage | None = None
     created_at: datetime
@@ -189,6 +210,10 @@ class Launch(BaseModel):
     results: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, str] | None = None
     abort: dict[str, str] | None = Field(default=None, description="who asked to abort, why and when")
+    rollback_of: dict[str, str] | None = Field(
+        default=None, description="this execution rolls back that succeeded launch: its id, who asked, why, when"
+    )
+    rolled_back_by: str | None = Field(default=None, description="the execution that rolled this launch back")
 
 
 class Approval(BaseModel):
@@ -229,7 +254,6 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
-    approver: str = Field(max_length=128, pattern=EMAIL_PATTERN)
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
     attestations: list[str] = Field(default_factory=list, max_length=50)
@@ -251,7 +275,14 @@ class AbortRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    aborted_by: str = Field(max_length=128, pattern=PERSON_PATTERN)
+    reason: str = Field(min_length=5, max_length=2000)
+
+
+class RollbackRequest(BaseModel):
+    """Someone taking a launch that succeeded back out, within the profile's window."""
+
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=5, max_length=2000)
 
 
@@ -260,7 +291,6 @@ class UnlockRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unlocked_by: str = Field(max_length=128, pattern=PERSON_PATTERN)
     reason: str = Field(min_length=10, max_length=2000, description="what was done by hand, for the record")
 
 

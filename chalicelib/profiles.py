@@ -142,6 +142,25 @@ class ApprovalPolicy(_Strict):
         return person.lower() in {email.lower() for email in self.approvers.get(role, [])}
 
 
+class GitHubCallers(_Strict):
+    """Which GitHub Actions jobs may launch: the repository, and the job's environment or a protected ref."""
+
+    repositories: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]] = Field(min_length=1)
+    environments: list[str] = Field(
+        default_factory=list, description="GitHub deployment environments (the token's environment claim)"
+    )
+    protected_refs: bool = Field(default=False, description="a job on a protected branch or tag also may")
+
+
+class CallerPolicy(_Strict):
+    """Who may start, abort and roll back launches into the environment (the API's authorisation)."""
+
+    github: GitHubCallers | None = None
+    iam_principals: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:(user|role)/.+$")]] = Field(
+        default_factory=list, description="IAM users and roles (an assumed role's sessions count as the role)"
+    )
+
+
 class EnvironmentProfile(_Strict):
     """Everything the controller needs to know about one environment."""
 
@@ -152,6 +171,9 @@ class EnvironmentProfile(_Strict):
     smoke: SmokeConfig
     bake: BakeConfig = BakeConfig()
     approvals: ApprovalPolicy
+    callers: CallerPolicy = CallerPolicy()
+    # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
+    rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
 
 
@@ -191,3 +213,7 @@ def load_profile(environment: str, directory: Path = PROFILES_DIR) -> Environmen
             f"no profile for environment {environment!r}; known: {', '.join(known_environments(directory))}"
         )
     return load_profile_file(path)
+
+
+def load_profile_all(directory: Path = PROFILES_DIR) -> list[EnvironmentProfile]:
+    return [load_profile(name, directory) for name in known_environments(directory)]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from chalicelib.callers import IdentityConfig
 
 
 class Settings(BaseModel):
@@ -17,6 +21,21 @@ class Settings(BaseModel):
     notifications_topic_arn: str = ""
     public_api_url: str = ""
     approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
+    oidc_issuer: str = "https://token.actions.githubusercontent.com"
+    oidc_audience: str = "launch-controller"
+    oidc_jwks_url: str = ""
+    sts_endpoint: str = ""
+
+    def identity(self) -> IdentityConfig:
+        from chalicelib.callers import IdentityConfig
+
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return IdentityConfig(
+            oidc_issuer=self.oidc_issuer,
+            oidc_audience=self.oidc_audience,
+            jwks_url=self.oidc_jwks_url,
+            sts_endpoint=self.sts_endpoint or f"https://sts.{region}.amazonaws.com",
+        )
 
 
 @lru_cache(maxsize=1)
@@ -28,4 +47,8 @@ def settings() -> Settings:
         notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
         public_api_url=os.environ.get("PUBLIC_API_URL", "").rstrip("/"),
         approval_key_secret_id=os.environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
+        oidc_issuer=os.environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),
+        oidc_audience=os.environ.get("OIDC_AUDIENCE", "launch-controller"),
+        oidc_jwks_url=os.environ.get("OIDC_JWKS_URL", ""),
+        sts_endpoint=os.environ.get("STS_ENDPOINT_URL", ""),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.models import (
     Approval,
     ApprovalRequest,
+    Caller,
     Change,
     Launch,
     LaunchRequest,
@@ -101,11 +102,20 @@ class LaunchStore:
             "launch_id": _s(launch.launch_id),
             "environment": _s(launch.request.environment),
             "request": _s(launch.request.model_dump_json()),
+            "requested_by": _s(launch.requested_by),
+            **({"caller": _s(launch.caller.model_dump_json())} if launch.caller else {}),
             "status": _s(launch.status),
             "created_at": _s(_iso(launch.created_at)),
             "updated_at": _s(_iso(launch.updated_at)),
-            "results": {"M": {}},
+            "results": {"M": {stage: _s(json.dumps(value, default=str)) for stage, value in launch.results.items()}},
         }
+        # A rollback execution starts with what the launch it undoes recorded.
+        if launch.rollback_point is not None:
+            item["rollback_point"] = _s(launch.rollback_point.model_dump_json())
+        if launch.changes:
+            item["changes"] = {"SS": [str(change) for change in launch.changes]}
+        if launch.rollback_of is not None:
+            item["rollback_of"] = _s(json.dumps(launch.rollback_of))
         self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_launch(self, launch_id: str) -> Launch:
@@ -268,6 +278,20 @@ class LaunchStore:
             if condition is None:
                 raise LaunchNotFound(launch_id) from None
             raise
+
+    def mark_rolled_back_by(self, launch_id: str, rollback_id: str) -> bool:
+        """Claim a succeeded launch for one rollback execution; False if another already has it."""
+        try:
+            self._update(
+                launch_id,
+                "SET rolled_back_by = :by",
+                {":by": _s(rollback_id), ":succeeded": _s(LaunchStatus.SUCCEEDED)},
+                names={"#status": "status"},
+                condition="attribute_not_exists(rolled_back_by) AND #status = :succeeded",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def request_abort(self, launch_id: str, abort: dict[str, str]) -> bool:
         """Record an abort request once, while the launch has not ended; False if it had ended."""
@@ -634,6 +658,8 @@ def _launch_from_item(item: dict[str, Any]) -> Launch:
     return Launch(
         launch_id=item["launch_id"]["S"],
         request=LaunchRequest.model_validate_json(item["request"]["S"]),
+        requested_by=item.get("requested_by", {}).get("S", "unknown"),
+        caller=Caller.model_validate_json(item["caller"]["S"]) if "caller" in item else None,
         status=LaunchStatus(item["status"]["S"]),
         stage=Stage(item["stage"]["S"]) if "stage" in item else None,
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
@@ -646,6 +672,8 @@ def _launch_from_item(item: dict[str, Any]) -> Launch:
         results={stage: json.loads(value["S"]) for stage, value in item.get("results", {}).get("M", {}).items()},
         error=json.loads(item["error"]["S"]) if "error" in item else None,
         abort=json.loads(item["abort"]["S"]) if "abort" in item else None,
+        rollback_of=json.loads(item["rollback_of"]["S"]) if "rollback_of" in item else None,
+        rolled_back_by=item.get("rolled_back_by", {}).get("S"),
     )
 
 

@@ -7,27 +7,33 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import BotoCoreError
 
 from launchctl.client import ApiError, ControllerApi, format_event, is_final
 
 DEFAULT_API = "http://127.0.0.1:24561"
 DEFAULT_OUTBOX = "http://127.0.0.1:24564/outbox"
+LOCAL_STS = "http://127.0.0.1:24560"
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_ROLLED_BACK = 3
-EXIT_STOPPED = 4  # blocked, rejected or expired: nothing changed
+EXIT_STOPPED = 4  # blocked, expired or aborted before a change: nothing changed
 EXIT_ROLLBACK_FAILED = 5
+EXIT_REJECTED = 6  # an approver said no
 
 _STATUS_EXIT = {
     "SUCCEEDED": EXIT_OK,
     "ROLLED_BACK": EXIT_ROLLED_BACK,
     "BLOCKED": EXIT_STOPPED,
-    "REJECTED": EXIT_STOPPED,
+    "REJECTED": EXIT_REJECTED,
     "EXPIRED": EXIT_STOPPED,
     "ABORTED": EXIT_STOPPED,
     "ROLLBACK_FAILED": EXIT_ROLLBACK_FAILED,
@@ -46,7 +52,6 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         git_sha=args.git_sha,
         frontend_artifact=args.frontend,
         backend_image=args.image,
-        requested_by=args.requested_by,
         idempotency_key=args.idempotency_key,
     )
     _print(args, launch, f"launch {launch['launch_id']} started ({launch['status']})")
@@ -86,20 +91,31 @@ def cmd_list(args: argparse.Namespace, api: ControllerApi) -> int:
 
 
 def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
-    result = api.decide(args.launch_id, args.role, args.approver, args.command, args.comment, args.confirm)
+    result = api.decide(args.launch_id, args.role, args.command, args.comment, args.confirm)
     states = ", ".join(f"{role} {state}" for role, state in result["approvals"].items())
     _print(args, result, f"{args.launch_id}: gate {result['gate']} ({states})")
     return EXIT_OK
 
 
 def cmd_abort(args: argparse.Namespace, api: ControllerApi) -> int:
-    result = api.abort(args.launch_id, args.aborted_by, args.reason)
+    result = api.abort(args.launch_id, args.reason)
     _print(args, result, f"{args.launch_id}: abort requested; it {result['then']}")
     return EXIT_OK
 
 
+def cmd_rollback(args: argparse.Namespace, api: ControllerApi) -> int:
+    result = api.rollback(args.launch_id, args.reason)
+    _print(
+        args,
+        result,
+        f"rolling back {args.launch_id} as launch {result['launch_id']}; follow it: launchctl status "
+        f"{result['launch_id']} --watch",
+    )
+    return EXIT_OK
+
+
 def cmd_unlock(args: argparse.Namespace, api: ControllerApi) -> int:
-    result = api.unlock(args.environment, args.unlocked_by, args.reason)
+    result = api.unlock(args.environment, args.reason)
     held = f" ({result['held_because']})" if result.get("held_because") else ""
     _print(args, result, f"{args.environment} unlocked; it was held by {result['was_held_by']}{held}")
     return EXIT_OK
@@ -173,10 +189,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _credential(args: argparse.Namespace) -> Callable[[], str]:
+    """LAUNCHCTL_TOKEN (a bearer token, e.g. a GitHub OIDC token) or an IAM token from AWS credentials:
+    the local stack's people's keys when talking to it, the caller's own (`--profile`) otherwise."""
+    from launchctl.credentials import RELEASE_ENGINEER, IamToken, StaticToken, local_session
+
+    token = os.environ.get("LAUNCHCTL_TOKEN")
+    if token:
+        return StaticToken(token)
+    if args.api.rstrip("/") == DEFAULT_API:
+        port = urllib.parse.urlsplit(DEFAULT_API).port or 80
+        return IamToken(local_session(args.profile or RELEASE_ENGINEER, port), args.audience, LOCAL_STS)
+    import boto3
+
+    session = boto3.session.Session(profile_name=args.profile)
+    if session.get_credentials() is None:
+        raise OSError("no AWS credentials found (set AWS_PROFILE, use --profile, or sign in with aws sso login)")
+    return IamToken(session, args.audience, args.sts_endpoint)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="launchctl", description=__doc__)
     root.add_argument(
         "--api", default=os.environ.get("LAUNCHCTL_API_URL", DEFAULT_API), help="the controller's API URL"
+    )
+    root.add_argument(
+        "--profile",
+        default=os.environ.get("AWS_PROFILE"),
+        help="the AWS profile whose credentials sign the calls; on the local stack, the person (email) to act as",
+    )
+    root.add_argument(
+        "--audience",
+        default=os.environ.get("LAUNCHCTL_AUDIENCE", "launch-controller"),
+        help="the controller's audience, bound into every token",
+    )
+    root.add_argument(
+        "--sts-endpoint",
+        default=os.environ.get("LAUNCHCTL_STS_ENDPOINT"),
+        help="the STS endpoint the controller trusts (default: your region's)",
     )
     root.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands = root.add_subparsers(dest="command", required=True)
@@ -187,7 +237,6 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--git-sha", required=True)
     start.add_argument("--frontend", required=True, help="s3://bucket/prefix/ of the static build")
     start.add_argument("--image", required=True, help="the backend container image")
-    start.add_argument("--requested-by", default=os.environ.get("USER", "unknown"))
     start.add_argument("--idempotency-key", help="a retried start with the same key returns the same launch")
 
     status = commands.add_parser("status", help="show a launch, or follow it with --watch")
@@ -204,7 +253,6 @@ def parser() -> argparse.ArgumentParser:
         decide = commands.add_parser(verb, help=f"{verb} a launch for one role")
         decide.add_argument("launch_id")
         decide.add_argument("--role", required=True)
-        decide.add_argument("--as", dest="approver", required=True, help="who decides (email)")
         decide.add_argument("--comment", default="")
         decide.add_argument(
             "--confirm", action="append", default=[], metavar="ATTESTATION", help="an attestation id you confirm"
@@ -213,14 +261,18 @@ def parser() -> argparse.ArgumentParser:
     abort = commands.add_parser("abort", help="stop a launch: before a change it ends, after one it rolls back")
     abort.add_argument("launch_id")
     abort.add_argument("--reason", required=True)
-    abort.add_argument("--by", dest="aborted_by", default=os.environ.get("USER", "unknown"))
+
+    rollback = commands.add_parser(
+        "rollback", help="take a launch that succeeded back out (within the profile's window), as its own launch"
+    )
+    rollback.add_argument("launch_id")
+    rollback.add_argument("--reason", required=True)
 
     unlock = commands.add_parser(
         "unlock", help="release an environment a failed rollback left locked, once it is sound again"
     )
     unlock.add_argument("environment")
     unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
-    unlock.add_argument("--by", dest="unlocked_by", default=os.environ.get("USER", "unknown"))
 
     outbox = commands.add_parser("outbox", help="the approval emails of a running `launchctl local`")
     outbox.add_argument("--outbox", default=DEFAULT_OUTBOX, help="the local outbox's URL")
@@ -251,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: sync needs --env, confirm needs --link", file=sys.stderr)
             return EXIT_USAGE
         return cmd_approvers(args)
-    api = ControllerApi(args.api)
+    try:
+        api = ControllerApi(args.api, _credential(args))
+    except (OSError, BotoCoreError) as exc:
+        print(f"error: no credentials to call {args.api} with: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     handlers = {
         "start": cmd_start,
         "status": cmd_status,
@@ -260,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "reject": cmd_decide,
         "unlock": cmd_unlock,
         "abort": cmd_abort,
+        "rollback": cmd_rollback,
     }
     try:
         return handlers[args.command](args, api)

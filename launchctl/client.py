@@ -24,8 +24,11 @@ class ApiError(Exception):
 
 
 class ControllerApi:
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    """`credential` gives the Authorization header's value for each call (see launchctl.credentials)."""
+
+    def __init__(self, base_url: str, credential: Callable[[], str] | None = None, timeout: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.credential = credential
         self.timeout = timeout
 
     def _call(
@@ -34,7 +37,12 @@ class ControllerApi:
         request = urllib.request.Request(
             self.base_url + path,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **({"Authorization": self.credential()} if self.credential else {}),
+                **(headers or {}),
+            },
             method=method,
         )
         try:
@@ -53,11 +61,15 @@ class ControllerApi:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self._call("POST", "/launches", request, headers)
 
-    def abort(self, launch_id: str, aborted_by: str, reason: str) -> dict[str, Any]:
-        return self._call("POST", f"/launches/{launch_id}/abort", {"aborted_by": aborted_by, "reason": reason})
+    def abort(self, launch_id: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/launches/{launch_id}/abort", {"reason": reason})
 
-    def unlock(self, environment: str, unlocked_by: str, reason: str) -> dict[str, Any]:
-        return self._call("POST", f"/environments/{environment}/unlock", {"unlocked_by": unlocked_by, "reason": reason})
+    def rollback(self, launch_id: str, reason: str) -> dict[str, Any]:
+        """Roll a launch that succeeded back out; answers with the rollback's own launch."""
+        return self._call("POST", f"/launches/{launch_id}/rollback", {"reason": reason})
+
+    def unlock(self, environment: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/environments/{environment}/unlock", {"reason": reason})
 
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
@@ -72,12 +84,12 @@ class ControllerApi:
         self,
         launch_id: str,
         role: str,
-        approver: str,
         decision: str,
         comment: str = "",
         attestations: list[str] | None = None,
     ) -> dict[str, Any]:
-        body = {"role": role, "approver": approver, "decision": decision, "comment": comment}
+        """Decide as the person this client's credential proves."""
+        body = {"role": role, "decision": decision, "comment": comment}
         return self._call("POST", f"/launches/{launch_id}/approvals", {**body, "attestations": attestations or []})
 
     def follow(

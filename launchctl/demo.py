@@ -26,9 +26,10 @@ class Scenario:
     expect: str
     unhealthy: bool = False
     alarm_during_bake: bool = False
+    by_github_job: bool = False  # started as the release workflow (OIDC token), else by an engineer (IAM)
 
 
-def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requested_by: str) -> str:
+def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str) -> str:
     """Start a launch of `version`; once the gate opens, each approver opens their emailed link and approves."""
     launch = api.start(
         environment="local",
@@ -36,9 +37,11 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, requ
         git_sha=hashlib.sha1(version.encode()).hexdigest()[:12],  # noqa: S324 - a demo commit id
         frontend_artifact=stack.publish_release(version),
         backend_image=backend_image(version),
-        requested_by=requested_by,
     )
     launch_id = launch["launch_id"]
+    caller = api.get(launch_id)["caller"]
+    how = "a GitHub OIDC token the local issuer signed" if caller["kind"] == "github" else "an IAM token (SigV4)"
+    print(f"   started by {caller['name']}, verified from {how}", flush=True)
     current = api.wait(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60)
     if current["status"] == "AWAITING_APPROVAL":
         for role in stack.profile.approvals.roles:
@@ -54,13 +57,14 @@ def approve_from_inbox(stack: LocalStack, launch_id: str, role: str, approver: s
     print(f"   [{approver} opened the link, ticked the attestations, approved] {answer.status}: {answer.text}")
 
 
-def run_scenario(stack: LocalStack, api: ControllerApi, scenario: Scenario) -> dict[str, Any]:
+def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
     assert stack.site is not None
+    api = stack.github_api() if scenario.by_github_job else stack.api_as()
     if scenario.unhealthy:
         stack.site.unhealthy_images.add(backend_image(scenario.version))
     print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
     started = time.monotonic()
-    launch_id = launch_and_approve(stack, api, scenario.version, "riley.release@acme.example")
+    launch_id = launch_and_approve(stack, api, scenario.version)
     if scenario.alarm_during_bake:
         trip_alarm_while_baking(stack, api, launch_id)
     final = api.wait(launch_id, is_final, timeout=120)
@@ -82,7 +86,7 @@ def trip_alarm_while_baking(stack: LocalStack, api: ControllerApi, launch_id: st
 
 
 SCENARIOS = [
-    Scenario("A healthy release", "1.1.0", "SUCCEEDED"),
+    Scenario("A healthy release, from the release workflow", "1.1.0", "SUCCEEDED", by_github_job=True),
     Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
     Scenario("A release whose error-rate alarm fires during the bake", "1.3.0", "ROLLED_BACK", alarm_during_bake=True),
 ]
@@ -97,8 +101,7 @@ def run_demo() -> int:
 def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     """Run each scenario in turn, print its timeline and what is live; True when all ended as expected."""
     started = time.monotonic()
-    api = ControllerApi(stack.api_url)
-    results = [run_scenario(stack, api, scenario) for scenario in scenarios]
+    results = [run_scenario(stack, scenario) for scenario in scenarios]
     serving = stack.service_task_definition().rsplit("/", 1)[-1]
     homepage = stack.site_objects().get("index.html", b"").decode()
     print("\n== What is live now")

@@ -15,6 +15,7 @@ def apply() -> None:
     if not _applied:
         _invalidations_as_aws_answers()
         _transactions_isolated()
+        _presigned_caller_identity()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -60,3 +61,71 @@ def _tasks_run_until_stopped() -> None:
     from moto.moto_api import state_manager
 
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+
+
+def _presigned_caller_identity() -> None:
+    """A presigned sts:GetCallerIdentity (the API's IAM token) answers for the key that signed it, and
+    only when the SigV4 signature verifies against that key's secret, as STS does. moto routes such an
+    unsigned-looking GET to S3, ignores X-Amz-Credential, and never checks a signature."""
+    import urllib.parse
+    import warnings
+    from datetime import UTC, datetime, timedelta
+
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from moto.iam.models import iam_backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+
+    # STS's model lacks these (common) error codes; moto warns about each one it sends.
+    warnings.filterwarnings("ignore", message=r"Exception\(STSClientError\)", category=UserWarning)
+    original_route = DomainDispatcherApplication.infer_service_region_host
+
+    def infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        scope = query.get("X-Amz-Credential", [""])[0]
+        if not environ.get("HTTP_AUTHORIZATION") and scope.endswith("/sts/aws4_request"):
+            environ = {**environ, "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host"}
+        return original_route(self, environ, path)
+
+    DomainDispatcherApplication.infer_service_region_host = infer_service_region_host  # type: ignore[method-assign]
+
+    original_identity = TokenResponse.get_caller_identity
+
+    def secret_of(backend: Any, access_key_id: str) -> str | None:
+        role = backend.get_assumed_role_from_access_key(access_key_id)
+        if role:
+            return str(role.secret_access_key)
+        user = iam_backends[backend.account_id][backend.partition].get_user_from_access_key_id(access_key_id)
+        for key in getattr(user, "access_keys", []):
+            if key.access_key_id == access_key_id:
+                return str(key.secret_access_key)
+        return None
+
+    def get_caller_identity(self: Any) -> Any:
+        query = {name: values[0] for name, values in self.querystring.items()}
+        if "X-Amz-Signature" not in query:
+            return original_identity(self)
+        access_key_id, _day, region, service, _ = query["X-Amz-Credential"].split("/")
+        secret = secret_of(self.backend, access_key_id)
+        if secret is None:
+            raise STSClientError("InvalidClientTokenId", "The security token included in the request is invalid.")
+        signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if signed_at + timedelta(seconds=int(query["X-Amz-Expires"])) < datetime.now(UTC):
+            raise STSClientError("ExpiredToken", "Request has expired.")
+        unsigned = {name: value for name, value in query.items() if name != "X-Amz-Signature"}
+        headers = {name: self.headers.get(name, "") for name in query["X-Amz-SignedHeaders"].split(";")}
+        request = AWSRequest(
+            method="GET", url=f"http://{headers['host']}/?{urllib.parse.urlencode(unsigned)}", headers=headers
+        )
+        request.context["timestamp"] = query["X-Amz-Date"]
+        auth = SigV4QueryAuth(Credentials(access_key_id, secret), service, region, expires=int(query["X-Amz-Expires"]))
+        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+        if expected != query["X-Amz-Signature"]:
+            raise STSClientError("SignatureDoesNotMatch", "The request signature we calculated does not match.")
+        self.headers = {**dict(self.headers), "Authorization": f"AWS4-HMAC-SHA256 Credential={access_key_id}/"}
+        return original_identity(self)
+
+    TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]

@@ -18,9 +18,19 @@ from launchctl.approvers import sync_subscriptions
 from launchctl.asl import ASL_PATH, bind_definition
 from launchctl.bridge import LambdaBridge, chalice_functions
 from launchctl.client import ControllerApi
+from launchctl.credentials import (
+    AUDIENCE,
+    RELEASE_ENGINEER,
+    IamToken,
+    create_people,
+    local_credentials_file,
+    local_people,
+    write_local_credentials,
+)
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.faults import FaultInjector
 from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
+from launchctl.oidc import LocalIssuer
 from launchctl.outbox import OutboxServer, delivered
 from launchctl.sample_site import SampleSite
 
@@ -36,6 +46,7 @@ class Ports:
     site: int = 24562
     websocket: int = 24563
     outbox: int = 24564
+    oidc: int = 24565
 
 
 class LocalStack:
@@ -57,10 +68,13 @@ class LocalStack:
         self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
         self.topics: dict[str, str] = {}
+        self.issuer: LocalIssuer | None = None
+        self.people: dict[str, tuple[str, str]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
         self._environment()
         self._start_moto()
         from chalicelib import aws
@@ -105,6 +119,8 @@ class LocalStack:
             self.bridge.uninstall()
         if self._moto:
             self._moto.stop()
+        if self.issuer:
+            self.issuer.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -125,6 +141,10 @@ class LocalStack:
                 "PUBLIC_API_URL": self.api_url,
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_SERVICE_NAME": APP_NAME,
+                # The API verifies tokens of the local issuer and asks moto's STS, with the same code as on AWS.
+                "OIDC_ISSUER": self.issuer.url if self.issuer else "",
+                "OIDC_AUDIENCE": AUDIENCE,
+                "STS_ENDPOINT_URL": self.moto_url,
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
@@ -194,6 +214,8 @@ class LocalStack:
         )
         os.environ["APPROVAL_KEY_SECRET_ID"] = key["ARN"]
         sync_subscriptions(sns, self.topics["approvals"], self.profile)
+        self.people = create_people(self.client("iam"), local_people(self.profile))
+        write_local_credentials(self.people, self.credentials_file)
         create_environment(self.client, self.profile, self.topics["notifications"])
         definition_text = bind_definition(
             ASL_PATH.read_text(),
@@ -247,4 +269,22 @@ class LocalStack:
 
     def wait_for(self, launch_id: str, statuses: set[str], timeout: float = 60.0) -> dict[str, Any]:
         """Follow the launch through the API until it reaches one of `statuses`."""
-        return ControllerApi(self.api_url).wait(launch_id, lambda item: item["status"] in statuses, timeout)
+        return self.api_as().wait(launch_id, lambda item: item["status"] in statuses, timeout)
+
+    # -- callers ---------------------------------------------------------------------------------
+
+    @property
+    def credentials_file(self) -> Path:
+        return local_credentials_file(self.ports.api)
+
+    def api_as(self, person: str = RELEASE_ENGINEER) -> ControllerApi:
+        """The API as a local person, signed in with their IAM user's keys (an IAM token per call)."""
+        key, secret = self.people[person]
+        session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
+        return ControllerApi(self.api_url, IamToken(session, AUDIENCE, self.moto_url))
+
+    def github_api(self, **claims: str) -> ControllerApi:
+        """The API as a GitHub Actions job (default: acme/shop in its `local` environment), a fresh token per call."""
+        assert self.issuer is not None
+        issuer = self.issuer
+        return ControllerApi(self.api_url, lambda: f"Bearer {issuer.issue(**claims)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,22 +15,57 @@ from chalicelib.profiles import EnvironmentProfile, load_profile
 
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
+REQUESTER = "riley.release@acme.example"
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Any]:
+    """A local OIDC issuer (key pair, JWKS over HTTP) standing in for GitHub's, for the whole session."""
+    from launchctl.oidc import LocalIssuer
+
+    local = LocalIssuer().start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def sts_endpoint() -> Iterator[str]:
+    """moto in server mode, for the API's STS calls that verify IAM tokens (it shares moto's state)."""
+    from moto.server import ThreadedMotoServer
+
+    from launchctl import moto_fixes
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    moto_fixes.apply()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
 def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests talk to moto in-process: fake credentials, no endpoint override."""
+    """Unit tests talk to moto in-process: fake credentials, no endpoint override; tokens from a local issuer."""
     if "integration" in Path(str(request.node.fspath)).parts:
         return
+    issuer = request.getfixturevalue("issuer")
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "LAUNCH_TABLE": TABLE,
+        "OIDC_ISSUER": issuer.url,
+        "OIDC_AUDIENCE": "launch-controller",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE", "LAUNCH_STATE_MACHINE_ARN"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "LAUNCH_STATE_MACHINE_ARN",
+        "STS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     from chalicelib import aws
     from chalicelib.settings import settings
@@ -79,7 +115,6 @@ def make_request(**overrides: Any) -> LaunchRequest:
         "git_sha": "abcdef1234",
         "frontend_artifact": "s3://acme-artifacts-local/releases/1.1.0/",
         "backend_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.1.0",
-        "requested_by": "riley@acme.example",
     }
     return LaunchRequest.model_validate(fields | overrides)
 
@@ -91,6 +126,7 @@ def launch(store: Any) -> Launch:
     record = Launch(
         launch_id="local-20261128-000000-abcdef",
         request=make_request(),
+        requested_by=REQUESTER,
         status=LaunchStatus.REQUESTED,
         created_at=moment,
         updated_at=moment,
@@ -109,9 +145,79 @@ def stack() -> Iterator[Any]:
     local.stop()
 
 
+class CallerClient:
+    """The Chalice test client with a caller's credential on every request (`anonymous()`: none)."""
+
+    def __init__(self, test_client: Any, credential: Any, people: Any = None) -> None:
+        self._client = test_client
+        self._credential = credential
+        self._people = people
+        self.http = self
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = b"") -> Any:
+        sent = dict(headers or {})
+        if self._credential is not None and "Authorization" not in sent:
+            sent["Authorization"] = self._credential()
+        return self._client.http.request(method, path, headers=sent, body=body)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def anonymous(self) -> CallerClient:
+        return CallerClient(self._client, None, self._people)
+
+    def with_credential(self, credential: Any) -> CallerClient:
+        return CallerClient(self._client, credential, self._people)
+
+    def as_github(self, **claims: str) -> CallerClient:
+        issuer = self._people.issuer
+        return self.with_credential(lambda: f"Bearer {issuer.issue(**claims)}")
+
+    def as_person(self, person: str) -> CallerClient:
+        """Signed in as an IAM user named by the person's email (the local profile's convention)."""
+        return self.with_credential(self._people.iam_token(person))
+
+
+class People:
+    """Makes IAM users in moto and IAM tokens for them, verified through moto's STS server."""
+
+    def __init__(self, aws: Any, issuer: Any, sts_endpoint: Any) -> None:
+        self.aws = aws
+        self.issuer = issuer
+        self._sts_endpoint = sts_endpoint
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    def iam_token(self, person: str) -> Any:
+        import boto3
+
+        from chalicelib.settings import settings
+        from launchctl.credentials import IamToken
+
+        endpoint = self._sts_endpoint()
+        os.environ["STS_ENDPOINT_URL"] = endpoint
+        settings.cache_clear()
+        if person not in self._keys:
+            self.aws("iam").create_user(UserName=person)
+            key = self.aws("iam").create_access_key(UserName=person)["AccessKey"]
+            self._keys[person] = (key["AccessKeyId"], key["SecretAccessKey"])
+        key_id, secret = self._keys[person]
+        session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION)
+        return IamToken(session, "launch-controller", endpoint)
+
+
 @pytest.fixture
-def client(store: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The Chalice app under its test client, with moto behind it and a state machine to start."""
+def people(aws: Any, issuer: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("STS_ENDPOINT_URL", "")
+    return People(aws, issuer, lambda: request.getfixturevalue("sts_endpoint"))
+
+
+@pytest.fixture
+def client(store: Any, aws: Any, people: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Chalice app under its test client, with moto behind it and a state machine to start;
+    requests carry the local release job's GitHub token unless a test says otherwise."""
     import json
 
     from chalice.test import Client
@@ -128,15 +234,14 @@ def client(store: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
     from app import app
 
     with Client(app) as test_client:
-        yield test_client
+        yield CallerClient(test_client, lambda: f"Bearer {people.issuer.issue()}", people)
 
 
 @pytest.fixture
 def api(stack: Any) -> Iterator[Any]:
     """The controller's API on the local stack; faults and bad images planted by a test go with it."""
-    from launchctl.client import ControllerApi
 
-    yield ControllerApi(stack.api_url)
+    yield stack.api_as()
     stack.site.unhealthy_images.clear()
     stack.scheduler.failing_images.clear()
     stack.scheduler.failing_tasks.clear()

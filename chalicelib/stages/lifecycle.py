@@ -23,7 +23,10 @@ _UNCHANGED_STATUS = {
 def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
     """Hold the environment for this launch and hand the state machine its waits."""
     store.acquire_lock(launch.request.environment, launch.launch_id, profile.lock_lease_seconds)
-    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT, current=launch)
+    if launch.rollback_of:  # a requested rollback: no checks or sign-off stand between it and undoing
+        store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
+    else:
+        store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT, current=launch)
     return {
         "approval_timeout_seconds": profile.approvals.timeout_seconds,
         "backend_poll_seconds": profile.backend.poll_seconds,
@@ -59,6 +62,9 @@ def finish_launch(
     if str(Stage.FINISH) in launch.results:
         return {"status": launch.status}  # a retried step: finished and notified
     cause = _cause(error) or _rejection(store, launch_id, error_name)
+    if error_name == "RollbackRequested" and launch.rollback_of:
+        asked = launch.rollback_of
+        cause = f"{asked['requested_by']} asked to roll back launch {asked['launch_id']}: {asked['reason']}"
     if not cause and error_name == "LaunchAborted" and launch.abort:
         cause = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"  # SendTaskFailure may drop it
     final = launch.status if launch.status.is_final else status
@@ -116,10 +122,11 @@ def _notify(
 ) -> None:
     request = launch.request
     urgent = status == LaunchStatus.ROLLBACK_FAILED
+    what = "requested rollback" if launch.rollback_of else "launch"
     subject = (
         f"[{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
         if urgent
-        else f"[{request.environment}] launch of {request.version} {status}"
+        else f"[{request.environment}] {what} of {request.version} {status}"
     )
     sns.publish(
         TopicArn=topic_arn,

@@ -12,7 +12,7 @@ import pytest
 from launchctl.client import ControllerApi, is_final
 from launchctl.inbox import decide_by_link, open_link
 from tests.integration.browser import Chromium
-from tests.integration.helpers import APPROVERS, next_version, snapshot, start, wait
+from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_each_approver_receives_only_their_own_links(stack: Any, api: Controller
         "qa_lead": "open",
     }
     assert len([e for e in api_view["timeline"] if e["kind"] == "approval_email"]) == len(expected)
-    api.decide(launch_id, "qa_lead", APPROVERS["qa_lead"], "reject", "only testing the emails")
+    decide(stack, launch_id, "qa_lead", "reject", "only testing the emails")
     wait(api, launch_id)
 
 
@@ -154,5 +154,5 @@ def test_an_approver_approves_in_a_real_browser_and_a_mere_visit_changes_nothing
     assert (tmp_path / "approved.png").stat().st_size > 1000
     states = {r["role"]: r["state"] for r in api.get(launch_id)["approval_requests"]}
     assert states["tech_lead"] == "approved"
-    api.decide(launch_id, "qa_lead", APPROVERS["qa_lead"], "reject", "browser test done")
+    decide(stack, launch_id, "qa_lead", "reject", "browser test done")
     wait(api, launch_id)

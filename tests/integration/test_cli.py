@@ -14,8 +14,9 @@ from tests.integration.helpers import APPROVERS, ATTESTATIONS
 pytestmark = pytest.mark.integration
 
 
-def _run(stack: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = cli.main(["--api", stack.api_url, *args])
+def _run(stack: Any, capsys: pytest.CaptureFixture[str], *args: str, person: str | None = None) -> tuple[int, str]:
+    """`launchctl` as the local release engineer, or as `person`: each signs with their IAM user's keys."""
+    code = cli.main(["--api", stack.api_url, *(["--profile", person] if person else []), *args])
     return code, capsys.readouterr().out
 
 
@@ -44,11 +45,11 @@ def _start_to_gate(stack: Any, capsys: pytest.CaptureFixture[str], version: str,
 
 
 def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code, launch_id = _start_to_gate(stack, capsys, "5.0.0", "--requested-by", "riley@acme.example")
+    code, launch_id = _start_to_gate(stack, capsys, "5.0.0")
     assert code == cli.EXIT_OK
     confirm = [arg for attestation in ATTESTATIONS for arg in ("--confirm", attestation)]
     for role, person in APPROVERS.items():
-        code, out = _run(stack, capsys, "approve", launch_id, "--role", role, "--as", person, *confirm)
+        code, out = _run(stack, capsys, "approve", launch_id, "--role", role, *confirm, person=person)
         assert code == cli.EXIT_OK
     assert "gate approved" in out
     code, out = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "60")
@@ -59,11 +60,9 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
 
 def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _, launch_id = _start_to_gate(stack, capsys, "5.0.1")
-    _run(
-        stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "not today"
-    )
+    _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--comment", "not today", person=APPROVERS["qa_lead"])
     code, _ = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "30")
-    assert code == cli.EXIT_STOPPED
+    assert code == cli.EXIT_REJECTED
 
 
 def test_cli_reports_an_api_refusal_with_exit_code_2(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,7 +71,7 @@ def test_cli_reports_an_api_refusal_with_exit_code_2(stack: Any, capsys: pytest.
 
 
 def test_cli_unlock_of_an_environment_nobody_holds_is_refused(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--api", stack.api_url, "unlock", "local", "--reason", "checked by hand, all sound", "--by", "sam"]
+    argv = ["--api", stack.api_url, "unlock", "local", "--reason", "checked by hand, all sound"]
     assert cli.main(argv) == cli.EXIT_USAGE
     assert "not locked" in capsys.readouterr().err
 
@@ -85,7 +84,7 @@ def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsy
     for approver in APPROVERS.values():
         assert f"to {approver}: [local] sign off 5.0.2" in out
     assert f"{stack.api_url}/approve/" in out
-    _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "done")
+    _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--comment", "done", person=APPROVERS["qa_lead"])
 
 
 def test_cli_start_with_an_idempotency_key_twice_starts_one_launch(
@@ -95,4 +94,4 @@ def test_cli_start_with_an_idempotency_key_twice_starts_one_launch(
     _, first = _start_to_gate(stack, capsys, *args)
     _, again = _start_to_gate(stack, capsys, *args)
     assert again == first
-    _run(stack, capsys, "reject", first, "--role", "qa_lead", "--as", APPROVERS["qa_lead"], "--comment", "done")
+    _run(stack, capsys, "reject", first, "--role", "qa_lead", "--comment", "done", person=APPROVERS["qa_lead"])

@@ -172,7 +172,7 @@ def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock
     stack.client("ecs").update_service(
         cluster=backend.cluster, service=backend.service, taskDefinition=before_definition
     )
-    unlocked = api.unlock("local", "sam@acme.example", "rolled acme-api back to the previous revision by hand")
+    unlocked = api.unlock("local", "rolled acme-api back to the previous revision by hand")
     assert unlocked["was_held_by"] == launch["launch_id"]
     assert lock_holder() is None
     final = wait(api, launch["launch_id"], is_final)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from launchctl.client import ControllerApi, is_final
+from launchctl.client import ApiError, ControllerApi, is_final
 from launchctl.infrastructure import backend_image
 from tests.integration.helpers import (
     APPROVERS,
-    ATTESTATIONS,
     approve_all,
+    decide,
     lock_holder,
     next_version,
     run_approved,
@@ -73,8 +73,8 @@ def test_a_rejected_approval_changes_nothing(stack: Any, api: ControllerApi) -> 
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
-    api.decide(launch_id, "tech_lead", APPROVERS["tech_lead"], "approve", attestations=ATTESTATIONS)
-    api.decide(launch_id, "qa_lead", APPROVERS["qa_lead"], "reject", "regression in checkout")
+    decide(stack, launch_id, "tech_lead")
+    decide(stack, launch_id, "qa_lead", "reject", "regression in checkout")
     launch = wait(api, launch_id)
     assert launch["status"] == "REJECTED", launch["timeline"]
     assert "regression in checkout" in launch["error"]["cause"]
@@ -85,7 +85,7 @@ def test_a_rejected_approval_changes_nothing(stack: Any, api: ControllerApi) -> 
 def test_an_alarm_during_the_bake_rolls_back_before_the_next_checkpoint(stack: Any, api: ControllerApi) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
-    approve_all(api, launch_id)
+    approve_all(stack, api, launch_id)
     assert wait(api, launch_id, lambda item: item["status"] == "BAKING" or is_final(item))["status"] == "BAKING"
     alarm = stack.profile.bake.alarm_names[0]
     stack.set_alarm(alarm, "ALARM")
@@ -121,7 +121,7 @@ def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL")
-    api.abort(launch_id, "sam@acme.example", "wrong artifact attached")
+    api.abort(launch_id, "wrong artifact attached")
     launch = wait(api, launch_id)
     assert launch["status"] == "ABORTED", launch["timeline"]
     assert "wrong artifact attached" in launch["error"]["cause"]
@@ -133,10 +133,37 @@ def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack
 def test_an_abort_while_baking_rolls_back_what_the_launch_changed(stack: Any, api: ControllerApi) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
-    approve_all(api, launch_id)
+    approve_all(stack, api, launch_id)
     wait(api, launch_id, lambda item: item["status"] == "BAKING" or is_final(item))
-    api.abort(launch_id, "sam@acme.example", "support reports login errors")
+    api.abort(launch_id, "support reports login errors")
     launch = wait(api, launch_id)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "LaunchAborted"
     assert snapshot(stack) == before
+
+
+def test_a_launch_that_succeeded_is_rolled_back_on_request_as_its_own_execution(stack: Any, api: ControllerApi) -> None:
+    before = snapshot(stack)
+    launched = run_approved(stack, api, next_version())
+    assert launched["status"] == "SUCCEEDED", launched["timeline"]
+    assert snapshot(stack) != before
+
+    answer = api.rollback(launched["launch_id"], "support reports checkout errors an hour later")
+    assert answer["rollback_of"] == launched["launch_id"]
+    rollback = wait(api, answer["launch_id"])
+    assert rollback["status"] == "ROLLED_BACK", rollback["timeline"]
+    assert rollback["error"]["error"] == "RollbackRequested"
+    assert "support reports checkout errors" in rollback["error"]["cause"]
+    assert rollback["rollback_of"]["launch_id"] == launched["launch_id"]
+    assert rollback["requested_by"] == "riley.release@acme.example"
+    assert snapshot(stack) == before
+    assert lock_holder() is None
+    execution = stack.client("stepfunctions").describe_execution(executionArn=rollback["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+
+    original = api.get(launched["launch_id"])
+    assert original["rolled_back_by"] == answer["launch_id"]
+    assert original["timeline"][-1]["kind"] == "rollback_requested"
+    with pytest.raises(ApiError) as again:
+        api.rollback(launched["launch_id"], "once more, by mistake")
+    assert (again.value.status, again.value.body["error"]["code"]) == (409, "not_rollbackable")

@@ -16,7 +16,6 @@ BODY = {
     "git_sha": "abcdef1",
     "frontend_artifact": "s3://acme-artifacts-local/releases/1.1.0/",
     "backend_image": backend_image("1.1.0"),
-    "requested_by": "riley@acme.example",
 }
 
 
@@ -81,9 +80,9 @@ def test_launches_list_newest_first_with_a_checked_limit(client: Client, store: 
 def test_a_decision_on_a_launch_not_at_the_gate_is_a_409(client: Client) -> None:
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     response = _post(
-        client,
+        client.as_person("quinn.qa@acme.example"),
         f"/launches/{launch_id}/approvals",
-        {"role": "qa_lead", "approver": "q@x.example", "decision": "approve"},
+        {"role": "qa_lead", "decision": "approve"},
     )
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "not_awaiting_approval"
@@ -91,37 +90,59 @@ def test_a_decision_on_a_launch_not_at_the_gate_is_a_409(client: Client) -> None
 
 def test_a_malformed_decision_is_a_400(client: Client) -> None:
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
-    response = _post(client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "decision": "maybe"})
+    response = _post(
+        client.as_person("quinn.qa@acme.example"),
+        f"/launches/{launch_id}/approvals",
+        {"role": "qa_lead", "decision": "maybe", "approver": "quinn.qa@acme.example"},
+    )
     assert response.status_code == 400
+    # Who decides is the verified caller; a body that names someone is refused, not believed.
     assert {field["field"] for field in response.json_body["error"]["fields"]} == {"approver", "decision"}
 
 
+def test_a_workflow_token_cannot_decide_on_a_launch(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "decision": "approve"})
+    assert response.status_code == 403
+    assert "person's IAM identity" in response.json_body["error"]["message"]
+
+
+RILEY = "riley.release@acme.example"
+
+
 def test_unlocking_an_environment_nobody_holds_is_a_404(client: Client) -> None:
-    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "nothing to undo here"})
+    response = _post(client.as_person(RILEY), "/environments/local/unlock", {"reason": "nothing to undo here"})
     assert response.status_code == 404
     assert response.json_body["error"]["code"] == "not_locked"
 
 
 def test_unlocking_during_a_running_launch_is_a_409(client: Client) -> None:
     _post(client, "/launches", BODY)
-    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "I want to go first"})
+    response = _post(client.as_person(RILEY), "/environments/local/unlock", {"reason": "I want to go first"})
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "launch_still_running"
 
 
 def test_an_unlock_without_a_reason_is_a_400_naming_it(client: Client) -> None:
-    response = _post(client, "/environments/local/unlock", {"unlocked_by": "sam", "reason": "ok"})
+    response = _post(client.as_person(RILEY), "/environments/local/unlock", {"reason": "ok"})
     assert response.status_code == 400
     assert response.json_body["error"]["fields"][0]["field"] == "reason"
 
 
+def test_unlocking_needs_a_person_the_profile_allows(client: Client) -> None:
+    by_workflow = _post(client, "/environments/local/unlock", {"reason": "a job should never unlock"})
+    assert by_workflow.status_code == 403
+    by_approver = _post(client.as_person("tess.lead@acme.example"), "/environments/local/unlock", {"reason": "x" * 12})
+    assert by_approver.status_code == 403
+
+
 def test_aborting_a_running_launch_is_accepted_and_recorded(client: Client) -> None:
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
-    response = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam", "reason": "wrong build"})
+    response = _post(client.as_person(RILEY), f"/launches/{launch_id}/abort", {"reason": "wrong build"})
     assert response.status_code == 202
     assert response.json_body["then"] == "ends ABORTED with nothing changed"
     shown = client.http.get(f"/launches/{launch_id}").json_body
-    assert shown["abort"]["aborted_by"] == "sam"
+    assert shown["abort"]["aborted_by"] == RILEY
     assert shown["timeline"][-1]["kind"] == "abort_requested"
 
 
@@ -129,8 +150,8 @@ def test_aborting_needs_a_reason_and_a_launch_that_exists(client: Client) -> Non
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     bad = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam"})
     assert bad.status_code == 400
-    assert bad.json_body["error"]["fields"][0]["field"] == "reason"
-    missing = _post(client, "/launches/local-20990101-000000-000000/abort", {"aborted_by": "s", "reason": "gone!"})
+    assert {field["field"] for field in bad.json_body["error"]["fields"]} == {"aborted_by", "reason"}
+    missing = _post(client, "/launches/local-20990101-000000-000000/abort", {"reason": "gone!"})
     assert missing.status_code == 404
 
 
@@ -139,7 +160,7 @@ def test_aborting_an_ended_launch_is_a_409(client: Client, store: Any) -> None:
 
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     store.set_status(launch_id, LaunchStatus.FAILED)
-    response = _post(client, f"/launches/{launch_id}/abort", {"aborted_by": "sam", "reason": "too late"})
+    response = _post(client, f"/launches/{launch_id}/abort", {"reason": "too late"})
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "launch_ended"
 
@@ -216,3 +237,143 @@ def test_two_concurrent_starts_on_one_environment_let_exactly_one_proceed(client
         thread.join()
     assert sorted(answers) == [202, 409, 409, 409]
     assert len(aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]) == 1
+
+
+# -- who may call ----------------------------------------------------------------------------------
+
+
+def test_the_requester_is_the_verified_caller_never_the_body(client: Client) -> None:
+    refused = _post(client, "/launches", BODY | {"requested_by": "someone.else@acme.example"})
+    assert refused.status_code == 400
+    assert refused.json_body["error"]["fields"][0]["field"] == "requested_by"
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    shown = client.http.get(f"/launches/{launch_id}").json_body
+    assert shown["requested_by"] == "github:acme/shop"
+    assert shown["caller"]["kind"] == "github"
+    assert shown["caller"]["subject"] == "repo:acme/shop:environment:local"
+    assert shown["caller"]["claims"]["run_id"] == "9000001"
+    assert shown["timeline"][0]["message"].startswith("github:acme/shop asked to launch 1.1.0")
+
+
+def test_an_engineer_signed_in_with_iam_starts_a_launch_as_themselves(client: Client) -> None:
+    response = _post(client.as_person(RILEY), "/launches", BODY)
+    assert response.status_code == 202
+    shown = client.http.get(f"/launches/{response.json_body['launch_id']}").json_body
+    assert shown["requested_by"] == RILEY
+    assert shown["caller"]["subject"] == f"arn:aws:iam::123456789012:user/{RILEY}"
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/launches", "POST"), ("/launches", "GET"), ("/launches/local-20990101-000000-000000", "GET")],
+)
+def test_a_call_without_a_credential_is_a_401(client: Client, path: str, method: str) -> None:
+    response = client.anonymous().request(method, path, headers={"Content-Type": "application/json"}, body="{}")
+    assert response.status_code == 401
+    assert response.json_body["error"]["code"] == "unauthenticated"
+
+
+def test_a_job_of_another_repository_is_a_403(client: Client) -> None:
+    response = _post(client.as_github(repository="mallory/shop"), "/launches", BODY)
+    assert response.status_code == 403
+    assert response.json_body["error"]["code"] == "forbidden"
+    assert client.as_github(repository="mallory/shop").http.get("/launches").status_code == 403
+
+
+def test_an_approver_may_read_launches_but_not_start_them(client: Client) -> None:
+    tess = client.as_person("tess.lead@acme.example")
+    assert tess.http.get("/launches").status_code == 200
+    assert _post(tess, "/launches", BODY).status_code == 403
+
+
+def test_a_stranger_signed_in_with_iam_is_a_403(client: Client) -> None:
+    response = client.as_person("mallory@acme.example").http.get("/launches")
+    assert response.status_code == 403
+
+
+def test_idempotency_keys_belong_to_their_caller(client: Client, store: Any) -> None:
+    first = _post_keyed(client, BODY, "shared-key-1")
+    store.release_lock("local", first.json_body["launch_id"])
+    other = _post_keyed(client.as_person(RILEY), BODY, "shared-key-1")
+    assert other.status_code == 202
+    assert other.json_body["launch_id"] != first.json_body["launch_id"]
+
+
+# -- rollback on request ---------------------------------------------------------------------------
+
+
+def _succeeded(client: Client, store: Any) -> str:
+    """A launch started through the API, walked to SUCCEEDED with a rollback point and its changes."""
+    from datetime import UTC, datetime
+
+    from chalicelib.models import Change, LaunchStatus, RollbackPoint
+
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    store.record_rollback_point(
+        launch_id,
+        RollbackPoint(task_definition_arn="arn:td/acme-api:1", site_versions={}, recorded_at=datetime.now(UTC)),
+    )
+    store.record_change(launch_id, Change.BACKEND)
+    for status in ("PREFLIGHT", "AWAITING_APPROVAL", "DEPLOYING", "VERIFYING", "BAKING", "SUCCEEDED"):
+        store.set_status(launch_id, LaunchStatus(status))
+    store.release_lock("local", launch_id)
+    return launch_id
+
+
+def test_a_rollback_of_a_launch_that_succeeded_starts_its_own_execution(client: Client, store: Any, aws: Any) -> None:
+    launch_id = _succeeded(client, store)
+    response = _post(client.as_person(RILEY), f"/launches/{launch_id}/rollback", {"reason": "checkout errors"})
+    assert response.status_code == 202
+    rollback_id = response.json_body["launch_id"]
+    assert rollback_id != launch_id
+    assert response.headers["Location"] == f"/launches/{rollback_id}"
+    executions = aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]
+    assert rollback_id in {execution["name"] for execution in executions}
+    rollback = client.http.get(f"/launches/{rollback_id}").json_body
+    assert rollback["rollback_of"]["launch_id"] == launch_id
+    assert rollback["changes"] == ["backend"]
+    assert rollback["rollback_point"]["task_definition_arn"] == "arn:td/acme-api:1"
+    assert store.lock_holder("local") == rollback_id
+    assert client.http.get(f"/launches/{launch_id}").json_body["rolled_back_by"] == rollback_id
+
+
+def test_only_a_launch_that_succeeded_can_be_rolled_back(client: Client) -> None:
+    launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
+    response = _post(client, f"/launches/{launch_id}/rollback", {"reason": "still running"})
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "not_rollbackable"
+
+
+def test_a_rollback_after_the_profiles_window_is_refused(client: Client, store: Any, monkeypatch: Any) -> None:
+    from datetime import timedelta
+
+    from chalicelib import launches
+
+    launch_id = _succeeded(client, store)
+    later = launches.now() + timedelta(days=2)
+    monkeypatch.setattr(launches, "now", lambda: later)
+    response = _post(client, f"/launches/{launch_id}/rollback", {"reason": "too late now"})
+    assert response.status_code == 409
+    assert "window closed" in response.json_body["error"]["message"]
+
+
+def test_a_launch_superseded_by_a_later_success_is_not_rolled_back(client: Client, store: Any) -> None:
+    first = _succeeded(client, store)
+    second = _succeeded(client, store)
+    response = _post(client, f"/launches/{first}/rollback", {"reason": "the older one"})
+    assert response.status_code == 409
+    assert second in response.json_body["error"]["message"]
+
+
+def test_a_rollback_needs_a_caller_the_profile_allows(client: Client, store: Any) -> None:
+    launch_id = _succeeded(client, store)
+    response = _post(client.as_person("tess.lead@acme.example"), f"/launches/{launch_id}/rollback", {"reason": "x" * 6})
+    assert response.status_code == 403
+
+
+def test_a_running_rollback_cannot_be_aborted(client: Client, store: Any) -> None:
+    launch_id = _succeeded(client, store)
+    rollback_id = _post(client, f"/launches/{launch_id}/rollback", {"reason": "checkout errors"}).json_body["launch_id"]
+    response = _post(client, f"/launches/{rollback_id}/abort", {"reason": "changed my mind"})
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "not_rollbackable"

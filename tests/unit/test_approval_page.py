@@ -82,7 +82,7 @@ def test_opening_a_link_shows_the_launch_and_the_attestations_and_changes_nothin
     page = site.open("tess.lead@acme.example")
     assert page.status_code == 200
     text = page.body.decode()
-    for shown in ("1.1.0", "riley@acme.example", "tech_lead", "Code freeze confirmed"):
+    for shown in ("1.1.0", "riley.release@acme.example", "tech_lead", "Code freeze confirmed"):
         assert shown in text
     assert text.count('type="checkbox" name="attest"') == 4
     assert {"HttpOnly", "SameSite=Strict"} <= {part.strip() for part in page.headers["Set-Cookie"].split(";")}

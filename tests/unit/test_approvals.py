@@ -28,7 +28,7 @@ from chalicelib.store import AlreadyDecided, now
 
 KEY = b"k" * 32
 ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
-REQUESTER = "riley@acme.example"
+REQUESTER = "riley.release@acme.example"
 # sam may approve for two roles (one person still fills only one); riley asked for the launch.
 APPROVERS = {
     "tech_lead": ["tess.lead@acme.example", REQUESTER, "sam@acme.example"],
@@ -171,7 +171,7 @@ def test_one_person_fills_one_role(store: Any, launch: Launch, gate: str) -> Non
 
 
 def test_the_requester_cannot_approve_their_own_launch(store: Any, launch: Launch, gate: str) -> None:
-    assert launch.request.requested_by == REQUESTER
+    assert launch.requested_by == REQUESTER
     with pytest.raises(SeparationOfDuties):
         _decide(store, launch, FakeStepFunctions(), "tech_lead", REQUESTER)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import Launch, LaunchStatus, Stage
+from chalicelib.models import Caller, Launch, LaunchStatus, Stage
 from chalicelib.stages.lifecycle import begin_launch, final_status, finish_launch
 
 
@@ -161,6 +161,13 @@ def test_a_finish_retried_after_the_status_was_written_still_notifies(
     assert aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == []
 
 
+RILEY = Caller(
+    kind="iam",
+    subject="arn:aws:iam::123456789012:user/riley.release@acme.example",
+    name="riley.release@acme.example",
+)
+
+
 def test_unlock_releases_a_held_environment_and_writes_who_and_why(
     aws: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
@@ -169,14 +176,12 @@ def test_unlock_releases_a_held_environment_and_writes_who_and_why(
 
     _failed_rollback(store, launch, profile)
     finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), "")
-    answer = unlock_environment(
-        store, "local", UnlockRequest(unlocked_by="sam@acme.example", reason="redeployed acme-api:41 by hand")
-    )
+    answer = unlock_environment(store, "local", UnlockRequest(reason="redeployed acme-api:41 by hand"), RILEY)
     assert answer["was_held_by"] == launch.launch_id
     assert store.lock_holder("local") is None
     last = store.timeline(launch.launch_id)[-1]
     assert last.kind == "unlocked"
-    assert "sam@acme.example" in last.message
+    assert "riley.release@acme.example unlocked local" in last.message
     assert "redeployed acme-api:41 by hand" in last.message
 
 
@@ -186,7 +191,7 @@ def test_unlock_refuses_while_the_holding_launch_still_runs(store: Any, launch: 
 
     begin_launch(store, launch, profile)
     with pytest.raises(LaunchStillRunning):
-        unlock_environment(store, "local", UnlockRequest(unlocked_by="sam", reason="want to launch now"))
+        unlock_environment(store, "local", UnlockRequest(reason="want to launch now"), RILEY)
     assert store.lock_holder("local") == launch.launch_id
 
 

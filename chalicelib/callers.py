@@ -1,0 +1,257 @@
+"""Who is calling the API: GitHub Actions OIDC tokens and AWS IAM identities, verified and authorised."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.models import Caller
+from chalicelib.profiles import EnvironmentProfile, load_profile_all
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# The IAM token: a presigned sts:GetCallerIdentity URL, base64url, after this prefix (the EKS pattern).
+IAM_TOKEN_PREFIX = "aws-iam-v1."  # noqa: S105 - a token format, not a secret
+# The header the IAM token's signature covers, naming this controller, so a token made for
+# another service (or another controller) cannot be replayed here.
+AUDIENCE_HEADER = "x-launch-controller-audience"
+MAX_IAM_TOKEN_SECONDS = 900
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Unauthenticated(Exception):
+    """No credential, or one that does not verify (401)."""
+
+
+class Forbidden(Exception):
+    """A verified caller the environment's profile does not allow to do this (403)."""
+
+
+class IdentityProviderUnavailable(Exception):
+    """The OIDC issuer's keys or STS could not be reached; the caller's credential is not at fault (503)."""
+
+
+class IdentityConfig(BaseModel):
+    """What this deployment trusts: the OIDC issuer and audience, and the STS endpoint to ask."""
+
+    oidc_issuer: str = GITHUB_ISSUER
+    oidc_audience: str = "launch-controller"
+    jwks_url: str = ""
+    sts_endpoint: str = "https://sts.us-east-1.amazonaws.com"
+
+    @property
+    def keys_url(self) -> str:
+        return self.jwks_url or self.oidc_issuer.rstrip("/") + "/.well-known/jwks"
+
+
+def authenticate(authorization: str | None, config: IdentityConfig) -> Caller:
+    """The caller an `Authorization: Bearer …` header proves, or Unauthenticated saying why not."""
+    if not authorization:
+        raise Unauthenticated("no credential: send 'Authorization: Bearer <GitHub OIDC token or IAM token>'")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    token = token.strip()
+    if token.startswith(IAM_TOKEN_PREFIX):
+        return verify_iam_token(token, config)
+    return verify_github_token(token, config)
+
+
+# -- GitHub Actions OIDC ---------------------------------------------------------------------------
+
+# The claims worth keeping with a launch: which workflow run, on what, by whom.
+GITHUB_RECORDED_CLAIMS = (
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "ref",
+    "ref_protected",
+    "ref_type",
+    "sha",
+    "environment",
+    "workflow",
+    "job_workflow_ref",
+    "run_id",
+    "run_attempt",
+    "actor",
+    "event_name",
+)
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> Any:
+    """One key set client per URL for the Lambda's life: keys cached, refetched for an unknown kid."""
+    from jwt import PyJWKClient
+
+    return PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+
+
+def verify_github_token(token: str, config: IdentityConfig) -> Caller:
+    """Verify signature (the issuer's JWKS), issuer, audience and expiry; RS256 only."""
+    import jwt
+
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError as exc:
+        raise Unauthenticated(f"the token is not a JWT: {exc}") from None
+    if header.get("alg") != "RS256":
+        raise Unauthenticated(f"the token's algorithm {header.get('alg')!r} is not accepted (RS256 only)")
+    try:
+        key = _jwks_client(config.keys_url).get_signing_key_from_jwt(token)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise IdentityProviderUnavailable(f"the OIDC issuer's keys could not be read: {exc}") from None
+    except jwt.PyJWKClientError as exc:
+        raise Unauthenticated(f"the token's signing key is not the issuer's: {exc}") from None
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=config.oidc_audience,
+            issuer=config.oidc_issuer,
+            leeway=30,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthenticated(f"the token's audience is not {config.oidc_audience!r}") from None
+    except jwt.InvalidIssuerError:
+        raise Unauthenticated(f"the token's issuer is not {config.oidc_issuer!r}") from None
+    except jwt.InvalidSignatureError:
+        raise Unauthenticated("the token's signature does not verify") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated(f"the token is not valid: {exc}") from None
+    if not claims.get("repository"):
+        raise Unauthenticated("the token has no repository claim; only GitHub Actions tokens are accepted")
+    recorded = {name: str(claims[name]) for name in GITHUB_RECORDED_CLAIMS if claims.get(name) is not None}
+    return Caller(kind="github", subject=str(claims["sub"]), name=f"github:{claims['repository']}", claims=recorded)
+
+
+# -- AWS IAM ---------------------------------------------------------------------------------------
+
+
+def verify_iam_token(token: str, config: IdentityConfig) -> Caller:
+    """Ask STS who signed the presigned GetCallerIdentity request the token carries.
+
+    STS checks the SigV4 signature; this checks the request is exactly that call, to the STS
+    endpoint this deployment trusts, bound to this controller's audience, and short-lived."""
+    try:
+        url = base64.urlsafe_b64decode(token[len(IAM_TOKEN_PREFIX) :] + "==").decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("the IAM token is not base64url") from None
+    parsed = urllib.parse.urlsplit(url)
+    trusted = urllib.parse.urlsplit(config.sts_endpoint)
+    if (parsed.scheme, parsed.netloc) != (trusted.scheme, trusted.netloc) or parsed.path not in ("", "/"):
+        raise Unauthenticated(f"the IAM token is signed for another endpoint than {config.sts_endpoint}")
+    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    if query.get("Action") != "GetCallerIdentity":
+        raise Unauthenticated("the IAM token must presign sts:GetCallerIdentity")
+    if AUDIENCE_HEADER not in query.get("X-Amz-SignedHeaders", "").split(";"):
+        raise Unauthenticated(f"the IAM token's signature must cover the {AUDIENCE_HEADER} header")
+    try:
+        signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        lifetime = int(query["X-Amz-Expires"])
+    except (KeyError, ValueError):
+        raise Unauthenticated("the IAM token has no valid X-Amz-Date / X-Amz-Expires") from None
+    moment = datetime.now(UTC)
+    if lifetime > MAX_IAM_TOKEN_SECONDS or signed_at - CLOCK_SKEW > moment:
+        raise Unauthenticated(f"the IAM token must be signed now, for at most {MAX_IAM_TOKEN_SECONDS} s")
+    if signed_at + timedelta(seconds=lifetime) < moment:
+        raise Unauthenticated("the IAM token has expired")
+    request = urllib.request.Request(
+        urllib.parse.urlunsplit((trusted.scheme, trusted.netloc, "/", parsed.query, "")),
+        headers={AUDIENCE_HEADER: config.oidc_audience, "Accept": "application/xml"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as exc:
+        if 400 <= exc.code < 500:
+            raise Unauthenticated(f"STS refused the IAM token ({exc.code}): {_sts_error(exc.read())}") from None
+        raise IdentityProviderUnavailable(f"STS answered {exc.code}") from None
+    except OSError as exc:
+        raise IdentityProviderUnavailable(f"STS could not be reached: {exc}") from None
+    identity = _caller_identity(body)
+    arn = identity["Arn"]
+    return Caller(kind="iam", subject=arn, name=_person(arn), claims=identity)
+
+
+def _sts_error(body: bytes) -> str:
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - STS's own answer, from the endpoint we chose
+    except ET.ParseError:
+        return body[:200].decode("utf-8", "replace")
+    message = next((element.text for element in root.iter() if element.tag.endswith("Message")), None)
+    return message or "no message"
+
+
+def _caller_identity(body: bytes) -> dict[str, str]:
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - STS's own answer, from the endpoint we chose
+    except ET.ParseError:
+        raise IdentityProviderUnavailable("STS answered something that is not XML") from None
+    found = {element.tag.rsplit("}", 1)[-1]: (element.text or "") for element in root.iter()}
+    if not found.get("Arn"):
+        raise IdentityProviderUnavailable("STS's answer has no Arn")
+    return {name: found.get(name, "") for name in ("Arn", "Account", "UserId")}
+
+
+def _person(arn: str) -> str:
+    """The human behind an ARN: a role session's name (Identity Center sets it to the user) or the user name."""
+    resource = arn.split(":", 5)[-1]
+    return resource.rsplit("/", 1)[-1]
+
+
+# -- Authorisation ---------------------------------------------------------------------------------
+
+
+def may_launch(caller: Caller, profile: EnvironmentProfile) -> bool:
+    """May this caller start, abort or roll back launches into the profile's environment?"""
+    rules = profile.callers
+    if caller.kind == "iam":
+        return caller.principal in rules.iam_principals
+    github = rules.github
+    if github is None:
+        return False
+    claims = caller.claims
+    if claims.get("repository", "").lower() not in {repo.lower() for repo in github.repositories}:
+        return False
+    if not github.environments and not github.protected_refs:
+        return True
+    # Never a match on `sub`: the claims themselves, exactly.
+    by_environment = claims.get("environment") in github.environments
+    by_protected_ref = github.protected_refs and claims.get("ref_protected") == "true"
+    return by_environment or by_protected_ref
+
+
+def authorise_launch(caller: Caller, profile: EnvironmentProfile, action: str) -> None:
+    if not may_launch(caller, profile):
+        raise Forbidden(f"{caller.name} may not {action} launches into {profile.name!r} (see the profile's [callers])")
+
+
+def authorise_person(caller: Caller, action: str) -> str:
+    """Only a person signed in with IAM may do this (a decision, an unlock); their name."""
+    if caller.kind != "iam":
+        raise Forbidden(f"{action} needs a person's IAM identity, not a workflow's token")
+    return caller.name
+
+
+def authorise_reader(caller: Caller) -> None:
+    """Reading launches: anyone some profile lets launch, and every approver."""
+    for profile in load_profile_all():
+        if may_launch(caller, profile):
+            return
+        if caller.kind == "iam" and any(
+            profile.approvals.may_approve(role, caller.name) for role in profile.approvals.roles
+        ):
+            return
+    raise Forbidden(f"{caller.name} is not a caller of any environment")
