@@ -1,0 +1,118 @@
+"""The GitHub Action's script against the local stack, with a job token the stack's OIDC issuer signs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from launchctl.infrastructure import backend_image
+from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, wait
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / "action" / "launch.py"
+
+
+def _job(stack: Any, tmp_path: Path, version: str, run_id: str, **claims: str) -> dict[str, str]:
+    """The environment a runner gives the action's step: inputs, the token endpoint, output files."""
+    url, request_token = stack.issuer.job(run_id=run_id, **claims)
+    return {
+        "PATH": os.environ["PATH"],
+        "ACTIONS_ID_TOKEN_REQUEST_URL": url,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_RUN_ID": run_id,
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "LAUNCH_API_URL": stack.api_url,
+        "LAUNCH_ENVIRONMENT": "local",
+        "LAUNCH_VERSION": version,
+        "LAUNCH_GIT_SHA": "abcdef1234567",
+        "LAUNCH_FRONTEND_ARTIFACT": stack.publish_release(version),
+        "LAUNCH_BACKEND_IMAGE": backend_image(version),
+        "LAUNCH_POLL_SECONDS": "0.2",
+        "LAUNCH_TIMEOUT_MINUTES": "2",
+    }
+
+
+def _run_approving(stack: Any, env: dict[str, str]) -> tuple[int, str]:
+    """Run the step; approve its launch as each approver once the gate opens; (exit code, output)."""
+    step = subprocess.Popen(
+        [sys.executable, str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert step.stdout is not None
+    first = step.stdout.readline()
+    launch_id = first.split()[1].rstrip(":")
+    api = stack.api_as()
+    gate = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL")
+    assert gate["requested_by"] == "github:acme/shop"
+    for role in APPROVERS:
+        decide(stack, launch_id, role)
+    rest, _ = step.communicate(timeout=120)
+    return step.returncode, first + rest
+
+
+def test_the_action_starts_a_launch_with_the_jobs_token_and_passes_when_it_succeeds(stack: Any, tmp_path: Path) -> None:
+    version = next_version()
+    env = _job(stack, tmp_path, version, run_id="4100")
+    code, out = _run_approving(stack, env)
+    assert code == 0, out
+    assert "approvals: product_manager: open, qa_lead: open, tech_lead: open" in out, out
+    assert "approvals: product_manager: approved, qa_lead: approved, tech_lead: approved" in out
+    assert "checkpoint T+6s passed" in out
+    assert out.strip().endswith("SUCCEEDED")
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().split())
+    assert outputs["status"] == "SUCCEEDED"
+    assert f"### Launch {outputs['launch-id']}: SUCCEEDED" in (tmp_path / "summary.md").read_text()
+    launch = stack.api_as().get(outputs["launch-id"])
+    assert launch["caller"]["claims"]["run_id"] == "4100"
+
+    # The same run and attempt again (a re-run step) finds the same launch and reports it.
+    again = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert again.returncode == 0, again.stdout
+    assert f"launch {outputs['launch-id']}" in again.stdout
+
+
+def test_the_action_fails_the_job_when_the_launch_rolls_back(stack: Any, tmp_path: Path) -> None:
+    before = snapshot(stack)
+    version = next_version()
+    stack.site.unhealthy_images.add(backend_image(version))
+    try:
+        code, out = _run_approving(stack, _job(stack, tmp_path, version, run_id="4101"))
+    finally:
+        stack.site.unhealthy_images.clear()
+    assert code == 1
+    assert "::error::launch" in out
+    assert "ended ROLLED_BACK" in out
+    assert snapshot(stack) == before
+
+
+def test_the_action_fails_at_once_when_the_repository_may_not_launch(stack: Any, tmp_path: Path) -> None:
+    env = _job(stack, tmp_path, next_version(), run_id="4102", repository="mallory/shop")
+    step = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert step.returncode == 1
+    assert "::error::the controller refused the launch: 403 forbidden" in step.stdout
+
+
+def test_action_yml_passes_every_input_to_the_script() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    [step] = action["runs"]["steps"]
+    assert action["runs"]["using"] == "composite"
+    assert step["run"] == 'python3 "$GITHUB_ACTION_PATH/action/launch.py"'
+    passed = {value.removeprefix("${{ inputs.").removesuffix(" }}") for value in step["env"].values()}
+    assert passed == set(action["inputs"])
+    script = SCRIPT.read_text()
+    for name in step["env"]:
+        assert f'"{name.removeprefix("LAUNCH_")}"' in script, name
