@@ -39,6 +39,33 @@ def new_launch_id(environment: str) -> str:
     return f"{environment}-{now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def ensure_environment_free(store: LaunchStore, environment: str, sfn: Any) -> None:
+    """EnvironmentLocked unless nobody holds the environment, or its holder's lease ran out AND its
+    execution has ended: a lease only frees the lock of a launch that cannot release it any more."""
+    lock = store.lock(environment)
+    if lock is None:
+        return
+    holder = lock["owner"]
+    if lock.get("lease_expires_at", "") >= now().isoformat(timespec="microseconds"):
+        raise EnvironmentLocked(environment, holder, lock.get("held_because", ""))
+    try:
+        stale: Launch | None = store.get_launch(holder)
+    except LaunchNotFound:
+        stale = None
+    if stale is not None and stale.execution_arn:
+        execution = sfn.describe_execution(executionArn=stale.execution_arn)
+        if execution["status"] == "RUNNING":
+            raise EnvironmentLocked(environment, holder, "its lease ran out but its execution is still running")
+        store.append_event(
+            holder,
+            "lock_taken_over",
+            f"its lease on {environment} ran out after its execution ended {execution['status']}; a new launch "
+            "may take the environment",
+            stage=Stage.FINISH,
+            details={"lease_expires_at": lock.get("lease_expires_at"), "execution_status": execution["status"]},
+        )
+
+
 def start_launch(
     store: LaunchStore, request: LaunchRequest, caller: Caller, sfn: Any, state_machine_arn: str
 ) -> Launch:
@@ -58,10 +85,7 @@ def start_launch(
     )
     # Checked first so that the usual refusal leaves no FAILED launch behind; the conditional
     # acquire below still settles a race between two starts.
-    holder = store.lock_holder(request.environment)
-    if holder is not None:
-        lock = store.lock(request.environment) or {}
-        raise EnvironmentLocked(request.environment, holder, lock.get("held_because", ""))
+    ensure_environment_free(store, request.environment, sfn)
     store.create_launch(launch)
     store.append_event(
         launch.launch_id,
@@ -238,10 +262,7 @@ def start_rollback(
         )
     if not target.changes or target.rollback_point is None:
         raise NotRollbackable(f"launch {launch_id} recorded no change to undo")
-    holder = store.lock_holder(environment)
-    if holder is not None:
-        lock = store.lock(environment) or {}
-        raise EnvironmentLocked(environment, holder, lock.get("held_because", ""))
+    ensure_environment_free(store, environment, sfn)
     moment = now()
     rollback = Launch(
         launch_id=new_launch_id(environment),

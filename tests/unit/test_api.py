@@ -377,3 +377,42 @@ def test_a_running_rollback_cannot_be_aborted(client: Client, store: Any) -> Non
     response = _post(client, f"/launches/{rollback_id}/abort", {"reason": "changed my mind"})
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "not_rollbackable"
+
+
+# -- the lock's lease --------------------------------------------------------------------------------
+
+
+def _expire_lease(aws: Any, environment: str = "local") -> None:
+    aws("dynamodb").update_item(
+        TableName="launch-controller-test",
+        Key={"pk": {"S": f"LOCK#{environment}"}, "sk": {"S": "LOCK"}},
+        UpdateExpression="SET lease_expires_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2000-01-01T00:00:00.000000+00:00"}},
+    )
+
+
+def test_a_lock_whose_lease_ran_out_is_not_taken_while_its_execution_runs(client: Client, aws: Any) -> None:
+    running = _post(client, "/launches", BODY).json_body["launch_id"]
+    sfn = aws("stepfunctions")
+    # The test's one-state machine has already ended; give the holder an execution that still runs.
+    waiting = sfn.create_state_machine(
+        name="waits",
+        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    alive = sfn.start_execution(stateMachineArn=waiting, name="alive")["executionArn"]
+    from chalicelib.wiring import launch_store
+
+    launch_store().set_execution(running, alive)
+    _expire_lease(aws)
+    refused = _post(client, "/launches", BODY)
+    assert refused.status_code == 409
+    assert refused.json_body["error"]["running_launch_id"] == running
+    assert "still running" in refused.json_body["error"]["held_because"]
+
+    sfn.stop_execution(executionArn=alive)
+    taken = _post(client, "/launches", BODY)
+    assert taken.status_code == 202
+    stale = client.http.get(f"/launches/{running}").json_body
+    assert stale["timeline"][-1]["kind"] == "lock_taken_over"
+    assert "ended ABORTED" in stale["timeline"][-1]["message"]
