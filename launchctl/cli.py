@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from launchctl.client import ApiError, ControllerApi, format_event, is_final
+from launchctl.progress import LiveDisplay
 
 DEFAULT_API = "http://127.0.0.1:24561"
 DEFAULT_OUTBOX = "http://127.0.0.1:24564/outbox"
@@ -68,9 +69,12 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
         _print(args, launch, text)
         return EXIT_OK
     launch: dict[str, Any] = {}
-    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout):
+    live = LiveDisplay() if sys.stdout.isatty() and not args.json else None
+    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout, interval=1.0):
         launch = current
-        if not args.json:
+        if live is not None:
+            live.update(launch, [format_event(event) for event in new_events])
+        elif not args.json:
             for event in new_events:
                 print(format_event(event), flush=True)
     if args.json:
