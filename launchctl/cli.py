@@ -153,6 +153,7 @@ def cmd_approvers(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    from launchctl.credentials import RELEASE_ENGINEER
     from launchctl.stack import LocalStack
 
     with LocalStack() as stack:
@@ -162,12 +163,17 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"sample site:        {stack.site.url}  (WebSocket {stack.site.websocket_url})")
         print(f"state machine:      {stack.state_machine_arn}")
         print("environment:        local (chalicelib/profiles/local.toml)")
-        print(f"try: launchctl --api {stack.api_url} start --env local --version 1.1.0 --git-sha abc1234 \\")
+        print("try: launchctl start --env local --version 1.1.0 --git-sha abc1234 \\")
         print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
         print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
         print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
         assert stack.outbox_server is not None
         print(f"approval emails:    {stack.outbox_server.url}  (launchctl outbox; new ones are printed here)")
+        people = ", ".join(person for person in stack.people if person != RELEASE_ENGINEER)
+        print(f"you are:            {RELEASE_ENGINEER} (IAM user; keys in {stack.credentials_file})")
+        print(f"approvers:          {people}: launchctl --profile PERSON approve ID --role ROLE ...")
+        assert stack.issuer is not None
+        print(f"GitHub OIDC issuer: {stack.issuer.url} (jobs for the action: see tests/integration/test_action.py)")
         print("Ctrl-C stops.", flush=True)
         shown = 0
         try:

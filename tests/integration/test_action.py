@@ -65,7 +65,8 @@ def test_the_action_starts_a_launch_with_the_jobs_token_and_passes_when_it_succe
     env = _job(stack, tmp_path, version, run_id="4100")
     code, out = _run_approving(stack, env)
     assert code == 0, out
-    assert "approvals: product_manager: open, qa_lead: open, tech_lead: open" in out, out
+    # The approvals as the step saw them change: some open at first, all approved at the end.
+    assert any(line.startswith("  approvals: ") and ": open" in line for line in out.splitlines()), out
     assert "approvals: product_manager: approved, qa_lead: approved, tech_lead: approved" in out
     assert "checkpoint T+6s passed" in out
     assert out.strip().endswith("SUCCEEDED")
