@@ -19,6 +19,7 @@ from chalicelib.models import (
     LaunchRequest,
     LaunchStatus,
     ListQuery,
+    PreflightQuery,
     RollbackRequest,
     Stage,
     UnlockRequest,
@@ -33,6 +34,12 @@ def _aws(service: str) -> Any:
     from chalicelib import aws
 
     return aws.client(service)
+
+
+def _preflight_client(service: str) -> Any:
+    from chalicelib import aws
+
+    return aws.preflight_client(service)
 
 
 def _settings() -> Any:
@@ -231,6 +238,28 @@ def roll_back_launch(launch_id: str) -> Response:
     return Response(body=answer, status_code=202, headers={"Location": f"/launches/{rollback.launch_id}"})
 
 
+@app.route("/environments/{environment}/preflight", methods=["GET"])
+@api
+def environment_preflight(environment: str) -> dict[str, Any]:
+    """The checklist's checks against the environment now, without a launch (read-only)."""
+    from chalicelib.callers import authorise_launch
+    from chalicelib.preflight import Release, run_preflight
+    from chalicelib.profiles import load_profile
+
+    caller = _caller()
+    profile = load_profile(environment)
+    authorise_launch(caller, profile, "check")
+    query = PreflightQuery.model_validate(app.current_request.query_params or {})
+    release = Release(query.frontend_artifact, query.backend_image)
+    report = run_preflight(profile, _preflight_client, release, _settings().notifications_topic_arn)
+    return {
+        "environment": environment,
+        **report.model_dump(mode="json"),
+        "passed": report.passed,
+        "summary": report.summary(),
+    }
+
+
 @app.route("/environments/{environment}/unlock", methods=["POST"])
 @api
 def unlock_environment(environment: str) -> dict[str, Any]:
@@ -271,7 +300,7 @@ def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
         store,
         launch.launch_id,
         Stage.PREFLIGHT,
-        lambda: preflight_stage(store, launch, profile, _aws("s3"), _aws("cloudfront"), _aws("ecs"), _aws("rds")),
+        lambda: preflight_stage(store, launch, profile, _preflight_client, _settings().notifications_topic_arn),
     )
 
 

@@ -14,6 +14,8 @@ ENTRY_POINTS = {
     "app (API and every stage handler)": "import app",
     "app + preflight stage + boto3": "import app, boto3, chalicelib.stages.preflight",
     "app + smoke stage (websockets)": "import app, chalicelib.stages.smoke, websockets.sync.client",
+    # The API's first authenticated request: PyJWT with cryptography's RSA.
+    "app + caller verification (PyJWT)": "import app, chalicelib.callers, jwt, jwt.algorithms",
 }
 
 

@@ -53,8 +53,15 @@ def approval_link(api_url: str, key: bytes, request: ApprovalRequest, approver: 
 
 def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile, link: str) -> str:
     asked = launch.request
-    checks = launch.results.get(str(Stage.PREFLIGHT), {}).get("checks", [])
+    preflight = launch.results.get(str(Stage.PREFLIGHT), {})
+    checks = preflight.get("checks", [])
     passed = sum(1 for check in checks if check.get("result") == "pass")
+    # What did not pass is what an approver should weigh: each warning, failure and skip, with its evidence.
+    attention = [
+        f"  - {check['result']}: {check['id']} ({check['title']}): {json.dumps(check.get('evidence', {}), default=str)}"
+        for check in checks
+        if check.get("result") != "pass"
+    ]
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
     return "\n".join(
         [
@@ -65,7 +72,8 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Environment:  {asked.environment}",
             f"Version:      {asked.version} (commit {asked.git_sha})",
             f"Requested by: {launch.requested_by}",
-            f"Preflight:    {passed}/{len(checks)} checks passed",
+            f"Preflight:    {preflight.get('summary') or f'{passed}/{len(checks)} checks passed'}",
+            *(["Preflight items that did not pass:", *attention] if attention else []),
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
             "",
             "Approving confirms:",

@@ -21,20 +21,28 @@ def session() -> Any:
     return _session()
 
 
-def client(service: str) -> Any:
-    """A client for `service`, honouring AWS_ENDPOINT_URL and the standard retry mode."""
-    return _client(service)
+def client(service: str, region: str | None = None) -> Any:
+    """A client for `service` (in `region`, else the session's), honouring AWS_ENDPOINT_URL and the
+    standard retry mode."""
+    return _client(service, region)
 
 
 @cache
-def _client(service: str) -> Any:
+def _client(service: str, region: str | None) -> Any:
     from botocore.config import Config
 
     # Session.client is not thread-safe; the local stack runs several executions at once.
     with _lock:
         return _session().client(
-            service, config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+            service,
+            region_name=region,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30),
         )
+
+
+def preflight_client(service: str) -> Any:
+    """Clients for the preflight checks: CloudFront's certificates live in ACM in us-east-1."""
+    return client(service, "us-east-1" if service == "acm" else None)
 
 
 def reset_clients() -> None:

@@ -111,8 +111,8 @@ class Change(StrEnum):
 
 
 # ASCII-only patterns mean the same to pydantic (Rust regex), Python and JSON Schema tools.
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
-PERSON_PATTERN = r"^[!-~][ -~]*$"
+ARTIFACT_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$"
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$"
 
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
 
@@ -127,13 +127,13 @@ class LaunchRequest(BaseModel):
     git_sha: str = Field(pattern=r"^[0-9a-f]{7,40}$")
     frontend_artifact: str = Field(
         description="s3://bucket/prefix/ holding the release's static build",
-        json_schema_extra={"pattern": r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$"},
+        json_schema_extra={"pattern": ARTIFACT_PATTERN},
     )
     # ASCII-only classes: the regex means the same to pydantic, Python and JSON Schema tools.
     backend_image: str = Field(
         min_length=3,
         max_length=255,
-        pattern=r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$",
+        pattern=IMAGE_PATTERN,
     )
 
     @field_validator("frontend_artifact")
@@ -276,6 +276,20 @@ class AbortRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=5, max_length=2000)
+
+
+class PreflightQuery(BaseModel):
+    """`GET /environments/{env}/preflight`: optionally the release whose build and image to check too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frontend_artifact: str | None = Field(default=None, pattern=ARTIFACT_PATTERN)
+    backend_image: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=255,
+        pattern=IMAGE_PATTERN,
+    )
 
 
 class RollbackRequest(BaseModel):

@@ -15,6 +15,7 @@ from chalicelib.models import (
     LaunchRequest,
     LaunchStatus,
     ListQuery,
+    PreflightQuery,
     RollbackRequest,
     Stage,
     TimelineEvent,
@@ -75,6 +76,31 @@ def _schema(models: list[type[BaseModel]]) -> dict[str, Any]:
         "properties": {
             "launches": {"type": "array", "items": {"$ref": _REF.format(model="LaunchSummary")}},
             "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+    schemas["PreflightReport"] = {
+        "type": "object",
+        "required": ["environment", "checks", "passed", "summary"],
+        "properties": {
+            "environment": {"type": "string"},
+            "passed": {"type": "boolean"},
+            "summary": {"type": "string"},
+            "checks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "title", "section", "severity", "result", "resource", "evidence"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "section": {"type": "string"},
+                        "severity": {"enum": ["blocking", "warning"]},
+                        "result": {"enum": ["pass", "fail", "warn", "skipped"]},
+                        "resource": {"type": "string"},
+                        "evidence": {"type": "object"},
+                    },
+                },
+            },
         },
     }
     schemas["LaunchDetail"] = {
@@ -236,6 +262,24 @@ def document() -> dict[str, Any]:
                         "responses": {
                             "202": {"description": "the rollback's own launch, started", **_json("LaunchSummary")},
                             **_errors(400, 404, 409, 413),
+                        },
+                    }
+                },
+                "/environments/{environment}/preflight": {
+                    "get": {
+                        "summary": "The checklist's checks against the environment now, without a launch",
+                        "parameters": [
+                            {**_path("environment"), "schema": {"enum": known_environments()}},
+                            *[
+                                {"name": name, "in": "query", "schema": prop}
+                                for name, prop in PreflightQuery.model_json_schema(ref_template=_REF)[
+                                    "properties"
+                                ].items()
+                            ],
+                        ],
+                        "responses": {
+                            "200": {"description": "the report", **_json("PreflightReport")},
+                            **_errors(400),
                         },
                     }
                 },

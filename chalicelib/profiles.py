@@ -152,6 +152,38 @@ class GitHubCallers(_Strict):
     protected_refs: bool = Field(default=False, description="a job on a protected branch or tag also may")
 
 
+Severity = Literal["blocking", "warning"]
+
+
+class SecretNames(_Strict):
+    """The secrets the application needs, by their Secrets Manager names (values are never read)."""
+
+    database_password: str
+    jwt_secret: str
+    github_oauth: str
+
+
+class PreflightConfig(_Strict):
+    """What the checklist's infrastructure, monitoring and security items are checked against."""
+
+    vpc: str = Field(description="the VPC's id or its Name tag")
+    availability_zones: int = Field(default=3, ge=1, le=6)
+    database_ports: list[int] = Field(default=[5432, 3306, 1433, 1521, 27017, 6379])
+    certificate_min_days: int = Field(default=30, ge=1)
+    minimum_tls: Literal["TLSv1.2_2019", "TLSv1.2_2021"] = "TLSv1.2_2021"
+    backup_retention_days: int = Field(default=30, ge=1, le=35)
+    load_balancer: str = Field(description="the application load balancer's name")
+    secrets: SecretNames
+    secret_max_age_days: int = Field(default=90, ge=1)
+    dashboard: str
+    log_groups: list[str] = Field(min_length=1)
+    ecr_required: bool = True
+    entry_bundle: str = Field(default="assets/app.*.js", description="glob of the entry bundle in the build")
+    bundle_budget_kb: int = Field(default=500, ge=1)
+    severity: dict[str, Severity] = Field(default_factory=dict, description="check id -> blocking or warning")
+    skip: dict[str, str] = Field(default_factory=dict, description="check id -> why it is not checked here")
+
+
 class CallerPolicy(_Strict):
     """Who may start, abort and roll back launches into the environment (the API's authorisation)."""
 
@@ -172,6 +204,7 @@ class EnvironmentProfile(_Strict):
     bake: BakeConfig = BakeConfig()
     approvals: ApprovalPolicy
     callers: CallerPolicy = CallerPolicy()
+    preflight: PreflightConfig
     # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)

@@ -107,6 +107,33 @@ def cmd_abort(args: argparse.Namespace, api: ControllerApi) -> int:
     return EXIT_OK
 
 
+MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skipped": "skip"}
+
+
+def preflight_table(report: dict[str, Any]) -> str:
+    """The report as a person reads it: one line per check, by checklist section, evidence last."""
+    lines = []
+    for section in ("Infrastructure", "Monitoring", "Security", "Application"):
+        checks = [c for c in report["checks"] if c["section"] == section]
+        if not checks:
+            continue
+        lines.append(f"{section}")
+        for check in checks:
+            evidence = json.dumps(check["evidence"], default=str, separators=(",", ":"))
+            lines.append(
+                f"  {MARK[check['result']]} {check['id']:<34} {check['severity']:<8} {check['resource'][:32]:<32} "
+                f"{evidence[:110]}"
+            )
+    lines.append(report["summary"] + ("" if report["passed"] else ": a launch would be BLOCKED"))
+    return "\n".join(lines)
+
+
+def cmd_preflight(args: argparse.Namespace, api: ControllerApi) -> int:
+    report = api.preflight(args.env, args.frontend, args.image)
+    _print(args, report, preflight_table(report))
+    return EXIT_OK if report["passed"] else EXIT_STOPPED
+
+
 def cmd_rollback(args: argparse.Namespace, api: ControllerApi) -> int:
     result = api.rollback(args.launch_id, args.reason)
     _print(
@@ -154,10 +181,18 @@ def cmd_approvers(args: argparse.Namespace) -> int:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from launchctl.credentials import RELEASE_ENGINEER
+    from launchctl.infrastructure import BREAKERS
     from launchctl.stack import LocalStack
 
+    unknown = sorted(set(args.breaks) - set(BREAKERS))
+    if unknown:
+        print(f"error: no check {', '.join(unknown)}; known: {', '.join(sorted(BREAKERS))}", file=sys.stderr)
+        return EXIT_USAGE
     with LocalStack() as stack:
         assert stack.site is not None
+        for check_id in args.breaks:
+            stack.break_check(check_id)
+            print(f"broken on purpose:  {check_id}")
         print(f"local AWS (moto):   {stack.moto_url}")
         print(f"controller API:     {stack.api_url}")
         print(f"sample site:        {stack.site.url}  (WebSocket {stack.site.websocket_url})")
@@ -272,6 +307,13 @@ def parser() -> argparse.ArgumentParser:
     abort.add_argument("launch_id")
     abort.add_argument("--reason", required=True)
 
+    preflight = commands.add_parser(
+        "preflight", help="run the checklist's checks against an environment now, without a launch"
+    )
+    preflight.add_argument("--env", required=True)
+    preflight.add_argument("--frontend", help="also check this build (s3://bucket/prefix/) against the bundle budget")
+    preflight.add_argument("--image", help="also check this backend image exists in ECR")
+
     rollback = commands.add_parser(
         "rollback", help="take a launch that succeeded back out (within the profile's window), as its own launch"
     )
@@ -295,7 +337,15 @@ def parser() -> argparse.ArgumentParser:
     approvers.add_argument("--env", help="sync: the environment whose approvers to subscribe")
     approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
-    commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
+    local = commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
+    local.add_argument(
+        "--break",
+        dest="breaks",
+        action="append",
+        default=[],
+        metavar="CHECK_ID",
+        help="break one preflight item after start-up (repeatable), to see a launch refused or warned",
+    )
     commands.add_parser("demo", help="run two launches on the embedded local AWS and show what happened")
     return root
 
@@ -327,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "unlock": cmd_unlock,
         "abort": cmd_abort,
         "rollback": cmd_rollback,
+        "preflight": cmd_preflight,
     }
     try:
         return handlers[args.command](args, api)

@@ -64,6 +64,14 @@ class ControllerApi:
     def abort(self, launch_id: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/launches/{launch_id}/abort", {"reason": reason})
 
+    def preflight(
+        self, environment: str, frontend_artifact: str | None = None, backend_image: str | None = None
+    ) -> dict[str, Any]:
+        """The checklist's checks against the environment now, without a launch."""
+        query = {"frontend_artifact": frontend_artifact, "backend_image": backend_image}
+        encoded = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        return self._call("GET", f"/environments/{environment}/preflight" + (f"?{encoded}" if encoded else ""))
+
     def rollback(self, launch_id: str, reason: str) -> dict[str, Any]:
         """Roll a launch that succeeded back out; answers with the rollback's own launch."""
         return self._call("POST", f"/launches/{launch_id}/rollback", {"reason": reason})

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,7 +56,9 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._running = threading.local()
+        # A context variable, not a thread-local: work a function hands to its own threads (the preflight
+        # checks run in a pool, each in a copy of the caller's context) still counts as that function's.
+        self._running: ContextVar[str | None] = ContextVar(f"fault-function-{id(self)}", default=None)
         self.calls: Counter[tuple[str, str]] = Counter()
 
     def install(self, session: Any) -> None:
@@ -76,15 +79,15 @@ class FaultInjector:
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
-        """Mark the current thread as running `function` (the bridge calls functions this way)."""
-        self._running.function = function
+        """Mark the current context as running `function` (the bridge calls functions this way)."""
+        token = self._running.set(function)
         try:
             yield
         finally:
-            self._running.function = None
+            self._running.reset(token)
 
     def _take(self, operation: str, kinds: set[str]) -> Fault | None:
-        function = getattr(self._running, "function", None)
+        function = self._running.get()
         if function is None:
             return None
         with self._lock:
@@ -110,7 +113,7 @@ class FaultInjector:
         return error_response(request, operation.split(".", 1)[0], throttle=fault.kind == "throttle")
 
     def _after_call(self, event_name: str, http_response: Any, **_: Any) -> None:
-        function = getattr(self._running, "function", None)
+        function = self._running.get()
         if function is None or http_response.status_code >= 300:
             return
         operation = event_name.split(".", 1)[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -12,6 +13,10 @@ from chalicelib.profiles import EnvironmentProfile
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "acme-artifacts-local"
+ECR_REPOSITORY = "acme/api"
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+SITE_DOMAIN = "www.acme.example"
+ON_CALL = "oncall@acme.example"
 FIRST_VERSION = "1.0.0"
 SMOKE_TOKEN = "local-smoke-token"  # noqa: S105 - the sample site's test credential, stored in the emulated account
 
@@ -36,12 +41,30 @@ def site_build(version: str) -> dict[str, bytes]:
 
 
 def publish_release(client: ClientFactory, version: str) -> str:
-    """Upload a release's static build to the artifact bucket; returns its s3:// prefix."""
+    """Upload a release's static build to the artifact bucket and push its image; returns the s3:// prefix."""
     s3 = client("s3")
     prefix = f"releases/{version}/"
     for key, body in site_build(version).items():
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=prefix + key, Body=body)
+    if "app.bundle_budget" in BROKEN_RELEASES:
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=prefix + "assets/app.vendor.js", Body=_oversized())
+    if "app.image_in_ecr" not in BROKEN_RELEASES:
+        push_image(client, version)
     return f"s3://{ARTIFACT_BUCKET}/{prefix}"
+
+
+def push_image(client: ClientFactory, version: str) -> None:
+    """What `docker push` leaves in ECR: a manifest under the version's tag."""
+    config_digest = "sha256:" + hashlib.sha256(version.encode()).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7, "digest": config_digest},
+        "layers": [],
+    }
+    ecr = client("ecr")
+    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # published before: the same image
+        ecr.put_image(repositoryName=ECR_REPOSITORY, imageManifest=json.dumps(manifest), imageTag=version)
 
 
 def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "") -> None:
@@ -114,7 +137,11 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
         StorageEncrypted=True,
         MultiAZ=True,
         BackupRetentionPeriod=30,
+        EnablePerformanceInsights=True,
+        PubliclyAccessible=False,
+        DeletionProtection=True,
     )
+    create_network_and_edge(client, profile, alarm_topic_arn)
     cloudwatch = client("cloudwatch")
     for name in profile.bake.alarm_names:
         errors = "5xx" in name
@@ -169,3 +196,366 @@ def create_distribution(client: ClientFactory, bucket: str, distribution_id: str
     distribution.distribution_id = distribution.id = distribution_id
     distribution.arn = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{distribution_id}"
     backend.distributions[distribution_id] = distribution
+
+
+def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str) -> None:
+    """The rest of what preflight checks: VPC, certificate and domain, load balancer, secrets, monitoring, ECR."""
+    preflight = profile.preflight
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(
+        CidrBlock="10.20.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": preflight.vpc}]}],
+    )["Vpc"]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    public_subnets = []
+    for index, zone in enumerate(ZONES):
+        public = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{index}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        ec2.associate_route_table(RouteTableId=public_routes, SubnetId=public)
+        public_subnets.append(public)
+        address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=address)["NatGateway"]["NatGatewayId"]
+        private = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{index + 10}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        private_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=private_routes, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+        ec2.associate_route_table(RouteTableId=private_routes, SubnetId=private)
+    web = ec2.create_security_group(GroupName="acme-web", Description="load balancer", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=web,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            for port in (80, 443)
+        ],
+    )
+    database = ec2.create_security_group(GroupName="acme-db", Description="database", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=database,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}],
+    )
+
+    certificate = import_certificate(client, SITE_DOMAIN)
+    serve_domain(client, profile.frontend.distribution_id, SITE_DOMAIN, certificate)
+
+    s3 = client("s3")
+    logs_bucket = f"{preflight.load_balancer}-access-logs"
+    s3.create_bucket(Bucket=logs_bucket)
+    elb = client("elbv2")
+    balancer = elb.create_load_balancer(Name=preflight.load_balancer, Subnets=public_subnets, SecurityGroups=[web])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    targets = elb.create_target_group(
+        Name=f"{preflight.load_balancer}-api",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckEnabled=True,
+        HealthCheckPath="/health",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(
+        TargetGroupArn=targets, Targets=[{"Id": "10.20.10.10", "Port": 8080}, {"Id": "10.20.11.10", "Port": 8080}]
+    )
+    elb.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTPS",
+        Port=443,
+        SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+        Certificates=[{"CertificateArn": certificate}],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": targets}],
+    )
+    elb.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
+        ],
+    )
+    elb.modify_load_balancer_attributes(
+        LoadBalancerArn=balancer,
+        Attributes=[
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": logs_bucket},
+        ],
+    )
+
+    secrets = client("secretsmanager")
+    for name in (preflight.secrets.database_password, preflight.secrets.jwt_secret, preflight.secrets.github_oauth):
+        secrets.create_secret(Name=name, SecretString=secrets_value(name))
+
+    client("cloudwatch").put_dashboard(
+        DashboardName=preflight.dashboard,
+        DashboardBody=json.dumps(
+            {"widgets": [{"type": "alarm", "properties": {"alarms": list(profile.bake.alarm_names)}}]}
+        ),
+    )
+    cloudwatch_logs = client("logs")
+    for group in preflight.log_groups:
+        cloudwatch_logs.create_log_group(logGroupName=group)
+        cloudwatch_logs.put_retention_policy(logGroupName=group, retentionInDays=30)
+    if alarm_topic_arn:
+        client("sns").subscribe(TopicArn=alarm_topic_arn, Protocol="email", Endpoint=ON_CALL)
+    client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
+    push_image(client, FIRST_VERSION)
+
+
+def secrets_value(name: str) -> str:
+    """A random local-only value: preflight never reads it, the sample site never needs it."""
+    import secrets
+
+    return json.dumps({"name": name, "value": secrets.token_urlsafe(24)})
+
+
+def import_certificate(client: ClientFactory, domain: str, days: int = 90) -> str:
+    """A self-signed certificate for the domain, imported into ACM (issued, valid `days` from now)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    moment = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(moment - timedelta(days=1))
+        .not_valid_after(moment + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return client("acm").import_certificate(
+        Certificate=certificate.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ),
+    )["CertificateArn"]
+
+
+def serve_domain(client: ClientFactory, distribution_id: str, domain: str, certificate_arn: str) -> None:
+    """Give the distribution its custom domain and certificate, HTTPS-only viewers and a current TLS."""
+    cloudfront = client("cloudfront")
+    current = cloudfront.get_distribution_config(Id=distribution_id)
+    config = current["DistributionConfig"]
+    config["Aliases"] = {"Quantity": 1, "Items": [domain]}
+    config["ViewerCertificate"] = {
+        "ACMCertificateArn": certificate_arn,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+        "CloudFrontDefaultCertificate": False,
+    }
+    cloudfront.update_distribution(Id=distribution_id, IfMatch=current["ETag"], DistributionConfig=config)
+
+
+# -- breaking one checklist item on purpose (`launchctl local --break CHECK_ID`, the preflight tests) ----------
+
+# Set by the application breakers so that releases published afterwards are broken too.
+BROKEN_RELEASES: set[str] = set()
+OVERSIZED_KB = 600
+
+
+def _vpc_id(client: ClientFactory, profile: EnvironmentProfile) -> str:
+    return client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [profile.preflight.vpc]}])["Vpcs"][0][
+        "VpcId"
+    ]
+
+
+def _lose_internet_routes(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    ec2 = client("ec2")
+    vpc = _vpc_id(client, profile)
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+        if any(str(route.get("GatewayId", "")).startswith("igw-") for route in table["Routes"]):
+            ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+
+
+def _delete_nat_gateways(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    ec2 = client("ec2")
+    filters = [{"Name": "vpc-id", "Values": [_vpc_id(client, profile)]}]
+    for gateway in ec2.describe_nat_gateways(Filters=filters)["NatGateways"]:
+        ec2.delete_nat_gateway(NatGatewayId=gateway["NatGatewayId"])
+
+
+def _open_database_port(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    ec2 = client("ec2")
+    filters = [{"Name": "vpc-id", "Values": [_vpc_id(client, profile)]}, {"Name": "group-name", "Values": ["acme-db"]}]
+    group = ec2.describe_security_groups(Filters=filters)["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}],
+    )
+
+
+def _change_distribution(
+    change: Callable[[dict[str, Any]], None],
+) -> Callable[[ClientFactory, EnvironmentProfile], None]:
+    def breaker(client: ClientFactory, profile: EnvironmentProfile) -> None:
+        cloudfront = client("cloudfront")
+        current = cloudfront.get_distribution_config(Id=profile.frontend.distribution_id)
+        config = current["DistributionConfig"]
+        change(config)
+        cloudfront.update_distribution(
+            Id=profile.frontend.distribution_id, IfMatch=current["ETag"], DistributionConfig=config
+        )
+
+    return breaker
+
+
+def _expiring_certificate(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    arn = import_certificate(client, SITE_DOMAIN, days=10)
+    _change_distribution(lambda config: config["ViewerCertificate"].update(ACMCertificateArn=arn))(client, profile)
+
+
+def _modify_database(**change: Any) -> Callable[[ClientFactory, EnvironmentProfile], None]:
+    def breaker(client: ClientFactory, profile: EnvironmentProfile) -> None:
+        client("rds").modify_db_instance(
+            DBInstanceIdentifier=profile.database.instance_id, ApplyImmediately=True, **change
+        )
+
+    return breaker
+
+
+def _unencrypted_database(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    # Encryption cannot be changed through the API (on AWS either); the emulated instance is edited directly.
+    from moto.rds.models import rds_backends
+
+    rds_backends[ACCOUNT_ID][REGION].databases[profile.database.instance_id].storage_encrypted = False
+
+
+def _balancer(client: ClientFactory, profile: EnvironmentProfile) -> tuple[Any, str, list[dict[str, Any]]]:
+    elb = client("elbv2")
+    arn = elb.describe_load_balancers(Names=[profile.preflight.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
+    return elb, arn, elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]
+
+
+def _old_tls_policy(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    elb, _, listeners = _balancer(client, profile)
+    https = next(item for item in listeners if item["Protocol"] == "HTTPS")
+    elb.modify_listener(ListenerArn=https["ListenerArn"], SslPolicy="ELBSecurityPolicy-2016-08")
+
+
+def _http_forwards(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    elb, _, listeners = _balancer(client, profile)
+    https = next(item for item in listeners if item["Protocol"] == "HTTPS")
+    plain = next(item for item in listeners if item["Protocol"] == "HTTP")
+    elb.modify_listener(ListenerArn=plain["ListenerArn"], DefaultActions=https["DefaultActions"])
+
+
+def _no_access_logs(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    elb, arn, _ = _balancer(client, profile)
+    elb.modify_load_balancer_attributes(
+        LoadBalancerArn=arn, Attributes=[{"Key": "access_logs.s3.enabled", "Value": "false"}]
+    )
+
+
+def _no_targets(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    elb, arn, _ = _balancer(client, profile)
+    for group in elb.describe_target_groups(LoadBalancerArn=arn)["TargetGroups"]:
+        health = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
+        elb.deregister_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[item["Target"] for item in health])
+
+
+def _delete_secret(role: str) -> Callable[[ClientFactory, EnvironmentProfile], None]:
+    def breaker(client: ClientFactory, profile: EnvironmentProfile) -> None:
+        name = getattr(profile.preflight.secrets, role)
+        client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+    return breaker
+
+
+def _delete_alarm(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    client("cloudwatch").delete_alarms(AlarmNames=profile.bake.alarm_names[:1])
+
+
+def _fire_alarm(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    client("cloudwatch").set_alarm_state(
+        AlarmName=profile.bake.alarm_names[0], StateValue="ALARM", StateReason="broken on purpose"
+    )
+
+
+def _no_retention(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    client("logs").delete_retention_policy(logGroupName=profile.preflight.log_groups[0])
+
+
+def _nobody_subscribed(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    sns = client("sns")
+    for subscription in sns.list_subscriptions()["Subscriptions"]:
+        if subscription["Endpoint"] == ON_CALL:
+            sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+
+
+def _oversized_bundles(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    BROKEN_RELEASES.add("app.bundle_budget")
+    s3 = client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARTIFACT_BUCKET, Prefix="releases/"):
+        for prefix in {item["Key"].split("/")[1] for item in page.get("Contents", [])}:
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"releases/{prefix}/assets/app.vendor.js", Body=_oversized())
+
+
+def _oversized() -> bytes:
+    return b"/* vendored */" + b" " * (OVERSIZED_KB * 1024)
+
+
+def _images_gone(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    BROKEN_RELEASES.add("app.image_in_ecr")
+    ecr = client("ecr")
+    images = ecr.list_images(repositoryName=ECR_REPOSITORY)["imageIds"]
+    if images:
+        ecr.batch_delete_image(repositoryName=ECR_REPOSITORY, imageIds=images)
+
+
+def _service_gone(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    client("ecs").delete_service(cluster=profile.backend.cluster, service=profile.backend.service, force=True)
+
+
+BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
+    "network.subnets": _lose_internet_routes,
+    "network.nat_gateways": _delete_nat_gateways,
+    "network.database_ports_closed": _open_database_port,
+    "s3.site_versioning": lambda client, profile: client("s3").put_bucket_versioning(
+        Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Suspended"}
+    ),
+    "s3.backup_bucket": lambda client, profile: client("s3").delete_bucket(Bucket=profile.frontend.backup_bucket),
+    "cloudfront.enabled": _change_distribution(lambda config: config.update(Enabled=False)),
+    "cloudfront.custom_domain": _change_distribution(lambda config: config.update(Aliases={"Quantity": 0})),
+    "cloudfront.certificate": _expiring_certificate,
+    "cloudfront.https_only": _change_distribution(
+        lambda config: config["DefaultCacheBehavior"].update(ViewerProtocolPolicy="allow-all")
+    ),
+    "cloudfront.minimum_tls": _change_distribution(
+        lambda config: config["ViewerCertificate"].update(MinimumProtocolVersion="TLSv1")
+    ),
+    "rds.multi_az": _modify_database(MultiAZ=False),
+    "rds.backup_retention": _modify_database(BackupRetentionPeriod=7),
+    "rds.performance_insights": _modify_database(EnablePerformanceInsights=False),
+    "rds.storage_encrypted": _unencrypted_database,
+    "rds.not_public": _modify_database(PubliclyAccessible=True),
+    "rds.deletion_protection": _modify_database(DeletionProtection=False),
+    "elb.https_tls13": _old_tls_policy,
+    "elb.http_redirect": _http_forwards,
+    "elb.access_logs": _no_access_logs,
+    "elb.targets_healthy": _no_targets,
+    "secrets.database_password": _delete_secret("database_password"),
+    "secrets.jwt_secret": _delete_secret("jwt_secret"),
+    "secrets.github_oauth": _delete_secret("github_oauth"),
+    "monitoring.alarms": _delete_alarm,
+    "monitoring.no_alarm_firing": _fire_alarm,
+    "monitoring.dashboard": lambda client, profile: client("cloudwatch").delete_dashboards(
+        DashboardNames=[profile.preflight.dashboard]
+    ),
+    "monitoring.log_retention": _no_retention,
+    "monitoring.notifications_subscribed": _nobody_subscribed,
+    "app.bundle_budget": _oversized_bundles,
+    "app.image_in_ecr": _images_gone,
+    "ecs.service_active": _service_gone,
+}

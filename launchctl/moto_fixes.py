@@ -16,6 +16,7 @@ def apply() -> None:
         _invalidations_as_aws_answers()
         _transactions_isolated()
         _presigned_caller_identity()
+        _performance_insights()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -129,3 +130,20 @@ def _presigned_caller_identity() -> None:
         return original_identity(self)
 
     TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]
+
+
+def _performance_insights() -> None:
+    """moto accepts EnablePerformanceInsights (create and modify) but never reports it; RDS answers
+    PerformanceInsightsEnabled."""
+    from moto.rds.models import DBInstance
+
+    original = DBInstance.__init__
+
+    def init(self: Any, backend: Any, **kwargs: Any) -> None:
+        original(self, backend, **kwargs)
+        self.enable_performance_insights = bool(kwargs.get("enable_performance_insights", False))
+
+    DBInstance.__init__ = init  # type: ignore[method-assign]
+    DBInstance.performance_insights_enabled = property(  # type: ignore[attr-defined]
+        lambda self: bool(getattr(self, "enable_performance_insights", False))
+    )

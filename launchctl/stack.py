@@ -271,6 +271,12 @@ class LocalStack:
         """Follow the launch through the API until it reaches one of `statuses`."""
         return self.api_as().wait(launch_id, lambda item: item["status"] in statuses, timeout)
 
+    def break_check(self, check_id: str) -> None:
+        """Break one preflight item in the emulated account (see launchctl.infrastructure.BREAKERS)."""
+        from launchctl.infrastructure import BREAKERS
+
+        BREAKERS[check_id](self.client, self.profile)
+
     # -- callers ---------------------------------------------------------------------------------
 
     @property

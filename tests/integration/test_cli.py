@@ -121,3 +121,26 @@ def test_cli_without_a_valid_credential_is_refused_with_exit_code_2(
     monkeypatch.setenv("LAUNCHCTL_TOKEN", stack.issuer.issue(lifetime=-600))
     assert cli.main(["--api", stack.api_url, "list"]) == cli.EXIT_USAGE
     assert "the token has expired" in capsys.readouterr().err
+
+
+def test_cli_preflight_prints_the_full_report_and_exits_4_on_a_blocking_failure(
+    stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib.preflight import CHECK_IDS
+
+    code, out = _run(stack, capsys, "preflight", "--env", "local")
+    assert code == cli.EXIT_OK, out
+    for check_id in CHECK_IDS:
+        assert check_id in out
+    assert "app.image_in_ecr" in out
+    assert "skip" in out
+    stack.break_check("s3.site_versioning")
+    try:
+        code, out = _run(stack, capsys, "preflight", "--env", "local")
+    finally:
+        stack.client("s3").put_bucket_versioning(
+            Bucket=stack.profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    assert code == cli.EXIT_STOPPED
+    assert "FAIL s3.site_versioning" in out
+    assert out.strip().endswith("a launch would be BLOCKED")

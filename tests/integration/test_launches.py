@@ -167,3 +167,19 @@ def test_a_launch_that_succeeded_is_rolled_back_on_request_as_its_own_execution(
     with pytest.raises(ApiError) as again:
         api.rollback(launched["launch_id"], "once more, by mistake")
     assert (again.value.status, again.value.body["error"]["code"]) == (409, "not_rollbackable")
+
+
+def test_a_warning_in_preflight_is_recorded_and_does_not_stop_the_launch(stack: Any, api: ControllerApi) -> None:
+    stack.break_check("monitoring.log_retention")
+    try:
+        launch = run_approved(stack, api, next_version())
+    finally:
+        group = stack.profile.preflight.log_groups[0]
+        stack.client("logs").put_retention_policy(logGroupName=group, retentionInDays=30)
+    assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    report = launch["results"]["preflight"]
+    [warned] = [check for check in report["checks"] if check["result"] != "pass"]
+    assert (warned["id"], warned["result"], warned["severity"]) == ("monitoring.log_retention", "warn", "warning")
+    assert "warnings: monitoring.log_retention" in next(
+        e["message"] for e in launch["timeline"] if e["kind"] == "preflight"
+    )

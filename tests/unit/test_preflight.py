@@ -1,55 +1,135 @@
-"""Preflight checks against moto-emulated infrastructure."""
+"""Preflight checks against moto-emulated infrastructure: every check passes, fails and errors as it should."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.stages.preflight import run_preflight
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.preflight import CHECK_IDS, Release, run_preflight, unused_severity_keys
+from chalicelib.profiles import known_environments, load_profile
+from launchctl.infrastructure import BREAKERS, BROKEN_RELEASES, backend_image, publish_release
+
+TOPIC = "notifications"
 
 
-def _run(aws: Any, profile: Any) -> Any:
-    return run_preflight(profile, aws("s3"), aws("cloudfront"), aws("ecs"), aws("rds"))
+@pytest.fixture
+def ready(aws: Any, profile: Any) -> Any:
+    """The local profile's environment as the stack builds it, alarms and on-call on a notifications topic."""
+    from launchctl.infrastructure import create_environment
+
+    topic = aws("sns").create_topic(Name=TOPIC)["TopicArn"]
+    create_environment(aws, profile, topic)
+    aws.topic = topic
+    return aws
 
 
-def test_the_bootstrapped_environment_passes_every_check(environment: Any, profile: Any) -> None:
-    report = _run(environment, profile)
+@pytest.fixture(autouse=True)
+def releases_unbroken() -> Any:
+    yield
+    BROKEN_RELEASES.clear()
+
+
+def _run(aws: Any, profile: Any, release: bool = True) -> Any:
+    named = Release(publish_release(aws, "1.1.0"), backend_image("1.1.0")) if release else None
+    return run_preflight(profile, aws, named, getattr(aws, "topic", ""))
+
+
+def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: Any) -> None:
+    report = _run(ready, profile)
+    failing = {c.id: c.evidence for c in report.checks if c.result != "pass"}
+    assert failing == {}
+    assert [c.id for c in report.checks] == CHECK_IDS
     assert report.passed
-    assert {check.id for check in report.checks} == {
-        "s3.site_versioning",
-        "cloudfront.enabled",
-        "ecs.service_active",
-        "rds.storage_encrypted",
+
+
+@pytest.mark.parametrize("check_id", sorted(BREAKERS))
+def test_each_check_fails_when_its_item_is_broken(ready: Any, profile: Any, check_id: str) -> None:
+    BREAKERS[check_id](ready, profile)
+    report = _run(ready, profile)
+    result = next(c for c in report.checks if c.id == check_id)
+    assert result.result in {"fail", "warn"}, result
+    assert result.evidence
+    expected = "fail" if result.severity == "blocking" else "warn"
+    if "unreadable" not in result.evidence:
+        assert result.result == expected
+
+
+def test_every_check_has_a_way_to_break_it() -> None:
+    assert sorted(BREAKERS) == sorted(CHECK_IDS)
+
+
+def test_an_empty_account_fails_every_check_and_passes_none(aws: Any, profile: Any) -> None:
+    report = run_preflight(profile, aws, Release("s3://nothing-here/releases/1/", backend_image("1.1.0")), "")
+    assert [c.id for c in report.checks if c.result == "pass"] == []
+    assert all(c.evidence for c in report.checks)
+
+
+class Denied:
+    """A client whose every call is refused, as with a role missing its read permissions."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __getattr__(self, operation: str) -> Any:
+        def refuse(*_: Any, **__: Any) -> Any:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"not allowed: {operation}"}}, operation)
+
+        return refuse
+
+
+def test_access_denied_is_a_failure_that_says_so_never_a_pass(profile: Any) -> None:
+    report = run_preflight(profile, Denied, Release("s3://a/b/", backend_image("1.1.0")), "arn:aws:sns:x")
+    assert {c.result for c in report.checks} == {"fail"}
+    assert {c.evidence.get("unreadable") for c in report.checks} == {"AccessDenied"}
+
+
+def test_without_a_release_the_application_checks_are_skipped_with_the_reason(ready: Any, profile: Any) -> None:
+    report = _run(ready, profile, release=False)
+    skipped = {c.id: c.evidence["reason"] for c in report.checks if c.result == "skipped"}
+    assert skipped == {
+        "app.bundle_budget": "no release named (frontend_artifact)",
+        "app.image_in_ecr": "no release named (backend_image)",
     }
 
 
-def test_suspended_versioning_blocks_with_its_evidence(environment: Any, profile: Any) -> None:
-    environment("s3").put_bucket_versioning(
-        Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Suspended"}
+def test_a_profile_turns_a_check_into_a_warning_or_skips_it(ready: Any, profile: Any) -> None:
+    for check_id in ("monitoring.log_retention", "monitoring.dashboard", "elb.access_logs"):
+        BREAKERS[check_id](ready, profile)
+    warnings = {"monitoring.log_retention": "warning", "monitoring.dashboard": "warning"}
+    skip = {"elb.access_logs": "no ALB logs here"}
+    tuned = profile.model_copy(
+        update={"preflight": profile.preflight.model_copy(update={"severity": warnings, "skip": skip})}
     )
-    report = _run(environment, profile)
-    assert not report.passed
-    [failure] = report.blocking_failures
-    assert failure.id == "s3.site_versioning"
-    assert failure.evidence == {"versioning": "Suspended"}
+    report = _run(ready, tuned)
+    by_id = {c.id: c for c in report.checks}
+    assert (by_id["monitoring.log_retention"].result, by_id["monitoring.log_retention"].severity) == ("warn", "warning")
+    # A resource that cannot be read is a failure even where it only warns; it does not block.
+    assert by_id["monitoring.dashboard"].result == "fail"
+    assert by_id["monitoring.dashboard"].evidence["unreadable"] == "ResourceNotFound"
+    assert by_id["elb.access_logs"].result == "skipped"
+    assert by_id["elb.access_logs"].evidence == {"reason": "no ALB logs here"}
+    assert report.passed
 
 
-def test_an_unreadable_resource_is_a_failure_that_says_so(environment: Any, profile: Any) -> None:
-    missing = profile.model_copy(update={"database": profile.database.model_copy(update={"instance_id": "gone"})})
-    report = _run(environment, missing)
-    [failure] = report.blocking_failures
-    assert failure.id == "rds.storage_encrypted"
-    assert failure.evidence["unreadable"] == "DBInstanceNotFound"
-
-
-def test_an_unencrypted_database_blocks(environment: Any, profile: Any) -> None:
-    environment("rds").create_db_instance(
-        DBInstanceIdentifier="plain",
-        Engine="postgres",
-        DBInstanceClass="db.t3.micro",
-        MasterUsername="u",
-        MasterUserPassword="password1",
-        AllocatedStorage=20,
-        StorageEncrypted=False,
+def test_an_alarm_already_firing_blocks(ready: Any, profile: Any) -> None:
+    ready("cloudwatch").set_alarm_state(
+        AlarmName=profile.bake.alarm_names[0], StateValue="ALARM", StateReason="a real incident"
     )
-    plain = profile.model_copy(update={"database": profile.database.model_copy(update={"instance_id": "plain"})})
-    assert [check.id for check in _run(environment, plain).blocking_failures] == ["rds.storage_encrypted"]
+    [failure] = _run(ready, profile).blocking_failures
+    assert (failure.id, failure.evidence) == ("monitoring.no_alarm_firing", {"in_alarm": [profile.bake.alarm_names[0]]})
+
+
+def test_no_secret_value_appears_in_the_report(ready: Any, profile: Any) -> None:
+    values = [
+        ready("secretsmanager").get_secret_value(SecretId=getattr(profile.preflight.secrets, role))["SecretString"]
+        for role in ("database_password", "jwt_secret", "github_oauth")
+    ]
+    text = _run(ready, profile).model_dump_json()
+    assert not any(value in text for value in values)
+
+
+@pytest.mark.parametrize("environment_name", known_environments())
+def test_profiles_name_only_checks_that_exist(environment_name: str) -> None:
+    assert unused_severity_keys(load_profile(environment_name)) == []
