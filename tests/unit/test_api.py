@@ -416,3 +416,27 @@ def test_a_lock_whose_lease_ran_out_is_not_taken_while_its_execution_runs(client
     stale = client.http.get(f"/launches/{running}").json_body
     assert stale["timeline"][-1]["kind"] == "lock_taken_over"
     assert "ended ABORTED" in stale["timeline"][-1]["message"]
+
+
+# -- preflight without a launch --------------------------------------------------------------------------
+
+
+def test_preflight_of_an_environment_answers_the_report_without_a_launch(client: Client, environment: Any) -> None:
+    from launchctl.infrastructure import publish_release
+
+    artifact = publish_release(environment, "1.1.0")
+    response = client.http.get(f"/environments/local/preflight?frontend_artifact={artifact}")
+    assert response.status_code == 200
+    report = response.json_body
+    by_id = {check["id"]: check for check in report["checks"]}
+    assert by_id["app.bundle_budget"]["result"] == "pass"
+    assert by_id["app.image_in_ecr"]["result"] == "skipped"
+    # No notifications topic is configured in this test: a check that cannot read is a failure, never a pass.
+    assert by_id["monitoring.notifications_subscribed"]["result"] == "fail"
+    assert client.http.get("/launches").json_body["launches"] == []
+
+
+def test_preflight_needs_a_caller_of_the_environment_and_a_known_one(client: Client) -> None:
+    assert client.as_github(repository="mallory/shop").http.get("/environments/local/preflight").status_code == 403
+    unknown = client.http.get("/environments/mars/preflight")
+    assert (unknown.status_code, unknown.json_body["error"]["fields"][0]["field"]) == (400, "environment")

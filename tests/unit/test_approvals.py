@@ -253,3 +253,32 @@ def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launc
     assert sum(isinstance(outcome, dict) for outcome in outcomes) == 1, outcomes
     assert sum(isinstance(outcome, SeparationOfDuties) for outcome in outcomes) == 1, outcomes
     assert [a.approver for a in store.approvals(launch.launch_id)] == ["sam@acme.example"]
+
+
+def test_the_email_carries_the_preflight_report_and_what_did_not_pass(
+    aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile
+) -> None:
+    from chalicelib.models import Stage
+
+    report = {
+        "summary": "29/31 checks passed, 0 blocking, 1 warnings, 1 skipped",
+        "checks": [
+            {"id": "s3.site_versioning", "title": "Site bucket versioning", "result": "pass", "evidence": {}},
+            {
+                "id": "monitoring.dashboard",
+                "title": "Dashboard exists",
+                "result": "warn",
+                "evidence": {"unreadable": "ResourceNotFound"},
+            },
+            {"id": "elb.access_logs", "title": "Access logs", "result": "skipped", "evidence": {"reason": "no ALB"}},
+        ],
+    }
+    store.record_result(launch.launch_id, Stage.PREFLIGHT, report)
+    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
+    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    request_approvals(store, preflighted, policy, "token", aws("sns"), topic, "https://api.example", KEY)
+    body = _sent(topic)[0][1]
+    assert "Preflight:    29/31 checks passed, 0 blocking, 1 warnings, 1 skipped" in body
+    assert '  - warn: monitoring.dashboard (Dashboard exists): {"unreadable": "ResourceNotFound"}' in body
+    assert '  - skipped: elb.access_logs (Access logs): {"reason": "no ALB"}' in body
+    assert "s3.site_versioning" not in body

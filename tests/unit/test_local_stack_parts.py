@@ -104,3 +104,10 @@ def test_the_scheduler_fails_a_rollout_of_a_failing_image(aws: Any, service: Any
     scheduler.settle()
     scheduler.settle()
     assert _deployments(aws)[0]["rolloutState"] == "FAILED"
+
+
+def test_local_refuses_to_break_a_check_that_does_not_exist(capsys: Any) -> None:
+    from launchctl import cli
+
+    assert cli.main(["local", "--break", "s3.no_such_check"]) == cli.EXIT_USAGE
+    assert "no check s3.no_such_check" in capsys.readouterr().err
