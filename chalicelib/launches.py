@@ -93,8 +93,14 @@ def start_launch(
         f"{caller.name} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
         stage=Stage.START,
     )
+    _take_environment(store, launch, profile.lock_lease_seconds)
+    return _start_execution(store, launch, sfn, state_machine_arn, "launch")
+
+
+def _take_environment(store: LaunchStore, launch: Launch, lease_seconds: int) -> None:
+    """Acquire the environment's lock for the launch; a lost race leaves the launch FAILED, saying why."""
     try:
-        store.acquire_lock(request.environment, launch.launch_id, profile.lock_lease_seconds)
+        store.acquire_lock(launch.request.environment, launch.launch_id, lease_seconds)
     except EnvironmentLocked as locked:
         store.set_status(
             launch.launch_id,
@@ -103,16 +109,20 @@ def start_launch(
             current=launch,
         )
         raise
+
+
+def _start_execution(store: LaunchStore, launch: Launch, sfn: Any, state_machine_arn: str, mode: str) -> Launch:
+    """Start the launch's execution (named after it); if it cannot start, end the launch and free the lock."""
     try:
         execution = sfn.start_execution(
             stateMachineArn=state_machine_arn,
             name=launch.launch_id,
-            input=json.dumps({"launch_id": launch.launch_id, "mode": "launch"}),
+            input=json.dumps({"launch_id": launch.launch_id, "mode": mode}),
         )
     except Exception as exc:
         error = {"error": type(exc).__name__, "cause": str(exc)}
         store.set_status(launch.launch_id, LaunchStatus.FAILED, error=error, current=launch)
-        store.release_lock(request.environment, launch.launch_id)
+        store.release_lock(launch.request.environment, launch.launch_id)
         store.append_event(launch.launch_id, "finished", f"the execution could not start: {exc}", stage=Stage.START)
         raise
     store.set_execution(launch.launch_id, execution["executionArn"])
@@ -293,13 +303,7 @@ def start_rollback(
         stage=Stage.START,
         details={"rollback_of": launch_id, "changes": [str(change) for change in target.changes]},
     )
-    try:
-        store.acquire_lock(environment, rollback.launch_id, profile.lock_lease_seconds)
-    except EnvironmentLocked as locked:
-        store.set_status(
-            rollback.launch_id, LaunchStatus.FAILED, error={"error": "EnvironmentLocked", "cause": str(locked)}
-        )
-        raise
+    _take_environment(store, rollback, profile.lock_lease_seconds)
     if not store.mark_rolled_back_by(launch_id, rollback.launch_id):
         store.set_status(rollback.launch_id, LaunchStatus.FAILED, error={"error": "NotRollbackable", "cause": "raced"})
         store.release_lock(environment, rollback.launch_id)
@@ -311,21 +315,7 @@ def start_rollback(
         stage=Stage.FINISH,
         details={"rollback_launch_id": rollback.launch_id},
     )
-    try:
-        execution = sfn.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=rollback.launch_id,
-            input=json.dumps({"launch_id": rollback.launch_id, "mode": "rollback"}),
-        )
-    except Exception as exc:
-        store.set_status(
-            rollback.launch_id, LaunchStatus.FAILED, error={"error": type(exc).__name__, "cause": str(exc)}
-        )
-        store.release_lock(environment, rollback.launch_id)
-        store.append_event(rollback.launch_id, "finished", f"the execution could not start: {exc}", stage=Stage.START)
-        raise
-    store.set_execution(rollback.launch_id, execution["executionArn"])
-    return rollback.model_copy(update={"execution_arn": execution["executionArn"]})
+    return _start_execution(store, rollback, sfn, state_machine_arn, "rollback")
 
 
 CURSOR_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
