@@ -19,7 +19,8 @@ class EcsScheduler:
     After `update_service` moto changes the service's task definition but keeps the old PRIMARY
     deployment with no running tasks; this turns that into a new PRIMARY deployment that
     completes (every desired task running, old deployment drained) after `settle_seconds`,
-    or fails when its image is listed in `failing_images`, as ECS's circuit breaker reports.
+    or fails when its image is listed in `failing_images`, as ECS's circuit breaker reports; an image
+    in `slow_images` keeps its rollout in progress until it leaves the set.
 
     One-off tasks (a launch's migration, started by `launch/<id>`) run for `settle_seconds` and
     stop with exit code 0, or 1 when their image is listed in `failing_tasks`."""
@@ -34,6 +35,7 @@ class EcsScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failing_images: set[str] = set()
+        self.slow_images: set[str] = set()  # their rollouts stay IN_PROGRESS until taken out of the set
         self.failing_tasks: set[str] = set()
         self._tasks_seen: dict[str, float] = {}
 
@@ -104,7 +106,10 @@ class EcsScheduler:
         return deployment
 
     def _finish(self, service: Any, deployment: dict[str, Any]) -> None:
-        if self._image(deployment["taskDefinition"]) in self.failing_images:
+        image = self._image(deployment["taskDefinition"])
+        if image in self.slow_images:
+            return
+        if image in self.failing_images:
             deployment.update(
                 rolloutState="FAILED",
                 rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",

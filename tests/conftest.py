@@ -244,6 +244,7 @@ def api(stack: Any) -> Iterator[Any]:
     yield stack.api_as()
     stack.site.unhealthy_images.clear()
     stack.scheduler.failing_images.clear()
+    stack.scheduler.slow_images.clear()
     stack.scheduler.failing_tasks.clear()
     stack.faults.clear()
 

@@ -183,3 +183,22 @@ def test_a_warning_in_preflight_is_recorded_and_does_not_stop_the_launch(stack: 
     assert "warnings: monitoring.log_retention" in next(
         e["message"] for e in launch["timeline"] if e["kind"] == "preflight"
     )
+
+
+def test_an_abort_while_the_backend_rolls_out_rolls_back_what_the_launch_changed(
+    stack: Any, api: ControllerApi
+) -> None:
+    before = snapshot(stack)
+    version = next_version()
+    stack.scheduler.slow_images.add(backend_image(version))
+    launch_id = start(stack, api, version)
+    approve_all(stack, api, launch_id)
+    rolling = wait(api, launch_id, lambda item: "backend" in item["changes"] or is_final(item))
+    assert rolling["status"] == "DEPLOYING", rolling["timeline"]
+    api.abort(launch_id, "the wrong image was tagged")
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "LaunchAborted"
+    assert sorted(launch["changes"]) == ["backend", "database", "frontend"]
+    assert snapshot(stack) == before
+    assert lock_holder() is None
