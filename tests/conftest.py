@@ -72,6 +72,32 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
 
     aws.reset_clients()
     settings.cache_clear()
+    # The app's own clients, too, read service models through the shared loader.
+    shared = boto3_session_with_shared_loader()
+    monkeypatch.setattr(aws, "_session", lambda: shared)
+
+
+_LOADER: Any = None
+
+
+def boto3_session_with_shared_loader() -> Any:
+    import boto3
+
+    return boto3.session.Session(botocore_session=_botocore_session())
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session that shares one loader: service models are read from disk once per run,
+    not once per test (most of a unit test's time otherwise)."""
+    global _LOADER
+    import botocore.loaders
+    import botocore.session
+
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    session = botocore.session.Session()
+    session.register_component("data_loader", _LOADER)
+    return session
 
 
 @pytest.fixture
@@ -84,7 +110,7 @@ def aws() -> Iterator[Any]:
 
     with mock_aws():
         moto_fixes.apply()
-        session = boto3.session.Session(region_name=REGION)
+        session = boto3.session.Session(region_name=REGION, botocore_session=_botocore_session())
         clients: dict[str, Any] = {}
 
         def client(service: str) -> Any:
