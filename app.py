@@ -88,8 +88,8 @@ def _caller() -> Any:
     """The verified caller of this request (401 without a valid credential)."""
     from chalicelib.callers import authenticate
 
-    headers = {name.lower(): value for name, value in app.current_request.headers.items()}
-    return authenticate(headers.get("authorization"), _settings().identity())
+    # Chalice's headers are case-insensitive already.
+    return authenticate(app.current_request.headers.get("authorization"), _settings().identity())
 
 
 def _reader() -> Any:
@@ -110,8 +110,7 @@ def create_launch() -> Response:
 
     caller = _caller()
     request = LaunchRequest.model_validate(_json_body())
-    headers = {name.lower(): value for name, value in app.current_request.headers.items()}
-    key = headers.get("idempotency-key")
+    key = app.current_request.headers.get("idempotency-key")
     if key is None:
         launch = summary(
             start_launch(launch_store(), request, caller, _aws("stepfunctions"), _settings().state_machine_arn)

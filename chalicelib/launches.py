@@ -39,6 +39,22 @@ def new_launch_id(environment: str) -> str:
     return f"{environment}-{now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def new_launch(request: LaunchRequest, caller: Caller, **recorded: Any) -> Launch:
+    """A launch record as a verified caller asks for it, in REQUESTED, not yet stored."""
+    moment = now()
+    return Launch(
+        launch_id=new_launch_id(request.environment),
+        request=request,
+        requested_by=caller.name,
+        caller=caller,
+        status=LaunchStatus.REQUESTED,
+        stage=Stage.START,
+        created_at=moment,
+        updated_at=moment,
+        **recorded,
+    )
+
+
 def ensure_environment_free(store: LaunchStore, environment: str, sfn: Any) -> None:
     """EnvironmentLocked unless nobody holds the environment, or its holder's lease ran out AND its
     execution has ended: a lease only frees the lock of a launch that cannot release it any more."""
@@ -72,17 +88,7 @@ def start_launch(
     """Record the launch, take the environment, and start its execution (named after the launch)."""
     profile = load_profile(request.environment)
     authorise_launch(caller, profile, "start")
-    moment = now()
-    launch = Launch(
-        launch_id=new_launch_id(request.environment),
-        request=request,
-        requested_by=caller.name,
-        caller=caller,
-        status=LaunchStatus.REQUESTED,
-        stage=Stage.START,
-        created_at=moment,
-        updated_at=moment,
-    )
+    launch = new_launch(request, caller)
     # Checked first so that the usual refusal leaves no FAILED launch behind; the conditional
     # acquire below still settles a race between two starts.
     ensure_environment_free(store, request.environment, sfn)
@@ -273,16 +279,9 @@ def start_rollback(
     if not target.changes or target.rollback_point is None:
         raise NotRollbackable(f"launch {launch_id} recorded no change to undo")
     ensure_environment_free(store, environment, sfn)
-    moment = now()
-    rollback = Launch(
-        launch_id=new_launch_id(environment),
-        request=target.request,
-        requested_by=caller.name,
-        caller=caller,
-        status=LaunchStatus.REQUESTED,
-        stage=Stage.START,
-        created_at=moment,
-        updated_at=moment,
+    rollback = new_launch(
+        target.request,
+        caller,
         rollback_point=target.rollback_point,
         changes=target.changes,
         # What the backend stage recorded (the migration task) decides whether the database is restored.
@@ -292,7 +291,7 @@ def start_rollback(
             "version": target.request.version,
             "requested_by": caller.name,
             "reason": request.reason,
-            "at": moment.isoformat(),
+            "at": now().isoformat(),
         },
     )
     store.create_launch(rollback)
