@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, Response
+from chalice import Chalice, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.models import (
@@ -24,6 +24,8 @@ from chalicelib.models import (
     Stage,
     UnlockRequest,
 )
+from chalicelib.request_input import MAX_BODY_BYTES, json_object
+from chalicelib.request_input import launch_id as checked_launch_id
 from chalicelib.wiring import launch_store, stage_inputs
 
 app = Chalice(app_name="launch-controller")
@@ -68,20 +70,17 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# Every request body here is a few hundred bytes; anything near this is a mistake or an attack.
-MAX_BODY_BYTES = 64 * 1024
-
-
 def _json_body() -> dict[str, Any]:
-    if len(app.current_request.raw_body or b"") > MAX_BODY_BYTES:
-        raise PayloadTooLarge(MAX_BODY_BYTES)
-    try:
-        body = app.current_request.json_body
-    except BadRequestError:
-        raise BadRequest("body", "is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body", "must be a JSON object")
-    return body
+    # Parsed here, not by Chalice's json_body: a deeply nested body would escape it as a RecursionError.
+    return json_object(app.current_request.raw_body)
+
+
+def _public_path(route_path: str, target: str) -> str:
+    """`target` as the caller reaches it: behind API Gateway the path the caller asked for carries the
+    stage or a custom domain's base path before the route's own path, and so must every link we answer."""
+    asked = (app.current_request.context or {}).get("path") or route_path
+    base = asked[: -len(route_path)] if asked.endswith(route_path) else ""
+    return base + target
 
 
 def _caller() -> Any:
@@ -130,7 +129,7 @@ def create_launch() -> Response:
             _aws("dynamodb"),
             app.lambda_context,
         )
-    answer_headers = {"Location": f"/launches/{launch['launch_id']}"}
+    answer_headers = {"Location": _public_path("/launches", f"/launches/{launch['launch_id']}")}
     if replayed:
         answer_headers["Idempotent-Replayed"] = "true"
     return Response(body=launch, status_code=202, headers=answer_headers)
@@ -151,28 +150,17 @@ def get_launch(launch_id: str) -> dict[str, Any]:
     from chalicelib.launches import describe_launch
 
     _reader()
-    return describe_launch(launch_store(), launch_id)
+    return describe_launch(launch_store(), checked_launch_id(launch_id))
 
 
 @app.route("/launches/{launch_id}/approvals", methods=["POST"])
 @api
 def decide_approval(launch_id: str) -> dict[str, Any]:
-    from chalicelib.approvals import decide
-    from chalicelib.callers import authorise_person
+    from chalicelib.approvals import decide_as_caller
 
-    approver = authorise_person(_caller(), "deciding on a launch")
+    caller = _caller()
     decision = DecisionRequest.model_validate(_json_body())
-    return decide(
-        launch_store(),
-        launch_id,
-        decision.role,
-        approver,
-        decision.decision,
-        _aws("stepfunctions"),
-        comment=decision.comment,
-        attestations=decision.attestations,
-        via="api",
-    )
+    return decide_as_caller(launch_store(), checked_launch_id(launch_id), decision, caller, _aws("stepfunctions"))
 
 
 def _link_key() -> bytes:
@@ -181,35 +169,63 @@ def _link_key() -> bytes:
     return signing_key(_aws("secretsmanager"), _settings().approval_key_secret_id)
 
 
-def _html(page: Any) -> Response:
-    return Response(body=page.html, status_code=page.status, headers=page.headers)
+def approval_route(view: Callable[..., Any]) -> Callable[..., Response]:
+    """Every answer of the approval routes is a page with the page's security headers: the form, a
+    refusal, a caller's mistake (400, 413, 415) and a server fault alike."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib.approval_page import refusal
+
+        try:
+            page = view(*args, **kwargs)
+        except PayloadTooLarge:
+            page = refusal(413, "Form too large", "The form is larger than the page's; open the link again.")
+        except BadRequest as exc:
+            page = refusal(400, "Form refused", f"The form could not be read: {exc.reason}.")
+        except Exception:
+            logger.exception("approval page failed")
+            page = refusal(500, "Something went wrong", "Nothing was decided. Try again in a minute.")
+        return Response(body=page.html, status_code=page.status, headers=page.headers)
+
+    return wrapper
+
+
+# A browser posts the form urlencoded; other types are refused by the page itself (415), with its headers.
+FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
 
 
 @app.route("/approve/{approval_id}", methods=["GET"])
-def approval_page(approval_id: str) -> Response:
+@approval_route
+def approval_page(approval_id: str) -> Any:
     from chalicelib.approval_page import show
 
-    token = (app.current_request.query_params or {}).get("token", "")
-    return _html(show(launch_store(), approval_id, token, _link_key()))
+    request = app.current_request
+    token = (request.query_params or {}).get("token", "")
+    # API Gateway's requestContext.path is the path the browser asked for, stage or base path included.
+    page_path = (request.context or {}).get("path")
+    return show(launch_store(), approval_id, token, _link_key(), page_path)
 
 
-@app.route("/approve/{approval_id}", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
-def approval_decision(approval_id: str) -> Response:
+@app.route("/approve/{approval_id}", methods=["POST"], content_types=FORM_TYPES)
+@approval_route
+def approval_decision(approval_id: str) -> Any:
     from urllib.parse import parse_qs
 
-    from chalicelib.approval_page import submit
+    from chalicelib.approval_page import refusal, submit
 
     request = app.current_request
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return refusal(415, "Form refused", "The decision is sent by the page's own form.")
     if len(request.raw_body or b"") > MAX_BODY_BYTES:
-        return Response(body="<p>The form is too large.</p>", status_code=413, headers={"Content-Type": "text/html"})
+        raise PayloadTooLarge(MAX_BODY_BYTES)
     try:
         form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
     except ValueError:  # more fields than the page's form has
-        return Response(
-            body="<p>The form has too many fields.</p>", status_code=400, headers={"Content-Type": "text/html"}
-        )
+        raise BadRequest("form", "it has more fields than the page's form") from None
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return _html(submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions")))
+    return submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions"))
 
 
 @app.route("/launches/{launch_id}/abort", methods=["POST"])
@@ -219,7 +235,7 @@ def abort_launch(launch_id: str) -> Response:
 
     caller = _caller()
     request = AbortRequest.model_validate(_json_body())
-    answer = abort(launch_store(), launch_id, request, caller, _aws("stepfunctions"))
+    answer = abort(launch_store(), checked_launch_id(launch_id), request, caller, _aws("stepfunctions"))
     return Response(body=answer, status_code=202)
 
 
@@ -230,11 +246,12 @@ def roll_back_launch(launch_id: str) -> Response:
 
     caller = _caller()
     request = RollbackRequest.model_validate(_json_body())
-    rollback = start_rollback(
-        launch_store(), launch_id, request, caller, _aws("stepfunctions"), _settings().state_machine_arn
-    )
+    target = checked_launch_id(launch_id)
+    sfn, machine = _aws("stepfunctions"), _settings().state_machine_arn
+    rollback = start_rollback(launch_store(), target, request, caller, sfn, machine)
     answer = {**summary(rollback), "rollback_of": launch_id}
-    return Response(body=answer, status_code=202, headers={"Location": f"/launches/{rollback.launch_id}"})
+    location = _public_path(f"/launches/{target}/rollback", f"/launches/{rollback.launch_id}")
+    return Response(body=answer, status_code=202, headers={"Location": location})
 
 
 @app.route("/environments/{environment}/preflight", methods=["GET"])

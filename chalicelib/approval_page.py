@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from functools import cache
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -33,6 +34,7 @@ from chalicelib.profiles import load_profile
 from chalicelib.store import AlreadyDecided, LaunchStore, now
 
 COOKIE = "approval_form"
+APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
 _TEMPLATE = Path(__file__).parent / "templates" / "approval.html"
 
 
@@ -70,8 +72,17 @@ class _Refusal(Exception):
         self.page = page
 
 
+def refusal(status: int, title: str, message: str) -> Page:
+    """Any answer of the approval routes that is not the form: the same page, with the same headers."""
+    return _notice(status, title, message)
+
+
 def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tuple[ApprovalRequest, LinkHolder, Launch]:
     """The request, who holds the link and the launch, or the page that says why the link cannot be used."""
+    if not APPROVAL_ID.fullmatch(approval_id):
+        raise _Refusal(_notice(400, "Malformed link", "This link's approval id is not one we issue."))
+    if len(token) > 512:
+        raise _Refusal(_notice(400, "Malformed link", "This link's token is longer than any we issue."))
     request = store.approval_request(approval_id)
     if request is None:
         raise _Refusal(_notice(404, "Unknown link", "This approval link does not name a request we know."))
@@ -117,8 +128,16 @@ def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> st
     return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows) + "</dl>"
 
 
-def show(store: LaunchStore, approval_id: str, token: str, key: bytes) -> Page:
-    """The request and the decision form. A GET changes nothing: mail scanners fetch links too."""
+def cookie_name(approval_id: str) -> str:
+    return f"{COOKIE}_{approval_id}"
+
+
+def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path: str | None = None) -> Page:
+    """The request and the decision form. A GET changes nothing: mail scanners fetch links too.
+
+    The form posts to the page's own URL and the cookie is scoped to it, both without naming a base path:
+    the page works at the root, under an API Gateway stage (`/api/approve/...`) or a custom domain's
+    base path alike. `page_path` is the path the browser asked for, when the gateway says it."""
     try:
         request, holder, launch = _check(store, approval_id, token, key)
     except _Refusal as refusal:
@@ -130,7 +149,8 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes) -> Page:
         for a in attestations
     )
     form = (
-        f'<form method="post" action="/approve/{html.escape(approval_id)}">'
+        # Relative to /<base>/approve/<id>: the same URL, whatever the base path.
+        f'<form method="post" action="{html.escape(approval_id)}">'
         f'<input type="hidden" name="token" value="{html.escape(token)}">'
         f'<input type="hidden" name="form_token" value="{form_token(key, approval_id, nonce)}">'
         f"<fieldset><legend>Before approving, confirm</legend>{boxes}</fieldset>"
@@ -138,7 +158,9 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes) -> Page:
         '<p><button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="reject">Reject</button></p></form>'
     )
-    cookie = f"{COOKIE}={nonce}; Path=/approve/{approval_id}; HttpOnly; SameSite=Strict; Max-Age=86400"
+    # Without a known path the browser scopes the cookie to the page's directory (/<base>/approve).
+    scope = f"; Path={page_path}" if page_path and page_path.endswith(f"/approve/{approval_id}") else ""
+    cookie = f"{cookie_name(approval_id)}={nonce}{scope}; HttpOnly; SameSite=Strict; Max-Age=86400"
     return _page(
         200,
         f"Sign off {launch.request.version} into {launch.request.environment}",
@@ -148,10 +170,15 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes) -> Page:
 
 
 def _same_origin(origin: str | None, host: str | None) -> bool:
-    """A browser's Origin, when it sends one, must be this host's: a form posted from elsewhere is forged."""
+    """A browser's Origin, when it sends one, must be this host's: a form posted from elsewhere (or an Origin
+    that does not even parse) is forged."""
     if not origin:
         return True
-    return origin != "null" and urlsplit(origin).netloc == (host or "")
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return origin != "null" and bool(netloc) and netloc == (host or "")
 
 
 def submit(
@@ -168,9 +195,13 @@ def submit(
         request, holder, launch = _check(store, approval_id, first.get("token", ""), key)
     except _Refusal as refusal:
         return refusal.page
-    cookie = SimpleCookie()
-    cookie.load(headers.get("cookie", ""))
-    nonce = cookie[COOKIE].value if COOKIE in cookie else None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except CookieError:
+        cookie = SimpleCookie()
+    name = cookie_name(approval_id)
+    nonce = cookie[name].value if name in cookie else None
     lowered = {name.lower(): value for name, value in headers.items()}
     if not form_token_matches(key, approval_id, nonce, first.get("form_token")) or not _same_origin(
         lowered.get("origin"), lowered.get("host")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.links import sign
-from chalicelib.models import Approval, ApprovalRequest, Launch, LaunchStatus, Stage
+from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile
 from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted, new_event, now
 
@@ -166,25 +166,31 @@ def decide(
     comment: str = "",
     attestations: list[str] | None = None,
     via: Literal["link", "api"] = "api",
+    caller: Caller | None = None,
 ) -> dict[str, Any]:
-    """Record one role's decision under the policy; a rejection ends the gate, the last approval opens it."""
+    """Record one role's decision under the policy; a rejection ends the gate, the last approval opens it.
+
+    `approver` is a proven person: the holder of a signed link, or the API caller the people directory
+    binds to them (`caller`, kept with the decision)."""
     launch = store.get_launch(launch_id)
+    requests = {request.role: request for request in store.approval_requests(launch_id)}
+    request = requests.get(role)
+    # An expired request answers so whatever the launch did since (it ended EXPIRED).
+    lapsed = request is not None and request.state == "open" and now() >= request.expires_at
+    if request is not None and (request.state == "expired" or lapsed):
+        raise RequestExpired(f"the {role} request of launch {launch_id} expired at {request.expires_at}")
     gate = store.approval_gate(launch_id)
     if launch.status != LaunchStatus.AWAITING_APPROVAL or gate is None:
         raise NotAwaitingApproval(f"launch {launch_id} is {launch.status}, not awaiting approval")
     policy = load_profile(launch.request.environment).approvals
-    requests = {request.role: request for request in store.approval_requests(launch_id)}
-    request = requests.get(role)
     if request is None:
         raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate['roles'])}")
     if request.state != "open":
         raise AlreadyDecided(f"the {role} request of launch {launch_id} is {request.state}")
-    if now() >= request.expires_at:
-        raise RequestExpired(f"the {role} request of launch {launch_id} expired at {request.expires_at}")
     person = approver.strip().lower()
     if not policy.may_approve(role, person):
         raise NotAnApprover(f"{person} is not an approver for {role} in {launch.request.environment}")
-    if person == launch.requested_by.strip().lower():
+    if person in launch.requesters or person == launch.requested_by.strip().lower():
         raise SeparationOfDuties(f"{person} requested this launch and cannot decide on it")
     confirmed = [a.id for a in policy.attestations if a.id in set(attestations or [])]
     if decision == "approve":
@@ -198,6 +204,7 @@ def decide(
         comment=comment,
         attestations=confirmed,
         via=via,
+        caller=caller,
         decided_at=now(),
     )
     try:
@@ -209,7 +216,7 @@ def decide(
         "approval",
         f"{role} {approval.decision} by {person} via {via}" + (f": {comment}" if comment else ""),
         stage=Stage.APPROVALS,
-        details={"attestations": confirmed},
+        details={"attestations": confirmed, **({"caller": caller.model_dump(mode="json")} if caller else {})},
     )
     decided = {a.role: a for a in store.approvals(launch_id)}
     if approval.decision == "rejected":
@@ -246,6 +253,29 @@ def decide(
         "gate": outcome,
         "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate["roles"]},
     }
+
+
+def decide_as_caller(
+    store: LaunchStore, launch_id: str, decision: DecisionRequest, caller: Caller, sfn: Any
+) -> dict[str, Any]:
+    """A decision through the API: only a person the environment's people directory proves may decide."""
+    from chalicelib.callers import authorise_person
+
+    launch = store.get_launch(launch_id)
+    person = authorise_person(caller, load_profile(launch.request.environment), "deciding on a launch")
+    assert person.person is not None
+    return decide(
+        store,
+        launch_id,
+        decision.role,
+        person.person,
+        decision.decision,
+        sfn,
+        comment=decision.comment,
+        attestations=decision.attestations,
+        via="api",
+        caller=person,
+    )
 
 
 def expire_requests(store: LaunchStore, launch_id: str) -> None:

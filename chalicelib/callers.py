@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +26,15 @@ IAM_TOKEN_PREFIX = "aws-iam-v1."  # noqa: S105 - a token format, not a secret
 AUDIENCE_HEADER = "x-launch-controller-audience"
 MAX_IAM_TOKEN_SECONDS = 900
 CLOCK_SKEW = timedelta(minutes=5)
+# What a SigV4 presigned request carries; without any of them STS is not asked at all.
+_SIGV4_QUERY = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 
 
 class Unauthenticated(Exception):
@@ -82,6 +92,8 @@ GITHUB_RECORDED_CLAIMS = (
     "run_id",
     "run_attempt",
     "actor",
+    "actor_id",
+    "triggering_actor",
     "event_name",
 )
 
@@ -152,16 +164,32 @@ def verify_iam_token(token: str, config: IdentityConfig) -> Caller:
     trusted = urllib.parse.urlsplit(config.sts_endpoint)
     if (parsed.scheme, parsed.netloc) != (trusted.scheme, trusted.netloc) or parsed.path not in ("", "/"):
         raise Unauthenticated(f"the IAM token is signed for another endpoint than {config.sts_endpoint}")
-    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+    query = dict(pairs)
+    if len(query) != len(pairs):
+        raise Unauthenticated("the IAM token repeats a query parameter")
     if query.get("Action") != "GetCallerIdentity":
         raise Unauthenticated("the IAM token must presign sts:GetCallerIdentity")
-    if AUDIENCE_HEADER not in query.get("X-Amz-SignedHeaders", "").split(";"):
+    # Refused here, before STS is asked: a token that is not a complete SigV4 presigned request.
+    missing = [name for name in _SIGV4_QUERY if not query.get(name)]
+    if missing:
+        raise Unauthenticated(f"the IAM token is not a SigV4 presigned request: no {', '.join(missing)}")
+    if query["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
+        raise Unauthenticated("the IAM token must be signed with AWS4-HMAC-SHA256")
+    if not re.fullmatch(r"[0-9a-f]{64}", query["X-Amz-Signature"]):
+        raise Unauthenticated("the IAM token's signature is not a SigV4 signature")
+    if not re.fullmatch(r"[A-Z0-9]{16,128}/\d{8}/[a-z0-9-]+/sts/aws4_request", query["X-Amz-Credential"]):
+        raise Unauthenticated("the IAM token's credential scope is not one for STS")
+    if AUDIENCE_HEADER not in query["X-Amz-SignedHeaders"].split(";"):
         raise Unauthenticated(f"the IAM token's signature must cover the {AUDIENCE_HEADER} header")
+    plain_date = re.fullmatch(r"\d{8}T\d{6}Z", query["X-Amz-Date"])
+    if not plain_date or not re.fullmatch(r"[1-9]\d{0,5}", query["X-Amz-Expires"]):
+        raise Unauthenticated("the IAM token has no valid X-Amz-Date / X-Amz-Expires")
     try:
         signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        lifetime = int(query["X-Amz-Expires"])
-    except (KeyError, ValueError):
+    except ValueError:
         raise Unauthenticated("the IAM token has no valid X-Amz-Date / X-Amz-Expires") from None
+    lifetime = int(query["X-Amz-Expires"])
     moment = datetime.now(UTC)
     if lifetime > MAX_IAM_TOKEN_SECONDS or signed_at - CLOCK_SKEW > moment:
         raise Unauthenticated(f"the IAM token must be signed now, for at most {MAX_IAM_TOKEN_SECONDS} s")
@@ -181,8 +209,8 @@ def verify_iam_token(token: str, config: IdentityConfig) -> Caller:
     except OSError as exc:
         raise IdentityProviderUnavailable(f"STS could not be reached: {exc}") from None
     identity = _caller_identity(body)
-    arn = identity["Arn"]
-    return Caller(kind="iam", subject=arn, name=_person(arn), claims=identity)
+    # Named by the ARN STS vouches for; a person only once a profile's people directory says so.
+    return Caller(kind="iam", subject=identity["Arn"], name=identity["Arn"], claims=identity)
 
 
 def _sts_error(body: bytes) -> str:
@@ -205,12 +233,6 @@ def _caller_identity(body: bytes) -> dict[str, str]:
     return {name: found.get(name, "") for name in ("Arn", "Account", "UserId")}
 
 
-def _person(arn: str) -> str:
-    """The human behind an ARN: a role session's name (Identity Center sets it to the user) or the user name."""
-    resource = arn.split(":", 5)[-1]
-    return resource.rsplit("/", 1)[-1]
-
-
 # -- Authorisation ---------------------------------------------------------------------------------
 
 
@@ -218,7 +240,7 @@ def may_launch(caller: Caller, profile: EnvironmentProfile) -> bool:
     """May this caller start, abort or roll back launches into the profile's environment?"""
     rules = profile.callers
     if caller.kind == "iam":
-        return caller.principal in rules.iam_principals
+        return any(_principal_matches(listed, caller.principal) for listed in rules.iam_principals)
     github = rules.github
     if github is None:
         return False
@@ -238,20 +260,87 @@ def authorise_launch(caller: Caller, profile: EnvironmentProfile, action: str) -
         raise Forbidden(f"{caller.name} may not {action} launches into {profile.name!r} (see the profile's [callers])")
 
 
-def authorise_person(caller: Caller, action: str) -> str:
-    """Only a person signed in with IAM may do this (a decision, an unlock); their name."""
+_ASSUMED_ROLE = re.compile(r"arn:aws:sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)")
+_IAM_USER = re.compile(r"arn:aws:iam::(?P<account>\d{12}):user/.+")
+
+
+def _principal_matches(listed: str, principal: str) -> bool:
+    """A user or role as a profile lists it (account included) against a caller's user or role ARN.
+
+    A role matches by account and name (an assumed-role ARN carries no role path); a trailing * stands
+    only for the suffix Identity Center appends to a permission set's role."""
+    if ":role/" not in listed:
+        return listed == principal
+    account, _, role = listed.partition(":role/")
+    name = role.rsplit("/", 1)[-1]
+    caller_account, _, caller_role = principal.partition(":role/")
+    if account != caller_account or not caller_role:
+        return False
+    if name.endswith("*"):
+        return caller_role.startswith(name[:-1]) and len(caller_role) > len(name) - 1
+    return caller_role == name
+
+
+def person_of(caller: Caller, profile: EnvironmentProfile) -> str | None:
+    """The person (email) the profile's people directory binds this verified identity to, or None.
+
+    An IAM user counts by its ARN (account included). A role session counts only for a role whose session
+    names an identity provider sets: any other session is a workload, whatever it is named."""
     if caller.kind != "iam":
-        raise Forbidden(f"{action} needs a person's IAM identity, not a workflow's token")
-    return caller.name
+        return None
+    directory = profile.people
+    arn = caller.subject
+    if _IAM_USER.fullmatch(arn):
+        return next((email for email, person in directory.people.items() if arn in person.iam_users), None)
+    session = _ASSUMED_ROLE.fullmatch(arn)
+    if session is None or caller.claims.get("Account") != session["account"]:
+        return None
+    role_arn = f"arn:aws:iam::{session['account']}:role/{session['role']}"
+    if not any(_principal_matches(listed, role_arn) for listed in directory.identity_provider_roles):
+        return None
+    name = session["session"].lower()
+    return next(
+        (email for email, person in directory.people.items() if name in {n.lower() for n in person.session_names}),
+        None,
+    )
+
+
+def identify(caller: Caller, profile: EnvironmentProfile) -> Caller:
+    """The caller with the person the environment's people directory binds it to (None: a workload)."""
+    return caller.model_copy(update={"person": person_of(caller, profile)})
+
+
+def people_behind(caller: Caller, profile: EnvironmentProfile) -> list[str]:
+    """Everyone a launch started by this caller is the work of: the person signed in, or the GitHub users
+    whose push or re-run triggered the workflow (`actor`, `triggering_actor`), as the directory maps them."""
+    if caller.kind == "iam":
+        person = person_of(caller, profile)
+        return [person] if person else []
+    logins = {caller.claims.get(name, "").lower() for name in ("actor", "triggering_actor")} - {""}
+    return sorted(
+        email for email, person in profile.people.people.items() if logins & {login.lower() for login in person.github}
+    )
+
+
+def authorise_person(caller: Caller, profile: EnvironmentProfile, action: str) -> Caller:
+    """Only a person the environment's people directory knows may do this (a decision, an unlock)."""
+    if caller.kind != "iam":
+        raise Forbidden(f"{action} needs a person's AWS identity, not a workflow's token")
+    identified = identify(caller, profile)
+    if identified.person is None:
+        raise Forbidden(
+            f"{caller.name} is not a person of {profile.name!r}: {action} needs an IAM user or an identity-provider "
+            "session the profile's [people] directory binds to someone (any other role session is a workload)"
+        )
+    return identified
 
 
 def authorise_reader(caller: Caller) -> None:
-    """Reading launches: anyone some profile lets launch, and every approver."""
+    """Reading launches: anyone some profile lets launch, and every approver the directory proves."""
     for profile in load_profile_all():
         if may_launch(caller, profile):
             return
-        if caller.kind == "iam" and any(
-            profile.approvals.may_approve(role, caller.name) for role in profile.approvals.roles
-        ):
+        person = person_of(caller, profile)
+        if person and any(profile.approvals.may_approve(role, person) for role in profile.approvals.roles):
             return
     raise Forbidden(f"{caller.name} is not a caller of any environment")

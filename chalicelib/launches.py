@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.callers import authorise_launch, authorise_person
+from chalicelib.callers import authorise_launch, authorise_person, identify, people_behind
 from chalicelib.errors import BadRequest
 from chalicelib.models import (
     AbortRequest,
@@ -23,11 +23,18 @@ from chalicelib.models import (
     UnlockRequest,
 )
 from chalicelib.profiles import load_profile
-from chalicelib.store import EnvironmentLocked, LaunchNotFound, LaunchStore, NotLocked, now
+from chalicelib.store import (
+    EnvironmentLocked,
+    LaunchHasEnded,
+    LaunchNotFound,
+    LaunchStore,
+    NotLocked,
+    RollbackAlreadyClaimed,
+    new_event,
+    now,
+)
 
-
-class LaunchEnded(Exception):
-    """The launch has already ended; there is nothing to abort."""
+LaunchEnded = LaunchHasEnded  # the API's name for it: the launch has already ended, there is nothing to abort
 
 
 class LaunchStillRunning(Exception):
@@ -40,12 +47,12 @@ def new_launch_id(environment: str) -> str:
 
 
 def new_launch(request: LaunchRequest, caller: Caller, **recorded: Any) -> Launch:
-    """A launch record as a verified caller asks for it, in REQUESTED, not yet stored."""
+    """A launch record as a verified (and identified) caller asks for it, in REQUESTED, not yet stored."""
     moment = now()
     return Launch(
         launch_id=new_launch_id(request.environment),
         request=request,
-        requested_by=caller.name,
+        requested_by=caller.who,
         caller=caller,
         status=LaunchStatus.REQUESTED,
         stage=Stage.START,
@@ -85,36 +92,26 @@ def ensure_environment_free(store: LaunchStore, environment: str, sfn: Any) -> N
 def start_launch(
     store: LaunchStore, request: LaunchRequest, caller: Caller, sfn: Any, state_machine_arn: str
 ) -> Launch:
-    """Record the launch, take the environment, and start its execution (named after the launch)."""
+    """Record the launch holding its environment, and start its execution (named after the launch)."""
     profile = load_profile(request.environment)
     authorise_launch(caller, profile, "start")
-    launch = new_launch(request, caller)
-    # Checked first so that the usual refusal leaves no FAILED launch behind; the conditional
-    # acquire below still settles a race between two starts.
+    caller = identify(caller, profile)
+    launch = new_launch(request, caller, requesters=people_behind(caller, profile))
     ensure_environment_free(store, request.environment, sfn)
-    store.create_launch(launch)
-    store.append_event(
-        launch.launch_id,
-        "requested",
-        f"{caller.name} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
-        stage=Stage.START,
+    # The record, its first event and the lock are one write: a start that loses the race leaves nothing.
+    store.create_launch(
+        launch,
+        events=[
+            new_event(
+                "requested",
+                f"{caller.who} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
+                Stage.START,
+                details={"caller": caller.model_dump(mode="json"), "requesters": launch.requesters},
+            )
+        ],
+        lock_lease_seconds=profile.lock_lease_seconds,
     )
-    _take_environment(store, launch, profile.lock_lease_seconds)
     return _start_execution(store, launch, sfn, state_machine_arn, "launch")
-
-
-def _take_environment(store: LaunchStore, launch: Launch, lease_seconds: int) -> None:
-    """Acquire the environment's lock for the launch; a lost race leaves the launch FAILED, saying why."""
-    try:
-        store.acquire_lock(launch.request.environment, launch.launch_id, lease_seconds)
-    except EnvironmentLocked as locked:
-        store.set_status(
-            launch.launch_id,
-            LaunchStatus.FAILED,
-            error={"error": "EnvironmentLocked", "cause": str(locked)},
-            current=launch,
-        )
-        raise
 
 
 def _start_execution(store: LaunchStore, launch: Launch, sfn: Any, state_machine_arn: str, mode: str) -> Launch:
@@ -175,8 +172,9 @@ def summary(launch: Launch) -> dict[str, Any]:
 
 def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest, caller: Caller) -> dict[str, Any]:
     """Release a lock left held (after ROLLBACK_FAILED), writing who did it and why on the launch's timeline."""
-    authorise_launch(caller, load_profile(environment), "unlock")
-    unlocked_by = authorise_person(caller, "unlocking an environment")
+    profile = load_profile(environment)
+    authorise_launch(caller, profile, "unlock")
+    caller = authorise_person(caller, profile, "unlocking an environment")
     lock = store.lock(environment)
     if lock is None:
         raise NotLocked(f"environment {environment!r} is not locked")
@@ -191,14 +189,16 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         )
     if not store.release_lock(environment, holder):
         raise NotLocked(f"environment {environment!r} was unlocked meanwhile")
+    verified = caller.model_dump(mode="json")
     if launch is not None:
         store.append_event(
             holder,
             "unlocked",
-            f"{unlocked_by} unlocked {environment}: {request.reason}",
+            f"{caller.who} unlocked {environment}: {request.reason}",
             stage=Stage.FINISH,
             details={
-                "unlocked_by": unlocked_by,
+                "unlocked_by": caller.who,
+                "caller": verified,
                 "reason": request.reason,
                 "held_because": lock.get("held_because"),
             },
@@ -209,7 +209,8 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         "was_held_by": holder,
         "launch_status": launch.status if launch else None,
         "held_because": lock.get("held_because"),
-        "unlocked_by": unlocked_by,
+        "unlocked_by": caller.who,
+        "caller": verified,
         "reason": request.reason,
     }
 
@@ -218,30 +219,37 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
     """Ask a running launch to stop. Before any change it ends ABORTED; after one, it rolls back.
 
     The next stage to start honours the request (within a poll interval while it waits on ECS or
-    bakes); a launch at the approval gate is released at once."""
+    bakes); a launch at the approval gate is released at once. Only the first request is recorded:
+    a repeated one answers with the first one's reason and writes nothing."""
     from chalicelib.approvals import abort_at_gate
 
     launch = store.get_launch(launch_id)
-    authorise_launch(caller, load_profile(launch.request.environment), "abort")
+    profile = load_profile(launch.request.environment)
+    authorise_launch(caller, profile, "abort")
+    caller = identify(caller, profile)
     if launch.rollback_of and not launch.status.is_final:
         raise NotRollbackable(f"{launch_id} is a rollback; stopping it half-way would leave the environment mixed")
-    abort = {"aborted_by": caller.name, "reason": request.reason, "at": now().isoformat()}
-    if launch.status.is_final or not store.request_abort(launch_id, abort):
-        raise LaunchEnded(f"launch {launch_id} has already ended ({store.get_launch(launch_id).status})")
-    store.append_event(
-        launch_id,
-        "abort_requested",
-        f"{caller.name} asked to abort: {request.reason}",
-        stage=launch.stage,
-        details={"changes_so_far": list(launch.changes)},
-    )
-    if launch.status == LaunchStatus.AWAITING_APPROVAL:
-        abort_at_gate(store, launch_id, f"aborted by {caller.name}: {request.reason}", sfn)
-    return {
-        **summary(launch),
-        "abort_requested": True,
-        "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
+    if launch.status.is_final:
+        raise LaunchEnded(f"launch {launch_id} has already ended ({launch.status})")
+    abort = {
+        "aborted_by": caller.who,
+        "caller": caller.model_dump(mode="json"),
+        "reason": request.reason,
+        "at": now().isoformat(),
     }
+    event = new_event(
+        "abort_requested",
+        f"{caller.who} asked to abort: {request.reason}",
+        launch.stage,
+        details={"changes_so_far": list(launch.changes), "caller": abort["caller"]},
+    )
+    first = store.request_abort(launch_id, abort, event)
+    then = "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed"
+    if first is not None:
+        return {**summary(launch), "abort_requested": True, "already_requested": True, "abort": first, "then": then}
+    if launch.status == LaunchStatus.AWAITING_APPROVAL:
+        abort_at_gate(store, launch_id, f"aborted by {caller.who}: {request.reason}", sfn)
+    return {**summary(launch), "abort_requested": True, "already_requested": False, "abort": abort, "then": then}
 
 
 class NotRollbackable(Exception):
@@ -279,6 +287,7 @@ def start_rollback(
     if not target.changes or target.rollback_point is None:
         raise NotRollbackable(f"launch {launch_id} recorded no change to undo")
     ensure_environment_free(store, environment, sfn)
+    caller = identify(caller, profile)
     rollback = new_launch(
         target.request,
         caller,
@@ -289,31 +298,31 @@ def start_rollback(
         rollback_of={
             "launch_id": launch_id,
             "version": target.request.version,
-            "requested_by": caller.name,
+            "requested_by": caller.who,
+            "caller": caller.model_dump(mode="json"),
             "reason": request.reason,
             "at": now().isoformat(),
         },
     )
-    store.create_launch(rollback)
-    store.append_event(
-        rollback.launch_id,
+    requested = new_event(
         "requested",
-        f"{caller.name} asked to roll back launch {launch_id} ({target.request.version}): {request.reason}",
-        stage=Stage.START,
+        f"{caller.who} asked to roll back launch {launch_id} ({target.request.version}): {request.reason}",
+        Stage.START,
         details={"rollback_of": launch_id, "changes": [str(change) for change in target.changes]},
     )
-    _take_environment(store, rollback, profile.lock_lease_seconds)
-    if not store.mark_rolled_back_by(launch_id, rollback.launch_id):
-        store.set_status(rollback.launch_id, LaunchStatus.FAILED, error={"error": "NotRollbackable", "cause": "raced"})
-        store.release_lock(environment, rollback.launch_id)
-        raise NotRollbackable(f"launch {launch_id} is being rolled back by another request")
-    store.append_event(
-        launch_id,
+    claimed = new_event(
         "rollback_requested",
-        f"{caller.name} asked to roll this launch back: {request.reason}; execution {rollback.launch_id}",
-        stage=Stage.FINISH,
-        details={"rollback_launch_id": rollback.launch_id},
+        f"{caller.who} asked to roll this launch back: {request.reason}; execution {rollback.launch_id}",
+        Stage.FINISH,
+        details={"rollback_launch_id": rollback.launch_id, "caller": caller.model_dump(mode="json")},
     )
+    # The record, the lock and the claim on the launch it undoes are one write: a lost race leaves nothing.
+    try:
+        store.create_launch(
+            rollback, [requested], lock_lease_seconds=profile.lock_lease_seconds, rollback_of=(launch_id, claimed)
+        )
+    except RollbackAlreadyClaimed as exc:
+        raise NotRollbackable(f"launch {launch_id} is being rolled back by another request") from exc
     return _start_execution(store, rollback, sfn, state_machine_arn, "rollback")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,8 +32,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_EXPIRY = re.compile(r"[1-9][0-9]{0,11}")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Canonical unpadded base64url only: the one spelling `_b64` writes (no junk a decoder would skip,
+    no padding, no stray bits), so a token has exactly one accepted form."""
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def _mac(key: bytes, *parts: str) -> bytes:
@@ -51,6 +63,8 @@ def verify(key: bytes, approval_id: str, token: str, now: float | None = None) -
     try:
         encoded_approver, expires_text, encoded_signature = token.split(".")
         approver = _unb64(encoded_approver).decode()
+        if not _EXPIRY.fullmatch(expires_text):
+            raise ValueError("the expiry is not a plain integer")
         expires = int(expires_text)
         signature = _unb64(encoded_signature)
     except (ValueError, UnicodeDecodeError) as exc:

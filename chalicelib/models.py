@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -114,6 +114,7 @@ class Change(StrEnum):
 ARTIFACT_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$"
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$"
 
+ARTIFACT_MAX_BYTES = 1024
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
 
 
@@ -127,6 +128,7 @@ class LaunchRequest(BaseModel):
     git_sha: str = Field(pattern=r"^[0-9a-f]{7,40}$")
     frontend_artifact: str = Field(
         description="s3://bucket/prefix/ holding the release's static build",
+        max_length=ARTIFACT_MAX_BYTES,
         json_schema_extra={"pattern": ARTIFACT_PATTERN},
     )
     # ASCII-only classes: the regex means the same to pydantic, Python and JSON Schema tools.
@@ -141,7 +143,11 @@ class LaunchRequest(BaseModel):
     def _s3_uri(cls, value: str) -> str:
         if not _S3_URI.match(value):
             raise ValueError("must be an s3://bucket/prefix/ URI")
-        return value if value.endswith("/") else value + "/"
+        value = value if value.endswith("/") else value + "/"
+        # Its prefix becomes part of S3 keys, which AWS caps at 1,024 bytes of UTF-8.
+        if len(value.encode()) > ARTIFACT_MAX_BYTES:
+            raise ValueError(f"must be at most {ARTIFACT_MAX_BYTES} bytes (S3 keys are capped at 1,024)")
+        return value
 
     @property
     def artifact_bucket(self) -> str:
@@ -181,8 +187,18 @@ class Caller(BaseModel):
 
     kind: Literal["github", "iam"]
     subject: str = Field(description="GitHub: the token's sub; IAM: the caller's ARN")
-    name: str = Field(description="who, in the record: 'github:owner/repo' or the IAM user / role session name")
-    claims: dict[str, str] = Field(default_factory=dict, description="the verified claims kept for the record")
+    name: str = Field(description="the verified identity: 'github:owner/repo' or the caller's ARN")
+    claims: dict[str, str] = Field(
+        default_factory=dict, description="the verified claims kept for the record (IAM: Arn, Account, UserId)"
+    )
+    person: str | None = Field(
+        default=None, description="the person the environment's people directory binds this identity to"
+    )
+
+    @property
+    def who(self) -> str:
+        """The record's name for the caller: the person, else the verified identity."""
+        return self.person or self.name
 
     @property
     def principal(self) -> str:
@@ -200,6 +216,11 @@ class Launch(BaseModel):
     request: LaunchRequest
     requested_by: str = Field(default="unknown", description="the verified caller's name")
     caller: Caller | None = Field(default=None, description="the verified identity that started the launch")
+    requesters: list[str] = Field(
+        default_factory=list,
+        description="the people this launch is the work of (the person signed in, or the GitHub users who "
+        "triggered the workflow): none of them may approve it",
+    )
     status: LaunchStatus
     stage: Stage | None = None
     created_at: datetime
@@ -209,8 +230,8 @@ class Launch(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     results: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, str] | None = None
-    abort: dict[str, str] | None = Field(default=None, description="who asked to abort, why and when")
-    rollback_of: dict[str, str] | None = Field(
+    abort: dict[str, Any] | None = Field(default=None, description="who asked to abort (verified), why and when")
+    rollback_of: dict[str, Any] | None = Field(
         default=None, description="this execution rolls back that succeeded launch: its id, who asked, why, when"
     )
     rolled_back_by: str | None = Field(default=None, description="the execution that rolled this launch back")
@@ -225,6 +246,9 @@ class Approval(BaseModel):
     comment: str = ""
     attestations: list[str] = Field(default_factory=list, description="ids of what the approver confirmed")
     via: Literal["link", "api"] = "api"
+    caller: Caller | None = Field(
+        default=None, description="via api: the verified identity (ARN, account, user id) that proved the approver"
+    )
     decided_at: datetime
 
 
@@ -256,7 +280,7 @@ class DecisionRequest(BaseModel):
     role: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
-    attestations: list[str] = Field(default_factory=list, max_length=50)
+    attestations: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
 
 
 class ListQuery(BaseModel):
@@ -283,7 +307,7 @@ class PreflightQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    frontend_artifact: str | None = Field(default=None, pattern=ARTIFACT_PATTERN)
+    frontend_artifact: str | None = Field(default=None, pattern=ARTIFACT_PATTERN, max_length=ARTIFACT_MAX_BYTES)
     backend_image: str | None = Field(
         default=None,
         min_length=3,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -184,12 +186,63 @@ class PreflightConfig(_Strict):
     skip: dict[str, str] = Field(default_factory=dict, description="check id -> why it is not checked here")
 
 
+# A role ARN, account included; a trailing * only for the suffix Identity Center appends to a permission
+# set's role (AWSReservedSSO_<permission set>_<suffix>), never a wildcard over an account's roles.
+_ACCOUNT_ROLE = r"^arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?:AWSReservedSSO_[\w+=,.@-]+_\*|[\w+=,.@-]+)$"
+_PRINCIPAL = r"^arn:aws:iam::\d{12}:user/(?:[\w+=,.@-]+/)*[\w+=,.@-]+$|" + _ACCOUNT_ROLE[1:]
+
+
+class Person(_Strict):
+    """The identities that prove one person: what an account or an identity provider vouches for."""
+
+    iam_users: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:user/[\w+=,.@/-]+$")]] = Field(
+        default_factory=list, description="IAM user ARNs (account included) whose keys are this person's"
+    )
+    session_names: list[Annotated[str, Field(min_length=2, max_length=64)]] = Field(
+        default_factory=list,
+        description="the names an identity provider gives this person's sessions of the identity-provider roles "
+        "(IAM Identity Center: the user name)",
+    )
+    github: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]] = Field(
+        default_factory=list, description="GitHub logins: a launch this person triggered is not theirs to approve"
+    )
+
+
+class PeopleDirectory(_Strict):
+    """Who is who: each person (the email the approval policy uses) and the identities that prove them.
+
+    A role session counts as a person only for a role listed in `identity_provider_roles`: roles whose
+    session names an identity provider sets and the caller cannot (IAM Identity Center's
+    `AWSReservedSSO_*` roles, whose trust policy admits only the SAML provider). Any other session is a
+    workload, whatever it is named."""
+
+    identity_provider_roles: list[Annotated[str, Field(pattern=_ACCOUNT_ROLE)]] = Field(
+        default_factory=list,
+        description="role ARNs, account included; a trailing * matches Identity Center's generated suffix",
+    )
+    people: dict[Annotated[str, Field(pattern=_EMAIL)], Person] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _each_identity_proves_one_person(self) -> PeopleDirectory:
+        for kind, fold in (("iam_users", str), ("session_names", str.lower), ("github", str.lower)):
+            seen: dict[str, str] = {}
+            for email, person in self.people.items():
+                for identity in getattr(person, kind):
+                    other = seen.setdefault(fold(identity), email)
+                    if other != email:
+                        raise ValueError(f"{kind} {identity!r} is bound to both {other} and {email}")
+        if any(email != email.lower() for email in self.people):
+            raise ValueError("people are named by their email in lower case")
+        return self
+
+
 class CallerPolicy(_Strict):
     """Who may start, abort and roll back launches into the environment (the API's authorisation)."""
 
     github: GitHubCallers | None = None
-    iam_principals: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:(user|role)/.+$")]] = Field(
-        default_factory=list, description="IAM users and roles (an assumed role's sessions count as the role)"
+    iam_principals: list[Annotated[str, Field(pattern=_PRINCIPAL)]] = Field(
+        default_factory=list,
+        description="IAM users and roles, account included (an assumed role's sessions count as the role)",
     )
 
 
@@ -204,6 +257,7 @@ class EnvironmentProfile(_Strict):
     bake: BakeConfig = BakeConfig()
     approvals: ApprovalPolicy
     callers: CallerPolicy = CallerPolicy()
+    people: PeopleDirectory = PeopleDirectory()
     preflight: PreflightConfig
     # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
@@ -218,16 +272,25 @@ class UnknownEnvironment(ProfileError):
     """No profile exists for the environment named."""
 
 
-def known_environments(directory: Path = PROFILES_DIR) -> list[str]:
-    return sorted(path.stem for path in directory.glob("*.toml"))
+def profiles_dir() -> Path:
+    """Where profiles are read: `LAUNCH_PROFILES_DIR` when the deployment (or the local stack) names one,
+    else the profiles packaged with the code."""
+    configured = os.environ.get("LAUNCH_PROFILES_DIR")
+    return Path(configured) if configured else PROFILES_DIR
+
+
+def known_environments(directory: Path | None = None) -> list[str]:
+    directory = directory or profiles_dir()
+    return sorted({path.stem for pattern in ("*.toml", "*.json") for path in directory.glob(pattern)})
 
 
 def load_profile_file(path: Path) -> EnvironmentProfile:
-    """Read and validate one profile file; an invalid one fails loudly, naming the field."""
+    """Read and validate one profile file (TOML, or JSON as tools write it); an invalid one fails loudly,
+    naming the field."""
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path.name}: not valid TOML: {exc}") from exc
+        data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ProfileError(f"{path.name}: not valid {path.suffix[1:].upper()}: {exc}") from exc
     try:
         profile = EnvironmentProfile.model_validate(data)
     except ValidationError as exc:
@@ -238,15 +301,20 @@ def load_profile_file(path: Path) -> EnvironmentProfile:
     return profile
 
 
+def load_profile(environment: str, directory: Path | None = None) -> EnvironmentProfile:
+    return _load_profile(environment, directory or profiles_dir())
+
+
 @lru_cache(maxsize=16)
-def load_profile(environment: str, directory: Path = PROFILES_DIR) -> EnvironmentProfile:
-    path = directory / f"{environment}.toml"
+def _load_profile(environment: str, directory: Path) -> EnvironmentProfile:
     if environment not in known_environments(directory):
         raise UnknownEnvironment(
             f"no profile for environment {environment!r}; known: {', '.join(known_environments(directory))}"
         )
-    return load_profile_file(path)
+    toml = directory / f"{environment}.toml"
+    return load_profile_file(toml if toml.exists() else directory / f"{environment}.json")
 
 
-def load_profile_all(directory: Path = PROFILES_DIR) -> list[EnvironmentProfile]:
+def load_profile_all(directory: Path | None = None) -> list[EnvironmentProfile]:
+    directory = directory or profiles_dir()
     return [load_profile(name, directory) for name in known_environments(directory)]

@@ -59,6 +59,14 @@ class PersonAlreadyCounted(Exception):
     """This person already decided for another role of the launch: one person, one role."""
 
 
+class RollbackAlreadyClaimed(Exception):
+    """Another requested rollback already claimed the launch."""
+
+
+class LaunchHasEnded(Exception):
+    """The launch has ended; nothing may be asked of it any more."""
+
+
 class StatusConflict(Exception):
     """The launch moved on while we were writing; the write was not made."""
 
@@ -94,7 +102,19 @@ class LaunchStore:
 
     # -- launches --------------------------------------------------------------------------
 
-    def create_launch(self, launch: Launch) -> None:
+    def create_launch(
+        self,
+        launch: Launch,
+        events: list[TimelineEvent] | None = None,
+        lock_lease_seconds: int | None = None,
+        rollback_of: tuple[str, TimelineEvent] | None = None,
+    ) -> None:
+        """Store a new launch with its first events, in one transaction with what it must hold.
+
+        With `lock_lease_seconds` the launch takes its environment's lock in the same write, so a start
+        that loses the race for the lock leaves nothing behind (EnvironmentLocked). With `rollback_of`
+        (a succeeded launch's id and the event for its timeline) it also claims that launch for this
+        rollback, once (RollbackAlreadyClaimed)."""
         item = {
             **_launch_key(launch.launch_id),
             "gsi1pk": _s("LAUNCH"),
@@ -104,6 +124,7 @@ class LaunchStore:
             "request": _s(launch.request.model_dump_json()),
             "requested_by": _s(launch.requested_by),
             **({"caller": _s(launch.caller.model_dump_json())} if launch.caller else {}),
+            **({"requesters": {"SS": list(launch.requesters)}} if launch.requesters else {}),
             "status": _s(launch.status),
             "created_at": _s(_iso(launch.created_at)),
             "updated_at": _s(_iso(launch.updated_at)),
@@ -116,7 +137,47 @@ class LaunchStore:
             item["changes"] = {"SS": [str(change) for change in launch.changes]}
         if launch.rollback_of is not None:
             item["rollback_of"] = _s(json.dumps(launch.rollback_of))
-        self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        writes: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        ]
+        writes += [
+            {"Put": {"TableName": self._table, "Item": self._event_item(launch.launch_id, event)}}
+            for event in events or []
+        ]
+        environment = launch.request.environment
+        lock_at = claim_at = None
+        if lock_lease_seconds is not None:
+            lock_at = len(writes)
+            writes.append({"Put": self._lock_put(environment, launch.launch_id, lock_lease_seconds)})
+        if rollback_of is not None:
+            target, event = rollback_of
+            claim_at = len(writes)
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _launch_key(target),
+                        "UpdateExpression": "SET rolled_back_by = :by",
+                        "ConditionExpression": "attribute_not_exists(rolled_back_by) AND #status = :succeeded",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":by": _s(launch.launch_id),
+                            ":succeeded": _s(LaunchStatus.SUCCEEDED),
+                        },
+                    }
+                }
+            )
+            writes.append({"Put": {"TableName": self._table, "Item": self._event_item(target, event)}})
+        try:
+            self._transact(writes)
+        except self._db.exceptions.TransactionCanceledException as exc:
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            failed = {index for index, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+            if lock_at in failed:
+                raise EnvironmentLocked(environment, self.lock_holder(environment) or "unknown") from None
+            if claim_at in failed and rollback_of is not None:
+                raise RollbackAlreadyClaimed(f"launch {rollback_of[0]} is already being rolled back") from None
+            raise
 
     def get_launch(self, launch_id: str) -> Launch:
         item = self._db.get_item(TableName=self._table, Key=_launch_key(launch_id), ConsistentRead=True).get("Item")
@@ -279,35 +340,39 @@ class LaunchStore:
                 raise LaunchNotFound(launch_id) from None
             raise
 
-    def mark_rolled_back_by(self, launch_id: str, rollback_id: str) -> bool:
-        """Claim a succeeded launch for one rollback execution; False if another already has it."""
-        try:
-            self._update(
-                launch_id,
-                "SET rolled_back_by = :by",
-                {":by": _s(rollback_id), ":succeeded": _s(LaunchStatus.SUCCEEDED)},
-                names={"#status": "status"},
-                condition="attribute_not_exists(rolled_back_by) AND #status = :succeeded",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+    def request_abort(self, launch_id: str, abort: dict[str, Any], event: TimelineEvent) -> dict[str, Any] | None:
+        """Record the first abort request of a running launch, with its timeline event, in one write.
 
-    def request_abort(self, launch_id: str, abort: dict[str, str]) -> bool:
-        """Record an abort request once, while the launch has not ended; False if it had ended."""
+        None when this request was the first; the first request when an abort was asked for already (and
+        nothing is written); LaunchHasEnded when the launch had ended."""
         ended = [status for status in LaunchStatus if status.is_final]
         names = {f":end{i}": _s(status) for i, status in enumerate(ended)}
+        running = f"attribute_not_exists(#abort) AND NOT #status IN ({', '.join(names)})"
         try:
-            self._update(
-                launch_id,
-                "SET #abort = if_not_exists(#abort, :abort)",
-                {":abort": _s(json.dumps(abort)), **names},
-                names={"#status": "status", "#abort": "abort"},
-                condition=f"NOT #status IN ({', '.join(names)})",
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _launch_key(launch_id),
+                            "UpdateExpression": "SET #abort = :abort",
+                            "ConditionExpression": running,
+                            "ExpressionAttributeNames": {"#status": "status", "#abort": "abort"},
+                            "ExpressionAttributeValues": {":abort": _s(json.dumps(abort)), **names},
+                        }
+                    },
+                    {"Put": {"TableName": self._table, "Item": self._event_item(launch_id, event)}},
+                ]
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self._db.exceptions.TransactionCanceledException as exc:
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if not codes or codes[0] != "ConditionalCheckFailed":
+                raise
+            launch = self.get_launch(launch_id)
+            if launch.status.is_final or launch.abort is None:
+                raise LaunchHasEnded(f"launch {launch_id} has already ended ({launch.status})") from None
+            return launch.abort
+        return None
 
     def _transact(self, items: list[dict[str, Any]], attempts: int = 5) -> None:
         """TransactWriteItems, retried while DynamoDB cancels it for a conflict with a concurrent
@@ -383,26 +448,31 @@ class LaunchStore:
 
     # -- environment lock ----------------------------------------------------------------------
 
-    def acquire_lock(self, environment: str, launch_id: str, lease_seconds: int) -> None:
-        """Take the environment for this launch; re-taking our own lock is a no-op renewal.
+    def _lock_put(self, environment: str, launch_id: str, lease_seconds: int) -> dict[str, Any]:
+        """The conditional write that takes the environment: free, ours already, or its lease ran out.
 
         The lease is checked in the condition because TTL deletes expired items late."""
         moment = now()
+        expires = moment + timedelta(seconds=lease_seconds)
+        return {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(f"LOCK#{environment}"),
+                "sk": _s("LOCK"),
+                "owner": _s(launch_id),
+                "acquired_at": _s(_iso(moment)),
+                "lease_expires_at": _s(_iso(expires)),
+                "expires_at_epoch": {"N": str(int(expires.timestamp()))},
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR #owner = :me OR lease_expires_at < :now",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":me": _s(launch_id), ":now": _s(_iso(moment))},
+        }
+
+    def acquire_lock(self, environment: str, launch_id: str, lease_seconds: int) -> None:
+        """Take the environment for this launch; re-taking our own lock is a no-op renewal."""
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": _s(f"LOCK#{environment}"),
-                    "sk": _s("LOCK"),
-                    "owner": _s(launch_id),
-                    "acquired_at": _s(_iso(moment)),
-                    "lease_expires_at": _s(_iso(moment + timedelta(seconds=lease_seconds))),
-                    "expires_at_epoch": {"N": str(int((moment + timedelta(seconds=lease_seconds)).timestamp()))},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :me OR lease_expires_at < :now",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":me": _s(launch_id), ":now": _s(_iso(moment))},
-            )
+            self._db.put_item(**self._lock_put(environment, launch_id, lease_seconds))
         except self._db.exceptions.ConditionalCheckFailedException:
             raise EnvironmentLocked(environment, self.lock_holder(environment) or "unknown") from None
 
@@ -659,6 +729,7 @@ def _launch_from_item(item: dict[str, Any]) -> Launch:
         launch_id=item["launch_id"]["S"],
         request=LaunchRequest.model_validate_json(item["request"]["S"]),
         requested_by=item.get("requested_by", {}).get("S", "unknown"),
+        requesters=sorted(item.get("requesters", {}).get("SS", [])),
         caller=Caller.model_validate_json(item["caller"]["S"]) if "caller" in item else None,
         status=LaunchStatus(item["status"]["S"]),
         stage=Stage(item["stage"]["S"]) if "stage" in item else None,

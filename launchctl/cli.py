@@ -17,9 +17,9 @@ from botocore.exceptions import BotoCoreError
 from launchctl.client import ApiError, ControllerApi, format_event, is_final
 from launchctl.progress import LiveDisplay
 
-DEFAULT_API = "http://127.0.0.1:24561"
-DEFAULT_OUTBOX = "http://127.0.0.1:24564/outbox"
-LOCAL_STS = "http://127.0.0.1:24560"
+# `launchctl local`'s API, under the stage path the deployed API has.
+DEFAULT_API = "http://127.0.0.1:24561/api"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0
@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
         return EXIT_OK
     launch: dict[str, Any] = {}
     live = LiveDisplay() if sys.stdout.isatty() and not args.json else None
-    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout, interval=1.0):
+    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout, interval=args.interval):
         launch = current
         if live is not None:
             live.update(launch, [format_event(event) for event in new_events])
@@ -152,9 +152,23 @@ def cmd_unlock(args: argparse.Namespace, api: ControllerApi) -> int:
     return EXIT_OK
 
 
+def _local_stack(api: str) -> dict[str, str] | None:
+    """What a local stack serving this API wrote about itself (its STS and outbox), if one does."""
+    from launchctl.credentials import read_stack_file
+
+    parts = urllib.parse.urlsplit(api)
+    if parts.hostname not in LOOPBACK or parts.port is None:
+        return None
+    return read_stack_file(parts.port)
+
+
 def cmd_outbox(args: argparse.Namespace) -> int:
     """The local stack's approval emails, for a person to open the links in a browser."""
-    with urllib.request.urlopen(args.outbox, timeout=10) as response:
+    url = args.outbox or (_local_stack(args.api) or {}).get("outbox_url")
+    if not url:
+        print(f"error: no local stack serves {args.api}; start `launchctl local` or pass --outbox", file=sys.stderr)
+        return EXIT_USAGE
+    with urllib.request.urlopen(url, timeout=10) as response:
         emails = json.loads(response.read())["emails"]
     lines = [f"to {mail['to']}: {mail['subject']}\n  {mail['link']}" for mail in emails]
     _print(args, emails, "\n".join(lines) or "the outbox is empty")
@@ -242,9 +256,10 @@ def _credential(args: argparse.Namespace) -> Callable[[], str]:
     token = os.environ.get("LAUNCHCTL_TOKEN")
     if token:
         return StaticToken(token)
-    if args.api.rstrip("/") == DEFAULT_API:
-        port = urllib.parse.urlsplit(DEFAULT_API).port or 80
-        return IamToken(local_session(args.profile or RELEASE_ENGINEER, port), args.audience, LOCAL_STS)
+    local = _local_stack(args.api)
+    if local is not None:
+        port = urllib.parse.urlsplit(args.api).port or 80
+        return IamToken(local_session(args.profile or RELEASE_ENGINEER, port), args.audience, local["moto_url"])
     import boto3
 
     session = boto3.session.Session(profile_name=args.profile)
@@ -253,30 +268,45 @@ def _credential(args: argparse.Namespace) -> Callable[[], str]:
     return IamToken(session, args.audience, args.sts_endpoint)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="launchctl", description=__doc__)
-    root.add_argument(
-        "--api", default=os.environ.get("LAUNCHCTL_API_URL", DEFAULT_API), help="the controller's API URL"
+def _common_options(default: Any) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (`launchctl preflight --env x --json`).
+
+    The root parser sets their defaults; a subcommand's copy has none (SUPPRESS), so one given before the
+    command is not reset by the command's parser."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--api",
+        default=default(os.environ.get("LAUNCHCTL_API_URL", DEFAULT_API)),
+        help="the controller's API URL, stage path included",
     )
-    root.add_argument(
+    options.add_argument(
         "--profile",
-        default=os.environ.get("AWS_PROFILE"),
+        default=default(os.environ.get("AWS_PROFILE")),
         help="the AWS profile whose credentials sign the calls; on the local stack, the person (email) to act as",
     )
-    root.add_argument(
+    options.add_argument(
         "--audience",
-        default=os.environ.get("LAUNCHCTL_AUDIENCE", "launch-controller"),
+        default=default(os.environ.get("LAUNCHCTL_AUDIENCE", "launch-controller")),
         help="the controller's audience, bound into every token",
     )
-    root.add_argument(
+    options.add_argument(
         "--sts-endpoint",
-        default=os.environ.get("LAUNCHCTL_STS_ENDPOINT"),
+        default=default(os.environ.get("LAUNCHCTL_STS_ENDPOINT")),
         help="the STS endpoint the controller trusts (default: your region's)",
     )
-    root.add_argument("--json", action="store_true", help="print JSON for scripts")
+    options.add_argument("--json", action="store_true", default=default(False), help="print JSON for scripts")
+    return options
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="launchctl", description=__doc__, parents=[_common_options(lambda v: v)])
+    common = _common_options(lambda _: argparse.SUPPRESS)
     commands = root.add_subparsers(dest="command", required=True)
 
-    start = commands.add_parser("start", help="start a launch")
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    start = command("start", help="start a launch")
     start.add_argument("--env", required=True)
     start.add_argument("--version", required=True)
     start.add_argument("--git-sha", required=True)
@@ -284,18 +314,19 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--image", required=True, help="the backend container image")
     start.add_argument("--idempotency-key", help="a retried start with the same key returns the same launch")
 
-    status = commands.add_parser("status", help="show a launch, or follow it with --watch")
+    status = command("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id")
     status.add_argument("--watch", action="store_true")
     status.add_argument("--timeout", type=float, default=4 * 3600)
+    status.add_argument("--interval", type=float, default=3.0, help="seconds between polls with --watch")
 
-    listing = commands.add_parser("list", help="recent launches, newest first")
+    listing = command("list", help="recent launches, newest first")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--env", help="only launches into this environment")
     listing.add_argument("--status", help="only launches with this status (e.g. ROLLED_BACK)")
 
     for verb in ("approve", "reject"):
-        decide = commands.add_parser(verb, help=f"{verb} a launch for one role")
+        decide = command(verb, help=f"{verb} a launch for one role")
         decide.add_argument("launch_id")
         decide.add_argument("--role", required=True)
         decide.add_argument("--comment", default="")
@@ -303,41 +334,35 @@ def parser() -> argparse.ArgumentParser:
             "--confirm", action="append", default=[], metavar="ATTESTATION", help="an attestation id you confirm"
         )
 
-    abort = commands.add_parser("abort", help="stop a launch: before a change it ends, after one it rolls back")
+    abort = command("abort", help="stop a launch: before a change it ends, after one it rolls back")
     abort.add_argument("launch_id")
     abort.add_argument("--reason", required=True)
 
-    preflight = commands.add_parser(
-        "preflight", help="run the checklist's checks against an environment now, without a launch"
-    )
+    preflight = command("preflight", help="run the checklist's checks against an environment now, without a launch")
     preflight.add_argument("--env", required=True)
     preflight.add_argument("--frontend", help="also check this build (s3://bucket/prefix/) against the bundle budget")
     preflight.add_argument("--image", help="also check this backend image exists in ECR")
 
-    rollback = commands.add_parser(
+    rollback = command(
         "rollback", help="take a launch that succeeded back out (within the profile's window), as its own launch"
     )
     rollback.add_argument("launch_id")
     rollback.add_argument("--reason", required=True)
 
-    unlock = commands.add_parser(
-        "unlock", help="release an environment a failed rollback left locked, once it is sound again"
-    )
+    unlock = command("unlock", help="release an environment a failed rollback left locked, once it is sound again")
     unlock.add_argument("environment")
     unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
 
-    outbox = commands.add_parser("outbox", help="the approval emails of a running `launchctl local`")
-    outbox.add_argument("--outbox", default=DEFAULT_OUTBOX, help="the local outbox's URL")
+    outbox = command("outbox", help="the approval emails of a running `launchctl local`")
+    outbox.add_argument("--outbox", help="the local outbox's URL (default: the local stack's, found by --api)")
 
-    approvers = commands.add_parser(
-        "approvers", help="manage approvers' email subscriptions (uses your AWS credentials)"
-    )
+    approvers = command("approvers", help="manage approvers' email subscriptions (uses your AWS credentials)")
     approvers.add_argument("action", choices=["sync", "confirm"])
     approvers.add_argument("--topic", required=True, help="the approvals topic ARN")
     approvers.add_argument("--env", help="sync: the environment whose approvers to subscribe")
     approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
-    local = commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
+    local = command("local", help="run the embedded local AWS and the API until Ctrl-C")
     local.add_argument(
         "--break",
         dest="breaks",
@@ -346,7 +371,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="CHECK_ID",
         help="break one preflight item after start-up (repeatable), to see a launch refused or warned",
     )
-    commands.add_parser("demo", help="run two launches on the embedded local AWS and show what happened")
+    command("demo", help="run two launches on the embedded local AWS and show what happened")
     return root
 
 

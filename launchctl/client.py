@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,16 +24,59 @@ class ApiError(Exception):
         self.body = body
 
 
-class ControllerApi:
-    """`credential` gives the Authorization header's value for each call (see launchctl.credentials)."""
+# A gateway's or a load balancer's word that the request did not get through (or not in time).
+GATEWAY_ERRORS = {502, 503, 504}
 
-    def __init__(self, base_url: str, credential: Callable[[], str] | None = None, timeout: float = 15.0) -> None:
+
+class ControllerApi:
+    """`credential` gives the Authorization header's value for each call (see launchctl.credentials).
+
+    A connection error or a gateway's 502/503/504 is retried with backoff (`retries` times) before it
+    is reported: always for reads and for calls that are safe to repeat (a start carries an
+    Idempotency-Key), and for other writes only when the request cannot have reached the API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credential: Callable[[], str] | None = None,
+        timeout: float = 15.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
         self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        repeatable: bool | None = None,
+    ) -> dict[str, Any]:
+        safe = method == "GET" if repeatable is None else repeatable
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                return self._send(method, path, body, headers)
+            except ApiError as exc:
+                # 502/503: the request did not reach the API; 504: it may have, so only a safe call repeats.
+                if last or exc.status not in GATEWAY_ERRORS or (exc.status == 504 and not safe):
+                    raise
+            except ConnectionRefusedError:
+                if last:
+                    raise
+            except OSError:  # reset, timed out, unreachable: the request may have been handled
+                if last or not safe:
+                    raise
+            time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None
     ) -> dict[str, Any]:
         request = urllib.request.Request(
             self.base_url + path,
@@ -55,11 +99,17 @@ class ControllerApi:
             except ValueError:
                 parsed = {"error": {"message": raw.decode("utf-8", "replace")}}
             raise ApiError(exc.code, parsed) from None
+        except urllib.error.URLError as exc:
+            # urllib wraps the socket's error; the retry above tells them apart by kind.
+            if isinstance(exc.reason, OSError):
+                raise exc.reason from None
+            raise
 
     def start(self, idempotency_key: str | None = None, **request: Any) -> dict[str, Any]:
-        """Start a launch; with an idempotency key, a repeated call answers with the same launch."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self._call("POST", "/launches", request, headers)
+        """Start a launch. It always carries an idempotency key (a new one unless given), so a retried or
+        repeated call answers with the same launch instead of starting another."""
+        key = idempotency_key or f"launchctl/{uuid.uuid4()}"
+        return self._call("POST", "/launches", request, {"Idempotency-Key": key}, repeatable=True)
 
     def abort(self, launch_id: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/launches/{launch_id}/abort", {"reason": reason})
@@ -103,11 +153,23 @@ class ControllerApi:
     def follow(
         self, launch_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 3600, interval: float = 0.3
     ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """Yield (launch, timeline events not yet seen) until `until(launch)` holds or time runs out."""
+        """Yield (launch, timeline events not yet seen) until `until(launch)` holds or time runs out.
+
+        A poll that fails even after its retries is skipped once: the next one decides."""
         seen = 0
         deadline = time.monotonic() + timeout
+        failed_before = False
         while True:
-            launch = self.get(launch_id)
+            try:
+                launch = self.get(launch_id)
+            except (OSError, ApiError) as exc:
+                transient = isinstance(exc, OSError) or exc.status in GATEWAY_ERRORS
+                if failed_before or not transient or time.monotonic() > deadline:
+                    raise
+                failed_before = True
+                time.sleep(interval)
+                continue
+            failed_before = False
             timeline = launch.get("timeline", [])
             yield launch, timeline[seen:]
             seen = len(timeline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -80,6 +81,22 @@ def write_local_credentials(people: dict[str, tuple[str, str]], path: Path) -> N
         lines += [f"[{person}]", f"aws_access_key_id = {key}", f"aws_secret_access_key = {secret}", ""]
     path.touch(mode=0o600)
     path.write_text("\n".join(lines))
+
+
+def stack_file(api_port: int) -> Path:
+    return local_credentials_file(api_port).with_name("stack.json")
+
+
+def write_stack_file(api_port: int, facts: dict[str, str]) -> None:
+    """Where the local stack on this API port has its STS (moto) and outbox, for `launchctl` to find."""
+    path = stack_file(api_port)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(facts))
+
+
+def read_stack_file(api_port: int) -> dict[str, str] | None:
+    path = stack_file(api_port)
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def local_session(person: str, api_port: int, region: str = "us-east-1") -> Any:

@@ -40,20 +40,29 @@ def _invalidations_as_aws_answers() -> None:
 
 
 def _transactions_isolated() -> None:
-    """moto copies the whole table before a transaction and puts the copy back when it fails, which
-    wipes what a concurrent transaction wrote meanwhile. DynamoDB isolates transactions: serialise them."""
+    """moto's DynamoDB is not safe across threads: a transaction copies the whole table and puts the copy
+    back when it fails (wiping what a concurrent write did meanwhile), and a query iterating a table while
+    another thread writes to it fails with "dictionary changed size during iteration". DynamoDB applies
+    each request atomically and isolates transactions: serialise every request to the backend."""
+    import functools
+    import inspect
     import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 
-    original = DynamoDBBackend.transact_write_items
-    lock = threading.Lock()
+    lock = threading.RLock()
 
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with lock:
-            original(self, transact_items)
+    def serialised(method: Any) -> Any:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(self, *args, **kwargs)
 
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        return call
+
+    for name, method in inspect.getmembers(DynamoDBBackend, inspect.isfunction):
+        if not name.startswith("_") and name in DynamoDBBackend.__dict__:
+            setattr(DynamoDBBackend, name, serialised(method))
 
 
 def _tasks_run_until_stopped() -> None:
@@ -62,6 +71,9 @@ def _tasks_run_until_stopped() -> None:
     from moto.moto_api import state_manager
 
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+
+
+UNSIGNED = "UNSIGNEDREQUEST0000"
 
 
 def _presigned_caller_identity() -> None:
@@ -87,8 +99,12 @@ def _presigned_caller_identity() -> None:
     def infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         scope = query.get("X-Amz-Credential", [""])[0]
-        if not environ.get("HTTP_AUTHORIZATION") and scope.endswith("/sts/aws4_request"):
-            environ = {**environ, "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host"}
+        asks_sts = scope.endswith("/sts/aws4_request") or query.get("Action") == ["GetCallerIdentity"]
+        if not environ.get("HTTP_AUTHORIZATION") and asks_sts:
+            # Routed to STS (by a header moto reads for routing only); STS itself then checks the signature.
+            routing_scope = scope or f"{UNSIGNED}/20260101/us-east-1/sts/aws4_request"
+            routing = f"AWS4-HMAC-SHA256 Credential={routing_scope}, SignedHeaders=host"
+            environ = {**environ, "HTTP_AUTHORIZATION": routing}
         return original_route(self, environ, path)
 
     DomainDispatcherApplication.infer_service_region_host = infer_service_region_host  # type: ignore[method-assign]
@@ -96,9 +112,13 @@ def _presigned_caller_identity() -> None:
     original_identity = TokenResponse.get_caller_identity
 
     def secret_of(backend: Any, access_key_id: str) -> str | None:
-        role = backend.get_assumed_role_from_access_key(access_key_id)
-        if role:
-            return str(role.secret_access_key)
+        from moto.sts.models import sts_backends
+
+        # An assumed role's keys live in the role's account (sessions of another account's roles too).
+        for account in list(sts_backends):
+            role = sts_backends[account][backend.partition].get_assumed_role_from_access_key(access_key_id)
+            if role:
+                return str(role.secret_access_key)
         user = iam_backends[backend.account_id][backend.partition].get_user_from_access_key_id(access_key_id)
         for key in getattr(user, "access_keys", []):
             if key.access_key_id == access_key_id:
@@ -108,6 +128,9 @@ def _presigned_caller_identity() -> None:
     def get_caller_identity(self: Any) -> Any:
         query = {name: values[0] for name, values in self.querystring.items()}
         if "X-Amz-Signature" not in query:
+            # A header-signed call (moto's own clients) carries Signature=; the routing header above does not.
+            if "Signature=" not in self.headers.get("Authorization", ""):
+                raise STSClientError("MissingAuthenticationToken", "Request is missing Authentication Token")
             return original_identity(self)
         access_key_id, _day, region, service, _ = query["X-Amz-Credential"].split("/")
         secret = secret_of(self.backend, access_key_id)

@@ -7,8 +7,10 @@ import secrets
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from launchctl.servers import LoopbackServer
 
 DEFAULT_JOB: dict[str, str] = {
     "repository": "acme/shop",
@@ -67,8 +69,7 @@ class LocalIssuer:
         self.key = SigningKey()
         self.audience = audience
         self._jobs: dict[str, dict[str, str]] = {}
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
+        self._server = LoopbackServer((host, port), self._handler())
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="oidc-issuer", daemon=True)
 

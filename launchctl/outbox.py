@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from launchctl.servers import LoopbackServer
 
 LINK = re.compile(r"https?://\S+/approve/[0-9a-f]{32}\?token=\S+")
 
@@ -60,8 +62,8 @@ class OutboxServer:
                 self.wfile.write(body)
 
         self.read = read
-        self.url = f"http://{host}:{port}/outbox"
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = LoopbackServer((host, port), Handler)
+        self.url = f"http://{host}:{self._server.server_address[1]}/outbox"
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, name="outbox", daemon=True).start()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from launchctl.infrastructure import SMOKE_TOKEN
+from launchctl.servers import LoopbackServer
 
 
 class SampleSite:
@@ -23,7 +24,7 @@ class SampleSite:
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
         self.unhealthy_images: set[str] = set()
-        self._http: ThreadingHTTPServer | None = None
+        self._http: LoopbackServer | None = None
         self._ws: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -114,9 +115,10 @@ class SampleSite:
             for message in connection:
                 connection.send(message)
 
-        self._http = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._http.daemon_threads = True
+        self._http = LoopbackServer((self.host, self.port), Handler)
+        self.port = self._http.server_address[1]
         self._ws = serve(echo, self.host, self.ws_port)
+        self.ws_port = self._ws.socket.getsockname()[1]
         for target, name in ((self._http.serve_forever, "sample-site"), (self._ws.serve_forever, "sample-ws")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from launchctl.credentials import (
     local_credentials_file,
     local_people,
     write_local_credentials,
+    write_stack_file,
 )
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.faults import FaultInjector
@@ -33,20 +36,76 @@ from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, pub
 from launchctl.oidc import LocalIssuer
 from launchctl.outbox import OutboxServer, delivered
 from launchctl.sample_site import SampleSite
+from launchctl.servers import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "launch-controller"
 CHALICE_STAGE = "local"
 
 
+class _ApiServer(LoopbackServer):
+    pass
+
+
+def staged_handler(stage: str) -> Any:
+    """Chalice's request handler behind an API Gateway stage: only `/<stage>/...` reaches a route (anything
+    else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS."""
+    from http.server import BaseHTTPRequestHandler
+
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway
+
+    prefix = f"/{stage}"
+
+    class StagedGateway(LocalGateway):
+        def __init__(self, app_object: Any, config: Any) -> None:
+            super().__init__(app_object, config)
+            convert = self.event_converter.create_lambda_event
+
+            def create_lambda_event(method: str, path: str, headers: Any, body: Any = None) -> Any:
+                event = convert(method=method, path=path, headers=headers, body=body)
+                event["requestContext"]["path"] = prefix + event["requestContext"]["path"]
+                event["requestContext"]["stage"] = stage
+                return event
+
+            self.event_converter.create_lambda_event = create_lambda_event  # type: ignore[method-assign]
+
+        def handle_request(self, method: str, path: str, headers: Any, body: Any) -> Any:
+            route, _, query = path.partition("?")
+            if not route.startswith(prefix + "/"):
+                raise ForbiddenError({"x-amzn-ErrorType": "MissingAuthenticationTokenException"}, MISSING_TOKEN)
+            inner = route[len(prefix) :] + (f"?{query}" if query else "")
+            return super().handle_request(method, inner, headers, body)
+
+    class StagedHandler(ChaliceRequestHandler):
+        def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+            self.local_gateway = StagedGateway(app_object, config)
+            BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    return StagedHandler
+
+
+# What API Gateway answers for a path outside the stage.
+MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
+
+
 @dataclass(frozen=True)
 class Ports:
+    """Where `launchctl local` listens, for a person to remember; `any_free()` for tests and second stacks."""
+
     moto: int = 24560
     api: int = 24561
     site: int = 24562
     websocket: int = 24563
     outbox: int = 24564
     oidc: int = 24565
+
+    @classmethod
+    def any_free(cls) -> Ports:
+        """Every server binds a port the system picks: stacks never touch each other."""
+        return cls(0, 0, 0, 0, 0, 0)
 
 
 class LocalStack:
@@ -55,8 +114,11 @@ class LocalStack:
     def __init__(self, ports: Ports = Ports(), host: str = "127.0.0.1") -> None:
         self.ports = ports
         self.host = host
-        self.moto_url = f"http://{host}:{ports.moto}"
-        self.api_url = f"http://{host}:{ports.api}"
+        # Known once each server is bound (a port of 0 is the system's choice).
+        self.moto_url = ""
+        self.api_url = ""
+        self.api_port = 0
+        self._profiles_dir: Path | None = None
         self._moto: Any = None
         self._api: Any = None
         self._clients: dict[str, Any] = {}
@@ -74,42 +136,48 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
-        self._environment()
-        self._start_moto()
         from chalicelib import aws
-        from chalicelib.profiles import load_profile
+        from chalicelib.profiles import PROFILES_DIR, load_profile, load_profile_file
         from chalicelib.settings import settings
 
+        self._environment()
+        self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
+        self._start_moto()
+        import app as chalice_app
+
+        self._bind_api(chalice_app.app)
+        packaged = load_profile_file(PROFILES_DIR / "local.toml")
+        self.site = SampleSite(
+            self.host,
+            self.ports.site,
+            self.ports.websocket,
+            self.client,
+            packaged.frontend.site_bucket,
+            packaged.backend.cluster,
+            packaged.backend.service,
+        )
+        self.site.start()
+        self._write_profiles(packaged)
+        self._environment()
         aws.reset_clients()
         settings.cache_clear()
         self.profile = load_profile("local")
-        import app as chalice_app
-
         self.bridge = LambdaBridge(chalice_functions(chalice_app.app), f"{APP_NAME}-{CHALICE_STAGE}-", self.faults)
         self.bridge.install()
         self.faults.install(aws.session())
         self.bootstrap()
         settings.cache_clear()
         self.scheduler.start()
-        self.site = SampleSite(
-            self.host,
-            self.ports.site,
-            self.ports.websocket,
-            self.client,
-            self.profile.frontend.site_bucket,
-            self.profile.backend.cluster,
-            self.profile.backend.service,
-        )
-        self.site.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
         self.outbox_server.start()
-        self._start_api(chalice_app.app)
+        write_stack_file(self.api_port, {"moto_url": self.moto_url, "outbox_url": self.outbox_server.url})
+        threading.Thread(target=self._api.server.serve_forever, name="chalice-local", daemon=True).start()
         return self
 
     def stop(self) -> None:
         if self._api:
             self._api.shutdown()
+            self._api.server.server_close()
         if self.site:
             self.site.stop()
         if self.outbox_server:
@@ -121,6 +189,9 @@ class LocalStack:
             self._moto.stop()
         if self.issuer:
             self.issuer.stop()
+        if self._profiles_dir:
+            shutil.rmtree(self._profiles_dir, ignore_errors=True)
+            os.environ.pop("LAUNCH_PROFILES_DIR", None)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -129,26 +200,35 @@ class LocalStack:
         self.stop()
 
     def _environment(self) -> None:
+        """What the deployed functions find in their environment, pointing at this stack; fake credentials."""
         os.environ.update(
             {
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
-                "AWS_ENDPOINT_URL": self.moto_url,
-                "MOTO_PORT": str(self.ports.moto),
                 "LAUNCH_TABLE": "launch-controller-local",
-                "PUBLIC_API_URL": self.api_url,
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_SERVICE_NAME": APP_NAME,
-                # The API verifies tokens of the local issuer and asks moto's STS, with the same code as on AWS.
-                "OIDC_ISSUER": self.issuer.url if self.issuer else "",
                 "OIDC_AUDIENCE": AUDIENCE,
-                "STS_ENDPOINT_URL": self.moto_url,
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
+        if not self.api_url:
+            return  # the servers are not bound yet
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "MOTO_PORT": self.moto_url.rsplit(":", 1)[1],
+                "PUBLIC_API_URL": self.api_url,
+                # The API verifies tokens of the local issuer and asks moto's STS, with the same code as on AWS.
+                "OIDC_ISSUER": self.issuer.url if self.issuer else "",
+                "STS_ENDPOINT_URL": self.moto_url,
+                # The profiles as deployed: the packaged ones, the local one pointing at this stack's ports.
+                "LAUNCH_PROFILES_DIR": str(self._profiles_dir),
+            }
+        )
 
     def _start_moto(self) -> None:
         import logging
@@ -161,6 +241,8 @@ class LocalStack:
 
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.ports.moto, verbose=False)
         self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
         moto_fixes.apply()
         request = urllib.request.Request(
             f"{self.moto_url}/moto-api/config",
@@ -171,21 +253,36 @@ class LocalStack:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
-    def _start_api(self, app: Any) -> None:
+    def _bind_api(self, app: Any) -> None:
+        """Chalice's local server, bound now and served once the stack is ready, under the API Gateway
+        stage path the deployed API has (`/api`), as chalice.local.create_local_server would build it."""
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+        from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
-        class QuietHandler(ChaliceRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-        # What chalice.local.create_local_server does, with a handler that keeps the terminal for the CLI.
         if not isinstance(app, LocalChalice):
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
         config = Config.create(chalice_stage=CHALICE_STAGE, app_name=APP_NAME, project_dir=str(ROOT))
-        self._api = LocalDevServer(app, config, self.host, self.ports.api, handler_cls=QuietHandler)
-        threading.Thread(target=self._api.server.serve_forever, name="chalice-local", daemon=True).start()
+        stage = config.api_gateway_stage
+        self._api = LocalDevServer(
+            app, config, self.host, self.ports.api, handler_cls=staged_handler(stage), server_cls=_ApiServer
+        )
+        self.api_port = self._api.server.server_address[1]
+        self.api_url = f"http://{self.host}:{self.api_port}/{stage}"
+
+    def _write_profiles(self, local: Any) -> None:
+        """The profiles this stack's Lambdas read: the packaged ones, with the local one's smoke checks
+        pointed at the sample site's ports (so two stacks never test each other's site)."""
+        from chalicelib.profiles import PROFILES_DIR
+
+        assert self.site is not None
+        self._profiles_dir = Path(tempfile.mkdtemp(prefix="launchctl-profiles-"))
+        for packaged in PROFILES_DIR.glob("*.toml"):
+            if packaged.stem != "local":
+                shutil.copy(packaged, self._profiles_dir / packaged.name)
+        smoke = local.smoke.model_copy(update={"base_url": self.site.url, "websocket_url": self.site.websocket_url})
+        derived = local.model_copy(update={"smoke": smoke})
+        (self._profiles_dir / "local.json").write_text(derived.model_dump_json(indent=2))
 
     def client(self, service: str) -> Any:
         """A client of the emulated AWS, for the stack itself, tests and the demo."""
@@ -281,16 +378,16 @@ class LocalStack:
 
     @property
     def credentials_file(self) -> Path:
-        return local_credentials_file(self.ports.api)
+        return local_credentials_file(self.api_port)
 
     def api_as(self, person: str = RELEASE_ENGINEER) -> ControllerApi:
         """The API as a local person, signed in with their IAM user's keys (an IAM token per call)."""
         key, secret = self.people[person]
         session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
-        return ControllerApi(self.api_url, IamToken(session, AUDIENCE, self.moto_url))
+        return ControllerApi(self.api_url, IamToken(session, AUDIENCE, self.moto_url), retries=1, backoff=0.2)
 
     def github_api(self, **claims: str) -> ControllerApi:
         """The API as a GitHub Actions job (default: acme/shop in its `local` environment), a fresh token per call."""
         assert self.issuer is not None
         issuer = self.issuer
-        return ControllerApi(self.api_url, lambda: f"Bearer {issuer.issue(**claims)}")
+        return ControllerApi(self.api_url, lambda: f"Bearer {issuer.issue(**claims)}", retries=1, backoff=0.2)

@@ -65,6 +65,7 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
         "AWS_PROFILE",
         "LAUNCH_STATE_MACHINE_ARN",
         "STS_ENDPOINT_URL",
+        "LAUNCH_PROFILES_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
     from chalicelib import aws
@@ -72,6 +73,10 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
 
     aws.reset_clients()
     settings.cache_clear()
+    # moto hooks botocore's built-in handlers when it is imported, and a session copies them when it is
+    # made: imported first, so the app's session is intercepted even when this test is the first to run.
+    import moto.core.models  # noqa: F401
+
     # The app's own clients, too, read service models through the shared loader.
     shared = boto3_session_with_shared_loader()
     monkeypatch.setattr(aws, "_session", lambda: shared)
@@ -164,9 +169,9 @@ def launch(store: Any) -> Launch:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Any]:
     """The embedded local AWS with the real ASL and Lambda code, once per test session."""
-    from launchctl.stack import LocalStack
+    from launchctl.stack import LocalStack, Ports
 
-    local = LocalStack().start()
+    local = LocalStack(Ports.any_free()).start()
     yield local
     local.stop()
 
@@ -206,6 +211,10 @@ class CallerClient:
         """Signed in as an IAM user named by the person's email (the local profile's convention)."""
         return self.with_credential(self._people.iam_token(person))
 
+    def as_role_session(self, role_arn: str, session_name: str) -> CallerClient:
+        """Signed in with a session of a role, named as whoever assumed it chose."""
+        return self.with_credential(self._people.role_session_token(role_arn, session_name))
+
 
 class People:
     """Makes IAM users in moto and IAM tokens for them, verified through moto's STS server."""
@@ -231,6 +240,25 @@ class People:
             self._keys[person] = (key["AccessKeyId"], key["SecretAccessKey"])
         key_id, secret = self._keys[person]
         session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION)
+        return IamToken(session, "launch-controller", endpoint)
+
+    def role_session_token(self, role_arn: str, session_name: str) -> Any:
+        """An IAM token of a session of `role_arn` (any account) under the session name the caller chose."""
+        import boto3
+
+        from chalicelib.settings import settings
+        from launchctl.credentials import IamToken
+
+        endpoint = self._sts_endpoint()
+        os.environ["STS_ENDPOINT_URL"] = endpoint
+        settings.cache_clear()
+        credentials = self.aws("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=REGION,
+        )
         return IamToken(session, "launch-controller", endpoint)
 
 

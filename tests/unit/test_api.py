@@ -104,7 +104,7 @@ def test_a_workflow_token_cannot_decide_on_a_launch(client: Client) -> None:
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     response = _post(client, f"/launches/{launch_id}/approvals", {"role": "qa_lead", "decision": "approve"})
     assert response.status_code == 403
-    assert "person's IAM identity" in response.json_body["error"]["message"]
+    assert "person's AWS identity" in response.json_body["error"]["message"]
 
 
 RILEY = "riley.release@acme.example"

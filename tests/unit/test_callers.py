@@ -160,8 +160,11 @@ def _token(url: str) -> str:
 def test_an_iam_token_names_the_user_who_signed_it(iam: tuple[Any, IdentityConfig]) -> None:
     people, config = iam
     caller = authenticate(people.iam_token("sam@acme.example")(), config)
-    assert (caller.kind, caller.name) == ("iam", "sam@acme.example")
-    assert caller.subject == "arn:aws:iam::123456789012:user/sam@acme.example"
+    arn = "arn:aws:iam::123456789012:user/sam@acme.example"
+    assert (caller.kind, caller.name, caller.subject) == ("iam", arn, arn)
+    assert (caller.claims["Arn"], caller.claims["Account"]) == (arn, "123456789012")
+    assert caller.claims["UserId"]  # the user's unique id (AIDA… on AWS), kept for the record
+    assert caller.person is None  # a person only once a profile's people directory says so
 
 
 def _altered(url: str, name: str, value: str) -> str:

@@ -201,13 +201,26 @@ def test_an_abort_honoured_at_the_first_change_ends_aborted_and_a_later_one_roll
     assert final_status("rolled_back", "SmokeTestFailed", changed=False) == LaunchStatus.ROLLED_BACK
 
 
+def _abort_event(reason: str) -> Any:
+    from chalicelib.store import new_event
+
+    return new_event("abort_requested", f"asked to abort: {reason}")
+
+
 def test_an_abort_is_recorded_once_and_only_while_the_launch_runs(store: Any, launch: Launch) -> None:
+    from chalicelib.store import LaunchHasEnded
+
     first = {"aborted_by": "sam", "reason": "wrong build", "at": "t1"}
-    assert store.request_abort(launch.launch_id, first)
-    assert store.request_abort(launch.launch_id, {"aborted_by": "kim", "reason": "again", "at": "t2"})
+    assert store.request_abort(launch.launch_id, first, _abort_event("wrong build")) is None
+    again = {"aborted_by": "kim", "reason": "again", "at": "t2"}
+    assert store.request_abort(launch.launch_id, again, _abort_event("again")) == first
     assert store.get_launch(launch.launch_id).abort == first
+    assert [event.message for event in store.timeline(launch.launch_id) if event.kind == "abort_requested"] == [
+        "asked to abort: wrong build"
+    ]
     store.set_status(launch.launch_id, LaunchStatus.FAILED)
-    assert not store.request_abort(launch.launch_id, first)
+    with pytest.raises(LaunchHasEnded):
+        store.request_abort(launch.launch_id, first, _abort_event("wrong build"))
 
 
 def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch: Launch) -> None:
@@ -216,7 +229,9 @@ def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch
 
     event = {"launch_id": launch.launch_id}
     assert stage_inputs(event, honour_abort=Stage.FRONTEND)[1].launch_id == launch.launch_id
-    store.request_abort(launch.launch_id, {"aborted_by": "sam", "reason": "wrong build", "at": "t"})
+    store.request_abort(
+        launch.launch_id, {"aborted_by": "sam", "reason": "wrong build", "at": "t"}, _abort_event("wrong build")
+    )
     with pytest.raises(LaunchAborted, match="aborted by sam: wrong build"):
         stage_inputs(event, honour_abort=Stage.FRONTEND)
     assert store.timeline(launch.launch_id)[-1].kind == "aborting"
