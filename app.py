@@ -289,7 +289,8 @@ def unlock_environment(environment: str) -> dict[str, Any]:
 def openapi() -> dict[str, Any]:
     from chalicelib.openapi import document
 
-    return document()
+    # The paths below are the routes'; the server is where this caller reaches them (stage path included).
+    return {**document(), "servers": [{"url": _public_path("/openapi.json", "") or "/"}]}
 
 
 # -- Stage Lambdas, called by the state machine ---------------------------------------------------

@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.approval_page import APPROVAL_ID
 from chalicelib.models import (
+    LAUNCH_ID_PATTERN,
     AbortRequest,
     Approval,
     Caller,
@@ -187,7 +189,8 @@ _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 @cache
 def document() -> dict[str, Any]:
     """The whole description; `/openapi.json` serves it and a test keeps it true to the routes."""
-    launch_id = _path("launch_id")
+    launch_id = _path("launch_id") | {"schema": {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern}}
+    approval_id = _path("approval_id") | {"schema": {"type": "string", "pattern": f"^{APPROVAL_ID.pattern}$"}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -226,7 +229,10 @@ def document() -> dict[str, Any]:
                     "get": {
                         "summary": "A launch: status, results, approvals, timeline",
                         "parameters": [launch_id],
-                        "responses": {"200": {"description": "the launch", **_json("LaunchDetail")}, **_errors(404)},
+                        "responses": {
+                            "200": {"description": "the launch", **_json("LaunchDetail")},
+                            **_errors(400, 404),
+                        },
                     }
                 },
                 "/launches/{launch_id}/approvals": {
@@ -301,21 +307,21 @@ def document() -> dict[str, Any]:
                     "get": {
                         "summary": "The page an emailed approval link opens; changes nothing",
                         "parameters": [
-                            _path("approval_id"),
-                            {"name": "token", "in": "query", "schema": {"type": "string"}},
+                            approval_id,
+                            {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 512}},
                         ],
                         "responses": {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
                     },
                     "post": {
                         "summary": "The page's form: approve or reject",
-                        "parameters": [_path("approval_id")],
+                        "parameters": [approval_id],
                         "requestBody": {
                             "required": True,
                             "content": {"application/x-www-form-urlencoded": {"schema": APPROVAL_FORM}},
                         },
                         "responses": {
                             **{code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
-                            "415": {"description": "not a form", **_json("Error")},
+                            "415": {"description": "not a form", **_HTML},
                         },
                     },
                 },

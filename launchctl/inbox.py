@@ -13,6 +13,7 @@ from html import unescape
 _HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
 _BOX = re.compile(r'<input type="checkbox" name="attest" value="([^"]*)">')
 _NOTICE = re.compile(r'<p class="notice[^"]*">(.*?)</p>', re.S)
+_FORM = re.compile(r'<form method="post" action="([^"]*)">')
 
 
 @dataclass
@@ -50,8 +51,13 @@ def decide_by_link(link: str, decision: str = "approve", comment: str = "", tick
         fields += [("attest", unescape(value)) for value in _BOX.findall(page.html)]
     fields += [("decision", decision), ("comment", comment)]
     parts = urllib.parse.urlsplit(link)
+    form = _FORM.search(page.html)
+    if form is None:
+        raise ValueError("the page has no decision form")
+    # Where a browser would post: the form's action, resolved against the page's own URL.
+    action = urllib.parse.urljoin(link, unescape(form.group(1)))
     request = urllib.request.Request(
-        f"{parts.scheme}://{parts.netloc}{parts.path}",
+        action,
         data=urllib.parse.urlencode(fields).encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": f"{parts.scheme}://{parts.netloc}"},
         method="POST",

@@ -262,7 +262,12 @@ class LocalStack:
         if not isinstance(app, LocalChalice):
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
-        config = Config.create(chalice_stage=CHALICE_STAGE, app_name=APP_NAME, project_dir=str(ROOT))
+        # The deployment's own config: its `api_gateway_stage` is the path prefix the deployed API has.
+        config = Config(
+            chalice_stage=CHALICE_STAGE,
+            user_provided_params={"app_name": APP_NAME, "project_dir": str(ROOT)},
+            config_from_disk=json.loads((ROOT / ".chalice" / "config.json").read_text()),
+        )
         stage = config.api_gateway_stage
         self._api = LocalDevServer(
             app, config, self.host, self.ports.api, handler_cls=staged_handler(stage), server_cls=_ApiServer
@@ -280,9 +285,9 @@ class LocalStack:
         for packaged in PROFILES_DIR.glob("*.toml"):
             if packaged.stem != "local":
                 shutil.copy(packaged, self._profiles_dir / packaged.name)
-        smoke = local.smoke.model_copy(update={"base_url": self.site.url, "websocket_url": self.site.websocket_url})
-        derived = local.model_copy(update={"smoke": smoke})
-        (self._profiles_dir / "local.json").write_text(derived.model_dump_json(indent=2))
+        data = local.model_dump(mode="json")
+        data["smoke"] |= {"base_url": self.site.url, "websocket_url": self.site.websocket_url}
+        (self._profiles_dir / "local.json").write_text(json.dumps(data, indent=2))
 
     def client(self, service: str) -> Any:
         """A client of the emulated AWS, for the stack itself, tests and the demo."""

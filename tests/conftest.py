@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -311,3 +313,73 @@ def environment(aws: Any, profile: EnvironmentProfile) -> Any:
     create_environment(aws, profile)
     publish_release(aws, "1.1.0")
     return aws
+
+
+# -- the emailed approval link's page -------------------------------------------------------------
+
+ALL_ATTESTATIONS = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
+
+
+class Site:
+    """The app under test and the approval links emailed for one launch at the gate."""
+
+    def __init__(self, client: Any, links: dict[str, str], key: bytes, store: Any, launch: Launch) -> None:
+        self.http = client.http
+        self.links = links
+        self.key = key
+        self.store = store
+        self.launch = launch
+
+    def path(self, approver: str) -> str:
+        parts = urlsplit(self.links[approver])
+        return f"{parts.path}?{parts.query}"
+
+    def open(self, approver: str) -> Any:
+        return self.http.get(self.path(approver))
+
+    def post(self, approver: str, fields: list[tuple[str, str]], cookie: str | None, **headers: str) -> Any:
+        request_headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": "api.example", **headers}
+        if cookie:
+            request_headers["Cookie"] = cookie
+        return self.http.post(urlsplit(self.links[approver]).path, headers=request_headers, body=urlencode(fields))
+
+    def submit(
+        self, approver: str, decision: str = "approve", attest: list[str] = ALL_ATTESTATIONS, comment: str = ""
+    ) -> Any:
+        """Open the page, then send its form back as the browser would, with its cookie."""
+        page = self.open(approver)
+        assert page.status_code == 200, page.body
+        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body.decode()))
+        cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+        fields = [*hidden.items(), *(("attest", a) for a in attest), ("decision", decision), ("comment", comment)]
+        return self.post(approver, fields, cookie, Origin="https://api.example")
+
+
+@pytest.fixture
+def site(aws: Any, store: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """A launch at the approval gate and the app under Chalice's test client, with the links it emailed."""
+    from chalice.test import Client
+
+    from chalicelib import approvals
+    from chalicelib.approvals import request_approvals
+    from chalicelib.settings import settings
+
+    key = b"approval-link-key-for-the-tests-0123456789"
+    secret = aws("secretsmanager").create_secret(Name="approval-key", SecretBinary=key)["ARN"]
+    monkeypatch.setenv("APPROVAL_KEY_SECRET_ID", secret)
+    settings.cache_clear()
+    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
+    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    request_approvals(store, preflighted, profile, "token", aws("sns"), topic, "https://api.example", key)
+    from moto.sns.models import sns_backends
+
+    links = {}
+    for _, body, _, attributes, _ in sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications:
+        links[attributes["approver"]["Value"]] = re.search(r"https://\S+", body.split("Review and decide: ")[1])[0]  # type: ignore[index]
+    # The execution is not running in these tests: record what would be sent to it instead.
+    released: list[str] = []
+    monkeypatch.setattr(approvals, "_close_gate", lambda send, **kwargs: released.append(send.__name__))
+    from app import app
+
+    with Client(app) as client:
+        yield Site(client, links, key, store, launch)

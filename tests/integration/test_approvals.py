@@ -133,6 +133,8 @@ def test_an_approver_approves_in_a_real_browser_and_a_mere_visit_changes_nothing
 ) -> None:
     launch_id = at_gate(stack, api)
     link = link_for(stack, launch_id, "tech_lead")
+    # The deployed URL shape: the API Gateway stage path, which the page's form and cookie must keep.
+    assert urlsplit(link).path.startswith("/api/approve/")
     browser.open(link)
     page = browser.text()
     assert "Sign off" in page

@@ -3,79 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from chalice.test import Client
 
-from chalicelib import approval_page, approvals
-from chalicelib.approvals import request_approvals
+from chalicelib import approval_page
 from chalicelib.links import sign
-from chalicelib.models import Launch, LaunchStatus
 from chalicelib.store import now
+from tests.conftest import Site
 
 ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
-
-
-class Site:
-    """The app under test and the approval links emailed for one launch at the gate."""
-
-    def __init__(self, client: Client, links: dict[str, str], key: bytes, store: Any, launch: Launch) -> None:
-        self.http = client.http
-        self.links = links
-        self.key = key
-        self.store = store
-        self.launch = launch
-
-    def path(self, approver: str) -> str:
-        parts = urlsplit(self.links[approver])
-        return f"{parts.path}?{parts.query}"
-
-    def open(self, approver: str) -> Any:
-        return self.http.get(self.path(approver))
-
-    def post(self, approver: str, fields: list[tuple[str, str]], cookie: str | None, **headers: str) -> Any:
-        request_headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": "api.example", **headers}
-        if cookie:
-            request_headers["Cookie"] = cookie
-        return self.http.post(urlsplit(self.links[approver]).path, headers=request_headers, body=urlencode(fields))
-
-    def submit(self, approver: str, decision: str = "approve", attest: list[str] = ALL, comment: str = "") -> Any:
-        """Open the page, then send its form back as the browser would, with its cookie."""
-        page = self.open(approver)
-        assert page.status_code == 200, page.body
-        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body.decode()))
-        cookie = page.headers["Set-Cookie"].split(";", 1)[0]
-        fields = [*hidden.items(), *(("attest", a) for a in attest), ("decision", decision), ("comment", comment)]
-        return self.post(approver, fields, cookie, Origin="https://api.example")
-
-
-@pytest.fixture
-def site(aws: Any, store: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    from chalicelib.settings import settings
-
-    key = b"approval-link-key-for-the-tests-0123456789"
-    secret = aws("secretsmanager").create_secret(Name="approval-key", SecretBinary=key)["ARN"]
-    monkeypatch.setenv("APPROVAL_KEY_SECRET_ID", secret)
-    settings.cache_clear()
-    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
-    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
-    request_approvals(store, preflighted, profile, "token", aws("sns"), topic, "https://api.example", key)
-    from moto.sns.models import sns_backends
-
-    links = {}
-    for _, body, _, attributes, _ in sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications:
-        links[attributes["approver"]["Value"]] = re.search(r"https://\S+", body.split("Review and decide: ")[1])[0]  # type: ignore[index]
-    # The execution is not running in these tests: record what would be sent to it instead.
-    released: list[str] = []
-    monkeypatch.setattr(approvals, "_close_gate", lambda send, **kwargs: released.append(send.__name__))
-    from app import app
-
-    with Client(app) as client:
-        yield Site(client, links, key, store, launch)
 
 
 def test_opening_a_link_shows_the_launch_and_the_attestations_and_changes_nothing(site: Site) -> None:
