@@ -18,8 +18,12 @@ demo: $(STAMP)
 local: $(STAMP)
 	$(BIN)/launchctl local
 
+# Unit tests first, then the integration tests, each spread over worker processes. Never in one run:
+# a unit test's moto resets the process's emulated AWS, which a worker's local stack lives in.
+# Each integration worker starts its own local stack on free ports.
 test: $(STAMP) lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/unit -n 2
+	$(BIN)/python -m pytest tests/integration -n 3 --dist load
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.
 browser:

@@ -85,6 +85,8 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
 
 
 _LOADER: Any = None
+# Set once this process runs a local stack: moto's state is the process's, and a unit test resets it.
+_STACKS_STARTED = False
 
 
 def boto3_session_with_shared_loader() -> Any:
@@ -115,6 +117,11 @@ def aws() -> Iterator[Any]:
 
     from launchctl import moto_fixes
 
+    if _STACKS_STARTED:
+        pytest.fail(
+            "a local stack runs in this process and moto's reset would wipe it: run tests/unit and "
+            "tests/integration in separate pytest runs (make test does)"
+        )
     with mock_aws():
         moto_fixes.apply()
         session = boto3.session.Session(region_name=REGION, botocore_session=_botocore_session())
@@ -173,6 +180,8 @@ def stack() -> Iterator[Any]:
     """The embedded local AWS with the real ASL and Lambda code, once per test session."""
     from launchctl.stack import LocalStack, Ports
 
+    global _STACKS_STARTED
+    _STACKS_STARTED = True
     local = LocalStack(Ports.any_free()).start()
     yield local
     local.stop()
