@@ -249,7 +249,13 @@ def roll_back_launch(launch_id: str) -> Response:
     target = checked_launch_id(launch_id)
     sfn, machine = _aws("stepfunctions"), _settings().state_machine_arn
     rollback = start_rollback(launch_store(), target, request, caller, sfn, machine)
-    answer = {**summary(rollback), "rollback_of": launch_id}
+    requested = rollback.rollback_of or {}
+    answer = {
+        **summary(rollback),
+        "rollback_of": launch_id,
+        "requested_by": requested.get("requested_by"),
+        "caller": requested.get("caller"),
+    }
     location = _public_path(f"/launches/{target}/rollback", f"/launches/{rollback.launch_id}")
     return Response(body=answer, status_code=202, headers={"Location": location})
 

@@ -250,6 +250,8 @@ def decide(
         "launch_id": launch_id,
         "role": role,
         "decision": approval.decision,
+        "decided_by": person,
+        "caller": caller.model_dump(mode="json") if caller else None,
         "gate": outcome,
         "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate["roles"]},
     }

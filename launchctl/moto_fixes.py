@@ -15,6 +15,7 @@ def apply() -> None:
     if not _applied:
         _invalidations_as_aws_answers()
         _transactions_isolated()
+        _dynamodb_answers_as_it_has_them()
         _presigned_caller_identity()
         _performance_insights()
         _applied = True
@@ -63,6 +64,36 @@ def _transactions_isolated() -> None:
     for name, method in inspect.getmembers(DynamoDBBackend, inspect.isfunction):
         if not name.startswith("_") and name in DynamoDBBackend.__dict__:
             setattr(DynamoDBBackend, name, serialised(method))
+
+
+def _dynamodb_answers_as_it_has_them() -> None:
+    """Speed, not behaviour: moto serialises each DynamoDB answer through botocore's output shapes, value
+    by value, which was most of the CPU a local launch used. Its DynamoDB results are already in the
+    wire format (`{"S": ...}`), so they are sent as JSON; anything JSON cannot carry as it is (binary
+    values, timestamps) still goes through moto's serialiser."""
+    import json
+
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    original = DynamoHandler.serialized
+
+    def without_nulls(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: without_nulls(item) for key, item in value.items() if item is not None}
+        if isinstance(value, list):
+            return [without_nulls(item) for item in value]
+        return value
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        if type(action_result) is DynamoResult and isinstance(action_result.result, dict):
+            try:
+                body = json.dumps(without_nulls(action_result.result))
+            except TypeError:
+                return original(self, action_result)
+            return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
+        return original(self, action_result)
+
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign]
 
 
 def _tasks_run_until_stopped() -> None:

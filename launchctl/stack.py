@@ -132,6 +132,7 @@ class LocalStack:
         self.topics: dict[str, str] = {}
         self.issuer: LocalIssuer | None = None
         self.people: dict[str, tuple[str, str]] = {}
+        self._people_apis: dict[str, ControllerApi] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -386,10 +387,17 @@ class LocalStack:
         return local_credentials_file(self.api_port)
 
     def api_as(self, person: str = RELEASE_ENGINEER) -> ControllerApi:
-        """The API as a local person, signed in with their IAM user's keys (an IAM token per call)."""
-        key, secret = self.people[person]
-        session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
-        return ControllerApi(self.api_url, IamToken(session, AUDIENCE, self.moto_url), retries=1, backoff=0.2)
+        """The API as a local person, signed in with their IAM user's keys (an IAM token, renewed as it ages).
+
+        One client per person for the stack's life: a boto3 session and its STS client cost a service
+        model's load each."""
+        with self._client_lock:
+            if person not in self._people_apis:
+                key, secret = self.people[person]
+                session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
+                credential = IamToken(session, AUDIENCE, self.moto_url)
+                self._people_apis[person] = ControllerApi(self.api_url, credential, retries=1, backoff=0.2)
+            return self._people_apis[person]
 
     def github_api(self, **claims: str) -> ControllerApi:
         """The API as a GitHub Actions job (default: acme/shop in its `local` environment), a fresh token per call."""

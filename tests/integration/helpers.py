@@ -27,7 +27,7 @@ def start(stack: Any, api: ControllerApi, version: str) -> str:
 
 
 def wait(api: ControllerApi, launch_id: str, until: Any = is_final, timeout: float = 90) -> dict[str, Any]:
-    return api.wait(launch_id, until, timeout=timeout, interval=0.1)
+    return api.wait(launch_id, until, timeout=timeout, interval=0.25)
 
 
 def decide(stack: Any, launch_id: str, role: str, decision: str = "approve", comment: str = "") -> dict[str, Any]:

@@ -329,8 +329,17 @@ def test_a_rollback_of_a_launch_that_succeeded_starts_its_own_execution(client: 
     assert response.headers["Location"] == f"/launches/{rollback_id}"
     executions = aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"]
     assert rollback_id in {execution["name"] for execution in executions}
+    assert response.json_body["requested_by"] == RILEY
+    assert response.json_body["caller"]["claims"]["Arn"] == f"arn:aws:iam::123456789012:user/{RILEY}"
     rollback = client.http.get(f"/launches/{rollback_id}").json_body
     assert rollback["rollback_of"]["launch_id"] == launch_id
+    assert rollback["rollback_of"]["caller"]["person"] == RILEY
+    claim = next(
+        event
+        for event in client.http.get(f"/launches/{launch_id}").json_body["timeline"]
+        if event["kind"] == "rollback_requested"
+    )
+    assert claim["details"]["caller"]["claims"]["Account"] == "123456789012"
     assert rollback["changes"] == ["backend"]
     assert rollback["rollback_point"]["task_definition_arn"] == "arn:td/acme-api:1"
     assert store.lock_holder("local") == rollback_id

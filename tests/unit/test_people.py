@@ -121,6 +121,8 @@ def test_an_identity_center_session_is_its_person_and_the_record_keeps_the_verif
     launch_id = _at_the_gate(client, store, aws, directory)
     decided = _decide(client.as_role_session(SSO_ROLE, PAT), launch_id, "product_manager")
     assert decided.status_code == 200, decided.json_body
+    assert decided.json_body["decided_by"] == PAT
+    assert decided.json_body["caller"]["claims"]["Account"] == ACCOUNT
     [approval] = store.approvals(launch_id)
     assert approval.approver == PAT
     assert approval.caller is not None
