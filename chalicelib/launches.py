@@ -244,12 +244,18 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
         details={"changes_so_far": list(launch.changes), "caller": abort["caller"]},
     )
     first = store.request_abort(launch_id, abort, event)
-    then = "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed"
-    if first is not None:
-        return {**summary(launch), "abort_requested": True, "already_requested": True, "abort": first, "then": then}
+    recorded = first or abort
     if launch.status == LaunchStatus.AWAITING_APPROVAL:
-        abort_at_gate(store, launch_id, f"aborted by {caller.who}: {request.reason}", sfn)
-    return {**summary(launch), "abort_requested": True, "already_requested": False, "abort": abort, "then": then}
+        # Again on a repeat: releasing the gate is idempotent (and writes nothing once done), so a first
+        # request cut off before it released the execution does not leave it waiting out its timeout.
+        abort_at_gate(store, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}", sfn)
+    return {
+        **summary(launch),
+        "abort_requested": True,
+        "already_requested": first is not None,
+        "abort": recorded,
+        "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
+    }
 
 
 class NotRollbackable(Exception):

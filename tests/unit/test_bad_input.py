@@ -276,3 +276,18 @@ def test_starts_that_lose_the_race_for_the_lock_leave_no_launch_behind(client: A
     [winner] = [answer.json_body["launch_id"] for answer in answers if answer.status_code == 202]
     assert [launch["launch_id"] for launch in listed] == [winner]
     assert store.lock_holder("local") == winner
+
+
+def test_a_repeated_abort_still_releases_a_gate_the_first_one_did_not(site: Site, client: Any) -> None:
+    from chalicelib.store import new_event
+
+    launch_id = site.launch.launch_id
+    # A first request that was cut off after it was recorded, before it released the gate.
+    first = {"aborted_by": RILEY, "reason": "wrong build", "at": "t"}
+    assert site.store.request_abort(launch_id, first, new_event("abort_requested", "asked")) is None
+    assert {request.state for request in site.store.approval_requests(launch_id)} == {"open"}
+    again = _post(client.as_person(RILEY), f"/launches/{launch_id}/abort", json.dumps({"reason": "still wrong"}))
+    assert again.status_code == 202
+    assert (again.json_body["already_requested"], again.json_body["abort"]["reason"]) == (True, "wrong build")
+    assert {request.state for request in site.store.approval_requests(launch_id)} == {"closed"}
+    assert [event.kind for event in site.store.timeline(launch_id)].count("abort_requested") == 1
