@@ -314,7 +314,11 @@ def start_rollback(
         "requested",
         f"{caller.who} asked to roll back launch {launch_id} ({target.request.version}): {request.reason}",
         Stage.START,
-        details={"rollback_of": launch_id, "changes": [str(change) for change in target.changes]},
+        details={
+            "rollback_of": launch_id,
+            "changes": [str(change) for change in target.changes],
+            "caller": caller.model_dump(mode="json"),
+        },
     )
     claimed = new_event(
         "rollback_requested",
