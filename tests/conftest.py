@@ -159,6 +159,38 @@ def make_request(**overrides: Any) -> LaunchRequest:
     return LaunchRequest.model_validate(fields | overrides)
 
 
+def race(calls: list[Any]) -> list[Any]:
+    """Run the calls at the same moment, each in its own thread; each one's result or exception."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+# A launch request's body as the API takes it (version 1.2.0 into the local environment).
+LAUNCH_BODY = {
+    "environment": "local",
+    "version": "1.2.0",
+    "git_sha": "abcdef1234",
+    "frontend_artifact": "s3://acme-artifacts-local/releases/1.2.0/",
+    "backend_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.2.0",
+}
+
+
 @pytest.fixture
 def launch(store: Any) -> Launch:
     """A launch record as the API writes it, in REQUESTED."""

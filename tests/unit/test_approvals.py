@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from chalicelib.links import verify
 from chalicelib.models import Launch, LaunchStatus
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.store import AlreadyDecided, now
+from tests.conftest import race
 
 KEY = b"k" * 32
 ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
@@ -209,29 +209,9 @@ def test_an_expired_request_takes_no_decision(
     assert {request.state for request in store.approval_requests(launch.launch_id)} == {"expired"}
 
 
-def _race(calls: list[Any]) -> list[Any]:
-    """Run the calls at the same moment; each one's result or exception."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[index] = calls[index]()
-        except Exception as exc:
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 def test_two_approvers_clicking_for_one_role_at_once_count_once(store: Any, launch: Launch, gate: str) -> None:
     sfn = FakeStepFunctions()
-    outcomes = _race(
+    outcomes = race(
         [
             lambda: _decide(store, launch, sfn, "qa_lead", "quinn.qa@acme.example"),
             lambda: _decide(store, launch, sfn, "qa_lead", "quentin.qa@acme.example", "reject", comment="no"),
@@ -244,7 +224,7 @@ def test_two_approvers_clicking_for_one_role_at_once_count_once(store: Any, laun
 
 def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launch: Launch, gate: str) -> None:
     sfn = FakeStepFunctions()
-    outcomes = _race(
+    outcomes = race(
         [
             lambda: _decide(store, launch, sfn, "tech_lead", "sam@acme.example"),
             lambda: _decide(store, launch, sfn, "product_manager", "sam@acme.example"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -11,15 +10,9 @@ import pytest
 
 from chalicelib.links import ForgedLink, sign, verify
 from chalicelib.request_input import json_depth
-from tests.conftest import Site
+from tests.conftest import LAUNCH_BODY as BODY
+from tests.conftest import Site, race
 
-BODY = {
-    "environment": "local",
-    "version": "1.2.0",
-    "git_sha": "abcdef1234",
-    "frontend_artifact": "s3://acme-artifacts-local/releases/1.2.0/",
-    "backend_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.2.0",
-}
 LAUNCH = "local-20990101-000000-000000"
 RILEY = "riley.release@acme.example"
 # The security headers every page of the approval routes carries.
@@ -230,29 +223,13 @@ def test_a_decision_after_the_gate_expired_and_the_launch_ended_is_still_a_410(s
     assert answer.status_code == 410
 
 
-def _race(calls: list[Any]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        outcomes[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 def test_repeated_and_concurrent_aborts_write_one_event_and_answer_with_the_first_reason(
     client: Any, store: Any
 ) -> None:
     launch_id = _post(client, "/launches", json.dumps(BODY)).json_body["launch_id"]
     riley = client.as_person(RILEY)
     riley.http.get("/launches")  # sign in once before the race (the token is made lazily)
-    answers = _race(
+    answers = race(
         [
             lambda reason=reason: _post(riley, f"/launches/{launch_id}/abort", json.dumps({"reason": reason}))
             for reason in ("first reason", "second reason", "third reason", "fourth reason")
@@ -270,7 +247,7 @@ def test_repeated_and_concurrent_aborts_write_one_event_and_answer_with_the_firs
 
 
 def test_starts_that_lose_the_race_for_the_lock_leave_no_launch_behind(client: Any, store: Any) -> None:
-    answers = _race([lambda: _post(client, "/launches", json.dumps(BODY)) for _ in range(4)])
+    answers = race([lambda: _post(client, "/launches", json.dumps(BODY)) for _ in range(4)])
     assert sorted(answer.status_code for answer in answers) == [202, 409, 409, 409]
     listed = client.http.get("/launches").json_body["launches"]
     [winner] = [answer.json_body["launch_id"] for answer in answers if answer.status_code == 202]

@@ -14,6 +14,7 @@ from chalicelib.approvals import request_approvals
 from chalicelib.callers import IdentityConfig, Unauthenticated, authenticate, person_of
 from chalicelib.models import Caller, LaunchStatus
 from chalicelib.profiles import PROFILES_DIR, EnvironmentProfile, ProfileError, load_profile, load_profile_file
+from tests.conftest import LAUNCH_BODY as BODY
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -25,13 +26,6 @@ RILEY = "riley.release@acme.example"
 # session after the user; the caller cannot choose that name.
 SSO_ROLE = f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_LaunchApprover_0a1b2c3d4e5f6789"
 DEPLOYER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Deployer"
-BODY = {
-    "environment": "local",
-    "version": "1.2.0",
-    "git_sha": "abcdef1234",
-    "frontend_artifact": "s3://acme-artifacts-local/releases/1.2.0/",
-    "backend_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.2.0",
-}
 ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
 
 
