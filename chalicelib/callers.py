@@ -268,7 +268,7 @@ def _principal_matches(listed: str, principal: str) -> bool:
     """A user or role as a profile lists it (account included) against a caller's user or role ARN.
 
     A role matches by account and name (an assumed-role ARN carries no role path); a trailing * stands
-    only for the suffix Identity Center appends to a permission set's role."""
+    only for the 16 hex digits Identity Center appends to a permission set's role."""
     if ":role/" not in listed:
         return listed == principal
     account, _, role = listed.partition(":role/")
@@ -277,7 +277,8 @@ def _principal_matches(listed: str, principal: str) -> bool:
     if account != caller_account or not caller_role:
         return False
     if name.endswith("*"):
-        return caller_role.startswith(name[:-1]) and len(caller_role) > len(name) - 1
+        # Identity Center's suffix is 16 hex digits: AWSReservedSSO_<permission set>_0a1b2c3d4e5f6789.
+        return re.fullmatch(re.escape(name[:-1]) + r"[0-9a-f]{16}", caller_role) is not None
     return caller_role == name
 
 

@@ -87,6 +87,21 @@ def test_a_role_session_named_after_an_approver_is_a_workload_not_that_person(
     assert store.approvals(launch_id) == []
 
 
+@pytest.mark.parametrize(
+    "role",
+    [
+        f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_LaunchApprover_made-by-hand",
+        f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_LaunchApprover_0a1b2c3d4e5f6789x",
+        f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_LaunchApproverX_0a1b2c3d4e5f6789",
+    ],
+)
+def test_the_identity_center_wildcard_stands_for_its_generated_suffix_only(
+    client: Any, store: Any, aws: Any, directory: EnvironmentProfile, role: str
+) -> None:
+    launch_id = _at_the_gate(client, store, aws, directory)
+    assert _decide(client.as_role_session(role, PAT), launch_id, "product_manager").status_code == 403
+
+
 def test_an_identity_provider_role_only_counts_in_its_own_account(
     client: Any, store: Any, aws: Any, directory: EnvironmentProfile
 ) -> None:
