@@ -23,7 +23,7 @@ local: $(STAMP)
 # Each integration worker starts its own local stack on free ports.
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest tests/unit -n 2
-	$(BIN)/python -m pytest tests/integration -n 3 --dist load
+	$(BIN)/python -m pytest tests/integration -n 3 --dist loadgroup
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.
 browser:

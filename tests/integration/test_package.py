@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# One worker packages once for the module's tests.
+pytestmark = pytest.mark.xdist_group("package")
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -20,6 +24,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     subprocess.run([sys.executable, "-m", "launchctl.template", str(out / "merge.json")], cwd=ROOT, check=True, env=env)
+    # Packaged from a copy of what Chalice packages: `chalice package` caches its zip under the project's
+    # .chalice/deployments, which two packagings at once (test workers, or a developer's make package)
+    # would write together.
+    project = out / "project"
+    project.mkdir()
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".chalice").mkdir()
+    for name in ("config.json", "policy.json"):
+        shutil.copy(ROOT / ".chalice" / name, project / ".chalice" / name)
     subprocess.run(
         [
             str(BIN / "chalice"),
@@ -30,7 +45,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
             str(out / "merge.json"),
             str(out / "pkg"),
         ],
-        cwd=ROOT,
+        cwd=project,
         check=True,
         env=env,
         capture_output=True,
