@@ -449,3 +449,21 @@ def test_preflight_needs_a_caller_of_the_environment_and_a_known_one(client: Cli
     assert client.as_github(repository="mallory/shop").http.get("/environments/local/preflight").status_code == 403
     unknown = client.http.get("/environments/mars/preflight")
     assert (unknown.status_code, unknown.json_body["error"]["fields"][0]["field"]) == (400, "environment")
+
+
+def test_concurrent_rollbacks_of_one_launch_start_one_and_leave_nothing_else(client: Client, store: Any) -> None:
+    from tests.conftest import race
+
+    launch_id = _succeeded(client, store)
+    riley = client.as_person(RILEY)
+    riley.http.get("/launches")  # sign in once before the race
+    answers = race(
+        [lambda: _post(riley, f"/launches/{launch_id}/rollback", {"reason": "checkout errors"}) for _ in range(3)]
+    )
+    assert sorted(answer.status_code for answer in answers) == [202, 409, 409]
+    [started] = [answer.json_body["launch_id"] for answer in answers if answer.status_code == 202]
+    listed = {launch["launch_id"] for launch in client.http.get("/launches").json_body["launches"]}
+    assert listed == {launch_id, started}
+    assert store.get_launch(launch_id).rolled_back_by == started
+    timeline = client.http.get(f"/launches/{launch_id}").json_body["timeline"]
+    assert [event["kind"] for event in timeline].count("rollback_requested") == 1
