@@ -19,12 +19,11 @@ from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.launches import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
-    LaunchEnded,
     LaunchStillRunning,
     NotRollbackable,
 )
 from chalicelib.profiles import UnknownEnvironment
-from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound, NotLocked
+from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchHasEnded, LaunchNotFound, NotLocked
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
@@ -40,7 +39,7 @@ _PLAIN: list[tuple[type[Exception], int, str]] = [
     (NotLocked, 404, "not_locked"),
     (IdempotencyKeyReused, 409, "idempotency_key_reused"),
     (IdempotentRequestInProgress, 409, "request_in_progress"),
-    (LaunchEnded, 409, "launch_ended"),
+    (LaunchHasEnded, 409, "launch_ended"),
     (LaunchStillRunning, 409, "launch_still_running"),
     (NotRollbackable, 409, "not_rollbackable"),
     (AlreadyDecided, 409, "already_decided"),

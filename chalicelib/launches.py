@@ -34,8 +34,6 @@ from chalicelib.store import (
     now,
 )
 
-LaunchEnded = LaunchHasEnded  # the API's name for it: the launch has already ended, there is nothing to abort
-
 
 class LaunchStillRunning(Exception):
     """The lock belongs to a launch that has not ended; it releases the lock itself."""
@@ -230,7 +228,7 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
     if launch.rollback_of and not launch.status.is_final:
         raise NotRollbackable(f"{launch_id} is a rollback; stopping it half-way would leave the environment mixed")
     if launch.status.is_final:
-        raise LaunchEnded(f"launch {launch_id} has already ended ({launch.status})")
+        raise LaunchHasEnded(f"launch {launch_id} has already ended ({launch.status})")
     abort = {
         "aborted_by": caller.who,
         "caller": caller.model_dump(mode="json"),
@@ -294,6 +292,7 @@ def start_rollback(
         raise NotRollbackable(f"launch {launch_id} recorded no change to undo")
     ensure_environment_free(store, environment, sfn)
     caller = identify(caller, profile)
+    verified = caller.model_dump(mode="json")
     rollback = new_launch(
         target.request,
         caller,
@@ -305,7 +304,7 @@ def start_rollback(
             "launch_id": launch_id,
             "version": target.request.version,
             "requested_by": caller.who,
-            "caller": caller.model_dump(mode="json"),
+            "caller": verified,
             "reason": request.reason,
             "at": now().isoformat(),
         },
@@ -317,14 +316,14 @@ def start_rollback(
         details={
             "rollback_of": launch_id,
             "changes": [str(change) for change in target.changes],
-            "caller": caller.model_dump(mode="json"),
+            "caller": verified,
         },
     )
     claimed = new_event(
         "rollback_requested",
         f"{caller.who} asked to roll this launch back: {request.reason}; execution {rollback.launch_id}",
         Stage.FINISH,
-        details={"rollback_launch_id": rollback.launch_id, "caller": caller.model_dump(mode="json")},
+        details={"rollback_launch_id": rollback.launch_id, "caller": verified},
     )
     # The record, the lock and the claim on the launch it undoes are one write: a lost race leaves nothing.
     try:

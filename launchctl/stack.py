@@ -43,10 +43,6 @@ APP_NAME = "launch-controller"
 CHALICE_STAGE = "local"
 
 
-class _ApiServer(LoopbackServer):
-    pass
-
-
 def staged_handler(stage: str) -> Any:
     """Chalice's request handler behind an API Gateway stage: only `/<stage>/...` reaches a route (anything
     else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS."""
@@ -271,7 +267,7 @@ class LocalStack:
         )
         stage = config.api_gateway_stage
         self._api = LocalDevServer(
-            app, config, self.host, self.ports.api, handler_cls=staged_handler(stage), server_cls=_ApiServer
+            app, config, self.host, self.ports.api, handler_cls=staged_handler(stage), server_cls=LoopbackServer
         )
         self.api_port = self._api.server.server_address[1]
         self.api_url = f"http://{self.host}:{self.api_port}/{stage}"

@@ -137,7 +137,6 @@ def test_a_malformed_cookie_header_is_refused_not_a_fault(site: Site) -> None:
 
 def test_the_form_posts_to_its_own_url_and_the_cookie_keeps_the_stage_path(site: Site) -> None:
     from chalicelib.approval_page import show
-    from chalicelib.links import signing_key  # noqa: F401 - the key is the site's
 
     request = site.store.approval_requests(site.launch.launch_id)[0]
     approver = request.approvers[0]
