@@ -43,13 +43,16 @@ def _invalidations_as_aws_answers() -> None:
 def _transactions_isolated() -> None:
     """moto's DynamoDB is not safe across threads: a transaction copies the whole table and puts the copy
     back when it fails (wiping what a concurrent write did meanwhile), and a query iterating a table while
-    another thread writes to it fails with "dictionary changed size during iteration". DynamoDB applies
-    each request atomically and isolates transactions: serialise every request to the backend."""
+    another thread writes to it fails with "dictionary changed size during iteration". So does the
+    handler turning an item into its answer (`to_json`, outside the backend) while another request
+    updates that item in place. DynamoDB applies each request atomically and isolates transactions:
+    serialise every request, from parsing it to its answer, and every call to the backend."""
     import functools
     import inspect
     import threading
 
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
 
@@ -64,6 +67,7 @@ def _transactions_isolated() -> None:
     for name, method in inspect.getmembers(DynamoDBBackend, inspect.isfunction):
         if not name.startswith("_") and name in DynamoDBBackend.__dict__:
             setattr(DynamoDBBackend, name, serialised(method))
+    DynamoHandler.call_action = serialised(DynamoHandler.call_action)  # type: ignore[method-assign]
 
 
 def _dynamodb_answers_as_it_has_them() -> None:

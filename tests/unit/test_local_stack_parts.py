@@ -111,3 +111,37 @@ def test_local_refuses_to_break_a_check_that_does_not_exist(capsys: Any) -> None
 
     assert cli.main(["local", "--break", "s3.no_such_check"]) == cli.EXIT_USAGE
     assert "no check s3.no_such_check" in capsys.readouterr().err
+
+
+def test_concurrent_reads_of_an_item_another_request_is_growing_all_answer(store: Any, aws: Any) -> None:
+    """moto answered a read by walking the item's attributes while another thread's update added one:
+    'dictionary changed size during iteration' (a flaky approvals race). Every request is whole now."""
+    import sys
+
+    from tests.conftest import TABLE, race
+
+    dynamodb = aws("dynamodb")
+    key = {"pk": {"S": "RACE"}, "sk": {"S": "ITEM"}}
+    dynamodb.put_item(TableName=TABLE, Item=key)
+
+    def grow(worker: int) -> None:
+        for i in range(150):
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="SET #a = :v",
+                ExpressionAttributeNames={"#a": f"a{worker}_{i}"},
+                ExpressionAttributeValues={":v": {"S": "x"}},
+            )
+
+    def read() -> None:
+        for _ in range(300):
+            dynamodb.get_item(TableName=TABLE, Key=key)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: the race shows within the test
+    try:
+        outcomes = race([lambda: grow(1), lambda: grow(2), read, read])
+    finally:
+        sys.setswitchinterval(switching)
+    assert [outcome for outcome in outcomes if outcome is not None] == []
