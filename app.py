@@ -13,20 +13,18 @@ from chalice import Chalice, Response
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.models import (
     AbortRequest,
-    ApprovalGateEvent,
     DecisionRequest,
-    FinishEvent,
     LaunchRequest,
-    LaunchStatus,
     ListQuery,
     PreflightQuery,
     RollbackRequest,
-    Stage,
     UnlockRequest,
 )
 from chalicelib.request_input import MAX_BODY_BYTES, json_object
 from chalicelib.request_input import launch_id as checked_launch_id
-from chalicelib.wiring import launch_store, stage_inputs
+from chalicelib.stages.harness import handle
+from chalicelib.stages.table import STAGES
+from chalicelib.wiring import dependencies, launch_store
 
 app = Chalice(app_name="launch-controller")
 logger = Logger(service="launch-controller")
@@ -299,159 +297,70 @@ def openapi() -> dict[str, Any]:
     return {**document(), "servers": [{"url": _public_path("/openapi.json", "") or "/"}]}
 
 
-# -- Stage Lambdas, called by the state machine ---------------------------------------------------
+# -- Stage Lambdas, called by the state machine: each a row of the stage table -------------------
 
 
 @app.lambda_function(name="begin_launch")
 @logger.inject_lambda_context
 def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.lifecycle import begin_launch as begin
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.START)
-    return run_stage(store, launch.launch_id, Stage.START, lambda: begin(store, launch, profile))
+    return handle(STAGES["begin_launch"], event, dependencies())
 
 
 @app.lambda_function(name="preflight")
 @logger.inject_lambda_context
 def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.preflight import preflight_stage
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.PREFLIGHT)
-    return run_stage(
-        store,
-        launch.launch_id,
-        Stage.PREFLIGHT,
-        lambda: preflight_stage(store, launch, profile, _preflight_client, _settings().notifications_topic_arn),
-    )
+    return handle(STAGES["preflight"], event, dependencies())
 
 
 @app.lambda_function(name="request_approvals")
 @logger.inject_lambda_context
 def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.approvals import request_approvals as ask
-    from chalicelib.stages.runner import run_stage
-
-    gate = ApprovalGateEvent.model_validate(event)
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.APPROVALS)
-    settings = _settings()
-    return run_stage(
-        store,
-        launch.launch_id,
-        Stage.APPROVALS,
-        lambda: ask(
-            store,
-            launch,
-            profile,
-            gate.task_token,
-            _aws("sns"),
-            settings.approvals_topic_arn,
-            settings.public_api_url,
-            _link_key(),
-        ),
-    )
+    return handle(STAGES["request_approvals"], event, dependencies())
 
 
 @app.lambda_function(name="record_rollback_point")
 @logger.inject_lambda_context
 def record_rollback_point(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.rollback_point import record_rollback_point as record
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.ROLLBACK_POINT, current=launch)
-    return run_stage(
-        store,
-        launch.launch_id,
-        Stage.ROLLBACK_POINT,
-        lambda: record(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("rds")),
-    )
+    return handle(STAGES["record_rollback_point"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_frontend")
 @logger.inject_lambda_context
 def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.frontend import deploy_frontend as deploy
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.FRONTEND)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.FRONTEND, current=launch)
-    return run_stage(
-        store, launch.launch_id, Stage.FRONTEND, lambda: deploy(store, launch, profile, _aws("s3"), _aws("cloudfront"))
-    )
+    return handle(STAGES["deploy_frontend"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_backend")
 @logger.inject_lambda_context
 def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.backend import deploy_backend as deploy
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.BACKEND)
-    store.set_status(launch.launch_id, LaunchStatus.DEPLOYING, stage=Stage.BACKEND, current=launch)
-    return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: deploy(store, launch, profile, _aws("ecs")))
+    return handle(STAGES["deploy_backend"], event, dependencies())
 
 
 @app.lambda_function(name="check_backend")
 @logger.inject_lambda_context
 def check_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.backend import check_backend as check
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.BACKEND)
-    return run_stage(store, launch.launch_id, Stage.BACKEND, lambda: check(store, launch, profile, _aws("ecs")))
+    return handle(STAGES["check_backend"], event, dependencies())
 
 
 @app.lambda_function(name="smoke_test")
 @logger.inject_lambda_context
 def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.runner import run_stage
-    from chalicelib.stages.smoke import run_smoke
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.SMOKE)
-    store.set_status(launch.launch_id, LaunchStatus.VERIFYING, stage=Stage.SMOKE, current=launch)
-    return run_stage(
-        store, launch.launch_id, Stage.SMOKE, lambda: run_smoke(store, launch, profile, _aws("secretsmanager"))
-    )
+    return handle(STAGES["smoke_test"], event, dependencies())
 
 
 @app.lambda_function(name="bake_check")
 @logger.inject_lambda_context
 def bake_check(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.bake import check_bake
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event, honour_abort=Stage.BAKE)
-    store.set_status(launch.launch_id, LaunchStatus.BAKING, stage=Stage.BAKE, current=launch)
-    return run_stage(
-        store, launch.launch_id, Stage.BAKE, lambda: check_bake(store, launch, profile, _aws("cloudwatch"))
-    )
+    return handle(STAGES["bake_check"], event, dependencies())
 
 
 @app.lambda_function(name="roll_back")
 @logger.inject_lambda_context
 def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.rollback import roll_back as undo
-    from chalicelib.stages.runner import run_stage
-
-    store, launch, profile = stage_inputs(event)
-    store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
-    return run_stage(
-        store,
-        launch.launch_id,
-        Stage.ROLLBACK,
-        lambda: undo(store, launch, profile, _aws("ecs"), _aws("s3"), _aws("cloudfront"), _aws("rds")),
-    )
+    return handle(STAGES["roll_back"], event, dependencies())
 
 
 @app.lambda_function(name="finish_launch")
 @logger.inject_lambda_context
 def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.stages.lifecycle import finish_launch as finish
-
-    parsed = FinishEvent.model_validate(event)
-    error = {"Error": parsed.error.Error, "Cause": parsed.error.Cause or ""} if parsed.error else None
-    return finish(
-        launch_store(), parsed.launch_id, parsed.outcome, error, _aws("sns"), _settings().notifications_topic_arn
-    )
+    return handle(STAGES["finish_launch"], event, dependencies())

@@ -29,9 +29,9 @@ from chalicelib.links import (
     new_form_nonce,
     verify,
 )
-from chalicelib.models import ApprovalRequest, Launch, LaunchStatus, Stage
+from chalicelib.models import ApprovalRequest, Launch, LaunchStatus
 from chalicelib.profiles import load_profile
-from chalicelib.store import AlreadyDecided, LaunchStore, now
+from chalicelib.store import AlreadyDecided, LaunchStore
 
 COOKIE = "approval_form"
 APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
@@ -96,7 +96,7 @@ def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tupl
         raise _Refusal(_notice(410, "Link expired", f"This approval request has closed: {exc}.")) from None
     if holder.approver not in request.approvers:
         raise _Refusal(_notice(403, "Link refused", "This link was not issued to an approver of this request."))
-    if request.state == "expired" or (request.state == "open" and now() >= request.expires_at):
+    if request.state == "expired" or (request.state == "open" and store.clock.now() >= request.expires_at):
         raise _Refusal(_notice(410, "Request expired", "Nobody may decide on this request any more: it expired."))
     if request.state != "open":
         if request.decided_by:
@@ -113,8 +113,8 @@ def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tupl
 
 def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> str:
     asked = launch.request
-    checks = launch.results.get(str(Stage.PREFLIGHT), {}).get("checks", [])
-    passed = sum(1 for check in checks if check.get("result") == "pass")
+    checks = launch.results.preflight.checks if launch.results.preflight else []
+    passed = sum(1 for check in checks if check.result == "pass")
     rows = [
         ("Launch", launch.launch_id),
         ("Environment", asked.environment),

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from chalicelib.links import sign
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile
-from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted, new_event, now
+from chalicelib.progress import ApprovalsProgress
+from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 _CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -53,14 +54,14 @@ def approval_link(api_url: str, key: bytes, request: ApprovalRequest, approver: 
 
 def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile, link: str) -> str:
     asked = launch.request
-    preflight = launch.results.get(str(Stage.PREFLIGHT), {})
-    checks = preflight.get("checks", [])
-    passed = sum(1 for check in checks if check.get("result") == "pass")
+    preflight = launch.results.preflight
+    checks = preflight.checks if preflight else []
+    passed = sum(1 for check in checks if check.result == "pass")
     # What did not pass is what an approver should weigh: each warning, failure and skip, with its evidence.
     attention = [
-        f"  - {check['result']}: {check['id']} ({check['title']}): {json.dumps(check.get('evidence', {}), default=str)}"
+        f"  - {check.result}: {check.id} ({check.title}): {json.dumps(check.evidence, default=str)}"
         for check in checks
-        if check.get("result") != "pass"
+        if check.result != "pass"
     ]
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
     return "\n".join(
@@ -72,7 +73,7 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Environment:  {asked.environment}",
             f"Version:      {asked.version} (commit {asked.git_sha})",
             f"Requested by: {launch.requested_by}",
-            f"Preflight:    {preflight.get('summary') or f'{passed}/{len(checks)} checks passed'}",
+            f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
             *(["Preflight items that did not pass:", *attention] if attention else []),
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
             "",
@@ -96,13 +97,14 @@ def request_approvals(
     topic_arn: str,
     api_url: str,
     key: bytes,
-) -> dict[str, Any]:
+) -> ApprovalsProgress:
     """Store one request per role with the task token, email each approver their own link, open the gate.
 
     A retried step keeps the requests (and links) already made and emails only whom it has not.
-    The status changes last: a launch shows AWAITING_APPROVAL only once its approvers were asked."""
+    The status changes last, with the progress (see the stage table): a launch shows AWAITING_APPROVAL
+    only once its approvers were asked."""
     policy = profile.approvals
-    moment = now()
+    moment = store.clock.now()
     earlier = store.approval_requests(launch.launch_id)
     expires_at = earlier[0].expires_at if earlier else moment + timedelta(seconds=policy.timeout_seconds)
     wanted = [
@@ -140,20 +142,13 @@ def request_approvals(
                 f"emailed {approver} the {request.role} link (message {message_id})",
                 stage=Stage.APPROVALS,
             )
-    store.set_status(
+    store.append_event(
         launch.launch_id,
-        LaunchStatus.AWAITING_APPROVAL,
+        "approval_requested",
+        f"sign-off asked of {', '.join(policy.roles)}, open until {expires_at.isoformat(timespec='minutes')}",
         stage=Stage.APPROVALS,
-        current=launch,
-        also=[
-            new_event(
-                "approval_requested",
-                f"sign-off asked of {', '.join(policy.roles)}, open until {expires_at.isoformat(timespec='minutes')}",
-                Stage.APPROVALS,
-            )
-        ],
     )
-    return {"roles": list(policy.roles), "expires_at": expires_at.isoformat()}
+    return ApprovalsProgress(roles=list(policy.roles), expires_at=expires_at)
 
 
 def decide(
@@ -176,7 +171,7 @@ def decide(
     requests = {request.role: request for request in store.approval_requests(launch_id)}
     request = requests.get(role)
     # An expired request answers so whatever the launch did since (it ended EXPIRED).
-    lapsed = request is not None and request.state == "open" and now() >= request.expires_at
+    lapsed = request is not None and request.state == "open" and store.clock.now() >= request.expires_at
     if request is not None and (request.state == "expired" or lapsed):
         raise RequestExpired(f"the {role} request of launch {launch_id} expired at {request.expires_at}")
     gate = store.approval_gate(launch_id)
@@ -184,7 +179,7 @@ def decide(
         raise NotAwaitingApproval(f"launch {launch_id} is {launch.status}, not awaiting approval")
     policy = load_profile(launch.request.environment).approvals
     if request is None:
-        raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate['roles'])}")
+        raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate.roles)}")
     if request.state != "open":
         raise AlreadyDecided(f"the {role} request of launch {launch_id} is {request.state}")
     person = approver.strip().lower()
@@ -205,7 +200,7 @@ def decide(
         attestations=confirmed,
         via=via,
         caller=caller,
-        decided_at=now(),
+        decided_at=store.clock.now(),
     )
     try:
         store.record_decision(launch_id, approval, request.approval_id)
@@ -227,22 +222,24 @@ def decide(
             )
         _close_gate(
             sfn.send_task_failure,
-            taskToken=gate["task_token"],
+            taskToken=gate.task_token,
             error="ApprovalRejected",
             cause=f"{role} ({person}) rejected: {comment or 'no reason given'}"[:32768],
         )
         outcome = "rejected"
-    elif all(decided.get(r) and decided[r].decision == "approved" for r in gate["roles"]):
-        signoff = {"signoff": [decided[r].model_dump(mode="json") for r in gate["roles"]]}
+    elif all(decided.get(r) and decided[r].decision == "approved" for r in gate.roles):
+        signoff = ApprovalsProgress(signoff=[decided[r].model_dump(mode="json") for r in gate.roles])
         store.record_result(launch_id, Stage.APPROVALS, signoff)
         store.append_event(
             launch_id,
             "signed_off",
-            "signed off: " + ", ".join(f"{r} by {decided[r].approver}" for r in gate["roles"]),
+            "signed off: " + ", ".join(f"{r} by {decided[r].approver}" for r in gate.roles),
             stage=Stage.APPROVALS,
-            details=signoff,
+            details=signoff.model_dump(mode="json", exclude_unset=True),
         )
-        _close_gate(sfn.send_task_success, taskToken=gate["task_token"], output=json.dumps(signoff))
+        _close_gate(
+            sfn.send_task_success, taskToken=gate.task_token, output=signoff.model_dump_json(exclude_unset=True)
+        )
         outcome = "approved"
     else:
         outcome = "waiting"
@@ -253,7 +250,7 @@ def decide(
         "decided_by": person,
         "caller": caller.model_dump(mode="json") if caller else None,
         "gate": outcome,
-        "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate["roles"]},
+        "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate.roles},
     }
 
 
@@ -298,7 +295,7 @@ def abort_at_gate(store: LaunchStore, launch_id: str, cause: str, sfn: Any) -> N
             launch_id, "approvals_closed", f"requests to {', '.join(closed)} closed", stage=Stage.APPROVALS
         )
     if gate is not None:
-        _close_gate(sfn.send_task_failure, taskToken=gate["task_token"], error="LaunchAborted", cause=cause[:32768])
+        _close_gate(sfn.send_task_failure, taskToken=gate.task_token, error="LaunchAborted", cause=cause[:32768])
 
 
 def _close_gate(send: Any, **kwargs: Any) -> None:

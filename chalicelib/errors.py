@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 
 class BadRequest(Exception):
     """A request the caller must fix; `field` names the part that is wrong."""
@@ -20,7 +25,12 @@ class PayloadTooLarge(Exception):
 
 
 class LaunchError(Exception):
-    """Base of the errors that end or divert a launch on purpose."""
+    """Base of the errors that end or divert a launch on purpose; `progress` is what the stage got to,
+    kept with the failure (the smoke checks that ran, the bake's last figures)."""
+
+    def __init__(self, message: str, progress: BaseModel | None = None) -> None:
+        super().__init__(message)
+        self.progress = progress
 
 
 class PreflightBlocked(LaunchError):

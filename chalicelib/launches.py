@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.callers import authorise_launch, authorise_person, identify, people_behind
+from chalicelib.clock import iso
 from chalicelib.errors import BadRequest
 from chalicelib.models import (
     AbortRequest,
@@ -30,8 +31,6 @@ from chalicelib.store import (
     LaunchStore,
     NotLocked,
     RollbackAlreadyClaimed,
-    new_event,
-    now,
 )
 
 
@@ -39,16 +38,15 @@ class LaunchStillRunning(Exception):
     """The lock belongs to a launch that has not ended; it releases the lock itself."""
 
 
-def new_launch_id(environment: str) -> str:
+def new_launch_id(environment: str, moment: datetime) -> str:
     """Readable, sortable, unique, and valid as a Step Functions execution name."""
-    return f"{environment}-{now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return f"{environment}-{moment.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def new_launch(request: LaunchRequest, caller: Caller, **recorded: Any) -> Launch:
+def new_launch(request: LaunchRequest, caller: Caller, moment: datetime, **recorded: Any) -> Launch:
     """A launch record as a verified (and identified) caller asks for it, in REQUESTED, not yet stored."""
-    moment = now()
     return Launch(
-        launch_id=new_launch_id(request.environment),
+        launch_id=new_launch_id(request.environment, moment),
         request=request,
         requested_by=caller.who,
         caller=caller,
@@ -66,9 +64,9 @@ def ensure_environment_free(store: LaunchStore, environment: str, sfn: Any) -> N
     lock = store.lock(environment)
     if lock is None:
         return
-    holder = lock["owner"]
-    if lock.get("lease_expires_at", "") >= now().isoformat(timespec="microseconds"):
-        raise EnvironmentLocked(environment, holder, lock.get("held_because", ""))
+    holder = lock.owner
+    if not lock.lease_ran_out(store.clock.now()):
+        raise EnvironmentLocked(environment, holder, lock.held_because)
     try:
         stale: Launch | None = store.get_launch(holder)
     except LaunchNotFound:
@@ -83,7 +81,7 @@ def ensure_environment_free(store: LaunchStore, environment: str, sfn: Any) -> N
             f"its lease on {environment} ran out after its execution ended {execution['status']}; a new launch "
             "may take the environment",
             stage=Stage.FINISH,
-            details={"lease_expires_at": lock.get("lease_expires_at"), "execution_status": execution["status"]},
+            details={"lease_expires_at": iso(lock.lease_expires_at), "execution_status": execution["status"]},
         )
 
 
@@ -94,13 +92,13 @@ def start_launch(
     profile = load_profile(request.environment)
     authorise_launch(caller, profile, "start")
     caller = identify(caller, profile)
-    launch = new_launch(request, caller, requesters=people_behind(caller, profile))
+    launch = new_launch(request, caller, store.clock.now(), requesters=people_behind(caller, profile))
     ensure_environment_free(store, request.environment, sfn)
     # The record, its first event and the lock are one write: a start that loses the race leaves nothing.
     store.create_launch(
         launch,
         events=[
-            new_event(
+            store.event(
                 "requested",
                 f"{caller.who} asked to launch {request.version} ({request.git_sha[:12]}) into {request.environment}",
                 Stage.START,
@@ -176,7 +174,7 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
     lock = store.lock(environment)
     if lock is None:
         raise NotLocked(f"environment {environment!r} is not locked")
-    holder = lock["owner"]
+    holder = lock.owner
     try:
         launch: Launch | None = store.get_launch(holder)
     except LaunchNotFound:
@@ -198,7 +196,7 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
                 "unlocked_by": caller.who,
                 "caller": verified,
                 "reason": request.reason,
-                "held_because": lock.get("held_because"),
+                "held_because": lock.held_because or None,
             },
         )
     return {
@@ -206,7 +204,7 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
         "unlocked": True,
         "was_held_by": holder,
         "launch_status": launch.status if launch else None,
-        "held_because": lock.get("held_because"),
+        "held_because": lock.held_because or None,
         "unlocked_by": caller.who,
         "caller": verified,
         "reason": request.reason,
@@ -233,9 +231,9 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
         "aborted_by": caller.who,
         "caller": caller.model_dump(mode="json"),
         "reason": request.reason,
-        "at": now().isoformat(),
+        "at": store.clock.now().isoformat(),
     }
-    event = new_event(
+    event = store.event(
         "abort_requested",
         f"{caller.who} asked to abort: {request.reason}",
         launch.stage,
@@ -276,7 +274,7 @@ def start_rollback(
     if target.rolled_back_by:
         raise NotRollbackable(f"launch {launch_id} was already rolled back by {target.rolled_back_by}")
     closes = target.updated_at + timedelta(seconds=profile.rollback_window_seconds)
-    if now() > closes:
+    if store.clock.now() > closes:
         raise NotRollbackable(
             f"launch {launch_id} succeeded more than {profile.rollback_window_seconds} s ago (the window closed at "
             f"{closes.isoformat(timespec='seconds')}); launch the previous version instead"
@@ -296,20 +294,21 @@ def start_rollback(
     rollback = new_launch(
         target.request,
         caller,
+        store.clock.now(),
         rollback_point=target.rollback_point,
         changes=target.changes,
-        # What the backend stage recorded (the migration task) decides whether the database is restored.
-        results={key: value for key, value in target.results.items() if key == str(Stage.BACKEND)},
+        # Whether the database is restored depends on the migration task the launch started.
+        migration_task_arn=target.migration_task_arn,
         rollback_of={
             "launch_id": launch_id,
             "version": target.request.version,
             "requested_by": caller.who,
             "caller": verified,
             "reason": request.reason,
-            "at": now().isoformat(),
+            "at": store.clock.now().isoformat(),
         },
     )
-    requested = new_event(
+    requested = store.event(
         "requested",
         f"{caller.who} asked to roll back launch {launch_id} ({target.request.version}): {request.reason}",
         Stage.START,
@@ -319,7 +318,7 @@ def start_rollback(
             "caller": verified,
         },
     )
-    claimed = new_event(
+    claimed = store.event(
         "rollback_requested",
         f"{caller.who} asked to roll this launch back: {request.reason}; execution {rollback.launch_id}",
         Stage.FINISH,

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.progress import LaunchResults
+
 LAUNCH_ID_PATTERN = re.compile(r"^[a-z0-9-]{8,80}$")
 
 
@@ -228,7 +230,10 @@ class Launch(BaseModel):
     execution_arn: str | None = None
     rollback_point: RollbackPoint | None = None
     changes: list[Change] = Field(default_factory=list)
-    results: dict[str, Any] = Field(default_factory=dict)
+    migration_task_arn: str | None = Field(
+        default=None, description="the migration task the launch started: rollback restores the database after one"
+    )
+    results: LaunchResults = Field(default_factory=LaunchResults, description="each stage's progress, by stage")
     error: dict[str, str] | None = None
     abort: dict[str, Any] | None = Field(default=None, description="who asked to abort (verified), why and when")
     rollback_of: dict[str, Any] | None = Field(

@@ -9,51 +9,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
 
 from chalicelib.profiles import EnvironmentProfile, Severity
+from chalicelib.progress import CheckOutcome as Outcome
+from chalicelib.progress import CheckResult, PreflightReport
 
-Outcome = Literal["pass", "fail", "warn", "skipped"]
 ClientFactory = Callable[[str], Any]
-
-
-class CheckResult(BaseModel):
-    """One checklist item: what was checked, how it came out, and the evidence seen (never a secret)."""
-
-    id: str
-    title: str
-    section: str
-    severity: Severity = "blocking"
-    result: Outcome
-    resource: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-
-class PreflightReport(BaseModel):
-    checks: list[CheckResult]
-
-    @property
-    def blocking_failures(self) -> list[CheckResult]:
-        return [check for check in self.checks if check.result == "fail" and check.severity == "blocking"]
-
-    @property
-    def warnings(self) -> list[CheckResult]:
-        return [check for check in self.checks if check.result == "warn"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.blocking_failures
-
-    def summary(self) -> str:
-        counts = {outcome: sum(c.result == outcome for c in self.checks) for outcome in ("pass", "fail", "warn")}
-        skipped = sum(c.result == "skipped" for c in self.checks)
-        return (
-            f"{counts['pass']}/{len(self.checks)} checks passed, {len(self.blocking_failures)} blocking, "
-            f"{counts['warn']} warnings, {skipped} skipped"
-        )
 
 
 class Missing(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -135,12 +135,56 @@ def aws() -> Iterator[Any]:
         yield client
 
 
+class TestClock:
+    """The one clock of a unit test: wall-clock time until a test sets it, then that moment until moved."""
+
+    def __init__(self) -> None:
+        self.moment: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.moment or datetime.now(UTC)
+
+    def set(self, moment: datetime) -> datetime:
+        self.moment = moment
+        return moment
+
+    def advance(self, seconds: float) -> datetime:
+        return self.set(self.now() + timedelta(seconds=seconds))
+
+
 @pytest.fixture
-def store(aws: Any) -> Any:
+def clock(monkeypatch: pytest.MonkeyPatch) -> TestClock:
+    """The clock the store, the stages and the app's handlers read, for this test."""
+    from chalicelib import wiring
+
+    shared = TestClock()
+    monkeypatch.setattr(wiring, "CLOCK", shared)
+    return shared
+
+
+@pytest.fixture
+def store(aws: Any, clock: TestClock) -> Any:
     from chalicelib.store import LaunchStore, table_definition
 
     aws("dynamodb").create_table(**table_definition(TABLE))
-    return LaunchStore(aws("dynamodb"), TABLE)
+    return LaunchStore(aws("dynamodb"), TABLE, clock)
+
+
+@pytest.fixture
+def run_stage(store: Any, aws: Any) -> Any:
+    """Runs a stage the way its Lambda does (the stage table's row through the harness), against moto:
+    `run_stage("bake_check", launch_id)` answers what the state machine would receive."""
+    from chalicelib.profiles import load_profile
+    from chalicelib.settings import settings
+    from chalicelib.stages.harness import Dependencies, handle
+    from chalicelib.stages.table import STAGES
+
+    needs = Dependencies(store=lambda: store, client=aws, profile=load_profile, settings=settings)
+
+    def run(name: str, launch_id: str, **event: Any) -> dict[str, Any]:
+        return handle(STAGES[name], {"launch_id": launch_id, **event}, needs)
+
+    return run
 
 
 @pytest.fixture
@@ -205,6 +249,26 @@ def launch(store: Any) -> Launch:
     )
     store.create_launch(record)
     return record
+
+
+# The statuses a launch passes through to reach each stage's, in order.
+_PATH = [
+    LaunchStatus.PREFLIGHT,
+    LaunchStatus.AWAITING_APPROVAL,
+    LaunchStatus.DEPLOYING,
+    LaunchStatus.VERIFYING,
+    LaunchStatus.BAKING,
+]
+
+
+def move_to(store: Any, launch_id: str, status: LaunchStatus) -> Launch:
+    """Walk a stored launch through the lifecycle up to `status`, as its stages would."""
+    launch: Launch = store.get_launch(launch_id)
+    order = [LaunchStatus.REQUESTED, *_PATH]
+    for step in _PATH[: _PATH.index(status) + 1]:
+        if order.index(launch.status) < order.index(step):
+            launch = store.set_status(launch_id, step, current=launch)
+    return launch
 
 
 @pytest.fixture(scope="session")
@@ -397,21 +461,23 @@ class Site:
 
 
 @pytest.fixture
-def site(aws: Any, store: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    """A launch at the approval gate and the app under Chalice's test client, with the links it emailed."""
+def site(aws: Any, store: Any, launch: Launch, run_stage: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """A launch at the approval gate (its approvals stage run as its Lambda runs it) and the app under
+    Chalice's test client, with the links it emailed."""
     from chalice.test import Client
 
     from chalicelib import approvals
-    from chalicelib.approvals import request_approvals
     from chalicelib.settings import settings
 
     key = b"approval-link-key-for-the-tests-0123456789"
     secret = aws("secretsmanager").create_secret(Name="approval-key", SecretBinary=key)["ARN"]
-    monkeypatch.setenv("APPROVAL_KEY_SECRET_ID", secret)
-    settings.cache_clear()
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
-    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
-    request_approvals(store, preflighted, profile, "token", aws("sns"), topic, "https://api.example", key)
+    monkeypatch.setenv("APPROVAL_KEY_SECRET_ID", secret)
+    monkeypatch.setenv("APPROVALS_TOPIC_ARN", topic)
+    monkeypatch.setenv("PUBLIC_API_URL", "https://api.example")
+    settings.cache_clear()
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    run_stage("request_approvals", launch.launch_id, task_token="token")
     from moto.sns.models import sns_backends
 
     links = {}

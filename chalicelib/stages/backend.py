@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from chalicelib.errors import BackendRolloutFailed, MigrationFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore, now
+from chalicelib.progress import BackendProgress, Rollout
+from chalicelib.store import LaunchStore
 
 # The fields of a described task definition that register_task_definition accepts back.
 _REGISTERABLE = (
@@ -30,8 +31,6 @@ _REGISTERABLE = (
     "runtimePlatform",
 )
 
-Rollout = Literal["steady", "in_progress", "failed"]
-Phase = Literal["migrating", "rolling"]
 
 # How many recent revisions of a family are searched for one this launch registered already.
 _RECENT_REVISIONS = 10
@@ -80,17 +79,14 @@ def register_release(ecs: Any, launch: Launch, task_definition: str, container: 
     return registered["taskDefinitionArn"], True
 
 
-def deploy_backend(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime | None = None
-) -> dict[str, Any]:
+def deploy_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> BackendProgress:
     """Start the migration task when the profile has one, otherwise start rolling the service."""
-    previous = launch.results.get(str(Stage.BACKEND))
-    if previous and previous.get("phase"):
-        return previous  # a retried step: already migrating or rolling
+    if launch.results.backend is not None:
+        return launch.results.backend  # a retried step: already migrating or rolling
     assert launch.rollback_point is not None, "the rollback point is recorded before the backend changes"
     if profile.backend.migration is not None:
-        return start_migration(store, launch, profile, ecs, moment or now())
-    return roll_service(store, launch, profile, ecs, moment or now())
+        return start_migration(store, launch, profile, ecs, store.clock.now())
+    return roll_service(store, launch, profile, ecs, store.clock.now())
 
 
 def migration_started_by(launch_id: str) -> str:
@@ -108,7 +104,7 @@ def migration_task(ecs: Any, cluster: str, launch_id: str) -> str | None:
 
 def start_migration(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
-) -> dict[str, Any]:
+) -> BackendProgress:
     """Run the migration task with the release image; a retried step finds the task it started."""
     migration = profile.backend.migration
     assert migration is not None
@@ -138,6 +134,7 @@ def start_migration(
             reasons = ", ".join(f"{f.get('arn', '')}: {f.get('reason', '')}" for f in response.get("failures", []))
             raise MigrationFailed(f"ECS did not start the migration task: {reasons or 'no reason given'}")
         task_arn = response["tasks"][0]["taskArn"]
+    store.record_migration_task(launch.launch_id, task_arn)
     store.append_event(
         launch.launch_id,
         "migration_started",
@@ -145,12 +142,12 @@ def start_migration(
         stage=Stage.BACKEND,
         details={"task_arn": task_arn, "task_definition_arn": definition},
     )
-    return {
-        "phase": "migrating",
-        "migration_task_arn": task_arn,
-        "migration_deadline": (moment + timedelta(seconds=migration.deadline_seconds)).isoformat(),
-        "rollout": "in_progress",
-    }
+    return BackendProgress(
+        phase="migrating",
+        migration_task_arn=task_arn,
+        migration_deadline=moment + timedelta(seconds=migration.deadline_seconds),
+        rollout="in_progress",
+    )
 
 
 def migration_outcome(task: dict[str, Any], container: str) -> tuple[bool | None, str]:
@@ -169,27 +166,32 @@ def migration_outcome(task: dict[str, Any], container: str) -> tuple[bool | None
 
 def check_migration(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
-) -> dict[str, Any]:
+) -> BackendProgress:
     """Look at the migration task; once it exited 0, start rolling the service."""
-    state = launch.results[str(Stage.BACKEND)]
+    state = launch.results.backend
     migration = profile.backend.migration
+    assert state is not None, "the migration was started"
+    assert state.migration_task_arn is not None
+    assert state.migration_deadline is not None
     assert migration is not None
-    task = ecs.describe_tasks(cluster=profile.backend.cluster, tasks=[state["migration_task_arn"]])["tasks"][0]
+    task = ecs.describe_tasks(cluster=profile.backend.cluster, tasks=[state.migration_task_arn])["tasks"][0]
     succeeded, reason = migration_outcome(task, migration.container)
     if succeeded is False:
         raise MigrationFailed(reason)
     if succeeded is None:
-        if moment > datetime.fromisoformat(state["migration_deadline"]):
-            ecs.stop_task(cluster=profile.backend.cluster, task=state["migration_task_arn"], reason="launch deadline")
+        if moment > state.migration_deadline:
+            ecs.stop_task(cluster=profile.backend.cluster, task=state.migration_task_arn, reason="launch deadline")
             raise MigrationFailed(f"migration still running after {migration.deadline_seconds}s; stopped it")
-        return {**state, "reason": reason}
+        return state.model_copy(update={"reason": reason})
     store.append_event(launch.launch_id, "migrated", reason, stage=Stage.BACKEND)
-    return {**roll_service(store, launch, profile, ecs, moment), "migration_task_arn": state["migration_task_arn"]}
+    rolling = roll_service(store, launch, profile, ecs, moment)
+    rolling.migration_task_arn = state.migration_task_arn
+    return rolling
 
 
 def roll_service(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
-) -> dict[str, Any]:
+) -> BackendProgress:
     """Point the service at the release (or force a new deployment) unless a retried step already did."""
     assert launch.rollback_point is not None
     target = profile.backend
@@ -225,13 +227,13 @@ def roll_service(
         + (" (resumed)" if already else ""),
         stage=Stage.BACKEND,
     )
-    return {
-        "phase": "rolling",
-        "task_definition_arn": definition,
-        "rolling_since": moment.isoformat(),
-        "deadline": (moment + timedelta(seconds=target.deadline_seconds)).isoformat(),
-        "rollout": "in_progress",
-    }
+    return BackendProgress(
+        phase="rolling",
+        task_definition_arn=definition,
+        rolling_since=moment,
+        deadline=moment + timedelta(seconds=target.deadline_seconds),
+        rollout="in_progress",
+    )
 
 
 def rollout_state(
@@ -260,21 +262,22 @@ def rollout_state(
     )
 
 
-def check_backend(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime | None = None
-) -> dict[str, Any]:
+def check_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> BackendProgress:
     """Report the migration or the rollout; failure, or a rollout past its deadline, raises."""
-    moment = moment or now()
-    deployed = launch.results[str(Stage.BACKEND)]
-    if deployed.get("phase") == "migrating":
+    moment = store.clock.now()
+    deployed = launch.results.backend
+    assert deployed is not None, "the backend stage started the deployment"
+    if deployed.phase == "migrating":
         return check_migration(store, launch, profile, ecs, moment)
+    assert deployed.task_definition_arn is not None
+    assert deployed.deadline is not None
     target = profile.backend
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
-    since = datetime.fromisoformat(deployed["rolling_since"]) if target.strategy == "force_new_deployment" else None
-    state, reason = rollout_state(service, deployed["task_definition_arn"], since)
+    since = deployed.rolling_since if target.strategy == "force_new_deployment" else None
+    state, reason = rollout_state(service, deployed.task_definition_arn, since)
     if state == "failed":
         raise BackendRolloutFailed(f"ECS rollout of {target.service} failed: {reason}")
-    if state == "in_progress" and moment > datetime.fromisoformat(deployed["deadline"]):
+    if state == "in_progress" and moment > deployed.deadline:
         raise BackendRolloutFailed(
             f"ECS rollout of {target.service} not steady after {target.deadline_seconds}s: {reason}"
         )
@@ -282,4 +285,4 @@ def check_backend(
         store.append_event(
             launch.launch_id, "backend_steady", f"service {target.service} steady: {reason}", stage=Stage.BACKEND
         )
-    return {**deployed, "rollout": state, "reason": reason}
+    return deployed.model_copy(update={"rollout": state, "reason": reason})

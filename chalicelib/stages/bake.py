@@ -9,7 +9,8 @@ from typing import Any
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import BakeConfig, EnvironmentProfile
-from chalicelib.store import LaunchStore, now
+from chalicelib.progress import BakeFigures, BakeProgress, Checkpoint
+from chalicelib.store import LaunchStore
 
 
 def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[str]]:
@@ -50,27 +51,30 @@ def _p95_ms(cloudwatch: Any, load_balancer: str, start: datetime, end: datetime)
     return round(max(values) * 1000, 1) if values else None
 
 
-def read_figures(cloudwatch: Any, bake: BakeConfig, since: datetime, moment: datetime) -> dict[str, Any]:
+def read_figures(cloudwatch: Any, bake: BakeConfig, since: datetime, moment: datetime) -> BakeFigures:
     """Alarms and the release's error rate and p95 latency since the bake began."""
     alarming, missing = firing_alarms(cloudwatch, bake.alarm_names)
-    figures: dict[str, Any] = {"alarms_in_alarm": alarming, "alarms_missing": missing}
-    if bake.load_balancer:
-        # CloudWatch wants at least one whole period in the window.
-        start = min(since, moment - timedelta(seconds=60))
-        errors = _metric_sum(cloudwatch, bake.load_balancer, "HTTPCode_Target_5XX_Count", start, moment)
-        requests = _metric_sum(cloudwatch, bake.load_balancer, "RequestCount", start, moment)
-        figures["requests"] = requests
-        figures["error_rate"] = (errors or 0.0) / requests if requests else None
-        figures["p95_ms"] = _p95_ms(cloudwatch, bake.load_balancer, start, moment)
-    return figures
+    if not bake.load_balancer:
+        return BakeFigures(alarms_in_alarm=alarming, alarms_missing=missing)
+    # CloudWatch wants at least one whole period in the window.
+    start = min(since, moment - timedelta(seconds=60))
+    errors = _metric_sum(cloudwatch, bake.load_balancer, "HTTPCode_Target_5XX_Count", start, moment)
+    requests = _metric_sum(cloudwatch, bake.load_balancer, "RequestCount", start, moment)
+    return BakeFigures(
+        alarms_in_alarm=alarming,
+        alarms_missing=missing,
+        requests=requests,
+        error_rate=(errors or 0.0) / requests if requests else None,
+        p95_ms=_p95_ms(cloudwatch, bake.load_balancer, start, moment),
+    )
 
 
-def breaches(figures: dict[str, Any], bake: BakeConfig) -> list[str]:
-    found = [f"alarm {name} is in ALARM" for name in figures["alarms_in_alarm"]]
-    if figures.get("error_rate") is not None and figures["error_rate"] > bake.error_rate_threshold:
-        found.append(f"error rate {figures['error_rate']:.3%} above {bake.error_rate_threshold:.3%}")
-    if figures.get("p95_ms") is not None and figures["p95_ms"] > bake.p95_latency_threshold_ms:
-        found.append(f"p95 latency {figures['p95_ms']} ms above {bake.p95_latency_threshold_ms} ms")
+def breaches(figures: BakeFigures, bake: BakeConfig) -> list[str]:
+    found = [f"alarm {name} is in ALARM" for name in figures.alarms_in_alarm]
+    if figures.error_rate is not None and figures.error_rate > bake.error_rate_threshold:
+        found.append(f"error rate {figures.error_rate:.3%} above {bake.error_rate_threshold:.3%}")
+    if figures.p95_ms is not None and figures.p95_ms > bake.p95_latency_threshold_ms:
+        found.append(f"p95 latency {figures.p95_ms} ms above {bake.p95_latency_threshold_ms} ms")
     return found
 
 
@@ -84,40 +88,40 @@ def _label(seconds: int) -> str:
     )
 
 
-def check_bake(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, moment: datetime | None = None
-) -> dict[str, Any]:
+def check_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any) -> BakeProgress:
     """One look at the release; returns whether to keep watching and how long to wait, or raises on a breach."""
     bake = profile.bake
-    moment = moment or now()
-    state = launch.results.get(str(Stage.BAKE)) or {}
-    started = datetime.fromisoformat(state["started_at"]) if "started_at" in state else moment
+    moment = store.clock.now()
+    state = launch.results.bake
+    started = state.started_at if state else moment
     elapsed = (moment - started).total_seconds()
     figures = read_figures(cloudwatch, bake, started, moment)
-    reached = list(state.get("checkpoints", []))
+    reached = list(state.checkpoints) if state else []
     for offset in bake.checkpoints:
-        if offset <= elapsed and all(c["offset_seconds"] != offset for c in reached):
-            reached.append({"offset_seconds": offset, "label": _label(offset), "at": moment.isoformat(), **figures})
+        if offset <= elapsed and all(c.offset_seconds != offset for c in reached):
+            reached.append(
+                Checkpoint(
+                    offset_seconds=offset, label=_label(offset), at=moment, **figures.model_dump(exclude_unset=True)
+                )
+            )
             store.append_event(
-                launch.launch_id, "checkpoint", f"checkpoint {_label(offset)} passed", stage=Stage.BAKE, details=figures
+                launch.launch_id,
+                "checkpoint",
+                f"checkpoint {_label(offset)} passed",
+                stage=Stage.BAKE,
+                details=figures.model_dump(mode="json", exclude_unset=True),
             )
     found = breaches(figures, bake)
-    result: dict[str, Any] = {
-        "started_at": started.isoformat(),
-        "elapsed_seconds": round(elapsed, 1),
-        "checkpoints": reached,
-        "last": figures,
-        "polls": state.get("polls", 0) + 1,
-    }
-    if found:
-        result["verdict"] = "breach"
-        store.record_result(launch.launch_id, Stage.BAKE, result)
-        raise BakeBreached("; ".join(found) + f" at {_label(math.floor(elapsed))}")
     remaining = [offset - elapsed for offset in bake.checkpoints if offset > elapsed]
-    if not remaining:
-        result["verdict"] = "healthy"
-        result["next_wait_seconds"] = 0
-    else:
-        result["verdict"] = "watching"
-        result["next_wait_seconds"] = max(1, min(bake.poll_seconds, math.ceil(remaining[0])))
-    return result
+    progress = BakeProgress(
+        started_at=started,
+        elapsed_seconds=round(elapsed, 1),
+        checkpoints=reached,
+        last=figures,
+        polls=(state.polls if state else 0) + 1,
+        verdict="breach" if found else "watching" if remaining else "healthy",
+    )
+    if found:
+        raise BakeBreached("; ".join(found) + f" at {_label(math.floor(elapsed))}", progress=progress)
+    progress.next_wait_seconds = max(1, min(bake.poll_seconds, math.ceil(remaining[0]))) if remaining else 0
+    return progress

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.errors import FrontendDeployFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
+from chalicelib.progress import FrontendProgress
 from chalicelib.stages.rollback_point import object_keys
 from chalicelib.store import LaunchStore
 
@@ -60,7 +61,7 @@ def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id
 
 def deploy_frontend(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s3: Any, cloudfront: Any
-) -> dict[str, Any]:
+) -> FrontendProgress:
     """Upload new and changed objects, delete what the release no longer has, invalidate and wait.
 
     A retried step compares ETags, so it uploads only what the interrupted attempt did not."""
@@ -105,9 +106,6 @@ def deploy_frontend(
         stage=Stage.FRONTEND,
         details={"uploaded": changed, "deleted": removed},
     )
-    return {
-        "uploaded": len(changed),
-        "unchanged": len(release) - len(changed),
-        "deleted": len(removed),
-        "invalidation_id": invalidation,
-    }
+    return FrontendProgress(
+        uploaded=len(changed), unchanged=len(release) - len(changed), deleted=len(removed), invalidation_id=invalidation
+    )

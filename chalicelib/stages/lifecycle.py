@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from chalicelib.models import Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore, new_event
+from chalicelib.progress import FinishProgress, StartProgress
+from chalicelib.store import LaunchStore
 
 Outcome = Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
 
@@ -20,18 +21,21 @@ _UNCHANGED_STATUS = {
 }
 
 
-def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:
+def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> StartProgress:
     """Hold the environment for this launch and hand the state machine its waits."""
     store.acquire_lock(launch.request.environment, launch.launch_id, profile.lock_lease_seconds)
-    if launch.rollback_of:  # a requested rollback: no checks or sign-off stand between it and undoing
-        store.set_status(launch.launch_id, LaunchStatus.ROLLING_BACK, stage=Stage.ROLLBACK, current=launch)
-    else:
-        store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT, current=launch)
-    return {
-        "approval_timeout_seconds": profile.approvals.timeout_seconds,
-        "backend_poll_seconds": profile.backend.poll_seconds,
-        "bake_poll_seconds": profile.bake.poll_seconds,
-    }
+    return StartProgress(
+        approval_timeout_seconds=profile.approvals.timeout_seconds,
+        backend_poll_seconds=profile.backend.poll_seconds,
+        bake_poll_seconds=profile.bake.poll_seconds,
+    )
+
+
+def after_begin(launch: Launch) -> tuple[LaunchStatus, Stage]:
+    """A launch goes on to its checks; a requested rollback has no checks or sign-off before undoing."""
+    if launch.rollback_of:
+        return LaunchStatus.ROLLING_BACK, Stage.ROLLBACK
+    return LaunchStatus.PREFLIGHT, Stage.PREFLIGHT
 
 
 def final_status(outcome: Outcome, error_name: str | None, changed: bool = True) -> LaunchStatus:
@@ -47,20 +51,21 @@ def final_status(outcome: Outcome, error_name: str | None, changed: bool = True)
 
 def finish_launch(
     store: LaunchStore,
-    launch_id: str,
+    launch: Launch,
     outcome: Outcome,
     error: dict[str, str] | None,
     sns: Any,
     topic_arn: str,
-) -> dict[str, Any]:
+) -> FinishProgress:
     """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
 
-    A retried step after the status was written still releases or holds the lock and notifies, once."""
+    A retried step after the status was written still releases or holds the lock and notifies, once
+    (the progress it returns marks the launch notified)."""
     error_name = (error or {}).get("Error")
-    launch = store.get_launch(launch_id)
+    launch_id = launch.launch_id
     status = final_status(outcome, error_name, changed=bool(launch.changes))
-    if str(Stage.FINISH) in launch.results:
-        return {"status": launch.status}  # a retried step: finished and notified
+    if launch.results.finish is not None:
+        return launch.results.finish  # a retried step: finished and notified
     cause = _cause(error) or _rejection(store, launch_id, error_name)
     if error_name == "RollbackRequested" and launch.rollback_of:
         asked = launch.rollback_of
@@ -91,21 +96,22 @@ def finish_launch(
             stage=Stage.FINISH,
             error={"error": error_name, "cause": cause} if error else None,
             current=launch,
-            also=[new_event("finished", summary, Stage.FINISH, {**lock_note, "manual_steps": manual_steps})],
+            also=[store.event("finished", summary, Stage.FINISH, {**lock_note, "manual_steps": manual_steps})],
         )
     if topic_arn:
         _notify(sns, topic_arn, launch, final, error_name, cause, manual_steps)
-    store.record_result(launch_id, Stage.FINISH, {"status": str(final), "notified": bool(topic_arn), **lock_note})
-    return {"status": final}
+    return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
 
 
 def _manual_steps(launch: Launch, cause: str) -> list[str]:
     """What a person must still undo: each change the rollback did not settle, with what went wrong."""
-    undone = (launch.results.get(str(Stage.ROLLBACK)) or {}).get("undone", {})
-    left = (launch.results.get(str(Stage.ROLLBACK)) or {}).get("left", [])
+    rollback = launch.results.rollback
+    undone = rollback.undone if rollback else {}
+    left = rollback.left if rollback else []
     steps = [f"undo by hand: {entry}" for entry in left]
     for change in launch.changes:
-        if not undone.get(change, {}).get("settled") and not any(entry.startswith(f"{change}:") for entry in left):
+        settled = change in undone and undone[change].settled
+        if not settled and not any(entry.startswith(f"{change}:") for entry in left):
             steps.append(f"undo by hand: {change} was not restored ({cause or 'rollback did not finish'})")
     steps.append(f"then run: launchctl unlock {launch.request.environment} --reason '<what you did>'")
     return steps

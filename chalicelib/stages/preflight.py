@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.errors import PreflightBlocked
 from chalicelib.models import Launch, Stage
 from chalicelib.preflight import ClientFactory, Release, run_preflight
 from chalicelib.profiles import EnvironmentProfile
+from chalicelib.progress import PreflightProgress
 from chalicelib.store import LaunchStore
 
 
@@ -17,12 +16,11 @@ def preflight_stage(
     profile: EnvironmentProfile,
     client: ClientFactory,
     notification_topic_arn: str = "",
-) -> dict[str, Any]:
-    """Run the checks, record the report with the launch, and raise PreflightBlocked on a blocking failure."""
+) -> PreflightProgress:
+    """Run the checks and raise PreflightBlocked on a blocking failure; the report is kept either way."""
     release = Release(launch.request.frontend_artifact, launch.request.backend_image)
     report = run_preflight(profile, client, release, notification_topic_arn)
-    result = report.model_dump(mode="json") | {"passed": report.passed, "summary": report.summary()}
-    store.record_result(launch.launch_id, Stage.PREFLIGHT, result)
+    progress = PreflightProgress.of(report)
     failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
     warned = ", ".join(c.id for c in report.warnings)
     store.append_event(
@@ -32,5 +30,5 @@ def preflight_stage(
         stage=Stage.PREFLIGHT,
     )
     if not report.passed:
-        raise PreflightBlocked(f"blocking checks failed: {failed}")
-    return result
+        raise PreflightBlocked(f"blocking checks failed: {failed}", progress=progress)
+    return progress

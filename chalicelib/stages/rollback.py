@@ -11,10 +11,11 @@ from typing import Any
 from chalicelib.errors import RollbackIncomplete
 from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
+from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, rollout_state
 from chalicelib.stages.frontend import invalidate, wait_for_invalidation
 from chalicelib.stages.rollback_point import live_site_versions
-from chalicelib.store import LaunchStore, now
+from chalicelib.store import LaunchStore
 
 # Deploy order is frontend, migrations, backend; undo runs the other way.
 UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
@@ -22,7 +23,7 @@ UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
 
 def restore_backend(
     launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, ecs: Any, deadline: datetime, moment: datetime
-) -> dict[str, Any]:
+) -> UndoneChange:
     """Point the service back at the recorded revision; settled once that deployment is steady."""
     target = profile.backend
     if target.strategy == "force_new_deployment":
@@ -33,17 +34,17 @@ def restore_backend(
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
     if service["taskDefinition"] != point.task_definition_arn:
         ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=point.task_definition_arn)
-        return {
-            "task_definition_arn": point.task_definition_arn,
-            "settled": False,
-            "reason": f"service {target.service} rolling back to {point.task_definition_arn.rsplit('/', 1)[-1]}",
-        }
+        return UndoneChange(
+            task_definition_arn=point.task_definition_arn,
+            settled=False,
+            reason=f"service {target.service} rolling back to {point.task_definition_arn.rsplit('/', 1)[-1]}",
+        )
     state, reason = rollout_state(service, point.task_definition_arn)
     if state == "failed":
         raise RollbackIncomplete(f"the rollback deployment of {target.service} failed: {reason}")
     if state != "steady" and moment > deadline:
         raise RollbackIncomplete(f"{target.service} not steady on the previous revision in time: {reason}")
-    return {"task_definition_arn": point.task_definition_arn, "settled": state == "steady", "reason": reason}
+    return UndoneChange(task_definition_arn=point.task_definition_arn, settled=state == "steady", reason=reason)
 
 
 def restored_instance_id(instance_id: str, launch_id: str) -> str:
@@ -54,20 +55,20 @@ def restored_instance_id(instance_id: str, launch_id: str) -> str:
 
 def restore_database(
     launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, rds: Any, ecs: Any
-) -> dict[str, Any]:
+) -> UndoneChange:
     """Restore the pre-launch snapshot into a new instance beside the original, which is never overwritten."""
     database = profile.database
     # The recorded task first: ECS lists a stopped task for about an hour only, less than a bake.
-    recorded = (launch.results.get(str(Stage.BACKEND)) or {}).get("migration_task_arn")
+    recorded = launch.migration_task_arn
     if recorded is None and migration_task(ecs, profile.backend.cluster, launch.launch_id) is None:
-        return {"settled": True, "restored_instance": None, "reason": "the migration never started: unchanged"}
+        return UndoneChange(settled=True, restored_instance=None, reason="the migration never started: unchanged")
     if not database.restore_on_rollback or not point.db_snapshot_id:
-        return {
-            "settled": True,
-            "restored_instance": None,
-            "reason": "the profile keeps the migrated database on rollback"
+        return UndoneChange(
+            settled=True,
+            restored_instance=None,
+            reason="the profile keeps the migrated database on rollback"
             + (f"; snapshot {point.db_snapshot_id} holds the pre-launch data" if point.db_snapshot_id else ""),
-        }
+        )
     original = rds.describe_db_instances(DBInstanceIdentifier=database.instance_id)["DBInstances"][0]
     restored = restored_instance_id(database.instance_id, launch.launch_id)
     request: dict[str, Any] = {
@@ -90,18 +91,18 @@ def restore_database(
     with contextlib.suppress(rds.exceptions.DBInstanceAlreadyExistsFault):
         rds.restore_db_instance_from_db_snapshot(**request)
     status = rds.describe_db_instances(DBInstanceIdentifier=restored)["DBInstances"][0]["DBInstanceStatus"]
-    return {
-        "settled": True,
-        "restored_instance": restored,
-        "status": status,
-        "reason": f"snapshot {point.db_snapshot_id} restored into new instance {restored} ({status}); "
+    return UndoneChange(
+        settled=True,
+        restored_instance=restored,
+        status=status,
+        reason=f"snapshot {point.db_snapshot_id} restored into new instance {restored} ({status}); "
         f"{database.instance_id} is untouched: switch the application to {restored} by hand if its data is needed",
-    }
+    )
 
 
 def restore_frontend(
     launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, s3: Any, cloudfront: Any
-) -> dict[str, Any]:
+) -> UndoneChange:
     """Make the recorded versions current again, delete what the release added, invalidate and wait."""
     bucket = profile.frontend.site_bucket
     recorded = point.site_versions
@@ -117,7 +118,7 @@ def restore_frontend(
     distribution = profile.frontend.distribution_id
     invalidation = invalidate(cloudfront, distribution, ["/*"], f"{launch.launch_id}-rollback")
     wait_for_invalidation(cloudfront, distribution, invalidation)
-    return {"settled": True, "restored": len(restored), "deleted": len(added), "invalidation_id": invalidation}
+    return UndoneChange(settled=True, restored=len(restored), deleted=len(added), invalidation_id=invalidation)
 
 
 def roll_back(
@@ -128,20 +129,20 @@ def roll_back(
     s3: Any,
     cloudfront: Any,
     rds: Any,
-    moment: datetime | None = None,
-) -> dict[str, Any]:
+) -> RollbackProgress:
     """Undo each recorded change that is not undone yet; called again until everything has settled.
 
     A part that fails is named in RollbackIncomplete after the other parts were still undone."""
-    moment = moment or now()
-    state = launch.results.get(str(Stage.ROLLBACK)) or {}
-    started = datetime.fromisoformat(state["started_at"]) if "started_at" in state else moment
+    moment = store.clock.now()
+    state = launch.results.rollback
+    started = state.started_at if state else moment
     deadline = started + timedelta(seconds=profile.backend.deadline_seconds)
-    undone: dict[str, Any] = dict(state.get("undone", {}))
+    before = dict(state.undone) if state else {}
+    undone = dict(before)
     point = launch.rollback_point
     if launch.changes and point is None:
         raise RollbackIncomplete("changes were made without a rollback point; restore by hand")
-    undo: dict[Change, Callable[[], dict[str, Any]]] = {}
+    undo: dict[Change, Callable[[], UndoneChange]] = {}
     if point is not None:
         undo = {
             Change.BACKEND: lambda: restore_backend(launch, point, profile, ecs, deadline, moment),
@@ -150,34 +151,31 @@ def roll_back(
         }
     left: list[str] = []
     for change in UNDO_ORDER:
-        if change not in launch.changes or undone.get(change, {}).get("settled"):
+        if change not in launch.changes or (change in undone and undone[change].settled):
             continue
         try:
-            undone[change] = undo[change]()
+            outcome = undone[change] = undo[change]()
         except Exception as exc:  # noqa: BLE001 - the other changes must still be undone
             left.append(f"{change}: {type(exc).__name__}: {exc}")
             continue
-        if not undone[change]["settled"] and change not in state.get("undone", {}):
-            store.append_event(
-                launch.launch_id, "rolling_back", f"{change}: {undone[change]['reason']}", stage=Stage.ROLLBACK
-            )
-        if undone[change]["settled"]:
+        if not outcome.settled and change not in before:
+            store.append_event(launch.launch_id, "rolling_back", f"{change}: {outcome.reason}", stage=Stage.ROLLBACK)
+        if outcome.settled:
             store.append_event(
                 launch.launch_id,
                 "rolled_back",
-                f"{change} restored" + (f": {undone[change]['reason']}" if undone[change].get("reason") else ""),
+                f"{change} restored" + (f": {outcome.reason}" if outcome.reason else ""),
                 stage=Stage.ROLLBACK,
-                details=undone[change],
+                details=outcome.model_dump(mode="json", exclude_unset=True),
             )
-    result = {
-        "started_at": started.isoformat(),
-        "undone": undone,
-        "settled": not left and all(undone.get(change, {}).get("settled") for change in launch.changes),
-        "left": left,
-    }
+    progress = RollbackProgress(
+        started_at=started,
+        undone=undone,
+        settled=not left and all(change in undone and undone[change].settled for change in launch.changes),
+        left=left,
+    )
     if left:
-        store.record_result(launch.launch_id, Stage.ROLLBACK, result)  # a retry resumes from here
-        raise RollbackIncomplete("; ".join(left))
+        raise RollbackIncomplete("; ".join(left), progress=progress)  # a retry resumes from here
     if not launch.changes and not state:
         store.append_event(launch.launch_id, "rolled_back", "nothing had been changed", stage=Stage.ROLLBACK)
-    return result
+    return progress

@@ -9,7 +9,8 @@ from typing import Any
 from chalicelib.errors import RollbackPointFailed
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import LaunchStore, now
+from chalicelib.progress import RollbackPointProgress
+from chalicelib.store import LaunchStore
 
 # How long a snapshot may take before the launch gives up (large databases take a while).
 SNAPSHOT_DEADLINE = timedelta(hours=2)
@@ -75,13 +76,12 @@ def record_rollback_point(
     ecs: Any,
     s3: Any,
     rds: Any,
-    moment: datetime | None = None,
-) -> dict[str, Any]:
+) -> RollbackPointProgress:
     """Record the service's task definition, the site's versions, a backup copy and a DB snapshot.
 
     Called again while the snapshot is being taken: the first call records, later ones only look.
     Ready once the backup copy is complete and the snapshot is available."""
-    moment = moment or now()
+    moment = store.clock.now()
     point = launch.rollback_point
     if point is None:
         point = _record(store, launch, profile, ecs, s3, rds)
@@ -102,15 +102,15 @@ def record_rollback_point(
             stage=Stage.ROLLBACK_POINT,
         )
     # The versions themselves stay in the launch record: a large site would overflow a state's payload.
-    return {
-        "task_definition_arn": point.task_definition_arn,
-        "site_objects": len(point.site_versions),
-        "site_backup": point.site_backup,
-        "backup_objects_copied": copied,
-        "db_snapshot_id": point.db_snapshot_id,
-        "snapshot_status": status,
-        "ready": ready,
-    }
+    return RollbackPointProgress(
+        task_definition_arn=point.task_definition_arn,
+        site_objects=len(point.site_versions),
+        site_backup=point.site_backup,
+        backup_objects_copied=copied,
+        db_snapshot_id=point.db_snapshot_id,
+        snapshot_status=status,
+        ready=ready,
+    )
 
 
 def _record(
@@ -132,7 +132,7 @@ def _record(
         site_versions=live_site_versions(s3, profile.frontend.site_bucket),
         site_backup=f"s3://{profile.frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
         db_snapshot_id=snapshot,
-        recorded_at=now(),
+        recorded_at=store.clock.now(),
     )
     if not store.record_rollback_point(launch.launch_id, point):
         return store.get_launch(launch.launch_id).rollback_point or point

@@ -9,21 +9,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from chalicelib.errors import SmokeTestFailed
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.progress import SmokeProgress, SmokeResult
 from chalicelib.store import LaunchStore
-
-
-class SmokeResult(BaseModel):
-    name: str
-    target: str
-    passed: bool
-    detail: str
-    latency_ms: float
-    attempts: int
 
 
 def _get(url: str, timeout: float, token: str | None = None) -> tuple[int, str]:
@@ -110,7 +100,7 @@ def smoke_credential(secrets: Any, secret_id: str) -> str:
     return value
 
 
-def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, secrets: Any) -> dict[str, Any]:
+def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, secrets: Any) -> SmokeProgress:
     """Run every smoke check of the profile; any failure raises SmokeTestFailed after recording all."""
     smoke = profile.smoke
     token = smoke_credential(secrets, smoke.credential_secret_id) if smoke.credential_secret_id else None
@@ -119,11 +109,10 @@ def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s
     ]
     if smoke.websocket_url:
         results.append(check_websocket(smoke.websocket_url, smoke.timeout_seconds, smoke.attempts))
-    report = {"checks": [result.model_dump() for result in results]}
+    report = SmokeProgress(checks=results)
     failed = [result for result in results if not result.passed]
     summary = ", ".join(f"{r.name} {'ok' if r.passed else 'FAILED'} ({r.latency_ms:.0f} ms)" for r in results)
-    store.append_event(launch.launch_id, "smoke", summary, stage=Stage.SMOKE, details=report)
+    store.append_event(launch.launch_id, "smoke", summary, stage=Stage.SMOKE, details=report.model_dump(mode="json"))
     if failed:
-        store.record_result(launch.launch_id, Stage.SMOKE, report)
-        raise SmokeTestFailed("; ".join(f"{r.name}: {r.detail}" for r in failed))
+        raise SmokeTestFailed("; ".join(f"{r.name}: {r.detail}" for r in failed), progress=report)
     return report

@@ -353,14 +353,9 @@ def test_only_a_launch_that_succeeded_can_be_rolled_back(client: Client) -> None
     assert response.json_body["error"]["code"] == "not_rollbackable"
 
 
-def test_a_rollback_after_the_profiles_window_is_refused(client: Client, store: Any, monkeypatch: Any) -> None:
-    from datetime import timedelta
-
-    from chalicelib import launches
-
+def test_a_rollback_after_the_profiles_window_is_refused(client: Client, store: Any, clock: Any) -> None:
     launch_id = _succeeded(client, store)
-    later = launches.now() + timedelta(days=2)
-    monkeypatch.setattr(launches, "now", lambda: later)
+    clock.advance(2 * 24 * 3600)
     response = _post(client, f"/launches/{launch_id}/rollback", {"reason": "too late now"})
     assert response.status_code == 409
     assert "window closed" in response.json_body["error"]["message"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,9 +20,9 @@ from chalicelib.approvals import (
     request_approvals,
 )
 from chalicelib.links import verify
-from chalicelib.models import Launch, LaunchStatus
+from chalicelib.models import Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile
-from chalicelib.store import AlreadyDecided, now
+from chalicelib.store import AlreadyDecided
 from tests.conftest import race
 
 KEY = b"k" * 32
@@ -71,6 +70,7 @@ def gate(aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile) -> st
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
     preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
     request_approvals(store, preflighted, policy, "token+/=", aws("sns"), topic, "https://api.example", KEY)
+    store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL, stage=Stage.APPROVALS)  # the stage's exit
     return topic
 
 
@@ -88,7 +88,7 @@ def _decide(
 
 
 def test_each_approver_gets_their_own_email_with_a_link_signed_for_them(store: Any, launch: Launch, gate: str) -> None:
-    assert store.approval_gate(launch.launch_id)["task_token"] == "token+/="
+    assert store.approval_gate(launch.launch_id).task_token == "token+/="
     sent = _sent(gate)
     assert sorted(message[3]["approver"]["Value"] for message in sent) == sorted(
         email for emails in APPROVERS.values() for email in emails
@@ -119,7 +119,7 @@ def test_a_retried_request_keeps_the_links_and_emails_nobody_twice(
     )
     assert {request.role: request.approval_id for request in store.approval_requests(launch.launch_id)} == before
     assert len(_sent(gate)) == count
-    assert store.approval_gate(launch.launch_id)["task_token"] == "token-2"
+    assert store.approval_gate(launch.launch_id).task_token == "token-2"
 
 
 def test_quorum_releases_the_execution_with_the_signoff_record(store: Any, launch: Launch, gate: str) -> None:
@@ -138,7 +138,7 @@ def test_quorum_releases_the_execution_with_the_signoff_record(store: Any, launc
         ("qa_lead", "quentin.qa@acme.example"),
     ]
     assert all(line["attestations"] == ALL and line["decided_at"] for line in signoff)
-    assert store.get_launch(launch.launch_id).results["approvals"]["signoff"] == signoff
+    assert store.get_launch(launch.launch_id).results.approvals.signoff == signoff
     assert {request.state for request in store.approval_requests(launch.launch_id)} == {"approved"}
 
 
@@ -198,11 +198,8 @@ def test_approving_needs_every_attestation_and_rejecting_none(store: Any, launch
     _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example", "reject", attestations=[])
 
 
-def test_an_expired_request_takes_no_decision(
-    store: Any, launch: Launch, gate: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    later = now() + timedelta(seconds=601)
-    monkeypatch.setattr(approvals, "now", lambda: later)
+def test_an_expired_request_takes_no_decision(store: Any, clock: Any, launch: Launch, gate: str) -> None:
+    clock.advance(601)
     with pytest.raises(RequestExpired):
         _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example")
     approvals.expire_requests(store, launch.launch_id)
@@ -238,21 +235,22 @@ def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launc
 def test_the_email_carries_the_preflight_report_and_what_did_not_pass(
     aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile
 ) -> None:
-    from chalicelib.models import Stage
+    from chalicelib.progress import PreflightProgress
 
-    report = {
-        "summary": "29/31 checks passed, 0 blocking, 1 warnings, 1 skipped",
-        "checks": [
-            {"id": "s3.site_versioning", "title": "Site bucket versioning", "result": "pass", "evidence": {}},
-            {
-                "id": "monitoring.dashboard",
-                "title": "Dashboard exists",
-                "result": "warn",
-                "evidence": {"unreadable": "ResourceNotFound"},
-            },
-            {"id": "elb.access_logs", "title": "Access logs", "result": "skipped", "evidence": {"reason": "no ALB"}},
+    def check(id: str, title: str, result: str, evidence: dict[str, str]) -> dict[str, Any]:
+        return {"id": id, "title": title, "section": "Infrastructure", "result": result, "resource": "r"} | {
+            "evidence": evidence
+        }
+
+    report = PreflightProgress(
+        summary="29/31 checks passed, 0 blocking, 1 warnings, 1 skipped",
+        passed=True,
+        checks=[
+            check("s3.site_versioning", "Site bucket versioning", "pass", {}),
+            check("monitoring.dashboard", "Dashboard exists", "warn", {"unreadable": "ResourceNotFound"}),
+            check("elb.access_logs", "Access logs", "skipped", {"reason": "no ALB"}),
         ],
-    }
+    )
     store.record_result(launch.launch_id, Stage.PREFLIGHT, report)
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
     preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)

@@ -193,14 +193,8 @@ def test_a_signature_with_stray_trailing_bits_is_refused() -> None:
 # -- decisions after expiry, repeated aborts, lost races ---------------------------------------------------
 
 
-def test_a_decision_through_the_api_after_the_request_expired_is_a_410(
-    site: Site, client: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib import approvals
-    from chalicelib.store import now
-
-    later = now() + timedelta(days=2)
-    monkeypatch.setattr(approvals, "now", lambda: later)
+def test_a_decision_through_the_api_after_the_request_expired_is_a_410(site: Site, client: Any, clock: Any) -> None:
+    clock.advance(timedelta(days=2).total_seconds())
     body = {"role": "qa_lead", "decision": "approve", "attestations": ["code_freeze"]}
     answer = _post(
         client.as_person("quinn.qa@acme.example"), f"/launches/{site.launch.launch_id}/approvals", json.dumps(body)
@@ -255,12 +249,10 @@ def test_starts_that_lose_the_race_for_the_lock_leave_no_launch_behind(client: A
 
 
 def test_a_repeated_abort_still_releases_a_gate_the_first_one_did_not(site: Site, client: Any) -> None:
-    from chalicelib.store import new_event
-
     launch_id = site.launch.launch_id
     # A first request that was cut off after it was recorded, before it released the gate.
     first = {"aborted_by": RILEY, "reason": "wrong build", "at": "t"}
-    assert site.store.request_abort(launch_id, first, new_event("abort_requested", "asked")) is None
+    assert site.store.request_abort(launch_id, first, site.store.event("abort_requested", "asked")) is None
     assert {request.state for request in site.store.approval_requests(launch_id)} == {"open"}
     again = _post(client.as_person(RILEY), f"/launches/{launch_id}/abort", json.dumps({"reason": "still wrong"}))
     assert again.status_code == 202

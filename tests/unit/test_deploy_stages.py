@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,6 @@ from chalicelib.errors import BackendRolloutFailed, FrontendDeployFailed, Migrat
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback_point
-from chalicelib.store import now
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
 
@@ -72,7 +71,7 @@ def test_rollback_point_records_service_versions_backup_and_snapshot(
     )
     point = store.get_launch(launch.launch_id).rollback_point
     assert point is not None
-    assert result["ready"] is True
+    assert result.ready is True
     assert point.task_definition_arn == _service(environment, profile)["taskDefinition"]
     assert set(point.site_versions) == set(site_build(FIRST_VERSION))
     backup = environment("s3").list_objects_v2(Bucket=profile.frontend.backup_bucket)["Contents"]
@@ -80,7 +79,7 @@ def test_rollback_point_records_service_versions_backup_and_snapshot(
     assert point.site_backup == f"s3://{profile.frontend.backup_bucket}/pre-launch/{launch.launch_id}/"
     snapshot = environment("rds").describe_db_snapshots(DBSnapshotIdentifier=point.db_snapshot_id)["DBSnapshots"][0]
     assert snapshot["DBInstanceIdentifier"] == profile.database.instance_id
-    assert result["snapshot_status"] == "available"
+    assert result.snapshot_status == "available"
 
 
 def test_a_retried_rollback_point_keeps_the_first_and_copies_nothing_again(
@@ -89,7 +88,7 @@ def test_a_retried_rollback_point_keeps_the_first_and_copies_nothing_again(
     stored = _with_rollback_point(store, launch, profile, environment)
     s3 = Recording(environment("s3"))
     again = rollback_point.record_rollback_point(store, stored, profile, environment("ecs"), s3, environment("rds"))
-    assert again["backup_objects_copied"] == 0
+    assert again.backup_objects_copied == 0
     assert s3.calls["copy_object"] == 0
     assert store.get_launch(launch.launch_id).rollback_point == stored.rollback_point
 
@@ -99,7 +98,7 @@ def test_a_snapshot_in_progress_is_waited_for_until_its_deadline() -> None:
         def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
             return {"DBSnapshots": [{"Status": "creating"}]}
 
-    started = now()
+    started = datetime.now(UTC)
     assert rollback_point.snapshot_status(CreatingSnapshot(), "s", started, started) == "creating"
     late = started + rollback_point.SNAPSHOT_DEADLINE + timedelta(seconds=1)
     with pytest.raises(RollbackPointFailed, match="still creating"):
@@ -112,7 +111,7 @@ def test_a_failed_snapshot_fails_the_rollback_point() -> None:
             return {"DBSnapshots": [{"Status": "failed"}]}
 
     with pytest.raises(RollbackPointFailed, match="is failed"):
-        rollback_point.snapshot_status(FailedSnapshot(), "s", now(), now())
+        rollback_point.snapshot_status(FailedSnapshot(), "s", datetime.now(UTC), datetime.now(UTC))
 
 
 # -- frontend -------------------------------------------------------------------------------------
@@ -145,14 +144,14 @@ def test_frontend_syncs_the_build_with_types_and_caching_deletes_leftovers_and_i
     build = site_build("1.1.0")
     assert {item["Key"] for item in s3.list_objects_v2(Bucket=site)["Contents"]} == set(build)
     old_assets = set(site_build(FIRST_VERSION)) - set(build)
-    assert result["deleted"] == len(old_assets | {"old-page.html"})
+    assert result.deleted == len(old_assets | {"old-page.html"})
     for key, body in build.items():
         served = s3.get_object(Bucket=site, Key=key)
         assert served["Body"].read() == body
         assert served["ContentType"] == frontend.content_type(key)
         assert served["CacheControl"] == frontend.cache_control(key)
     invalidation = environment("cloudfront").get_invalidation(
-        DistributionId=profile.frontend.distribution_id, Id=result["invalidation_id"]
+        DistributionId=profile.frontend.distribution_id, Id=result.invalidation_id
     )["Invalidation"]
     assert invalidation["Status"] == "Completed"
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
@@ -167,9 +166,9 @@ def test_a_retried_frontend_uploads_nothing_twice_and_reuses_its_invalidation(
     s3 = Recording(environment("s3"))
     again = frontend.deploy_frontend(store, store.get_launch(launch.launch_id), profile, s3, environment("cloudfront"))
     assert s3.calls["copy_object"] == 0
-    assert again["uploaded"] == 0
-    assert again["unchanged"] == first["uploaded"]
-    assert again["invalidation_id"] == first["invalidation_id"]
+    assert again.uploaded == 0
+    assert again.unchanged == first.uploaded
+    assert again.invalidation_id == first.invalidation_id
 
 
 def test_frontend_refuses_an_empty_artifact(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
@@ -213,10 +212,10 @@ def test_backend_registers_a_revision_and_rolls_the_service(
     plain = without_migration(profile)
     stored = _with_rollback_point(store, launch, plain, environment)
     result = backend.deploy_backend(store, stored, plain, environment("ecs"))
-    assert result["phase"] == "rolling"
-    assert _service(environment, plain)["taskDefinition"] == result["task_definition_arn"]
+    assert result.phase == "rolling"
+    assert _service(environment, plain)["taskDefinition"] == result.task_definition_arn
     definition = environment("ecs").describe_task_definition(
-        taskDefinition=result["task_definition_arn"], include=["TAGS"]
+        taskDefinition=result.task_definition_arn, include=["TAGS"]
     )
     assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == launch.request.backend_image
     assert {"key": "launch-id", "value": launch.launch_id} in definition["tags"]
@@ -231,7 +230,7 @@ def test_a_backend_step_killed_after_rolling_neither_registers_nor_rolls_again(
     first = backend.deploy_backend(store, stored, plain, environment("ecs"))  # its result never recorded
     ecs = Recording(environment("ecs"))
     again = backend.deploy_backend(store, store.get_launch(launch.launch_id), plain, ecs)
-    assert again["task_definition_arn"] == first["task_definition_arn"]
+    assert again.task_definition_arn == first.task_definition_arn
     assert ecs.calls["register_task_definition"] == 0
     assert ecs.calls["update_service"] == 0
     revisions = environment("ecs").list_task_definitions(familyPrefix=plain.backend.service)["taskDefinitionArns"]
@@ -270,21 +269,23 @@ def test_rollout_state_is_steady_only_when_drained_and_complete(
 
 
 def test_a_forced_deployment_counts_only_once_it_started_after_the_launch_rolled() -> None:
-    rolled = now()
+    rolled = datetime.now(UTC)
     old = _deployment(createdAt=rolled - timedelta(minutes=5))
     assert backend.rollout_state({"deployments": [old]}, "td:2", rolled)[0] == "in_progress"
     new = _deployment(createdAt=rolled + timedelta(seconds=1))
     assert backend.rollout_state({"deployments": [new]}, "td:2", rolled)[0] == "steady"
 
 
-def test_a_rollout_past_its_deadline_fails(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
+def test_a_rollout_past_its_deadline_fails(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
     plain = without_migration(profile)
     stored = _with_rollback_point(store, launch, plain, environment)
     deployed = backend.deploy_backend(store, stored, plain, environment("ecs"))
     store.record_result(launch.launch_id, Stage.BACKEND, deployed)
-    late = now() + timedelta(seconds=plain.backend.deadline_seconds + 1)
+    clock.advance(plain.backend.deadline_seconds + 1)
     with pytest.raises(BackendRolloutFailed, match="not steady after"):
-        backend.check_backend(store, store.get_launch(launch.launch_id), plain, environment("ecs"), moment=late)
+        backend.check_backend(store, store.get_launch(launch.launch_id), plain, environment("ecs"))
 
 
 def test_force_new_deployment_redeploys_the_current_revision(
@@ -298,7 +299,7 @@ def test_force_new_deployment_redeploys_the_current_revision(
     stored = stored.model_copy(update={"request": same_image.request})
     ecs = Recording(environment("ecs"))
     result = backend.deploy_backend(store, stored, forced, ecs)
-    assert result["task_definition_arn"] == stored.rollback_point.task_definition_arn  # type: ignore[union-attr]
+    assert result.task_definition_arn == stored.rollback_point.task_definition_arn  # type: ignore[union-attr]
     assert ecs.calls["register_task_definition"] == 0
     assert ecs.calls["update_service"] == 1
 
@@ -326,9 +327,9 @@ def test_migrations_run_as_an_ecs_task_with_the_release_image_before_the_service
 ) -> None:
     before = _service(environment, profile)["taskDefinition"]
     migrating = _migrating(store, launch, profile, environment)
-    state = migrating.results["backend"]
-    assert state["phase"] == "migrating"
-    task = environment("ecs").describe_tasks(cluster=profile.backend.cluster, tasks=[state["migration_task_arn"]])
+    state = migrating.results.backend
+    assert state.phase == "migrating"
+    task = environment("ecs").describe_tasks(cluster=profile.backend.cluster, tasks=[state.migration_task_arn])
     task = task["tasks"][0]
     assert task["startedBy"] == f"launch/{launch.launch_id}"
     definition = environment("ecs").describe_task_definition(taskDefinition=task["taskDefinitionArn"])
@@ -336,12 +337,12 @@ def test_migrations_run_as_an_ecs_task_with_the_release_image_before_the_service
     assert migrating.changes == [Change.DATABASE]
     # Still running: the service has not moved.
     still = backend.check_backend(store, migrating, profile, environment("ecs"))
-    assert still["phase"] == "migrating"
+    assert still.phase == "migrating"
     assert _service(environment, profile)["taskDefinition"] == before
     ecs_settles()
     rolling = backend.check_backend(store, migrating, profile, environment("ecs"))
-    assert rolling["phase"] == "rolling"
-    assert _service(environment, profile)["taskDefinition"] == rolling["task_definition_arn"]
+    assert rolling.phase == "rolling"
+    assert _service(environment, profile)["taskDefinition"] == rolling.task_definition_arn
 
 
 def test_a_migration_that_exits_non_zero_fails_the_launch(
@@ -362,18 +363,18 @@ def test_a_migration_step_killed_after_starting_the_task_does_not_start_another(
     first = backend.deploy_backend(store, stored, profile, environment("ecs"))  # its result never recorded
     ecs = Recording(environment("ecs"))
     again = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, ecs)
-    assert again["migration_task_arn"] == first["migration_task_arn"]
+    assert again.migration_task_arn == first.migration_task_arn
     assert ecs.calls["run_task"] == 0
     assert ecs.calls["register_task_definition"] == 0
 
 
 def test_a_migration_past_its_deadline_is_stopped_and_fails(
-    environment: Any, store: Any, launch: Launch, profile: Any
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     migrating = _migrating(store, launch, profile, environment)
     assert profile.backend.migration is not None
-    late = now() + timedelta(seconds=profile.backend.migration.deadline_seconds + 1)
+    clock.advance(profile.backend.migration.deadline_seconds + 1)
     ecs = Recording(environment("ecs"))
     with pytest.raises(MigrationFailed, match="still running"):
-        backend.check_backend(store, migrating, profile, ecs, moment=late)
+        backend.check_backend(store, migrating, profile, ecs)
     assert ecs.calls["stop_task"] == 1

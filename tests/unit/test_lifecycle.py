@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from chalicelib.models import Caller, Launch, LaunchStatus, Stage
-from chalicelib.stages.lifecycle import begin_launch, final_status, finish_launch
+from chalicelib.progress import RollbackProgress, UndoneChange
+from chalicelib.stages.lifecycle import final_status
 
 
 @pytest.mark.parametrize(
@@ -28,25 +30,27 @@ def test_final_status_follows_outcome_and_error(outcome: Any, error: str | None,
     assert final_status(outcome, error) == status
 
 
-def test_begin_takes_the_lock_and_hands_over_the_waits(store: Any, launch: Launch, profile: Any) -> None:
-    waits = begin_launch(store, launch, profile)
+def test_begin_takes_the_lock_and_hands_over_the_waits(
+    store: Any, launch: Launch, profile: Any, run_stage: Any
+) -> None:
+    waits = run_stage("begin_launch", launch.launch_id)
     assert waits["backend_poll_seconds"] == profile.backend.poll_seconds
     assert store.lock_holder("local") == launch.launch_id
     assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
 
 
 def test_finish_after_a_rollback_releases_the_lock_and_notifies(
-    aws: Any, store: Any, launch: Launch, profile: Any
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
 ) -> None:
     topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
     queue = aws("sqs").create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    begin_launch(store, launch, profile)
+    run_stage("begin_launch", launch.launch_id)
     for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING):
         store.set_status(launch.launch_id, status)
     error = {"Error": "SmokeTestFailed", "Cause": json.dumps({"errorMessage": "health: status 503"})}
-    assert finish_launch(store, launch.launch_id, "rolled_back", error, aws("sns"), topic)["status"] == "ROLLED_BACK"
+    assert finish(launch.launch_id, "rolled_back", error, topic)["status"] == "ROLLED_BACK"
     stored = store.get_launch(launch.launch_id)
     assert stored.error == {"error": "SmokeTestFailed", "cause": "health: status 503"}
     assert stored.stage == Stage.FINISH
@@ -55,23 +59,27 @@ def test_finish_after_a_rollback_releases_the_lock_and_notifies(
     assert message["status"] == "ROLLED_BACK"
 
 
-def test_finish_twice_changes_nothing_the_second_time(aws: Any, store: Any, launch: Launch, profile: Any) -> None:
-    begin_launch(store, launch, profile)
+def test_finish_twice_changes_nothing_the_second_time(
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
+) -> None:
+    run_stage("begin_launch", launch.launch_id)
     error = {"Error": "PreflightBlocked", "Cause": "versioning"}
-    finish_launch(store, launch.launch_id, "unchanged", error, aws("sns"), "")
+    finish(launch.launch_id, "unchanged", error, "")
     events = len(store.timeline(launch.launch_id))
-    assert finish_launch(store, launch.launch_id, "unchanged", error, aws("sns"), "")["status"] == "BLOCKED"
+    assert finish(launch.launch_id, "unchanged", error, "")["status"] == "BLOCKED"
     assert len(store.timeline(launch.launch_id)) == events
 
 
-def test_finish_never_releases_another_launchs_lock(aws: Any, store: Any, launch: Launch) -> None:
+def test_finish_never_releases_another_launchs_lock(aws: Any, store: Any, launch: Launch, finish: Any) -> None:
     store.acquire_lock("local", "someone-else", 600)
-    finish_launch(store, launch.launch_id, "unchanged", {"Error": "EnvironmentLocked", "Cause": ""}, aws("sns"), "")
+    finish(launch.launch_id, "unchanged", {"Error": "EnvironmentLocked", "Cause": ""}, "")
     assert store.lock_holder("local") == "someone-else"
     assert store.get_launch(launch.launch_id).status == LaunchStatus.FAILED
 
 
-def test_a_rejection_without_a_cause_is_explained_from_the_approvals(aws: Any, store: Any, launch: Launch) -> None:
+def test_a_rejection_without_a_cause_is_explained_from_the_approvals(
+    aws: Any, store: Any, launch: Launch, finish: Any
+) -> None:
     from datetime import UTC, datetime
 
     from chalicelib.models import Approval, ApprovalRequest
@@ -93,10 +101,23 @@ def test_a_rejection_without_a_cause_is_explained_from_the_approvals(aws: Any, s
         Approval(role="qa_lead", decision="rejected", approver="q@x", comment="flaky login", decided_at=moment),
         request.approval_id,
     )
-    finish_launch(store, launch.launch_id, "unchanged", {"Error": "ApprovalRejected", "Cause": ""}, aws("sns"), "")
+    finish(launch.launch_id, "unchanged", {"Error": "ApprovalRejected", "Cause": ""}, "")
     stored = store.get_launch(launch.launch_id)
     assert stored.status == LaunchStatus.REJECTED
     assert stored.error == {"error": "ApprovalRejected", "cause": "qa_lead (q@x) rejected: flaky login"}
+
+
+@pytest.fixture
+def finish(run_stage: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs the finish Lambda's stage: `finish(launch_id, outcome, caught error, notifications topic)`."""
+    from chalicelib.settings import settings
+
+    def call(launch_id: str, outcome: str, error: dict[str, str] | None, topic: str = "") -> dict[str, Any]:
+        monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
+        settings.cache_clear()
+        return run_stage("finish_launch", launch_id, outcome=outcome, **({"error": error} if error else {}))
+
+    return call
 
 
 def _subscribed_queue(aws: Any, topic: str) -> str:
@@ -106,11 +127,11 @@ def _subscribed_queue(aws: Any, topic: str) -> str:
     return queue
 
 
-def _failed_rollback(store: Any, launch: Launch, profile: Any) -> None:
+def _failed_rollback(store: Any, launch: Launch, run_stage: Any) -> None:
     """A launch that changed the backend and frontend, then could not undo the backend."""
     from chalicelib.models import Change
 
-    begin_launch(store, launch, profile)
+    run_stage("begin_launch", launch.launch_id)
     for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING, LaunchStatus.ROLLING_BACK):
         store.set_status(launch.launch_id, status)
     store.record_change(launch.launch_id, Change.FRONTEND)
@@ -118,7 +139,12 @@ def _failed_rollback(store: Any, launch: Launch, profile: Any) -> None:
     store.record_result(
         launch.launch_id,
         Stage.ROLLBACK,
-        {"undone": {"frontend": {"settled": True}}, "left": ["backend: ClientError: AccessDenied"], "settled": False},
+        RollbackProgress(
+            started_at=datetime.now(UTC),
+            undone={"frontend": UndoneChange(settled=True)},
+            left=["backend: ClientError: AccessDenied"],
+            settled=False,
+        ),
     )
 
 
@@ -126,18 +152,18 @@ ROLLBACK_ERROR = {"Error": "RollbackIncomplete", "Cause": json.dumps({"errorMess
 
 
 def test_a_failed_rollback_keeps_the_lock_without_a_lease_and_pages_with_what_is_left(
-    aws: Any, store: Any, launch: Launch, profile: Any
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
 ) -> None:
     topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
     queue = _subscribed_queue(aws, topic)
-    _failed_rollback(store, launch, profile)
-    result = finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    _failed_rollback(store, launch, run_stage)
+    result = finish(launch.launch_id, "rollback_failed", ROLLBACK_ERROR, topic)
     assert result["status"] == LaunchStatus.ROLLBACK_FAILED
     assert store.lock_holder("local") == launch.launch_id
     lock = store.lock("local")
     assert lock is not None
-    assert lock["lease_expires_at"].startswith("9999")
-    assert "rollback of launch" in lock["held_because"]
+    assert lock.lease_expires_at.year == 9999
+    assert "rollback of launch" in lock.held_because
     body = json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert body["Subject"].startswith("[local] ACTION NEEDED")
     message = json.loads(body["Message"])
@@ -147,17 +173,17 @@ def test_a_failed_rollback_keeps_the_lock_without_a_lease_and_pages_with_what_is
 
 
 def test_a_finish_retried_after_the_status_was_written_still_notifies(
-    aws: Any, store: Any, launch: Launch, profile: Any
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
 ) -> None:
     topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
     queue = _subscribed_queue(aws, topic)
-    _failed_rollback(store, launch, profile)
+    _failed_rollback(store, launch, run_stage)
     # The first attempt wrote the final status, then Lambda timed out before it notified.
     store.set_status(launch.launch_id, LaunchStatus.ROLLBACK_FAILED)
-    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    finish(launch.launch_id, "rollback_failed", ROLLBACK_ERROR, topic)
     assert store.lock_holder("local") == launch.launch_id
     assert len(aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]) == 1
-    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), topic)
+    finish(launch.launch_id, "rollback_failed", ROLLBACK_ERROR, topic)
     assert aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == []
 
 
@@ -169,13 +195,13 @@ RILEY = Caller(
 
 
 def test_unlock_releases_a_held_environment_and_writes_who_and_why(
-    aws: Any, store: Any, launch: Launch, profile: Any
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
 ) -> None:
     from chalicelib.launches import unlock_environment
     from chalicelib.models import UnlockRequest
 
-    _failed_rollback(store, launch, profile)
-    finish_launch(store, launch.launch_id, "rollback_failed", ROLLBACK_ERROR, aws("sns"), "")
+    _failed_rollback(store, launch, run_stage)
+    finish(launch.launch_id, "rollback_failed", ROLLBACK_ERROR, "")
     answer = unlock_environment(store, "local", UnlockRequest(reason="redeployed acme-api:41 by hand"), RILEY)
     assert answer["was_held_by"] == launch.launch_id
     assert store.lock_holder("local") is None
@@ -185,11 +211,13 @@ def test_unlock_releases_a_held_environment_and_writes_who_and_why(
     assert "redeployed acme-api:41 by hand" in last.message
 
 
-def test_unlock_refuses_while_the_holding_launch_still_runs(store: Any, launch: Launch, profile: Any) -> None:
+def test_unlock_refuses_while_the_holding_launch_still_runs(
+    store: Any, launch: Launch, profile: Any, run_stage: Any
+) -> None:
     from chalicelib.launches import LaunchStillRunning, unlock_environment
     from chalicelib.models import UnlockRequest
 
-    begin_launch(store, launch, profile)
+    run_stage("begin_launch", launch.launch_id)
     with pytest.raises(LaunchStillRunning):
         unlock_environment(store, "local", UnlockRequest(reason="want to launch now"), RILEY)
     assert store.lock_holder("local") == launch.launch_id
@@ -202,9 +230,9 @@ def test_an_abort_honoured_at_the_first_change_ends_aborted_and_a_later_one_roll
 
 
 def _abort_event(reason: str) -> Any:
-    from chalicelib.store import new_event
+    from chalicelib.models import TimelineEvent
 
-    return new_event("abort_requested", f"asked to abort: {reason}")
+    return TimelineEvent(at=datetime.now(UTC), kind="abort_requested", message=f"asked to abort: {reason}")
 
 
 def test_an_abort_is_recorded_once_and_only_while_the_launch_runs(store: Any, launch: Launch) -> None:
@@ -223,16 +251,20 @@ def test_an_abort_is_recorded_once_and_only_while_the_launch_runs(store: Any, la
         store.request_abort(launch.launch_id, first, _abort_event("wrong build"))
 
 
-def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch: Launch) -> None:
+def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch: Launch, run_stage: Any) -> None:
     from chalicelib.errors import LaunchAborted
-    from chalicelib.wiring import stage_inputs
+    from chalicelib.stages.table import STAGES
 
-    event = {"launch_id": launch.launch_id}
-    assert stage_inputs(event, honour_abort=Stage.FRONTEND)[1].launch_id == launch.launch_id
     store.request_abort(
         launch.launch_id, {"aborted_by": "sam", "reason": "wrong build", "at": "t"}, _abort_event("wrong build")
     )
     with pytest.raises(LaunchAborted, match="aborted by sam: wrong build"):
-        stage_inputs(event, honour_abort=Stage.FRONTEND)
+        run_stage("deploy_frontend", launch.launch_id)
+    assert store.get_launch(launch.launch_id).status == LaunchStatus.REQUESTED  # it entered nothing
     assert store.timeline(launch.launch_id)[-1].kind == "aborting"
-    assert stage_inputs(event)[1].abort is not None  # rollback and finish still run
+    # Undoing, and ending, are what an abort asks for; the rollback point changes nothing.
+    assert [name for name, spec in STAGES.items() if not spec.honours_abort] == [
+        "record_rollback_point",
+        "roll_back",
+        "finish_launch",
+    ]

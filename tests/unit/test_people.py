@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.approvals import request_approvals
 from chalicelib.callers import IdentityConfig, Unauthenticated, authenticate, person_of
-from chalicelib.models import Caller, LaunchStatus
+from chalicelib.models import Caller, LaunchStatus, Stage
 from chalicelib.profiles import PROFILES_DIR, EnvironmentProfile, ProfileError, load_profile, load_profile_file
 from tests.conftest import LAUNCH_BODY as BODY
 
@@ -64,6 +64,7 @@ def _at_the_gate(client: Any, store: Any, aws: Any, profile: EnvironmentProfile,
     preflighted = store.set_status(launch_id, LaunchStatus.PREFLIGHT)
     topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
     request_approvals(store, preflighted, profile, "token", aws("sns"), topic, "https://api.example/api", b"k" * 32)
+    store.set_status(launch_id, LaunchStatus.AWAITING_APPROVAL, stage=Stage.APPROVALS)  # the stage's exit
     return launch_id
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from chalicelib.errors import RollbackIncomplete
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from chalicelib.store import now
 from launchctl.ecs_scheduler import EcsScheduler
 from launchctl.infrastructure import FIRST_VERSION, REGION, site_build
 from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
@@ -31,7 +29,7 @@ def _service_definition(aws: Any, profile: Any) -> str:
     ]
 
 
-def _roll_back(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any, **clients: Any) -> dict[str, Any]:
+def _roll_back(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any, **clients: Any) -> Any:
     """One rollback step as the state machine runs it, recording its result like the stage runner."""
     use = {name: clients.get(name, aws(name)) for name in ("ecs", "s3", "cloudfront", "rds")}
     result = rollback.roll_back(
@@ -47,7 +45,7 @@ def _deploy(store: Any, launch: Launch, profile: EnvironmentProfile, aws: Any) -
     frontend.deploy_frontend(store, store.get_launch(launch.launch_id), profile, aws("s3"), aws("cloudfront"))
     result = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
     store.record_result(launch.launch_id, Stage.BACKEND, result)
-    if result["phase"] == "migrating":
+    if result.phase == "migrating":
         ecs_settles()
         result = backend.check_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
         store.record_result(launch.launch_id, Stage.BACKEND, result)
@@ -66,12 +64,12 @@ def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_
     assert deployed.rollback_point is not None
     assert set(deployed.changes) == {Change.FRONTEND, Change.DATABASE, Change.BACKEND}
     first = _roll_back(store, deployed.launch_id, profile, environment)
-    assert first["settled"] is False  # the previous revision is deploying
+    assert first.settled is False  # the previous revision is deploying
     assert _service_definition(environment, profile) == deployed.rollback_point.task_definition_arn
     ecs_settles()
     rds = Recording(environment("rds"))
     second = _roll_back(store, deployed.launch_id, profile, environment, rds=rds)
-    assert second["settled"] is True
+    assert second.settled is True
     assert rds.calls["restore_db_instance_from_db_snapshot"] == 0  # done in the first step
     assert _site(environment, profile) == site_build(FIRST_VERSION)
     restored = rollback.restored_instance_id(profile.database.instance_id, deployed.launch_id)
@@ -96,8 +94,8 @@ def test_rollback_leaves_alone_what_the_launch_did_not_change(
     )  # someone else's change, not this launch's
     before = _service_definition(environment, profile)
     result = _roll_back(store, launch.launch_id, profile, environment)
-    assert set(result["undone"]) == {"frontend"}
-    assert result["settled"] is True
+    assert set(result.undone) == {"frontend"}
+    assert result.settled is True
     assert _service_definition(environment, profile) == before
     assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
 
@@ -106,8 +104,8 @@ def test_a_launch_that_changed_nothing_rolls_back_nothing(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
     result = _roll_back(store, launch.launch_id, profile, environment)
-    assert result["undone"] == {}
-    assert result["settled"] is True
+    assert result.undone == {}
+    assert result.settled is True
     assert store.timeline(launch.launch_id)[-1].message == "nothing had been changed"
 
 
@@ -118,25 +116,27 @@ def test_a_failing_part_is_named_the_others_still_undone_and_a_retry_resumes(
         def describe_services(self, **_: Any) -> None:
             raise RuntimeError("ECS is down")
 
-    with pytest.raises(RollbackIncomplete, match="backend: RuntimeError: ECS is down"):
+    with pytest.raises(RollbackIncomplete, match="backend: RuntimeError: ECS is down") as failed:
         rollback.roll_back(
             store, deployed, profile, BrokenEcs(), environment("s3"), environment("cloudfront"), environment("rds")
         )
+    # The failure carries how far it got; the harness keeps it, and a retry resumes from there.
+    store.record_result(deployed.launch_id, Stage.ROLLBACK, failed.value.progress)
     assert _site(environment, profile) == site_build(FIRST_VERSION)
     # The retry does only what is left.
     s3 = Recording(environment("s3"))
     _roll_back(store, deployed.launch_id, profile, environment, s3=s3)
     assert s3.calls["copy_object"] == 0
     ecs_settles()
-    assert _roll_back(store, deployed.launch_id, profile, environment)["settled"] is True
+    assert _roll_back(store, deployed.launch_id, profile, environment).settled is True
 
 
 def test_a_rollback_not_steady_by_its_deadline_is_incomplete(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    environment: Any, store: Any, clock: Any, deployed: Launch, profile: Any
 ) -> None:
     _roll_back(store, deployed.launch_id, profile, environment)  # starts the rollback deployment
     EcsScheduler(REGION, settle_seconds=3600).settle()  # ECS starts it and never finishes
-    late = now() + timedelta(seconds=profile.backend.deadline_seconds + 1)
+    clock.advance(profile.backend.deadline_seconds + 1)
     with pytest.raises(RollbackIncomplete, match="not steady on the previous revision"):
         rollback.roll_back(
             store,
@@ -146,7 +146,6 @@ def test_a_rollback_not_steady_by_its_deadline_is_incomplete(
             environment("s3"),
             environment("cloudfront"),
             environment("rds"),
-            moment=late,
         )
 
 
@@ -156,7 +155,7 @@ def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(
     keep = profile.model_copy(update={"database": profile.database.model_copy(update={"restore_on_rollback": False})})
     _deploy(store, launch, keep, environment)
     result = _roll_back(store, launch.launch_id, keep, environment)
-    assert "keeps the migrated database" in result["undone"]["database"]["reason"]
+    assert "keeps the migrated database" in result.undone["database"].reason
     assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
 
 

@@ -13,6 +13,7 @@ import pytest
 from chalicelib.errors import SmokeTestFailed
 from chalicelib.models import Launch
 from chalicelib.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.progress import SmokeProgress
 from chalicelib.stages.smoke import check_http, check_websocket, run_smoke
 
 ANSWERS = {"/health": (200, b"ok"), "/": (200, b"<html>home</html>"), "/broken": (503, b"down")}
@@ -87,7 +88,7 @@ def test_websocket_without_a_server_fails() -> None:
     assert not check_websocket("ws://127.0.0.1:9/ws", timeout=0.5, attempts=1).passed
 
 
-def test_run_smoke_records_every_check_then_raises(
+def test_run_smoke_runs_every_check_then_raises_with_them_all(
     site: str, echo: str, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     smoke = profile.smoke.model_copy(
@@ -99,10 +100,11 @@ def test_run_smoke_records_every_check_then_raises(
             "checks": [SmokeCheck(name="health", path="/health"), SmokeCheck(name="broken", path="/broken")],
         }
     )
-    with pytest.raises(SmokeTestFailed, match="broken: status 503"):
+    with pytest.raises(SmokeTestFailed, match="broken: status 503") as failed:
         run_smoke(store, launch, profile.model_copy(update={"smoke": smoke}), None)
-    recorded = store.get_launch(launch.launch_id).results["smoke"]["checks"]
-    assert [(check["name"], check["passed"]) for check in recorded] == [
+    kept = failed.value.progress  # what the harness keeps with the failure
+    assert isinstance(kept, SmokeProgress)
+    assert [(check.name, check.passed) for check in kept.checks] == [
         ("health", True),
         ("broken", False),
         ("websocket", True),
@@ -135,7 +137,7 @@ def test_authentication_is_refused_without_and_granted_with_the_credential_from_
         SmokeCheck(name="authenticated", path="/api/me", expect_status=200, authenticated=True),
     ]
     report = run_smoke(store, launch, _signed_in(profile, site, aws, secret, checks), aws("secretsmanager"))
-    assert [(check["name"], check["passed"]) for check in report["checks"]] == [
+    assert [(check.name, check.passed) for check in report.checks] == [
         ("authentication", True),
         ("authenticated", True),
     ]

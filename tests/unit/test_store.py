@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.models import Approval, ApprovalRequest, Change, Launch, LaunchStatus, RollbackPoint, Stage
+from chalicelib.progress import SmokeProgress
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
+from chalicelib.store.table import Keys
 
 
 def test_a_created_launch_reads_back(store: Any, launch: Launch) -> None:
@@ -35,12 +37,12 @@ def test_a_forbidden_transition_is_refused_and_not_written(store: Any, launch: L
 
 
 def test_results_and_changes_accumulate(store: Any, launch: Launch) -> None:
-    store.record_result(launch.launch_id, Stage.SMOKE, {"checks": [1, 2]})
+    store.record_result(launch.launch_id, Stage.SMOKE, SmokeProgress(checks=[]))
     store.record_change(launch.launch_id, Change.BACKEND)
     store.record_change(launch.launch_id, Change.BACKEND)
     store.record_change(launch.launch_id, Change.FRONTEND)
     stored = store.get_launch(launch.launch_id)
-    assert stored.results == {"smoke": {"checks": [1, 2]}}
+    assert stored.results.model_dump(mode="json") == {"smoke": {"checks": []}}
     assert stored.changes == [Change.BACKEND, Change.FRONTEND]
 
 
@@ -198,3 +200,24 @@ def test_a_transaction_cancelled_for_a_conflict_is_retried(aws: Any, store: Any,
     flaky = LaunchStore(ConflictOnce(), store._table)
     flaky.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
     assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
+
+
+def test_the_timeline_is_in_the_order_written_whatever_the_clock_says(store: Any, clock: Any, launch: Launch) -> None:
+    from datetime import timedelta
+
+    later = clock.now() + timedelta(minutes=5)
+    clock.set(later)
+    store.append_event(launch.launch_id, "rolled_back", "frontend restored")
+    clock.set(later - timedelta(minutes=10))  # a clock that stepped back, or another host's
+    store.set_status(launch.launch_id, LaunchStatus.FAILED, also=[store.event("finished", "launch FAILED")])
+    assert [event.kind for event in store.timeline(launch.launch_id)] == ["rolled_back", "status", "finished"]
+
+
+def test_concurrent_writers_each_take_the_next_numbers_of_the_timeline(store: Any, launch: Launch) -> None:
+    from tests.conftest import race
+
+    outcomes = race([lambda i=i: store.append_event(launch.launch_id, "note", f"writer {i}") for i in range(6)])
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    timeline = store.timeline(launch.launch_id)
+    assert sorted(event.message for event in timeline) == [f"writer {i}" for i in range(6)]
+    assert store.get(Keys.launch(launch.launch_id))["timeline_seq"] == {"N": "6"}

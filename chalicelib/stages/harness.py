@@ -1,0 +1,141 @@
+"""Runs one stage of a launch the same way every time: load once, honour an abort, work, persist once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.errors import LaunchAborted
+from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
+from chalicelib.profiles import EnvironmentProfile
+from chalicelib.progress import Progress
+from chalicelib.settings import Settings
+from chalicelib.store import LaunchHasEnded, LaunchStore
+
+logger = logging.getLogger(__name__)
+
+Entry = tuple[LaunchStatus, Stage]
+
+
+class StageStore(LaunchStore):
+    """The store as a stage sees it: what it writes to the environment's record (changes, the rollback
+    point) is written at once, but its timeline events wait to be written with its progress."""
+
+    def __init__(self, store: LaunchStore, launch_id: str) -> None:
+        super().__init__(store._db, store._table, store.clock)
+        self._launch_id = launch_id
+        self.events: list[TimelineEvent] = []
+
+    def append_event(
+        self,
+        launch_id: str,
+        kind: str,
+        message: str,
+        stage: Stage | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> TimelineEvent:
+        if launch_id != self._launch_id:
+            return super().append_event(launch_id, kind, message, stage, details)
+        event = self.event(kind, message, stage, details)
+        self.events.append(event)
+        return event
+
+
+@dataclass
+class StageCall:
+    """What a stage works with: the launch as loaded once, its profile, the clients it declared, settings."""
+
+    store: StageStore
+    launch: Launch
+    profile: EnvironmentProfile
+    event: StageEvent
+    settings: Settings
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return self.clients[service]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One row of the stage table: what the stage is, what it needs and how the launch moves around it."""
+
+    name: str
+    stage: Stage
+    run: Callable[[StageCall], Progress]
+    enters: LaunchStatus | None = None  # the status the launch is in while the stage works
+    exits: Callable[[Launch], Entry] | None = None  # the status (and stage) written with its progress
+    honours_abort: bool = True
+    clients: tuple[str, ...] = ()
+    event: type[StageEvent] = StageEvent
+
+
+@dataclass
+class Dependencies:
+    """How the harness reaches the outside: made per call, so tests hand in their own."""
+
+    store: Callable[[], LaunchStore]
+    client: Callable[[str], Any]
+    profile: Callable[[str], EnvironmentProfile]
+    settings: Callable[[], Settings]
+
+
+def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
+    """Run `spec` for the launch `event` names and return its progress to the state machine.
+
+    One read of the launch; an abort asked for stops the stage before it works (LaunchAborted); the entry
+    status is written only when it changes; then one write of the progress with the stage's events (and
+    its exit status), or, when it fails, of the failure with any partial progress, before passing it on."""
+    parsed = spec.event.model_validate(event)
+    store = needs.store()
+    launch = store.get_launch(parsed.launch_id)
+    if launch.status.is_final and spec.stage != Stage.FINISH:
+        raise LaunchHasEnded(f"launch {launch.launch_id} has ended ({launch.status}); {spec.name} does not run")
+    if spec.honours_abort and launch.abort:
+        reason = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"
+        store.append_event(launch.launch_id, "aborting", f"{spec.stage} not started: {reason}", stage=spec.stage)
+        raise LaunchAborted(reason)
+    if spec.enters is not None and (launch.status, launch.stage) != (spec.enters, spec.stage):
+        launch = store.set_status(launch.launch_id, spec.enters, stage=spec.stage, current=launch)
+    recorder = StageStore(store, launch.launch_id)
+    call = StageCall(
+        store=recorder,
+        launch=launch,
+        profile=needs.profile(launch.request.environment),
+        event=parsed,
+        settings=needs.settings(),
+        clients={service: needs.client(service) for service in spec.clients},
+    )
+    try:
+        progress = spec.run(call)
+    except Exception as exc:
+        _persist_failure(store, launch, spec.stage, exc, recorder.events)
+        raise
+    status, stage = spec.exits(launch) if spec.exits else (None, None)
+    store.write_progress(
+        launch, stage, progress, kept_under=spec.stage, events=recorder.events, status=status, status_last=True
+    )
+    return progress.model_dump(mode="json")
+
+
+def _persist_failure(
+    store: LaunchStore, launch: Launch, stage: Stage, exc: Exception, events: list[TimelineEvent]
+) -> None:
+    """The stage's events so far, its failure, and the progress it got to, in one write."""
+    failed = store.event(
+        "stage_failed", f"{stage} failed: {exc}", stage, {"error": type(exc).__name__, "cause": str(exc)}
+    )
+    progress = getattr(exc, "progress", None)
+    try:
+        store.write_progress(
+            launch,
+            progress=progress if isinstance(progress, BaseModel) else None,
+            kept_under=stage,
+            events=[*events, failed],
+        )
+    except Exception:  # the failure itself is what the state machine must see; the finish writes its cause
+        logger.exception("could not write the failure of %s", stage)
