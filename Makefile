@@ -32,9 +32,11 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
 	  || { echo "could not install chromium: run 'apt-get install chromium' as root, then make test"; exit 1; }; }
 
+# Strict types on what runs in the Lambdas (chalicelib/ and app.py; settings in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

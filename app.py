@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import Chalice, Response
+from chalice.app import Chalice, Request, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.models import (
@@ -68,15 +68,27 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _request() -> Request:
+    """The request being answered (Chalice sets it before calling a route)."""
+    request = app.current_request
+    assert request is not None
+    return request
+
+
 def _json_body() -> dict[str, Any]:
     # Parsed here, not by Chalice's json_body: a deeply nested body would escape it as a RecursionError.
-    return json_object(app.current_request.raw_body)
+    return json_object(_raw_body(_request()))
+
+
+def _raw_body(request: Request) -> bytes:
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else raw or b""
 
 
 def _public_path(route_path: str, target: str) -> str:
     """`target` as the caller reaches it: behind API Gateway the path the caller asked for carries the
     stage or a custom domain's base path before the route's own path, and so must every link we answer."""
-    asked = (app.current_request.context or {}).get("path") or route_path
+    asked = (_request().context or {}).get("path") or route_path
     base = asked[: -len(route_path)] if asked.endswith(route_path) else ""
     return base + target
 
@@ -86,7 +98,7 @@ def _caller() -> Any:
     from chalicelib.callers import authenticate
 
     # Chalice's headers are case-insensitive already.
-    return authenticate(app.current_request.headers.get("authorization"), _settings().identity())
+    return authenticate(_request().headers.get("authorization"), _settings().identity())
 
 
 def _reader() -> Any:
@@ -107,7 +119,7 @@ def create_launch() -> Response:
 
     caller = _caller()
     request = LaunchRequest.model_validate(_json_body())
-    key = app.current_request.headers.get("idempotency-key")
+    key = _request().headers.get("idempotency-key")
     if key is None:
         launch = summary(
             start_launch(launch_store(), request, caller, _aws("stepfunctions"), _settings().state_machine_arn)
@@ -127,7 +139,8 @@ def create_launch() -> Response:
             _aws("dynamodb"),
             app.lambda_context,
         )
-    answer_headers = {"Location": _public_path("/launches", f"/launches/{launch['launch_id']}")}
+    location = _public_path("/launches", f"/launches/{launch['launch_id']}")
+    answer_headers: dict[str, str | list[str]] = {"Location": location}
     if replayed:
         answer_headers["Idempotent-Replayed"] = "true"
     return Response(body=launch, status_code=202, headers=answer_headers)
@@ -139,7 +152,7 @@ def list_launches() -> dict[str, Any]:
     from chalicelib.launches import list_launches as page
 
     _reader()
-    return page(launch_store(), ListQuery.model_validate(app.current_request.query_params or {}))
+    return page(launch_store(), ListQuery.model_validate(_request().query_params or {}))
 
 
 @app.route("/launches/{launch_id}", methods=["GET"])
@@ -198,10 +211,12 @@ FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/
 def approval_page(approval_id: str) -> Any:
     from chalicelib.approval_page import show
 
-    request = app.current_request
-    token = (request.query_params or {}).get("token", "")
+    request = _request()
+    query: Any = request.query_params or {}
+    token = query.get("token", "")
     # API Gateway's requestContext.path is the path the browser asked for, stage or base path included.
-    page_path = (request.context or {}).get("path")
+    context: dict[str, Any] = request.context or {}
+    page_path = context.get("path")
     return show(launch_store(), approval_id, token, _link_key(), page_path)
 
 
@@ -212,14 +227,15 @@ def approval_decision(approval_id: str) -> Any:
 
     from chalicelib.approval_page import refusal, submit
 
-    request = app.current_request
+    request = _request()
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return refusal(415, "Form refused", "The decision is sent by the page's own form.")
-    if len(request.raw_body or b"") > MAX_BODY_BYTES:
+    body = _raw_body(request)
+    if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(MAX_BODY_BYTES)
     try:
-        form = parse_qs((request.raw_body or b"").decode("utf-8", "replace"), max_num_fields=50)
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50)
     except ValueError:  # more fields than the page's form has
         raise BadRequest("form", "it has more fields than the page's form") from None
     headers = {name.lower(): value for name, value in request.headers.items()}
@@ -269,7 +285,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     caller = _caller()
     profile = load_profile(environment)
     authorise_launch(caller, profile, "check")
-    query = PreflightQuery.model_validate(app.current_request.query_params or {})
+    query = PreflightQuery.model_validate(_request().query_params or {})
     release = Release(query.frontend_artifact, query.backend_image)
     report = run_preflight(profile, _preflight_client, release, _settings().notifications_topic_arn)
     return {

@@ -398,10 +398,11 @@ def start_launch_once(
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
     )
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
     replayed = False
 
-    def mark_replay(response: Any, _: Any) -> Any:
+    def mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
         nonlocal replayed
         replayed = True
         return response

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,6 +18,7 @@ from chalicelib.progress import CheckOutcome as Outcome
 from chalicelib.progress import CheckResult, PreflightReport
 
 ClientFactory = Callable[[str], Any]
+T = TypeVar("T")
 
 
 class Missing(Exception):
@@ -40,10 +41,10 @@ class Context:
     profile: EnvironmentProfile
     release: Release | None = None
     notification_topic_arn: str = ""
-    _memo: dict[str, Any] = field(default_factory=dict)
+    _memo: dict[str, _Pending] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def once(self, key: str, read: Callable[[], Any]) -> Any:
+    def once(self, key: str, read: Callable[[], T]) -> T:
         """One read per run for what several checks look at (the VPC, the database, the distribution)."""
         with self._lock:
             if key not in self._memo:
@@ -61,7 +62,7 @@ class _Pending:
         self._value: Any = None
         self._error: BaseException | None = None
 
-    def get(self, read: Callable[[], Any]) -> Any:
+    def get(self, read: Callable[[], T]) -> T:
         with self._lock:
             if not self._done:
                 try:
@@ -71,7 +72,8 @@ class _Pending:
                 self._done = True
         if self._error is not None:
             raise self._error
-        return self._value
+        value: T = self._value
+        return value
 
 
 Verdict = tuple[bool, dict[str, Any]]
@@ -117,7 +119,8 @@ def _vpc(ctx: Context) -> dict[str, Any]:
         found = ec2.describe_vpcs(Filters=[{"Name": key, "Values": [name]}])["Vpcs"]
         if not found:
             raise Missing(f"no VPC {name!r}")
-        return found[0]
+        vpc: dict[str, Any] = found[0]
+        return vpc
 
     return ctx.once("vpc", read)
 
@@ -391,14 +394,19 @@ def _secret_check(role: str) -> Callable[[Context], Verdict]:
     return read
 
 
+def _secret_name(role: str) -> Callable[[EnvironmentProfile], str]:
+    def name(profile: EnvironmentProfile) -> str:
+        return str(getattr(profile.preflight.secrets, role))
+
+    return name
+
+
 for _role, _title in (
     ("database_password", "Database password in Secrets Manager, rotated"),
     ("jwt_secret", "JWT secret in Secrets Manager, rotated"),
     ("github_oauth", "GitHub OAuth credentials in Secrets Manager, rotated"),
 ):
-    check(f"secrets.{_role}", "Security", _title, lambda p, r=_role: getattr(p.preflight.secrets, r))(
-        _secret_check(_role)
-    )
+    check(f"secrets.{_role}", "Security", _title, _secret_name(_role))(_secret_check(_role))
 
 
 # -- Monitoring -------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ def launch_tag(launch: Launch) -> list[dict[str, str]]:
 def registered_for(ecs: Any, family: str, launch_id: str) -> str | None:
     """The revision of `family` this launch registered already (a retried step), found by its tag."""
     recent = ecs.list_task_definitions(familyPrefix=family, sort="DESC", maxResults=_RECENT_REVISIONS)
+    arn: str
     for arn in recent["taskDefinitionArns"]:
         if arn.rsplit("/", 1)[-1].split(":")[0] != family:
             continue  # familyPrefix also matches longer family names
@@ -98,7 +99,7 @@ def migration_task(ecs: Any, cluster: str, launch_id: str) -> str | None:
     for status in ("RUNNING", "STOPPED"):
         found = ecs.list_tasks(cluster=cluster, startedBy=migration_started_by(launch_id), desiredStatus=status)
         if found["taskArns"]:
-            return found["taskArns"][0]
+            return str(found["taskArns"][0])
     return None
 
 

@@ -49,7 +49,7 @@ def invalidate(cloudfront: Any, distribution_id: str, paths: list[str], referenc
         DistributionId=distribution_id,
         InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
     )
-    return response["Invalidation"]["Id"]
+    return str(response["Invalidation"]["Id"])
 
 
 def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id: str, delay: int = 10) -> None:

@@ -94,7 +94,7 @@ def finish_launch(
             launch_id,
             final,
             stage=Stage.FINISH,
-            error={"error": error_name, "cause": cause} if error else None,
+            error={"error": error_name or "", "cause": cause} if error else None,
             current=launch,
             also=[store.event("finished", summary, Stage.FINISH, {**lock_note, "manual_steps": manual_steps})],
         )

@@ -61,7 +61,7 @@ def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket:
 def snapshot_status(rds: Any, snapshot: str, started: datetime, moment: datetime) -> str:
     """The snapshot's status; a failed snapshot, or one past its deadline, raises RollbackPointFailed."""
     described = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]
-    status = described["Status"]
+    status: str = described["Status"]
     if status in {"failed", "incompatible-restore", "deleted"}:
         raise RollbackPointFailed(f"database snapshot {snapshot} is {status}")
     if status != "available" and moment - started > SNAPSHOT_DEADLINE:

@@ -88,7 +88,7 @@ def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
 
 def smoke_credential(secrets: Any, secret_id: str) -> str:
     """The smoke user's token: the secret's string, or its JSON object's "token"."""
-    value = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+    value: str = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
     try:
         parsed = json.loads(value)
     except ValueError:
@@ -96,7 +96,8 @@ def smoke_credential(secrets: Any, secret_id: str) -> str:
     if isinstance(parsed, dict):
         if not isinstance(parsed.get("token"), str):
             raise SmokeTestFailed(f"secret {secret_id} is a JSON object without a string 'token'")
-        return parsed["token"]
+        token: str = parsed["token"]
+        return token
     return value
 
 

@@ -14,13 +14,13 @@ from chalicelib.models import (
     Change,
     Launch,
     LaunchRequest,
-    LaunchResults,
     LaunchStatus,
     RollbackPoint,
     Stage,
     TimelineEvent,
     check_transition,
 )
+from chalicelib.progress import LaunchResults
 from chalicelib.store.table import EVENT_PREFIX, LAUNCH_LIST, LIST_INDEX, Keys, Table, cancellation_codes, n, s
 
 # How often a write retries when another writer took the launch's next timeline numbers first.
