@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from chalicelib.models import (
     RollbackRequest,
     UnlockRequest,
 )
-from chalicelib.request_input import MAX_BODY_BYTES, json_object
+from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_object
 from chalicelib.request_input import launch_id as checked_launch_id
 from chalicelib.stages.harness import handle
 from chalicelib.stages.table import STAGES
@@ -119,15 +118,13 @@ def create_launch() -> Response:
 
     caller = _caller()
     request = LaunchRequest.model_validate(_json_body())
-    key = _request().headers.get("idempotency-key")
+    key = idempotency_key(_request().headers.get("idempotency-key"))
     if key is None:
         launch = summary(
             start_launch(launch_store(), request, caller, _aws("stepfunctions"), _settings().state_machine_arn)
         )
         replayed = False
     else:
-        if not re.fullmatch(r"[!-~]{1,255}", key):
-            raise BadRequest("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
         launch, replayed = start_launch_once(
             launch_store(),
             request,
@@ -256,7 +253,8 @@ def abort_launch(launch_id: str) -> Response:
 @app.route("/launches/{launch_id}/rollback", methods=["POST"])
 @api
 def roll_back_launch(launch_id: str) -> Response:
-    from chalicelib.launches import start_rollback, summary
+    from chalicelib.answers import LaunchSummary, RollbackAnswer
+    from chalicelib.launches import start_rollback
 
     caller = _caller()
     request = RollbackRequest.model_validate(_json_body())
@@ -264,23 +262,25 @@ def roll_back_launch(launch_id: str) -> Response:
     sfn, machine = _aws("stepfunctions"), _settings().state_machine_arn
     rollback = start_rollback(launch_store(), target, request, caller, sfn, machine)
     requested = rollback.rollback_of or {}
-    answer = {
-        **summary(rollback),
-        "rollback_of": launch_id,
-        "requested_by": requested.get("requested_by"),
-        "caller": requested.get("caller"),
-    }
+    answer = RollbackAnswer(
+        **dict(LaunchSummary.of(rollback)),
+        rollback_of=launch_id,
+        requested_by=requested.get("requested_by"),
+        caller=requested.get("caller"),
+    )
     location = _public_path(f"/launches/{target}/rollback", f"/launches/{rollback.launch_id}")
-    return Response(body=answer, status_code=202, headers={"Location": location})
+    return Response(body=answer.body(), status_code=202, headers={"Location": location})
 
 
 @app.route("/environments/{environment}/preflight", methods=["GET"])
 @api
 def environment_preflight(environment: str) -> dict[str, Any]:
     """The checklist's checks against the environment now, without a launch (read-only)."""
+    from chalicelib.answers import PreflightAnswer
     from chalicelib.callers import authorise_launch
     from chalicelib.preflight import Release, run_preflight
     from chalicelib.profiles import load_profile
+    from chalicelib.progress import PreflightProgress
 
     caller = _caller()
     profile = load_profile(environment)
@@ -288,12 +288,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     query = PreflightQuery.model_validate(_request().query_params or {})
     release = Release(query.frontend_artifact, query.backend_image)
     report = run_preflight(profile, _preflight_client, release, _settings().notifications_topic_arn)
-    return {
-        "environment": environment,
-        **report.model_dump(mode="json"),
-        "passed": report.passed,
-        "summary": report.summary(),
-    }
+    return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()
 
 
 @app.route("/environments/{environment}/unlock", methods=["POST"])

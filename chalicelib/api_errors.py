@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.answers import ErrorAnswer, ErrorBody
 from chalicelib.approvals import (
     MissingAttestations,
     NotAnApprover,
@@ -27,7 +28,7 @@ from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchHasEnded, 
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
-    return status, {"error": {"code": code, "message": message, **extra}}
+    return status, ErrorAnswer(error=ErrorBody(code=code, message=message, **extra)).body()
 
 
 # Errors whose answer is their message under a fixed status and code.

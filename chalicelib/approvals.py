@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from chalicelib.answers import DecisionAnswer
 from chalicelib.links import sign
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile
@@ -214,6 +215,7 @@ def decide(
         details={"attestations": confirmed, **({"caller": caller.model_dump(mode="json")} if caller else {})},
     )
     decided = {a.role: a for a in store.approvals(launch_id)}
+    outcome: Literal["rejected", "approved", "waiting"]
     if approval.decision == "rejected":
         closed = store.close_open_requests(launch_id, "closed", f"{role} rejected the launch")
         if closed:
@@ -243,15 +245,15 @@ def decide(
         outcome = "approved"
     else:
         outcome = "waiting"
-    return {
-        "launch_id": launch_id,
-        "role": role,
-        "decision": approval.decision,
-        "decided_by": person,
-        "caller": caller.model_dump(mode="json") if caller else None,
-        "gate": outcome,
-        "approvals": {r: (decided[r].decision if r in decided else "pending") for r in gate.roles},
-    }
+    return DecisionAnswer(
+        launch_id=launch_id,
+        role=role,
+        decision=approval.decision,
+        decided_by=person,
+        caller=caller,
+        gate=outcome,
+        approvals={r: (decided[r].decision if r in decided else "pending") for r in gate.roles},
+    ).body()
 
 
 def decide_as_caller(

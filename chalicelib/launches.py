@@ -9,6 +9,14 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.answers import (
+    AbortAnswer,
+    ApprovalRequestView,
+    LaunchDetail,
+    LaunchPage,
+    LaunchSummary,
+    UnlockAnswer,
+)
 from chalicelib.callers import authorise_launch, authorise_person, identify, people_behind
 from chalicelib.clock import iso
 from chalicelib.errors import BadRequest
@@ -131,39 +139,17 @@ def _start_execution(store: LaunchStore, launch: Launch, sfn: Any, state_machine
 def describe_launch(store: LaunchStore, launch_id: str) -> dict[str, Any]:
     """The launch as an engineer wants to read it: status, stage, results, approvals, timeline."""
     launch, approvals, requests, timeline = store.launch_history(launch_id)
-    return {
-        **launch.model_dump(mode="json"),
-        "approvals": [approval.model_dump(mode="json") for approval in approvals],
-        "approval_requests": [
-            request.model_dump(
-                mode="json",
-                include={
-                    "role",
-                    "state",
-                    "approvers",
-                    "decided_by",
-                    "decided_at",
-                    "expires_at",
-                    "closed_because",
-                    "emailed",
-                },
-            )
-            for request in requests
-        ],
-        "timeline": [event.model_dump(mode="json") for event in timeline],
-    }
+    detail = LaunchDetail(
+        **dict(launch),
+        approvals=approvals,
+        approval_requests=[ApprovalRequestView.of(request) for request in requests],
+        timeline=timeline,
+    )
+    return detail.model_dump(mode="json")
 
 
 def summary(launch: Launch) -> dict[str, Any]:
-    return {
-        "launch_id": launch.launch_id,
-        "environment": launch.request.environment,
-        "version": launch.request.version,
-        "status": launch.status,
-        "stage": launch.stage,
-        "created_at": launch.created_at.isoformat(),
-        "updated_at": launch.updated_at.isoformat(),
-    }
+    return LaunchSummary.of(launch).body()
 
 
 def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest, caller: Caller) -> dict[str, Any]:
@@ -199,16 +185,16 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
                 "held_because": lock.held_because or None,
             },
         )
-    return {
-        "environment": environment,
-        "unlocked": True,
-        "was_held_by": holder,
-        "launch_status": launch.status if launch else None,
-        "held_because": lock.held_because or None,
-        "unlocked_by": caller.who,
-        "caller": verified,
-        "reason": request.reason,
-    }
+    return UnlockAnswer(
+        environment=environment,
+        unlocked=True,
+        was_held_by=holder,
+        launch_status=launch.status if launch else None,
+        held_because=lock.held_because or None,
+        unlocked_by=caller.who,
+        caller=verified,
+        reason=request.reason,
+    ).body()
 
 
 def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, caller: Caller, sfn: Any) -> dict[str, Any]:
@@ -245,13 +231,13 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
         # Again on a repeat: releasing the gate is idempotent (and writes nothing once done), so a first
         # request cut off before it released the execution does not leave it waiting out its timeout.
         abort_at_gate(store, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}", sfn)
-    return {
-        **summary(launch),
-        "abort_requested": True,
-        "already_requested": first is not None,
-        "abort": recorded,
-        "then": "rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
-    }
+    return AbortAnswer(
+        **dict(LaunchSummary.of(launch)),
+        abort_requested=True,
+        already_requested=first is not None,
+        abort=recorded,
+        then="rolls back what it changed" if launch.changes else "ends ABORTED with nothing changed",
+    ).body()
 
 
 class NotRollbackable(Exception):
@@ -362,7 +348,7 @@ def list_launches(store: LaunchStore, query: ListQuery) -> dict[str, Any]:
         status=query.status,
         after=decode_cursor(query.cursor) if query.cursor else None,
     )
-    return {"launches": [summary(launch) for launch in launches], "next_cursor": encode_cursor(key)}
+    return LaunchPage(launches=[LaunchSummary.of(launch) for launch in launches], next_cursor=encode_cursor(key)).body()
 
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600  # a GitHub job's re-runs come within hours

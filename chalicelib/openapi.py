@@ -1,154 +1,203 @@
-"""The API's OpenAPI 3.1 description, built from the same pydantic models the handlers validate with."""
+"""The API's OpenAPI 3.1 description: a route table over the pydantic models the handlers validate
+requests with and shape their answers with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
+from chalicelib.answers import (
+    AbortAnswer,
+    DecisionAnswer,
+    ErrorAnswer,
+    LaunchDetail,
+    LaunchPage,
+    LaunchSummary,
+    PreflightAnswer,
+    RollbackAnswer,
+    UnlockAnswer,
+)
 from chalicelib.approval_page import APPROVAL_ID
 from chalicelib.models import (
     LAUNCH_ID_PATTERN,
     AbortRequest,
-    Approval,
-    Caller,
     DecisionRequest,
     LaunchRequest,
-    LaunchStatus,
     ListQuery,
     PreflightQuery,
     RollbackRequest,
-    Stage,
-    TimelineEvent,
     UnlockRequest,
 )
 from chalicelib.profiles import known_environments
+from chalicelib.request_input import IDEMPOTENCY_KEY_PATTERN
 
 _REF = "#/components/schemas/{model}"
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII, as a header carries it
 
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string", "description": "stable, for scripts"},
-                "message": {"type": "string"},
-                "fields": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["field", "reason"],
-                        "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
-                    },
-                },
-            },
-        }
-    },
-}
-
-SUMMARY = {
-    "type": "object",
-    "required": ["launch_id", "environment", "version", "status", "created_at", "updated_at"],
-    "properties": {
-        "launch_id": {"type": "string"},
-        "environment": {"type": "string"},
-        "version": {"type": "string"},
-        "status": {"enum": [str(s) for s in LaunchStatus]},
-        "stage": {"anyOf": [{"enum": [str(s) for s in Stage]}, {"type": "null"}]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
+_ERRORS = {
+    400: "a field is wrong (named in `fields`)",
+    401: "no credential, or one that does not verify",
+    403: "the verified caller may not do this",
+    404: "no such launch",
+    409: "conflicts with the launch's or environment's state",
+    410: "expired",
+    413: "the body is too large",
+    503: "the OIDC issuer's keys or STS could not be reached",
 }
 
 
-def _schema(models: list[type[BaseModel]]) -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Error": ERROR, "LaunchSummary": SUMMARY}
-    for model in models:
-        schema = model.model_json_schema(ref_template=_REF)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    schemas["LaunchPage"] = {
-        "type": "object",
-        "required": ["launches", "next_cursor"],
-        "properties": {
-            "launches": {"type": "array", "items": {"$ref": _REF.format(model="LaunchSummary")}},
-            "next_cursor": {"type": ["string", "null"]},
+@dataclass(frozen=True)
+class Operation:
+    """One route's method: what it takes and what it answers."""
+
+    summary: str
+    status: int
+    answer: type[BaseModel]
+    description: str
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    parameters: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _routes() -> dict[str, dict[str, Operation]]:
+    """Every route the API serves that answers JSON, with its operations."""
+    launch_id = _path("launch_id", {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern})
+    environment = _path("environment", {"enum": known_environments()})
+    idempotency_key = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    }
+    return {
+        "/launches": {
+            "post": Operation(
+                "Start a launch",
+                202,
+                LaunchSummary,
+                "started",
+                (400, 409, 413),
+                LaunchRequest,
+                parameters=(idempotency_key,),
+            ),
+            "get": Operation("Launches, newest first", 200, LaunchPage, "a page", (400,), query=ListQuery),
+        },
+        "/launches/{launch_id}": {
+            "get": Operation(
+                "A launch: status, results, approvals, timeline",
+                200,
+                LaunchDetail,
+                "the launch",
+                (400, 404),
+                parameters=(launch_id,),
+            ),
+        },
+        "/launches/{launch_id}/approvals": {
+            "post": Operation(
+                "Decide for one role",
+                200,
+                DecisionAnswer,
+                "recorded",
+                (400, 403, 404, 409, 410, 413),
+                DecisionRequest,
+                parameters=(launch_id,),
+            ),
+        },
+        "/launches/{launch_id}/abort": {
+            "post": Operation(
+                "Stop a launch: it ends, or rolls back what it changed",
+                202,
+                AbortAnswer,
+                "requested",
+                (400, 404, 409, 413),
+                AbortRequest,
+                parameters=(launch_id,),
+            ),
+        },
+        "/launches/{launch_id}/rollback": {
+            "post": Operation(
+                "Roll back a launch that succeeded, within the profile's window, as its own launch",
+                202,
+                RollbackAnswer,
+                "the rollback's own launch, started",
+                (400, 404, 409, 413),
+                RollbackRequest,
+                parameters=(launch_id,),
+            ),
+        },
+        "/environments/{environment}/preflight": {
+            "get": Operation(
+                "The checklist's checks against the environment now, without a launch",
+                200,
+                PreflightAnswer,
+                "the report",
+                (400,),
+                query=PreflightQuery,
+                parameters=(environment,),
+            ),
+        },
+        "/environments/{environment}/unlock": {
+            "post": Operation(
+                "Release a lock held after ROLLBACK_FAILED",
+                200,
+                UnlockAnswer,
+                "unlocked",
+                (400, 404, 409, 413),
+                UnlockRequest,
+                parameters=(environment,),
+            ),
         },
     }
-    schemas["PreflightReport"] = {
-        "type": "object",
-        "required": ["environment", "checks", "passed", "summary"],
-        "properties": {
-            "environment": {"type": "string"},
-            "passed": {"type": "boolean"},
-            "summary": {"type": "string"},
-            "checks": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "title", "section", "severity", "result", "resource", "evidence"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "section": {"type": "string"},
-                        "severity": {"enum": ["blocking", "warning"]},
-                        "result": {"enum": ["pass", "fail", "warn", "skipped"]},
-                        "resource": {"type": "string"},
-                        "evidence": {"type": "object"},
-                    },
-                },
-            },
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}}
+
+
+def _operation(path: str, operation: Operation) -> dict[str, Any]:
+    parameters = list(operation.parameters)
+    if operation.query is not None:
+        properties = operation.query.model_json_schema(ref_template=_REF)["properties"]
+        parameters += [{"name": name, "in": "query", "schema": schema} for name, schema in properties.items()]
+    errors = operation.errors + ((401, 403, 503) if path.startswith(SECURED_PREFIXES) else ())
+    described: dict[str, Any] = {
+        "summary": operation.summary,
+        "parameters": parameters,
+        "responses": {
+            str(operation.status): {"description": operation.description, **_json(operation.answer)},
+            **{str(code): {"description": _ERRORS[code], **_json(ErrorAnswer)} for code in sorted(set(errors))},
         },
     }
-    schemas["LaunchDetail"] = {
-        "type": "object",
-        "required": ["launch_id", "request", "status", "timeline", "approvals", "approval_requests"],
-        "properties": {
-            "launch_id": {"type": "string"},
-            "request": {"$ref": _REF.format(model="LaunchRequest")},
-            "status": {"enum": [str(s) for s in LaunchStatus]},
-            "requested_by": {"type": "string", "description": "the verified caller's name"},
-            "caller": {"anyOf": [{"$ref": _REF.format(model="Caller")}, {"type": "null"}]},
-            "approvals": {"type": "array", "items": {"$ref": _REF.format(model="Approval")}},
-            "approval_requests": {"type": "array", "items": {"type": "object"}},
-            "timeline": {"type": "array", "items": {"$ref": _REF.format(model="TimelineEvent")}},
-        },
-    }
+    if operation.body is not None:
+        described["requestBody"] = {"required": True, **_json(operation.body)}
+    if path.startswith(SECURED_PREFIXES):
+        described["security"] = [{"githubOidc": []}, {"iamToken": []}]
+    return described
+
+
+def _schemas(routes: dict[str, dict[str, Operation]]) -> dict[str, Any]:
+    """Each model's schema: answers as they are serialised, requests as they are validated (last, so a
+    model that is both, like LaunchRequest inside a launch's detail, is described as it is accepted)."""
+    schemas: dict[str, Any] = {}
+    operations = [operation for methods in routes.values() for operation in methods.values()]
+    answers = {operation.answer for operation in operations} | {ErrorAnswer}
+    requests = {operation.body for operation in operations if operation.body is not None}
+    passes: list[tuple[set[type[BaseModel]], JsonSchemaMode]] = [(answers, "serialization"), (requests, "validation")]
+    for models, mode in passes:
+        for model in sorted(models, key=lambda m: m.__name__):
+            schema = model.model_json_schema(ref_template=_REF, mode=mode)
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
     # Only environments with a profile exist; the description says which.
-    environments = known_environments()
-    schemas["LaunchRequest"]["properties"]["environment"]["enum"] = environments
+    schemas["LaunchRequest"]["properties"]["environment"]["enum"] = known_environments()
     return schemas
-
-
-def _json(ref: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": {"$ref": _REF.format(model=ref)}}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "a field is wrong (named in `fields`)",
-        401: "no credential, or one that does not verify",
-        403: "the verified caller may not do this",
-        404: "no such launch",
-        409: "conflicts with the launch's or environment's state",
-        410: "expired",
-        413: "the body is too large",
-        503: "the OIDC issuer's keys or STS could not be reached",
-    }
-    return {str(code): {"description": reasons[code], **_json("Error")} for code in codes}
-
-
-def _body(model: str) -> dict[str, Any]:
-    return {"required": True, **_json(model)}
-
-
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 80}}
 
 
 SECURITY_SCHEMES = {
@@ -173,24 +222,48 @@ SECURITY_SCHEMES = {
 SECURED_PREFIXES = ("/launches", "/environments")
 
 
-def _secure(paths: dict[str, Any]) -> dict[str, Any]:
-    """Put both credentials, and the answers to a bad one, on every operation that needs a caller."""
-    for path, operations in paths.items():
-        if path.startswith(SECURED_PREFIXES):
-            for operation in operations.values():
-                operation["security"] = [{"githubOidc": []}, {"iamToken": []}]
-                operation["responses"].update(_errors(401, 403, 503))
-    return paths
-
-
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _approval_page() -> dict[str, Any]:
+    approval_id = _path("approval_id", {"type": "string", "pattern": f"^{APPROVAL_ID.pattern}$"})
+    pages = {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()}
+    return {
+        "get": {
+            "summary": "The page an emailed approval link opens; changes nothing",
+            "parameters": [
+                approval_id,
+                {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 512}},
+            ],
+            "responses": pages,
+        },
+        "post": {
+            "summary": "The page's form: approve or reject",
+            "parameters": [approval_id],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": APPROVAL_FORM}},
+            },
+            "responses": {**pages, "415": {"description": "not a form", **_HTML}},
+        },
+    }
 
 
 @cache
 def document() -> dict[str, Any]:
     """The whole description; `/openapi.json` serves it and a test keeps it true to the routes."""
-    launch_id = _path("launch_id") | {"schema": {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern}}
-    approval_id = _path("approval_id") | {"schema": {"type": "string", "pattern": f"^{APPROVAL_ID.pattern}$"}}
+    routes = _routes()
+    paths: dict[str, Any] = {
+        path: {method: _operation(path, operation) for method, operation in methods.items()}
+        for path, methods in routes.items()
+    }
+    paths["/approve/{approval_id}"] = _approval_page()
+    paths["/openapi.json"] = {
+        "get": {
+            "summary": "This description",
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -198,159 +271,8 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": "Runs the Production Launch Checklist as one durable execution per launch.",
         },
-        "paths": _secure(
-            {
-                "/launches": {
-                    "post": {
-                        "summary": "Start a launch",
-                        "parameters": [
-                            {
-                                "name": "Idempotency-Key",
-                                "in": "header",
-                                "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
-                            }
-                        ],
-                        "requestBody": _body("LaunchRequest"),
-                        "responses": {
-                            "202": {"description": "started", **_json("LaunchSummary")},
-                            **_errors(400, 409, 413),
-                        },
-                    },
-                    "get": {
-                        "summary": "Launches, newest first",
-                        "parameters": [
-                            {"name": name, "in": "query", "schema": prop}
-                            for name, prop in ListQuery.model_json_schema(ref_template=_REF)["properties"].items()
-                        ],
-                        "responses": {"200": {"description": "a page", **_json("LaunchPage")}, **_errors(400)},
-                    },
-                },
-                "/launches/{launch_id}": {
-                    "get": {
-                        "summary": "A launch: status, results, approvals, timeline",
-                        "parameters": [launch_id],
-                        "responses": {
-                            "200": {"description": "the launch", **_json("LaunchDetail")},
-                            **_errors(400, 404),
-                        },
-                    }
-                },
-                "/launches/{launch_id}/approvals": {
-                    "post": {
-                        "summary": "Decide for one role",
-                        "parameters": [launch_id],
-                        "requestBody": _body("DecisionRequest"),
-                        "responses": {
-                            "200": {
-                                "description": "recorded",
-                                "content": {"application/json": {"schema": {"type": "object"}}},
-                            },
-                            **_errors(400, 403, 404, 409, 410, 413),
-                        },
-                    }
-                },
-                "/launches/{launch_id}/abort": {
-                    "post": {
-                        "summary": "Stop a launch: it ends, or rolls back what it changed",
-                        "parameters": [launch_id],
-                        "requestBody": _body("AbortRequest"),
-                        "responses": {
-                            "202": {"description": "requested", **_json("LaunchSummary")},
-                            **_errors(400, 404, 409, 413),
-                        },
-                    }
-                },
-                "/launches/{launch_id}/rollback": {
-                    "post": {
-                        "summary": "Roll back a launch that succeeded, within the profile's window, as its own launch",
-                        "parameters": [launch_id],
-                        "requestBody": _body("RollbackRequest"),
-                        "responses": {
-                            "202": {"description": "the rollback's own launch, started", **_json("LaunchSummary")},
-                            **_errors(400, 404, 409, 413),
-                        },
-                    }
-                },
-                "/environments/{environment}/preflight": {
-                    "get": {
-                        "summary": "The checklist's checks against the environment now, without a launch",
-                        "parameters": [
-                            {**_path("environment"), "schema": {"enum": known_environments()}},
-                            *[
-                                {"name": name, "in": "query", "schema": prop}
-                                for name, prop in PreflightQuery.model_json_schema(ref_template=_REF)[
-                                    "properties"
-                                ].items()
-                            ],
-                        ],
-                        "responses": {
-                            "200": {"description": "the report", **_json("PreflightReport")},
-                            **_errors(400),
-                        },
-                    }
-                },
-                "/environments/{environment}/unlock": {
-                    "post": {
-                        "summary": "Release a lock held after ROLLBACK_FAILED",
-                        "parameters": [{**_path("environment"), "schema": {"enum": known_environments()}}],
-                        "requestBody": _body("UnlockRequest"),
-                        "responses": {
-                            "200": {
-                                "description": "unlocked",
-                                "content": {"application/json": {"schema": {"type": "object"}}},
-                            },
-                            **_errors(400, 404, 409, 413),
-                        },
-                    }
-                },
-                "/approve/{approval_id}": {
-                    "get": {
-                        "summary": "The page an emailed approval link opens; changes nothing",
-                        "parameters": [
-                            approval_id,
-                            {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 512}},
-                        ],
-                        "responses": {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
-                    },
-                    "post": {
-                        "summary": "The page's form: approve or reject",
-                        "parameters": [approval_id],
-                        "requestBody": {
-                            "required": True,
-                            "content": {"application/x-www-form-urlencoded": {"schema": APPROVAL_FORM}},
-                        },
-                        "responses": {
-                            **{code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()},
-                            "415": {"description": "not a form", **_HTML},
-                        },
-                    },
-                },
-            }
-        )
-        | {
-            "/openapi.json": {
-                "get": {
-                    "summary": "This description",
-                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
-                }
-            },
-        },
-        "components": {
-            "securitySchemes": SECURITY_SCHEMES,
-            "schemas": _schema(
-                [
-                    LaunchRequest,
-                    DecisionRequest,
-                    AbortRequest,
-                    UnlockRequest,
-                    Approval,
-                    TimelineEvent,
-                    ListQuery,
-                    Caller,
-                    RollbackRequest,
-                ]
-            ),
-        },
+        "paths": paths,
+        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": _schemas(routes)},
     }
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.models import LAUNCH_ID_PATTERN
+
+# An Idempotency-Key: visible ASCII, as a header carries it.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
 
 # Every request body here is a few hundred bytes; anything near this is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
@@ -61,4 +65,13 @@ def launch_id(value: str) -> str:
     """A launch id from a path: too long or malformed is the caller's mistake (400), never a key AWS refuses."""
     if not LAUNCH_ID_PATTERN.fullmatch(value):
         raise BadRequest("launch_id", "is not a launch id (8 to 80 lower-case letters, digits and dashes)")
+    return value
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The header's key, or None without one; BadRequest for one a header cannot carry or too long."""
+    if value is None:
+        return None
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, value):
+        raise BadRequest("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
     return value
