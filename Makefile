@@ -45,7 +45,7 @@ format: $(STAMP)
 # The deployable SAM template: Chalice's Lambdas and API merged with the state machine, table and topics.
 package: $(STAMP)
 	rm -rf out
-	$(BIN)/python -m launchctl.template out/merge-template.json
+	$(BIN)/python -m launchctl.build.template out/merge-template.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod --merge-template out/merge-template.json out/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json
 

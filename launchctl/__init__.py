@@ -1,1 +1,2 @@
-"""The launch controller's CLI and its embedded local AWS; never deployed to Lambda."""
+"""The launch controller's CLI (this package), its embedded local AWS (`local/`) and the build of what is
+deployed (`build/`); never deployed to Lambda."""

@@ -195,8 +195,8 @@ def cmd_approvers(args: argparse.Namespace) -> int:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from launchctl.credentials import RELEASE_ENGINEER
-    from launchctl.infrastructure import BREAKERS
-    from launchctl.stack import LocalStack
+    from launchctl.local.infrastructure import BREAKERS
+    from launchctl.local.stack import LocalStack
 
     unknown = sorted(set(args.breaks) - set(BREAKERS))
     if unknown:
@@ -237,13 +237,13 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def _image(version: str) -> str:
-    from launchctl.infrastructure import backend_image
+    from launchctl.local.infrastructure import backend_image
 
     return backend_image(version)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from launchctl.demo import run_demo
+    from launchctl.local.demo import run_demo
 
     return run_demo()
 

@@ -23,7 +23,7 @@ REQUESTER = "riley.release@acme.example"
 @pytest.fixture(scope="session")
 def issuer() -> Iterator[Any]:
     """A local OIDC issuer (key pair, JWKS over HTTP) standing in for GitHub's, for the whole session."""
-    from launchctl.oidc import LocalIssuer
+    from launchctl.local.oidc import LocalIssuer
 
     local = LocalIssuer().start()
     yield local
@@ -35,7 +35,7 @@ def sts_endpoint() -> Iterator[str]:
     """moto in server mode, for the API's STS calls that verify IAM tokens (it shares moto's state)."""
     from moto.server import ThreadedMotoServer
 
-    from launchctl import moto_fixes
+    from launchctl.local import moto_fixes
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -115,7 +115,7 @@ def aws() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
-    from launchctl import moto_fixes
+    from launchctl.local import moto_fixes
 
     if _STACKS_STARTED:
         pytest.fail(
@@ -274,7 +274,7 @@ def move_to(store: Any, launch_id: str, status: LaunchStatus) -> Launch:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Any]:
     """The embedded local AWS with the real ASL and Lambda code, once per test session."""
-    from launchctl.stack import LocalStack, Ports
+    from launchctl.local.stack import LocalStack, Ports
 
     global _STACKS_STARTED
     _STACKS_STARTED = True
@@ -399,21 +399,24 @@ def client(store: Any, aws: Any, people: Any, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def api(stack: Any) -> Iterator[Any]:
-    """The controller's API on the local stack; faults and bad images planted by a test go with it."""
+def api(stack: Any) -> Any:
+    """The controller's API on the local stack, as the release engineer."""
+    return stack.api_as()
 
-    yield stack.api_as()
-    stack.site.unhealthy_images.clear()
-    stack.scheduler.failing_images.clear()
-    stack.scheduler.slow_images.clear()
-    stack.scheduler.failing_tasks.clear()
-    stack.faults.clear()
+
+@pytest.fixture(autouse=True)
+def stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the local stack, the stack as the next test expects it, however this one ended:
+    faults and failing images gone, broken items repaired, launches ended, the environment unlocked."""
+    yield
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("stack").restore()
 
 
 @pytest.fixture
 def environment(aws: Any, profile: EnvironmentProfile) -> Any:
     """The local profile's infrastructure inside moto, running version 1.0.0; yields the client factory."""
-    from launchctl.infrastructure import create_environment, publish_release
+    from launchctl.local.infrastructure import create_environment, publish_release
 
     create_environment(aws, profile)
     publish_release(aws, "1.1.0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image
 
 APPROVERS = {
     "tech_lead": "tess.lead@acme.example",

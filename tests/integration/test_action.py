@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from launchctl.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, wait
 
 pytestmark = pytest.mark.integration
@@ -88,10 +88,7 @@ def test_the_action_fails_the_job_when_the_launch_rolls_back(stack: Any, tmp_pat
     before = snapshot(stack)
     version = next_version()
     stack.site.unhealthy_images.add(backend_image(version))
-    try:
-        code, out = _run_approving(stack, _job(stack, tmp_path, version, run_id="4101"))
-    finally:
-        stack.site.unhealthy_images.clear()
+    code, out = _run_approving(stack, _job(stack, tmp_path, version, run_id="4101"))
     assert code == 1
     assert "::error::launch" in out
     assert "ended ROLLED_BACK" in out

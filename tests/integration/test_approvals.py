@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.inbox import decide_by_link, open_link
+from launchctl.local.inbox import decide_by_link, open_link
 from tests.integration.browser import Chromium
 from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, start, wait
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from launchctl import cli
-from launchctl.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import APPROVERS, ATTESTATIONS
 
 pytestmark = pytest.mark.integration
@@ -134,13 +134,8 @@ def test_cli_preflight_prints_the_full_report_and_exits_4_on_a_blocking_failure(
         assert check_id in out
     assert "app.image_in_ecr" in out
     assert "skip" in out
-    stack.break_check("s3.site_versioning")
-    try:
+    with stack.broken("s3.site_versioning"):
         code, out = _run(stack, capsys, "preflight", "--env", "local")
-    finally:
-        stack.client("s3").put_bucket_versioning(
-            Bucket=stack.profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"}
-        )
     assert code == cli.EXIT_STOPPED
     assert "FAIL s3.site_versioning" in out
     assert out.strip().endswith("a launch would be BLOCKED")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import drive, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from launchctl.client import ApiError, ControllerApi, is_final
-from launchctl.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import (
     APPROVERS,
     approve_all,
@@ -90,10 +90,7 @@ def test_an_alarm_during_the_bake_rolls_back_before_the_next_checkpoint(stack: A
     alarm = stack.profile.bake.alarm_names[0]
     stack.set_alarm(alarm, "ALARM")
     tripped = time.monotonic()
-    try:
-        launch = wait(api, launch_id)
-    finally:
-        stack.set_alarm(alarm, "OK")
+    launch = wait(api, launch_id)  # the alarm goes back to OK after the test (stack_left_whole)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "BakeBreached"
     assert alarm in launch["error"]["cause"]
@@ -170,12 +167,8 @@ def test_a_launch_that_succeeded_is_rolled_back_on_request_as_its_own_execution(
 
 
 def test_a_warning_in_preflight_is_recorded_and_does_not_stop_the_launch(stack: Any, api: ControllerApi) -> None:
-    stack.break_check("monitoring.log_retention")
-    try:
+    with stack.broken("monitoring.log_retention"):
         launch = run_approved(stack, api, next_version())
-    finally:
-        group = stack.profile.preflight.log_groups[0]
-        stack.client("logs").put_retention_policy(logGroupName=group, retentionInDays=30)
     assert launch["status"] == "SUCCEEDED", launch["timeline"]
     report = launch["results"]["preflight"]
     [warned] = [check for check in report["checks"] if check["result"] != "pass"]

@@ -23,7 +23,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("package")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
-    subprocess.run([sys.executable, "-m", "launchctl.template", str(out / "merge.json")], cwd=ROOT, check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "launchctl.build.template", str(out / "merge.json")], cwd=ROOT, check=True, env=env
+    )
     # Packaged from a copy of what Chalice packages: `chalice package` caches its zip under the project's
     # .chalice/deployments, which two packagings at once (test workers, or a developer's make package)
     # would write together.

@@ -17,7 +17,7 @@ from chalicelib.callers import (
 )
 from chalicelib.models import Caller
 from chalicelib.profiles import load_profile
-from launchctl.oidc import SigningKey
+from launchctl.local.oidc import SigningKey
 
 
 @pytest.fixture

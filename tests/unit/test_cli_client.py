@@ -12,7 +12,7 @@ import pytest
 
 from launchctl import cli
 from launchctl.client import ApiError, ControllerApi
-from launchctl.servers import LoopbackServer
+from launchctl.local.servers import LoopbackServer
 
 
 class FlakyApi:

@@ -12,8 +12,8 @@ from chalicelib.errors import BackendRolloutFailed, FrontendDeployFailed, Migrat
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback_point
-from launchctl.ecs_scheduler import EcsScheduler
-from launchctl.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
+from launchctl.local.ecs_scheduler import EcsScheduler
+from launchctl.local.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
 
 
 class Recording:

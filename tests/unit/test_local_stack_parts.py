@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from launchctl.bridge import LambdaBridge
-from launchctl.ecs_scheduler import EcsScheduler
+from launchctl.local.bridge import LambdaBridge
+from launchctl.local.ecs_scheduler import EcsScheduler
 
 
 class Boom(Exception):
@@ -39,7 +39,7 @@ def test_an_exception_becomes_a_function_error_named_by_its_class() -> None:
 
 
 def test_a_function_killed_mid_call_is_reported_as_lambda_reports_a_timeout() -> None:
-    from launchctl.faults import LambdaTimedOut
+    from launchctl.local.faults import LambdaTimedOut
 
     def killed(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise LambdaTimedOut("killed after ecs.UpdateService")

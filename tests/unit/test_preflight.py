@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.preflight import CHECK_IDS, Release, run_preflight, unused_severity_keys
 from chalicelib.profiles import known_environments, load_profile
-from launchctl.infrastructure import BREAKERS, BROKEN_RELEASES, backend_image, publish_release
+from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS, backend_image, publish_release
 
 TOPIC = "notifications"
 
@@ -17,7 +17,7 @@ TOPIC = "notifications"
 @pytest.fixture
 def ready(aws: Any, profile: Any) -> Any:
     """The local profile's environment as the stack builds it, alarms and on-call on a notifications topic."""
-    from launchctl.infrastructure import create_environment
+    from launchctl.local.infrastructure import create_environment
 
     topic = aws("sns").create_topic(Name=TOPIC)["TopicArn"]
     create_environment(aws, profile, topic)
@@ -25,14 +25,17 @@ def ready(aws: Any, profile: Any) -> Any:
     return aws
 
 
-@pytest.fixture(autouse=True)
-def releases_unbroken() -> Any:
-    yield
-    BROKEN_RELEASES.clear()
+def _break(aws: Any, profile: Any, check_id: str) -> None:
+    """Break the item; an item releases carry (RELEASE_DEFECTS) stays broken in the release published next."""
+    BREAKERS[check_id](aws, profile)
+    if check_id in RELEASE_DEFECTS:
+        aws.defects = {*getattr(aws, "defects", set()), check_id}
 
 
 def _run(aws: Any, profile: Any, release: bool = True) -> Any:
-    named = Release(publish_release(aws, "1.1.0"), backend_image("1.1.0")) if release else None
+    named = None
+    if release:
+        named = Release(publish_release(aws, "1.1.0", getattr(aws, "defects", set())), backend_image("1.1.0"))
     return run_preflight(profile, aws, named, getattr(aws, "topic", ""))
 
 
@@ -46,7 +49,7 @@ def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: An
 
 @pytest.mark.parametrize("check_id", sorted(BREAKERS))
 def test_each_check_fails_when_its_item_is_broken(ready: Any, profile: Any, check_id: str) -> None:
-    BREAKERS[check_id](ready, profile)
+    _break(ready, profile, check_id)
     report = _run(ready, profile)
     result = next(c for c in report.checks if c.id == check_id)
     assert result.result in {"fail", "warn"}, result

@@ -10,8 +10,8 @@ from chalicelib.errors import RollbackIncomplete
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from launchctl.ecs_scheduler import EcsScheduler
-from launchctl.infrastructure import FIRST_VERSION, REGION, site_build
+from launchctl.local.ecs_scheduler import EcsScheduler
+from launchctl.local.infrastructure import FIRST_VERSION, REGION, site_build
 from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
 
 

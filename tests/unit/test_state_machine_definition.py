@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from launchctl.asl import bind_definition, function_name, resource_names
-from launchctl.bridge import chalice_functions
+from launchctl.build.asl import bind_definition, function_name, resource_names
+from launchctl.local.bridge import chalice_functions
 
 ASL = Path(__file__).parents[2] / "statemachines" / "launch.asl.json"
 LAMBDA_ERRORS = {

@@ -10,7 +10,7 @@ from typing import Any
 from moto.core.utils import utcnow
 from moto.ecs.models import ecs_backends
 
-from launchctl.infrastructure import ACCOUNT_ID
+from launchctl.local.infrastructure import ACCOUNT_ID
 
 
 class EcsScheduler:

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launchctl.asl import ASL_PATH, resource_names
+from launchctl.build.asl import ASL_PATH, resource_names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:

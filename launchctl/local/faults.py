@@ -72,6 +72,10 @@ class FaultInjector:
             self._faults.append(fault)
         return fault
 
+    def planted(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from launchctl.faults import FaultInjector, LambdaTimedOut
+from launchctl.local.faults import FaultInjector, LambdaTimedOut
 
 FUNCTION_PATH_MARKER = "/functions/"
 

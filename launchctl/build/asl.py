@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-ASL_PATH = Path(__file__).resolve().parent.parent / "statemachines" / "launch.asl.json"
+ASL_PATH = Path(__file__).resolve().parents[2] / "statemachines" / "launch.asl.json"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)FunctionArn\}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -9,16 +10,15 @@ import shutil
 import tempfile
 import threading
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from launchctl import moto_fixes
 from launchctl.approvers import sync_subscriptions
-from launchctl.asl import ASL_PATH, bind_definition
-from launchctl.bridge import LambdaBridge, chalice_functions
+from launchctl.build.asl import ASL_PATH, bind_definition
 from launchctl.client import ControllerApi
 from launchctl.credentials import (
     AUDIENCE,
@@ -30,15 +30,17 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.ecs_scheduler import EcsScheduler
-from launchctl.faults import FaultInjector
-from launchctl.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
-from launchctl.oidc import LocalIssuer
-from launchctl.outbox import OutboxServer, delivered
-from launchctl.sample_site import SampleSite
-from launchctl.servers import LoopbackServer
+from launchctl.local import moto_fixes
+from launchctl.local.bridge import LambdaBridge, chalice_functions
+from launchctl.local.ecs_scheduler import EcsScheduler
+from launchctl.local.faults import FaultInjector
+from launchctl.local.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
+from launchctl.local.oidc import LocalIssuer
+from launchctl.local.outbox import OutboxServer, delivered
+from launchctl.local.sample_site import SampleSite
+from launchctl.local.servers import LoopbackServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
 CHALICE_STAGE = "local"
 
@@ -129,6 +131,9 @@ class LocalStack:
         self.issuer: LocalIssuer | None = None
         self.people: dict[str, tuple[str, str]] = {}
         self._people_apis: dict[str, ControllerApi] = {}
+        # The checklist items broken on purpose, and those that releases published from now on have too.
+        self.broken_checks: list[str] = []
+        self.release_defects: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -331,7 +336,7 @@ class LocalStack:
     # -- releases and faults, for the demo and the tests ------------------------------------------
 
     def publish_release(self, version: str) -> str:
-        return publish_release(self.client, version)
+        return publish_release(self.client, version, self.release_defects)
 
     def site_objects(self) -> dict[str, bytes]:
         s3 = self.client("s3")
@@ -371,10 +376,69 @@ class LocalStack:
         return self.api_as().wait(launch_id, lambda item: item["status"] in statuses, timeout)
 
     def break_check(self, check_id: str) -> None:
-        """Break one preflight item in the emulated account (see launchctl.infrastructure.BREAKERS)."""
-        from launchctl.infrastructure import BREAKERS
+        """Break one preflight item in the emulated account (see launchctl.local.infrastructure.BREAKERS)."""
+        from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS
 
         BREAKERS[check_id](self.client, self.profile)
+        self.broken_checks.append(check_id)
+        if check_id in RELEASE_DEFECTS:
+            self.release_defects.add(check_id)
+
+    def repair(self, check_id: str) -> None:
+        """Put back an item `break_check` broke (those with a way back: launchctl.local.infrastructure.REPAIRS)."""
+        from launchctl.local.infrastructure import REPAIRS
+
+        REPAIRS[check_id](self.client, self.profile)
+        self.release_defects.discard(check_id)
+        while check_id in self.broken_checks:
+            self.broken_checks.remove(check_id)
+
+    def restore(self, timeout: float = 90.0) -> list[str]:
+        """Put the stack back as a test or a demo found it, however it was left; what had to be put back.
+
+        Faults, slow or failing images and broken items are undone; a launch still running is aborted and
+        followed to its end; a lock its ended launch still holds (a failed rollback's) is released."""
+        from chalicelib.wiring import launch_store
+        from launchctl.client import ApiError, is_final
+
+        restored: list[str] = []
+        images = [self.scheduler.failing_images, self.scheduler.slow_images, self.scheduler.failing_tasks]
+        images += [self.site.unhealthy_images] if self.site else []
+        if self.faults.planted() or any(images):
+            restored.append("faults and failing images")
+        self.faults.clear()
+        for planted in images:
+            planted.clear()
+        for check_id in list(self.broken_checks):
+            self.repair(check_id)
+            restored.append(f"{check_id} repaired")
+        for alarm in self.profile.bake.alarm_names:
+            self.set_alarm(alarm, "OK")
+        api = self.api_as()
+        for launch in api.list(100, environment="local")["launches"]:
+            if not is_final(launch):
+                with contextlib.suppress(ApiError):  # it may end, or be a rollback, meanwhile
+                    api.abort(launch["launch_id"], "left running by the previous test: ended by the stack's restore")
+                api.wait(launch["launch_id"], is_final, timeout=timeout)
+                restored.append(f"launch {launch['launch_id']} ended")
+        store = launch_store()
+        lock = store.lock("local")
+        if lock is not None and store.release_lock("local", lock.owner):
+            restored.append(f"lock of {lock.owner} released")
+        return restored
+
+    @contextlib.contextmanager
+    def broken(self, check_id: str) -> Iterator[None]:
+        """The item broken for the block, and whole again after it, however the block ends."""
+        from launchctl.local.infrastructure import REPAIRS
+
+        if check_id not in REPAIRS:
+            raise ValueError(f"{check_id} has no repair: a shared stack cannot be left with it broken")
+        self.break_check(check_id)
+        try:
+            yield
+        finally:
+            self.repair(check_id)
 
     # -- callers ---------------------------------------------------------------------------------
 

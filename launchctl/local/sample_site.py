@@ -7,8 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.infrastructure import SMOKE_TOKEN
-from launchctl.servers import LoopbackServer
+from launchctl.local.infrastructure import SMOKE_TOKEN
+from launchctl.local.servers import LoopbackServer
 
 
 class SampleSite:

@@ -10,7 +10,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.servers import LoopbackServer
+from launchctl.local.servers import LoopbackServer
 
 DEFAULT_JOB: dict[str, str] = {
     "repository": "acme/shop",
