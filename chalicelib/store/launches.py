@@ -97,11 +97,12 @@ class LaunchRecords(Table):
         when `condition` fails, it raises Refused with the record as it stands."""
         key = Keys.launch(launch_id)
         for _ in range(SEQUENCE_ATTEMPTS):
-            if sequence is None:
+            if sequence is None and events:
                 item = self.get(key)
                 if item is None:
                     raise LaunchNotFound(launch_id)
                 sequence = sequence_of(item)
+            sequence = sequence or 0
             clauses = list(sets or [])
             attribute_values = dict(values or {})
             conditions = ["attribute_exists(pk)"]
@@ -135,7 +136,7 @@ class LaunchRecords(Table):
                 item = self.get(key)
                 if item is None:
                     raise LaunchNotFound(launch_id) from None
-                if sequence_of(item) != sequence:
+                if events and sequence_of(item) != sequence:
                     sequence = sequence_of(item)  # another writer appended meanwhile: take the next numbers
                     continue
                 raise Refused(item) from None
