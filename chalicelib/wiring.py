@@ -19,4 +19,5 @@ def launch_store() -> LaunchStore:
 
 def dependencies() -> Dependencies:
     """The stage harness's view of this deployment."""
-    return Dependencies(store=launch_store, client=aws.client, profile=load_profile, settings=settings)
+    # Stage clients in the function's region; the one ACM client a stage asks for is CloudFront's, in us-east-1.
+    return Dependencies(store=launch_store, client=aws.preflight_client, profile=load_profile, settings=settings)

@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 Entry = tuple[LaunchStatus, Stage]
 
 
+class UndeclaredClient(RuntimeError):
+    """A stage reached for a client its row does not declare (what it declares is what it may use)."""
+
+
 class StageStore(LaunchStore):
     """The store as a stage sees it: what it writes to the environment's record (changes, the rollback
     point) is written at once, but its timeline events wait to be written with its progress."""
@@ -57,6 +61,8 @@ class StageCall:
     clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
+        if service not in self.clients:
+            raise UndeclaredClient(f"the stage asked for {service}, which its row of the stage table does not name")
         return self.clients[service]
 
 

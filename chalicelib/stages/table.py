@@ -9,6 +9,22 @@ from chalicelib.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
 
+# Every service a preflight check reads (ACM: in us-east-1, where CloudFront's certificates live).
+PREFLIGHT_SERVICES = (
+    "acm",
+    "cloudfront",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "ecs",
+    "elbv2",
+    "logs",
+    "rds",
+    "s3",
+    "secretsmanager",
+    "sns",
+)
+
 
 def _begin(call: StageCall) -> Progress:
     from chalicelib.stages.lifecycle import begin_launch
@@ -17,13 +33,10 @@ def _begin(call: StageCall) -> Progress:
 
 
 def _preflight(call: StageCall) -> Progress:
-    from chalicelib import aws
     from chalicelib.stages.preflight import preflight_stage
 
-    # The checks fan out over many services (and ACM in us-east-1): they take a client factory.
-    return preflight_stage(
-        call.store, call.launch, call.profile, aws.preflight_client, call.settings.notifications_topic_arn
-    )
+    # The checks fan out over many services: they take the declared clients as a factory.
+    return preflight_stage(call.store, call.launch, call.profile, call.client, call.settings.notifications_topic_arn)
 
 
 def _request_approvals(call: StageCall) -> Progress:
@@ -115,7 +128,7 @@ STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in [
         StageSpec("begin_launch", Stage.START, _begin, exits=after_begin),
-        StageSpec("preflight", Stage.PREFLIGHT, _preflight),
+        StageSpec("preflight", Stage.PREFLIGHT, _preflight, clients=PREFLIGHT_SERVICES),
         StageSpec(
             "request_approvals",
             Stage.APPROVALS,

@@ -112,3 +112,27 @@ def test_a_stage_called_for_a_launch_that_ended_does_nothing(store: Any, launch:
     with pytest.raises(LaunchHasEnded):
         lambdas("bake_check", launch.launch_id)
     assert store.timeline(launch.launch_id) == events
+
+
+def test_preflight_runs_on_the_clients_its_row_declares_and_keeps_its_report(
+    environment: Any, store: Any, launch: Launch, run_stage: Any
+) -> None:
+    from chalicelib.errors import PreflightBlocked
+
+    # A check reaching for a client its row does not declare would fail the stage with UndeclaredClient;
+    # here the checks all ran, and block on what this bare account lacks (the notification topic).
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT)
+    with pytest.raises(PreflightBlocked, match=r"monitoring\.notifications_subscribed"):
+        run_stage("preflight", launch.launch_id)
+    kept = store.get_launch(launch.launch_id).results.preflight
+    assert kept is not None
+    assert kept.passed is False
+    assert {check.id for check in kept.checks if check.result == "pass"} >= {"s3.site_versioning", "rds.multi_az"}
+
+
+def test_a_stage_reaching_for_a_client_it_did_not_declare_is_refused() -> None:
+    from chalicelib.stages.harness import StageCall, UndeclaredClient
+
+    call = StageCall(store=None, launch=None, profile=None, event=None, settings=None, clients={"s3": object()})  # type: ignore[arg-type]
+    with pytest.raises(UndeclaredClient, match="rds"):
+        call.client("rds")
