@@ -21,9 +21,13 @@ local: $(STAMP)
 # Unit tests first, then the integration tests, each spread over worker processes. Never in one run:
 # a unit test's moto resets the process's emulated AWS, which a worker's local stack lives in.
 # Each integration worker starts its own local stack on free ports.
+# The integration run leaves the AWS calls each function made in LAUNCH_CALLS_DIR; tests/policies then
+# checks them against each function's own policy (.chalice/policies/): nothing more, nothing less.
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest tests/unit -n 2
-	$(BIN)/python -m pytest tests/integration -n 3 --dist loadgroup
+	calls=$$(mktemp -d) && \
+	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 --dist loadgroup && \
+	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/policies
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.
 browser:

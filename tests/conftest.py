@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from chalicelib.profiles import EnvironmentProfile, load_profile
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
 REQUESTER = "riley.release@acme.example"
+# Where each worker's stack leaves the AWS calls its functions made (set for the integration run).
+CALLS_DIR = "LAUNCH_CALLS_DIR"
 
 
 @pytest.fixture(scope="session")
@@ -281,6 +284,10 @@ def stack() -> Iterator[Any]:
     local = LocalStack(Ports.any_free()).start()
     yield local
     local.stop()
+    calls = os.environ.get(CALLS_DIR)
+    if calls:  # what each function called on this worker's stack, for the policy check (tests/policies.py)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        Path(calls, f"{worker}.json").write_text(json.dumps(sorted(local.faults.attempted)))
 
 
 class CallerClient:

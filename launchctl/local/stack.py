@@ -45,9 +45,14 @@ APP_NAME = "launch-controller"
 CHALICE_STAGE = "local"
 
 
-def staged_handler(stage: str) -> Any:
+# The API's Lambda function, as Chalice names it in the package.
+API_FUNCTION = "api_handler"
+
+
+def staged_handler(stage: str, faults: FaultInjector | None = None) -> Any:
     """Chalice's request handler behind an API Gateway stage: only `/<stage>/...` reaches a route (anything
-    else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS."""
+    else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS. Its AWS
+    calls are the API function's (`api_handler`, as Chalice names it) to `faults`."""
     from http.server import BaseHTTPRequestHandler
 
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway
@@ -72,7 +77,10 @@ def staged_handler(stage: str) -> Any:
             if not route.startswith(prefix + "/"):
                 raise ForbiddenError({"x-amzn-ErrorType": "MissingAuthenticationTokenException"}, MISSING_TOKEN)
             inner = route[len(prefix) :] + (f"?{query}" if query else "")
-            return super().handle_request(method, inner, headers, body)
+            if faults is None:
+                return super().handle_request(method, inner, headers, body)
+            with faults.running(API_FUNCTION):
+                return super().handle_request(method, inner, headers, body)
 
     class StagedHandler(ChaliceRequestHandler):
         def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
@@ -272,7 +280,12 @@ class LocalStack:
         )
         stage = config.api_gateway_stage
         self._api = LocalDevServer(
-            app, config, self.host, self.ports.api, handler_cls=staged_handler(stage), server_cls=LoopbackServer
+            app,
+            config,
+            self.host,
+            self.ports.api,
+            handler_cls=staged_handler(stage, self.faults),
+            server_cls=LoopbackServer,
         )
         self.api_port = self._api.server.server_address[1]
         self.api_url = f"http://{self.host}:{self.api_port}/{stage}"

@@ -35,8 +35,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".chalice").mkdir()
-    for name in ("config.json", "policy.json"):
-        shutil.copy(ROOT / ".chalice" / name, project / ".chalice" / name)
+    shutil.copy(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
+    shutil.copytree(ROOT / ".chalice" / "policies", project / ".chalice" / "policies")
     subprocess.run(
         [
             str(BIN / "chalice"),
@@ -96,3 +96,12 @@ def test_the_lambda_package_holds_no_test_or_local_tools(template: tuple[Path, d
     assert "chalicelib/templates/approval.html" in names
     for unwanted in ("moto/", "launchctl/", "tests/", "pytest/", "cfnlint/"):
         assert not any(name.startswith(unwanted) for name in names), unwanted
+
+
+def test_each_function_has_its_own_role_with_its_own_policy(template: tuple[Path, dict]) -> None:
+    _, body = template
+    functions = {name: r for name, r in body["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
+    assert len(roles) == len(functions)
+    policies = {json.dumps(body["Resources"][role]["Properties"]["Policies"], sort_keys=True) for role in roles}
+    assert len(policies) == len(functions)
