@@ -105,3 +105,20 @@ def test_each_function_has_its_own_role_with_its_own_policy(template: tuple[Path
     assert len(roles) == len(functions)
     policies = {json.dumps(body["Resources"][role]["Properties"]["Policies"], sort_keys=True) for role in roles}
     assert len(policies) == len(functions)
+
+
+def test_every_function_is_traced_keeps_its_logs_a_while_and_the_api_has_a_concurrency_cap(
+    template: tuple[Path, dict],
+) -> None:
+    _, body = template
+    resources = body["Resources"]
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert {f["Properties"]["Tracing"] for f in functions.values()} == {"Active"}
+    kept = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]["RetentionInDays"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup" and "Fn::Sub" in r["Properties"].get("LogGroupName", {})
+    }
+    assert {f"/aws/lambda/${{{name}}}" for name in functions} <= set(kept)
+    assert set(kept.values()) == {90}
+    assert functions["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == 50

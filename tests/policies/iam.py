@@ -40,8 +40,14 @@ EXERCISED_BY_UNIT_TESTS = {
     ("deploy_backend", "ecs:UpdateService"): "test_deploy_stages.py: a profile without migrations rolls at once",
     ("check_backend", "ecs:StopTask"): "test_deploy_stages.py: a migration past its deadline is stopped",
 }
-# The Lambda runtime writes the function's logs, not the function's code.
-RUNTIME_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# The Lambda runtime writes the function's logs and its traces (X-Ray is on), not the function's code.
+RUNTIME_ACTIONS = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+}
 
 
 def actions_for(operation: str) -> set[str]:
