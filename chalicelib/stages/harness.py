@@ -58,12 +58,17 @@ class StageCall:
     profile: EnvironmentProfile
     event: StageEvent
     settings: Settings
-    clients: dict[str, Any] = field(default_factory=dict)
+    declared: tuple[str, ...] = ()
+    make_client: Callable[[str], Any] | None = None
+    _made: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if service not in self.clients:
+        """A declared client, made when first asked for (a cold container pays only for what the stage uses)."""
+        if service not in self.declared or self.make_client is None:
             raise UndeclaredClient(f"the stage asked for {service}, which its row of the stage table does not name")
-        return self.clients[service]
+        if service not in self._made:
+            self._made[service] = self.make_client(service)
+        return self._made[service]
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,8 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         profile=needs.profile(launch.request.environment),
         event=parsed,
         settings=needs.settings(),
-        clients={service: needs.client(service) for service in spec.clients},
+        declared=spec.clients,
+        make_client=needs.client,
     )
     try:
         progress = spec.run(call)

@@ -133,6 +133,7 @@ def test_preflight_runs_on_the_clients_its_row_declares_and_keeps_its_report(
 def test_a_stage_reaching_for_a_client_it_did_not_declare_is_refused() -> None:
     from chalicelib.stages.harness import StageCall, UndeclaredClient
 
-    call = StageCall(store=None, launch=None, profile=None, event=None, settings=None, clients={"s3": object()})  # type: ignore[arg-type]
+    fields: dict[str, Any] = {"store": None, "launch": None, "profile": None, "event": None, "settings": None}
+    call = StageCall(**fields, declared=("s3",), make_client=lambda service: object())
     with pytest.raises(UndeclaredClient, match="rds"):
         call.client("rds")
