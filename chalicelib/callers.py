@@ -10,13 +10,13 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
 
 from chalicelib.models import Caller
 from chalicelib.profiles import EnvironmentProfile, load_profile_all
+from chalicelib.runtime import kept
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 # The IAM token: a presigned sts:GetCallerIdentity URL, base64url, after this prefix (the EKS pattern).
@@ -98,9 +98,9 @@ GITHUB_RECORDED_CLAIMS = (
 )
 
 
-@lru_cache(maxsize=4)
+@kept
 def _jwks_client(url: str) -> Any:
-    """One key set client per URL for the Lambda's life: keys cached, refetched for an unknown kid."""
+    """One key set client per URL for the container's life: keys cached, refetched for an unknown kid."""
     from jwt import PyJWKClient
 
     return PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)

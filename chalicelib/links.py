@@ -9,8 +9,9 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
+
+from chalicelib.runtime import kept
 
 
 class ForgedLink(Exception):
@@ -92,7 +93,7 @@ def form_token_matches(key: bytes, approval_id: str, nonce: str | None, token: s
     return hmac.compare_digest(form_token(key, approval_id, nonce), token)
 
 
-@lru_cache(maxsize=4)
+@kept
 def _cached_key(secret_id: str, client: Any) -> bytes:
     value = client.get_secret_value(SecretId=secret_id)
     raw = value.get("SecretBinary") or value["SecretString"].encode()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from chalicelib import runtime
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -275,7 +275,7 @@ class UnknownEnvironment(ProfileError):
 def profiles_dir() -> Path:
     """Where profiles are read: `LAUNCH_PROFILES_DIR` when the deployment (or the local stack) names one,
     else the profiles packaged with the code."""
-    configured = os.environ.get("LAUNCH_PROFILES_DIR")
+    configured = runtime.environ().get("LAUNCH_PROFILES_DIR")
     return Path(configured) if configured else PROFILES_DIR
 
 
@@ -305,7 +305,7 @@ def load_profile(environment: str, directory: Path | None = None) -> Environment
     return _load_profile(environment, directory or profiles_dir())
 
 
-@lru_cache(maxsize=16)
+@runtime.kept
 def _load_profile(environment: str, directory: Path) -> EnvironmentProfile:
     if environment not in known_environments(directory):
         raise UnknownEnvironment(

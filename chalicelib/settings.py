@@ -1,12 +1,12 @@
-"""Deployment settings the Lambdas read from their environment (set by Chalice or the template)."""
+"""Deployment settings the Lambdas read from their environment (set by the template)."""
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+from chalicelib import runtime
 
 if TYPE_CHECKING:
     from chalicelib.callers import IdentityConfig
@@ -29,7 +29,8 @@ class Settings(BaseModel):
     def identity(self) -> IdentityConfig:
         from chalicelib.callers import IdentityConfig
 
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        environ = runtime.environ()
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return IdentityConfig(
             oidc_issuer=self.oidc_issuer,
             oidc_audience=self.oidc_audience,
@@ -38,17 +39,18 @@ class Settings(BaseModel):
         )
 
 
-@lru_cache(maxsize=1)
+@runtime.kept
 def settings() -> Settings:
+    environ = runtime.environ()
     return Settings(
-        table_name=os.environ.get("LAUNCH_TABLE", "launch-controller"),
-        state_machine_arn=os.environ.get("LAUNCH_STATE_MACHINE_ARN", ""),
-        approvals_topic_arn=os.environ.get("APPROVALS_TOPIC_ARN", ""),
-        notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
-        public_api_url=os.environ.get("PUBLIC_API_URL", "").rstrip("/"),
-        approval_key_secret_id=os.environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
-        oidc_issuer=os.environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),
-        oidc_audience=os.environ.get("OIDC_AUDIENCE", "launch-controller"),
-        oidc_jwks_url=os.environ.get("OIDC_JWKS_URL", ""),
-        sts_endpoint=os.environ.get("STS_ENDPOINT_URL", ""),
+        table_name=environ.get("LAUNCH_TABLE", "launch-controller"),
+        state_machine_arn=environ.get("LAUNCH_STATE_MACHINE_ARN", ""),
+        approvals_topic_arn=environ.get("APPROVALS_TOPIC_ARN", ""),
+        notifications_topic_arn=environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
+        public_api_url=environ.get("PUBLIC_API_URL", "").rstrip("/"),
+        approval_key_secret_id=environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
+        oidc_issuer=environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),
+        oidc_audience=environ.get("OIDC_AUDIENCE", "launch-controller"),
+        oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),
+        sts_endpoint=environ.get("STS_ENDPOINT_URL", ""),
     )

@@ -1,4 +1,7 @@
-"""Writes the merge template for `chalice package`: deploy/resources.json with the ASL inlined and bound."""
+"""The deployable SAM template: Chalice's Lambdas and API merged with deploy/resources.json and the ASL.
+
+`make package` writes it with `chalice package` (and the code's zip); `sam_template()` builds the same
+template in-process without the zip, for the local stack, which deploys it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from typing import Any
 from launchctl.build.asl import ASL_PATH, resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
+# The Chalice stage the template is packaged from: the one deployment, whatever account it goes to.
+PACKAGED_STAGE = "prod"
+# Where `chalice package` points every function's code; `sam deploy` or `aws cloudformation package`
+# uploads it and rewrites the URI.
+CODE_URI = "./deployment.zip"
 
 
 def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:
@@ -25,14 +33,59 @@ def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:
     return resources
 
 
+def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
+    resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
+    return merge_template(resources, ASL_PATH.read_text())
+
+
+def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[str, Any]:
+    """What `chalice package --stage prod --merge-template ...` writes as sam.json, built without the zip.
+
+    The same Chalice steps, in the same order, except the one that pip-installs and zips the code: each
+    function's CodeUri is the zip's name, as `chalice package` leaves it."""
+    from chalice import package
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy import deployer, models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+    from chalice.utils import OSUtils
+
+    class NamedZip(deployer.BaseDeployStep):  # type: ignore[misc]
+        def handle_deploymentpackage(self, config: Any, resource: Any) -> None:
+            if isinstance(resource.filename, models.Placeholder):
+                resource.filename = CODE_URI
+
+    factory = CLIFactory(project_dir=str(project_dir))
+    config = factory.create_config_obj(stage)
+    osutils = OSUtils()
+    build = deployer.BuildStage(
+        steps=[
+            deployer.InjectDefaults(),
+            NamedZip(),
+            deployer.PolicyGenerator(policy_gen=deployer.AppPolicyGenerator(osutils=osutils), osutils=osutils),
+            deployer.SwaggerBuilder(swagger_generator=package.CFNSwaggerGenerator()),
+            deployer.LambdaEventSourcePolicyInjector(),
+            deployer.WebsocketPolicyInjector(),
+        ]
+    )
+    resources = package.ResourceBuilder(ApplicationGraphBuilder(), DependencyBuilder(), build).construct_resources(
+        config, stage
+    )
+    template: dict[str, Any] = package.SAMTemplateGenerator(config, factory.create_package_options()).generate(
+        resources
+    )
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = CODE_URI
+    merged: dict[str, Any] = package.TemplateDeepMerger().merge(project_merge_template(project_dir), template)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output", type=Path)
     args = parser.parse_args()
-    resources = json.loads((ROOT / "deploy" / "resources.json").read_text())
-    template = merge_template(resources, ASL_PATH.read_text())
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(template, indent=2) + "\n")
+    args.output.write_text(json.dumps(project_merge_template(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

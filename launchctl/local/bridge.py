@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.local.faults import FaultInjector, LambdaTimedOut
 
 FUNCTION_PATH_MARKER = "/functions/"
@@ -38,26 +40,32 @@ class LambdaContext:
     log_group_name: str = "/aws/lambda/local"
     log_stream_name: str = "local"
     timeout_seconds: int = 900
+    deadline: float = 0.0
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    """A deployed function as the bridge runs it: its code, its container, its timeout."""
+
+    name: str  # the app's name for it: faults and recorded calls are kept under it
+    handler: Callable[[dict[str, Any], Any], Any]
+    function_name: str
+    arn: str = ""
+    runtime: Runtime = field(default_factory=lambda: PROCESS)
+    timeout_seconds: int = 900
+    memory_mb: int = 512
 
 
 class LambdaBridge:
-    """Maps function names to Chalice Lambda functions; AWS faults are planted through `faults`."""
+    """Answers Invoke for the deployed functions, each in its own container; AWS faults are planted
+    through `faults`."""
 
-    def __init__(
-        self,
-        functions: dict[str, Callable[[dict[str, Any], Any], Any]],
-        name_prefix: str,
-        faults: FaultInjector | None = None,
-    ) -> None:
-        self._functions = functions
-        self._prefix = name_prefix
+    def __init__(self, functions: list[LocalFunction], faults: FaultInjector | None = None) -> None:
+        self._functions = {f.function_name: f for f in functions}
         self.faults = faults or FaultInjector()
-
-    def function_name(self, short_name: str) -> str:
-        return f"{self._prefix}{short_name}"
 
     def install(self) -> None:
         """Register first on boto3's default session, which the interpreter's clients come from."""
@@ -69,22 +77,27 @@ class LambdaBridge:
             boto3.DEFAULT_SESSION.events.unregister("before-send.lambda.Invoke", self._on_invoke)
 
     def invoke(self, name: str, event: dict[str, Any]) -> tuple[dict[str, Any] | Any, str | None]:
-        """Run a function as Lambda would: (payload, function error or None)."""
-        short = name.split(":")[-1] if name.startswith("arn:") else name
-        short = short.removeprefix(self._prefix)
-        function = self._functions.get(short)
+        """Run a function as Lambda would: (payload, function error or None). A function that returns after
+        its timeout is reported as Lambda reports one it stopped."""
+        function_name = name.split(":")[6] if name.startswith("arn:") else name
+        function = self._functions.get(function_name)
         if function is None:
             return {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {name}"}, "Unhandled"
         context = LambdaContext(
-            function_name=self.function_name(short),
-            invoked_function_arn=name
-            if name.startswith("arn:")
-            else f"arn:aws:lambda:local:000000000000:function:{name}",
+            function_name=function.function_name,
+            invoked_function_arn=name if name.startswith("arn:") else function.arn,
             aws_request_id=str(uuid.uuid4()),
+            memory_limit_in_mb=function.memory_mb,
+            log_group_name=f"/aws/lambda/{function.function_name}",
+            timeout_seconds=function.timeout_seconds,
+            deadline=time.monotonic() + function.timeout_seconds,
         )
         try:
-            with self.faults.running(short):
-                return function(event, context), None
+            with running(function.runtime), self.faults.running(function.name):
+                result = function.handler(event, context)
+            if context.get_remaining_time_in_millis() == 0:
+                raise LambdaTimedOut(f"{function.name} ran past its {function.timeout_seconds} s timeout")
+            return result, None
         except LambdaTimedOut:
             seconds = context.timeout_seconds
             return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -18,7 +17,7 @@ from typing import Any
 import boto3
 
 from launchctl.approvers import sync_subscriptions
-from launchctl.build.asl import ASL_PATH, bind_definition
+from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
 from launchctl.credentials import (
     AUDIENCE,
@@ -31,7 +30,8 @@ from launchctl.credentials import (
     write_stack_file,
 )
 from launchctl.local import moto_fixes
-from launchctl.local.bridge import LambdaBridge, chalice_functions
+from launchctl.local.bridge import LambdaBridge, LocalFunction
+from launchctl.local.deployment import DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.faults import FaultInjector
 from launchctl.local.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
@@ -42,20 +42,22 @@ from launchctl.local.servers import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
-CHALICE_STAGE = "local"
 
 
-# The API's Lambda function, as Chalice names it in the package.
+# The API's Lambda function, as Chalice names it (its policy file's name); its handler is `app.app`.
 API_FUNCTION = "api_handler"
 
 
-def staged_handler(stage: str, faults: FaultInjector | None = None) -> Any:
+def staged_handler(stage: str, faults: FaultInjector | None = None, container: Any = None) -> Any:
     """Chalice's request handler behind an API Gateway stage: only `/<stage>/...` reaches a route (anything
-    else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS. Its AWS
+    else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS. Requests
+    run in the API function's container (`container()`, its environment and credentials), and its AWS
     calls are the API function's (`api_handler`, as Chalice names it) to `faults`."""
     from http.server import BaseHTTPRequestHandler
 
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway
+
+    from chalicelib.runtime import PROCESS, running
 
     prefix = f"/{stage}"
 
@@ -77,10 +79,11 @@ def staged_handler(stage: str, faults: FaultInjector | None = None) -> Any:
             if not route.startswith(prefix + "/"):
                 raise ForbiddenError({"x-amzn-ErrorType": "MissingAuthenticationTokenException"}, MISSING_TOKEN)
             inner = route[len(prefix) :] + (f"?{query}" if query else "")
-            if faults is None:
-                return super().handle_request(method, inner, headers, body)
-            with faults.running(API_FUNCTION):
-                return super().handle_request(method, inner, headers, body)
+            with running(container() if container else PROCESS):
+                if faults is None:
+                    return super().handle_request(method, inner, headers, body)
+                with faults.running(API_FUNCTION):
+                    return super().handle_request(method, inner, headers, body)
 
     class StagedHandler(ChaliceRequestHandler):
         def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
@@ -130,6 +133,8 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
+        self.deployment: Deployment | None = None
+        self.containers: dict[str, Any] = {}  # each deployed function's Runtime, by its app name
         self.scheduler = EcsScheduler(REGION)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
@@ -155,7 +160,9 @@ class LocalStack:
         self._start_moto()
         import app as chalice_app
 
-        self._bind_api(chalice_app.app)
+        # The template `make package` writes, built in-process: the stack deploys exactly this.
+        self.template = sam_template()
+        self._bind_api(chalice_app.app, served_stage(self.template))
         packaged = load_profile_file(PROFILES_DIR / "local.toml")
         self.site = SampleSite(
             self.host,
@@ -172,10 +179,7 @@ class LocalStack:
         aws.reset_clients()
         settings.cache_clear()
         self.profile = load_profile("local")
-        self.bridge = LambdaBridge(chalice_functions(chalice_app.app), f"{APP_NAME}-{CHALICE_STAGE}-", self.faults)
-        self.bridge.install()
-        self.faults.install(aws.session())
-        self.bootstrap()
+        self.bootstrap(chalice_app)
         settings.cache_clear()
         self.scheduler.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
@@ -217,28 +221,26 @@ class LocalStack:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
-                "LAUNCH_TABLE": "launch-controller-local",
+                # Powertools' logger reads its level once per process, at import: one level for all.
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_SERVICE_NAME": APP_NAME,
-                "OIDC_AUDIENCE": AUDIENCE,
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
         if not self.api_url:
             return  # the servers are not bound yet
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": self.moto_url,
-                "MOTO_PORT": self.moto_url.rsplit(":", 1)[1],
-                "PUBLIC_API_URL": self.api_url,
-                # The API verifies tokens of the local issuer and asks moto's STS, with the same code as on AWS.
-                "OIDC_ISSUER": self.issuer.url if self.issuer else "",
-                "STS_ENDPOINT_URL": self.moto_url,
-                # The profiles as deployed: the packaged ones, the local one pointing at this stack's ports.
-                "LAUNCH_PROFILES_DIR": str(self._profiles_dir),
-            }
-        )
+        os.environ.update({"MOTO_PORT": self.moto_url.rsplit(":", 1)[1], **self.stand_ins()})
+
+    def stand_ins(self) -> dict[str, str]:
+        """What every function's environment has locally beyond what the template gives it: where AWS is
+        (moto), and the profiles as deployed (the packaged ones, the local one pointing at this stack's
+        ports), which on AWS are packaged with the code."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "STS_ENDPOINT_URL": self.moto_url,
+            "LAUNCH_PROFILES_DIR": str(self._profiles_dir),
+        }
 
     def _start_moto(self) -> None:
         import logging
@@ -263,28 +265,26 @@ class LocalStack:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
-    def _bind_api(self, app: Any) -> None:
-        """Chalice's local server, bound now and served once the stack is ready, under the API Gateway
-        stage path the deployed API has (`/api`), as chalice.local.create_local_server would build it."""
+    def _bind_api(self, app: Any, stage: str) -> None:
+        """Chalice's local server, bound now and served once the stack is ready, under the template's API
+        Gateway stage (`/api`), as chalice.local.create_local_server would build it."""
         from chalice.config import Config
         from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
         if not isinstance(app, LocalChalice):
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
-        # The deployment's own config: its `api_gateway_stage` is the path prefix the deployed API has.
         config = Config(
-            chalice_stage=CHALICE_STAGE,
+            chalice_stage=PACKAGED_STAGE,
             user_provided_params={"app_name": APP_NAME, "project_dir": str(ROOT)},
             config_from_disk=json.loads((ROOT / ".chalice" / "config.json").read_text()),
         )
-        stage = config.api_gateway_stage
         self._api = LocalDevServer(
             app,
             config,
             self.host,
             self.ports.api,
-            handler_cls=staged_handler(stage, self.faults),
+            handler_cls=staged_handler(stage, self.faults, lambda: self.containers[API_FUNCTION]),
             server_cls=LoopbackServer,
         )
         self.api_port = self._api.server.server_address[1]
@@ -315,36 +315,58 @@ class LocalStack:
 
     # -- the emulated account ------------------------------------------------------------------
 
-    def bootstrap(self) -> None:
-        """Create the controller's own resources and the infrastructure the local profile names."""
-        from chalicelib.store import table_definition
-
-        self.client("dynamodb").create_table(**table_definition(os.environ["LAUNCH_TABLE"]))
-        sns = self.client("sns")
-        for name in ("approvals", "notifications"):
-            self.topics[name] = sns.create_topic(Name=f"{APP_NAME}-{name}")["TopicArn"]
-        os.environ["APPROVALS_TOPIC_ARN"] = self.topics["approvals"]
-        os.environ["NOTIFICATIONS_TOPIC_ARN"] = self.topics["notifications"]
-        # What the deploy template's generated secret is on AWS: a random key for signing approval links.
-        key = self.client("secretsmanager").create_secret(
-            Name=f"{APP_NAME}/approval-link-key", SecretString=secrets.token_urlsafe(48)
+    def bootstrap(self, chalice_app: Any) -> None:
+        """Deploy the packaged template, run each function as it defines it, and create the infrastructure
+        the local profile names."""
+        assert self.issuer is not None
+        self.deployment = deploy(
+            self.client,
+            self.template,
+            {"PublicApiUrl": self.api_url, "OidcIssuer": self.issuer.url, "OidcAudience": AUDIENCE},
+            REGION,
         )
-        os.environ["APPROVAL_KEY_SECRET_ID"] = key["ARN"]
-        sync_subscriptions(sns, self.topics["approvals"], self.profile)
+        outputs = self.deployment.outputs
+        self.topics = {"approvals": outputs["ApprovalsTopicArn"], "notifications": outputs["NotificationsTopicArn"]}
+        self.state_machine_arn = outputs["LaunchStateMachineArn"]
+        functions = [self._local_function(chalice_app, f) for f in self.deployment.functions.values()]
+        # This process (the tests, the demo, `launchctl local`) reads the stack as the API function does.
+        os.environ.update(self.deployment.functions["app"].environment)
+        self.bridge = LambdaBridge(functions, self.faults)
+        self.bridge.install()
+        sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
         self.people = create_people(self.client("iam"), local_people(self.profile))
         write_local_credentials(self.people, self.credentials_file)
         create_environment(self.client, self.profile, self.topics["notifications"])
-        definition_text = bind_definition(
-            ASL_PATH.read_text(),
-            lambda name: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{APP_NAME}-{CHALICE_STAGE}-{name}",
+
+    def _local_function(self, chalice_app: Any, deployed: DeployedFunction) -> LocalFunction:
+        """The function as Lambda would run it: its handler, its template's environment and its role's
+        credentials (a session of its role named after the function, as Lambda's is)."""
+        from chalicelib.runtime import Runtime
+
+        credentials = self.client("sts").assume_role(RoleArn=deployed.role_arn, RoleSessionName=deployed.function_name)[
+            "Credentials"
+        ]
+        environ = {
+            **deployed.environment,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": deployed.function_name,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            **self.stand_ins(),
+        }
+        name = API_FUNCTION if deployed.name == "app" else deployed.name
+        container = Runtime(environ, name=name, prepare_session=self.faults.install)
+        self.containers[name] = container
+        return LocalFunction(
+            name=name,
+            handler=getattr(chalice_app, deployed.name),
+            function_name=deployed.function_name,
+            arn=deployed.arn,
+            runtime=container,
+            timeout_seconds=deployed.timeout,
         )
-        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=f"{APP_NAME}-launch",
-            definition=definition_text,
-            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{APP_NAME}-states",
-            type="STANDARD",
-        )["stateMachineArn"]
-        os.environ["LAUNCH_STATE_MACHINE_ARN"] = self.state_machine_arn
 
     # -- releases and faults, for the demo and the tests ------------------------------------------
 

@@ -122,3 +122,10 @@ def test_every_function_is_traced_keeps_its_logs_a_while_and_the_api_has_a_concu
     assert {f"/aws/lambda/${{{name}}}" for name in functions} <= set(kept)
     assert set(kept.values()) == {90}
     assert functions["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == 50
+
+
+def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[Path, dict]) -> None:
+    from launchctl.build.template import sam_template
+
+    _, body = template
+    assert sam_template() == body

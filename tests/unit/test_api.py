@@ -244,7 +244,7 @@ def test_two_concurrent_starts_on_one_environment_let_exactly_one_proceed(client
 
 def test_the_requester_is_the_verified_caller_never_the_body(client: Client) -> None:
     refused = _post(client, "/launches", BODY | {"requested_by": "someone.else@acme.example"})
-    assert refused.status_code == 400
+    assert refused.status_code == 400, refused.body
     assert refused.json_body["error"]["fields"][0]["field"] == "requested_by"
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     shown = client.http.get(f"/launches/{launch_id}").json_body

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from launchctl.local.bridge import LambdaBridge
+from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.ecs_scheduler import EcsScheduler
 
 
@@ -22,7 +22,12 @@ def _bridge() -> LambdaBridge:
     def fails(event: dict[str, Any], context: Any) -> None:
         raise Boom("it broke")
 
-    return LambdaBridge({"ok": ok, "fails": fails}, "app-local-")
+    return LambdaBridge(
+        [
+            LocalFunction("ok", ok, "app-local-ok", "arn:aws:lambda:us-east-1:1:function:app-local-ok"),
+            LocalFunction("fails", fails, "app-local-fails"),
+        ]
+    )
 
 
 def test_the_bridge_answers_invoke_with_the_function_result() -> None:
@@ -44,7 +49,7 @@ def test_a_function_killed_mid_call_is_reported_as_lambda_reports_a_timeout() ->
     def killed(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise LambdaTimedOut("killed after ecs.UpdateService")
 
-    payload, error = LambdaBridge({"killed": killed}, "app-local-").invoke("app-local-killed", {})
+    payload, error = LambdaBridge([LocalFunction("killed", killed, "app-local-killed")]).invoke("app-local-killed", {})
     assert error == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "Task timed out" in payload["errorMessage"]

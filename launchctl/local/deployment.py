@@ -1,0 +1,258 @@
+"""Deploys the packaged SAM template into the emulated account, as `sam deploy` would into AWS.
+
+The template is translated by AWS's own SAM translator and created as a CloudFormation stack by moto's
+CloudFormation. What moto's CloudFormation cannot create is made here from the template's own properties
+(LOCALLY_MADE), and what it leaves out of a resource it does create is applied after the stack
+(APPLIED_AFTER), so a property missing from the template is missing locally too."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+STACK_NAME = "launch-controller"
+ARTIFACT_BUCKET = "launch-controller-artifacts"
+ARTIFACT_KEY = "deployment.zip"
+
+# Resource types moto's CloudFormation cannot create, and what the local stack does instead.
+LOCALLY_MADE = {
+    "AWS::SecretsManager::Secret": "created from its Name, Description and GenerateSecretString before the stack",
+    "AWS::ApiGateway::RestApi": "served by Chalice's local server; the API function runs the requests",
+    "AWS::ApiGateway::Deployment": "served by Chalice's local server",
+    "AWS::ApiGateway::Stage": "its StageName is the local API's path prefix",
+    "AWS::Lambda::Permission": "API Gateway's right to invoke the API function: the local server calls it directly",
+}
+# Made locally after the stack, from properties CloudFormation resolved (through outputs): moto's
+# CloudFormation puts a state machine where the interpreter that executes the ASL never looks, and reads
+# only its DefinitionString and role.
+MADE_AFTER = {
+    "AWS::StepFunctions::StateMachine": "created after the stack from its Definition with DefinitionSubstitutions, "
+    "RoleArn, StateMachineType, LoggingConfiguration and TracingConfiguration",
+}
+# Properties of created resources that moto's CloudFormation drops, applied through the service's API.
+APPLIED_AFTER = {
+    "AWS::DynamoDB::Table": "TimeToLiveSpecification, PointInTimeRecoverySpecification",
+}
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """One Lambda function as the stack created it."""
+
+    logical_id: str
+    name: str  # the function's name in the app (its handler's attribute; the API's is `app`)
+    function_name: str
+    arn: str
+    role_arn: str
+    timeout: int
+    environment: dict[str, str]
+
+
+@dataclass
+class Deployment:
+    """The stack's outputs, functions and the API's stage, as the account has them after the deploy."""
+
+    outputs: dict[str, str]
+    functions: dict[str, DeployedFunction]
+    api_stage: str
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
+
+
+def translate(sam: dict[str, Any], region: str) -> dict[str, Any]:
+    """The SAM template as CloudFormation sees it after the AWS::Serverless transform, code in S3."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    template = copy.deepcopy(sam)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            # What `sam deploy` / `aws cloudformation package` do: upload the zip, point the function at it.
+            resource["Properties"]["CodeUri"] = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEY}"
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    translated: dict[str, Any] = translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+    return translated
+
+
+def api_stage(template: dict[str, Any]) -> str:
+    """The API Gateway stage the template deploys the API to: the path prefix of every route."""
+    stages = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    if len(stages) != 1:
+        raise ValueError(f"the template has {len(stages)} API stages; the local stack serves exactly one")
+    return str(stages[0]["Properties"]["StageName"])
+
+
+def served_stage(sam: dict[str, Any]) -> str:
+    """The stage the SAM template deploys its API to (Chalice's `api_gateway_stage`)."""
+    apis = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    if len(apis) != 1:
+        raise ValueError(f"the template has {len(apis)} APIs; the local stack serves exactly one")
+    return str(apis[0]["Properties"]["StageName"])
+
+
+def deploy(
+    client: Callable[[str], Any],
+    sam: dict[str, Any],
+    parameters: dict[str, str],
+    region: str,
+) -> Deployment:
+    """Create the stack from the SAM template in the emulated account; what it made."""
+    template = translate(sam, region)
+    stage = api_stage(template)
+    if stage != served_stage(sam):
+        raise ValueError(f"the translated API stage {stage!r} is not the template's {served_stage(sam)!r}")
+    account = client("sts").get_caller_identity()["Account"]
+    before = _take(template, LOCALLY_MADE)
+    after = _take(template, MADE_AFTER)
+    # What CloudFormation gets instead of a locally made resource: a parameter with its physical id, so
+    # every Ref to it still resolves.
+    made = {key: _make_before(client, key, resource) for key, resource in before.items()}
+    made |= {key: _machine_arn(key, resource, region, account) for key, resource in after.items()}
+    template.setdefault("Parameters", {}).update({key: {"Type": "String"} for key in made})
+    wanted = _outputs_resolving(template, after)
+    _upload_code(client("s3"))
+    cloudformation = client("cloudformation")
+    cloudformation.create_stack(
+        StackName=STACK_NAME,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {**parameters, **made}.items()],
+        Capabilities=CAPABILITIES,
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName=STACK_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    resolved = {key: outputs.pop(key) for key in wanted}
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK_NAME)
+        for r in page["StackResourceSummaries"]
+    }
+    for key, resource in after.items():
+        _make_machine(client("stepfunctions"), key, resource, resolved)
+    _apply_after(client, template, physical)
+    functions = _functions(client("lambda"), template, physical)
+    return Deployment(outputs=outputs, functions=functions, api_stage=stage, resources={**physical, **made})
+
+
+def _take(template: dict[str, Any], types: dict[str, str]) -> dict[str, dict[str, Any]]:
+    taken = {key: r for key, r in template["Resources"].items() if r["Type"] in types}
+    for key in taken:
+        del template["Resources"][key]
+    return taken
+
+
+def _make_before(client: Callable[[str], Any], key: str, resource: dict[str, Any]) -> str:
+    properties = resource.get("Properties", {})
+    if resource["Type"] == "AWS::SecretsManager::Secret":
+        secrets = client("secretsmanager")
+        generate = properties.get("GenerateSecretString", {})
+        value = secrets.get_random_password(
+            PasswordLength=generate.get("PasswordLength", 32),
+            ExcludePunctuation=generate.get("ExcludePunctuation", False),
+        )["RandomPassword"]
+        arn: str = secrets.create_secret(
+            Name=properties.get("Name", key), Description=properties.get("Description", ""), SecretString=value
+        )["ARN"]
+        return arn  # a secret's Ref is its ARN
+    return f"local-{key}"  # API Gateway's parts: the local server stands in for them
+
+
+def _machine_arn(key: str, resource: dict[str, Any], region: str, account: str) -> str:
+    """A state machine's Ref (its ARN), known before it exists: it follows from its name."""
+    name = resource["Properties"].get("StateMachineName", key)
+    return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+
+
+def _outputs_resolving(template: dict[str, Any], after: dict[str, dict[str, Any]]) -> list[str]:
+    """Outputs through which CloudFormation resolves the references in the properties of what is made after
+    the stack: each definition substitution, the role, the log groups."""
+    outputs = template.setdefault("Outputs", {})
+    names = []
+    for key, resource in after.items():
+        properties = resource["Properties"]
+        values = {"RoleArn": properties["RoleArn"]}
+        values |= {f"Sub{name}": value for name, value in properties.get("DefinitionSubstitutions", {}).items()}
+        destinations = properties.get("LoggingConfiguration", {}).get("Destinations", [])
+        values |= {f"Log{i}": d["CloudWatchLogsLogGroup"]["LogGroupArn"] for i, d in enumerate(destinations)}
+        for name, value in values.items():
+            outputs[f"Local{key}{name}"] = {"Value": value}
+            names.append(f"Local{key}{name}")
+    return names
+
+
+def _make_machine(sfn: Any, key: str, resource: dict[str, Any], resolved: dict[str, str]) -> None:
+    properties = resource["Properties"]
+    logging = properties.get("LoggingConfiguration", {})
+    substitutions = {name: resolved[f"Local{key}Sub{name}"] for name in properties.get("DefinitionSubstitutions", {})}
+    # Step Functions replaces each ${name} that DefinitionSubstitutions names, and nothing else.
+    definition = re.sub(
+        r"\$\{(\w+)\}",
+        lambda match: substitutions.get(match.group(1), match.group(0)),
+        json.dumps(properties["Definition"]),
+    )
+    sfn.create_state_machine(
+        name=properties.get("StateMachineName", key),
+        definition=definition,
+        roleArn=resolved[f"Local{key}RoleArn"],
+        type=properties.get("StateMachineType", "STANDARD"),
+        loggingConfiguration={
+            "level": logging.get("Level", "OFF"),
+            "includeExecutionData": logging.get("IncludeExecutionData", False),
+            "destinations": [
+                {"cloudWatchLogsLogGroup": {"logGroupArn": resolved[f"Local{key}Log{i}"]}}
+                for i in range(len(logging.get("Destinations", [])))
+            ],
+        },
+        tracingConfiguration={"enabled": bool(properties.get("TracingConfiguration", {}).get("Enabled", False))},
+    )
+
+
+def _apply_after(client: Callable[[str], Any], template: dict[str, Any], physical: dict[str, str]) -> None:
+    for key, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            dynamodb = client("dynamodb")
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(TableName=physical[key], TimeToLiveSpecification=ttl)
+            recovery = properties.get("PointInTimeRecoverySpecification")
+            if recovery:
+                dynamodb.update_continuous_backups(TableName=physical[key], PointInTimeRecoverySpecification=recovery)
+
+
+def _upload_code(s3: Any) -> None:
+    """The artifact the functions' CodeUri names. Locally the functions run from the working tree in this
+    process, so the zip holds only a note saying so."""
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("README", "the local stack runs the functions from the working tree, in process\n")
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=archive.getvalue())
+
+
+def _functions(lambda_: Any, template: dict[str, Any], physical: dict[str, str]) -> dict[str, DeployedFunction]:
+    functions: dict[str, DeployedFunction] = {}
+    for key, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        configuration = lambda_.get_function_configuration(FunctionName=physical[key])
+        name = configuration["Handler"].split(".", 1)[1]
+        functions[name] = DeployedFunction(
+            logical_id=key,
+            name=name,
+            function_name=configuration["FunctionName"],
+            arn=configuration["FunctionArn"],
+            role_arn=configuration["Role"],
+            timeout=configuration["Timeout"],
+            environment=dict(configuration.get("Environment", {}).get("Variables", {})),
+        )
+    return functions

@@ -1,0 +1,85 @@
+"""The local stack is the packaged template deployed: its resources, each function's environment and role."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from launchctl.local.deployment import LOCALLY_MADE, MADE_AFTER, translate
+from launchctl.local.infrastructure import REGION
+from launchctl.local.stack import API_FUNCTION
+
+pytestmark = pytest.mark.integration
+
+# What Lambda's runtime puts in a function's environment, and what the local stack adds for every function
+# (where AWS is, the profiles as packaged): the rest is the template's alone.
+RUNTIME_VARIABLES = {
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+}
+
+
+def test_every_resource_of_the_translated_template_exists_in_the_emulated_account(stack: Any) -> None:
+    translated = translate(stack.template, REGION)
+    assert stack.deployment is not None
+    assert set(translated["Resources"]) == set(stack.deployment.resources)
+    made_here = {r["Type"] for r in translated["Resources"].values()} & (set(LOCALLY_MADE) | set(MADE_AFTER))
+    assert made_here == {
+        "AWS::SecretsManager::Secret",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Deployment",
+        "AWS::ApiGateway::Stage",
+        "AWS::Lambda::Permission",
+        "AWS::StepFunctions::StateMachine",
+    }, "a new resource type made outside CloudFormation must be named in the README's local-stack section"
+
+
+def test_each_function_has_only_its_templates_environment(stack: Any) -> None:
+    translated = translate(stack.template, REGION)
+    assert stack.deployment is not None
+    for deployed in stack.deployment.functions.values():
+        declared = translated["Resources"][deployed.logical_id]["Properties"]["Environment"]["Variables"]
+        name = API_FUNCTION if deployed.name == "app" else deployed.name
+        environ = stack.containers[name].environ
+        assert set(environ) - RUNTIME_VARIABLES - set(stack.stand_ins()) == set(declared), name
+    # Only the API verifies callers; only the API and the approvals stage build links to the API.
+    assert "OIDC_ISSUER" in stack.containers[API_FUNCTION].environ
+    assert "OIDC_ISSUER" not in stack.containers["begin_launch"].environ
+    assert "PUBLIC_API_URL" in stack.containers["request_approvals"].environ
+    assert "PUBLIC_API_URL" not in stack.containers["bake_check"].environ
+
+
+def test_each_function_calls_aws_as_a_session_of_its_own_role(stack: Any) -> None:
+    from chalicelib import aws
+    from chalicelib.runtime import running
+
+    assert stack.deployment is not None
+    for deployed in stack.deployment.functions.values():
+        name = API_FUNCTION if deployed.name == "app" else deployed.name
+        with running(stack.containers[name]):
+            arn = aws.client("sts").get_caller_identity()["Arn"]
+        role_name = deployed.role_arn.rsplit("/", 1)[1]
+        assert arn == f"arn:aws:sts::123456789012:assumed-role/{role_name}/{deployed.function_name}"
+
+
+def test_the_state_machine_is_the_templates_with_its_functions_logging_and_tracing(stack: Any) -> None:
+    assert stack.deployment is not None
+    machine = stack.client("stepfunctions").describe_state_machine(stateMachineArn=stack.state_machine_arn)
+    assert machine["roleArn"].rsplit("/", 1)[1] == stack.deployment.resources["LaunchStateMachineRole"]
+    assert machine["loggingConfiguration"]["level"] == "ERROR"
+    assert machine["tracingConfiguration"] == {"enabled": True}
+    tasks = {
+        state["Resource"]
+        for state in json.loads(machine["definition"])["States"].values()
+        if state["Type"] == "Task" and state["Resource"].startswith("arn:aws:lambda")
+    }
+    deployed = {f.arn for f in stack.deployment.functions.values()}
+    assert tasks
+    assert tasks <= deployed
+    assert "$$.Task.Token" in machine["definition"]
