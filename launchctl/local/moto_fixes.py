@@ -4,6 +4,7 @@ Each fix is checked against AWS's documented behaviour; the product code stays w
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _applied = False
@@ -205,3 +206,196 @@ def _performance_insights() -> None:
     DBInstance.performance_insights_enabled = property(  # type: ignore[attr-defined]
         lambda self: bool(getattr(self, "enable_performance_insights", False))
     )
+
+
+# IAM's names for services whose requests are signed under another name (moto judges by the signing name).
+_IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+# IAM's names for S3 requests that moto names after the operation instead.
+_IAM_ACTION_OF_S3_OPERATION = {
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "s3:DeleteObjects": "s3:DeleteObject",
+}
+# What IAM authorises for each item of a DynamoDB transaction: the item actions, not the transaction.
+_TRANSACTION_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+_enforcing = 0
+
+
+def enforce_iam() -> None:
+    """Judge every request by its caller's IAM policies from now on, as AWS does (moto's own enforcement,
+    which by default lets every request through), with IAM's names for what moto names otherwise:
+    CloudWatch's actions are `cloudwatch:` (moto: `monitoring:`, its signing name), and a DynamoDB
+    transaction needs each of its items' actions (moto: `dynamodb:TransactWriteItems`, which IAM does
+    not have). Counted: the last stack to stop turns it off."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam import access_control
+
+    global _enforcing
+    if not getattr(access_control.IAMRequestBase, "_launchctl_named_as_iam", False):
+        original_init = access_control.IAMRequestBase.__init__
+        original_check = access_control.IAMRequestBase.check_action_permitted
+
+        def named_as_iam(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            service, _, action = self._action.partition(":")
+            named = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{action}"
+            self._action = _IAM_ACTION_OF_S3_OPERATION.get(named, named)
+
+        def check_action_permitted(self: Any, resource: str) -> None:
+            if self._action not in {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}:
+                return original_check(self, resource)
+            items = json.loads(self._body or b"{}").get("TransactItems", [])
+            for action in sorted({_TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item}):
+                self._action = action
+                original_check(self, resource)
+            return None
+
+        access_control.IAMRequestBase.__init__ = named_as_iam  # type: ignore[method-assign]
+        access_control.IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+        original_request = access_control.IAMRequestBase._create_aws_request
+
+        def signed_request(self: Any) -> Any:
+            # moto signs a GET over its parsed query parameters as if they were the body (a GET of
+            # Lambda's REST API never matches then); a GET's signature is over an empty body.
+            request = original_request(self)
+            if self._method in {"GET", "HEAD"} and not self._body:
+                request.data = b""
+            return request
+
+        access_control.IAMRequestBase._create_aws_request = signed_request  # type: ignore[method-assign]
+
+        original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+        def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+            # A presigned GetCallerIdentity (an IAM token) has no Authorization header, which moto's
+            # check reads; STS allows the call to anyone, and the presigned fix above checks its signature.
+            if "Authorization" not in self.headers and self._get_action() == "GetCallerIdentity":
+                return None
+            try:
+                return original_authorize(self, iam_request_cls, resource)
+            except access_control.AccessDeniedError as refused:
+                if iam_request_cls is access_control.S3IAMRequest:
+                    raise  # S3's own error document already
+                raise _refusal_in_protocol(dict(self.headers), refused.message) from None
+
+        ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+
+        original_policy = access_control.IAMPolicy.__init__
+
+        def policy_of(self: Any, policy: Any) -> None:
+            # A role's inline policy made by moto's CloudFormation is kept as the document itself.
+            if isinstance(policy, dict) and "policy_document" not in policy:
+                policy = json.dumps(policy)
+            original_policy(self, policy)
+
+        access_control.IAMPolicy.__init__ = policy_of  # type: ignore[method-assign]
+
+        original_matches = access_control.IAMPolicyStatement._check_element_matches
+
+        def matches(self: Any, element: str, value: str) -> bool:
+            # moto names the resource of a request only for S3 and roles ("*" otherwise), so it cannot
+            # judge a statement's resources: it judges the action, and tests/policies judge resources.
+            if element == "Resource" and value == "*":
+                return True
+            return bool(original_matches(self, element, value))
+
+        access_control.IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign]
+        access_control.IAMRequestBase._launchctl_named_as_iam = True  # type: ignore[attr-defined]
+    _enforcing += 1
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    ActionAuthenticatorMixin.request_count = 0
+
+
+def stop_enforcing_iam() -> None:
+    from moto import settings
+
+    global _enforcing
+    _enforcing = max(0, _enforcing - 1)
+    if _enforcing == 0:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+
+
+def operator_keys(account_id: str, name: str = "launch-controller-operator") -> tuple[str, str]:
+    """Keys of an IAM user allowed everything, made in moto's IAM directly (no request needs allowing
+    first): what deploys the stack and plays the account's other actors (ECS, the site, the tests)."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["aws"]
+    try:
+        iam.get_user(name)
+    except Exception:  # noqa: BLE001 - moto's NoSuchEntity: first stack of this process
+        iam.create_user("us-east-1", name)
+        iam.put_user_policy(
+            name,
+            "everything",
+            json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        )
+    keys = [key for key in iam.list_access_keys(name) if key.status == "Active"]
+    key = keys[0] if keys else iam.create_access_key(name)
+    return key.access_key_id, key.secret_access_key
+
+
+def lambda_service_credentials(account_id: str, role_arn: str, session_name: str) -> dict[str, str]:
+    """What Lambda's service gets when it assumes a function's role (which trusts only
+    lambda.amazonaws.com, so no IAM user of the account could): made in moto's STS directly."""
+    from moto.sts.models import sts_backends
+
+    session = sts_backends[account_id]["aws"].assume_role(
+        region_name="us-east-1",
+        role_session_name=session_name,
+        role_arn=role_arn,
+        policy="",
+        duration=43200,
+        external_id="",
+    )
+    return {
+        "AccessKeyId": session.access_key_id,
+        "SecretAccessKey": session.secret_access_key,
+        "SessionToken": session.session_token,
+    }
+
+
+def _refusal_in_protocol(headers: dict[str, str], message: str) -> Exception:
+    """AccessDenied as the service's protocol spells it (moto answers every service with EC2's XML, which
+    botocore cannot read for a JSON, CBOR or query service: the caller would see a bare 403)."""
+    from werkzeug.exceptions import HTTPException
+
+    from launchctl.local.faults import _cbor_text_map
+
+    lowered = {key.lower(): value for key, value in headers.items()}
+    content_type = lowered.get("content-type", "")
+    service = lowered.get("authorization", "").partition("Credential=")[2].split("/")[3:4]
+
+    class Refused(HTTPException):
+        pass
+
+    refused = Refused()
+    if lowered.get("smithy-protocol") == "rpc-v2-cbor" or content_type == "application/cbor":
+        refused.code = 400
+        refused.description = _cbor_text_map({"__type": "AccessDeniedException", "message": message})  # type: ignore[assignment]
+    elif content_type.startswith("application/x-amz-json") or content_type == "application/json":
+        refused.code = 400
+        refused.description = json.dumps({"__type": "AccessDeniedException", "message": message})
+    elif service == ["ec2"]:
+        refused.code = 403
+        refused.description = (
+            f"<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>{message}</Message></Error>"
+            "</Errors><RequestID>refused</RequestID></Response>"
+        )
+    else:
+        refused.code = 403
+        refused.description = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
+            "</Error><RequestId>refused</RequestId></ErrorResponse>"
+        )
+    return refused

@@ -134,6 +134,9 @@ class LocalStack:
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
         self.deployment: Deployment | None = None
+        # Whose keys this process uses: fake ones until moto runs, then its operator's (allowed everything).
+        self._operator = ("testing", "testing")
+        self._enforcing = False
         self.containers: dict[str, Any] = {}  # each deployed function's Runtime, by its app name
         self.scheduler = EcsScheduler(REGION)
         self.faults = FaultInjector()
@@ -201,6 +204,9 @@ class LocalStack:
             self.bridge.uninstall()
         if self._moto:
             self._moto.stop()
+        if self._enforcing:
+            moto_fixes.stop_enforcing_iam()
+            self._enforcing = False
         if self.issuer:
             self.issuer.stop()
         if self._profiles_dir:
@@ -217,8 +223,8 @@ class LocalStack:
         """What the deployed functions find in their environment, pointing at this stack; fake credentials."""
         os.environ.update(
             {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_ACCESS_KEY_ID": self._operator[0],
+                "AWS_SECRET_ACCESS_KEY": self._operator[1],
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 # Powertools' logger reads its level once per process, at import: one level for all.
@@ -256,6 +262,12 @@ class LocalStack:
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
         moto_fixes.apply()
+        # From here on every request is judged by its caller's IAM policies, as on AWS: the stack, the
+        # tests and the demo act as the account's operator; each function as its own role.
+        self._operator = moto_fixes.operator_keys(ACCOUNT_ID)
+        os.environ.update({"AWS_ACCESS_KEY_ID": self._operator[0], "AWS_SECRET_ACCESS_KEY": self._operator[1]})
+        moto_fixes.enforce_iam()
+        self._enforcing = True
         request = urllib.request.Request(
             f"{self.moto_url}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
@@ -340,12 +352,11 @@ class LocalStack:
 
     def _local_function(self, chalice_app: Any, deployed: DeployedFunction) -> LocalFunction:
         """The function as Lambda would run it: its handler, its template's environment and its role's
-        credentials (a session of its role named after the function, as Lambda's is)."""
+        credentials (a session of its role named after the function, as Lambda's is, assumed as Lambda's
+        service assumes it: the role trusts only lambda.amazonaws.com)."""
         from chalicelib.runtime import Runtime
 
-        credentials = self.client("sts").assume_role(RoleArn=deployed.role_arn, RoleSessionName=deployed.function_name)[
-            "Credentials"
-        ]
+        credentials = moto_fixes.lambda_service_credentials(ACCOUNT_ID, deployed.role_arn, deployed.function_name)
         environ = {
             **deployed.environment,
             "AWS_REGION": REGION,

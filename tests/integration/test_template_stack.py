@@ -83,3 +83,45 @@ def test_the_state_machine_is_the_templates_with_its_functions_logging_and_traci
     assert tasks
     assert tasks <= deployed
     assert "$$.Task.Token" in machine["definition"]
+
+
+def test_a_call_the_functions_role_does_not_allow_is_refused_as_on_aws(stack: Any) -> None:
+    """moto judges every request by its caller's policies: begin_launch may touch the table and nothing
+    else, so its publish to the notifications topic is AccessDenied, while the API's own table read passes."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws
+    from chalicelib.runtime import running
+
+    with running(stack.containers["begin_launch"]), pytest.raises(ClientError) as refused:
+        aws.client("sns").publish(TopicArn=stack.topics["notifications"], Message="not mine to send")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert ":assumed-role/launch-controller-BeginLaunchRole-" in refused.value.response["Error"]["Message"]
+    # CloudWatch (signed as `monitoring`, spoken in CBOR) is judged by its IAM name, `cloudwatch:`.
+    with running(stack.containers["begin_launch"]), pytest.raises(ClientError) as not_cloudwatch:
+        aws.client("cloudwatch").describe_alarms()
+    assert not_cloudwatch.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "cloudwatch:DescribeAlarms" in not_cloudwatch.value.response["Error"]["Message"]
+    with running(stack.containers[API_FUNCTION]):
+        table = stack.containers[API_FUNCTION].environ["LAUNCH_TABLE"]
+        aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "LOCK#local"}, "sk": {"S": "LOCK"}})
+
+
+def test_a_transaction_needs_each_of_its_items_actions(stack: Any) -> None:
+    """IAM has no TransactWriteItems action: each item's own action must be allowed. begin_launch may put
+    and update items but not delete them."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws
+    from chalicelib.runtime import running
+
+    begin = stack.containers["begin_launch"]
+    table = begin.environ["LAUNCH_TABLE"]
+    item = {"pk": {"S": "IAM-TEST"}, "sk": {"S": "ITEM"}}
+    with running(begin):
+        aws.client("dynamodb").transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item}}])
+        with pytest.raises(ClientError) as refused:
+            aws.client("dynamodb").transact_write_items(TransactItems=[{"Delete": {"TableName": table, "Key": item}}])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "dynamodb:DeleteItem" in refused.value.response["Error"]["Message"]
+    stack.client("dynamodb").delete_item(TableName=table, Key=item)
