@@ -161,7 +161,7 @@ def error_response(request: Any, service: str, throttle: bool) -> AWSResponse:
     message = "Rate exceeded" if throttle else "User is not authorized to perform this action"
     if smithy == "rpc-v2-cbor":
         code = "ThrottlingException" if throttle else "AccessDeniedException"
-        body = _cbor_text_map({"__type": code, "message": message})
+        body = cbor_text_map({"__type": code, "message": message})
         return _response(request, 400, {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"}, body)
     if content_type.startswith("application/x-amz-json"):
         code = "ThrottlingException" if throttle else "AccessDeniedException"
@@ -183,7 +183,7 @@ def _response(request: Any, status: int, headers: dict[str, str], body: bytes) -
     return AWSResponse(request.url, status, {"x-amzn-RequestId": "fault", **headers}, _Body(body))
 
 
-def _cbor_text_map(values: dict[str, str]) -> bytes:
+def cbor_text_map(values: dict[str, str]) -> bytes:
     """The CBOR encoding of a small map of text to text (all an RPCv2 error body needs)."""
 
     def head(major: int, length: int) -> bytes:

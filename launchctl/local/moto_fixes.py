@@ -370,7 +370,7 @@ def _refusal_in_protocol(headers: dict[str, str], message: str) -> Exception:
     botocore cannot read for a JSON, CBOR or query service: the caller would see a bare 403)."""
     from werkzeug.exceptions import HTTPException
 
-    from launchctl.local.faults import _cbor_text_map
+    from launchctl.local.faults import cbor_text_map
 
     lowered = {key.lower(): value for key, value in headers.items()}
     content_type = lowered.get("content-type", "")
@@ -382,7 +382,7 @@ def _refusal_in_protocol(headers: dict[str, str], message: str) -> Exception:
     refused = Refused()
     if lowered.get("smithy-protocol") == "rpc-v2-cbor" or content_type == "application/cbor":
         refused.code = 400
-        refused.description = _cbor_text_map({"__type": "AccessDeniedException", "message": message})  # type: ignore[assignment]
+        refused.description = cbor_text_map({"__type": "AccessDeniedException", "message": message})  # type: ignore[assignment]
     elif content_type.startswith("application/x-amz-json") or content_type == "application/json":
         refused.code = 400
         refused.description = json.dumps({"__type": "AccessDeniedException", "message": message})

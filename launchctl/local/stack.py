@@ -9,13 +9,14 @@ import shutil
 import tempfile
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
@@ -48,7 +49,9 @@ APP_NAME = "launch-controller"
 API_FUNCTION = "api_handler"
 
 
-def staged_handler(stage: str, faults: FaultInjector | None = None, container: Any = None) -> Any:
+def staged_handler(
+    stage: str, faults: FaultInjector | None = None, container: Callable[[], Runtime] | None = None
+) -> Any:
     """Chalice's request handler behind an API Gateway stage: only `/<stage>/...` reaches a route (anything
     else is API Gateway's 403), and the event's requestContext.path keeps the stage, as on AWS. Requests
     run in the API function's container (`container()`, its environment and credentials), and its AWS
@@ -56,8 +59,6 @@ def staged_handler(stage: str, faults: FaultInjector | None = None, container: A
     from http.server import BaseHTTPRequestHandler
 
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway
-
-    from chalicelib.runtime import PROCESS, running
 
     prefix = f"/{stage}"
 
@@ -137,7 +138,7 @@ class LocalStack:
         # Whose keys this process uses: fake ones until moto runs, then its operator's (allowed everything).
         self._operator = ("testing", "testing")
         self._enforcing = False
-        self.containers: dict[str, Any] = {}  # each deployed function's Runtime, by its app name
+        self.containers: dict[str, Runtime] = {}  # each deployed function's container, by its app name
         self.scheduler = EcsScheduler(REGION)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
@@ -220,7 +221,8 @@ class LocalStack:
         self.stop()
 
     def _environment(self) -> None:
-        """What the deployed functions find in their environment, pointing at this stack; fake credentials."""
+        """This process's environment: the operator's keys (fake ones until moto runs), and once the servers
+        are bound, where AWS is and the profiles (the functions get their own environments)."""
         os.environ.update(
             {
                 "AWS_ACCESS_KEY_ID": self._operator[0],
@@ -354,8 +356,6 @@ class LocalStack:
         """The function as Lambda would run it: its handler, its template's environment and its role's
         credentials (a session of its role named after the function, as Lambda's is, assumed as Lambda's
         service assumes it: the role trusts only lambda.amazonaws.com)."""
-        from chalicelib.runtime import Runtime
-
         credentials = moto_fixes.lambda_service_credentials(ACCOUNT_ID, deployed.role_arn, deployed.function_name)
         environ = {
             **deployed.environment,
