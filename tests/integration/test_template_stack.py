@@ -125,3 +125,18 @@ def test_a_transaction_needs_each_of_its_items_actions(stack: Any) -> None:
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "dynamodb:DeleteItem" in refused.value.response["Error"]["Message"]
     stack.client("dynamodb").delete_item(TableName=table, Key=item)
+
+
+def test_the_launch_record_cannot_be_deleted_with_its_table(stack: Any) -> None:
+    """Launches, timelines and who approved what are the audit record: the template keeps the table
+    (DeletionPolicy Retain) and protects it from a delete, which the emulated account honours too."""
+    from botocore.exceptions import ClientError
+
+    table = stack.containers[API_FUNCTION].environ["LAUNCH_TABLE"]
+    dynamodb = stack.client("dynamodb")
+    assert dynamodb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
+    with pytest.raises(ClientError) as refused:
+        dynamodb.delete_table(TableName=table)
+    assert refused.value.response["Error"]["Code"] in {"ValidationException", "ResourceInUseException"}
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at_epoch"}
