@@ -46,11 +46,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The deployable SAM template: Chalice's Lambdas and API merged with the state machine, table and topics.
+# The deployable SAM template: Chalice's Lambdas and API merged with the state machine, table and topics;
+# the code's zip slimmed to the AWS models it uses, with bytecode for what a function imports to start.
 package: $(STAMP)
 	rm -rf out
 	$(BIN)/python -m launchctl.build.template out/merge-template.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod --merge-template out/merge-template.json out/package
+	$(BIN)/python -m launchctl.build.package out/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json
 
 clean:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[
             if isinstance(resource.filename, models.Placeholder):
                 resource.filename = CODE_URI
 
+    # Chalice asks a botocore client for the region's service principals; `make package` defaults it alike.
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
     factory = CLIFactory(project_dir=str(project_dir))
     config = factory.create_config_obj(stage)
     osutils = OSUtils()

@@ -52,6 +52,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         env=env,
         capture_output=True,
     )
+    subprocess.run([sys.executable, "-m", "launchctl.build.package", str(out / "pkg")], cwd=ROOT, check=True, env=env)
     sam = out / "pkg" / "sam.json"
     return sam, json.loads(sam.read_text())
 
@@ -131,3 +132,57 @@ def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[P
 
     _, body = template
     assert sam_template() == body
+
+
+def test_the_api_stage_is_rate_capped_access_logged_and_traced(template: tuple[Path, dict]) -> None:
+    from launchctl.local.deployment import translate
+
+    _, body = template
+    stage = next(
+        r["Properties"]
+        for r in translate(body, "us-east-1")["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Stage"
+    )
+    assert stage["TracingEnabled"] is True
+    [everything] = stage["MethodSettings"]
+    assert (everything["ResourcePath"], everything["HttpMethod"]) == ("/*", "*")
+    assert everything["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert everything["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    logged = json.loads(stage["AccessLogSetting"]["Format"])
+    assert {"requestId", "ip", "status", "resource"} <= set(logged)
+    # The approval link's token travels in its query string, which no field of the access log holds.
+    assert not any("querystring" in value.lower() or "$context.path" in value for value in logged.values())
+
+
+def test_the_package_holds_only_the_aws_models_the_code_uses_and_nothing_local(template: tuple[Path, dict]) -> None:
+    import zipfile
+
+    from launchctl.build.package import services_used
+
+    path, _ = template
+    names = zipfile.ZipFile(path.parent / "deployment.zip").namelist()
+    models = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") >= 3}
+    assert models == services_used()
+    assert {"dynamodb", "stepfunctions", "cloudwatch", "ecs"} <= models
+    ec2_versions = {name.split("/")[3] for name in names if name.startswith("botocore/data/ec2/")}
+    assert len(ec2_versions) == 1, "one API version per service"
+    assert "chalicelib/profiles/local.toml" not in names
+    assert "chalicelib/profiles/production.toml" in names
+
+
+def test_what_a_function_imports_to_start_is_compiled_for_the_lambda_runtime(template: tuple[Path, dict]) -> None:
+    import zipfile
+
+    path, body = template
+    runtime = body["Resources"]["BeginLaunch"]["Properties"]["Runtime"]
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    names = set(zipfile.ZipFile(path.parent / "deployment.zip").namelist())
+    for module in ("app", "chalicelib/stages/harness", "botocore/session", "pydantic/main"):
+        folder, _, name = module.rpartition("/")
+        assert f"{folder + '/' if folder else ''}__pycache__/{name}.{tag}.pyc" in names, module
+    # Modules no function imports to start carry no bytecode: it would only make the zip bigger.
+    unused = "aws_lambda_powertools/utilities/batch/"
+    assert not any(name.startswith(unused) and name.endswith(".pyc") for name in names)
+    size = (path.parent / "deployment.zip").stat().st_size
+    assert size < 15_000_000, f"{size / 1e6:.1f} MB"
