@@ -34,8 +34,41 @@ def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:
     return resources
 
 
+def role_policies(project_dir: Path = ROOT) -> dict[str, Any]:
+    """Each function's role with its policy file as CloudFormation reads it: Chalice copies a policy file
+    verbatim, so a `${NamePrefix}` or `${AWS::Partition}` in it becomes an Fn::Sub here (the merge
+    replaces Chalice's copy)."""
+    from chalice.utils import to_cfn_resource_name
+
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    files = {"api_handler": config["iam_policy_file"]} | {
+        name: function["iam_policy_file"]
+        for name, function in config.get("lambda_functions", {}).items()
+        if "iam_policy_file" in function
+    }
+    roles: dict[str, Any] = {}
+    for function, policy_file in sorted(files.items()):
+        role = f"{to_cfn_resource_name(function)}Role"
+        document = json.loads((project_dir / ".chalice" / policy_file).read_text())
+        roles[role] = {
+            "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": _substituted(document)}]}
+        }
+    return roles
+
+
+def _substituted(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"Fn::Sub": value} if "${" in value else value
+    if isinstance(value, list):
+        return [_substituted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _substituted(item) for key, item in value.items()}
+    return value
+
+
 def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
+    resources["Resources"] |= role_policies(project_dir)
     return merge_template(resources, ASL_PATH.read_text())
 
 

@@ -113,8 +113,17 @@ def deploy(
     after = _take(template, MADE_AFTER)
     # What CloudFormation gets instead of a locally made resource: a parameter with its physical id, so
     # every Ref to it still resolves.
-    made = {key: _make_before(client, key, resource) for key, resource in before.items()}
-    made |= {key: _machine_arn(key, resource, region, account) for key, resource in after.items()}
+    known = {
+        **{name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec},
+        **parameters,
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::Partition": "aws",
+        "AWS::StackName": STACK_NAME,
+    }
+    made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
+    names = {key: _with_parameters(r["Properties"].get("StateMachineName", key), known) for key, r in after.items()}
+    made |= {key: f"arn:aws:states:{region}:{account}:stateMachine:{name}" for key, name in names.items()}
     template.setdefault("Parameters", {}).update({key: {"Type": "String"} for key in made})
     wanted = _outputs_resolving(template, after)
     _upload_code(client("s3"))
@@ -137,7 +146,7 @@ def deploy(
         for r in page["StackResourceSummaries"]
     }
     for key, resource in after.items():
-        _make_machine(client("stepfunctions"), key, resource, resolved)
+        _make_machine(client("stepfunctions"), names[key], key, resource, resolved)
     _apply_after(client, template, physical)
     functions = _functions(client("lambda"), template, physical)
     return Deployment(outputs=outputs, functions=functions, api_stage=stage, resources={**physical, **made})
@@ -150,9 +159,24 @@ def _take(template: dict[str, Any], types: dict[str, str]) -> dict[str, dict[str
     return taken
 
 
-def _make_before(client: Callable[[str], Any], key: str, resource: dict[str, Any]) -> str:
-    properties = resource.get("Properties", {})
+def _with_parameters(value: Any, known: dict[str, str]) -> Any:
+    """A resource made before the stack may name parameters only (Ref, Fn::Sub); nothing else resolves."""
+    if isinstance(value, list):
+        return [_with_parameters(item, known) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return known[value["Ref"]]
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([\w:]+)\}", lambda match: known[match.group(1)], value["Fn::Sub"])
+    if any(key.startswith("Fn::") for key in value):
+        raise ValueError(f"a resource made before the stack cannot use {sorted(value)}")
+    return {key: _with_parameters(item, known) for key, item in value.items()}
+
+
+def _make_before(client: Callable[[str], Any], key: str, resource: dict[str, Any], known: dict[str, str]) -> str:
     if resource["Type"] == "AWS::SecretsManager::Secret":
+        properties = _with_parameters(resource.get("Properties", {}), known)
         secrets = client("secretsmanager")
         generate = properties.get("GenerateSecretString", {})
         value = secrets.get_random_password(
@@ -164,12 +188,6 @@ def _make_before(client: Callable[[str], Any], key: str, resource: dict[str, Any
         )["ARN"]
         return arn  # a secret's Ref is its ARN
     return f"local-{key}"  # API Gateway's parts: the local server stands in for them
-
-
-def _machine_arn(key: str, resource: dict[str, Any], region: str, account: str) -> str:
-    """A state machine's Ref (its ARN), known before it exists: it follows from its name."""
-    name = resource["Properties"].get("StateMachineName", key)
-    return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
 
 
 def _outputs_resolving(template: dict[str, Any], after: dict[str, dict[str, Any]]) -> list[str]:
@@ -189,7 +207,7 @@ def _outputs_resolving(template: dict[str, Any], after: dict[str, dict[str, Any]
     return names
 
 
-def _make_machine(sfn: Any, key: str, resource: dict[str, Any], resolved: dict[str, str]) -> None:
+def _make_machine(sfn: Any, name: str, key: str, resource: dict[str, Any], resolved: dict[str, str]) -> None:
     properties = resource["Properties"]
     logging = properties.get("LoggingConfiguration", {})
     substitutions = {name: resolved[f"Local{key}Sub{name}"] for name in properties.get("DefinitionSubstitutions", {})}
@@ -200,7 +218,7 @@ def _make_machine(sfn: Any, key: str, resource: dict[str, Any], resolved: dict[s
         json.dumps(properties["Definition"]),
     )
     sfn.create_state_machine(
-        name=properties.get("StateMachineName", key),
+        name=name,
         definition=definition,
         roleArn=resolved[f"Local{key}RoleArn"],
         type=properties.get("StateMachineType", "STANDARD"),

@@ -120,7 +120,8 @@ def test_every_function_is_traced_keeps_its_logs_a_while_and_the_api_has_a_concu
     kept = {
         r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]["RetentionInDays"]
         for r in resources.values()
-        if r["Type"] == "AWS::Logs::LogGroup" and "Fn::Sub" in r["Properties"].get("LogGroupName", {})
+        if r["Type"] == "AWS::Logs::LogGroup"
+        and r["Properties"].get("LogGroupName", {}).get("Fn::Sub", "").startswith("/aws/lambda/")
     }
     assert {f"/aws/lambda/${{{name}}}" for name in functions} <= set(kept)
     assert set(kept.values()) == {90}
@@ -186,3 +187,45 @@ def test_what_a_function_imports_to_start_is_compiled_for_the_lambda_runtime(tem
     assert not any(name.startswith(unused) and name.endswith(".pyc") for name in names)
     size = (path.parent / "deployment.zip").stat().st_size
     assert size < 15_000_000, f"{size / 1e6:.1f} MB"
+
+
+def test_every_name_the_stack_gives_carries_its_prefix_so_two_copies_fit_in_one_account(
+    template: tuple[Path, dict],
+) -> None:
+    _, body = template
+    resources = body["Resources"]
+    named = {
+        "LaunchTable": "TableName",
+        "ApprovalsTopic": "TopicName",
+        "NotificationsTopic": "TopicName",
+        "LaunchStateMachine": "StateMachineName",
+        "LaunchStateMachineLogs": "LogGroupName",
+        "ApprovalLinkKey": "Name",
+    }
+    for resource, name in named.items():
+        assert "${NamePrefix}" in resources[resource]["Properties"][name]["Fn::Sub"], resource
+    assert "launch-controller" not in json.dumps({k: v for k, v in resources.items() if k in named})
+
+
+def test_each_functions_policy_names_the_controllers_own_resources_in_the_stacks_partition(
+    template: tuple[Path, dict],
+) -> None:
+    _, body = template
+    functions = {
+        r["Properties"]["Role"]["Fn::GetAtt"][0]
+        for r in body["Resources"].values()
+        if "Role" in r.get("Properties", {}) and r["Type"] == "AWS::Serverless::Function"
+    }
+    for role in functions:
+        [policy] = body["Resources"][role]["Properties"]["Policies"]
+        text = json.dumps(policy)
+        assert "arn:*" not in text, role
+        assert "arn:aws:" not in text, role
+        assert "launch-controller" not in text, role
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert resource == "*" or resource["Fn::Sub"].startswith("arn:${AWS::Partition}:"), (role, resource)
+    finish = json.dumps(body["Resources"]["FinishLaunchRole"]["Properties"]["Policies"])
+    assert "${NamePrefix}-notifications" in finish
+    assert "${NamePrefix}-approvals" not in finish

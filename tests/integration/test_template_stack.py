@@ -140,3 +140,15 @@ def test_the_launch_record_cannot_be_deleted_with_its_table(stack: Any) -> None:
     assert refused.value.response["Error"]["Code"] in {"ValidationException", "ResourceInUseException"}
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at_epoch"}
+
+
+def test_the_deployed_policies_name_this_stacks_own_table_and_topics(stack: Any) -> None:
+    assert stack.deployment is not None
+    iam = stack.client("iam")
+    role = stack.deployment.resources["FinishLaunchRole"]
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+    assert "arn:aws:dynamodb:us-east-1:123456789012:table/launch-controller-launches" in document
+    assert stack.topics["notifications"] in document
+    assert stack.topics["approvals"] not in document
+    assert "${" not in document
