@@ -7,20 +7,36 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-# One worker packages once for the module's tests.
-pytestmark = pytest.mark.xdist_group("package")
+# Packaged once per run, whichever workers run these tests: xdist 3.8's loadgroup does not keep a group
+# on one worker (measured: these tests ran on all three, each packaging for 25 s), so the first worker to
+# need the package builds it under the run's shared temporary folder while the others wait.
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("package")
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[Path, dict]:
+    import fcntl
+
+    # With workers, the parent of each one's temporary folder is this run's; without, its own folder is.
+    run = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    with (run / "package.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sam = run / "package" / "pkg" / "sam.json"
+        if not sam.exists():
+            building = Path(tempfile.mkdtemp(prefix="package-", dir=run))
+            _package(building)
+            building.rename(run / "package")
+    return sam, json.loads(sam.read_text())
+
+
+def _package(out: Path) -> None:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     subprocess.run(
@@ -53,8 +69,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         capture_output=True,
     )
     subprocess.run([sys.executable, "-m", "launchctl.build.package", str(out / "pkg")], cwd=ROOT, check=True, env=env)
-    sam = out / "pkg" / "sam.json"
-    return sam, json.loads(sam.read_text())
 
 
 def test_the_packaged_template_passes_cfn_lint(template: tuple[Path, dict]) -> None:
