@@ -122,6 +122,7 @@ def deploy(
         "AWS::StackName": STACK_NAME,
     }
     made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
+    # A state machine's Ref (its ARN) is known before it exists: it follows from its name.
     names = {key: _with_parameters(r["Properties"].get("StateMachineName", key), known) for key, r in after.items()}
     made |= {key: f"arn:aws:states:{region}:{account}:stateMachine:{name}" for key, name in names.items()}
     template.setdefault("Parameters", {}).update({key: {"Type": "String"} for key in made})
