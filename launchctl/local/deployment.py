@@ -145,6 +145,7 @@ def deploy(
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK_NAME)
         for r in page["StackResourceSummaries"]
+        if r["LogicalResourceId"]  # moto lists a resource its condition left out without a name
     }
     for key, resource in after.items():
         _make_machine(client("stepfunctions"), names[key], key, resource, resolved)

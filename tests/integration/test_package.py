@@ -243,3 +243,15 @@ def test_each_functions_policy_names_the_controllers_own_resources_in_the_stacks
     finish = json.dumps(body["Resources"]["FinishLaunchRole"]["Properties"]["Policies"])
     assert "${NamePrefix}-notifications" in finish
     assert "${NamePrefix}-approvals" not in finish
+
+
+def test_an_alert_email_is_subscribed_to_the_notifications_only_when_one_is_given(template: tuple[Path, dict]) -> None:
+    _, body = template
+    subscription = body["Resources"]["AlertEmailSubscription"]
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "NotificationsTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlertEmail"},
+    }
+    assert body["Parameters"]["AlertEmail"]["Default"] == ""
