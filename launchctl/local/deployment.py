@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STACK_NAME = "launch-controller"
+# The API's Lambda function as Chalice names it (and its policy file); its handler is `app.app`.
+API_FUNCTION = "api_handler"
 ARTIFACT_BUCKET = "launch-controller-artifacts"
 ARTIFACT_KEY = "deployment.zip"
 
@@ -47,7 +49,8 @@ class DeployedFunction:
     """One Lambda function as the stack created it."""
 
     logical_id: str
-    name: str  # the function's name in the app (its handler's attribute; the API's is `app`)
+    name: str  # Chalice's name for it (its policy file's): the handler's attribute, `api_handler` for the API
+    handler: str  # the attribute of app.py Lambda calls: `app` for the API
     function_name: str
     arn: str
     role_arn: str
@@ -60,8 +63,7 @@ class Deployment:
     """The stack's outputs, functions and the API's stage, as the account has them after the deploy."""
 
     outputs: dict[str, str]
-    functions: dict[str, DeployedFunction]
-    api_stage: str
+    functions: dict[str, DeployedFunction]  # by Chalice's name
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
 
 
@@ -151,7 +153,7 @@ def deploy(
         _make_machine(client("stepfunctions"), names[key], key, resource, resolved)
     _apply_after(client, template, physical)
     functions = _functions(client("lambda"), template, physical)
-    return Deployment(outputs=outputs, functions=functions, api_stage=stage, resources={**physical, **made})
+    return Deployment(outputs=outputs, functions=functions, resources={**physical, **made})
 
 
 def _take(template: dict[str, Any], types: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -265,10 +267,12 @@ def _functions(lambda_: Any, template: dict[str, Any], physical: dict[str, str])
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         configuration = lambda_.get_function_configuration(FunctionName=physical[key])
-        name = configuration["Handler"].split(".", 1)[1]
+        handler = configuration["Handler"].split(".", 1)[1]
+        name = API_FUNCTION if handler == "app" else handler
         functions[name] = DeployedFunction(
             logical_id=key,
             name=name,
+            handler=handler,
             function_name=configuration["FunctionName"],
             arn=configuration["FunctionArn"],
             role_arn=configuration["Role"],

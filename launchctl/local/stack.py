@@ -32,7 +32,7 @@ from launchctl.credentials import (
 )
 from launchctl.local import moto_fixes
 from launchctl.local.bridge import LambdaBridge, LocalFunction
-from launchctl.local.deployment import DeployedFunction, Deployment, deploy, served_stage
+from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.faults import FaultInjector
 from launchctl.local.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
@@ -43,10 +43,6 @@ from launchctl.local.servers import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
-
-
-# The API's Lambda function, as Chalice names it (its policy file's name); its handler is `app.app`.
-API_FUNCTION = "api_handler"
 
 
 def staged_handler(
@@ -138,7 +134,7 @@ class LocalStack:
         # Whose keys this process uses: fake ones until moto runs, then its operator's (allowed everything).
         self._operator = ("testing", "testing")
         self._enforcing = False
-        self.containers: dict[str, Runtime] = {}  # each deployed function's container, by its app name
+        self.containers: dict[str, Runtime] = {}  # each deployed function's container, by Chalice's name
         self.scheduler = EcsScheduler(REGION)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
@@ -344,7 +340,7 @@ class LocalStack:
         self.state_machine_arn = outputs["LaunchStateMachineArn"]
         functions = [self._local_function(chalice_app, f) for f in self.deployment.functions.values()]
         # This process (the tests, the demo, `launchctl local`) reads the stack as the API function does.
-        os.environ.update(self.deployment.functions["app"].environment)
+        os.environ.update(self.deployment.functions[API_FUNCTION].environment)
         self.bridge = LambdaBridge(functions, self.faults)
         self.bridge.install()
         sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
@@ -367,12 +363,11 @@ class LocalStack:
             "AWS_SESSION_TOKEN": credentials["SessionToken"],
             **self.stand_ins(),
         }
-        name = API_FUNCTION if deployed.name == "app" else deployed.name
-        container = Runtime(environ, name=name, prepare_session=self.faults.install)
-        self.containers[name] = container
+        container = Runtime(environ, name=deployed.name, prepare_session=self.faults.install)
+        self.containers[deployed.name] = container
         return LocalFunction(
-            name=name,
-            handler=getattr(chalice_app, deployed.name),
+            name=deployed.name,
+            handler=getattr(chalice_app, deployed.handler),
             function_name=deployed.function_name,
             arn=deployed.arn,
             runtime=container,

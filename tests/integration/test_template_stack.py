@@ -48,9 +48,8 @@ def test_each_function_has_only_its_templates_environment(stack: Any) -> None:
     assert stack.deployment is not None
     for deployed in stack.deployment.functions.values():
         declared = translated["Resources"][deployed.logical_id]["Properties"]["Environment"]["Variables"]
-        name = API_FUNCTION if deployed.name == "app" else deployed.name
-        environ = stack.containers[name].environ
-        assert set(environ) - RUNTIME_VARIABLES - set(stack.stand_ins()) == set(declared), name
+        environ = stack.containers[deployed.name].environ
+        assert set(environ) - RUNTIME_VARIABLES - set(stack.stand_ins()) == set(declared), deployed.name
     # Only the API verifies callers; only the API and the approvals stage build links to the API.
     assert "OIDC_ISSUER" in stack.containers[API_FUNCTION].environ
     assert "OIDC_ISSUER" not in stack.containers["begin_launch"].environ
@@ -64,8 +63,7 @@ def test_each_function_calls_aws_as_a_session_of_its_own_role(stack: Any) -> Non
 
     assert stack.deployment is not None
     for deployed in stack.deployment.functions.values():
-        name = API_FUNCTION if deployed.name == "app" else deployed.name
-        with running(stack.containers[name]):
+        with running(stack.containers[deployed.name]):
             arn = aws.client("sts").get_caller_identity()["Arn"]
         role_name = deployed.role_arn.rsplit("/", 1)[1]
         assert arn == f"arn:aws:sts::123456789012:assumed-role/{role_name}/{deployed.function_name}"
