@@ -19,6 +19,9 @@ from chalicelib.profiles import EnvironmentProfile, load_profile
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
 REQUESTER = "riley.release@acme.example"
+# moto loads thousands of public AMIs into every EC2 backend it makes (a second of each unit test that
+# touches EC2); no launch reads an AMI. Read when a backend is made, so set before any test runs.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # Where each worker's stack leaves the AWS calls its functions made (set for the integration run).
 CALLS_DIR = "LAUNCH_CALLS_DIR"
 

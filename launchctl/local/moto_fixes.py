@@ -65,10 +65,62 @@ def _transactions_isolated() -> None:
 
         return call
 
+    _transactions_back_up_their_items()
     for name, method in inspect.getmembers(DynamoDBBackend, inspect.isfunction):
         if not name.startswith("_") and name in DynamoDBBackend.__dict__:
             setattr(DynamoDBBackend, name, serialised(method))
     DynamoHandler.call_action = serialised(DynamoHandler.call_action)  # type: ignore[method-assign]
+
+
+def _transactions_back_up_their_items() -> None:
+    """Speed, not behaviour: to undo a cancelled transaction, moto deep-copies every table it names, so
+    each transaction cost as much as the whole table (which grows with every launch a test run makes).
+    Back up only the items the transaction names, and put those back when it is cancelled; with every
+    request serialised (above), nothing else can have written them in between."""
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class TablesKeptInPlace:
+        """Stands in for the `copy` module inside moto's DynamoDB backend: its transaction's table backup
+        is the table itself; any other copy is a real one."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = TablesKeptInPlace  # type: ignore[assignment]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups = []
+        for entry in transact_items:
+            operation = next(iter(entry.values()), {})
+            table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+            key = (operation.get("Key") or operation.get("Item") or {}) if table else {}
+            if table is None or table.hash_key_attr not in key:
+                continue  # moto refuses this entry itself, before writing anything
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+            current = (
+                table.get_item(hash_value, range_value) if table.has_range_key == (range_value is not None) else None
+            )
+            backups.append((table, hash_value, range_value, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(backups):
+                items = table.items[hash_value] if range_value is not None else table.items
+                kept = range_value if range_value is not None else hash_value
+                if item is None:
+                    items.pop(kept, None)
+                else:
+                    items[kept] = item
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _dynamodb_answers_as_it_has_them() -> None:

@@ -228,6 +228,9 @@ class LocalStack:
                 # Powertools' logger reads its level once per process, at import: one level for all.
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_SERVICE_NAME": APP_NAME,
+                # moto otherwise loads thousands of public AMIs into every EC2 backend it makes; no launch
+                # reads an AMI.
+                "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):

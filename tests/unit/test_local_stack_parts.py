@@ -150,3 +150,48 @@ def test_concurrent_reads_of_an_item_another_request_is_growing_all_answer(store
     finally:
         sys.setswitchinterval(switching)
     assert [outcome for outcome in outcomes if outcome is not None] == []
+
+
+def test_a_cancelled_transaction_puts_back_exactly_the_items_it_named(store: Any, aws: Any) -> None:
+    """A cancelled transaction undoes its own writes and nothing else: moto's whole-table copy (replaced
+    for speed) also wiped what was written beside it; the items it names come back as they were."""
+    from tests.conftest import TABLE
+
+    dynamodb = aws("dynamodb")
+    kept = {"pk": {"S": "TX"}, "sk": {"S": "KEPT"}, "n": {"N": "1"}}
+    gone = {"pk": {"S": "TX"}, "sk": {"S": "GONE"}}
+    beside = {"pk": {"S": "TX"}, "sk": {"S": "BESIDE"}}
+    dynamodb.put_item(TableName=TABLE, Item=kept)
+    dynamodb.put_item(TableName=TABLE, Item=gone)
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "TX"}, "sk": {"S": "NEW"}}}},
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": {"pk": kept["pk"], "sk": kept["sk"]},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Delete": {"TableName": TABLE, "Key": gone}},
+                {"ConditionCheck": {"TableName": TABLE, "Key": beside, "ConditionExpression": "attribute_exists(pk)"}},
+            ]
+        )
+    dynamodb.put_item(TableName=TABLE, Item=beside)
+    items = dynamodb.query(
+        TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "TX"}}
+    )["Items"]
+    assert sorted(items, key=lambda item: item["sk"]["S"]) == [beside, gone, kept]
+    # A transaction that succeeds still writes all of its items.
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "TX"}, "sk": {"S": "NEW"}}}},
+            {"Delete": {"TableName": TABLE, "Key": gone}},
+        ]
+    )
+    items = dynamodb.query(
+        TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "TX"}}
+    )["Items"]
+    assert [item["sk"]["S"] for item in items] == ["BESIDE", "KEPT", "NEW"]
