@@ -278,6 +278,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     """The checklist's checks against the environment now, without a launch (read-only)."""
     from chalicelib.answers import PreflightAnswer
     from chalicelib.callers import authorise_launch
+    from chalicelib.launches import published_for
     from chalicelib.preflight import Release, run_preflight
     from chalicelib.profiles import load_profile
     from chalicelib.progress import PreflightProgress
@@ -286,6 +287,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     profile = load_profile(environment)
     authorise_launch(caller, profile, "check")
     query = PreflightQuery.model_validate(_request().query_params or {})
+    published_for(profile, query.frontend_artifact)
     release = Release(query.frontend_artifact, query.backend_image)
     report = run_preflight(profile, _preflight_client, release, _settings().notifications_topic_arn)
     return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()

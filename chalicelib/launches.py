@@ -31,7 +31,7 @@ from chalicelib.models import (
     Stage,
     UnlockRequest,
 )
-from chalicelib.profiles import load_profile
+from chalicelib.profiles import EnvironmentProfile, load_profile
 from chalicelib.store import (
     EnvironmentLocked,
     LaunchHasEnded,
@@ -99,6 +99,7 @@ def start_launch(
     """Record the launch holding its environment, and start its execution (named after the launch)."""
     profile = load_profile(request.environment)
     authorise_launch(caller, profile, "start")
+    published_for(profile, request.frontend_artifact)
     caller = identify(caller, profile)
     launch = new_launch(request, caller, store.clock.now(), requesters=people_behind(caller, profile))
     ensure_environment_free(store, request.environment, sfn)
@@ -116,6 +117,13 @@ def start_launch(
         lock_lease_seconds=profile.lock_lease_seconds,
     )
     return _start_execution(store, launch, sfn, state_machine_arn, "launch")
+
+
+def published_for(profile: EnvironmentProfile, frontend_artifact: str | None) -> None:
+    """A release's frontend goes to the public site, so it comes from the environment's artifact bucket only."""
+    bucket = profile.frontend.artifact_bucket
+    if frontend_artifact is not None and not frontend_artifact.startswith(f"s3://{bucket}/"):
+        raise BadRequest("frontend_artifact", f"must be in the {profile.name} artifact bucket, s3://{bucket}/")
 
 
 def _start_execution(store: LaunchStore, launch: Launch, sfn: Any, state_machine_arn: str, mode: str) -> Launch:

@@ -22,6 +22,9 @@ class FrontendTarget(_Strict):
     site_bucket: str
     backup_bucket: str
     distribution_id: str
+    # A release's frontend is copied to the public site, so it may come only from here: a launch naming any
+    # other bucket is refused, and the controller's policy reads no other.
+    artifact_bucket: str = Field(description="the S3 bucket the environment's release builds are published to")
 
 
 class MigrationTask(_Strict):
@@ -34,6 +37,11 @@ class MigrationTask(_Strict):
     security_groups: list[str] = Field(default_factory=list)
     deadline_seconds: int = Field(default=1800, ge=10, le=7200)
 
+    @property
+    def family(self) -> str:
+        """The task definition's family, however it is named."""
+        return self.task_definition.rsplit("/", 1)[-1].split(":")[0]
+
 
 class BackendTarget(_Strict):
     cluster: str
@@ -45,6 +53,11 @@ class BackendTarget(_Strict):
     poll_seconds: int = Field(default=15, ge=1, le=300)
     deadline_seconds: int = Field(default=1800, ge=10, le=7200)
     migration: MigrationTask | None = None
+    task_roles: list[Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = Field(
+        default_factory=list,
+        description="the task and execution roles of the service's and the migration's task definitions: a "
+        "release registers copies of those, which passes their roles to ECS, and the controller may pass no other",
+    )
 
 
 class DatabaseTarget(_Strict):

@@ -286,11 +286,13 @@ def stack() -> Iterator[Any]:
     _STACKS_STARTED = True
     local = LocalStack(Ports.any_free()).start()
     yield local
-    local.stop()
     calls = os.environ.get(CALLS_DIR)
-    if calls:  # what each function called on this worker's stack, for the policy check (tests/policies.py)
+    if calls:  # what each function called on this worker's stack, and the policies it deployed, for the
+        # policy check (tests/policies)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        Path(calls, f"{worker}.json").write_text(json.dumps(sorted(local.faults.attempted)))
+        recorded = {"calls": sorted(local.faults.attempted), "policies": local.function_policies()}
+        Path(calls, f"{worker}.json").write_text(json.dumps(recorded))
+    local.stop()
 
 
 class CallerClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,9 +70,24 @@ def registered_for(ecs: Any, family: str, launch_id: str) -> str | None:
     return None
 
 
-def register_release(ecs: Any, launch: Launch, task_definition: str, container: str) -> tuple[str, bool]:
+def passed_roles(current: dict[str, Any], task_roles: Collection[str]) -> None:
+    """Registering a copy of `current` passes its roles to ECS, which the controller may do only for the
+    roles the profile names (its policy grants iam:PassRole on those alone): say so before AWS refuses."""
+    for field in ("taskRoleArn", "executionRoleArn"):
+        role = current.get(field)
+        if role and role not in task_roles:
+            raise BackendRolloutFailed(
+                f"task definition {current['family']} runs with {field} {role}, which the profile's "
+                "backend.task_roles does not list: the controller passes only the roles listed there"
+            )
+
+
+def register_release(
+    ecs: Any, launch: Launch, task_definition: str, container: str, task_roles: Collection[str]
+) -> tuple[str, bool]:
     """(ARN of a revision of `task_definition` whose `container` runs the release image, whether it is new)."""
     current = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    passed_roles(current, task_roles)
     existing = registered_for(ecs, current["family"], launch.launch_id)
     if existing:
         return existing, False
@@ -110,7 +126,9 @@ def start_migration(
     migration = profile.backend.migration
     assert migration is not None
     cluster = profile.backend.cluster
-    definition, _ = register_release(ecs, launch, migration.task_definition, migration.container)
+    definition, _ = register_release(
+        ecs, launch, migration.task_definition, migration.container, profile.backend.task_roles
+    )
     store.record_change(launch.launch_id, Change.DATABASE)
     task_arn = migration_task(ecs, cluster, launch.launch_id)
     if task_arn is None:
@@ -211,7 +229,9 @@ def roll_service(
             for d in service.get("deployments", [])
         )
     else:
-        definition, _ = register_release(ecs, launch, launch.rollback_point.task_definition_arn, target.container)
+        definition, _ = register_release(
+            ecs, launch, launch.rollback_point.task_definition_arn, target.container, target.task_roles
+        )
         already = service["taskDefinition"] == definition
     store.record_change(launch.launch_id, Change.BACKEND)
     if not already:

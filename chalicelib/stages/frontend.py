@@ -91,11 +91,9 @@ def deploy_frontend(
             Metadata={"launch-id": launch.launch_id, "release-version": request.version},
         )
     # The rollback point holds every removed object's version, so deleting is safe to undo.
-    for start in range(0, len(removed), 1000):
-        s3.delete_objects(
-            Bucket=site_bucket,
-            Delete={"Objects": [{"Key": key} for key in removed[start : start + 1000]], "Quiet": True},
-        )
+    refused = delete_objects(s3, site_bucket, removed)
+    if refused:
+        raise FrontendDeployFailed(f"S3 kept objects the release removes from {site_bucket}: {refused}")
     invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
     wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
     store.append_event(
@@ -109,3 +107,15 @@ def deploy_frontend(
     return FrontendProgress(
         uploaded=len(changed), unchanged=len(release) - len(changed), deleted=len(removed), invalidation_id=invalidation
     )
+
+
+def delete_objects(s3: Any, bucket: str, keys: list[str]) -> str:
+    """Delete `keys` from `bucket`, a thousand a request; what S3 did not delete, by key and reason ("" when
+    all went). DeleteObjects answers 200 even when it deletes nothing: each key's refusal is in `Errors`."""
+    refused = []
+    for start in range(0, len(keys), 1000):
+        answer = s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True}
+        )
+        refused += [f"{error.get('Key')} ({error.get('Code')})" for error in answer.get("Errors", [])]
+    return ", ".join(refused)

@@ -13,7 +13,7 @@ from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, rollout_state
-from chalicelib.stages.frontend import invalidate, wait_for_invalidation
+from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.rollback_point import live_site_versions
 from chalicelib.store import LaunchStore
 
@@ -111,10 +111,9 @@ def restore_frontend(
     for key in restored:
         s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]})
     added = sorted(set(live) - set(recorded))
-    for start in range(0, len(added), 1000):
-        s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in added[start : start + 1000]], "Quiet": True}
-        )
+    refused = delete_objects(s3, bucket, added)
+    if refused:
+        raise RollbackIncomplete(f"S3 kept objects the release added to {bucket}: {refused}")
     distribution = profile.frontend.distribution_id
     invalidation = invalidate(cloudfront, distribution, ["/*"], f"{launch.launch_id}-rollback")
     wait_for_invalidation(cloudfront, distribution, invalidation)

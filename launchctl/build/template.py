@@ -6,11 +6,14 @@ template in-process without the zip, for the local stack, which deploys it."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from chalicelib.profiles import EnvironmentProfile, load_profile_all
 from launchctl.build.asl import ASL_PATH, resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +37,66 @@ def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:
     return resources
 
 
-def role_policies(project_dir: Path = ROOT) -> dict[str, Any]:
-    """Each function's role with its policy file as CloudFormation reads it: Chalice copies a policy file
-    verbatim, so a `${NamePrefix}` or `${AWS::Partition}` in it becomes an Fn::Sub here (the merge
-    replaces Chalice's copy)."""
+# A profile field in a policy's resource, `{frontend.site_bucket}` (a `${...}` is CloudFormation's).
+_TARGET = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
+
+
+def packaged_profiles(project_dir: Path = ROOT) -> list[EnvironmentProfile]:
+    """The environments the package serves: its profiles, without the local stack's."""
+    from launchctl.build.package import LOCAL_ONLY
+
+    directory = project_dir / "chalicelib" / "profiles"
+    return [
+        profile
+        for profile in load_profile_all(directory)
+        if f"chalicelib/profiles/{profile.name}.toml" not in LOCAL_ONLY
+    ]
+
+
+def _field(profile: EnvironmentProfile, path: str) -> list[str]:
+    """A profile field's values ([] where the profile has none, as a profile without migrations)."""
+    value: Any = profile
+    for part in path.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return []
+    values = [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    # An ARN a profile gives is in the partition the stack is deployed to, whichever the profile wrote.
+    return [re.sub(r"^arn:[\w-]+:", "arn:${AWS::Partition}:", item) for item in values]
+
+
+def targets(resource: str, profiles: list[EnvironmentProfile]) -> list[str]:
+    """A policy resource naming profile fields, once for each value each profile gives them."""
+    fields = sorted(set(_TARGET.findall(resource)))
+    if not fields:
+        return [resource]
+    named: set[str] = set()
+    for profile in profiles:
+        for values in itertools.product(*(_field(profile, path) for path in fields)):
+            chosen = dict(zip(fields, values, strict=True))
+            named.add(_TARGET.sub(lambda match, chosen=chosen: chosen[match.group(1)], resource))
+    return sorted(named)
+
+
+def scoped(document: dict[str, Any], profiles: list[EnvironmentProfile]) -> dict[str, Any]:
+    """A policy with its profile fields named: the target resources of every environment the package
+    serves. A statement whose resources no profile names (no environment migrates, say) is left out."""
+    statements = []
+    for statement in document["Statement"]:
+        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = [named for resource in listed for named in targets(resource, profiles)]
+        if resources:
+            statements.append(statement | {"Resource": resources[0] if len(resources) == 1 else resources})
+    return document | {"Statement": statements}
+
+
+def role_policies(project_dir: Path = ROOT, profiles: list[EnvironmentProfile] | None = None) -> dict[str, Any]:
+    """Each function's role with its policy file as CloudFormation reads it: the profiles' target resources
+    named (`profiles`, default the packaged ones), and each `${NamePrefix}` or `${AWS::Partition}` an
+    Fn::Sub (Chalice copies a policy file verbatim; the merge replaces its copy)."""
     from chalice.utils import to_cfn_resource_name
+
+    profiles = packaged_profiles(project_dir) if profiles is None else profiles
 
     config = json.loads((project_dir / ".chalice" / "config.json").read_text())
     files = {"api_handler": config["iam_policy_file"]} | {
@@ -49,7 +107,7 @@ def role_policies(project_dir: Path = ROOT) -> dict[str, Any]:
     roles: dict[str, Any] = {}
     for function, policy_file in sorted(files.items()):
         role = f"{to_cfn_resource_name(function)}Role"
-        document = json.loads((project_dir / ".chalice" / policy_file).read_text())
+        document = scoped(json.loads((project_dir / ".chalice" / policy_file).read_text()), profiles)
         roles[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": _substituted(document)}]}
         }
@@ -66,17 +124,22 @@ def _substituted(value: Any) -> Any:
     return value
 
 
-def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
+def project_merge_template(
+    project_dir: Path = ROOT, profiles: list[EnvironmentProfile] | None = None
+) -> dict[str, Any]:
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
-    resources["Resources"] |= role_policies(project_dir)
+    resources["Resources"] |= role_policies(project_dir, profiles)
     return merge_template(resources, ASL_PATH.read_text())
 
 
-def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[str, Any]:
+def sam_template(
+    project_dir: Path = ROOT, stage: str = PACKAGED_STAGE, profiles: list[EnvironmentProfile] | None = None
+) -> dict[str, Any]:
     """What `chalice package --stage prod --merge-template ...` writes as sam.json, built without the zip.
 
     The same Chalice steps, in the same order, except the one that pip-installs and zips the code: each
-    function's CodeUri is the zip's name, as `chalice package` leaves it."""
+    function's CodeUri is the zip's name, as `chalice package` leaves it. `profiles`: the environments whose
+    resources the policies name (default: the packaged profiles)."""
     from chalice import package
     from chalice.cli.factory import CLIFactory
     from chalice.deploy import deployer, models
@@ -112,7 +175,7 @@ def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = CODE_URI
-    merged: dict[str, Any] = package.TemplateDeepMerger().merge(project_merge_template(project_dir), template)
+    merged: dict[str, Any] = package.TemplateDeepMerger().merge(project_merge_template(project_dir, profiles), template)
     return merged
 
 

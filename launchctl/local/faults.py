@@ -21,6 +21,10 @@ from typing import Any, Literal
 
 from botocore.awsrequest import AWSResponse
 
+from launchctl.local import iam_calls
+from launchctl.local.iam_calls import Account
+from launchctl.local.infrastructure import ACCOUNT_ID, REGION
+
 FaultKind = Literal["throttle", "error", "timeout"]
 
 
@@ -60,11 +64,14 @@ class FaultInjector:
         # checks run in a pool, each in a copy of the caller's context) still counts as that function's.
         self._running: ContextVar[str | None] = ContextVar(f"fault-function-{id(self)}", default=None)
         self.calls: Counter[tuple[str, str]] = Counter()
-        # Every call each function attempted, answered or refused: what its IAM policy must grant.
-        self.attempted: set[tuple[str, str]] = set()
+        # What IAM checked for every call each function attempted, answered or refused: (function, action,
+        # resource), which its policy must grant.
+        self.attempted: set[tuple[str, str, str]] = set()
+        self._account = Account(REGION, ACCOUNT_ID)
 
     def install(self, session: Any) -> None:
         """Hook every client the session makes from now on (register before the clients exist)."""
+        session.events.register_first("before-parameter-build", self._before_parameter_build)
         session.events.register_first("before-send", self._before_send)
         session.events.register_first("after-call", self._after_call)
 
@@ -111,13 +118,15 @@ class FaultInjector:
                     return fault
         return None
 
-    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        operation = event_name.split(".", 1)[1]
+    def _before_parameter_build(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
         function = self._running.get()
         if function is not None:
+            asked = iam_calls.needs(event_name.split(".", 1)[1], params, self._account)
             with self._lock:
-                self.attempted.add((function, operation))
-                self.attempted.update((function, item) for item in _transaction_items(operation, request))
+                self.attempted.update((function, action, resource) for action, resource in asked)
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        operation = event_name.split(".", 1)[1]
         fault = self._take(operation, {"throttle", "error"})
         if fault is None:
             return None
@@ -132,23 +141,6 @@ class FaultInjector:
             self.calls[(function, operation)] += 1
         if self._take(operation, {"timeout"}) is not None:
             raise LambdaTimedOut(f"{function} timed out after {operation}")
-
-
-# What each kind of item in a DynamoDB transaction needs of IAM: the item actions, not the transaction's.
-_TRANSACTION_ITEMS = {
-    "Put": "dynamodb.PutItem",
-    "Update": "dynamodb.UpdateItem",
-    "Delete": "dynamodb.DeleteItem",
-    "ConditionCheck": "dynamodb.ConditionCheckItem",
-}
-
-
-def _transaction_items(operation: str, request: Any) -> set[str]:
-    if operation != "dynamodb.TransactWriteItems":
-        return set()
-    body = request.body
-    items = json.loads(body.decode() if isinstance(body, bytes) else body or "{}").get("TransactItems", [])
-    return {_TRANSACTION_ITEMS[kind] for item in items for kind in item if kind in _TRANSACTION_ITEMS}
 
 
 def error_response(request: Any, service: str, throttle: bool) -> AWSResponse:

@@ -40,6 +40,22 @@ def site_build(version: str) -> dict[str, bytes]:
     return {"index.html": page, script_name: script, style_name: style}
 
 
+def task_roles(client: ClientFactory, profile: EnvironmentProfile) -> dict[str, str]:
+    """The roles the profile lets a release pass to ECS, made in the account (trusting ECS tasks), as a task
+    definition names them: the first the task's role, the second its execution role."""
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    for arn in profile.backend.task_roles:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(RoleName=arn.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust))
+    return dict(zip(("taskRoleArn", "executionRoleArn"), profile.backend.task_roles, strict=False))
+
+
 def publish_release(client: ClientFactory, version: str, defects: Collection[str] = ()) -> str:
     """Upload a release's static build to the artifact bucket and push its image; returns the s3:// prefix.
 
@@ -72,7 +88,7 @@ def push_image(client: ClientFactory, version: str) -> None:
 def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "") -> None:
     """Buckets, distribution, ECS service, database and alarms, running version FIRST_VERSION."""
     s3 = client("s3")
-    for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, ARTIFACT_BUCKET):
+    for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, profile.frontend.artifact_bucket):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"})
     for key, body in site_build(FIRST_VERSION).items():
@@ -81,7 +97,9 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
 
     ecs = client("ecs")
     ecs.create_cluster(clusterName=profile.backend.cluster)
+    roles = task_roles(client, profile)
     definition = ecs.register_task_definition(
+        **roles,
         family=profile.backend.service,
         containerDefinitions=[
             {
@@ -110,7 +128,8 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
             else {"networkMode": "bridge"}
         )
         ecs.register_task_definition(
-            family=migration.task_definition.split(":")[0],
+            **roles,
+            family=migration.family,
             containerDefinitions=[
                 {
                     "name": migration.container,

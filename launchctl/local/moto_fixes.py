@@ -19,6 +19,7 @@ def apply() -> None:
         _dynamodb_answers_as_it_has_them()
         _presigned_caller_identity()
         _performance_insights()
+        _role_policies_as_json()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -153,6 +154,21 @@ def _dynamodb_answers_as_it_has_them() -> None:
     DynamoHandler.serialized = serialized  # type: ignore[method-assign]
 
 
+def _role_policies_as_json() -> None:
+    """moto's CloudFormation keeps a role's inline policy as the template's dict, which its policy engine
+    and GetRolePolicy read as Python's rendering of it; IAM keeps every policy as its JSON."""
+    import json
+
+    from moto.iam.models import Role
+
+    original = Role.put_policy
+
+    def put_policy(self: Any, policy_name: str, policy_json: Any) -> None:
+        original(self, policy_name, json.dumps(policy_json) if isinstance(policy_json, dict) else policy_json)
+
+    Role.put_policy = put_policy  # type: ignore[method-assign]
+
+
 def _tasks_run_until_stopped() -> None:
     """moto jumps a task to STOPPED (exit 0) the first time it is read; on AWS a task runs until its
     container exits. Tasks stay RUNNING here until the local ECS scheduler stops them."""
@@ -282,6 +298,27 @@ _TRANSACTION_ITEM_ACTIONS = {
 _enforcing = 0
 
 
+def _delete_objects_judged_per_key() -> None:
+    """S3's DeleteObjects needs s3:DeleteObject on each object it deletes; moto judges it once, on the
+    bucket, which no policy scoped to the bucket's objects allows."""
+    import xmltodict
+    from moto.s3.responses import S3Response
+
+    original = S3Response._authenticate_and_authorize_s3_action
+
+    def authorize(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+        if bucket_name and key_name is None and self.data.get("Action") == "DeleteObject" and self.is_delete_keys():
+            # Parsed as moto parses it to delete the keys.
+            objects = xmltodict.parse(self.body, strip_whitespace=False)["Delete"].get("Object", [])
+            keys = [item["Key"] for item in (objects if isinstance(objects, list) else [objects])]
+            for key in keys:
+                original(self, bucket_name=bucket_name, key_name=key)
+            return
+        original(self, bucket_name=bucket_name, key_name=key_name)
+
+    S3Response._authenticate_and_authorize_s3_action = authorize  # type: ignore[method-assign]
+
+
 def enforce_iam() -> None:
     """Judge every request by its caller's IAM policies from now on, as AWS does (moto's own enforcement,
     which by default lets every request through), with IAM's names for what moto names otherwise:
@@ -342,16 +379,6 @@ def enforce_iam() -> None:
 
         ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
 
-        original_policy = access_control.IAMPolicy.__init__
-
-        def policy_of(self: Any, policy: Any) -> None:
-            # A role's inline policy made by moto's CloudFormation is kept as the document itself.
-            if isinstance(policy, dict) and "policy_document" not in policy:
-                policy = json.dumps(policy)
-            original_policy(self, policy)
-
-        access_control.IAMPolicy.__init__ = policy_of  # type: ignore[method-assign]
-
         original_matches = access_control.IAMPolicyStatement._check_element_matches
 
         def matches(self: Any, element: str, value: str) -> bool:
@@ -362,6 +389,7 @@ def enforce_iam() -> None:
             return bool(original_matches(self, element, value))
 
         access_control.IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign]
+        _delete_objects_judged_per_key()
         access_control.IAMRequestBase._launchctl_named_as_iam = True  # type: ignore[attr-defined]
     _enforcing += 1
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0

@@ -152,7 +152,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from chalicelib import aws
-        from chalicelib.profiles import PROFILES_DIR, load_profile, load_profile_file
+        from chalicelib.profiles import PROFILES_DIR, load_profile, load_profile_all, load_profile_file
         from chalicelib.settings import settings
 
         self._environment()
@@ -161,7 +161,8 @@ class LocalStack:
         import app as chalice_app
 
         # The template `make package` writes, built in-process: the stack deploys exactly this.
-        self.template = sam_template()
+        # Its policies name the local environment's resources too, as a package serving it would.
+        self.template = sam_template(profiles=load_profile_all(PROFILES_DIR))
         self._bind_api(chalice_app.app, served_stage(self.template))
         packaged = load_profile_file(PROFILES_DIR / "local.toml")
         self.site = SampleSite(
@@ -414,6 +415,23 @@ class LocalStack:
         self.client("cloudwatch").set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"set to {state} locally"
         )
+
+    def function_policies(self) -> dict[str, list[dict[str, Any]]]:
+        """Each function's role's policies as the account holds them (CloudFormation's substitutions
+        resolved), by the function's Chalice name."""
+        iam = self.client("iam")
+        policies: dict[str, list[dict[str, Any]]] = {}
+        for name, function in sorted(self.deployment.functions.items()):
+            role = function.role_arn.rsplit("/", 1)[-1]
+            policies[name] = [
+                iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]
+            ]
+            for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+                document = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
+                policies[name].append(document["PolicyVersion"]["Document"])
+        return policies
 
     def wait_for(self, launch_id: str, statuses: set[str], timeout: float = 60.0) -> dict[str, Any]:
         """Follow the launch through the API until it reaches one of `statuses`."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,11 +143,23 @@ def test_every_function_is_traced_keeps_its_logs_a_while_and_the_api_has_a_concu
     assert functions["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == 50
 
 
-def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[Path, dict]) -> None:
+def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[Path, dict], stack: Any) -> None:
+    """`sam_template()` is what `chalice package` writes; the stack deploys it built for the profiles it
+    serves, the local one too: the two differ in the roles' policies alone, which also name the local
+    environment's resources."""
     from launchctl.build.template import sam_template
 
     _, body = template
     assert sam_template() == body
+    differs = {
+        name for name, resource in stack.template["Resources"].items() if body["Resources"].get(name) != resource
+    }
+    assert differs
+    assert {body["Resources"][name]["Type"] for name in differs} == {"AWS::IAM::Role"}
+    assert {key: value for key, value in stack.template.items() if key != "Resources"} == {
+        key: value for key, value in body.items() if key != "Resources"
+    }
+    assert set(stack.template["Resources"]) == set(body["Resources"])
 
 
 def test_the_api_stage_is_rate_capped_access_logged_and_traced(template: tuple[Path, dict]) -> None:

@@ -108,6 +108,33 @@ def test_a_call_the_functions_role_does_not_allow_is_refused_as_on_aws(stack: An
         aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "LOCK#local"}, "sk": {"S": "LOCK"}})
 
 
+def test_a_function_writes_only_the_target_resources_its_profiles_name(stack: Any) -> None:
+    """deploy_frontend may write the site's objects, nothing else: not the artifact bucket it reads, not
+    the backup bucket; and it may read releases only from the environment's artifact bucket."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws
+    from chalicelib.runtime import running
+
+    frontend = stack.profile.frontend
+    deploy = stack.containers["deploy_frontend"]
+    with running(deploy):
+        s3 = aws.client("s3")
+        s3.put_object(Bucket=frontend.site_bucket, Key="iam-test.txt", Body=b"allowed")
+        s3.delete_objects(Bucket=frontend.site_bucket, Delete={"Objects": [{"Key": "iam-test.txt"}]})
+        for bucket in (frontend.artifact_bucket, frontend.backup_bucket):
+            with pytest.raises(ClientError) as refused:
+                s3.put_object(Bucket=bucket, Key="iam-test.txt", Body=b"not mine to write")
+            assert refused.value.response["Error"]["Code"] == "AccessDenied"
+        stack.client("s3").create_bucket(Bucket="acme-private-data")
+        with pytest.raises(ClientError) as unread:
+            s3.list_objects_v2(Bucket="acme-private-data")
+        assert unread.value.response["Error"]["Code"] == "AccessDenied"
+        # DeleteObjects is judged on each key (moto judged the bucket): a key elsewhere is refused.
+        answer = s3.delete_objects(Bucket=frontend.artifact_bucket, Delete={"Objects": [{"Key": "releases/x"}]})
+    assert [(error["Key"], error["Code"]) for error in answer["Errors"]] == [("releases/x", "AccessDenied")]
+
+
 def test_a_transaction_needs_each_of_its_items_actions(stack: Any) -> None:
     """IAM has no TransactWriteItems action: each item's own action must be allowed. begin_launch may put
     and update items but not delete them."""

@@ -1,37 +1,14 @@
-"""What IAM grants a recorded call needs, and what each function's policy grants (.chalice/policies/)."""
+"""The least-privilege check: each recorded call's IAM needs (action, resource) against the policies each
+function's role holds on the local stack, and each write a policy grants against the calls made."""
 
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-POLICIES = Path(__file__).parents[2] / ".chalice" / "policies"
-
-# botocore's service ids whose IAM prefix differs.
-_PREFIX = {
-    "cloudwatch-logs": "logs",
-    "elastic-load-balancing-v2": "elasticloadbalancing",
-    "secrets-manager": "secretsmanager",
-    "sfn": "states",
-}
-
-# Operations whose IAM actions are not their own name, or not only it (the service authorisation reference).
-_ACTIONS = {
-    "s3.ListObjectsV2": {"s3:ListBucket"},
-    "s3.HeadBucket": {"s3:ListBucket"},
-    "s3.ListObjectVersions": {"s3:ListBucketVersions"},
-    # The copy's source is read too (GetObject, or GetObjectVersion for a recorded version): not told apart here.
-    "s3.CopyObject": {"s3:PutObject"},
-    "s3.DeleteObjects": {"s3:DeleteObject"},
-    # A transaction needs its items' actions, which the recorder notes as calls of their own.
-    "dynamodb.TransactWriteItems": set(),
-    # Tagged on creation, with the task's roles passed to ECS.
-    "ecs.RegisterTaskDefinition": {"ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"},
-    "ecs.RunTask": {"ecs:RunTask", "ecs:TagResource", "iam:PassRole"},
-    "rds.CreateDBSnapshot": {"rds:CreateDBSnapshot", "rds:AddTagsToResource"},
-    "rds.RestoreDBInstanceFromDBSnapshot": {"rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource"},
-}
+Call = tuple[str, str, str]  # (function, IAM action, resource ARN or "*")
 
 _READS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "ConditionCheck")
 
@@ -50,49 +27,81 @@ RUNTIME_ACTIONS = {
 }
 
 
-def actions_for(operation: str) -> set[str]:
-    """The IAM actions a call needs: `operation` as the recorder names it, `<service id>.<Operation>`."""
-    if operation in _ACTIONS:
-        return _ACTIONS[operation]
-    service, name = operation.split(".", 1)
-    return {f"{_PREFIX.get(service, service)}:{name}"}
+def recorded(folder: Path) -> tuple[set[Call], dict[str, list[dict[str, Any]]]]:
+    """The calls every worker's stack recorded, and the policies its functions' roles held (the same
+    template on every worker: the first one's)."""
+    calls: set[Call] = set()
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        calls |= {(function, action, resource) for function, action, resource in data["calls"]}
+        policies = policies or data["policies"]
+    return calls, policies
 
 
 def is_write(action: str) -> bool:
     return not action.split(":", 1)[1].startswith(_READS)
 
 
-def granted(policy: dict[str, Any]) -> set[str]:
-    """The actions a policy allows (this project's policies name actions, never wildcards)."""
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        if statement["Effect"] == "Allow":
-            named = statement["Action"]
-            actions |= {named} if isinstance(named, str) else set(named)
-    return actions
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
-def policies() -> dict[str, dict[str, Any]]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted(POLICIES.glob("*.json"))}
+def _allows(statement: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether an Allow statement grants `action` on `resource`. A resource of `*` (an action IAM cannot
+    scope) is granted only on `*`. Conditions are not judged here."""
+    if statement["Effect"] != "Allow" or not any(fnmatchcase(action, a) for a in _listed(statement["Action"])):
+        return False
+    patterns = _listed(statement["Resource"])
+    return "*" in patterns or (resource != "*" and any(fnmatchcase(resource, p) for p in patterns))
 
 
-def ungranted(calls: set[tuple[str, str]], by_function: dict[str, dict[str, Any]]) -> list[str]:
-    """Each call a function made that its policy does not grant."""
-    missing = []
-    for function, operation in sorted(calls):
-        allowed = granted(by_function[function]) if function in by_function else set()
-        missing += [f"{function}: {operation} needs {action}" for action in sorted(actions_for(operation) - allowed)]
-    return missing
+def grants(documents: list[dict[str, Any]], action: str, resource: str) -> bool:
+    return any(_allows(statement, action, resource) for document in documents for statement in document["Statement"])
 
 
-def unexercised_writes(calls: set[tuple[str, str]], by_function: dict[str, dict[str, Any]]) -> list[str]:
-    """Each write a function's policy grants that the function never made."""
+def granted_actions(documents: list[dict[str, Any]]) -> set[str]:
+    """The actions the policies allow (this project's policies name actions, never wildcards)."""
+    return {
+        action
+        for document in documents
+        for statement in document["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in _listed(statement["Action"])
+    }
+
+
+def ungranted(calls: set[Call], policies: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Each call a function made that its policies do not grant."""
+    return [
+        f"{function}: {action} on {resource}"
+        for function, action, resource in sorted(calls)
+        if not grants(policies.get(function, []), action, resource)
+    ]
+
+
+def unexercised_writes(calls: set[Call], policies: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Each write a function's policies grant that the function never made."""
     made: dict[str, set[str]] = {}
-    for function, operation in calls:
-        made.setdefault(function, set()).update(actions_for(operation))
-    unused = []
-    for function, policy in sorted(by_function.items()):
-        for action in sorted(granted(policy) - made.get(function, set()) - RUNTIME_ACTIONS):
-            if is_write(action) and (function, action) not in EXERCISED_BY_UNIT_TESTS:
-                unused.append(f"{function}: {action} is granted and never made")
-    return unused
+    for function, action, _ in calls:
+        made.setdefault(function, set()).add(action)
+    return [
+        f"{function}: {action} is granted and never made"
+        for function, documents in sorted(policies.items())
+        for action in sorted(granted_actions(documents) - made.get(function, set()) - RUNTIME_ACTIONS)
+        if is_write(action) and (function, action) not in EXERCISED_BY_UNIT_TESTS
+    ]
+
+
+def writes_on_everything(calls: set[Call], policies: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Each write a function's policies grant on `*` although IAM judges it on a resource: it should be
+    granted on the resources the launches write."""
+    scoped = {(function, action) for function, action, resource in calls if resource != "*"}
+    return [
+        f"{function}: {action} is granted on * but acts on named resources"
+        for function, documents in sorted(policies.items())
+        for statement in (s for document in documents for s in document["Statement"])
+        if statement["Effect"] == "Allow" and "*" in _listed(statement["Resource"])
+        for action in _listed(statement["Action"])
+        if is_write(action) and (function, action) in scoped
+    ]

@@ -52,6 +52,21 @@ def test_an_unknown_environment_is_a_400_on_the_environment_field(client: Client
     assert response.json_body["error"]["fields"][0]["field"] == "environment"
 
 
+def test_a_frontend_from_outside_the_environments_artifact_bucket_is_a_400_and_starts_nothing(
+    client: Client, aws: Any
+) -> None:
+    """The frontend goes to the public site: one from any other bucket (a private one, say) never starts."""
+    for artifact in ("s3://acme-private-data/exports/", "s3://acme-artifacts-local-evil/releases/1.2.0/"):
+        response = _post(client, "/launches", BODY | {"frontend_artifact": artifact})
+        assert response.status_code == 400
+        [problem] = response.json_body["error"]["fields"]
+        assert problem["field"] == "frontend_artifact"
+        assert "s3://acme-artifacts-local/" in problem["reason"]
+    assert aws("stepfunctions").list_executions(stateMachineArn=_machine(aws))["executions"] == []
+    preflight = client.http.get("/environments/local/preflight?frontend_artifact=s3://acme-private-data/x/")
+    assert preflight.status_code == 400
+
+
 def test_a_body_that_is_not_an_object_is_a_400(client: Client) -> None:
     assert _post(client, "/launches", ["a", "list"]).status_code == 400
 

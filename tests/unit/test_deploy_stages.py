@@ -171,6 +171,23 @@ def test_a_retried_frontend_uploads_nothing_twice_and_reuses_its_invalidation(
     assert again.invalidation_id == first.invalidation_id
 
 
+def test_objects_s3_would_not_delete_fail_the_frontend_naming_each(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    """DeleteObjects answers 200 with a refusal per key (AccessDenied on a key the role may not delete):
+    the release would otherwise be recorded as deployed with the old files still served."""
+    s3 = environment("s3")
+    s3.put_object(Bucket=profile.frontend.site_bucket, Key="old-page.html", Body=b"gone in 1.1.0")
+    stored = _with_rollback_point(store, launch, profile, environment)
+
+    def refusing(**request: Any) -> dict[str, Any]:
+        return {"Errors": [{"Key": item["Key"], "Code": "AccessDenied"} for item in request["Delete"]["Objects"]]}
+
+    s3.delete_objects = refusing
+    with pytest.raises(FrontendDeployFailed, match=r"old-page\.html \(AccessDenied\)"):
+        frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"))
+
+
 def test_frontend_refuses_an_empty_artifact(environment: Any, store: Any, launch: Launch, profile: Any) -> None:
     empty = launch.model_copy(
         update={"request": launch.request.model_copy(update={"frontend_artifact": "s3://acme-artifacts-local/none/"})}
@@ -181,6 +198,27 @@ def test_frontend_refuses_an_empty_artifact(environment: Any, store: Any, launch
 
 
 # -- backend --------------------------------------------------------------------------------------
+
+
+def test_a_task_definition_running_as_a_role_the_profile_does_not_list_is_not_registered(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    """Registering a copy passes the definition's roles to ECS; the controller may pass only the profile's
+    backend.task_roles (its policy's iam:PassRole), so any other role stops the launch before any change."""
+    listed = profile.model_copy(
+        update={"backend": profile.backend.model_copy(update={"task_roles": profile.backend.task_roles[:1]})}
+    )
+    ecs = environment("ecs")
+    service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
+    before = ecs.list_task_definitions()["taskDefinitionArns"]
+    with pytest.raises(BackendRolloutFailed, match=r"executionRoleArn .*acme-local-ecs-execution.*backend\.task_roles"):
+        backend.register_release(
+            ecs, launch, service["taskDefinition"], profile.backend.container, listed.backend.task_roles
+        )
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == before
+    backend.register_release(
+        ecs, launch, service["taskDefinition"], profile.backend.container, profile.backend.task_roles
+    )
 
 
 def test_release_task_definition_swaps_only_the_named_container_image() -> None:

@@ -1,0 +1,227 @@
+"""What IAM judges an AWS call by: each action it needs and the resource ARN each action is checked on.
+
+From the service authorisation reference, for the calls the Lambdas make. An action that IAM cannot scope
+to a resource is judged on `*`, and only a policy granting it on `*` allows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# botocore's service ids whose IAM prefix differs.
+_PREFIX = {
+    "cloudwatch-logs": "logs",
+    "elastic-load-balancing-v2": "elasticloadbalancing",
+    "secrets-manager": "secretsmanager",
+    "sfn": "states",
+}
+# Secrets Manager appends six random characters to a secret's name in its ARN.
+SECRET_SUFFIX = "-XXXXXX"  # noqa: S105 - a name suffix, not a password
+
+Need = tuple[str, str]  # (IAM action, resource ARN or "*")
+
+
+class Account:
+    """Where the calls go: ARNs name the partition, region and account."""
+
+    def __init__(self, region: str, account_id: str, partition: str = "aws") -> None:
+        self.region = region
+        self.account_id = account_id
+        self.partition = partition
+
+    def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account_id if account else ''}:{resource}"
+        )
+
+
+def _named(value: str, account: Account, service: str, resource: str) -> str:
+    """An ARN the caller gave as it is; a name made into the ARN of `resource` (with `{}` for the name)."""
+    return value if value.startswith("arn:") else account.arn(service, resource.format(value))
+
+
+def _s3_object(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _dynamodb(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    def needs(params: dict[str, Any], account: Account) -> list[Need]:
+        table = _named(params["TableName"], account, "dynamodb", "table/{}")
+        if params.get("IndexName"):
+            table += f"/index/{params['IndexName']}"
+        return [(action, table)]
+
+    return needs
+
+
+# A transaction needs each item's own action, on the item's table (not dynamodb:TransactWriteItems).
+_TRANSACTION_ITEMS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def _transaction(params: dict[str, Any], account: Account) -> list[Need]:
+    return [
+        (_TRANSACTION_ITEMS[kind], _named(item["TableName"], account, "dynamodb", "table/{}"))
+        for entry in params.get("TransactItems", [])
+        for kind, item in entry.items()
+    ]
+
+
+def _copy_object(params: dict[str, Any], _: Account) -> list[Need]:
+    source = params["CopySource"]
+    if isinstance(source, str):
+        path, _sep, query = source.lstrip("/").partition("?")
+        bucket, _sep, key = path.partition("/")
+        versioned = "versionId=" in query
+    else:
+        bucket, key, versioned = source["Bucket"], source["Key"], bool(source.get("VersionId"))
+    read = "s3:GetObjectVersion" if versioned else "s3:GetObject"
+    return [("s3:PutObject", _s3_object(params["Bucket"], params["Key"])), (read, _s3_object(bucket, key))]
+
+
+def _delete_objects(params: dict[str, Any], _: Account) -> list[Need]:
+    return [
+        (
+            "s3:DeleteObjectVersion" if item.get("VersionId") else "s3:DeleteObject",
+            _s3_object(params["Bucket"], item["Key"]),
+        )
+        for item in params["Delete"]["Objects"]
+    ]
+
+
+def _bucket(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, _: [(action, f"arn:aws:s3:::{params['Bucket']}")]
+
+
+def _object(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, _: [(action, _s3_object(params["Bucket"], params["Key"]))]
+
+
+def _distribution(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, account: [(action, account.arn("cloudfront", f"distribution/{params[field]}", region=False))]
+
+
+def _cluster_name(params: dict[str, Any]) -> str:
+    return str(params.get("cluster", "default")).rsplit("/", 1)[-1]
+
+
+def _services(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    def needs(params: dict[str, Any], account: Account) -> list[Need]:
+        cluster = _cluster_name(params)
+        names = params.get("services") or [params["service"]]
+        return [(action, _named(name, account, "ecs", f"service/{cluster}/{{}}")) for name in names]
+
+    return needs
+
+
+def _tasks(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    def needs(params: dict[str, Any], account: Account) -> list[Need]:
+        cluster = _cluster_name(params)
+        tasks = params.get("tasks") or [params["task"]]
+        return [(action, _named(task, account, "ecs", f"task/{cluster}/{{}}")) for task in tasks]
+
+    return needs
+
+
+def _passed_roles(params: dict[str, Any], account: Account) -> list[Need]:
+    roles = [params.get("taskRoleArn"), params.get("executionRoleArn")]
+    return [("iam:PassRole", _named(role, account, "iam", "role/{}")) for role in roles if role]
+
+
+def _register_task_definition(params: dict[str, Any], account: Account) -> list[Need]:
+    tagged = account.arn("ecs", f"task-definition/{params['family']}:*")
+    tags = [("ecs:TagResource", tagged)] if params.get("tags") else []
+    return [("ecs:RegisterTaskDefinition", "*"), *tags, *_passed_roles(params, account)]
+
+
+def _run_task(params: dict[str, Any], account: Account) -> list[Need]:
+    definition = params["taskDefinition"]
+    if not definition.startswith("arn:"):
+        family, _, revision = definition.partition(":")
+        definition = account.arn("ecs", f"task-definition/{family}:{revision or '*'}")
+    tags = [("ecs:TagResource", account.arn("ecs", f"task/{_cluster_name(params)}/*"))] if params.get("tags") else []
+    overrides = params.get("overrides", {})
+    return [("ecs:RunTask", definition), *tags, *_passed_roles(overrides, account)]
+
+
+def _rds(action: str, *fields: tuple[str, str]) -> Callable[[dict[str, Any], Account], list[Need]]:
+    """`fields`: (parameter, ARN resource with `{}` for its value); a call without one is judged on `*`."""
+
+    def needs(params: dict[str, Any], account: Account) -> list[Need]:
+        named = [_named(params[field], account, "rds", resource) for field, resource in fields if params.get(field)]
+        tagged = [("rds:AddTagsToResource", arn) for arn in named[:1] if params.get("Tags")]
+        return [(action, arn) for arn in named or ["*"]] + tagged
+
+    return needs
+
+
+def _secret(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, account: [
+        (action, _named(params["SecretId"], account, "secretsmanager", "secret:{}" + SECRET_SUFFIX))
+    ]
+
+
+def _field_arn(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, _: [(action, params[field])]
+
+
+_NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
+    "acm.DescribeCertificate": _field_arn("acm:DescribeCertificate", "CertificateArn"),
+    "cloudfront.CreateInvalidation": _distribution("cloudfront:CreateInvalidation", "DistributionId"),
+    "cloudfront.GetInvalidation": _distribution("cloudfront:GetInvalidation", "DistributionId"),
+    "cloudfront.GetDistribution": _distribution("cloudfront:GetDistribution", "Id"),
+    "dynamodb.GetItem": _dynamodb("dynamodb:GetItem"),
+    "dynamodb.PutItem": _dynamodb("dynamodb:PutItem"),
+    "dynamodb.UpdateItem": _dynamodb("dynamodb:UpdateItem"),
+    "dynamodb.DeleteItem": _dynamodb("dynamodb:DeleteItem"),
+    "dynamodb.Query": _dynamodb("dynamodb:Query"),
+    "dynamodb.TransactWriteItems": _transaction,
+    "ecr.DescribeImages": lambda params, account: [
+        ("ecr:DescribeImages", account.arn("ecr", f"repository/{params['repositoryName']}"))
+    ],
+    "ecs.DescribeServices": _services("ecs:DescribeServices"),
+    "ecs.UpdateService": _services("ecs:UpdateService"),
+    "ecs.DescribeTasks": _tasks("ecs:DescribeTasks"),
+    "ecs.StopTask": _tasks("ecs:StopTask"),
+    "ecs.RegisterTaskDefinition": _register_task_definition,
+    "ecs.RunTask": _run_task,
+    "rds.DescribeDBInstances": _rds("rds:DescribeDBInstances", ("DBInstanceIdentifier", "db:{}")),
+    "rds.DescribeDBSnapshots": _rds("rds:DescribeDBSnapshots", ("DBSnapshotIdentifier", "snapshot:{}")),
+    "rds.CreateDBSnapshot": _rds(
+        "rds:CreateDBSnapshot", ("DBSnapshotIdentifier", "snapshot:{}"), ("DBInstanceIdentifier", "db:{}")
+    ),
+    "rds.RestoreDBInstanceFromDBSnapshot": _rds(
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        ("DBInstanceIdentifier", "db:{}"),
+        ("DBSnapshotIdentifier", "snapshot:{}"),
+        ("DBSubnetGroupName", "subgrp:{}"),
+    ),
+    "s3.CopyObject": _copy_object,
+    "s3.DeleteObjects": _delete_objects,
+    "s3.GetObject": _object("s3:GetObject"),
+    "s3.PutObject": _object("s3:PutObject"),
+    "s3.HeadBucket": _bucket("s3:ListBucket"),
+    "s3.ListObjectsV2": _bucket("s3:ListBucket"),
+    "s3.ListObjectVersions": _bucket("s3:ListBucketVersions"),
+    "s3.GetBucketVersioning": _bucket("s3:GetBucketVersioning"),
+    "secrets-manager.GetSecretValue": _secret("secretsmanager:GetSecretValue"),
+    "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
+    "sns.Publish": _field_arn("sns:Publish", "TopicArn"),
+    "sns.ListSubscriptionsByTopic": _field_arn("sns:ListSubscriptionsByTopic", "TopicArn"),
+    "sfn.StartExecution": _field_arn("states:StartExecution", "stateMachineArn"),
+    "sfn.DescribeExecution": _field_arn("states:DescribeExecution", "executionArn"),
+}
+
+
+def needs(operation: str, params: dict[str, Any], account: Account) -> list[Need]:
+    """What IAM checks for a call: `operation` as botocore's events name it, `<service id>.<Operation>`,
+    with the parameters the caller passed."""
+    if operation in _NEEDS:
+        return _NEEDS[operation](params, account)
+    service, name = operation.split(".", 1)
+    return [(f"{_PREFIX.get(service, service)}:{name}", "*")]
