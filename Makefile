@@ -6,12 +6,22 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format package local clean bench browser
 
+# checkov judges the packaged template; it pins a boto3 older than the Lambdas', so it has a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip<26.3' 'uv==0.13.8'  # chalice 1.34 packages with pip below 26.3
 	# uv installs in a fifth of pip's time; pip is the fallback where uv cannot reach the index.
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' || $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'uv==0.13.8'
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python 'checkov==3.3.30' \
+	  || $(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30'
 
 demo: $(STAMP)
 	$(BIN)/launchctl demo
@@ -24,7 +34,7 @@ local: $(STAMP)
 # Each integration worker starts its own local stack on free ports.
 # The integration run leaves the AWS calls each function made in LAUNCH_CALLS_DIR; tests/policies then
 # checks them against each function's own policy (.chalice/policies/): nothing more, nothing less.
-test: $(STAMP) lint browser
+test: $(STAMP) $(CHECKOV) lint browser
 	$(BIN)/python -m pytest tests/unit -n 2
 	calls=$$(mktemp -d) && \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 && \
@@ -49,15 +59,16 @@ format: $(STAMP)
 
 # The deployable SAM template: Chalice's Lambdas and API merged with the state machine, table and topics;
 # the code's zip slimmed to the AWS models it uses, with bytecode for what a function imports to start.
-package: $(STAMP)
+package: $(STAMP) $(CHECKOV)
 	rm -rf out
 	$(BIN)/python -m launchctl.build.template out/merge-template.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod --merge-template out/merge-template.json out/package
 	$(BIN)/python -m launchctl.build.package out/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json
+	$(CHECKOV) -f out/package/sam.json --framework cloudformation --skip-download --compact --quiet
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) out .pytest_cache .ruff_cache
 
 # Cold start of the Lambda entry points (import time), measured, not asserted.
 bench: $(STAMP)

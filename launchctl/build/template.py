@@ -124,12 +124,64 @@ def _substituted(value: Any) -> Any:
     return value
 
 
+# checkov's findings on every function Chalice makes, and why each does not apply (its log groups': in
+# deploy/resources.json beside the controller's own log groups).
+FUNCTION_CHECKS_NOT_APPLYING = {
+    "CKV_AWS_116": "Invoked synchronously (by the state machine, or API Gateway): a dead-letter queue receives only "
+    "asynchronous invocations; a failure reaches the state machine's Catch and the launch's timeline",
+    "CKV_AWS_117": "Calls only AWS APIs and the public site under launch: nothing in a VPC to reach, and a VPC would "
+    "need a NAT gateway or endpoints for every AWS call",
+    "CKV_AWS_173": "Its variables are resource names and URLs, no secrets (the link key is read from Secrets "
+    "Manager); Lambda encrypts them at rest with its AWS managed key",
+}
+STAGE_FUNCTION_CHECKS_NOT_APPLYING = {
+    "CKV_AWS_115": "Invoked only by the launch state machine, one launch per environment at a time: a reservation "
+    "would take capacity from the account (the API's function, the public entry point, has one)",
+}
+LOG_GROUP_CHECKS_NOT_APPLYING = {
+    "CKV_AWS_158": "CloudWatch Logs encrypts it at rest with its own keys; it holds no secrets (no token, link or "
+    "query string is logged)",
+}
+
+
+def _not_applying(checks: dict[str, str]) -> dict[str, Any]:
+    return {"Metadata": {"checkov": {"skip": [{"id": check, "comment": why} for check, why in checks.items()]}}}
+
+
+def function_check_notes(project_dir: Path = ROOT) -> dict[str, Any]:
+    """The checks that do not apply to Chalice's functions and their log groups, with why, for the merge."""
+    from chalice.utils import to_cfn_resource_name
+
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    notes: dict[str, Any] = {
+        "APIHandler": _not_applying(FUNCTION_CHECKS_NOT_APPLYING),
+        f"{to_cfn_resource_name('api_handler')}LogGroup": _not_applying(LOG_GROUP_CHECKS_NOT_APPLYING),
+    }
+    for name in config.get("lambda_functions", {}):
+        if name == "api_handler":
+            continue  # the API's settings (Chalice names its function APIHandler)
+        function = to_cfn_resource_name(name)
+        notes[function] = _not_applying(FUNCTION_CHECKS_NOT_APPLYING | STAGE_FUNCTION_CHECKS_NOT_APPLYING)
+        notes[f"{function}LogGroup"] = _not_applying(LOG_GROUP_CHECKS_NOT_APPLYING)
+    return notes
+
+
 def project_merge_template(
     project_dir: Path = ROOT, profiles: list[EnvironmentProfile] | None = None
 ) -> dict[str, Any]:
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
     resources["Resources"] |= role_policies(project_dir, profiles)
+    for name, note in function_check_notes(project_dir).items():
+        resources["Resources"][name] = _merged(resources["Resources"].get(name, {}), note)
     return merge_template(resources, ASL_PATH.read_text())
+
+
+def _merged(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` merged into a resource of the merge template, dicts key by key."""
+    merged = dict(into)
+    for key, value in extra.items():
+        merged[key] = _merged(merged[key], value) if isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def sam_template(
