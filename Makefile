@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package local clean bench browser
+.PHONY: demo test lint format package deploy local clean bench browser
 
 # checkov judges the packaged template; it pins a boto3 older than the Lambdas', so it has a venv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -66,6 +66,15 @@ package: $(STAMP) $(CHECKOV)
 	$(BIN)/python -m launchctl.build.package out/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json
 	$(CHECKOV) -f out/package/sam.json --framework cloudformation --skip-download --compact --quiet
+
+# Deploys out/package to the account of AWS_PROFILE (the README's Deploying section): never run by tests.
+# STACK names the stack; PARAMETERS are the template's, KEY=VALUE separated by spaces.
+STACK ?= launch-controller
+PARAMETERS ?=
+deploy: $(STAMP)
+	@test -n "$$AWS_PROFILE" || { echo "make deploy deploys to the account of AWS_PROFILE: set it to the profile to deploy with"; exit 2; }
+	$(MAKE) package
+	$(BIN)/python -m launchctl.build.deploy out/package --stack $(STACK) $(foreach p,$(PARAMETERS),--parameter $(p))
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) out .pytest_cache .ruff_cache

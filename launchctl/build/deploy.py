@@ -1,0 +1,237 @@
+"""Deploys the packaged template (`make package`) to the account of the caller's AWS credentials.
+
+The code's zip and the template go to a deploy bucket of the account's own (made private, encrypted and
+versioned the first time); CloudFormation gets a change set, which is shown, then executed, and the
+stack's outputs and what is left to do by hand are printed. `make deploy` runs it; never the tests."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# IAM roles without fixed names, and the SAM transform.
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+
+Say = Callable[[str], None]
+
+
+def deploy_bucket(stack: str, account: str, region: str) -> str:
+    """The bucket the stack's code and template are uploaded to: one per stack, account and region."""
+    return f"{stack}-deploy-{account}-{region}".lower()[:63].rstrip("-")
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Make the deploy bucket, private, encrypted and versioned, unless it exists; whether it was made."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] not in {"404", "NoSuchBucket", "NotFound"}:
+            raise
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **where)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return True
+
+
+def upload_once(s3: Any, bucket: str, key: str, body: bytes) -> bool:
+    """Put `body` at `key` unless it is there (keys name their content's hash); whether it was put."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] not in {"404", "NoSuchKey", "NotFound"}:
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return True
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:20]
+
+
+def with_code_at(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """The template with every function's code at s3://bucket/key (what `cloudformation package` does)."""
+    resources = {
+        name: resource
+        | (
+            {"Properties": resource["Properties"] | {"CodeUri": {"Bucket": bucket, "Key": key}}}
+            if resource["Type"] == "AWS::Serverless::Function"
+            else {}
+        )
+        for name, resource in template["Resources"].items()
+    }
+    return template | {"Resources": resources}
+
+
+def _described(cloudformation: Any, stack: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        return found
+    except cloudformation.exceptions.ClientError as error:
+        if "does not exist" in error.response["Error"]["Message"]:
+            return None
+        raise
+
+
+def deploy(
+    session: Any,
+    package_dir: Path,
+    stack: str,
+    parameters: dict[str, str],
+    execute: bool = True,
+    say: Say = print,
+) -> dict[str, str]:
+    """Upload, make the change set, show it, execute it and wait; the stack's outputs."""
+    region = session.region_name
+    if not region:
+        raise SystemExit("no region: set AWS_REGION or the profile's region")
+    account = session.client("sts").get_caller_identity()["Account"]
+    s3 = session.client("s3")
+    cloudformation = session.client("cloudformation")
+    bucket = deploy_bucket(stack, account, region)
+    if ensure_bucket(s3, bucket, region):
+        say(f"made the deploy bucket s3://{bucket} (private, encrypted, versioned)")
+    code = (package_dir / "deployment.zip").read_bytes()
+    code_key = f"{stack}/deployment-{_digest(code)}.zip"
+    say(
+        f"code: s3://{bucket}/{code_key} ({'uploaded' if upload_once(s3, bucket, code_key, code) else 'already there'})"
+    )
+    template = with_code_at(json.loads((package_dir / "sam.json").read_text()), bucket, code_key)
+    body = json.dumps(template, indent=1).encode()
+    template_key = f"{stack}/template-{_digest(body)}.json"
+    upload_once(s3, bucket, template_key, body)
+
+    current = _described(cloudformation, stack)
+    status = current["StackStatus"] if current else None
+    if status == "ROLLBACK_COMPLETE":
+        raise SystemExit(f"{stack}'s first deploy failed and rolled back: delete the stack, then deploy again")
+    kind = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
+    declared = template.get("Parameters", {})
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise SystemExit(f"the template has no parameter {', '.join(unknown)}; it has {', '.join(sorted(declared))}")
+    given = [{"ParameterKey": key, "ParameterValue": value} for key, value in sorted(parameters.items())]
+    # An update keeps what an earlier deploy set for a parameter not given now (one the stack has).
+    previous = {item["ParameterKey"] for item in (current or {}).get("Parameters", [])} if kind == "UPDATE" else set()
+    kept = [{"ParameterKey": key, "UsePreviousValue": True} for key in declared if key in previous - set(parameters)]
+    name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    cloudformation.create_change_set(
+        StackName=stack,
+        ChangeSetName=name,
+        ChangeSetType=kind,
+        TemplateURL=f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}",
+        Parameters=given + kept,
+        Capabilities=CAPABILITIES,
+        Description="make deploy",
+    )
+    from botocore.exceptions import WaiterError
+
+    try:
+        cloudformation.get_waiter("change_set_create_complete").wait(
+            StackName=stack, ChangeSetName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120}
+        )
+    except WaiterError:
+        described = cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
+        reason = described.get("StatusReason", "")
+        if any(marker in reason for marker in _NO_CHANGES):
+            say(f"{stack} is up to date: nothing to change")
+            cloudformation.delete_change_set(StackName=stack, ChangeSetName=name)
+            return outputs(cloudformation, stack)
+        raise SystemExit(f"change set {name} failed: {reason}") from None
+    described = cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
+    say(f"change set {name} ({kind.lower()} {stack}):")
+    for change in described.get("Changes", []):
+        resource = change["ResourceChange"]
+        replacement = " (replaced)" if resource.get("Replacement") == "True" else ""
+        say(f"  {resource['Action']:<7} {resource['LogicalResourceId']} {resource['ResourceType']}{replacement}")
+    if not execute:
+        say(f"not executed: review it in the console, or run again without --no-execute ({name})")
+        return {}
+    cloudformation.execute_change_set(StackName=stack, ChangeSetName=name)
+    waiter = "stack_create_complete" if kind == "CREATE" else "stack_update_complete"
+    cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
+    return outputs(cloudformation, stack)
+
+
+def outputs(cloudformation: Any, stack: str) -> dict[str, str]:
+    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+
+
+def next_steps(found: dict[str, str]) -> list[str]:
+    """What is left to do by hand after a deploy, with this stack's values."""
+    from launchctl.build.template import packaged_profiles
+
+    api = found.get("EndpointURL", "<EndpointURL>").rstrip("/")
+    topic = found.get("ApprovalsTopicArn", "<ApprovalsTopicArn>")
+    steps = [
+        "Once per account and region, so API Gateway may write the access log: "
+        "aws apigateway update-account --patch-operations "
+        "op=replace,path=/cloudwatchRoleArn,value=<a role trusting apigateway.amazonaws.com with "
+        "AmazonAPIGatewayPushToCloudWatchLogs>",
+        "If AlertEmail was given: open the confirmation AWS emailed to it.",
+    ]
+    for profile in packaged_profiles():
+        if profile.smoke.credential_secret_id:
+            steps.append(
+                f"{profile.name}: store the smoke user's token: aws secretsmanager create-secret "
+                f'--name {profile.smoke.credential_secret_id} --secret-string \'{{"token": "..."}}\''
+            )
+        steps.append(
+            f"{profile.name}: subscribe the approvers: launchctl approvers sync --env {profile.name} --topic {topic}; "
+            "each approver confirms from AWS's email (launchctl approvers confirm --topic ... --link ...)"
+        )
+    steps.append(
+        f"Point the CLI and the GitHub action at {api} (LAUNCHCTL_API_URL), or at the custom domain's URL "
+        "given as PublicApiUrl; then: launchctl preflight --env staging, and a first launch into staging."
+    )
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    import boto3
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("package_dir", type=Path, help="what `make package` wrote (sam.json, deployment.zip)")
+    parser.add_argument("--stack", default="launch-controller")
+    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--no-execute", action="store_true", help="make and show the change set only")
+    args = parser.parse_args(argv)
+    parameters = dict(item.split("=", 1) for item in args.parameter if "=" in item)
+    if len(parameters) != len(args.parameter):
+        parser.error("each --parameter is KEY=VALUE")
+    found = deploy(boto3.session.Session(), args.package_dir, args.stack, parameters, not args.no_execute)
+    for key, value in sorted(found.items()):
+        print(f"{key}: {value}")
+    if found:
+        print("\nWhat is left to do by hand:")
+        for number, step in enumerate(next_steps(found), 1):
+            print(f"{number}. {step}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`make deploy`: the code and template uploaded to a private deploy bucket, and a change set with the
+template's capabilities and parameters (moto: its CloudFormation makes the change set, it cannot run
+the SAM transform, so the change sets here are not executed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launchctl.build.deploy import CAPABILITIES, deploy, deploy_bucket, next_steps
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from launchctl.build.template import sam_template
+
+    folder = tmp_path_factory.mktemp("package")
+    (folder / "sam.json").write_text(json.dumps(sam_template()))
+    (folder / "deployment.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    return folder
+
+
+def _session(aws: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """A session into moto that keeps each CreateChangeSet request."""
+    import boto3
+
+    asked: list[dict[str, Any]] = []
+    session = boto3.session.Session(region_name="us-east-1")
+    session.events.register(
+        "provide-client-params.cloudformation.CreateChangeSet", lambda params, **_: asked.append(dict(params))
+    )
+    return session, asked
+
+
+def test_a_first_deploy_uploads_to_a_private_bucket_and_asks_for_the_templates_capabilities(
+    aws: Any, package_dir: Path
+) -> None:
+    session, asked = _session(aws)
+    said: list[str] = []
+    deploy(session, package_dir, "lc", {"AlertEmail": "oncall@acme.example"}, execute=False, say=said.append)
+    bucket = deploy_bucket("lc", ACCOUNT, "us-east-1")
+    s3 = aws("s3")
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    [request] = asked
+    assert request["ChangeSetType"] == "CREATE"
+    assert request["Capabilities"] == CAPABILITIES
+    assert request["Parameters"] == [{"ParameterKey": "AlertEmail", "ParameterValue": "oncall@acme.example"}]
+    template_key = request["TemplateURL"].split(".amazonaws.com/", 1)[1]
+    uploaded = json.loads(s3.get_object(Bucket=bucket, Key=template_key)["Body"].read())
+    code = {
+        json.dumps(resource["Properties"]["CodeUri"], sort_keys=True)
+        for resource in uploaded["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    [location] = [json.loads(where) for where in code]
+    assert location["Bucket"] == bucket
+    assert (
+        s3.get_object(Bucket=bucket, Key=location["Key"])["Body"].read()
+        == (package_dir / "deployment.zip").read_bytes()
+    )
+    assert any("uploaded" in line for line in said)
+    assert any(line.startswith("  Add") and "LaunchTable" in line for line in said)
+
+
+def test_a_deploy_again_uploads_nothing_again_and_an_update_keeps_earlier_parameters(
+    aws: Any, package_dir: Path
+) -> None:
+    session, asked = _session(aws)
+    deploy(session, package_dir, "lc", {}, execute=False, say=lambda _: None)
+    said: list[str] = []
+    deploy(session, package_dir, "lc", {}, execute=False, say=said.append)
+    assert any("already there" in line for line in said)
+    assert asked[-1]["ChangeSetType"] == "CREATE"  # the first change set was never executed
+    earlier = {"Parameters": {"AlertEmail": {"Type": "String"}}, "Resources": {"T": {"Type": "AWS::SNS::Topic"}}}
+    aws("cloudformation").create_stack(
+        StackName="live",
+        TemplateBody=json.dumps(earlier),
+        Parameters=[{"ParameterKey": "AlertEmail", "ParameterValue": "oncall@acme.example"}],
+    )
+    deploy(session, package_dir, "live", {"NamePrefix": "live"}, execute=False, say=lambda _: None)
+    update = asked[-1]
+    assert update["ChangeSetType"] == "UPDATE"
+    assert {"ParameterKey": "NamePrefix", "ParameterValue": "live"} in update["Parameters"]
+    assert {"ParameterKey": "AlertEmail", "UsePreviousValue": True} in update["Parameters"]
+    # A parameter the stack did not have yet takes the template's default.
+    assert all(item["ParameterKey"] != "ApiRateLimit" for item in update["Parameters"])
+
+
+def test_a_parameter_the_template_lacks_is_refused_before_any_change_set(aws: Any, package_dir: Path) -> None:
+    session, asked = _session(aws)
+    with pytest.raises(SystemExit, match="no parameter AlertEmails"):
+        deploy(session, package_dir, "lc", {"AlertEmails": "x"}, execute=False, say=lambda _: None)
+    assert asked == []
+
+
+def test_whats_left_by_hand_names_this_stacks_topic_and_each_environments_smoke_secret() -> None:
+    steps = "\n".join(next_steps({"EndpointURL": "https://x.execute-api/api/", "ApprovalsTopicArn": "arn:topic"}))
+    assert "launchctl approvers sync --env production --topic arn:topic" in steps
+    assert "--name acme-production/smoke-credential" in steps
+    assert "https://x.execute-api/api " in steps
+
+
+def test_make_deploy_refuses_without_a_named_aws_profile() -> None:
+    """Only a person naming the account deploys: without AWS_PROFILE nothing is packaged or sent."""
+    import os
+    import subprocess
+
+    root = Path(__file__).parents[2]
+    env = {key: value for key, value in os.environ.items() if key != "AWS_PROFILE"}
+    result = subprocess.run(["make", "-s", "deploy"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "AWS_PROFILE" in result.stdout + result.stderr
+    assert "chalice package" not in result.stdout
