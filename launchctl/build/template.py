@@ -171,17 +171,10 @@ def project_merge_template(
 ) -> dict[str, Any]:
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
     resources["Resources"] |= role_policies(project_dir, profiles)
-    for name, note in function_check_notes(project_dir).items():
-        resources["Resources"][name] = _merged(resources["Resources"].get(name, {}), note)
+    from chalice.package import TemplateDeepMerger
+
+    resources["Resources"] = TemplateDeepMerger().merge(function_check_notes(project_dir), resources["Resources"])
     return merge_template(resources, ASL_PATH.read_text())
-
-
-def _merged(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """`extra` merged into a resource of the merge template, dicts key by key."""
-    merged = dict(into)
-    for key, value in extra.items():
-        merged[key] = _merged(merged[key], value) if isinstance(merged.get(key), dict) else value
-    return merged
 
 
 def sam_template(

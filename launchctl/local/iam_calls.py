@@ -55,18 +55,19 @@ def _dynamodb(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
     return needs
 
 
-# A transaction needs each item's own action, on the item's table (not dynamodb:TransactWriteItems).
-_TRANSACTION_ITEMS = {
+# A transaction needs each item's own action, on the item's table (IAM has no dynamodb:TransactWriteItems).
+TRANSACTION_ITEM_ACTIONS = {
     "Put": "dynamodb:PutItem",
     "Update": "dynamodb:UpdateItem",
     "Delete": "dynamodb:DeleteItem",
     "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
 }
 
 
 def _transaction(params: dict[str, Any], account: Account) -> list[Need]:
     return [
-        (_TRANSACTION_ITEMS[kind], _named(item["TableName"], account, "dynamodb", "table/{}"))
+        (TRANSACTION_ITEM_ACTIONS[kind], _named(item["TableName"], account, "dynamodb", "table/{}"))
         for entry in params.get("TransactItems", [])
         for kind, item in entry.items()
     ]
@@ -110,20 +111,13 @@ def _cluster_name(params: dict[str, Any]) -> str:
     return str(params.get("cluster", "default")).rsplit("/", 1)[-1]
 
 
-def _services(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+def _in_cluster(action: str, kind: str, many: str, one: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    """An ECS call on services or tasks of a cluster, named in its `many` list or its `one` parameter."""
+
     def needs(params: dict[str, Any], account: Account) -> list[Need]:
         cluster = _cluster_name(params)
-        names = params.get("services") or [params["service"]]
-        return [(action, _named(name, account, "ecs", f"service/{cluster}/{{}}")) for name in names]
-
-    return needs
-
-
-def _tasks(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
-    def needs(params: dict[str, Any], account: Account) -> list[Need]:
-        cluster = _cluster_name(params)
-        tasks = params.get("tasks") or [params["task"]]
-        return [(action, _named(task, account, "ecs", f"task/{cluster}/{{}}")) for task in tasks]
+        names = params.get(many) or [params[one]]
+        return [(action, _named(name, account, "ecs", f"{kind}/{cluster}/{{}}")) for name in names]
 
     return needs
 
@@ -184,10 +178,10 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "ecr.DescribeImages": lambda params, account: [
         ("ecr:DescribeImages", account.arn("ecr", f"repository/{params['repositoryName']}"))
     ],
-    "ecs.DescribeServices": _services("ecs:DescribeServices"),
-    "ecs.UpdateService": _services("ecs:UpdateService"),
-    "ecs.DescribeTasks": _tasks("ecs:DescribeTasks"),
-    "ecs.StopTask": _tasks("ecs:StopTask"),
+    "ecs.DescribeServices": _in_cluster("ecs:DescribeServices", "service", "services", "service"),
+    "ecs.UpdateService": _in_cluster("ecs:UpdateService", "service", "services", "service"),
+    "ecs.DescribeTasks": _in_cluster("ecs:DescribeTasks", "task", "tasks", "task"),
+    "ecs.StopTask": _in_cluster("ecs:StopTask", "task", "tasks", "task"),
     "ecs.RegisterTaskDefinition": _register_task_definition,
     "ecs.RunTask": _run_task,
     "rds.DescribeDBInstances": _rds("rds:DescribeDBInstances", ("DBInstanceIdentifier", "db:{}")),

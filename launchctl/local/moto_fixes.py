@@ -287,14 +287,6 @@ _IAM_ACTION_OF_S3_OPERATION = {
     "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "s3:DeleteObjects": "s3:DeleteObject",
 }
-# What IAM authorises for each item of a DynamoDB transaction: the item actions, not the transaction.
-_TRANSACTION_ITEM_ACTIONS = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-    "Get": "dynamodb:GetItem",
-}
 _enforcing = 0
 
 
@@ -329,6 +321,8 @@ def enforce_iam() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam import access_control
 
+    from launchctl.local.iam_calls import TRANSACTION_ITEM_ACTIONS
+
     global _enforcing
     if not getattr(access_control.IAMRequestBase, "_launchctl_named_as_iam", False):
         original_init = access_control.IAMRequestBase.__init__
@@ -344,7 +338,7 @@ def enforce_iam() -> None:
             if self._action not in {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}:
                 return original_check(self, resource)
             items = json.loads(self._body or b"{}").get("TransactItems", [])
-            for action in sorted({_TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item}):
+            for action in sorted({TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item}):
                 self._action = action
                 original_check(self, resource)
             return None
