@@ -194,6 +194,11 @@ def next_steps(found: dict[str, str]) -> list[str]:
         "AmazonAPIGatewayPushToCloudWatchLogs>",
         "If AlertEmail was given: open the confirmation AWS emailed to it.",
     ]
+    if "ApiDomainTarget" in found:
+        steps.append(
+            f"Point the API's domain at {found['ApiDomainTarget']}: a CNAME, or a Route 53 alias in the zone "
+            f"{found.get('ApiDomainZone', '<ApiDomainZone>')}."
+        )
     for profile in packaged_profiles():
         if profile.smoke.credential_secret_id:
             steps.append(

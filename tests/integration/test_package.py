@@ -98,6 +98,34 @@ def test_checkov_finds_nothing_in_the_packaged_template_that_is_not_explained(te
     assert unexplained == []
 
 
+def test_an_api_domain_maps_to_the_apis_stage_and_becomes_the_approval_links_base(template: tuple[Path, dict]) -> None:
+    """ApiDomainName makes a regional custom domain (TLS 1.2) mapped at its root to the API's stage, and,
+    unless PublicApiUrl says otherwise, the emailed links use it; without a certificate the stack refuses."""
+    from launchctl.local.deployment import translate
+
+    _, body = template
+    translated = translate(body, "us-east-1")
+    resources = translated["Resources"]
+    domain, mapping = resources["ApiDomain"], resources["ApiDomainMapping"]
+    assert domain["Condition"] == mapping["Condition"] == "HasApiDomain"
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    assert domain["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    stage = mapping["Properties"]["Stage"]["Ref"]
+    assert resources[stage]["Type"] == "AWS::ApiGateway::Stage"
+    assert "BasePath" not in mapping["Properties"]
+    link_base = resources["RequestApprovals"]["Properties"]["Environment"]["Variables"]["PUBLIC_API_URL"]
+    assert link_base == translated["Outputs"]["ApprovalLinkBase"]["Value"]
+    assert link_base["Fn::If"][2] == {
+        "Fn::If": [
+            "HasApiDomain",
+            {"Fn::Sub": "https://${ApiDomainName}"},
+            {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
+        ]
+    }
+    [assertion] = translated["Rules"]["ApiDomainNeedsCertificate"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiCertificateArn"}, ""]}]}
+
+
 def test_the_state_machine_is_bound_to_every_stage_lambda(template: tuple[Path, dict]) -> None:
     _, body = template
     machine = body["Resources"]["LaunchStateMachine"]["Properties"]

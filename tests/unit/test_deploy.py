@@ -110,6 +110,9 @@ def test_whats_left_by_hand_names_this_stacks_topic_and_each_environments_smoke_
     assert "launchctl approvers sync --env production --topic arn:topic" in steps
     assert "--name acme-production/smoke-credential" in steps
     assert "https://x.execute-api/api " in steps
+    assert "Point the API's domain" not in steps
+    with_domain = "\n".join(next_steps({"ApiDomainTarget": "d-1.execute-api.aws", "ApiDomainZone": "Z2"}))
+    assert "Point the API's domain at d-1.execute-api.aws: a CNAME, or a Route 53 alias in the zone Z2" in with_domain
 
 
 def test_make_deploy_refuses_without_a_named_aws_profile() -> None:
