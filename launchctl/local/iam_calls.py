@@ -37,8 +37,9 @@ class Account:
 
 
 def _named(value: str, account: Account, service: str, resource: str) -> str:
-    """An ARN the caller gave as it is; a name made into the ARN of `resource` (with `{}` for the name)."""
-    return value if value.startswith("arn:") else account.arn(service, resource.format(value))
+    """An ARN the caller gave as it is; a name made into the ARN of `resource` (with `{}` for the name).
+    IAM's ARNs name no region."""
+    return value if value.startswith("arn:") else account.arn(service, resource.format(value), region=service != "iam")
 
 
 def _s3_object(bucket: str, key: str) -> str:

@@ -81,6 +81,10 @@ def test_calls_map_to_the_actions_and_resources_iam_judges() -> None:
         ("ecs:TagResource", "arn:aws:ecs:us-east-1:123456789012:task-definition/api:*"),
         ("iam:PassRole", "arn:aws:iam::123456789012:role/t"),
     ]
+    assert needs("ecs.RegisterTaskDefinition", {"family": "api", "executionRoleArn": "exec"}, ACCOUNT)[-1] == (
+        "iam:PassRole",
+        "arn:aws:iam::123456789012:role/exec",
+    )
     assert needs(
         "dynamodb.TransactWriteItems", {"TransactItems": [{"ConditionCheck": {"TableName": "t"}}]}, ACCOUNT
     ) == [("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t")]
