@@ -30,7 +30,7 @@ from chalicelib.links import (
     verify,
 )
 from chalicelib.models import ApprovalRequest, Launch, LaunchStatus
-from chalicelib.profiles import load_profile
+from chalicelib.profiles import profile_of
 from chalicelib.store import AlreadyDecided, LaunchStore
 
 COOKIE = "approval_form"
@@ -142,7 +142,7 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path
         request, holder, launch = _check(store, approval_id, token, key)
     except _Refusal as refusal:
         return refusal.page
-    attestations = load_profile(launch.request.environment).approvals.attestations
+    attestations = profile_of(launch).approvals.attestations
     nonce = new_form_nonce()
     boxes = "".join(
         f'<label><input type="checkbox" name="attest" value="{html.escape(a.id)}"> {html.escape(a.text)}</label>'

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib.answers import DecisionAnswer
 from chalicelib.links import sign
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile, load_profile
+from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
 from chalicelib.progress import ApprovalsProgress
 from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted
 
@@ -178,7 +178,8 @@ def decide(
     gate = store.approval_gate(launch_id)
     if launch.status != LaunchStatus.AWAITING_APPROVAL or gate is None:
         raise NotAwaitingApproval(f"launch {launch_id} is {launch.status}, not awaiting approval")
-    policy = load_profile(launch.request.environment).approvals
+    # Who must sign off, and who may, as when the launch started (who a caller is: the directory now).
+    policy = profile_of(launch).approvals
     if request is None:
         raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate.roles)}")
     if request.state != "open":

@@ -31,7 +31,7 @@ from chalicelib.models import (
     Stage,
     UnlockRequest,
 )
-from chalicelib.profiles import EnvironmentProfile, load_profile
+from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
 from chalicelib.store import (
     EnvironmentLocked,
     LaunchHasEnded,
@@ -101,7 +101,14 @@ def start_launch(
     authorise_launch(caller, profile, "start")
     published_for(profile, request.frontend_artifact)
     caller = identify(caller, profile)
-    launch = new_launch(request, caller, store.clock.now(), requesters=people_behind(caller, profile))
+    launch = new_launch(
+        request,
+        caller,
+        store.clock.now(),
+        requesters=people_behind(caller, profile),
+        profile=profile,
+        profile_version=profile.version,
+    )
     ensure_environment_free(store, request.environment, sfn)
     # The record, its first event and the lock are one write: a start that loses the race leaves nothing.
     store.create_launch(
@@ -293,6 +300,9 @@ def start_rollback(
         changes=target.changes,
         # Whether the database is restored depends on the migration task the launch started.
         migration_task_arn=target.migration_task_arn,
+        # It undoes what the launch changed, in the places the launch's own profile named.
+        profile=profile_of(target),
+        profile_version=profile_of(target).version,
         rollback_of={
             "launch_id": launch_id,
             "version": target.request.version,

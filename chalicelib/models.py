@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import LaunchResults
 
 LAUNCH_ID_PATTERN = re.compile(r"^[a-z0-9-]{8,80}$")
@@ -240,6 +241,9 @@ class Launch(BaseModel):
         default=None, description="this execution rolls back that succeeded launch: its id, who asked, why, when"
     )
     rolled_back_by: str | None = Field(default=None, description="the execution that rolled this launch back")
+    profile_version: str | None = Field(default=None, description="the version of the environment's profile it follows")
+    # Kept with the record, not shown: a launch follows the profile it started with, whatever changes after.
+    profile: EnvironmentProfile | None = Field(default=None, exclude=True)
 
 
 class Approval(BaseModel):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
 from chalicelib import runtime
+
+if TYPE_CHECKING:
+    from chalicelib.models import Launch
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -276,6 +279,13 @@ class EnvironmentProfile(_Strict):
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
 
+    @property
+    def version(self) -> str:
+        """Names this profile's content: a launch records the version it started with."""
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
 
 class ProfileError(Exception):
     """A profile that is missing or does not validate; says which file and which field."""
@@ -326,6 +336,12 @@ def _load_profile(environment: str, directory: Path) -> EnvironmentProfile:
         )
     toml = directory / f"{environment}.toml"
     return load_profile_file(toml if toml.exists() else directory / f"{environment}.json")
+
+
+def profile_of(launch: Launch) -> EnvironmentProfile:
+    """The profile a launch started with, which its stages, approvals and rollback follow to its end (a
+    launch recorded before launches kept theirs: the environment's profile now)."""
+    return launch.profile or load_profile(launch.request.environment)
 
 
 def load_profile_all(directory: Path | None = None) -> list[EnvironmentProfile]:

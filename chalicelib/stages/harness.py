@@ -116,7 +116,7 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     call = StageCall(
         store=recorder,
         launch=launch,
-        profile=needs.profile(launch.request.environment),
+        profile=launch.profile or needs.profile(launch.request.environment),
         event=parsed,
         settings=needs.settings(),
         declared=spec.clients,

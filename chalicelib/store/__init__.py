@@ -104,6 +104,9 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords):
             item["migration_task_arn"] = s(launch.migration_task_arn)
         if launch.rollback_of is not None:
             item["rollback_of"] = s(json.dumps(launch.rollback_of))
+        if launch.profile is not None:
+            item["profile"] = s(launch.profile.model_dump_json())
+            item["profile_version"] = s(launch.profile.version)
         writes: list[dict[str, Any]] = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}]
         writes += [event_put(launch.launch_id, i + 1, event) for i, event in enumerate(events)]
         environment = launch.request.environment

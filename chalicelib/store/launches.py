@@ -20,6 +20,7 @@ from chalicelib.models import (
     TimelineEvent,
     check_transition,
 )
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import LaunchResults
 from chalicelib.store.table import EVENT_PREFIX, LAUNCH_LIST, LIST_INDEX, Keys, Table, cancellation_codes, n, s
 
@@ -415,4 +416,6 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         abort=json.loads(item["abort"]["S"]) if "abort" in item else None,
         rollback_of=json.loads(item["rollback_of"]["S"]) if "rollback_of" in item else None,
         rolled_back_by=item.get("rolled_back_by", {}).get("S"),
+        profile_version=item.get("profile_version", {}).get("S"),
+        profile=EnvironmentProfile.model_validate_json(item["profile"]["S"]) if "profile" in item else None,
     )

@@ -96,16 +96,17 @@ def test_a_rejection_by_link_changes_nothing_and_closes_the_other_links(stack: A
 
 @pytest.fixture
 def short_approval_window(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Approval requests open for 2 s instead of the local profile's 10 minutes."""
-    from chalicelib import wiring
+    """Approval requests open for 2 s instead of the local profile's 10 minutes: the profile a launch
+    starts with, which it keeps."""
+    from chalicelib import launches
 
-    real = wiring.load_profile
+    real = launches.load_profile
 
     def short(environment: str) -> Any:
         profile = real(environment)
         return profile.model_copy(update={"approvals": profile.approvals.model_copy(update={"timeout_seconds": 2})})
 
-    monkeypatch.setattr(wiring, "load_profile", short)
+    monkeypatch.setattr(launches, "load_profile", short)
 
 
 def test_an_expired_approval_changes_nothing_and_its_links_say_so(
