@@ -10,6 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
@@ -193,6 +194,26 @@ def cmd_approvers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Validate a profile file with the model the controller loads it with: its version, or each field wrong."""
+    from chalicelib.profiles import ProfileError, load_profile_file
+
+    try:
+        profile = load_profile_file(Path(args.file))
+    except ProfileError as exc:
+        _print(args, {"valid": False, "error": str(exc)}, f"invalid: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _print(
+        args,
+        {"valid": True, "environment": profile.name, "version": profile.version},
+        f"{args.file}: a valid profile of {profile.name} (version {profile.version})",
+    )
+    return EXIT_OK
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from launchctl.credentials import RELEASE_ENGINEER
     from launchctl.local.infrastructure import BREAKERS
@@ -362,6 +383,10 @@ def parser() -> argparse.ArgumentParser:
     approvers.add_argument("--env", help="sync: the environment whose approvers to subscribe")
     approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
+    profile = command("profile", help="environment profiles: validate one before it is deployed")
+    profile.add_argument("action", choices=["validate"])
+    profile.add_argument("file", help="the profile (.toml, or .json as tools write it), named after its environment")
+
     local = command("local", help="run the embedded local AWS and the API until Ctrl-C")
     local.add_argument(
         "--break",
@@ -383,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_demo(args)
     if args.command == "outbox":
         return cmd_outbox(args)
+    if args.command == "profile":
+        return cmd_profile(args)
     if args.command == "approvers":
         if (args.action == "sync" and not args.env) or (args.action == "confirm" and not args.link):
             print("error: sync needs --env, confirm needs --link", file=sys.stderr)

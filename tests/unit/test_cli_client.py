@@ -142,3 +142,20 @@ def test_an_option_before_the_command_is_not_reset_by_the_command() -> None:
 
 def test_status_watch_polls_every_few_seconds_by_default() -> None:
     assert cli.parser().parse_args(["status", "local-1", "--watch"]).interval >= 2
+
+
+def test_profile_validate_names_the_version_or_each_field_wrong(tmp_path: Any, capsys: Any) -> None:
+    from pathlib import Path
+
+    from chalicelib.profiles import PROFILES_DIR, load_profile_file
+
+    production = PROFILES_DIR / "production.toml"
+    assert cli.main(["profile", "validate", str(production)]) == cli.EXIT_OK
+    assert load_profile_file(production).version in capsys.readouterr().out
+    broken = Path(tmp_path) / "production.toml"
+    broken.write_text(production.read_text().replace("checkpoints = [900, 3600]", "checkpoints = [3600, 900]"))
+    assert cli.main(["profile", "validate", "--json", str(broken)]) == cli.EXIT_USAGE
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["valid"] is False
+    assert "bake" in answer["error"]
+    assert "ascending" in answer["error"]
