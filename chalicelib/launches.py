@@ -292,6 +292,7 @@ def start_rollback(
     ensure_environment_free(store, environment, sfn)
     caller = identify(caller, profile)
     verified = caller.model_dump(mode="json")
+    undone_in = profile_of(target)
     rollback = new_launch(
         target.request,
         caller,
@@ -301,8 +302,8 @@ def start_rollback(
         # Whether the database is restored depends on the migration task the launch started.
         migration_task_arn=target.migration_task_arn,
         # It undoes what the launch changed, in the places the launch's own profile named.
-        profile=profile_of(target),
-        profile_version=profile_of(target).version,
+        profile=undone_in,
+        profile_version=undone_in.version,
         rollback_of={
             "launch_id": launch_id,
             "version": target.request.version,
