@@ -108,6 +108,11 @@ def deploy(
     region = session.region_name
     if not region:
         raise SystemExit("no region: set AWS_REGION or the profile's region")
+    packaged = json.loads((package_dir / "sam.json").read_text())
+    declared = packaged.get("Parameters", {})
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:  # before anything is made or uploaded
+        raise SystemExit(f"the template has no parameter {', '.join(unknown)}; it has {', '.join(sorted(declared))}")
     account = session.client("sts").get_caller_identity()["Account"]
     s3 = session.client("s3")
     cloudformation = session.client("cloudformation")
@@ -119,7 +124,7 @@ def deploy(
     say(
         f"code: s3://{bucket}/{code_key} ({'uploaded' if upload_once(s3, bucket, code_key, code) else 'already there'})"
     )
-    template = with_code_at(json.loads((package_dir / "sam.json").read_text()), bucket, code_key)
+    template = with_code_at(packaged, bucket, code_key)
     body = json.dumps(template, indent=1).encode()
     template_key = f"{stack}/template-{_digest(body)}.json"
     upload_once(s3, bucket, template_key, body)
@@ -129,10 +134,6 @@ def deploy(
     if status == "ROLLBACK_COMPLETE":
         raise SystemExit(f"{stack}'s first deploy failed and rolled back: delete the stack, then deploy again")
     kind = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
-    declared = template.get("Parameters", {})
-    unknown = sorted(set(parameters) - set(declared))
-    if unknown:
-        raise SystemExit(f"the template has no parameter {', '.join(unknown)}; it has {', '.join(sorted(declared))}")
     given = [{"ParameterKey": key, "ParameterValue": value} for key, value in sorted(parameters.items())]
     # An update keeps what an earlier deploy set for a parameter not given now (one the stack has).
     previous = {item["ParameterKey"] for item in (current or {}).get("Parameters", [])} if kind == "UPDATE" else set()

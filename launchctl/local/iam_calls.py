@@ -42,8 +42,9 @@ def _named(value: str, account: Account, service: str, resource: str) -> str:
     return value if value.startswith("arn:") else account.arn(service, resource.format(value), region=service != "iam")
 
 
-def _s3_object(bucket: str, key: str) -> str:
-    return f"arn:aws:s3:::{bucket}/{key}"
+def _s3(account: Account, bucket: str, key: str | None = None) -> str:
+    """S3's ARNs name neither region nor account."""
+    return account.arn("s3", bucket if key is None else f"{bucket}/{key}", region=False, account=False)
 
 
 def _dynamodb(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
@@ -74,7 +75,7 @@ def _transaction(params: dict[str, Any], account: Account) -> list[Need]:
     ]
 
 
-def _copy_object(params: dict[str, Any], _: Account) -> list[Need]:
+def _copy_object(params: dict[str, Any], account: Account) -> list[Need]:
     source = params["CopySource"]
     if isinstance(source, str):
         path, _sep, query = source.lstrip("/").partition("?")
@@ -83,25 +84,25 @@ def _copy_object(params: dict[str, Any], _: Account) -> list[Need]:
     else:
         bucket, key, versioned = source["Bucket"], source["Key"], bool(source.get("VersionId"))
     read = "s3:GetObjectVersion" if versioned else "s3:GetObject"
-    return [("s3:PutObject", _s3_object(params["Bucket"], params["Key"])), (read, _s3_object(bucket, key))]
+    return [("s3:PutObject", _s3(account, params["Bucket"], params["Key"])), (read, _s3(account, bucket, key))]
 
 
-def _delete_objects(params: dict[str, Any], _: Account) -> list[Need]:
+def _delete_objects(params: dict[str, Any], account: Account) -> list[Need]:
     return [
         (
             "s3:DeleteObjectVersion" if item.get("VersionId") else "s3:DeleteObject",
-            _s3_object(params["Bucket"], item["Key"]),
+            _s3(account, params["Bucket"], item["Key"]),
         )
         for item in params["Delete"]["Objects"]
     ]
 
 
 def _bucket(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
-    return lambda params, _: [(action, f"arn:aws:s3:::{params['Bucket']}")]
+    return lambda params, account: [(action, _s3(account, params["Bucket"]))]
 
 
 def _object(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
-    return lambda params, _: [(action, _s3_object(params["Bucket"], params["Key"]))]
+    return lambda params, account: [(action, _s3(account, params["Bucket"], params["Key"]))]
 
 
 def _distribution(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
