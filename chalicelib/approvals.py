@@ -264,7 +264,7 @@ def decide_as_caller(
     from chalicelib.callers import authorise_person
 
     launch = store.get_launch(launch_id)
-    person = authorise_person(caller, load_profile(launch.request.environment), "deciding on a launch")
+    person = authorise_person(caller, load_profile(launch.request.environment, fresh=True), "deciding on a launch")
     assert person.person is not None
     return decide(
         store,

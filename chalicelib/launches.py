@@ -31,6 +31,7 @@ from chalicelib.models import (
     Stage,
     UnlockRequest,
 )
+from chalicelib.profile_store import current_profile
 from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
 from chalicelib.store import (
     EnvironmentLocked,
@@ -97,7 +98,9 @@ def start_launch(
     store: LaunchStore, request: LaunchRequest, caller: Caller, sfn: Any, state_machine_arn: str
 ) -> Launch:
     """Record the launch holding its environment, and start its execution (named after the launch)."""
-    profile = load_profile(request.environment)
+    # Read afresh: a push is in force for the next launch, and a caller removed from it is refused at once.
+    stored = current_profile(request.environment, fresh=True)
+    profile = stored.profile
     authorise_launch(caller, profile, "start")
     published_for(profile, request.frontend_artifact)
     caller = identify(caller, profile)
@@ -107,7 +110,7 @@ def start_launch(
         store.clock.now(),
         requesters=people_behind(caller, profile),
         profile=profile,
-        profile_version=profile.version,
+        profile_version=stored.version,
     )
     ensure_environment_free(store, request.environment, sfn)
     # The record, its first event and the lock are one write: a start that loses the race leaves nothing.
@@ -169,7 +172,7 @@ def summary(launch: Launch) -> dict[str, Any]:
 
 def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequest, caller: Caller) -> dict[str, Any]:
     """Release a lock left held (after ROLLBACK_FAILED), writing who did it and why on the launch's timeline."""
-    profile = load_profile(environment)
+    profile = load_profile(environment, fresh=True)
     authorise_launch(caller, profile, "unlock")
     caller = authorise_person(caller, profile, "unlocking an environment")
     lock = store.lock(environment)
@@ -221,7 +224,7 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
     from chalicelib.approvals import abort_at_gate
 
     launch = store.get_launch(launch_id)
-    profile = load_profile(launch.request.environment)
+    profile = load_profile(launch.request.environment, fresh=True)
     authorise_launch(caller, profile, "abort")
     caller = identify(caller, profile)
     if launch.rollback_of and not launch.status.is_final:
@@ -268,7 +271,7 @@ def start_rollback(
     into the new record), holds the environment's lock meanwhile, and ends ROLLED_BACK or ROLLBACK_FAILED."""
     target = store.get_launch(launch_id)
     environment = target.request.environment
-    profile = load_profile(environment)
+    profile = load_profile(environment, fresh=True)
     authorise_launch(caller, profile, "roll back")
     if target.status != LaunchStatus.SUCCEEDED:
         raise NotRollbackable(f"launch {launch_id} is {target.status}; only a launch that succeeded is rolled back")
@@ -303,7 +306,7 @@ def start_rollback(
         migration_task_arn=target.migration_task_arn,
         # It undoes what the launch changed, in the places the launch's own profile named.
         profile=undone_in,
-        profile_version=undone_in.version,
+        profile_version=target.profile_version,
         rollback_of={
             "launch_id": launch_id,
             "version": target.request.version,

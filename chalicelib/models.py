@@ -241,7 +241,9 @@ class Launch(BaseModel):
         default=None, description="this execution rolls back that succeeded launch: its id, who asked, why, when"
     )
     rolled_back_by: str | None = Field(default=None, description="the execution that rolled this launch back")
-    profile_version: str | None = Field(default=None, description="the version of the environment's profile it follows")
+    profile_version: int | None = Field(
+        default=None, description="the version of the environment's stored profile it follows to its end"
+    )
     # Kept with the record, not shown: a launch follows the profile it started with, whatever changes after.
     profile: EnvironmentProfile | None = Field(default=None, exclude=True)
 

@@ -9,12 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from chalicelib import runtime
-
 if TYPE_CHECKING:
     from chalicelib.models import Launch
-
-PROFILES_DIR = Path(__file__).parent / "profiles"
 
 
 class _Strict(BaseModel):
@@ -280,8 +276,8 @@ class EnvironmentProfile(_Strict):
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
 
     @property
-    def version(self) -> str:
-        """Names this profile's content: a launch records the version it started with."""
+    def digest(self) -> str:
+        """Names this profile's content, whatever version of the store holds it (`profile diff` compares)."""
         import hashlib
 
         return "sha256:" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
@@ -295,55 +291,52 @@ class UnknownEnvironment(ProfileError):
     """No profile exists for the environment named."""
 
 
-def profiles_dir() -> Path:
-    """Where profiles are read: `LAUNCH_PROFILES_DIR` when the deployment (or the local stack) names one,
-    else the profiles packaged with the code."""
-    configured = runtime.environ().get("LAUNCH_PROFILES_DIR")
-    return Path(configured) if configured else PROFILES_DIR
+def problems_of(exc: ValidationError) -> str:
+    """Each field wrong and why, as one line."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
-def known_environments(directory: Path | None = None) -> list[str]:
-    directory = directory or profiles_dir()
-    return sorted({path.stem for pattern in ("*.toml", "*.json") for path in directory.glob(pattern)})
+def parse_profile(text: str, origin: str, toml: bool = False) -> EnvironmentProfile:
+    """A profile from its TOML or JSON text; an invalid one fails loudly, naming `origin` and the field."""
+    try:
+        data = tomllib.loads(text) if toml else json.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ProfileError(f"{origin}: not valid {'TOML' if toml else 'JSON'}: {exc}") from exc
+    try:
+        return EnvironmentProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"{origin}: {problems_of(exc)}") from exc
 
 
 def load_profile_file(path: Path) -> EnvironmentProfile:
-    """Read and validate one profile file (TOML, or JSON as tools write it); an invalid one fails loudly,
-    naming the field."""
-    try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ProfileError(f"{path.name}: not valid {path.suffix[1:].upper()}: {exc}") from exc
-    try:
-        profile = EnvironmentProfile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ProfileError(f"{path.name}: {problems}") from exc
+    """Read and validate one profile file (TOML, or JSON as tools write it), named after its environment."""
+    profile = parse_profile(path.read_text(), path.name, toml=path.suffix != ".json")
     if profile.name != path.stem:
         raise ProfileError(f"{path.name}: name: must be {path.stem!r}, the file's name")
     return profile
 
 
-def load_profile(environment: str, directory: Path | None = None) -> EnvironmentProfile:
-    return _load_profile(environment, directory or profiles_dir())
+def load_profile(environment: str, *, fresh: bool = False) -> EnvironmentProfile:
+    """The environment's profile as stored now (read through the container's cache unless `fresh`)."""
+    from chalicelib.profile_store import current_profile
+
+    return current_profile(environment, fresh=fresh).profile
 
 
-@runtime.kept
-def _load_profile(environment: str, directory: Path) -> EnvironmentProfile:
-    if environment not in known_environments(directory):
-        raise UnknownEnvironment(
-            f"no profile for environment {environment!r}; known: {', '.join(known_environments(directory))}"
-        )
-    toml = directory / f"{environment}.toml"
-    return load_profile_file(toml if toml.exists() else directory / f"{environment}.json")
+def known_environments() -> list[str]:
+    from chalicelib.profile_store import stored_profiles
+
+    return sorted(stored_profiles())
+
+
+def load_profile_all() -> list[EnvironmentProfile]:
+    from chalicelib.profile_store import stored_profiles
+
+    return [stored.profile for _, stored in sorted(stored_profiles().items())]
 
 
 def profile_of(launch: Launch) -> EnvironmentProfile:
-    """The profile a launch started with, which its stages, approvals and rollback follow to its end (a
-    launch recorded before launches kept theirs: the environment's profile now)."""
-    return launch.profile or load_profile(launch.request.environment)
-
-
-def load_profile_all(directory: Path | None = None) -> list[EnvironmentProfile]:
-    directory = directory or profiles_dir()
-    return [load_profile(name, directory) for name in known_environments(directory)]
+    """The profile a launch started with, which its stages, approvals and rollback follow to its end."""
+    if launch.profile is None:
+        raise ProfileError(f"launch {launch.launch_id} has no recorded profile")
+    return launch.profile

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from chalicelib import aws
 from chalicelib.clock import SYSTEM_CLOCK, Clock
-from chalicelib.profiles import load_profile
 from chalicelib.settings import settings
 from chalicelib.stages.harness import Dependencies
 from chalicelib.store import LaunchStore
@@ -20,4 +19,4 @@ def launch_store() -> LaunchStore:
 def dependencies() -> Dependencies:
     """The stage harness's view of this deployment."""
     # Stage clients in the function's region; the one ACM client a stage asks for is CloudFront's, in us-east-1.
-    return Dependencies(store=launch_store, client=aws.preflight_client, profile=load_profile, settings=settings)
+    return Dependencies(store=launch_store, client=aws.preflight_client, settings=settings)

@@ -176,42 +176,171 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_approvers(args: argparse.Namespace) -> int:
-    """Subscribe the profile's approvers to the approvals topic, or confirm one subscription."""
+def _aws_client(args: argparse.Namespace, service: str) -> Any:
+    """A client with the caller's own AWS credentials (`--profile`); against the local stack serving
+    `--api`, its moto with the local person's keys (the release engineer by default)."""
+    from launchctl.credentials import RELEASE_ENGINEER, local_session
+
+    local = _local_stack(args.api)
+    if local is not None:
+        port = urllib.parse.urlsplit(args.api).port or 80
+        return local_session(args.profile or RELEASE_ENGINEER, port).client(service, endpoint_url=local["moto_url"])
     import boto3
 
-    from chalicelib.profiles import load_profile
+    return boto3.session.Session(profile_name=args.profile).client(service)
+
+
+def _approvals_topic(args: argparse.Namespace) -> str | None:
+    return args.topic or (_local_stack(args.api) or {}).get("approvals_topic")
+
+
+def cmd_approvers(args: argparse.Namespace) -> int:
+    """Subscribe the stored profile's approvers to the approvals topic, or confirm one subscription."""
+    from chalicelib.profile_store import stored_version
+    from chalicelib.profiles import ProfileError
     from launchctl.approvers import confirm, sync_subscriptions
 
-    sns = boto3.client("sns")
+    topic = _approvals_topic(args)
+    if not topic:
+        print("error: name the approvals topic with --topic (the stack's ApprovalsTopicArn)", file=sys.stderr)
+        return EXIT_USAGE
+    sns = _aws_client(args, "sns")
     if args.action == "sync":
-        result: Any = sync_subscriptions(sns, args.topic, load_profile(args.env))
-        text = f"subscribed {', '.join(result['subscribed']) or 'nobody new'}; refreshed {len(result['refreshed'])}"
+        try:
+            stored = stored_version(_aws_client(args, "ssm"), args.env, path=args.path)
+        except ProfileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        result: Any = sync_subscriptions(sns, topic, stored.profile)
+        text = (
+            f"{args.env} version {stored.version}: subscribed {', '.join(result['subscribed']) or 'nobody new'}; "
+            f"refreshed {len(result['refreshed'])}"
+        )
     else:
-        result = {"subscription_arn": confirm(sns, args.topic, args.link)}
+        result = {"subscription_arn": confirm(sns, topic, args.link)}
         text = f"confirmed {result['subscription_arn']} (unsubscribing now needs AWS credentials)"
     _print(args, result, text)
     return EXIT_OK
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    """Validate a profile file with the model the controller loads it with: its version, or each field wrong."""
-    from chalicelib.profiles import ProfileError, load_profile_file
+    """Environment profiles: validate a file; push one as the next stored version; show or diff a version."""
+    from chalicelib.profiles import ProfileError
 
     try:
-        profile = load_profile_file(Path(args.file))
+        return _PROFILE_ACTIONS[args.action](args)
     except ProfileError as exc:
         _print(args, {"valid": False, "error": str(exc)}, f"invalid: {exc}")
         return EXIT_USAGE
     except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _profile_file(args: argparse.Namespace) -> Any:
+    from chalicelib.profiles import ProfileError, load_profile_file
+
+    profile = load_profile_file(Path(args.file))
+    if getattr(args, "env", None) and profile.name != args.env:
+        raise ProfileError(f"{args.file}: name: {profile.name!r} is not the environment named, {args.env!r}")
+    return profile
+
+
+def _stored_answer(stored: Any) -> dict[str, Any]:
+    return {
+        "environment": stored.environment,
+        "version": stored.version,
+        "pushed_at": stored.pushed_at.isoformat(),
+        "pushed_by": stored.pushed_by,
+        "digest": stored.profile.digest,
+    }
+
+
+def _profile_validate(args: argparse.Namespace) -> int:
+    profile = _profile_file(args)
     _print(
         args,
-        {"valid": True, "environment": profile.name, "version": profile.version},
-        f"{args.file}: a valid profile of {profile.name} (version {profile.version})",
+        {"valid": True, "environment": profile.name, "digest": profile.digest},
+        f"{args.file}: a valid profile of {profile.name} ({profile.digest})",
     )
     return EXIT_OK
+
+
+def _profile_push(args: argparse.Namespace) -> int:
+    """Validate, then store as the next version; approvers changed: their subscriptions follow the stored
+    profile. Nothing changed: nothing pushed (a version is a change someone made)."""
+    from chalicelib.profile_store import approvers_of, differences, push_profile, stored_version
+    from chalicelib.profiles import UnknownEnvironment
+    from launchctl.approvers import sync_subscriptions
+
+    profile = _profile_file(args)
+    ssm = _aws_client(args, "ssm")
+    try:
+        before: Any = stored_version(ssm, profile.name, path=args.path)
+    except UnknownEnvironment:
+        before = None
+    if before is not None and before.profile == profile:
+        _print(
+            args, {"pushed": False, **_stored_answer(before)}, f"{profile.name}: unchanged at version {before.version}"
+        )
+        return EXIT_OK
+    approvers_change = before is None or approvers_of(before.profile) != approvers_of(profile)
+    topic = _approvals_topic(args)
+    if approvers_change and not topic:
+        print(
+            "error: the approvers change: name the approvals topic with --topic (the stack's ApprovalsTopicArn) "
+            "so that their subscriptions follow; nothing was pushed",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    stored = push_profile(ssm, profile, args.path)
+    changes = differences(before.profile, stored.profile) if before is not None else ["(first version)"]
+    answer: dict[str, Any] = {"pushed": True, **_stored_answer(stored), "changes": changes}
+    if approvers_change and topic:
+        answer["approvers"] = sync_subscriptions(_aws_client(args, "sns"), topic, stored.profile)
+    lines = [f"{profile.name}: pushed version {stored.version} as {stored.pushed_by}", *[f"  {c}" for c in changes]]
+    if "approvers" in answer:
+        lines.append(f"approvers subscribed: {', '.join(answer['approvers']['subscribed']) or 'nobody new'}")
+    _print(args, answer, "\n".join(lines))
+    return EXIT_OK
+
+
+def _profile_show(args: argparse.Namespace) -> int:
+    from chalicelib.profile_store import history, stored_version
+
+    ssm = _aws_client(args, "ssm")
+    if args.history:
+        versions = history(ssm, args.env, args.path)
+        rows = [f"{v.version:>4}  {v.pushed_at:%Y-%m-%d %H:%M:%S}  {v.pushed_by}  {v.profile.digest}" for v in versions]
+        _print(args, [_stored_answer(v) for v in versions], "\n".join(rows))
+        return EXIT_OK
+    stored = stored_version(ssm, args.env, args.version, args.path)
+    header = f"# {stored.environment} version {stored.version}, pushed {stored.pushed_at:%Y-%m-%d %H:%M:%S} by "
+    _print(
+        args,
+        {**_stored_answer(stored), "profile": stored.profile.model_dump(mode="json")},
+        header + f"{stored.pushed_by}\n{stored.profile.model_dump_json(indent=2)}",
+    )
+    return EXIT_OK
+
+
+def _profile_diff(args: argparse.Namespace) -> int:
+    from chalicelib.profile_store import differences, stored_version
+
+    profile = _profile_file(args)
+    stored = stored_version(_aws_client(args, "ssm"), args.env, args.version, args.path)
+    changes = differences(stored.profile, profile)
+    text = "\n".join(changes) or f"{args.file} is what {args.env} version {stored.version} stores"
+    _print(args, {**_stored_answer(stored), "changes": changes}, text)
+    return EXIT_OK
+
+
+_PROFILE_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _profile_validate,
+    "push": _profile_push,
+    "show": _profile_show,
+    "diff": _profile_diff,
+}
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -232,7 +361,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"controller API:     {stack.api_url}")
         print(f"sample site:        {stack.site.url}  (WebSocket {stack.site.websocket_url})")
         print(f"state machine:      {stack.state_machine_arn}")
-        print("environment:        local (chalicelib/profiles/local.toml)")
+        print("environment:        local (profiles/local.toml, stored: launchctl profile show --env local)")
         print("try: launchctl start --env local --version 1.1.0 --git-sha abc1234 \\")
         print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
         print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
@@ -377,15 +506,47 @@ def parser() -> argparse.ArgumentParser:
     outbox = command("outbox", help="the approval emails of a running `launchctl local`")
     outbox.add_argument("--outbox", help="the local outbox's URL (default: the local stack's, found by --api)")
 
-    approvers = command("approvers", help="manage approvers' email subscriptions (uses your AWS credentials)")
+    topic = argparse.ArgumentParser(add_help=False)
+    topic.add_argument(
+        "--topic",
+        default=os.environ.get("LAUNCH_APPROVALS_TOPIC_ARN"),
+        help="the approvals topic ARN, the stack's ApprovalsTopicArn (default: $LAUNCH_APPROVALS_TOPIC_ARN; "
+        "the local stack's own)",
+    )
+    topic.add_argument(
+        "--path",
+        default=os.environ.get("LAUNCH_PROFILES_PATH", "/launch-controller/profiles"),
+        help="the Parameter Store path of the controller's profiles, /<NamePrefix>/profiles",
+    )
+    approvers = commands.add_parser(
+        "approvers", parents=[common, topic], help="approvers' email subscriptions (uses your AWS credentials)"
+    )
     approvers.add_argument("action", choices=["sync", "confirm"])
-    approvers.add_argument("--topic", required=True, help="the approvals topic ARN")
-    approvers.add_argument("--env", help="sync: the environment whose approvers to subscribe")
+    approvers.add_argument("--env", help="sync: the environment whose stored approvers to subscribe")
     approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
-    profile = command("profile", help="environment profiles: validate one before it is deployed")
-    profile.add_argument("action", choices=["validate"])
-    profile.add_argument("file", help="the profile (.toml, or .json as tools write it), named after its environment")
+    profile = commands.add_parser(
+        "profile", help="environment profiles: validate a file, push it as the next version, show or diff a stored one"
+    )
+    actions = profile.add_subparsers(dest="action", required=True)
+
+    def action(name: str, help: str, file: bool = False, env: bool = True) -> argparse.ArgumentParser:
+        parsed = actions.add_parser(name, parents=[common, topic], help=help)
+        if file:
+            parsed.add_argument(
+                "file", help="the profile (.toml, or .json as tools write it), named after its environment"
+            )
+        if env:
+            parsed.add_argument("--env", required=True, help="the environment")
+        return parsed
+
+    action("validate", "check a profile file with the controller's own model", file=True, env=False)
+    action("push", "validate a profile file and store it as the environment's next version", file=True)
+    show = action("show", "a stored version of the environment's profile, who pushed it and when")
+    show.add_argument("--version", type=int, help="this stored version (default: the newest)")
+    show.add_argument("--history", action="store_true", help="every version kept, who pushed it and when")
+    diff = action("diff", "what a profile file would change in the stored version", file=True)
+    diff.add_argument("--version", type=int, help="compare with this stored version (default: the newest)")
 
     local = command("local", help="run the embedded local AWS and the API until Ctrl-C")
     local.add_argument(

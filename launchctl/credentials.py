@@ -59,6 +59,28 @@ def local_people(profile: Any) -> list[str]:
     return [RELEASE_ENGINEER, *approvers]
 
 
+def profile_keeper_policy(account_id: str, region: str, profiles_path: str, approvals_topic: str) -> dict[str, Any]:
+    """What a person who pushes profiles needs: the profiles' parameters, and the approvers' subscriptions."""
+    parameters = f"arn:aws:ssm:{region}:{account_id}:parameter{profiles_path}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Profiles",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameterHistory", "ssm:GetParameter", "ssm:PutParameter"],
+                "Resource": f"{parameters}/*",
+            },
+            {
+                "Sid": "ApproverSubscriptions",
+                "Effect": "Allow",
+                "Action": ["sns:ListSubscriptionsByTopic", "sns:Subscribe", "sns:SetSubscriptionAttributes"],
+                "Resource": approvals_topic,
+            },
+        ],
+    }
+
+
 def create_people(iam: Any, people: list[str]) -> dict[str, tuple[str, str]]:
     """An IAM user per person, named by their email as Identity Center names sessions; their keys."""
     keys = {}

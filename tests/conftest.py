@@ -14,7 +14,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from chalicelib.models import Launch, LaunchRequest, LaunchStatus
-from chalicelib.profiles import EnvironmentProfile, load_profile
+from chalicelib.profiles import EnvironmentProfile
+from launchctl.examples import example_profile, example_profiles
 
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
@@ -76,11 +77,13 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
         "LAUNCH_PROFILES_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
-    from chalicelib import aws
+    from chalicelib import aws, profile_store
     from chalicelib.settings import settings
 
     aws.reset_clients()
     settings.cache_clear()
+    # Each test has its own moto: a profile a container read in an earlier test is not this test's.
+    profile_store._kept_provider.cache_clear()
     # moto hooks botocore's built-in handlers when it is imported, and a session copies them when it is
     # made: imported first, so the app's session is intercepted even when this test is the first to run.
     import moto.core.models  # noqa: F401
@@ -128,6 +131,8 @@ def aws() -> Iterator[Any]:
             "a local stack runs in this process and moto's reset would wipe it: run tests/unit and "
             "tests/integration in separate pytest runs (make test does)"
         )
+    from chalicelib.profile_store import put_profile
+
     with mock_aws():
         moto_fixes.apply()
         session = boto3.session.Session(region_name=REGION, botocore_session=_botocore_session())
@@ -138,6 +143,9 @@ def aws() -> Iterator[Any]:
                 clients[service] = session.client(service)
             return clients[service]
 
+        # The account's stored profiles, as `launchctl profile push` leaves them: the examples, version 1.
+        for example in example_profiles():
+            put_profile(client("ssm"), example)
         yield client
 
 
@@ -180,12 +188,11 @@ def store(aws: Any, clock: TestClock) -> Any:
 def run_stage(store: Any, aws: Any) -> Any:
     """Runs a stage the way its Lambda does (the stage table's row through the harness), against moto:
     `run_stage("bake_check", launch_id)` answers what the state machine would receive."""
-    from chalicelib.profiles import load_profile
     from chalicelib.settings import settings
     from chalicelib.stages.harness import Dependencies, handle
     from chalicelib.stages.table import STAGES
 
-    needs = Dependencies(store=lambda: store, client=aws, profile=load_profile, settings=settings)
+    needs = Dependencies(store=lambda: store, client=aws, settings=settings)
 
     def run(name: str, launch_id: str, **event: Any) -> dict[str, Any]:
         return handle(STAGES[name], {"launch_id": launch_id, **event}, needs)
@@ -195,7 +202,7 @@ def run_stage(store: Any, aws: Any) -> Any:
 
 @pytest.fixture
 def profile() -> EnvironmentProfile:
-    return load_profile("local")
+    return example_profile("local")
 
 
 def make_request(**overrides: Any) -> LaunchRequest:
@@ -252,6 +259,8 @@ def launch(store: Any) -> Launch:
         status=LaunchStatus.REQUESTED,
         created_at=moment,
         updated_at=moment,
+        profile=example_profile("local"),
+        profile_version=1,
     )
     store.create_launch(record)
     return record

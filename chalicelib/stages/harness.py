@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib.errors import LaunchAborted
 from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.profiles import EnvironmentProfile, profile_of
 from chalicelib.progress import Progress
 from chalicelib.settings import Settings
 from chalicelib.store import LaunchHasEnded, LaunchStore
@@ -91,7 +91,6 @@ class Dependencies:
 
     store: Callable[[], LaunchStore]
     client: Callable[[str], Any]
-    profile: Callable[[str], EnvironmentProfile]
     settings: Callable[[], Settings]
 
 
@@ -116,7 +115,7 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     call = StageCall(
         store=recorder,
         launch=launch,
-        profile=launch.profile or needs.profile(launch.request.environment),
+        profile=profile_of(launch),
         event=parsed,
         settings=needs.settings(),
         declared=spec.clients,

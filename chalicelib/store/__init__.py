@@ -106,7 +106,8 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords):
             item["rollback_of"] = s(json.dumps(launch.rollback_of))
         if launch.profile is not None:
             item["profile"] = s(launch.profile.model_dump_json())
-            item["profile_version"] = s(launch.profile.version)
+        if launch.profile_version is not None:
+            item["profile_version"] = {"N": str(launch.profile_version)}
         writes: list[dict[str, Any]] = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}]
         writes += [event_put(launch.launch_id, i + 1, event) for i, event in enumerate(events)]
         environment = launch.request.environment

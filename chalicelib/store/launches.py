@@ -416,6 +416,6 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         abort=json.loads(item["abort"]["S"]) if "abort" in item else None,
         rollback_of=json.loads(item["rollback_of"]["S"]) if "rollback_of" in item else None,
         rolled_back_by=item.get("rolled_back_by", {}).get("S"),
-        profile_version=item.get("profile_version", {}).get("S"),
+        profile_version=int(item["profile_version"]["N"]) if "N" in item.get("profile_version", {}) else None,
         profile=EnvironmentProfile.model_validate_json(item["profile"]["S"]) if "profile" in item else None,
     )

@@ -14,8 +14,6 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# The profile of the local stack only: it names loopback ports and fake accounts.
-LOCAL_ONLY = ("chalicelib/profiles/local.toml",)
 # Clients the code makes without naming the service in a literal (the credential chain may ask STS).
 IMPLICIT_SERVICES = {"sts"}
 _CLIENT_CALL = re.compile(r"""\b(?:client|_aws|_preflight_client)\(\s*["']([a-z0-9-]+)["']""")
@@ -34,8 +32,6 @@ def services_used(root: Path = ROOT) -> set[str]:
 
 def _kept(name: str, services: set[str], newest: dict[str, str]) -> bool:
     parts = name.split("/")
-    if name in LOCAL_ONLY:
-        return False
     if parts[:2] != ["botocore", "data"] or len(parts) < 4:
         return True
     service = parts[2]

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chalicelib.profiles import EnvironmentProfile, load_profile_all
+from chalicelib.profiles import EnvironmentProfile
 from launchctl.build.asl import ASL_PATH, resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +42,10 @@ _TARGET = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
 
 
 def packaged_profiles(project_dir: Path = ROOT) -> list[EnvironmentProfile]:
-    """The environments the package serves: its profiles, without the local stack's."""
-    from launchctl.build.package import LOCAL_ONLY
+    """The environments the package serves: the example profiles, without the local stack's."""
+    from launchctl.examples import example_profiles
 
-    directory = project_dir / "chalicelib" / "profiles"
-    return [
-        profile
-        for profile in load_profile_all(directory)
-        if f"chalicelib/profiles/{profile.name}.toml" not in LOCAL_ONLY
-    ]
+    return [profile for profile in example_profiles() if profile.name != "local"]
 
 
 def _field(profile: EnvironmentProfile, path: str) -> list[str]:

@@ -162,6 +162,13 @@ def _secret(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
     ]
 
 
+def _parameter(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    """A Parameter Store call on one parameter or path (`name:version` selects a version of the name)."""
+    return lambda params, account: [
+        (action, account.arn("ssm", "parameter/" + str(params[field]).split(":", 1)[0].lstrip("/")))
+    ]
+
+
 def _field_arn(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
     return lambda params, _: [(action, params[field])]
 
@@ -209,6 +216,10 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
     "sns.Publish": _field_arn("sns:Publish", "TopicArn"),
     "sns.ListSubscriptionsByTopic": _field_arn("sns:ListSubscriptionsByTopic", "TopicArn"),
+    "ssm.GetParameter": _parameter("ssm:GetParameter", "Name"),
+    "ssm.GetParametersByPath": _parameter("ssm:GetParametersByPath", "Path"),
+    "ssm.GetParameterHistory": _parameter("ssm:GetParameterHistory", "Name"),
+    "ssm.PutParameter": _parameter("ssm:PutParameter", "Name"),
     "sfn.StartExecution": _field_arn("states:StartExecution", "stateMachineArn"),
     "sfn.DescribeExecution": _field_arn("states:DescribeExecution", "executionArn"),
 }

@@ -20,6 +20,7 @@ def apply() -> None:
         _presigned_caller_identity()
         _performance_insights()
         _role_policies_as_json()
+        _parameter_versions_name_who_pushed()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -178,6 +179,32 @@ def _tasks_run_until_stopped() -> None:
 
 
 UNSIGNED = "UNSIGNEDREQUEST0000"
+
+
+def _parameter_versions_name_who_pushed() -> None:
+    """A parameter's history names, for each version, the IAM identity that put it (LastModifiedUser, an
+    ARN), as Parameter Store does; moto answers "N/A"."""
+    from moto.ssm.models import Parameter
+    from moto.ssm.responses import SimpleSystemManagerResponse
+    from moto.sts.models import sts_backends
+
+    original_put = SimpleSystemManagerResponse.put_parameter
+    original_describe = Parameter.describe_response_object
+
+    def put_parameter(self: Any) -> Any:
+        answer = original_put(self)
+        backend = sts_backends[self.current_account][self.partition]
+        _, arn, _ = backend.get_caller_identity(self.get_access_key(), self.region)
+        self.ssm_backend.get_parameter(self._get_param("Name")).last_modified_user = arn
+        return answer
+
+    def describe_response_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+        described = original_describe(self, *args, **kwargs)
+        described["LastModifiedUser"] = getattr(self, "last_modified_user", "N/A")
+        return described
+
+    SimpleSystemManagerResponse.put_parameter = put_parameter  # type: ignore[method-assign]
+    Parameter.describe_response_object = describe_response_object  # type: ignore[method-assign]
 
 
 def _presigned_caller_identity() -> None:

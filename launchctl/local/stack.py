@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -16,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
@@ -27,6 +26,7 @@ from launchctl.credentials import (
     create_people,
     local_credentials_file,
     local_people,
+    profile_keeper_policy,
     write_local_credentials,
     write_stack_file,
 )
@@ -124,7 +124,6 @@ class LocalStack:
         self.moto_url = ""
         self.api_url = ""
         self.api_port = 0
-        self._profiles_dir: Path | None = None
         self._moto: Any = None
         self._api: Any = None
         self._clients: dict[str, Any] = {}
@@ -152,8 +151,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from chalicelib import aws
-        from chalicelib.profiles import PROFILES_DIR, load_profile, load_profile_all, load_profile_file
         from chalicelib.settings import settings
+        from launchctl.examples import example_profile, example_profiles
 
         self._environment()
         self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
@@ -162,9 +161,9 @@ class LocalStack:
 
         # The template `make package` writes, built in-process: the stack deploys exactly this.
         # Its policies name the local environment's resources too, as a package serving it would.
-        self.template = sam_template(profiles=load_profile_all(PROFILES_DIR))
+        self.template = sam_template(profiles=example_profiles())
         self._bind_api(chalice_app.app, served_stage(self.template))
-        packaged = load_profile_file(PROFILES_DIR / "local.toml")
+        packaged = example_profile("local")
         self.site = SampleSite(
             self.host,
             self.ports.site,
@@ -175,17 +174,22 @@ class LocalStack:
             packaged.backend.service,
         )
         self.site.start()
-        self._write_profiles(packaged)
         self._environment()
         aws.reset_clients()
         settings.cache_clear()
-        self.profile = load_profile("local")
-        self.bootstrap(chalice_app)
+        self.bootstrap(chalice_app, packaged)
         settings.cache_clear()
         self.scheduler.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
         self.outbox_server.start()
-        write_stack_file(self.api_port, {"moto_url": self.moto_url, "outbox_url": self.outbox_server.url})
+        write_stack_file(
+            self.api_port,
+            {
+                "moto_url": self.moto_url,
+                "outbox_url": self.outbox_server.url,
+                "approvals_topic": self.topics["approvals"],
+            },
+        )
         threading.Thread(target=self._api.server.serve_forever, name="chalice-local", daemon=True).start()
         return self
 
@@ -207,9 +211,6 @@ class LocalStack:
             self._enforcing = False
         if self.issuer:
             self.issuer.stop()
-        if self._profiles_dir:
-            shutil.rmtree(self._profiles_dir, ignore_errors=True)
-            os.environ.pop("LAUNCH_PROFILES_DIR", None)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -242,13 +243,8 @@ class LocalStack:
 
     def stand_ins(self) -> dict[str, str]:
         """What every function's environment has locally beyond what the template gives it: where AWS is
-        (moto), and the profiles as deployed (the packaged ones, the local one pointing at this stack's
-        ports), which on AWS are packaged with the code."""
-        return {
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "STS_ENDPOINT_URL": self.moto_url,
-            "LAUNCH_PROFILES_DIR": str(self._profiles_dir),
-        }
+        (moto)."""
+        return {"AWS_ENDPOINT_URL": self.moto_url, "STS_ENDPOINT_URL": self.moto_url}
 
     def _start_moto(self) -> None:
         import logging
@@ -304,19 +300,26 @@ class LocalStack:
         self.api_port = self._api.server.server_address[1]
         self.api_url = f"http://{self.host}:{self.api_port}/{stage}"
 
-    def _write_profiles(self, local: Any) -> None:
-        """The profiles this stack's Lambdas read: the packaged ones, with the local one's smoke checks
-        pointed at the sample site's ports (so two stacks never test each other's site)."""
-        from chalicelib.profiles import PROFILES_DIR
+    def _push_profiles(self, local: EnvironmentProfile) -> EnvironmentProfile:
+        """Store the example profiles as `launchctl profile push` does, the local one with its smoke checks
+        pointed at this stack's sample site (so two stacks never test each other's site); the local one
+        as stored."""
+        from chalicelib.profile_store import push_profile
+        from launchctl.examples import example_profiles
 
         assert self.site is not None
-        self._profiles_dir = Path(tempfile.mkdtemp(prefix="launchctl-profiles-"))
-        for packaged in PROFILES_DIR.glob("*.toml"):
-            if packaged.stem != "local":
-                shutil.copy(packaged, self._profiles_dir / packaged.name)
+        for example in example_profiles():
+            if example.name != local.name:
+                push_profile(self.client("ssm"), example, self.profiles_path)
         data = local.model_dump(mode="json")
         data["smoke"] |= {"base_url": self.site.url, "websocket_url": self.site.websocket_url}
-        (self._profiles_dir / "local.json").write_text(json.dumps(data, indent=2))
+        return push_profile(self.client("ssm"), EnvironmentProfile.model_validate(data), self.profiles_path).profile
+
+    @property
+    def profiles_path(self) -> str:
+        """Where the deployed functions read profiles: the template's LAUNCH_PROFILES_PATH."""
+        assert self.deployment is not None
+        return self.deployment.functions[API_FUNCTION].environment["LAUNCH_PROFILES_PATH"]
 
     def client(self, service: str) -> Any:
         """A client of the emulated AWS, for the stack itself, tests and the demo."""
@@ -329,7 +332,7 @@ class LocalStack:
 
     # -- the emulated account ------------------------------------------------------------------
 
-    def bootstrap(self, chalice_app: Any) -> None:
+    def bootstrap(self, chalice_app: Any, local: EnvironmentProfile) -> None:
         """Deploy the packaged template, run each function as it defines it, and create the infrastructure
         the local profile names."""
         assert self.issuer is not None
@@ -347,8 +350,17 @@ class LocalStack:
         os.environ.update(self.deployment.functions[API_FUNCTION].environment)
         self.bridge = LambdaBridge(functions, self.faults)
         self.bridge.install()
+        self.profile = self._push_profiles(local)
         sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
         self.people = create_people(self.client("iam"), local_people(self.profile))
+        # The release engineer keeps the profiles too, with the rights README's "Environment profiles" lists.
+        self.client("iam").put_user_policy(
+            UserName=RELEASE_ENGINEER,
+            PolicyName="profile-keeper",
+            PolicyDocument=json.dumps(
+                profile_keeper_policy(ACCOUNT_ID, REGION, self.profiles_path, self.topics["approvals"])
+            ),
+        )
         write_local_credentials(self.people, self.credentials_file)
         create_environment(self.client, self.profile, self.topics["notifications"])
 

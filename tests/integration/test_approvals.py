@@ -100,13 +100,14 @@ def short_approval_window(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     starts with, which it keeps."""
     from chalicelib import launches
 
-    real = launches.load_profile
+    real = launches.current_profile
 
-    def short(environment: str) -> Any:
-        profile = real(environment)
-        return profile.model_copy(update={"approvals": profile.approvals.model_copy(update={"timeout_seconds": 2})})
+    def short(environment: str, **kwargs: Any) -> Any:
+        stored = real(environment, **kwargs)
+        approvals = stored.profile.approvals.model_copy(update={"timeout_seconds": 2})
+        return stored.model_copy(update={"profile": stored.profile.model_copy(update={"approvals": approvals})})
 
-    monkeypatch.setattr(launches, "load_profile", short)
+    monkeypatch.setattr(launches, "current_profile", short)
 
 
 def test_an_expired_approval_changes_nothing_and_its_links_say_so(

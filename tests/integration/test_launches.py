@@ -198,46 +198,47 @@ def test_an_abort_while_the_backend_rolls_out_rolls_back_what_the_launch_changed
 
 
 def test_a_running_launch_keeps_the_profile_it_started_with_and_the_next_one_takes_the_new(
-    stack: Any, api: ControllerApi
+    stack: Any, api: ControllerApi, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The profile changes while a launch waits for sign-off (its approvers, its bake): the launch is
-    signed off by the approvers and baked at the checkpoints it started with; the next launch follows
-    the new profile."""
+    """The release engineer pushes a new profile while a launch waits for sign-off (its approvers, its
+    bake, its site bucket), with `launchctl profile push` and no redeploy: the launch is signed off by the
+    approvers and baked at the checkpoints it started with, and changes the bucket it started with; the
+    next launch follows the new version."""
     import json
-    from pathlib import Path
 
-    from chalicelib import profiles
-    from chalicelib.runtime import running
-    from launchctl.local.stack import API_FUNCTION
+    from launchctl import cli
 
-    def forget_profiles() -> None:  # what a redeploy does: every container reads the profiles afresh
-        for container in stack.containers.values():
-            with running(container):
-                profiles._load_profile.cache_clear()
+    def push(profile: dict[str, Any]) -> dict[str, Any]:
+        path = tmp_path / "local.json"
+        path.write_text(json.dumps(profile))
+        argv = ["--api", stack.api_url, "--json", "profile", "push", "--env", "local", str(path)]
+        assert cli.main(argv) == cli.EXIT_OK
+        return dict(json.loads(capsys.readouterr().out))
 
-    path = Path(stack.containers[API_FUNCTION].environ["LAUNCH_PROFILES_DIR"]) / "local.json"
-    original = path.read_text()
+    original = stack.profile.model_dump(mode="json")
     launch_id = start(stack, api, next_version())
     gate = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
     assert gate["status"] == "AWAITING_APPROVAL", gate["timeline"]
     started_with = gate["profile_version"]
-    assert started_with.startswith("sha256:")
+    assert isinstance(started_with, int)
     assert "profile" not in gate
-    changed = json.loads(original)
+    changed = json.loads(json.dumps(original))
     changed["bake"]["checkpoints"] = [1]
     changed["approvals"]["approvers"]["tech_lead"] = ["tomas.lead@acme.example"]
+    changed["frontend"]["site_bucket"] = "acme-site-moved"
     try:
-        path.write_text(json.dumps(changed))
-        forget_profiles()
+        pushed = push(changed)
+        assert pushed["version"] > started_with
+        assert "tomas.lead@acme.example" in pushed["approvers"]["subscribed"]
         approve_all(stack, api, launch_id)  # tech_lead signed off by the approver the launch started with
         done = wait(api, launch_id)
         assert done["status"] == "SUCCEEDED", done["timeline"]
         assert [point["offset_seconds"] for point in done["results"]["bake"]["checkpoints"]] == [3, 6]
         assert done["profile_version"] == started_with
+        assert stack.site_objects()  # the bucket it started with holds the release
         following = start(stack, api, next_version())
-        assert api.get(following)["profile_version"] not in {None, started_with}
+        assert api.get(following)["profile_version"] == pushed["version"]
         api.abort(following, "only its profile was wanted")
         wait(api, following)
     finally:
-        path.write_text(original)
-        forget_profiles()
+        push(original)

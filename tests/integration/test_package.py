@@ -151,13 +151,14 @@ def test_the_table_and_topics_reach_every_function(template: tuple[Path, dict]) 
     assert "GenerateSecretString" in key["Properties"]
 
 
-def test_the_lambda_package_holds_no_test_or_local_tools(template: tuple[Path, dict]) -> None:
+def test_the_lambda_package_holds_no_profile_test_or_local_tools(template: tuple[Path, dict]) -> None:
     import zipfile
 
     path, _ = template
     names = zipfile.ZipFile(path.parent / "deployment.zip").namelist()
     assert "app.py" in names
-    assert any(name.startswith("chalicelib/profiles/") for name in names)
+    # Profiles are deployed configuration (Parameter Store), never packaged code.
+    assert not [name for name in names if name.endswith((".toml", "profiles/local.json"))]
     assert "chalicelib/templates/approval.html" in names
     for unwanted in ("moto/", "launchctl/", "tests/", "pytest/", "cfnlint/"):
         assert not any(name.startswith(unwanted) for name in names), unwanted
@@ -242,8 +243,6 @@ def test_the_package_holds_only_the_aws_models_the_code_uses_and_nothing_local(t
     assert {"dynamodb", "stepfunctions", "cloudwatch", "ecs"} <= models
     ec2_versions = {name.split("/")[3] for name in names if name.startswith("botocore/data/ec2/")}
     assert len(ec2_versions) == 1, "one API version per service"
-    assert "chalicelib/profiles/local.toml" not in names
-    assert "chalicelib/profiles/production.toml" in names
 
 
 def test_what_a_function_imports_to_start_is_compiled_for_the_lambda_runtime(template: tuple[Path, dict]) -> None:

@@ -369,27 +369,27 @@ def test_only_a_launch_that_succeeded_can_be_rolled_back(client: Client) -> None
 
 
 def test_a_launch_keeps_its_profile_and_a_rollback_of_it_undoes_in_the_places_that_profile_named(
-    client: Client, store: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client, store: Any, aws: Any
 ) -> None:
     """Recorded at the start, shown by version only; a requested rollback follows the launch's own profile
-    even after the environment's changed (its site bucket, say)."""
-    from chalicelib import launches
-    from chalicelib.profiles import load_profile
+    even after a newer one was pushed (its site bucket moved, say)."""
+    from chalicelib.profile_store import push_profile, stored_version
 
     launch_id = _succeeded(client, store)
-    started_with = load_profile("local")
-    assert store.get_launch(launch_id).profile == started_with
+    started_with = stored_version(aws("ssm"), "local")
+    assert store.get_launch(launch_id).profile == started_with.profile
     shown = client.http.get(f"/launches/{launch_id}").json_body
     assert shown["profile_version"] == started_with.version
     assert "profile" not in shown
-    moved = started_with.model_copy(
-        update={"frontend": started_with.frontend.model_copy(update={"site_bucket": "acme-site-moved"})}
+    profile = started_with.profile
+    moved = push_profile(
+        aws("ssm"),
+        profile.model_copy(update={"frontend": profile.frontend.model_copy(update={"site_bucket": "moved"})}),
     )
-    monkeypatch.setattr(launches, "load_profile", lambda environment: moved)
     response = _post(client.as_person(RILEY), f"/launches/{launch_id}/rollback", {"reason": "checkout errors"})
     assert response.status_code == 202
     rollback = store.get_launch(response.json_body["launch_id"])
-    assert rollback.profile == started_with
+    assert rollback.profile == started_with.profile
     assert rollback.profile_version == started_with.version != moved.version
 
 

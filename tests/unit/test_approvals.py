@@ -60,7 +60,7 @@ class FakeStepFunctions:
 def policy(profile: EnvironmentProfile, monkeypatch: pytest.MonkeyPatch) -> EnvironmentProfile:
     """The local profile with the approvers above, as every approval function loads it."""
     patched = profile.model_copy(update={"approvals": profile.approvals.model_copy(update={"approvers": APPROVERS})})
-    monkeypatch.setattr(approvals, "load_profile", lambda environment: patched)
+    monkeypatch.setattr(approvals, "load_profile", lambda environment, **_: patched)
     monkeypatch.setattr(approvals, "profile_of", lambda launch: patched)
     return patched
 

@@ -39,9 +39,9 @@ def test_bake_watches_until_the_last_checkpoint(
 def test_the_wait_never_overshoots_the_next_checkpoint(
     environment: Any, store: Any, clock: Any, launch: Launch
 ) -> None:
-    from chalicelib.profiles import load_profile
+    from launchctl.examples import example_profile
 
-    production = load_profile("production")
+    production = example_profile("production")
     start = clock.set(clock.now())
     first = check_bake(store, store.get_launch(launch.launch_id), production, environment("cloudwatch"))
     store.record_result(launch.launch_id, Stage.BAKE, first)

@@ -16,7 +16,7 @@ from chalicelib.callers import (
     may_launch,
 )
 from chalicelib.models import Caller
-from chalicelib.profiles import load_profile
+from launchctl.examples import example_profile
 from launchctl.local.oidc import SigningKey
 
 
@@ -103,7 +103,7 @@ def _github(**claims: str) -> Caller:
 
 
 def test_production_takes_its_own_repository_from_its_production_environment_only() -> None:
-    production = load_profile("production")
+    production = example_profile("production")
     assert may_launch(_github(environment="production"), production)
     assert not may_launch(_github(environment="staging"), production)
     # A protected ref is not enough for production: the environment's protection rules must have held the job.
@@ -112,13 +112,13 @@ def test_production_takes_its_own_repository_from_its_production_environment_onl
 
 
 def test_staging_also_takes_a_job_on_a_protected_ref() -> None:
-    staging = load_profile("staging")
+    staging = example_profile("staging")
     assert may_launch(_github(ref_protected="true"), staging)
     assert not may_launch(_github(ref_protected="false"), staging)
 
 
 def test_the_subject_alone_never_authorises() -> None:
-    production = load_profile("production")
+    production = example_profile("production")
     lookalike = Caller(
         kind="github",
         subject="repo:acme/shop:environment:production",
@@ -129,7 +129,7 @@ def test_the_subject_alone_never_authorises() -> None:
 
 
 def test_an_assumed_role_session_counts_as_its_role() -> None:
-    production = load_profile("production")
+    production = example_profile("production")
     session = Caller(
         kind="iam",
         subject="arn:aws:sts::123456789012:assumed-role/ReleaseEngineer/sam@acme.example",

@@ -147,11 +147,12 @@ def test_status_watch_polls_every_few_seconds_by_default() -> None:
 def test_profile_validate_names_the_version_or_each_field_wrong(tmp_path: Any, capsys: Any) -> None:
     from pathlib import Path
 
-    from chalicelib.profiles import PROFILES_DIR, load_profile_file
+    from chalicelib.profiles import load_profile_file
+    from launchctl.examples import EXAMPLES_DIR
 
-    production = PROFILES_DIR / "production.toml"
+    production = EXAMPLES_DIR / "production.toml"
     assert cli.main(["profile", "validate", str(production)]) == cli.EXIT_OK
-    assert load_profile_file(production).version in capsys.readouterr().out
+    assert load_profile_file(production).digest in capsys.readouterr().out
     broken = Path(tmp_path) / "production.toml"
     broken.write_text(production.read_text().replace("checkpoints = [900, 3600]", "checkpoints = [3600, 900]"))
     assert cli.main(["profile", "validate", "--json", str(broken)]) == cli.EXIT_USAGE

@@ -29,10 +29,10 @@ def test_importing_the_app_creates_no_client_and_skips_test_tools() -> None:
 def test_policies_name_each_packaged_environments_target_resources() -> None:
     """A `{profile.field}` in a policy's resource becomes one resource per environment the package serves
     (lists give one per item); a statement no environment gives a resource for is left out."""
-    from chalicelib.profiles import load_profile
     from launchctl.build.template import packaged_profiles, scoped
+    from launchctl.examples import example_profile
 
-    profiles = [load_profile("production"), load_profile("staging")]
+    profiles = [example_profile("production"), example_profile("staging")]
     document = {
         "Statement": [
             {

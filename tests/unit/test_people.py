@@ -13,7 +13,8 @@ import pytest
 from chalicelib.approvals import request_approvals
 from chalicelib.callers import IdentityConfig, Unauthenticated, authenticate, person_of
 from chalicelib.models import Caller, LaunchStatus, Stage
-from chalicelib.profiles import PROFILES_DIR, EnvironmentProfile, ProfileError, load_profile, load_profile_file
+from chalicelib.profiles import EnvironmentProfile, ProfileError, load_profile_file
+from launchctl.examples import EXAMPLES_DIR as PROFILES_DIR
 from tests.conftest import LAUNCH_BODY as BODY
 
 ACCOUNT = "123456789012"
@@ -30,10 +31,10 @@ ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
 
 
 @pytest.fixture
-def directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EnvironmentProfile:
+def directory(aws: Any) -> EnvironmentProfile:
     """The local profile as deployed, with Identity Center's approver role trusted to name people, tess
     allowed to launch (so she can be both requester and approver) and the Deployer role a workload."""
-    from chalicelib.profiles import _load_profile
+    from chalicelib.profile_store import push_profile
 
     local = load_profile_file(PROFILES_DIR / "local.toml")
     data = local.model_dump(mode="json")
@@ -43,13 +44,7 @@ def directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EnvironmentPro
     ]
     for person in (TESS, PAT, QUINN):
         data["people"]["people"][person]["session_names"] = [person]
-    (tmp_path / "local.json").write_text(json.dumps(data))
-    for other in ("production", "staging"):
-        (tmp_path / f"{other}.toml").write_text((PROFILES_DIR / f"{other}.toml").read_text())
-    monkeypatch.setenv("LAUNCH_PROFILES_DIR", str(tmp_path))
-    _load_profile.cache_clear()
-    yield load_profile("local")
-    _load_profile.cache_clear()
+    return push_profile(aws("ssm"), EnvironmentProfile.model_validate(data)).profile
 
 
 def _post(client: Any, path: str, body: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.preflight import CHECK_IDS, Release, run_preflight, unused_severity_keys
-from chalicelib.profiles import known_environments, load_profile
+from launchctl.examples import example_names, example_profile
 from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS, backend_image, publish_release
 
 TOPIC = "notifications"
@@ -133,6 +133,6 @@ def test_no_secret_value_appears_in_the_report(ready: Any, profile: Any) -> None
     assert not any(value in text for value in values)
 
 
-@pytest.mark.parametrize("environment_name", known_environments())
+@pytest.mark.parametrize("environment_name", example_names())
 def test_profiles_name_only_checks_that_exist(environment_name: str) -> None:
-    assert unused_severity_keys(load_profile(environment_name)) == []
+    assert unused_severity_keys(example_profile(environment_name)) == []

@@ -1,0 +1,192 @@
+"""Environment profiles as deployed configuration: a Parameter Store parameter per environment, a version per push."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib import aws, runtime
+from chalicelib.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment, parse_profile
+
+DEFAULT_PATH = "/launch-controller/profiles"
+# How long a container reuses a profile it read (Powertools' cache). Decisions read afresh: starting a
+# launch, a rollback or an abort, an approval, so a push is in force for them at once.
+DEFAULT_MAX_AGE_SECONDS = 30
+# A profile outgrows the standard tier's 4 KB with a few approvers; Intelligent-Tiering moves that one
+# parameter to the advanced tier (8 KB) and keeps the small ones free.
+TIER = "Intelligent-Tiering"
+
+
+class StoredProfile(BaseModel):
+    """One version of an environment's stored profile: what it says, and when and by whom it was pushed."""
+
+    environment: str
+    version: int = Field(description="Parameter Store's version of the parameter: every push is the next")
+    pushed_at: datetime
+    pushed_by: str | None = Field(default=None, description="the IAM identity Parameter Store recorded")
+    profile: EnvironmentProfile
+
+
+def profiles_path() -> str:
+    """The parameter path this deployment's profiles live under (`LAUNCH_PROFILES_PATH`, set by the template)."""
+    return (runtime.environ().get("LAUNCH_PROFILES_PATH") or DEFAULT_PATH).rstrip("/")
+
+
+def parameter_name(environment: str, path: str | None = None) -> str:
+    return f"{path or profiles_path()}/{environment}"
+
+
+def _stored(environment: str, parameter: dict[str, Any], pushed_by: str | None = None) -> StoredProfile:
+    profile = parse_profile(parameter["Value"], f"{parameter['Name']} version {parameter['Version']}")
+    if profile.name != environment:
+        raise ProfileError(f"{parameter['Name']}: name: must be {environment!r}, the parameter's name")
+    return StoredProfile(
+        environment=environment,
+        version=parameter["Version"],
+        pushed_at=parameter["LastModifiedDate"],
+        pushed_by=pushed_by,
+        profile=profile,
+    )
+
+
+# -- reading, in the functions ---------------------------------------------------------------------
+
+
+def _provider() -> Any:
+    return _kept_provider()
+
+
+@runtime.kept
+def _kept_provider() -> Any:
+    """The container's Powertools provider: it keeps what it read for max_age seconds."""
+    from aws_lambda_powertools.utilities.parameters import BaseProvider
+
+    class ProfileParameters(BaseProvider):
+        """Parameter Store reads that keep the version with the value (a launch records which it follows)."""
+
+        def __init__(self, ssm: Any) -> None:
+            super().__init__(client=ssm)  # type: ignore[no-untyped-call]
+            self._ssm = ssm
+
+        def _get(self, name: str, **_: Any) -> dict[str, Any]:
+            return dict(self._ssm.get_parameter(Name=name)["Parameter"])
+
+        def _get_multiple(self, path: str, **_: Any) -> dict[str, Any]:
+            found: dict[str, Any] = {}
+            for page in self._ssm.get_paginator("get_parameters_by_path").paginate(Path=path):
+                for parameter in page["Parameters"]:
+                    found[parameter["Name"].rsplit("/", 1)[-1]] = dict(parameter)
+            return found
+
+    return ProfileParameters(aws.client("ssm"))
+
+
+def _max_age() -> int:
+    return int(runtime.environ().get("LAUNCH_PROFILE_MAX_AGE_SECONDS") or DEFAULT_MAX_AGE_SECONDS)
+
+
+def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
+    """The environment's profile as stored now; UnknownEnvironment when none is."""
+    from aws_lambda_powertools.utilities.parameters import GetParameterError
+
+    try:
+        parameter = _provider().get(parameter_name(environment), max_age=_max_age(), force_fetch=fresh)
+    except GetParameterError as exc:
+        if _code(exc.__context__) == "ParameterNotFound":
+            raise UnknownEnvironment(
+                f"no profile for environment {environment!r}; known: {', '.join(sorted(stored_profiles()))}"
+            ) from exc
+        raise
+    return _stored(environment, parameter)
+
+
+def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
+    """Every environment's profile as stored now, by environment."""
+    found = _provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
+    return {environment: _stored(environment, parameter) for environment, parameter in found.items()}
+
+
+def _code(exc: BaseException | None) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+# -- pushing and history, from the CLI and the local stack -----------------------------------------
+
+
+def push_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) -> StoredProfile:
+    """Store `profile` as its environment's next version; who pushed it is what Parameter Store records."""
+    put_profile(ssm, profile, path)
+    return history(ssm, profile.name, path)[-1]
+
+
+def put_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) -> int:
+    """Store `profile` as its environment's next version, and say which version that is."""
+    name = parameter_name(profile.name, path)
+    answer = ssm.put_parameter(
+        Name=name,
+        Value=profile.model_dump_json(),
+        Type="String",
+        Overwrite=True,
+        Tier=TIER,
+        Description=f"launch controller profile of {profile.name} ({profile.digest})",
+    )
+    return int(answer["Version"])
+
+
+def history(ssm: Any, environment: str, path: str | None = None) -> list[StoredProfile]:
+    """Every version Parameter Store still keeps (its last 100), oldest first."""
+    name = parameter_name(environment, path)
+    versions: list[StoredProfile] = []
+    try:
+        for page in ssm.get_paginator("get_parameter_history").paginate(Name=name):
+            for parameter in page["Parameters"]:
+                versions.append(_stored(environment, parameter, parameter.get("LastModifiedUser")))
+    except Exception as exc:
+        if _code(exc) == "ParameterNotFound":
+            raise UnknownEnvironment(f"no profile stored for environment {environment!r} at {name}") from exc
+        raise
+    if not versions:
+        raise UnknownEnvironment(f"no profile stored for environment {environment!r} at {name}")
+    return sorted(versions, key=lambda stored: stored.version)
+
+
+def stored_version(ssm: Any, environment: str, version: int | None = None, path: str | None = None) -> StoredProfile:
+    """One version of the environment's profile (the newest when `version` is None)."""
+    versions = history(ssm, environment, path)
+    if version is None:
+        return versions[-1]
+    for stored in versions:
+        if stored.version == version:
+            return stored
+    kept = f"{versions[0].version}-{versions[-1].version}"
+    raise UnknownEnvironment(f"{environment} has no profile version {version} (Parameter Store keeps {kept})")
+
+
+def differences(before: EnvironmentProfile, after: EnvironmentProfile) -> list[str]:
+    """What changes from `before` to `after`, one line per field: `path: old -> new`."""
+    lines: list[str] = []
+
+    def walk(old: Any, new: Any, where: str) -> None:
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new), key=str):
+                walk(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{where}.{key}" if where else str(key))
+        elif old != new:
+            lines.append(f"{where}: {_shown(old)} -> {_shown(new)}")
+
+    walk(before.model_dump(mode="json"), after.model_dump(mode="json"), "")
+    return lines
+
+
+_ABSENT = object()
+
+
+def _shown(value: Any) -> str:
+    import json
+
+    return "(absent)" if value is _ABSENT else json.dumps(value)
+
+
+def approvers_of(profile: EnvironmentProfile) -> dict[str, list[str]]:
+    return {role: sorted(email.lower() for email in emails) for role, emails in profile.approvals.approvers.items()}

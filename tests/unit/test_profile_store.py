@@ -1,0 +1,127 @@
+"""Stored profiles: every push a version with who pushed it, read through the container's cache, refused
+when invalid; `launchctl profile push/show/diff` over them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib import profile_store
+from chalicelib.profile_store import current_profile, differences, history, push_profile, stored_version
+from chalicelib.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment, known_environments
+from launchctl import cli
+from launchctl.examples import EXAMPLES_DIR, example_profile
+
+API = ["--api", "http://controller.example/api"]
+
+
+def _with_threshold(profile: EnvironmentProfile, p95: float) -> EnvironmentProfile:
+    return profile.model_copy(update={"bake": profile.bake.model_copy(update={"p95_latency_threshold_ms": p95})})
+
+
+def test_every_push_is_the_next_version_and_keeps_who_pushed_it_and_when(aws: Any) -> None:
+    local = example_profile("local")
+    pushed = push_profile(aws("ssm"), _with_threshold(local, 750))
+    assert pushed.version == 2
+    # The identity Parameter Store records for the caller's keys, not a name the caller wrote.
+    caller = aws("sts").get_caller_identity()["Arn"]
+    assert [stored.pushed_by for stored in history(aws("ssm"), "local")] == [caller, caller]
+    assert stored_version(aws("ssm"), "local", 1).profile == local
+    assert stored_version(aws("ssm"), "local").profile.bake.p95_latency_threshold_ms == 750
+
+
+def test_a_container_reuses_what_it_read_until_it_ages_but_a_decision_reads_the_newest(aws: Any) -> None:
+    assert current_profile("local").version == 1
+    push_profile(aws("ssm"), _with_threshold(example_profile("local"), 750))
+    assert current_profile("local").version == 1
+    assert current_profile("local", fresh=True).version == 2
+    assert current_profile("local").version == 2
+
+
+def test_an_unknown_environment_names_the_stored_ones(aws: Any) -> None:
+    with pytest.raises(UnknownEnvironment, match="known: local, production, staging"):
+        current_profile("qa")
+    assert known_environments() == ["local", "production", "staging"]
+
+
+def test_a_stored_profile_edited_by_hand_into_an_invalid_one_is_refused_naming_the_field(aws: Any) -> None:
+    data = example_profile("local").model_dump(mode="json")
+    data["bake"]["checkpoints"] = [6, 3]
+    aws("ssm").put_parameter(
+        Name=profile_store.parameter_name("local"), Value=json.dumps(data), Type="String", Overwrite=True
+    )
+    with pytest.raises(ProfileError, match=r"version 2: bake: .*ascending"):
+        current_profile("local", fresh=True)
+
+
+def test_a_difference_names_each_field_with_its_old_and_new_value() -> None:
+    local = example_profile("local")
+    assert differences(local, _with_threshold(local, 750)) == ["bake.p95_latency_threshold_ms: 500.0 -> 750.0"]
+    assert differences(local, local) == []
+
+
+def _file(tmp_path: Any, profile: EnvironmentProfile) -> str:
+    path = tmp_path / f"{profile.name}.json"
+    path.write_text(profile.model_dump_json())
+    return str(path)
+
+
+def test_push_refuses_an_invalid_profile_naming_the_field_and_stores_nothing(
+    aws: Any, tmp_path: Any, capsys: Any
+) -> None:
+    broken = tmp_path / "local.toml"
+    broken.write_text((EXAMPLES_DIR / "local.toml").read_text().replace("checkpoints = [3, 6]", "checkpoints = [6, 3]"))
+    assert cli.main(["profile", "push", *API, "--env", "local", str(broken)]) == cli.EXIT_USAGE
+    assert "bake" in capsys.readouterr().out
+    assert [stored.version for stored in history(aws("ssm"), "local")] == [1]
+
+
+def test_push_refuses_a_file_of_another_environment(aws: Any, tmp_path: Any, capsys: Any) -> None:
+    path = _file(tmp_path, example_profile("staging"))
+    assert cli.main(["profile", "push", *API, "--env", "production", path]) == cli.EXIT_USAGE
+    assert "not the environment named" in capsys.readouterr().out
+
+
+def test_push_of_new_approvers_needs_the_topic_and_subscribes_them_from_the_stored_profile(
+    aws: Any, tmp_path: Any, capsys: Any
+) -> None:
+    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
+    local = example_profile("local")
+    approvers = {**local.approvals.approvers, "qa_lead": ["quinn.qa@acme.example", "nia.new@acme.example"]}
+    changed = local.model_copy(update={"approvals": local.approvals.model_copy(update={"approvers": approvers})})
+    path = _file(tmp_path, changed)
+    assert cli.main(["profile", "push", *API, "--env", "local", path]) == cli.EXIT_USAGE
+    assert "nothing was pushed" in capsys.readouterr().err
+    assert cli.main(["profile", "push", *API, "--json", "--env", "local", "--topic", topic, path]) == cli.EXIT_OK
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["version"] == 2
+    assert (
+        'approvals.approvers.qa_lead: ["quinn.qa@acme.example", "quentin.qa@acme.example"] -> ' in answer["changes"][0]
+    )
+    assert "nia.new@acme.example" in answer["approvers"]["subscribed"]
+    endpoints = {s["Endpoint"] for s in aws("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
+    assert "nia.new@acme.example" in endpoints
+
+
+def test_push_of_what_is_stored_already_makes_no_version(aws: Any, tmp_path: Any, capsys: Any) -> None:
+    path = str(EXAMPLES_DIR / "local.toml")
+    assert cli.main(["profile", "push", *API, "--env", "local", path]) == cli.EXIT_OK
+    assert "unchanged at version 1" in capsys.readouterr().out
+    assert len(history(aws("ssm"), "local")) == 1
+
+
+def test_show_and_diff_read_the_version_asked_for(aws: Any, tmp_path: Any, capsys: Any) -> None:
+    path = _file(tmp_path, _with_threshold(example_profile("local"), 750))
+    assert cli.main(["profile", "diff", *API, "--env", "local", path]) == cli.EXIT_OK
+    assert capsys.readouterr().out.strip() == "bake.p95_latency_threshold_ms: 500.0 -> 750.0"
+    assert cli.main(["profile", "push", *API, "--env", "local", path]) == cli.EXIT_OK
+    capsys.readouterr()
+    assert cli.main(["profile", "show", *API, "--json", "--env", "local", "--version", "1"]) == cli.EXIT_OK
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["version"], shown["profile"]["bake"]["p95_latency_threshold_ms"]) == (1, 500)
+    assert cli.main(["profile", "show", *API, "--env", "local", "--history"]) == cli.EXIT_OK
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert cli.main(["profile", "show", *API, "--env", "local", "--version", "9"]) == cli.EXIT_USAGE
+    assert "keeps 1-2" in capsys.readouterr().out
