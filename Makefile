@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package deploy local clean bench browser
+.PHONY: demo test lint format package deploy local clean bench browser target-role
 
 # checkov judges the packaged template; it pins a boto3 older than the Lambdas', so it has a venv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -31,13 +31,13 @@ local: $(STAMP)
 
 # Unit tests first, then the integration tests, each spread over worker processes. Never in one run:
 # a unit test's moto resets the process's emulated AWS, which a worker's local stack lives in.
-# Each integration worker starts its own local stack on free ports.
+# Each integration worker starts its own local stack on free ports; idle workers take queued tests from busy ones.
 # The integration run leaves the AWS calls each function made in LAUNCH_CALLS_DIR; tests/policies then
 # checks them against each function's own policy (.chalice/policies/): nothing more, nothing less.
 test: $(STAMP) $(CHECKOV) lint browser
 	$(BIN)/python -m pytest tests/unit -n 2
 	calls=$$(mktemp -d) && \
-	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 && \
+	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 --dist worksteal && \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/policies
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.
@@ -64,8 +64,15 @@ package: $(STAMP) $(CHECKOV)
 	$(BIN)/python -m launchctl.build.template out/merge-template.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage prod --merge-template out/merge-template.json out/package
 	$(BIN)/python -m launchctl.build.package out/package
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json
-	$(CHECKOV) -f out/package/sam.json --framework cloudformation --skip-download --compact --quiet
+	$(BIN)/python -m launchctl.build.target_role out/package/target-account-role.json
+	cmp out/package/target-account-role.json deploy/target-account-role.json || { echo "deploy/target-account-role.json is stale: make target-role"; exit 1; }
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/cfn-lint out/package/sam.json out/package/target-account-role.json
+	$(CHECKOV) -f out/package/sam.json -f out/package/target-account-role.json --framework cloudformation --skip-download --compact --quiet
+
+# The role a launch acts as in each environment's account, from .chalice/policies/environment/ (committed:
+# it is deployed by hand in accounts this repository never reaches).
+target-role: $(STAMP)
+	$(BIN)/python -m launchctl.build.target_role deploy/target-account-role.json
 
 # Deploys out/package to the account of AWS_PROFILE (the README's Deploying section): never run by tests.
 # STACK names the stack; PARAMETERS are the template's, KEY=VALUE separated by spaces.

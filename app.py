@@ -35,10 +35,19 @@ def _aws(service: str) -> Any:
     return aws.client(service)
 
 
-def _preflight_client(service: str) -> Any:
+def _environment_client(profile: Any) -> Any:
+    """The environment's clients for a preflight without a launch: its role, in a session named for it."""
     from chalicelib import aws
+    from chalicelib.stages.table import PREFLIGHT_OWN_SERVICES
 
-    return aws.preflight_client(service)
+    return aws.environment_clients(
+        profile.target.role_arn,
+        session_name=f"preflight-{profile.name}",
+        tags={"environment": profile.name},
+        session_seconds=profile.target.session_seconds,
+        own=PREFLIGHT_OWN_SERVICES,
+        limit=profile.target.policy_arn("api_handler"),
+    )
 
 
 def _settings() -> Any:
@@ -289,7 +298,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     query = PreflightQuery.model_validate(_request().query_params or {})
     published_for(profile, query.frontend_artifact)
     release = Release(query.frontend_artifact, query.backend_image)
-    report = run_preflight(profile, _preflight_client, release, _settings().notifications_topic_arn)
+    report = run_preflight(profile, _environment_client(profile), release, _settings().notifications_topic_arn)
     return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()
 
 

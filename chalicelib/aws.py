@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chalicelib import runtime
@@ -51,6 +52,78 @@ def _client(service: str, region: str | None) -> Any:
         )
 
 
+def environment_clients(
+    role_arn: str,
+    session_name: str,
+    tags: dict[str, str],
+    session_seconds: int = 3600,
+    own: Collection[str] = (),
+    limit: str | None = None,
+) -> Callable[[str], Any]:
+    """Clients that act in an environment's account as its role, in a session named `session_name` (the
+    launch), tagged with `tags` and limited to the managed policy `limit` (the function's own needs there);
+    the services in `own` are the controller's (its topics), not the environment's. The role is assumed at
+    the first call, and again before its credentials expire."""
+    session: Session = (role_arn, session_name, tuple(sorted(tags.items())), session_seconds, limit)
+
+    def client_for(service: str) -> Any:
+        if service in own:
+            return preflight_client(service)
+        return _environment_client(session, service, "us-east-1" if service == "acm" else None)
+
+    return client_for
+
+
+# (role ARN, session name, tags, seconds, the policy limiting the session): one assumed session each.
+Session = tuple[str, str, tuple[tuple[str, str], ...], int, str | None]
+
+
+@runtime.kept
+def _environment_session(session: Session) -> Any:
+    """A session whose credentials are the role's: botocore's own assume-role fetcher, with refresh."""
+    import boto3
+    import botocore.session
+    from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
+    role_arn, session_name, tags, seconds, limit = session
+    extra: dict[str, Any] = {"RoleSessionName": session_name[:64], "DurationSeconds": seconds}
+    if tags:
+        extra["Tags"] = [{"Key": key, "Value": value} for key, value in tags]
+    if limit:
+        extra["PolicyArns"] = [{"arn": limit}]
+    fetcher = AssumeRoleCredentialFetcher(
+        # The function's own STS client (its credentials, endpoint and retries) asks for the role.
+        client_creator=lambda *_, **__: client("sts"),
+        source_credentials=_session().get_credentials(),
+        role_arn=role_arn,
+        extra_args=extra,
+    )
+    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    core = botocore.session.Session()
+    # The container's loader: service models are read from disk once per container, not once per launch.
+    core.register_component("data_loader", _session()._session.get_component("data_loader"))
+    core._credentials = credentials
+    environ = runtime.environ()
+    boto_session = boto3.session.Session(
+        botocore_session=core, region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    )
+    runtime.current().prepare_session(boto_session, role_arn)
+    return boto_session
+
+
+@runtime.kept
+def _environment_client(session: Session, service: str, region: str | None) -> Any:
+    from botocore.config import Config
+
+    with _lock:
+        return _environment_session(session).client(
+            service,
+            region_name=region,
+            endpoint_url=runtime.environ().get("AWS_ENDPOINT_URL") or None,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30),
+        )
+
+
 def preflight_client(service: str) -> Any:
     """Clients for the preflight checks: CloudFront's certificates live in ACM in us-east-1."""
     return client(service, "us-east-1" if service == "acm" else None)
@@ -60,3 +133,5 @@ def reset_clients() -> None:
     """Forget the running container's clients (tests switch endpoints and credentials between runs)."""
     _client.cache_clear()
     _session.cache_clear()
+    _environment_client.cache_clear()
+    _environment_session.cache_clear()

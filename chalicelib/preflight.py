@@ -108,6 +108,24 @@ def check(
     return register
 
 
+# -- Access: the environment's role ------------------------------------------------------------------
+
+ACCESS_CHECK = "access.environment_role"
+
+
+@check(
+    ACCESS_CHECK,
+    "Infrastructure",
+    "The controller acts in the environment through its role",
+    lambda p: p.target.role_arn,
+)
+def environment_role(ctx: Context) -> Verdict:
+    """Assumes the role (the first call of the environment's session does) and asks who it is."""
+    identity = ctx.client("sts").get_caller_identity()
+    account = ctx.profile.target.account_id
+    return identity["Account"] == account, {"account": identity["Account"], "acting_as": identity["Arn"]}
+
+
 # -- Infrastructure: network -----------------------------------------------------------------------
 
 
@@ -580,12 +598,37 @@ def run_preflight(
 ) -> PreflightReport:
     """Run every check, in parallel: they only read, and most wait on the network."""
     ctx = Context(client, profile, release, notification_topic_arn)
+    first, rest = _access_first()
+    access = _run_one(first, ctx)
+    if access.result == "fail":
+        # Nothing in the environment can be read: one clear failure, the rest not run (not each failing).
+        reason = {"reason": "the environment's role could not be assumed (access.environment_role)"}
+        skipped = [_skipped(item, ctx, reason) for item in rest]
+        return PreflightReport(checks=[access, *skipped])
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
         # Each check runs in a copy of this context, so what the caller's context carries (logging keys,
         # tracing) follows the check into the pool's thread.
-        futures = [pool.submit(contextvars.copy_context().run, _run_one, item, ctx) for item in CHECKS]
+        futures = [pool.submit(contextvars.copy_context().run, _run_one, item, ctx) for item in rest]
         results = [future.result() for future in futures]
-    return PreflightReport(checks=results)
+    return PreflightReport(checks=[access, *results])
+
+
+def _access_first() -> tuple[Check, list[Check]]:
+    access = next(item for item in CHECKS if item.id == ACCESS_CHECK)
+    return access, [item for item in CHECKS if item is not access]
+
+
+def _skipped(item: Check, ctx: Context, evidence: dict[str, Any]) -> CheckResult:
+    severity = ctx.profile.preflight.severity.get(item.id, item.severity)
+    return CheckResult(
+        id=item.id,
+        title=item.title,
+        section=item.section,
+        severity=severity,
+        resource=item.resource(ctx.profile),
+        result="skipped",
+        evidence=evidence,
+    )
 
 
 def unused_severity_keys(profile: EnvironmentProfile) -> list[str]:

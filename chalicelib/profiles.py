@@ -258,10 +258,36 @@ class CallerPolicy(_Strict):
     )
 
 
+class EnvironmentAccess(_Strict):
+    """How the controller acts in the environment: through a role in the environment's account.
+
+    The role is the one `deploy/target-account-role.json` makes there, trusting only the controller's
+    functions' roles; the controller's own functions hold no rights over any environment."""
+
+    role_arn: str = Field(
+        pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="the environment's role (account included): the target-account stack's output RoleArn",
+    )
+    session_seconds: int = Field(
+        default=3600, ge=900, le=43200, description="how long the role's credentials last before they are renewed"
+    )
+
+    @property
+    def account_id(self) -> str:
+        return self.role_arn.split(":")[4]
+
+    def policy_arn(self, function: str) -> str:
+        """The role's managed policy for what `function` does there: its session's limit, so each function
+        acts in the environment with its own needs only, as in the controller's account."""
+        partition = self.role_arn.split(":")[1]
+        return f"arn:{partition}:iam::{self.account_id}:policy/{self.role_arn.rsplit('/', 1)[-1]}-{function}"
+
+
 class EnvironmentProfile(_Strict):
     """Everything the controller needs to know about one environment."""
 
     name: str
+    target: EnvironmentAccess
     frontend: FrontendTarget
     backend: BackendTarget
     database: DatabaseTarget

@@ -26,12 +26,13 @@ class Runtime:
         self,
         environ: Mapping[str, str] | None = None,
         name: str = "",
-        prepare_session: Callable[[Any], None] | None = None,
+        prepare_session: Callable[..., None] | None = None,
     ) -> None:
         self._environ = environ
         self.name = name
-        # What the container does to each boto3 session it makes (the local stack counts and faults calls).
-        self.prepare_session = prepare_session or (lambda _session: None)
+        # What the container does to each boto3 session it makes, given the role the session acts as when
+        # it is not the function's own (the local stack counts and faults calls).
+        self.prepare_session = prepare_session or (lambda _session, _role=None: None)
         self._kept: dict[Hashable, Any] = {}
         self._making: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from chalicelib import aws
 from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.models import Launch
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.settings import settings
 from chalicelib.stages.harness import Dependencies
 from chalicelib.store import LaunchStore
@@ -16,7 +21,18 @@ def launch_store() -> LaunchStore:
     return LaunchStore(aws.client("dynamodb"), settings().table_name, CLOCK)
 
 
+def environment_of(launch: Launch, profile: EnvironmentProfile, function: str) -> Callable[[str], Any]:
+    """Clients in the launch's environment: its role, in a session named after the launch and tagged with
+    it, limited to what `function` does there."""
+    return aws.environment_clients(
+        profile.target.role_arn,
+        session_name=launch.launch_id,
+        tags={"launch-id": launch.launch_id, "environment": profile.name},
+        session_seconds=profile.target.session_seconds,
+        limit=profile.target.policy_arn(function),
+    )
+
+
 def dependencies() -> Dependencies:
     """The stage harness's view of this deployment."""
-    # Stage clients in the function's region; the one ACM client a stage asks for is CloudFront's, in us-east-1.
-    return Dependencies(store=launch_store, client=aws.preflight_client, settings=settings)
+    return Dependencies(store=launch_store, client=aws.preflight_client, environment=environment_of, settings=settings)

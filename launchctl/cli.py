@@ -335,7 +335,17 @@ def _profile_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _profile_role_parameters(args: argparse.Namespace) -> int:
+    """The target-account template's parameters for the profile, as `--parameter-overrides` takes them."""
+    from launchctl.build.target_role import role_parameters
+
+    values = role_parameters(_profile_file(args))
+    _print(args, values, " ".join(f"{key}={value}" for key, value in values.items()))
+    return EXIT_OK
+
+
 _PROFILE_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "role-parameters": _profile_role_parameters,
     "validate": _profile_validate,
     "push": _profile_push,
     "show": _profile_show,
@@ -545,6 +555,12 @@ def parser() -> argparse.ArgumentParser:
     show = action("show", "a stored version of the environment's profile, who pushed it and when")
     show.add_argument("--version", type=int, help="this stored version (default: the newest)")
     show.add_argument("--history", action="store_true", help="every version kept, who pushed it and when")
+    action(
+        "role-parameters",
+        "the parameters of deploy/target-account-role.json for the profile's environment",
+        file=True,
+        env=False,
+    )
     diff = action("diff", "what a profile file would change in the stored version", file=True)
     diff.add_argument("--version", type=int, help="compare with this stored version (default: the newest)")
 

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.models import Launch, LaunchRequest, LaunchStatus
 from chalicelib.profiles import EnvironmentProfile
-from launchctl.examples import example_profile, example_profiles
+from launchctl.examples import example_names, example_profile
 
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
@@ -25,6 +25,18 @@ REQUESTER = "riley.release@acme.example"
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # Where each worker's stack leaves the AWS calls its functions made (set for the integration run).
 CALLS_DIR = "LAUNCH_CALLS_DIR"
+
+
+# Unit tests run in moto's one default account: the environment's role is this account's too (the local
+# stack keeps the controller and the environment in two accounts).
+UNIT_ACCOUNT = "123456789012"
+
+
+def unit_profile(name: str) -> EnvironmentProfile:
+    """An example profile whose environment role is in the unit tests' one account."""
+    example = example_profile(name)
+    role = example.target.role_arn.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
+    return example.model_copy(update={"target": example.target.model_copy(update={"role_arn": role})})
 
 
 @pytest.fixture(scope="session")
@@ -144,8 +156,8 @@ def aws() -> Iterator[Any]:
             return clients[service]
 
         # The account's stored profiles, as `launchctl profile push` leaves them: the examples, version 1.
-        for example in example_profiles():
-            put_profile(client("ssm"), example)
+        for name in example_names():
+            put_profile(client("ssm"), unit_profile(name))
         yield client
 
 
@@ -192,7 +204,11 @@ def run_stage(store: Any, aws: Any) -> Any:
     from chalicelib.stages.harness import Dependencies, handle
     from chalicelib.stages.table import STAGES
 
-    needs = Dependencies(store=lambda: store, client=aws, settings=settings)
+    # One moto account here: the stage's environment clients are the test's (the role is assumed in
+    # tests/unit/test_environment_access.py and on the local stack).
+    needs = Dependencies(
+        store=lambda: store, client=aws, environment=lambda launch, profile, function: aws, settings=settings
+    )
 
     def run(name: str, launch_id: str, **event: Any) -> dict[str, Any]:
         return handle(STAGES[name], {"launch_id": launch_id, **event}, needs)
@@ -202,7 +218,7 @@ def run_stage(store: Any, aws: Any) -> Any:
 
 @pytest.fixture
 def profile() -> EnvironmentProfile:
-    return example_profile("local")
+    return unit_profile("local")
 
 
 def make_request(**overrides: Any) -> LaunchRequest:
@@ -259,7 +275,7 @@ def launch(store: Any) -> Launch:
         status=LaunchStatus.REQUESTED,
         created_at=moment,
         updated_at=moment,
-        profile=example_profile("local"),
+        profile=unit_profile("local"),
         profile_version=1,
     )
     store.create_launch(record)

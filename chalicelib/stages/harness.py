@@ -60,14 +60,19 @@ class StageCall:
     settings: Settings
     declared: tuple[str, ...] = ()
     make_client: Callable[[str], Any] | None = None
+    own: tuple[str, ...] = ()
+    make_own_client: Callable[[str], Any] | None = None
     _made: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        """A declared client, made when first asked for (a cold container pays only for what the stage uses)."""
-        if service not in self.declared or self.make_client is None:
+        """A declared client, made when first asked for (a cold container pays only for what the stage uses):
+        in the environment's account as its role, or, for the services the row names its own, the
+        controller's."""
+        make = self.make_own_client if service in self.own else self.make_client
+        if (service not in self.declared and service not in self.own) or make is None:
             raise UndeclaredClient(f"the stage asked for {service}, which its row of the stage table does not name")
         if service not in self._made:
-            self._made[service] = self.make_client(service)
+            self._made[service] = make(service)
         return self._made[service]
 
 
@@ -81,7 +86,8 @@ class StageSpec:
     enters: LaunchStatus | None = None  # the status the launch is in while the stage works
     exits: Callable[[Launch], Entry] | None = None  # the status (and stage) written with its progress
     honours_abort: bool = True
-    clients: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()  # in the environment's account, as its role
+    own_clients: tuple[str, ...] = ()  # in the controller's account (its topics, its link key)
     event: type[StageEvent] = StageEvent
 
 
@@ -90,7 +96,9 @@ class Dependencies:
     """How the harness reaches the outside: made per call, so tests hand in their own."""
 
     store: Callable[[], LaunchStore]
-    client: Callable[[str], Any]
+    client: Callable[[str], Any]  # the controller's own
+    # the launch's environment's, for the function named (its needs there)
+    environment: Callable[[Launch, EnvironmentProfile, str], Callable[[str], Any]]
     settings: Callable[[], Settings]
 
 
@@ -112,14 +120,17 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     if spec.enters is not None and (launch.status, launch.stage) != (spec.enters, spec.stage):
         launch = store.set_status(launch.launch_id, spec.enters, stage=spec.stage, current=launch)
     recorder = StageStore(store, launch.launch_id)
+    profile = profile_of(launch)
     call = StageCall(
         store=recorder,
         launch=launch,
-        profile=profile_of(launch),
+        profile=profile,
         event=parsed,
         settings=needs.settings(),
         declared=spec.clients,
-        make_client=needs.client,
+        make_client=needs.environment(launch, profile, spec.name) if spec.clients else None,
+        own=spec.own_clients,
+        make_own_client=needs.client,
     )
     try:
         progress = spec.run(call)

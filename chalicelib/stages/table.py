@@ -9,7 +9,8 @@ from chalicelib.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
 
-# Every service a preflight check reads (ACM: in us-east-1, where CloudFront's certificates live).
+# Every service a preflight check reads in the environment (ACM: in us-east-1, where CloudFront's
+# certificates live; STS: who the environment's role is), and in the controller's account (its topics).
 PREFLIGHT_SERVICES = (
     "acm",
     "cloudfront",
@@ -22,8 +23,9 @@ PREFLIGHT_SERVICES = (
     "rds",
     "s3",
     "secretsmanager",
-    "sns",
+    "sts",
 )
+PREFLIGHT_OWN_SERVICES = ("sns",)
 
 
 def _begin(call: StageCall) -> Progress:
@@ -128,13 +130,15 @@ STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in [
         StageSpec("begin_launch", Stage.START, _begin, exits=after_begin),
-        StageSpec("preflight", Stage.PREFLIGHT, _preflight, clients=PREFLIGHT_SERVICES),
+        StageSpec(
+            "preflight", Stage.PREFLIGHT, _preflight, clients=PREFLIGHT_SERVICES, own_clients=PREFLIGHT_OWN_SERVICES
+        ),
         StageSpec(
             "request_approvals",
             Stage.APPROVALS,
             _request_approvals,
             exits=_awaiting_approval,
-            clients=("sns", "secretsmanager"),
+            own_clients=("sns", "secretsmanager"),
             event=ApprovalGateEvent,
         ),
         StageSpec(
@@ -164,6 +168,6 @@ STAGES: dict[str, StageSpec] = {
             honours_abort=False,  # undoing is what an abort asks for
             clients=("ecs", "s3", "cloudfront", "rds"),
         ),
-        StageSpec("finish_launch", Stage.FINISH, _finish, honours_abort=False, clients=("sns",), event=FinishEvent),
+        StageSpec("finish_launch", Stage.FINISH, _finish, honours_abort=False, own_clients=("sns",), event=FinishEvent),
     ]
 }

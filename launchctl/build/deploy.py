@@ -184,10 +184,10 @@ def outputs(cloudformation: Any, stack: str) -> dict[str, str]:
 
 def next_steps(found: dict[str, str]) -> list[str]:
     """What is left to do by hand after a deploy, with this stack's values."""
-    from launchctl.build.template import packaged_profiles
-
     api = found.get("EndpointURL", "<EndpointURL>").rstrip("/")
     topic = found.get("ApprovalsTopicArn", "<ApprovalsTopicArn>")
+    trust = found.get("EnvironmentRoleTrust", "<EnvironmentRoleTrust>")
+    prefix = found.get("NamePrefix", "launch-controller")
     steps = [
         "Once per account and region, so API Gateway may write the access log: "
         "aws apigateway update-account --patch-operations "
@@ -200,16 +200,18 @@ def next_steps(found: dict[str, str]) -> list[str]:
             f"Point the API's domain at {found['ApiDomainTarget']}: a CNAME, or a Route 53 alias in the zone "
             f"{found.get('ApiDomainZone', '<ApiDomainZone>')}."
         )
-    for profile in packaged_profiles():
-        if profile.smoke.credential_secret_id:
-            steps.append(
-                f"{profile.name}: store the smoke user's token: aws secretsmanager create-secret "
-                f'--name {profile.smoke.credential_secret_id} --secret-string \'{{"token": "..."}}\''
-            )
-        steps.append(
-            f"{profile.name}: subscribe the approvers: launchctl approvers sync --env {profile.name} --topic {topic}; "
-            "each approver confirms from AWS's email (launchctl approvers confirm --topic ... --link ...)"
-        )
+    steps += [
+        "For each environment, with credentials of its own account: make the role the controller acts as there "
+        "(PROFILE is the environment's profile file): aws cloudformation deploy --template-file "
+        f"deploy/target-account-role.json --stack-name {prefix}-<environment> --capabilities CAPABILITY_NAMED_IAM "
+        f"--parameter-overrides ControllerRoleArns={trust} ControllerNamePrefix={prefix} "
+        "$(launchctl profile role-parameters PROFILE); its output RoleArn is the profile's target.role_arn.",
+        "For each environment, in its account: store the smoke user's token under the profile's "
+        'smoke.credential_secret_id: aws secretsmanager create-secret --name <id> --secret-string \'{"token": "..."}\'',
+        f"For each environment: push its profile, which subscribes its approvers: launchctl profile push --env "
+        f"<environment> --topic {topic} PROFILE; each approver confirms from AWS's email "
+        "(launchctl approvers confirm --topic ... --link ...).",
+    ]
     steps.append(
         f"Point the CLI and the GitHub action at {api} (LAUNCHCTL_API_URL), or at the custom domain's URL "
         "given as PublicApiUrl; then: launchctl preflight --env staging, and a first launch into staging."

@@ -6,14 +6,11 @@ template in-process without the zip, for the local stack, which deploys it."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from chalicelib.profiles import EnvironmentProfile
 from launchctl.build.asl import ASL_PATH, resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,76 +34,61 @@ def merge_template(resources: dict[str, Any], asl_text: str) -> dict[str, Any]:
     return resources
 
 
-# A profile field in a policy's resource, `{frontend.site_bucket}` (a `${...}` is CloudFormation's).
-_TARGET = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
+# What a function that acts in environments may assume: each environment's role, which the target-account
+# template makes under the controller's path (role/<NamePrefix>/<NamePrefix>-<environment>), in any account.
+ENVIRONMENT_ROLES = {
+    "Sid": "EnvironmentRoles",
+    "Effect": "Allow",
+    "Action": ["sts:AssumeRole", "sts:TagSession"],
+    "Resource": "arn:${AWS::Partition}:iam::*:role/${NamePrefix}/*",
+}
 
 
-def packaged_profiles(project_dir: Path = ROOT) -> list[EnvironmentProfile]:
-    """The environments the package serves: the example profiles, without the local stack's."""
-    from launchctl.examples import example_profiles
-
-    return [profile for profile in example_profiles() if profile.name != "local"]
-
-
-def _field(profile: EnvironmentProfile, path: str) -> list[str]:
-    """A profile field's values ([] where the profile has none, as a profile without migrations)."""
-    value: Any = profile
-    for part in path.split("."):
-        value = getattr(value, part, None)
-        if value is None:
-            return []
-    values = [str(item) for item in value] if isinstance(value, list) else [str(value)]
-    # An ARN a profile gives is in the partition the stack is deployed to, whichever the profile wrote.
-    return [re.sub(r"^arn:[\w-]+:", "arn:${AWS::Partition}:", item) for item in values]
-
-
-def targets(resource: str, profiles: list[EnvironmentProfile]) -> list[str]:
-    """A policy resource naming profile fields, once for each value each profile gives them."""
-    fields = sorted(set(_TARGET.findall(resource)))
-    if not fields:
-        return [resource]
-    named: set[str] = set()
-    for profile in profiles:
-        for values in itertools.product(*(_field(profile, path) for path in fields)):
-            chosen = dict(zip(fields, values, strict=True))
-            named.add(_TARGET.sub(lambda match, chosen=chosen: chosen[match.group(1)], resource))
-    return sorted(named)
-
-
-def scoped(document: dict[str, Any], profiles: list[EnvironmentProfile]) -> dict[str, Any]:
-    """A policy with its profile fields named: the target resources of every environment the package
-    serves. A statement whose resources no profile names (no environment migrates, say) is left out."""
-    statements = []
-    for statement in document["Statement"]:
-        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        resources = [named for resource in listed for named in targets(resource, profiles)]
-        if resources:
-            statements.append(statement | {"Resource": resources[0] if len(resources) == 1 else resources})
-    return document | {"Statement": statements}
-
-
-def role_policies(project_dir: Path = ROOT, profiles: list[EnvironmentProfile] | None = None) -> dict[str, Any]:
-    """Each function's role with its policy file as CloudFormation reads it: the profiles' target resources
-    named (`profiles`, default the packaged ones), and each `${NamePrefix}` or `${AWS::Partition}` an
-    Fn::Sub (Chalice copies a policy file verbatim; the merge replaces its copy)."""
+def role_policies(project_dir: Path = ROOT) -> dict[str, Any]:
+    """Each function's role with its policy file as CloudFormation reads it (each `${NamePrefix}` or
+    `${AWS::Partition}` an Fn::Sub: Chalice copies a policy file verbatim; the merge replaces its copy).
+    A function with needs in the environments (`policies/environment/<function>.json`) may assume their
+    roles; it holds no right over any environment's resources itself."""
     from chalice.utils import to_cfn_resource_name
 
-    profiles = packaged_profiles(project_dir) if profiles is None else profiles
-
-    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
-    files = {"api_handler": config["iam_policy_file"]} | {
-        name: function["iam_policy_file"]
-        for name, function in config.get("lambda_functions", {}).items()
-        if "iam_policy_file" in function
-    }
     roles: dict[str, Any] = {}
-    for function, policy_file in sorted(files.items()):
+    for function, policy_file in sorted(policy_files(project_dir).items()):
         role = f"{to_cfn_resource_name(function)}Role"
-        document = scoped(json.loads((project_dir / ".chalice" / policy_file).read_text()), profiles)
+        document = json.loads((project_dir / ".chalice" / policy_file).read_text())
+        if function in acting_in_environments(project_dir):
+            document["Statement"].append(ENVIRONMENT_ROLES)
         roles[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": _substituted(document)}]}
         }
     return roles
+
+
+def policy_files(project_dir: Path = ROOT) -> dict[str, str]:
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    return {"api_handler": config["iam_policy_file"]} | {
+        name: function["iam_policy_file"]
+        for name, function in config.get("lambda_functions", {}).items()
+        if "iam_policy_file" in function
+    }
+
+
+def acting_in_environments(project_dir: Path = ROOT) -> list[str]:
+    """The functions that act in environments, as their roles: what the environment's role must trust."""
+    return sorted(path.stem for path in (project_dir / ".chalice" / "policies" / "environment").glob("*.json"))
+
+
+def environment_role_trust(project_dir: Path = ROOT) -> dict[str, Any]:
+    """The stack output the target-account template's ControllerRoleArns takes: those functions' roles."""
+    from chalice.utils import to_cfn_resource_name
+
+    roles = [{"Fn::GetAtt": [f"{to_cfn_resource_name(f)}Role", "Arn"]} for f in acting_in_environments(project_dir)]
+    return {
+        "EnvironmentRoleTrust": {
+            "Description": "ControllerRoleArns of deploy/target-account-role.json: the roles an environment's role "
+            "trusts",
+            "Value": {"Fn::Join": [",", roles]},
+        }
+    }
 
 
 def _substituted(value: Any) -> Any:
@@ -161,25 +143,21 @@ def function_check_notes(project_dir: Path = ROOT) -> dict[str, Any]:
     return notes
 
 
-def project_merge_template(
-    project_dir: Path = ROOT, profiles: list[EnvironmentProfile] | None = None
-) -> dict[str, Any]:
+def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
-    resources["Resources"] |= role_policies(project_dir, profiles)
+    resources["Resources"] |= role_policies(project_dir)
+    resources["Outputs"] |= environment_role_trust(project_dir)
     from chalice.package import TemplateDeepMerger
 
     resources["Resources"] = TemplateDeepMerger().merge(function_check_notes(project_dir), resources["Resources"])
     return merge_template(resources, ASL_PATH.read_text())
 
 
-def sam_template(
-    project_dir: Path = ROOT, stage: str = PACKAGED_STAGE, profiles: list[EnvironmentProfile] | None = None
-) -> dict[str, Any]:
+def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[str, Any]:
     """What `chalice package --stage prod --merge-template ...` writes as sam.json, built without the zip.
 
     The same Chalice steps, in the same order, except the one that pip-installs and zips the code: each
-    function's CodeUri is the zip's name, as `chalice package` leaves it. `profiles`: the environments whose
-    resources the policies name (default: the packaged profiles)."""
+    function's CodeUri is the zip's name, as `chalice package` leaves it."""
     from chalice import package
     from chalice.cli.factory import CLIFactory
     from chalice.deploy import deployer, models
@@ -215,7 +193,7 @@ def sam_template(
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = CODE_URI
-    merged: dict[str, Any] = package.TemplateDeepMerger().merge(project_merge_template(project_dir, profiles), template)
+    merged: dict[str, Any] = package.TemplateDeepMerger().merge(project_merge_template(project_dir), template)
     return merged
 
 

@@ -101,13 +101,26 @@ def run_demo() -> int:
 def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     """Run each scenario in turn, print its timeline and what is live; True when all ended as expected."""
     started = time.monotonic()
+    controller = stack.client("sts").get_caller_identity()["Account"]
+    environment = stack.environment_client("sts").get_caller_identity()["Account"]
+    print(
+        f"\n   the controller runs in account {controller}; the environment {stack.profile.name!r} is in account "
+        f"{environment}, where each stage acts as {stack.environment_role} (a session per launch)",
+        flush=True,
+    )
     results = [run_scenario(stack, scenario) for scenario in scenarios]
     serving = stack.service_task_definition().rsplit("/", 1)[-1]
     homepage = stack.site_objects().get("index.html", b"").decode()
     print("\n== What is live now")
     heading = homepage[homepage.find("<h1>") + 4 : homepage.find("</h1>")]
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
+    ok, outcome = verdict(results, scenarios)
+    print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
+    return ok
+
+
+def verdict(results: list[dict[str, Any]], scenarios: list[Scenario]) -> tuple[bool, str]:
+    """Whether every launch ended as its scenario expects, and the line that says so."""
     ok = all(result["status"] == scenario.expect for result, scenario in zip(results, scenarios, strict=True))
     outcome = ", ".join(f"{s.version} {r['status']}" for r, s in zip(results, scenarios, strict=True))
-    print(f"\n{'demo passed' if ok else 'DEMO FAILED'}: {outcome} ({time.monotonic() - started:.1f}s)")
-    return ok
+    return ok, f"{'demo passed' if ok else 'DEMO FAILED'}: {outcome}"

@@ -25,8 +25,11 @@ class EcsScheduler:
     One-off tasks (a launch's migration, started by `launch/<id>`) run for `settle_seconds` and
     stop with exit code 0, or 1 when their image is listed in `failing_tasks`."""
 
-    def __init__(self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1) -> None:
+    def __init__(
+        self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1, account_id: str = ACCOUNT_ID
+    ) -> None:
         self._region = region
+        self._account_id = account_id  # the environment's account, where the services run
         self.settle_seconds = settle_seconds
         self._tick = tick_seconds
         self._known: set[str] = set()
@@ -56,7 +59,7 @@ class EcsScheduler:
                 logging.getLogger(__name__).exception("ECS scheduler pass failed")
 
     def _backend(self) -> Any:
-        return ecs_backends[ACCOUNT_ID][self._region]
+        return ecs_backends[self._account_id][self._region]
 
     def _image(self, task_definition_arn: str) -> str:
         definition = self._backend().describe_task_definition(task_definition_arn)

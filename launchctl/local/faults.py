@@ -26,6 +26,8 @@ from launchctl.local.iam_calls import Account
 from launchctl.local.infrastructure import ACCOUNT_ID, REGION
 
 FaultKind = Literal["throttle", "error", "timeout"]
+# What a function does in an environment's account, as its role there, is recorded under this suffix.
+ENVIRONMENT_SUFFIX = "@environment"
 
 
 class LambdaTimedOut(BaseException):
@@ -69,9 +71,17 @@ class FaultInjector:
         self.attempted: set[tuple[str, str, str]] = set()
         self._account = Account(REGION, ACCOUNT_ID)
 
-    def install(self, session: Any) -> None:
-        """Hook every client the session makes from now on (register before the clients exist)."""
-        session.events.register_first("before-parameter-build", self._before_parameter_build)
+    def install(self, session: Any, role_arn: str | None = None) -> None:
+        """Hook every client the session makes from now on (register before the clients exist). A session
+        acting as an environment's role (`role_arn`) records its calls as `<function>@environment`, judged
+        by that role's policy for the function, in that role's account."""
+        account = self._account if role_arn is None else Account(REGION, role_arn.split(":")[4])
+        suffix = "" if role_arn is None else ENVIRONMENT_SUFFIX
+
+        def before_parameter_build(params: dict[str, Any], event_name: str, **_: Any) -> None:
+            self._before_parameter_build(params, event_name, account, suffix)
+
+        session.events.register_first("before-parameter-build", before_parameter_build)
         session.events.register_first("before-send", self._before_send)
         session.events.register_first("after-call", self._after_call)
 
@@ -118,12 +128,12 @@ class FaultInjector:
                     return fault
         return None
 
-    def _before_parameter_build(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
+    def _before_parameter_build(self, params: dict[str, Any], event_name: str, account: Account, suffix: str) -> None:
         function = self._running.get()
         if function is not None:
-            asked = iam_calls.needs(event_name.split(".", 1)[1], params, self._account)
+            asked = iam_calls.needs(event_name.split(".", 1)[1], params, account)
             with self._lock:
-                self.attempted.update((function, action, resource) for action, resource in asked)
+                self.attempted.update((function + suffix, action, resource) for action, resource in asked)
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.split(".", 1)[1]

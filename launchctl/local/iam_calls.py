@@ -220,6 +220,11 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "ssm.GetParametersByPath": _parameter("ssm:GetParametersByPath", "Path"),
     "ssm.GetParameterHistory": _parameter("ssm:GetParameterHistory", "Name"),
     "ssm.PutParameter": _parameter("ssm:PutParameter", "Name"),
+    "sts.AssumeRole": lambda params, _: (
+        [("sts:AssumeRole", params["RoleArn"])]
+        + ([("sts:TagSession", params["RoleArn"])] if params.get("Tags") else [])
+    ),
+    "sts.GetCallerIdentity": lambda params, _: [],
     "sfn.StartExecution": _field_arn("states:StartExecution", "stateMachineArn"),
     "sfn.DescribeExecution": _field_arn("states:DescribeExecution", "executionArn"),
 }

@@ -10,7 +10,9 @@ from typing import Any
 
 from chalicelib.profiles import EnvironmentProfile
 
+# Two accounts, as a team runs it: the controller in a tools account, the environment in its own.
 ACCOUNT_ID = "123456789012"
+ENVIRONMENT_ACCOUNT_ID = "210987654321"
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "acme-artifacts-local"
 ECR_REPOSITORY = "acme/api"
@@ -23,8 +25,9 @@ SMOKE_TOKEN = "local-smoke-token"  # noqa: S105 - the sample site's test credent
 ClientFactory = Callable[[str], Any]
 
 
-def backend_image(version: str) -> str:
-    return f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/acme/api:{version}"
+def backend_image(version: str, account: str = ENVIRONMENT_ACCOUNT_ID) -> str:
+    """The release's image in the environment's registry."""
+    return f"{account}.dkr.ecr.{REGION}.amazonaws.com/acme/api:{version}"
 
 
 def site_build(version: str) -> dict[str, bytes]:
@@ -212,10 +215,11 @@ def create_distribution(client: ClientFactory, bucket: str, distribution_id: str
             },
         }
     )["Distribution"]["Id"]
-    backend = cloudfront_backends[ACCOUNT_ID]["aws"]
+    account = client("sts").get_caller_identity()["Account"]
+    backend = cloudfront_backends[account]["aws"]
     distribution = backend.distributions.pop(created)
     distribution.distribution_id = distribution.id = distribution_id
-    distribution.arn = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{distribution_id}"
+    distribution.arn = f"arn:aws:cloudfront::{account}:distribution/{distribution_id}"
     backend.distributions[distribution_id] = distribution
 
 
@@ -450,7 +454,9 @@ def _unencrypted_database(client: ClientFactory, profile: EnvironmentProfile) ->
     # Encryption cannot be changed through the API (on AWS either); the emulated instance is edited directly.
     from moto.rds.models import rds_backends
 
-    rds_backends[ACCOUNT_ID][REGION].databases[profile.database.instance_id].storage_encrypted = False
+    rds_backends[client("sts").get_caller_identity()["Account"]][REGION].databases[
+        profile.database.instance_id
+    ].storage_encrypted = False
 
 
 def _balancer(client: ClientFactory, profile: EnvironmentProfile) -> tuple[Any, str, list[dict[str, Any]]]:
@@ -537,7 +543,29 @@ def _service_gone(client: ClientFactory, profile: EnvironmentProfile) -> None:
     client("ecs").delete_service(cluster=profile.backend.cluster, service=profile.backend.service, force=True)
 
 
+# The environment role's trust as the target-account stack made it, while it is broken on purpose.
+_KEPT_TRUST: dict[str, str] = {}
+
+
+def _distrust_the_controller(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The environment's role trusts its own account only: the controller's next session is refused (one it
+    holds lasts until it expires, as on AWS)."""
+    iam = client("iam")
+    name = profile.target.role_arn.rsplit("/", 1)[-1]
+    _KEPT_TRUST.setdefault(name, json.dumps(iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]))
+    own = {"AWS": f"arn:aws:iam::{profile.target.account_id}:root"}
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": own, "Action": "sts:AssumeRole"}]}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+
+
+def _trust_the_controller_again(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    name = profile.target.role_arn.rsplit("/", 1)[-1]
+    if name in _KEPT_TRUST:
+        client("iam").update_assume_role_policy(RoleName=name, PolicyDocument=_KEPT_TRUST.pop(name))
+
+
 BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
+    "access.environment_role": _distrust_the_controller,
     "network.subnets": _lose_internet_routes,
     "network.nat_gateways": _delete_nat_gateways,
     "network.database_ports_closed": _open_database_port,
@@ -590,6 +618,7 @@ def _vendored_bundles_gone(client: ClientFactory, profile: EnvironmentProfile) -
 
 # How to put back what a breaker broke, for the items tests break on a shared stack and must leave whole.
 REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
+    "access.environment_role": _trust_the_controller_again,
     "s3.site_versioning": lambda client, profile: client("s3").put_bucket_versioning(
         Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"}
     ),

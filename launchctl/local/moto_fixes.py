@@ -8,6 +8,9 @@ import json
 from typing import Any
 
 _applied = False
+_judging_trust = False
+# The managed policies an assumed-role session was limited to (AssumeRole's PolicyArns), by its access key.
+_session_policies: dict[str, list[str]] = {}
 
 
 def apply() -> None:
@@ -21,6 +24,7 @@ def apply() -> None:
         _performance_insights()
         _role_policies_as_json()
         _parameter_versions_name_who_pushed()
+        _assume_role_judged_by_trust()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -207,6 +211,84 @@ def _parameter_versions_name_who_pushed() -> None:
     Parameter.describe_response_object = describe_response_object  # type: ignore[method-assign]
 
 
+def judge_role_trust(on: bool) -> None:
+    """Whether sts:AssumeRole is judged by the role's trust policy (with enforce_iam, as AWS does)."""
+    global _judging_trust
+    _judging_trust = on
+
+
+def _assume_role_judged_by_trust() -> None:
+    """An AssumeRole succeeds only for a role that exists and whose trust policy allows the caller
+    sts:AssumeRole (and sts:TagSession, when the request tags the session), as STS decides; moto lets
+    anyone assume any role, existing or not. Conditions in a trust policy are not judged."""
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import sts_backends
+    from moto.sts.responses import TokenResponse
+
+    original = TokenResponse.assume_role
+
+    def assume_role(self: Any) -> Any:
+        if _judging_trust:
+            role_arn = str(self._get_param("RoleArn"))
+            tagged = bool(self._get_param("Tags"))
+            _, caller, _ = sts_backends[self.current_account][self.partition].get_caller_identity(
+                self.get_access_key(), self.region
+            )
+            account = role_arn.split(":")[4]
+            role = next((r for r in iam_backends[account][self.partition].roles.values() if r.arn == role_arn), None)
+            actions = ["sts:AssumeRole", *(["sts:TagSession"] if tagged else [])]
+            trust = json.loads(role.assume_role_policy_document) if role is not None else {"Statement": []}
+            principals = _principals_of(caller, iam_backends)
+            if not all(_trusted(trust, action, principals) for action in actions):
+                raise STSClientError(
+                    "AccessDenied",
+                    f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                )
+        answer = original(self)
+        limits = [str(item["arn"]) for item in self._get_param("PolicyArns") or []]
+        if limits:
+            _session_policies[answer.result["Credentials"].access_key_id] = limits
+        return answer
+
+    TokenResponse.assume_role = assume_role  # type: ignore[method-assign]
+
+
+def _principals_of(caller: str, iam_backends: Any) -> set[str]:
+    """The principals a trust policy may name for the caller: its user or role ARN (an assumed role's
+    session is its role, path included), its account's root and its account id."""
+    parts = caller.split(":")
+    account, resource = parts[4], parts[5]
+    found = {f"arn:aws:iam::{account}:root", account, "*"}
+    if resource.startswith("assumed-role/"):
+        name = resource.split("/")[1]
+        roles = iam_backends[account]["aws"].roles.values()
+        found |= {role.arn for role in roles if role.name == name}
+    else:
+        found.add(caller)
+    return found
+
+
+def _trusted(trust: dict[str, Any], action: str, principals: set[str]) -> bool:
+    """Allowed by a statement and denied by none (a statement's Condition is not judged)."""
+
+    def matches(statement: dict[str, Any]) -> bool:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        named = statement.get("Principal", {})
+        if named == "*":
+            named = {"AWS": "*"}
+        aws = named.get("AWS", []) if isinstance(named, dict) else []
+        aws = [aws] if isinstance(aws, str) else aws
+        return any(a in {action, "sts:*", "*"} for a in actions) and bool(set(aws) & principals)
+
+    statements = trust.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    if any(s.get("Effect") == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and matches(s) for s in statements)
+
+
 def _presigned_caller_identity() -> None:
     """A presigned sts:GetCallerIdentity (the API's IAM token) answers for the key that signed it, and
     only when the SigV4 signature verifies against that key's secret, as STS does. moto routes such an
@@ -363,11 +445,13 @@ def enforce_iam() -> None:
 
         def check_action_permitted(self: Any, resource: str) -> None:
             if self._action not in {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}:
-                return original_check(self, resource)
+                original_check(self, resource)
+                return _within_session_policies(self, resource)
             items = json.loads(self._body or b"{}").get("TransactItems", [])
             for action in sorted({TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item}):
                 self._action = action
                 original_check(self, resource)
+                _within_session_policies(self, resource)
             return None
 
         access_control.IAMRequestBase.__init__ = named_as_iam  # type: ignore[method-assign]
@@ -413,8 +497,25 @@ def enforce_iam() -> None:
         _delete_objects_judged_per_key()
         access_control.IAMRequestBase._launchctl_named_as_iam = True  # type: ignore[attr-defined]
     _enforcing += 1
+    judge_role_trust(True)
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
+
+
+def _within_session_policies(request: Any, resource: str) -> None:
+    """A session limited by AssumeRole's PolicyArns may do only what its role's policies and those
+    session policies both allow, as IAM evaluates a session policy (moto ignores them)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+
+    key = request._access_key
+    limits = _session_policies.get(getattr(key, "_access_key_id", ""), [])
+    if not limits or request._action == "sts:GetCallerIdentity":
+        return
+    backend = iam_backends[key.account_id][key.partition]
+    results = [IAMPolicy(backend.get_policy(arn)).is_action_permitted(request._action, resource) for arn in limits]
+    if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+        request._raise_access_denied()
 
 
 def stop_enforcing_iam() -> None:
@@ -424,6 +525,7 @@ def stop_enforcing_iam() -> None:
     _enforcing = max(0, _enforcing - 1)
     if _enforcing == 0:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        judge_role_trust(False)
 
 
 def operator_keys(account_id: str, name: str = "launch-controller-operator") -> tuple[str, str]:

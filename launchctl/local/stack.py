@@ -35,7 +35,13 @@ from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.faults import FaultInjector
-from launchctl.local.infrastructure import ACCOUNT_ID, REGION, create_environment, publish_release
+from launchctl.local.infrastructure import (
+    ACCOUNT_ID,
+    ENVIRONMENT_ACCOUNT_ID,
+    REGION,
+    create_environment,
+    publish_release,
+)
 from launchctl.local.oidc import LocalIssuer
 from launchctl.local.outbox import OutboxServer, delivered
 from launchctl.local.sample_site import SampleSite
@@ -126,7 +132,9 @@ class LocalStack:
         self.api_port = 0
         self._moto: Any = None
         self._api: Any = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[Any, Any] = {}
+        self.environment_role = ""  # the role the launches act as in the environment's account
+        self._role_trust = ""  # the controller's functions' roles it trusts
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
         self.deployment: Deployment | None = None
@@ -134,7 +142,7 @@ class LocalStack:
         self._operator = ("testing", "testing")
         self._enforcing = False
         self.containers: dict[str, Runtime] = {}  # each deployed function's container, by Chalice's name
-        self.scheduler = EcsScheduler(REGION)
+        self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
         self.outbox_server: OutboxServer | None = None
@@ -152,7 +160,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         from chalicelib import aws
         from chalicelib.settings import settings
-        from launchctl.examples import example_profile, example_profiles
+        from launchctl.examples import example_profile
 
         self._environment()
         self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
@@ -160,15 +168,14 @@ class LocalStack:
         import app as chalice_app
 
         # The template `make package` writes, built in-process: the stack deploys exactly this.
-        # Its policies name the local environment's resources too, as a package serving it would.
-        self.template = sam_template(profiles=example_profiles())
+        self.template = sam_template()
         self._bind_api(chalice_app.app, served_stage(self.template))
         packaged = example_profile("local")
         self.site = SampleSite(
             self.host,
             self.ports.site,
             self.ports.websocket,
-            self.client,
+            self.environment_client,
             packaged.frontend.site_bucket,
             packaged.backend.cluster,
             packaged.backend.service,
@@ -322,13 +329,25 @@ class LocalStack:
         return self.deployment.functions[API_FUNCTION].environment["LAUNCH_PROFILES_PATH"]
 
     def client(self, service: str) -> Any:
-        """A client of the emulated AWS, for the stack itself, tests and the demo."""
+        """A client of the controller's account, as its operator, for the stack itself, tests and the demo."""
         with self._client_lock:
             if service not in self._clients:
-                self._clients[service] = boto3.session.Session().client(
+                self._clients[service] = _session().client(service, region_name=REGION, endpoint_url=self.moto_url)
+            return self._clients[service]
+
+    def environment_client(self, service: str) -> Any:
+        """A client of the environment's account, as its operator: what the team and AWS's services do there
+        (the site, ECS, alarms, the tests' looks). Its alarms publish to the controller's topics."""
+        if service == "sns":
+            return self.client(service)
+        with self._client_lock:
+            if ("environment", service) not in self._clients:
+                key, secret = moto_fixes.operator_keys(ENVIRONMENT_ACCOUNT_ID)
+                session = _session(aws_access_key_id=key, aws_secret_access_key=secret)
+                self._clients[("environment", service)] = session.client(
                     service, region_name=REGION, endpoint_url=self.moto_url
                 )
-            return self._clients[service]
+            return self._clients[("environment", service)]
 
     # -- the emulated account ------------------------------------------------------------------
 
@@ -362,7 +381,32 @@ class LocalStack:
             ),
         )
         write_local_credentials(self.people, self.credentials_file)
-        create_environment(self.client, self.profile, self.topics["notifications"])
+        self.environment_role = self._deploy_environment_role(outputs["EnvironmentRoleTrust"])
+        create_environment(self.environment_client, self.profile, self.topics["notifications"])
+
+    def _deploy_environment_role(self, trusted: str) -> str:
+        """The shipped target-account template, deployed in the environment's account by its operator as a
+        team would, with the local profile's values and the controller's functions' roles."""
+        self._role_trust = trusted
+        cloudformation = self.environment_client("cloudformation")
+        cloudformation.create_stack(**self._role_stack(self.profile), Capabilities=["CAPABILITY_NAMED_IAM"])
+        stack = cloudformation.describe_stacks(StackName=self._role_stack(self.profile)["StackName"])["Stacks"][0]
+        role_arn = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "RoleArn")
+        if role_arn != self.profile.target.role_arn:
+            raise RuntimeError(
+                f"the environment's role is {role_arn}; the local profile names {self.profile.target.role_arn}"
+            )
+        return str(role_arn)
+
+    def _role_stack(self, profile: EnvironmentProfile) -> dict[str, Any]:
+        from launchctl.build.target_role import rendered, role_parameters
+
+        parameters = {"ControllerRoleArns": self._role_trust, **role_parameters(profile)}
+        return {
+            "StackName": f"launch-controller-{profile.name}",
+            "TemplateBody": rendered(),
+            "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        }
 
     def _local_function(self, chalice_app: Any, deployed: DeployedFunction) -> LocalFunction:
         """The function as Lambda would run it: its handler, its template's environment and its role's
@@ -393,19 +437,19 @@ class LocalStack:
     # -- releases and faults, for the demo and the tests ------------------------------------------
 
     def publish_release(self, version: str) -> str:
-        return publish_release(self.client, version, self.release_defects)
+        return publish_release(self.environment_client, version, self.release_defects)
 
     def site_objects(self) -> dict[str, bytes]:
-        s3 = self.client("s3")
+        s3 = self.environment_client("s3")
         bucket = self.profile.frontend.site_bucket
         keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
         return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
     def service_task_definition(self) -> str:
         backend = self.profile.backend
-        return self.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"][0][
-            "taskDefinition"
-        ]
+        return self.environment_client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])[
+            "services"
+        ][0]["taskDefinition"]
 
     def notifications(self, launch_id: str) -> list[dict[str, Any]]:
         """What the notifications topic published about a launch (subject and message), oldest first."""
@@ -424,25 +468,26 @@ class LocalStack:
         return delivered(ACCOUNT_ID, REGION, self.topics["approvals"])
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
-        self.client("cloudwatch").set_alarm_state(
+        self.environment_client("cloudwatch").set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"set to {state} locally"
         )
 
     def function_policies(self) -> dict[str, list[dict[str, Any]]]:
         """Each function's role's policies as the account holds them (CloudFormation's substitutions
-        resolved), by the function's Chalice name."""
-        iam = self.client("iam")
+        resolved), by the function's Chalice name; and, as `<function>@environment`, the environment
+        role's policy for what that function does there."""
+        from launchctl.local.faults import ENVIRONMENT_SUFFIX
+
+        assert self.deployment is not None
         policies: dict[str, list[dict[str, Any]]] = {}
         for name, function in sorted(self.deployment.functions.items()):
-            role = function.role_arn.rsplit("/", 1)[-1]
-            policies[name] = [
-                iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]
-            ]
-            for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-                version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
-                document = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
-                policies[name].append(document["PolicyVersion"]["Document"])
+            policies[name] = _role_policies(self.client("iam"), function.role_arn.rsplit("/", 1)[-1])
+        environment = self.environment_client("iam")
+        for attached in environment.list_attached_role_policies(RoleName=self.environment_role.rsplit("/", 1)[-1])[
+            "AttachedPolicies"
+        ]:
+            function = attached["PolicyName"].removeprefix(self.environment_role.rsplit("/", 1)[-1] + "-")
+            policies[function + ENVIRONMENT_SUFFIX] = [_managed_policy(environment, attached["PolicyArn"])]
         return policies
 
     def wait_for(self, launch_id: str, statuses: set[str], timeout: float = 60.0) -> dict[str, Any]:
@@ -453,7 +498,7 @@ class LocalStack:
         """Break one preflight item in the emulated account (see launchctl.local.infrastructure.BREAKERS)."""
         from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS
 
-        BREAKERS[check_id](self.client, self.profile)
+        BREAKERS[check_id](self.environment_client, self.profile)
         self.broken_checks.append(check_id)
         if check_id in RELEASE_DEFECTS:
             self.release_defects.add(check_id)
@@ -462,7 +507,7 @@ class LocalStack:
         """Put back an item `break_check` broke (those with a way back: launchctl.local.infrastructure.REPAIRS)."""
         from launchctl.local.infrastructure import REPAIRS
 
-        REPAIRS[check_id](self.client, self.profile)
+        REPAIRS[check_id](self.environment_client, self.profile)
         self.release_defects.discard(check_id)
         while check_id in self.broken_checks:
             self.broken_checks.remove(check_id)
@@ -528,7 +573,7 @@ class LocalStack:
         with self._client_lock:
             if person not in self._people_apis:
                 key, secret = self.people[person]
-                session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
+                session = _session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
                 credential = IamToken(session, AUDIENCE, self.moto_url)
                 self._people_apis[person] = ControllerApi(self.api_url, credential, retries=1, backoff=0.2)
             return self._people_apis[person]
@@ -538,3 +583,36 @@ class LocalStack:
         assert self.issuer is not None
         issuer = self.issuer
         return ControllerApi(self.api_url, lambda: f"Bearer {issuer.issue(**claims)}", retries=1, backoff=0.2)
+
+
+def _role_policies(iam: Any, role: str) -> list[dict[str, Any]]:
+    """A role's inline and attached policies' documents."""
+    documents = [
+        iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    ]
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        documents.append(_managed_policy(iam, attached["PolicyArn"]))
+    return documents
+
+
+def _managed_policy(iam: Any, arn: str) -> dict[str, Any]:
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return dict(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+
+
+_LOADER: Any = None
+
+
+def _session(**kwargs: Any) -> Any:
+    """A boto3 session of the stack's own (its operator's, a person's), reading the service models through one
+    loader for the process: each is read from disk once, not once per session."""
+    import botocore.loaders
+    import botocore.session
+
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, **kwargs)

@@ -68,7 +68,7 @@ def test_the_action_starts_a_launch_with_the_jobs_token_and_passes_when_it_succe
     # The approvals as the step saw them change: some open at first, all approved at the end.
     assert any(line.startswith("  approvals: ") and ": open" in line for line in out.splitlines()), out
     assert "approvals: product_manager: approved, qa_lead: approved, tech_lead: approved" in out
-    assert "checkpoint T+6s passed" in out
+    assert "checkpoint T+4s passed" in out
     assert out.strip().endswith("SUCCEEDED")
     outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().split())
     assert outputs["status"] == "SUCCEEDED"

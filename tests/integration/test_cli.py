@@ -55,7 +55,7 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
     code, out = _run(stack, capsys, "status", launch_id, "--watch", "--timeout", "60")
     assert code == cli.EXIT_OK
     assert out.strip().endswith(f"{launch_id}: SUCCEEDED")
-    assert "checkpoint T+6s passed" in out
+    assert "checkpoint T+4s passed" in out
 
 
 def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from launchctl import cli
+from launchctl.client import is_final
+from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import start
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,7 @@ def test_a_started_launch_is_located_under_the_stage_path(stack: Any, api: Any) 
                 "version": "9.9.9",
                 "git_sha": "abcdef1234",
                 "frontend_artifact": stack.publish_release("9.9.9"),
-                "backend_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/api:9.9.9",
+                "backend_image": backend_image("9.9.9"),
             }
         ).encode(),
         headers={"Content-Type": "application/json", "Authorization": api.credential()},
@@ -48,7 +50,8 @@ def test_a_started_launch_is_located_under_the_stage_path(stack: Any, api: Any) 
         launch = json.loads(answer.read())
         assert answer.headers["Location"] == f"/api/launches/{launch['launch_id']}"
     api.abort(launch["launch_id"], "only its Location was wanted")
-    api.wait(launch["launch_id"], lambda item: item["status"] in {"ABORTED", "ROLLED_BACK"}, timeout=60)
+    ended = api.wait(launch["launch_id"], is_final, timeout=60)
+    assert ended["status"] in {"ABORTED", "ROLLED_BACK"}, ended["timeline"]
 
 
 def test_the_local_profile_points_at_this_stacks_own_ports(stack: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from launchctl.client import ControllerApi, is_final
 from launchctl.local.infrastructure import backend_image
-from tests.integration.helpers import drive, lock_holder, next_version, snapshot, start, wait
+from tests.integration.helpers import approve_all, drive, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -90,14 +90,14 @@ def test_a_hard_error_ends_the_launch_in_a_defined_state_with_the_environment_as
     stack: Any, api: ControllerApi, function: str, operation: str, after: int, status: str, left: str
 ) -> None:
     before = snapshot(stack)
-    instances = len(stack.client("rds").describe_db_instances()["DBInstances"])
+    instances = len(stack.environment_client("rds").describe_db_instances()["DBInstances"])
     stack.faults.add(function, operation, "error", times=100, after=after)
     launch = drive(stack, api, next_version())
     assert launch["status"] == status, launch["timeline"]
     assert_explained(launch, "AccessDenied", stage_could_write=not operation.startswith("dynamodb."))
     assert snapshot(stack) == before
     assert lock_holder() is None
-    restored = len(stack.client("rds").describe_db_instances()["DBInstances"]) - instances
+    restored = len(stack.environment_client("rds").describe_db_instances()["DBInstances"]) - instances
     assert restored == (1 if "database restored" in left else 0)
     if left == "nothing changed":
         assert launch["changes"] == []
@@ -130,7 +130,9 @@ def test_a_lambda_killed_mid_step_at_every_stage_is_retried_without_doing_its_wo
             assert stack.faults.calls[(function, operation)] == total, (function, operation)
     assert stack.faults.calls[("check_backend", "ecs.RegisterTaskDefinition")] == 1
     assert stack.faults.calls[("deploy_backend", "ecs.RegisterTaskDefinition")] == 1
-    definition = stack.client("ecs").describe_task_definition(taskDefinition=stack.service_task_definition())
+    definition = stack.environment_client("ecs").describe_task_definition(
+        taskDefinition=stack.service_task_definition()
+    )
     assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == backend_image(version)
     assert lock_holder() is None
 
@@ -169,7 +171,7 @@ def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock
     assert "launchctl unlock local" in str(refused.value)
     # A person finishes the rollback by hand, then unlocks with a reason.
     backend = stack.profile.backend
-    stack.client("ecs").update_service(
+    stack.environment_client("ecs").update_service(
         cluster=backend.cluster, service=backend.service, taskDefinition=before_definition
     )
     unlocked = api.unlock("local", "rolled acme-api back to the previous revision by hand")
@@ -177,6 +179,50 @@ def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock
     assert lock_holder() is None
     final = wait(api, launch["launch_id"], is_final)
     assert final["timeline"][-1]["kind"] == "unlocked"
+
+
+def test_an_environment_role_that_no_longer_trusts_the_controller_blocks_the_launch_with_one_failure(
+    stack: Any, api: ControllerApi
+) -> None:
+    before = snapshot(stack)
+    stack.break_check("access.environment_role")
+    try:
+        launch = wait(api, start(stack, api, next_version()))
+    finally:
+        stack.repair("access.environment_role")
+    assert launch["status"] == "BLOCKED", launch["timeline"]
+    checks = launch["results"]["preflight"]["checks"]
+    [failure] = [check for check in checks if check["result"] == "fail"]
+    assert failure["id"] == "access.environment_role"
+    assert failure["resource"] == stack.environment_role
+    assert failure["evidence"]["unreadable"] == "AccessDenied"
+    assert {check["result"] for check in checks if check is not failure} == {"skipped"}
+    assert snapshot(stack) == before
+    assert lock_holder() is None
+
+
+def test_trust_withdrawn_mid_launch_stops_it_before_any_change_and_says_which_role(
+    stack: Any, api: ControllerApi
+) -> None:
+    """The role stops trusting the controller while the launch waits for sign-off: the next stage cannot
+    take the role, nothing has changed yet, and the launch ends ROLLED_BACK with the refusal named (a
+    session already held would last until it expires, as on AWS; each stage's is the launch's own)."""
+    before = snapshot(stack)
+    launch_id = start(stack, api, next_version())
+    gate = wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item))
+    assert gate["status"] == "AWAITING_APPROVAL", gate["timeline"]
+    stack.break_check("access.environment_role")
+    try:
+        approve_all(stack, api, launch_id)
+        launch = wait(api, launch_id)
+    finally:
+        stack.repair("access.environment_role")
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["changes"] == []
+    assert_explained(launch, "AccessDenied")
+    assert stack.environment_role in launch["error"]["cause"]
+    assert snapshot(stack) == before
+    assert lock_holder() is None
 
 
 def test_the_readme_fault_table_lists_every_injected_fault() -> None:

@@ -108,9 +108,12 @@ def test_a_call_the_functions_role_does_not_allow_is_refused_as_on_aws(stack: An
         aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "LOCK#local"}, "sk": {"S": "LOCK"}})
 
 
-def test_a_function_writes_only_the_target_resources_its_profiles_name(stack: Any) -> None:
-    """deploy_frontend may write the site's objects, nothing else: not the artifact bucket it reads, not
-    the backup bucket; and it may read releases only from the environment's artifact bucket."""
+def test_a_function_acts_in_the_environment_only_as_its_role_and_writes_only_what_it_names(stack: Any) -> None:
+    """deploy_frontend holds no right in the environment's account itself; as the environment's role, in a
+    session limited to its own needs there, it may write the site's objects, nothing else: not the artifact
+    bucket it reads, not the backup bucket, not what other functions may do as the role; and it may read
+    releases only from the environment's artifact bucket. A function with nothing to do in environments
+    cannot take the role at all."""
     from botocore.exceptions import ClientError
 
     from chalicelib import aws
@@ -119,20 +122,34 @@ def test_a_function_writes_only_the_target_resources_its_profiles_name(stack: An
     frontend = stack.profile.frontend
     deploy = stack.containers["deploy_frontend"]
     with running(deploy):
-        s3 = aws.client("s3")
+        with pytest.raises(ClientError) as not_its_own:
+            aws.client("s3").put_object(Bucket=frontend.site_bucket, Key="iam-test.txt", Body=b"not as itself")
+        assert not_its_own.value.response["Error"]["Code"] == "AccessDenied"
+        limit = stack.profile.target.policy_arn("deploy_frontend")
+        environment = aws.environment_clients(
+            stack.environment_role, "iam-test", {"launch-id": "iam-test"}, limit=limit
+        )
+        s3 = environment("s3")
+        # The role may read the database (for the preflight and the rollback), its deploy_frontend session not.
+        with pytest.raises(ClientError) as not_its_need:
+            environment("rds").describe_db_instances()
+        assert not_its_need.value.response["Error"]["Code"] == "AccessDenied"
         s3.put_object(Bucket=frontend.site_bucket, Key="iam-test.txt", Body=b"allowed")
         s3.delete_objects(Bucket=frontend.site_bucket, Delete={"Objects": [{"Key": "iam-test.txt"}]})
         for bucket in (frontend.artifact_bucket, frontend.backup_bucket):
             with pytest.raises(ClientError) as refused:
                 s3.put_object(Bucket=bucket, Key="iam-test.txt", Body=b"not mine to write")
             assert refused.value.response["Error"]["Code"] == "AccessDenied"
-        stack.client("s3").create_bucket(Bucket="acme-private-data")
+        stack.environment_client("s3").create_bucket(Bucket="acme-private-data")
         with pytest.raises(ClientError) as unread:
             s3.list_objects_v2(Bucket="acme-private-data")
         assert unread.value.response["Error"]["Code"] == "AccessDenied"
         # DeleteObjects is judged on each key (moto judged the bucket): a key elsewhere is refused.
         answer = s3.delete_objects(Bucket=frontend.artifact_bucket, Delete={"Objects": [{"Key": "releases/x"}]})
     assert [(error["Key"], error["Code"]) for error in answer["Errors"]] == [("releases/x", "AccessDenied")]
+    with running(stack.containers["begin_launch"]), pytest.raises(ClientError) as no_role:
+        aws.environment_clients(stack.environment_role, "iam-test", {})("sts").get_caller_identity()
+    assert no_role.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_a_transaction_needs_each_of_its_items_actions(stack: Any) -> None:

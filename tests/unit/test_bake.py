@@ -27,13 +27,13 @@ def test_bake_watches_until_the_last_checkpoint(
     first = _check(store, launch.launch_id, profile, environment)
     assert first.verdict == "watching"
     assert first.next_wait_seconds == 1
-    clock.set(start + timedelta(seconds=3.5))
+    clock.set(start + timedelta(seconds=2.5))
     middle = _check(store, launch.launch_id, profile, environment)
-    assert [c.label for c in middle.checkpoints] == ["T+3s"]
-    clock.set(start + timedelta(seconds=6.2))
+    assert [c.label for c in middle.checkpoints] == ["T+2s"]
+    clock.set(start + timedelta(seconds=4.2))
     last = _check(store, launch.launch_id, profile, environment)
     assert last.verdict == "healthy"
-    assert [c.label for c in last.checkpoints] == ["T+3s", "T+6s"]
+    assert [c.label for c in last.checkpoints] == ["T+2s", "T+4s"]
 
 
 def test_the_wait_never_overshoots_the_next_checkpoint(
@@ -79,10 +79,10 @@ def test_a_poll_that_changes_nothing_writes_only_its_progress(
     stored = store.get_launch(launch.launch_id)
     assert (stored.status, stored.results.bake.polls) == (LaunchStatus.BAKING, 2)
     writes.clear()
-    clock.set(start + timedelta(seconds=3.5))
+    clock.set(start + timedelta(seconds=2.5))
     run_stage("bake_check", launch.launch_id)
     assert writes == ["TransactWriteItems"], writes  # the progress and its checkpoint, together
-    assert store.timeline(launch.launch_id)[-1].message == "checkpoint T+3s passed"
+    assert store.timeline(launch.launch_id)[-1].message == "checkpoint T+2s passed"
 
 
 def _load_balancer_metrics(aws: Any, profile: Any, moment: Any, **values: float) -> None:

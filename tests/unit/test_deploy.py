@@ -105,10 +105,13 @@ def test_a_parameter_the_template_lacks_is_refused_before_any_change_set(aws: An
     assert asked == []
 
 
-def test_whats_left_by_hand_names_this_stacks_topic_and_each_environments_smoke_secret() -> None:
-    steps = "\n".join(next_steps({"EndpointURL": "https://x.execute-api/api/", "ApprovalsTopicArn": "arn:topic"}))
-    assert "launchctl approvers sync --env production --topic arn:topic" in steps
-    assert "--name acme-production/smoke-credential" in steps
+def test_whats_left_by_hand_names_this_stacks_topic_and_the_roles_each_environment_trusts() -> None:
+    found = {"EndpointURL": "https://x.execute-api/api/", "ApprovalsTopicArn": "arn:topic"}
+    steps = "\n".join(next_steps(found | {"EnvironmentRoleTrust": "arn:a,arn:b"}))
+    assert "launchctl profile push --env <environment> --topic arn:topic PROFILE" in steps
+    assert "--template-file deploy/target-account-role.json" in steps
+    assert "ControllerRoleArns=arn:a,arn:b" in steps
+    assert "$(launchctl profile role-parameters PROFILE)" in steps
     assert "https://x.execute-api/api " in steps
     assert "Point the API's domain" not in steps
     with_domain = "\n".join(next_steps({"ApiDomainTarget": "d-1.execute-api.aws", "ApiDomainZone": "Z2"}))

@@ -195,3 +195,17 @@ def test_a_cancelled_transaction_puts_back_exactly_the_items_it_named(store: Any
         TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "TX"}}
     )["Items"]
     assert [item["sk"]["S"] for item in items] == ["BESIDE", "KEPT", "NEW"]
+
+
+def test_a_demo_scenario_that_ends_otherwise_fails_the_demo() -> None:
+    from launchctl.local.demo import Scenario, verdict
+
+    scenarios = [Scenario("healthy", "7.1.0", "SUCCEEDED"), Scenario("unhealthy", "7.2.0", "ROLLED_BACK")]
+    assert verdict([{"status": "SUCCEEDED"}, {"status": "ROLLED_BACK"}], scenarios) == (
+        True,
+        "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK",
+    )
+    assert verdict([{"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}], scenarios) == (
+        False,
+        "DEMO FAILED: 7.1.0 SUCCEEDED, 7.2.0 SUCCEEDED",
+    )

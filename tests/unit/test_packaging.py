@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -26,31 +27,56 @@ def test_importing_the_app_creates_no_client_and_skips_test_tools() -> None:
     assert result.stdout.strip() == ""
 
 
-def test_policies_name_each_packaged_environments_target_resources() -> None:
-    """A `{profile.field}` in a policy's resource becomes one resource per environment the package serves
-    (lists give one per item); a statement no environment gives a resource for is left out."""
-    from launchctl.build.template import packaged_profiles, scoped
+def test_the_shipped_target_account_template_is_built_from_the_functions_environment_needs() -> None:
+    """deploy/target-account-role.json is what `make target-role` builds: edit the policy files, not it."""
+    from launchctl.build.target_role import SHIPPED, rendered
+
+    assert SHIPPED.read_text() == rendered(), "run: python -m launchctl.build.target_role"
+
+
+def test_the_target_role_trusts_only_the_controllers_functions_and_names_each_ones_needs() -> None:
+    """A `{profile.field}` becomes a parameter; a list field is its parameter; a statement about a part an
+    environment may not have (a migration) is there only when it has it; one managed policy per function."""
+    from launchctl.build.target_role import role_parameters, target_template
+    from launchctl.build.template import acting_in_environments
     from launchctl.examples import example_profile
 
-    profiles = [example_profile("production"), example_profile("staging")]
-    document = {
-        "Statement": [
-            {
-                "Sid": "Site",
-                "Action": ["s3:PutObject"],
-                "Resource": "arn:${AWS::Partition}:s3:::{frontend.site_bucket}/*",
-            },
-            {"Sid": "Roles", "Action": ["iam:PassRole"], "Resource": ["{backend.task_roles}"]},
-            {"Sid": "Run", "Action": ["ecs:RunTask"], "Resource": "task-definition/{backend.migration.family}:*"},
-        ]
-    }
-    site, roles, run = scoped(document, profiles)["Statement"]
-    assert site["Resource"] == [
-        "arn:${AWS::Partition}:s3:::acme-app-site-production/*",
-        "arn:${AWS::Partition}:s3:::acme-app-site-staging/*",
+    template = target_template()
+    trust = template["Resources"]["EnvironmentRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Ref": "ControllerRoleArns"}},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
     ]
-    roles_named = profiles[0].backend.task_roles + profiles[1].backend.task_roles
-    assert roles["Resource"] == sorted(arn.replace("arn:aws:", "arn:${AWS::Partition}:") for arn in roles_named)
-    assert run["Resource"] == "task-definition/acme-api-migrate:*"  # staging migrates nothing
-    assert [statement["Sid"] for statement in scoped(document, profiles[1:])["Statement"]] == ["Site", "Roles"]
-    assert {profile.name for profile in packaged_profiles()} == {"production", "staging"}
+    policies = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert len(policies) == len(acting_in_environments())
+    frontend = policies["DeployFrontendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${FrontendSiteBucket}/*"} in [s["Resource"] for s in frontend]
+    deploy_backend = policies["DeployBackendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    passing = next(
+        s for s in deploy_backend if isinstance(s, dict) and s.get("Fn::If", [""])[0] == "HasBackendTaskRoles"
+    )
+    assert passing["Fn::If"][1]["Resource"] == {"Ref": "BackendTaskRoles"}
+    assert any(isinstance(s, dict) and s.get("Fn::If", [""])[0] == "HasBackendMigrationFamily" for s in deploy_backend)
+    staging = role_parameters(example_profile("staging"))
+    assert staging["BackendMigrationFamily"] == ""  # staging migrates nothing
+    assert staging["EnvironmentName"] == "staging"
+    assert staging["BackendTaskRoles"].count("arn:aws:iam::444455556666:role/") == 2
+
+
+def test_the_controllers_functions_hold_no_right_in_any_environment_only_its_roles() -> None:
+    """Every resource a controller function's own policy names is in the controller's account (or is the
+    environments' roles, which it may assume): none is a profile's field."""
+    import json
+
+    from launchctl.build.template import acting_in_environments, role_policies
+
+    for role, resource in role_policies().items():
+        document = json.dumps(resource["Properties"]["Policies"][0]["PolicyDocument"])
+        assert not re.search(r"(?<!\$)\{[a-z_.]+\}", document), role
+        acts = "sts:AssumeRole" in document
+        assert acts == any(
+            role == f"{''.join(p.capitalize() for p in f.split('_'))}Role" for f in acting_in_environments()
+        )

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.preflight import CHECK_IDS, Release, run_preflight, unused_severity_keys
+from chalicelib.preflight import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
 from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS, backend_image, publish_release
+from tests.conftest import UNIT_ACCOUNT
 
 TOPIC = "notifications"
 
@@ -35,7 +36,9 @@ def _break(aws: Any, profile: Any, check_id: str) -> None:
 def _run(aws: Any, profile: Any, release: bool = True) -> Any:
     named = None
     if release:
-        named = Release(publish_release(aws, "1.1.0", getattr(aws, "defects", set())), backend_image("1.1.0"))
+        named = Release(
+            publish_release(aws, "1.1.0", getattr(aws, "defects", set())), backend_image("1.1.0", UNIT_ACCOUNT)
+        )
     return run_preflight(profile, aws, named, getattr(aws, "topic", ""))
 
 
@@ -47,7 +50,9 @@ def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: An
     assert report.passed
 
 
-@pytest.mark.parametrize("check_id", sorted(BREAKERS))
+# The environment's role is judged where it is assumed (tests/unit/test_environment_access.py, and on the
+# local stack, tests/integration/test_faults.py): a unit test's one account has no role to distrust.
+@pytest.mark.parametrize("check_id", sorted(set(BREAKERS) - {ACCESS_CHECK}))
 def test_each_check_fails_when_its_item_is_broken(ready: Any, profile: Any, check_id: str) -> None:
     _break(ready, profile, check_id)
     report = _run(ready, profile)
@@ -64,8 +69,11 @@ def test_every_check_has_a_way_to_break_it() -> None:
 
 
 def test_an_empty_account_fails_every_check_and_passes_none(aws: Any, profile: Any) -> None:
-    report = run_preflight(profile, aws, Release("s3://nothing-here/releases/1/", backend_image("1.1.0")), "")
-    assert [c.id for c in report.checks if c.result == "pass"] == []
+    report = run_preflight(
+        profile, aws, Release("s3://nothing-here/releases/1/", backend_image("1.1.0", UNIT_ACCOUNT)), ""
+    )
+    # The environment's role is reachable; nothing it should find is there.
+    assert [c.id for c in report.checks if c.result == "pass"] == ["access.environment_role"]
     assert all(c.evidence for c in report.checks)
 
 
@@ -82,10 +90,31 @@ class Denied:
         return refuse
 
 
-def test_access_denied_is_a_failure_that_says_so_never_a_pass(profile: Any) -> None:
-    report = run_preflight(profile, Denied, Release("s3://a/b/", backend_image("1.1.0")), "arn:aws:sns:x")
-    assert {c.result for c in report.checks} == {"fail"}
-    assert {c.evidence.get("unreadable") for c in report.checks} == {"AccessDenied"}
+def test_access_denied_is_a_failure_that_says_so_never_a_pass(aws: Any, profile: Any) -> None:
+    def client(service: str) -> Any:
+        return aws(service) if service == "sts" else Denied(service)
+
+    report = run_preflight(profile, client, Release("s3://a/b/", backend_image("1.1.0", UNIT_ACCOUNT)), "arn:aws:sns:x")
+    refused = [c for c in report.checks if c.id != "access.environment_role"]
+    assert {c.result for c in refused} == {"fail"}
+    assert {c.evidence.get("unreadable") for c in refused} == {"AccessDenied"}
+
+
+def test_a_role_that_cannot_be_assumed_is_one_blocking_failure_and_nothing_else_runs(profile: Any) -> None:
+    report = run_preflight(profile, Denied, Release("s3://a/b/", backend_image("1.1.0", UNIT_ACCOUNT)), "arn:aws:sns:x")
+    assert [(c.id, c.result) for c in report.blocking_failures] == [("access.environment_role", "fail")]
+    assert report.checks[0].evidence["unreadable"] == "AccessDenied"
+    assert report.checks[0].resource == profile.target.role_arn
+    assert {c.result for c in report.checks[1:]} == {"skipped"}
+    assert not report.passed
+
+
+def test_a_role_in_another_account_than_the_profile_names_fails(aws: Any, profile: Any) -> None:
+    elsewhere = profile.target.role_arn.replace(f":{profile.target.account_id}:", ":999999999999:")
+    moved = profile.model_copy(update={"target": profile.target.model_copy(update={"role_arn": elsewhere})})
+    report = run_preflight(moved, aws, None, "")
+    assert report.checks[0].result == "fail"
+    assert report.checks[0].evidence["account"] == "123456789012"
 
 
 def test_without_a_release_the_application_checks_are_skipped_with_the_reason(ready: Any, profile: Any) -> None:

@@ -12,7 +12,8 @@ from chalicelib import profile_store
 from chalicelib.profile_store import current_profile, differences, history, push_profile, stored_version
 from chalicelib.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment, known_environments
 from launchctl import cli
-from launchctl.examples import EXAMPLES_DIR, example_profile
+from launchctl.examples import EXAMPLES_DIR
+from tests.conftest import unit_profile as example_profile
 
 API = ["--api", "http://controller.example/api"]
 
@@ -72,7 +73,7 @@ def test_push_refuses_an_invalid_profile_naming_the_field_and_stores_nothing(
     aws: Any, tmp_path: Any, capsys: Any
 ) -> None:
     broken = tmp_path / "local.toml"
-    broken.write_text((EXAMPLES_DIR / "local.toml").read_text().replace("checkpoints = [3, 6]", "checkpoints = [6, 3]"))
+    broken.write_text((EXAMPLES_DIR / "local.toml").read_text().replace("checkpoints = [2, 4]", "checkpoints = [4, 2]"))
     assert cli.main(["profile", "push", *API, "--env", "local", str(broken)]) == cli.EXIT_USAGE
     assert "bake" in capsys.readouterr().out
     assert [stored.version for stored in history(aws("ssm"), "local")] == [1]
@@ -106,7 +107,7 @@ def test_push_of_new_approvers_needs_the_topic_and_subscribes_them_from_the_stor
 
 
 def test_push_of_what_is_stored_already_makes_no_version(aws: Any, tmp_path: Any, capsys: Any) -> None:
-    path = str(EXAMPLES_DIR / "local.toml")
+    path = _file(tmp_path, example_profile("local"))
     assert cli.main(["profile", "push", *API, "--env", "local", path]) == cli.EXIT_OK
     assert "unchanged at version 1" in capsys.readouterr().out
     assert len(history(aws("ssm"), "local")) == 1
@@ -125,3 +126,11 @@ def test_show_and_diff_read_the_version_asked_for(aws: Any, tmp_path: Any, capsy
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
     assert cli.main(["profile", "show", *API, "--env", "local", "--version", "9"]) == cli.EXIT_USAGE
     assert "keeps 1-2" in capsys.readouterr().out
+
+
+def test_role_parameters_are_the_target_templates_from_the_profile(capsys: Any) -> None:
+    assert cli.main(["profile", "role-parameters", *API, str(EXAMPLES_DIR / "staging.toml")]) == cli.EXIT_OK
+    printed = dict(item.split("=", 1) for item in capsys.readouterr().out.split())
+    assert printed["EnvironmentName"] == "staging"
+    assert printed["FrontendSiteBucket"] == "acme-app-site-staging"
+    assert printed["BackendMigrationFamily"] == ""

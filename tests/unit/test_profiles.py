@@ -27,7 +27,7 @@ def test_production_bakes_through_the_checklist_checkpoints() -> None:
 def test_an_invalid_profile_names_the_field(tmp_path: Path) -> None:
     text = (EXAMPLES_DIR / "local.toml").read_text()
     broken = tmp_path / "local.toml"
-    broken.write_text(text.replace("checkpoints = [3, 6]", "checkpoints = [6, 3]"))
+    broken.write_text(text.replace("checkpoints = [2, 4]", "checkpoints = [4, 2]"))
     with pytest.raises(ProfileError, match=r"bake: .*ascending"):
         load_profile_file(broken)
 

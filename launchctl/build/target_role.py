@@ -1,0 +1,219 @@
+"""The target-account template: the role a launch acts as in its environment's account, built from the same
+per-function needs as the controller's own policies (`.chalice/policies/environment/*.json`).
+
+One stack per environment, in the environment's account: a role trusting only the controller's functions'
+roles, with one managed policy per function saying what that function does there. A policy's
+`{profile.field}` becomes a parameter (`{frontend.site_bucket}`: `FrontendSiteBucket`), whose value
+`launchctl profile role-parameters FILE` reads from the profile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.profiles import EnvironmentProfile
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / ".chalice" / "policies" / "environment"
+SHIPPED = ROOT / "deploy" / "target-account-role.json"
+# A profile field in a policy's resource, `{frontend.site_bucket}` (a `${...}` is CloudFormation's).
+FIELD = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
+# The role's name and path, as the controller's policy allows it to be assumed: role/<prefix>/<prefix>-<env>.
+ROLE_NAME = "${ControllerNamePrefix}-${EnvironmentName}"
+ROLE_PATH = "/${ControllerNamePrefix}/"
+
+
+def parameter_of(field: str) -> str:
+    """`frontend.site_bucket` -> `FrontendSiteBucket`; the profile's `name` is the EnvironmentName."""
+    if field == "name":
+        return "EnvironmentName"
+    return "".join(part.capitalize() for part in re.split(r"[._]", field))
+
+
+def _annotation(field: str) -> tuple[bool, bool]:
+    """(optional, a list) for a profile field path; a property (e.g. a migration's `family`) counts as
+    the value of the field it is read from."""
+    model: Any = EnvironmentProfile
+    optional = False
+    for part in field.split("."):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return optional, False
+        info = model.model_fields[part]
+        optional = optional or not info.is_required()
+        annotation = info.annotation
+        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in {typing.Union, types.UnionType} and arguments:
+            annotation = arguments[0]
+        if typing.get_origin(annotation) is list:
+            return optional, True
+        model = annotation
+    return optional, False
+
+
+def environment_policies(policies: Path = POLICIES) -> dict[str, dict[str, Any]]:
+    """What each function does in an environment's account, by Chalice's function name."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(policies.glob("*.json"))}
+
+
+def fields_named(policies: dict[str, dict[str, Any]]) -> list[str]:
+    return sorted({field for document in policies.values() for field in FIELD.findall(json.dumps(document))})
+
+
+def _resources(resource: str, lists: set[str]) -> Any:
+    """A resource as CloudFormation reads it: a whole list field is its parameter (a list); a field inside
+    an ARN is substituted."""
+    whole = FIELD.fullmatch(resource)
+    if whole and whole.group(1) in lists:
+        return {"Ref": parameter_of(whole.group(1))}
+    named = FIELD.sub(lambda match: "${" + parameter_of(match.group(1)) + "}", resource)
+    return {"Fn::Sub": named} if "${" in named else named
+
+
+def _statement(statement: dict[str, Any], lists: set[str], optional: set[str]) -> Any:
+    listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    resources = [_resources(resource, lists) for resource in listed]
+    built = statement | {"Resource": resources[0] if len(resources) == 1 else resources}
+    # A statement about a part the environment may not have (a migration task) is there only when it has it.
+    absent = sorted({field for field in FIELD.findall(json.dumps(statement)) if field in optional})
+    if not absent:
+        return built
+    return {"Fn::If": [_has(absent[0]), built, {"Ref": "AWS::NoValue"}]}
+
+
+def _joined(field: str, lists: set[str]) -> Any:
+    reference = {"Ref": parameter_of(field)}
+    return {"Fn::Join": ["", reference]} if field in lists else reference
+
+
+def _has(field: str) -> str:
+    return f"Has{parameter_of(field)}"
+
+
+def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    from chalice.utils import to_cfn_resource_name
+
+    policies = environment_policies() if policies is None else policies
+    fields = fields_named(policies)
+    shapes = {field: _annotation(field) for field in fields}
+    lists = {field for field, (_, is_list) in shapes.items() if is_list}
+    optional = {field for field, (is_optional, _) in shapes.items() if is_optional}
+    parameters: dict[str, Any] = {
+        "ControllerRoleArns": {
+            "Type": "CommaDelimitedList",
+            "Description": "The controller's functions' roles that act in this environment: the controller "
+            "stack's output EnvironmentRoleTrust.",
+        },
+        "ControllerNamePrefix": {
+            "Type": "String",
+            "Default": "launch-controller",
+            "AllowedPattern": "^[a-z][a-z0-9-]{0,29}$",
+            "Description": "The controller stack's NamePrefix: the role's path and the start of its name.",
+        },
+        "EnvironmentName": {
+            "Type": "String",
+            "AllowedPattern": "^[a-z][a-z0-9-]{0,30}$",
+            "Description": "The profile's name.",
+        },
+    }
+    for field in fields:
+        if field == "name":
+            continue
+        spec: dict[str, Any] = {
+            "Type": "CommaDelimitedList" if field in lists else "String",
+            "Description": f"The profile's {field}" + (" (empty: it has none)" if field in optional else ""),
+        }
+        if field in optional:
+            spec["Default"] = ""
+        elif field not in lists:
+            spec["MinLength"] = 1
+        parameters[parameter_of(field)] = spec
+    conditions = {_has(field): {"Fn::Not": [{"Fn::Equals": [_joined(field, lists), ""]}]} for field in sorted(optional)}
+    resources: dict[str, Any] = {
+        "EnvironmentRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": {"Fn::Sub": ROLE_NAME},
+                "Path": {"Fn::Sub": ROLE_PATH},
+                "Description": {"Fn::Sub": "What the launch controller may do in ${EnvironmentName}, and only that"},
+                "MaxSessionDuration": 43200,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            # Only the controller's functions; each session is named after its launch and
+                            # tagged with it, so CloudTrail names the launch behind every call.
+                            "Effect": "Allow",
+                            "Principal": {"AWS": {"Ref": "ControllerRoleArns"}},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                },
+                "Tags": [{"Key": "launch-controller:environment", "Value": {"Ref": "EnvironmentName"}}],
+            },
+        }
+    }
+    for function, document in sorted(policies.items()):
+        resources[f"{to_cfn_resource_name(function)}Policy"] = {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "ManagedPolicyName": {"Fn::Sub": f"{ROLE_NAME}-{function}"},
+                "Description": f"What the controller's {function} does in the environment",
+                "Roles": [{"Ref": "EnvironmentRole"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [_statement(statement, lists, optional) for statement in document["Statement"]],
+                },
+            },
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "The role the launch controller acts as in one environment's account (one stack per "
+        "environment). Generated from .chalice/policies/environment/ by `make target-role`; do not edit.",
+        "Parameters": parameters,
+        "Conditions": conditions,
+        "Resources": resources,
+        "Outputs": {
+            "RoleArn": {
+                "Description": "The profile's target.role_arn",
+                "Value": {"Fn::GetAtt": ["EnvironmentRole", "Arn"]},
+            }
+        },
+    }
+
+
+def role_parameters(profile: EnvironmentProfile, policies: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """The target template's parameters from a profile (all but ControllerRoleArns and the prefix)."""
+    policies = environment_policies() if policies is None else policies
+    values: dict[str, str] = {}
+    for field in fields_named(policies):
+        value: Any = profile
+        for part in field.split("."):
+            value = getattr(value, part, None)
+            if value is None:
+                break
+        if isinstance(value, list):
+            value = ",".join(value)
+        values[parameter_of(field)] = "" if value is None else str(value)
+    return values
+
+
+def rendered() -> str:
+    return json.dumps(target_template(), indent=2) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("output", type=Path, nargs="?", default=SHIPPED)
+    args = parser.parse_args()
+    args.output.write_text(rendered())
+
+
+if __name__ == "__main__":
+    main()
