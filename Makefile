@@ -37,7 +37,7 @@ local: $(STAMP)
 test: $(STAMP) $(CHECKOV) lint browser
 	$(BIN)/python -m pytest tests/unit -n 2
 	calls=$$(mktemp -d) && \
-	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 --dist worksteal && \
+	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 4 --dist worksteal && \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/policies
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.

@@ -293,7 +293,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     from chalicelib.progress import PreflightProgress
 
     caller = _caller()
-    profile = load_profile(environment)
+    profile = load_profile(environment, fresh=True)  # the checks against the profile as it is now
     authorise_launch(caller, profile, "check")
     query = PreflightQuery.model_validate(_request().query_params or {})
     published_for(profile, query.frontend_artifact)

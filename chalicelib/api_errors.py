@@ -23,7 +23,7 @@ from chalicelib.launches import (
     LaunchStillRunning,
     NotRollbackable,
 )
-from chalicelib.profiles import UnknownEnvironment
+from chalicelib.profiles import ProfileError, UnknownEnvironment
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchHasEnded, LaunchNotFound, NotLocked
 
 
@@ -48,6 +48,8 @@ _PLAIN: list[tuple[type[Exception], int, str]] = [
     (SeparationOfDuties, 403, "separation_of_duties"),
     (NotAnApprover, 403, "not_an_approver"),
     (RequestExpired, 410, "approval_expired"),
+    # A stored profile edited by hand into an invalid one: the deployment's fault, named, not the caller's.
+    (ProfileError, 503, "profile_invalid"),
 ]
 
 # Caller mistakes about one field: 400 naming it.

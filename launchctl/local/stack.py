@@ -436,6 +436,15 @@ class LocalStack:
 
     # -- releases and faults, for the demo and the tests ------------------------------------------
 
+    def forget_profiles(self) -> None:
+        """What the profile cache's max age does in time: every container reads the stored profiles afresh
+        (a test that pushed one and put it back leaves no container holding its copy)."""
+        from chalicelib.profile_store import _kept_provider
+
+        for container in self.containers.values():
+            with running(container):
+                _kept_provider.cache_clear()
+
     def publish_release(self, version: str) -> str:
         return publish_release(self.environment_client, version, self.release_defects)
 
@@ -515,8 +524,11 @@ class LocalStack:
     def restore(self, timeout: float = 90.0) -> list[str]:
         """Put the stack back as a test or a demo found it, however it was left; what had to be put back.
 
-        Faults, slow or failing images and broken items are undone; a launch still running is aborted and
-        followed to its end; a lock its ended launch still holds (a failed rollback's) is released."""
+        Faults, slow or failing images and broken items are undone; the local profile, pushed otherwise,
+        is stored again as the stack started with it, and no container keeps the other; a launch still
+        running is aborted and followed to its end; a lock its ended launch still holds (a failed
+        rollback's) is released."""
+        from chalicelib.profile_store import push_profile, stored_version
         from chalicelib.wiring import launch_store
         from launchctl.client import ApiError, is_final
 
@@ -533,6 +545,10 @@ class LocalStack:
             restored.append(f"{check_id} repaired")
         for alarm in self.profile.bake.alarm_names:
             self.set_alarm(alarm, "OK")
+        if stored_version(self.client("ssm"), self.profile.name, path=self.profiles_path).profile != self.profile:
+            push_profile(self.client("ssm"), self.profile, self.profiles_path)
+            self.forget_profiles()
+            restored.append("the local profile stored again")
         api = self.api_as()
         for launch in api.list(100, environment="local")["launches"]:
             if not is_final(launch):

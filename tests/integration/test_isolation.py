@@ -24,10 +24,18 @@ def test_restore_undoes_what_a_test_left_broken_running_or_locked(stack: Any, ap
     stack.scheduler.slow_images.add(backend_image(version))
     stack.faults.add("smoke_test", "secrets-manager.GetSecretValue", "error", times=100)
     assert lock_holder() == launch_id
+    # A profile pushed and not put back, which the API's container has read.
+    from chalicelib.profile_store import push_profile
+
+    moved = stack.profile.frontend.model_copy(update={"site_bucket": "acme-site-moved"})
+    push_profile(stack.client("ssm"), stack.profile.model_copy(update={"frontend": moved}), stack.profiles_path)
+    assert api.preflight("local")["passed"] is False
 
     restored = stack.restore()
 
-    assert {"s3.site_versioning repaired", f"launch {launch_id} ended"} <= set(restored)
+    assert {"s3.site_versioning repaired", f"launch {launch_id} ended", "the local profile stored again"} <= set(
+        restored
+    )
     assert api.get(launch_id)["status"] == "ABORTED"
     assert (stack.broken_checks, stack.release_defects, stack.faults.planted()) == ([], set(), [])
     assert not stack.scheduler.slow_images

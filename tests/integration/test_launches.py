@@ -248,3 +248,4 @@ def test_a_running_launch_keeps_the_profile_it_started_with_and_the_next_one_tak
         assert (versioning["resource"], versioning["evidence"]["unreadable"]) == ("acme-site-moved", "AccessDenied")
     finally:
         push(original)
+        stack.forget_profiles()

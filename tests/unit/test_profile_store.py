@@ -53,8 +53,13 @@ def test_a_stored_profile_edited_by_hand_into_an_invalid_one_is_refused_naming_t
     aws("ssm").put_parameter(
         Name=profile_store.parameter_name("local"), Value=json.dumps(data), Type="String", Overwrite=True
     )
-    with pytest.raises(ProfileError, match=r"version 2: bake: .*ascending"):
+    with pytest.raises(ProfileError, match=r"version 2: bake: .*ascending") as invalid:
         current_profile("local", fresh=True)
+    from chalicelib.api_errors import error_answer
+
+    status, body = error_answer(invalid.value) or (500, {})
+    assert (status, body["error"]["code"]) == (503, "profile_invalid")
+    assert "bake" in body["error"]["message"]
 
 
 def test_a_difference_names_each_field_with_its_old_and_new_value() -> None:
