@@ -23,7 +23,7 @@ from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_objec
 from chalicelib.request_input import launch_id as checked_launch_id
 from chalicelib.stages.harness import handle
 from chalicelib.stages.table import STAGES
-from chalicelib.wiring import dependencies, launch_store
+from chalicelib.wiring import dependencies, launch_store, preflight_environment
 
 app = Chalice(app_name="launch-controller")
 logger = Logger(service="launch-controller")
@@ -33,21 +33,6 @@ def _aws(service: str) -> Any:
     from chalicelib import aws
 
     return aws.client(service)
-
-
-def _environment_client(profile: Any) -> Any:
-    """The environment's clients for a preflight without a launch: its role, in a session named for it."""
-    from chalicelib import aws
-    from chalicelib.stages.table import PREFLIGHT_OWN_SERVICES
-
-    return aws.environment_clients(
-        profile.target.role_arn,
-        session_name=f"preflight-{profile.name}",
-        tags={"environment": profile.name},
-        session_seconds=profile.target.session_seconds,
-        own=PREFLIGHT_OWN_SERVICES,
-        limit=profile.target.policy_arn("api_handler"),
-    )
 
 
 def _settings() -> Any:
@@ -298,7 +283,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     query = PreflightQuery.model_validate(_request().query_params or {})
     published_for(profile, query.frontend_artifact)
     release = Release(query.frontend_artifact, query.backend_image)
-    report = run_preflight(profile, _environment_client(profile), release, _settings().notifications_topic_arn)
+    report = run_preflight(profile, preflight_environment(profile), release, _settings().notifications_topic_arn)
     return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()
 
 

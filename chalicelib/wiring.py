@@ -24,11 +24,27 @@ def launch_store() -> LaunchStore:
 def environment_of(launch: Launch, profile: EnvironmentProfile, function: str) -> Callable[[str], Any]:
     """Clients in the launch's environment: its role, in a session named after the launch and tagged with
     it, limited to what `function` does there."""
+    return _as_role(profile, function, launch.launch_id, {"launch-id": launch.launch_id, "environment": profile.name})
+
+
+def preflight_environment(profile: EnvironmentProfile) -> Callable[[str], Any]:
+    """Clients for the API's preflight report without a launch: the role, in a session named for the report,
+    limited to what the API's function reads there; the notifications topic is the controller's."""
+    from chalicelib.stages.table import PREFLIGHT_OWN_SERVICES
+
+    tags = {"environment": profile.name}
+    return _as_role(profile, "api_handler", f"preflight-{profile.name}", tags, own=PREFLIGHT_OWN_SERVICES)
+
+
+def _as_role(
+    profile: EnvironmentProfile, function: str, session_name: str, tags: dict[str, str], own: tuple[str, ...] = ()
+) -> Callable[[str], Any]:
     return aws.environment_clients(
         profile.target.role_arn,
-        session_name=launch.launch_id,
-        tags={"launch-id": launch.launch_id, "environment": profile.name},
+        session_name=session_name,
+        tags=tags,
         session_seconds=profile.target.session_seconds,
+        own=own,
         limit=profile.target.policy_arn(function),
     )
 
