@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format package deploy local clean bench browser target-role
 
+# Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
+# run in order.
+MAKEFLAGS += --jobs=2
+
 # checkov judges the packaged template; it pins a boto3 older than the Lambdas', so it has a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov

@@ -97,22 +97,25 @@ def test_cli_start_with_an_idempotency_key_twice_starts_one_launch(
     _run(stack, capsys, "reject", first, "--role", "qa_lead", "--comment", "done", person=APPROVERS["qa_lead"])
 
 
-def test_cli_drives_a_launch_with_a_github_token_the_stack_issued(
+def test_cli_starts_and_follows_a_launch_with_a_github_token_the_stack_issued(
     stack: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The token is the job's identity end to end: the launch is the repository's, with the run's claims.
+    (A launch followed to success by the CLI: test_cli_drives_a_launch_to_success_and_exits_zero.)"""
     monkeypatch.setenv("LAUNCHCTL_TOKEN", stack.issuer.issue(run_id="5005"))
     code, launch_id = _start_to_gate(stack, capsys, "5.0.4")
     assert code == cli.EXIT_OK
-    monkeypatch.delenv("LAUNCHCTL_TOKEN")
-    confirm = [arg for attestation in ATTESTATIONS for arg in ("--confirm", attestation)]
-    for role, person in APPROVERS.items():
-        assert _run(stack, capsys, "approve", launch_id, "--role", role, *confirm, person=person)[0] == cli.EXIT_OK
     monkeypatch.setenv("LAUNCHCTL_TOKEN", stack.issuer.issue(run_id="5005"))
-    code, out = _run(stack, capsys, "--json", "status", launch_id, "--watch", "--timeout", "60")
+    code, out = _run(stack, capsys, "--json", "status", launch_id)
     assert code == cli.EXIT_OK
     launch = json.loads(out)
-    assert (launch["status"], launch["requested_by"]) == ("SUCCEEDED", "github:acme/shop")
+    assert (launch["status"], launch["requested_by"]) == ("AWAITING_APPROVAL", "github:acme/shop")
     assert launch["caller"]["claims"]["run_id"] == "5005"
+    code, out = _run(stack, capsys, "--json", "abort", launch_id, "--reason", "only its caller was wanted")
+    assert code == cli.EXIT_OK, out
+    code, out = _run(stack, capsys, "--json", "status", launch_id, "--watch", "--timeout", "60")
+    assert json.loads(out)["status"] == "ABORTED"
+    assert code == cli.EXIT_STOPPED
 
 
 def test_cli_without_a_valid_credential_is_refused_with_exit_code_2(

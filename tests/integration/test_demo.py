@@ -13,13 +13,13 @@ pytestmark = pytest.mark.integration
 
 def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     scenarios = [
+        # The demo's health-check failure is test_launches' failed smoke test; these two are the demo's own.
         Scenario("healthy", "7.1.0", "SUCCEEDED"),
-        Scenario("unhealthy", "7.2.0", "ROLLED_BACK", unhealthy=True),
         Scenario("alarm while baking", "7.4.0", "ROLLED_BACK", alarm_during_bake=True),
     ]
     assert run_scenarios(stack, scenarios)
     out = capsys.readouterr().out
-    assert "demo passed: 7.1.0 SUCCEEDED, 7.2.0 ROLLED_BACK, 7.4.0 ROLLED_BACK" in out
+    assert "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK" in out
     assert "BakeBreached: alarm acme-local-5xx-rate is in ALARM" in out
     # The sign-offs arrive by email and are given through the links.
     for approver in ("tess.lead@acme.example", "pat.pm@acme.example", "quinn.qa@acme.example"):
