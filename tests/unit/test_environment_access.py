@@ -78,11 +78,22 @@ def test_the_controllers_own_services_stay_in_its_account(aws: Any) -> None:
     assert topic.split(":")[4] == "123456789012"
 
 
-def test_a_role_that_refuses_the_controller_is_a_clear_access_denied(aws: Any) -> None:
+@pytest.mark.parametrize("trusted", ["arn:aws:iam::123456789012:role/someone-else", None])
+def test_a_role_that_does_not_trust_the_controller_or_does_not_exist_is_a_clear_access_denied(
+    aws: Any, trusted: str | None
+) -> None:
+    import json
+
     from botocore.exceptions import ClientError
+    from moto.iam.models import iam_backends
 
     from launchctl.local import moto_fixes
 
+    if trusted:
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": ["sts:AssumeRole"]}]}
+        iam_backends[ENVIRONMENT_ACCOUNT]["aws"].create_role(
+            "launch-controller-local", json.dumps(trust), "/launch-controller/", None, "", [], None
+        )
     moto_fixes.judge_role_trust(True)
     try:
         with pytest.raises(ClientError, match="AssumeRole") as refused:
@@ -90,6 +101,7 @@ def test_a_role_that_refuses_the_controller_is_a_clear_access_denied(aws: Any) -
     finally:
         moto_fixes.judge_role_trust(False)
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert ROLE in refused.value.response["Error"]["Message"]
 
 
 def _tags(launch_id: str) -> tuple[tuple[str, str], ...]:
@@ -98,3 +110,23 @@ def _tags(launch_id: str) -> tuple[tuple[str, str], ...]:
 
 def aws_environment(launch_id: str) -> Any:
     return controller_aws.environment_clients(ROLE, launch_id, dict(_tags(launch_id)))
+
+
+def test_a_role_trusting_the_controllers_account_for_assume_and_tag_is_taken(aws: Any) -> None:
+    import json
+
+    from moto.iam.models import iam_backends
+
+    from launchctl.local import moto_fixes
+
+    principal = {"AWS": "arn:aws:iam::123456789012:root"}
+    trust = {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    iam_backends[ENVIRONMENT_ACCOUNT]["aws"].create_role(
+        "launch-controller-local", json.dumps(trust), "/launch-controller/", None, "", [], None
+    )
+    moto_fixes.judge_role_trust(True)
+    try:
+        identity = aws_environment("local-1")("sts").get_caller_identity()
+    finally:
+        moto_fixes.judge_role_trust(False)
+    assert identity["Account"] == ENVIRONMENT_ACCOUNT
