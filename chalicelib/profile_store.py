@@ -54,10 +54,6 @@ def _stored(environment: str, parameter: dict[str, Any], pushed_by: str | None =
 # -- reading, in the functions ---------------------------------------------------------------------
 
 
-def _provider() -> Any:
-    return _kept_provider()
-
-
 @runtime.kept
 def _kept_provider() -> Any:
     """The container's Powertools provider: it keeps what it read for max_age seconds."""
@@ -92,7 +88,7 @@ def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
     from aws_lambda_powertools.utilities.parameters import GetParameterError
 
     try:
-        parameter = _provider().get(parameter_name(environment), max_age=_max_age(), force_fetch=fresh)
+        parameter = _kept_provider().get(parameter_name(environment), max_age=_max_age(), force_fetch=fresh)
     except GetParameterError as exc:
         if _code(exc.__context__) == "ParameterNotFound":
             raise UnknownEnvironment(
@@ -104,7 +100,7 @@ def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
 
 def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
     """Every environment's profile as stored now, by environment."""
-    found = _provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
+    found = _kept_provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
     return {environment: _stored(environment, parameter) for environment, parameter in found.items()}
 
 

@@ -16,6 +16,7 @@ import pytest
 from chalicelib.models import Launch, LaunchRequest, LaunchStatus
 from chalicelib.profiles import EnvironmentProfile
 from launchctl.examples import example_names, example_profile
+from launchctl.local.sessions import shared_session
 
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
@@ -101,39 +102,17 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
     import moto.core.models  # noqa: F401
 
     # The app's own clients, too, read service models through the shared loader.
-    shared = boto3_session_with_shared_loader()
+    shared = shared_session()
     monkeypatch.setattr(aws, "_session", lambda: shared)
 
 
-_LOADER: Any = None
 # Set once this process runs a local stack: moto's state is the process's, and a unit test resets it.
 _STACKS_STARTED = False
-
-
-def boto3_session_with_shared_loader() -> Any:
-    import boto3
-
-    return boto3.session.Session(botocore_session=_botocore_session())
-
-
-def _botocore_session() -> Any:
-    """A fresh botocore session that shares one loader: service models are read from disk once per run,
-    not once per test (most of a unit test's time otherwise)."""
-    global _LOADER
-    import botocore.loaders
-    import botocore.session
-
-    if _LOADER is None:
-        _LOADER = botocore.loaders.create_loader()
-    session = botocore.session.Session()
-    session.register_component("data_loader", _LOADER)
-    return session
 
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
     """Inside moto: yields a factory of clients (`aws("s3")`)."""
-    import boto3
     from moto import mock_aws
 
     from launchctl.local import moto_fixes
@@ -147,7 +126,7 @@ def aws() -> Iterator[Any]:
 
     with mock_aws():
         moto_fixes.apply()
-        session = boto3.session.Session(region_name=REGION, botocore_session=_botocore_session())
+        session = shared_session(region_name=REGION)
         clients: dict[str, Any] = {}
 
         def client(service: str) -> Any:

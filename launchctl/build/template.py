@@ -74,7 +74,9 @@ def policy_files(project_dir: Path = ROOT) -> dict[str, str]:
 
 def acting_in_environments(project_dir: Path = ROOT) -> list[str]:
     """The functions that act in environments, as their roles: what the environment's role must trust."""
-    return sorted(path.stem for path in (project_dir / ".chalice" / "policies" / "environment").glob("*.json"))
+    from launchctl.build.target_role import environment_policies
+
+    return sorted(environment_policies(project_dir / ".chalice" / "policies" / "environment"))
 
 
 def environment_role_trust(project_dir: Path = ROOT) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
@@ -46,6 +44,7 @@ from launchctl.local.oidc import LocalIssuer
 from launchctl.local.outbox import OutboxServer, delivered
 from launchctl.local.sample_site import SampleSite
 from launchctl.local.servers import LoopbackServer
+from launchctl.local.sessions import shared_session
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
@@ -332,7 +331,9 @@ class LocalStack:
         """A client of the controller's account, as its operator, for the stack itself, tests and the demo."""
         with self._client_lock:
             if service not in self._clients:
-                self._clients[service] = _session().client(service, region_name=REGION, endpoint_url=self.moto_url)
+                self._clients[service] = shared_session().client(
+                    service, region_name=REGION, endpoint_url=self.moto_url
+                )
             return self._clients[service]
 
     def environment_client(self, service: str) -> Any:
@@ -343,7 +344,7 @@ class LocalStack:
         with self._client_lock:
             if ("environment", service) not in self._clients:
                 key, secret = moto_fixes.operator_keys(ENVIRONMENT_ACCOUNT_ID)
-                session = _session(aws_access_key_id=key, aws_secret_access_key=secret)
+                session = shared_session(aws_access_key_id=key, aws_secret_access_key=secret)
                 self._clients[("environment", service)] = session.client(
                     service, region_name=REGION, endpoint_url=self.moto_url
                 )
@@ -589,7 +590,7 @@ class LocalStack:
         with self._client_lock:
             if person not in self._people_apis:
                 key, secret = self.people[person]
-                session = _session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
+                session = shared_session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
                 credential = IamToken(session, AUDIENCE, self.moto_url)
                 self._people_apis[person] = ControllerApi(self.api_url, credential, retries=1, backoff=0.2)
             return self._people_apis[person]
@@ -615,20 +616,3 @@ def _role_policies(iam: Any, role: str) -> list[dict[str, Any]]:
 def _managed_policy(iam: Any, arn: str) -> dict[str, Any]:
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     return dict(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
-
-
-_LOADER: Any = None
-
-
-def _session(**kwargs: Any) -> Any:
-    """A boto3 session of the stack's own (its operator's, a person's), reading the service models through one
-    loader for the process: each is read from disk once, not once per session."""
-    import botocore.loaders
-    import botocore.session
-
-    global _LOADER
-    if _LOADER is None:
-        _LOADER = botocore.loaders.create_loader()
-    core = botocore.session.Session()
-    core.register_component("data_loader", _LOADER)
-    return boto3.session.Session(botocore_session=core, **kwargs)
