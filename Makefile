@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package deploy local clean bench browser target-role
+.PHONY: demo test lint format package deploy local clean bench bench-events browser target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -93,3 +93,8 @@ clean:
 # Cold start of the Lambda entry points (import time), measured, not asserted.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cold_start.py
+
+# What a launch costs on events (state transitions, invocations) for short and long bakes and rollouts, and how
+# fast a breach set mid-bake rolls back: launches on the local stack, about four minutes.
+bench-events: $(STAMP)
+	$(BIN)/python benchmarks/event_costs.py

@@ -21,8 +21,9 @@ from chalicelib.models import (
 )
 from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_object
 from chalicelib.request_input import launch_id as checked_launch_id
+from chalicelib.service_events import WATCHED_EVENTS
 from chalicelib.stages.harness import handle
-from chalicelib.stages.table import STAGES
+from chalicelib.stages.table import STAGES, wait_row
 from chalicelib.wiring import dependencies, launch_store, preflight_environment
 
 app = Chalice(app_name="launch-controller")
@@ -343,22 +344,29 @@ def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["deploy_backend"], event, dependencies())
 
 
-@app.lambda_function(name="check_backend")
-@logger.inject_lambda_context
-def check_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(STAGES["check_backend"], event, dependencies())
-
-
 @app.lambda_function(name="smoke_test")
 @logger.inject_lambda_context
 def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["smoke_test"], event, dependencies())
 
 
-@app.lambda_function(name="bake_check")
+@app.lambda_function(name="begin_bake")
 @logger.inject_lambda_context
-def bake_check(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(STAGES["bake_check"], event, dependencies())
+def begin_bake(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(STAGES["begin_bake"], event, dependencies())
+
+
+@app.lambda_function(name="bake_checkpoint")
+@logger.inject_lambda_context
+def bake_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(STAGES["bake_checkpoint"], event, dependencies())
+
+
+@app.lambda_function(name="await_event")
+@logger.inject_lambda_context
+def await_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Every wait: opens it (with the execution's token) or looks a last time at its deadline."""
+    return handle(STAGES[wait_row(str(event.get("wait", "")))], event, dependencies())
 
 
 @app.lambda_function(name="roll_back")
@@ -371,3 +379,17 @@ def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @logger.inject_lambda_context
 def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["finish_launch"], event, dependencies())
+
+
+# -- AWS's events about what launches wait on, forwarded from the environments' accounts ----------
+
+
+@app.on_cw_event(WATCHED_EVENTS, name="launch_events")
+def launch_events(event: Any) -> None:
+    """Answers the launches waiting on the resource an event names (Chalice hands the event, not a context)."""
+    from chalicelib.service_events import notice_of
+    from chalicelib.waits import on_event
+
+    notice = notice_of(event.to_dict())
+    if notice is not None:
+        on_event(launch_store(), _aws("stepfunctions"), notice)

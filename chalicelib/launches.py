@@ -218,9 +218,9 @@ def unlock_environment(store: LaunchStore, environment: str, request: UnlockRequ
 def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, caller: Caller, sfn: Any) -> dict[str, Any]:
     """Ask a running launch to stop. Before any change it ends ABORTED; after one, it rolls back.
 
-    The next stage to start honours the request (within a poll interval while it waits on ECS or
-    bakes); a launch at the approval gate is released at once. Only the first request is recorded:
-    a repeated one answers with the first one's reason and writes nothing."""
+    A launch waiting (at the approval gate, on AWS's event, through the bake) is released at once; one
+    between stages is stopped by the next stage to start. Only the first request is recorded: a repeated
+    one answers with the first one's reason and writes nothing."""
     from chalicelib.approvals import abort_at_gate
 
     launch = store.get_launch(launch_id)
@@ -249,6 +249,10 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
         # Again on a repeat: releasing the gate is idempotent (and writes nothing once done), so a first
         # request cut off before it released the execution does not leave it waiting out its timeout.
         abort_at_gate(store, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}", sfn)
+    elif launch.status != LaunchStatus.ROLLING_BACK:  # undoing is what an abort asks for: it is not stopped
+        from chalicelib.waits import abort_open_wait
+
+        abort_open_wait(store, sfn, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}")
     return AbortAnswer(
         **dict(LaunchSummary.of(launch)),
         abort_requested=True,

@@ -357,6 +357,21 @@ class ApprovalGateEvent(StageEvent):
     task_token: str = Field(min_length=1, max_length=2048)
 
 
+class WaitEvent(StageEvent):
+    """A wait's input: what it waits for and, when it opens, the execution's token and the deadline; without a
+    token it is the deadline's one last look."""
+
+    wait: Literal["snapshot", "migration", "rollout", "restore", "alarms"]
+    task_token: str | None = Field(default=None, min_length=1, max_length=2048)
+    deadline_seconds: int = Field(default=1, ge=1)
+
+
+class CheckpointEvent(StageEvent):
+    """A bake checkpoint's input: which checkpoint the timer reached."""
+
+    offset_seconds: int = Field(ge=1)
+
+
 class CaughtError(BaseModel):
     """An error as a Catch hands it on: its name and cause."""
 

@@ -49,8 +49,9 @@ class BackendTarget(_Strict):
     # new_revision: register a revision with the release image; force_new_deployment: redeploy the
     # current revision, whose (mutable) image tag already points at the release.
     strategy: Literal["new_revision", "force_new_deployment"] = "new_revision"
-    poll_seconds: int = Field(default=15, ge=1, le=300)
-    deadline_seconds: int = Field(default=1800, ge=10, le=7200)
+    deadline_seconds: int = Field(
+        default=1800, ge=10, le=7200, description="how long a rollout (and a rollback's) may take to be steady"
+    )
     migration: MigrationTask | None = None
     task_roles: list[Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = Field(
         default_factory=list,
@@ -62,6 +63,9 @@ class BackendTarget(_Strict):
 class DatabaseTarget(_Strict):
     instance_id: str
     snapshot: bool = True
+    snapshot_deadline_seconds: int = Field(
+        default=7200, ge=10, le=86400, description="how long the pre-launch snapshot may take to be available"
+    )
     # Restore the pre-launch snapshot into a new instance when a launch that migrated rolls back.
     restore_on_rollback: bool = False
 
@@ -98,12 +102,16 @@ class SmokeConfig(_Strict):
 
 
 class BakeConfig(_Strict):
-    poll_seconds: int = Field(default=60, ge=1, le=3600)
-    checkpoints: list[int] = Field(default=[900, 3600], min_length=1)
+    checkpoints: list[int] = Field(
+        default=[900, 3600], min_length=1, description="seconds after the bake begins when the figures are recorded"
+    )
     alarm_names: list[str] = Field(default_factory=list)
     load_balancer: str | None = Field(default=None, description="ALB dimension value, app/name/id")
     error_rate_threshold: float = Field(default=0.001, gt=0, lt=1)
     p95_latency_threshold_ms: float = Field(default=500, gt=0)
+    min_requests_per_minute: int = Field(
+        default=0, ge=0, description="fewer requests a minute than this during the bake is a breach (0: no minimum)"
+    )
 
     @model_validator(mode="after")
     def _checkpoints_ascending(self) -> BakeConfig:

@@ -20,11 +20,12 @@ class Progress(BaseModel):
 
 
 class StartProgress(Progress):
-    """The waits the state machine takes from the environment's profile."""
+    """The deadlines the state machine takes from the environment's profile."""
 
     approval_timeout_seconds: int
-    backend_poll_seconds: int
-    bake_poll_seconds: int
+    snapshot_deadline_seconds: int
+    migration_deadline_seconds: int
+    rollout_deadline_seconds: int
 
 
 class CheckResult(BaseModel):
@@ -105,8 +106,9 @@ class FrontendProgress(Progress):
 class BackendProgress(Progress):
     """The migration, then the service's rollout to the release's revision."""
 
-    phase: Literal["migrating", "rolling"]
+    phase: Literal["migrating", "migrated", "rolling"]
     rollout: Rollout = "in_progress"
+    deployment_id: str | None = None
     migration_task_arn: str | None = None
     migration_deadline: datetime | None = None
     task_definition_arn: str | None = None
@@ -144,14 +146,25 @@ class Checkpoint(BakeFigures):
     at: datetime
 
 
+class ScheduledCheckpoint(BaseModel):
+    """A checkpoint's time, set when the bake begins: the state machine waits until `at`."""
+
+    offset_seconds: int
+    label: str
+    at: datetime
+    final: bool
+
+
 class BakeProgress(Progress):
     started_at: datetime
     elapsed_seconds: float
     checkpoints: list[Checkpoint]
+    schedule: list[ScheduledCheckpoint] = Field(default_factory=list)
+    launch_alarms: list[str] = Field(default_factory=list, description="the alarms the launch made for its bake")
+    watch_seconds: int | None = None
     last: BakeFigures
-    polls: int
+    polls: int  # checkpoints looked at
     verdict: Literal["watching", "healthy", "breach"]
-    next_wait_seconds: int | None = None
 
 
 class UndoneChange(BaseModel):
@@ -160,6 +173,7 @@ class UndoneChange(BaseModel):
     settled: bool
     reason: str | None = None
     task_definition_arn: str | None = None
+    deployment_id: str | None = None
     restored_instance: str | None = None
     status: str | None = None
     restored: int | None = None

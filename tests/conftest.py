@@ -178,21 +178,38 @@ def store(aws: Any, clock: TestClock) -> Any:
 @pytest.fixture
 def run_stage(store: Any, aws: Any) -> Any:
     """Runs a stage the way its Lambda does (the stage table's row through the harness), against moto:
-    `run_stage("bake_check", launch_id)` answers what the state machine would receive."""
+    `run_stage("begin_bake", launch_id)` answers what the state machine would receive. `clients` stands in
+    for some of the controller's own clients (a recording Step Functions)."""
     from chalicelib.settings import settings
     from chalicelib.stages.harness import Dependencies, handle
     from chalicelib.stages.table import STAGES
 
-    # One moto account here: the stage's environment clients are the test's (the role is assumed in
-    # tests/unit/test_environment_access.py and on the local stack).
-    needs = Dependencies(
-        store=lambda: store, client=aws, environment=lambda launch, profile, function: aws, settings=settings
-    )
-
-    def run(name: str, launch_id: str, **event: Any) -> dict[str, Any]:
+    def run(name: str, launch_id: str, clients: dict[str, Any] | None = None, **event: Any) -> dict[str, Any]:
+        # One moto account here: the stage's environment clients are the test's (the role is assumed in
+        # tests/unit/test_environment_access.py and on the local stack).
+        own = {**(clients or {})}
+        needs = Dependencies(
+            store=lambda: store,
+            client=lambda service: own[service] if service in own else aws(service),
+            environment=lambda launch, profile, function: aws,
+            settings=settings,
+        )
         return handle(STAGES[name], {"launch_id": launch_id, **event}, needs)
 
     return run
+
+
+class RecordingStepFunctions:
+    """Step Functions' task-token calls, recorded: how a wait answered the execution."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, dict[str, Any]]] = []
+
+    def send_task_success(self, **kwargs: Any) -> None:
+        self.answers.append(("success", kwargs))
+
+    def send_task_failure(self, **kwargs: Any) -> None:
+        self.answers.append(("failure", kwargs))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Backend: migrate the database, roll the ECS service to the release, and tell when it is steady."""
+"""Backend: migrate the database, roll the ECS service to the release, and look at how either stands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import BackendProgress, Rollout
 from chalicelib.store import LaunchStore
+from chalicelib.waits import Outcome, Sighting, migration_outcome
 
 # The fields of a described task definition that register_task_definition accepts back.
 _REGISTERABLE = (
@@ -97,13 +98,18 @@ def register_release(
 
 
 def deploy_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> BackendProgress:
-    """Start the migration task when the profile has one, otherwise start rolling the service."""
-    if launch.results.backend is not None:
-        return launch.results.backend  # a retried step: already migrating or rolling
+    """Start the migration task when the profile has one, otherwise (or once it migrated) roll the service."""
+    state = launch.results.backend
     assert launch.rollback_point is not None, "the rollback point is recorded before the backend changes"
-    if profile.backend.migration is not None:
-        return start_migration(store, launch, profile, ecs, store.clock.now())
-    return roll_service(store, launch, profile, ecs, store.clock.now())
+    if state is None:
+        if profile.backend.migration is not None:
+            return start_migration(store, launch, profile, ecs, store.clock.now())
+        return roll_service(store, launch, profile, ecs, store.clock.now())
+    if state.phase == "migrated":
+        rolling = roll_service(store, launch, profile, ecs, store.clock.now())
+        rolling.migration_task_arn = state.migration_task_arn
+        return rolling
+    return state  # a retried step: already migrating or rolling
 
 
 def migration_started_by(launch_id: str) -> str:
@@ -169,43 +175,21 @@ def start_migration(
     )
 
 
-def migration_outcome(task: dict[str, Any], container: str) -> tuple[bool | None, str]:
-    """(None while running, True for exit code 0, False otherwise; and why)."""
-    if task.get("lastStatus") != "STOPPED":
-        return None, f"migration task {task.get('lastStatus', 'PENDING')}"
-    named = [c for c in task.get("containers", []) if c.get("name") == container]
-    exit_code = named[0].get("exitCode") if named else None
-    if exit_code == 0:
-        return True, "migration task exited 0"
-    reason = task.get("stoppedReason", "")
-    if exit_code is None:
-        return False, f"migration container {container} never ran: {reason or 'no exit code'}"
-    return False, f"migration container {container} exited {exit_code}: {reason}"
-
-
-def check_migration(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
-) -> BackendProgress:
-    """Look at the migration task; once it exited 0, start rolling the service."""
+def migration_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Sighting:
+    """The migration task as ECS describes it now: the task's stop event decides its wait."""
     state = launch.results.backend
-    migration = profile.backend.migration
     assert state is not None, "the migration was started"
     assert state.migration_task_arn is not None
-    assert state.migration_deadline is not None
-    assert migration is not None
     task = ecs.describe_tasks(cluster=profile.backend.cluster, tasks=[state.migration_task_arn])["tasks"][0]
-    succeeded, reason = migration_outcome(task, migration.container)
-    if succeeded is False:
-        raise MigrationFailed(reason)
-    if succeeded is None:
-        if moment > state.migration_deadline:
-            ecs.stop_task(cluster=profile.backend.cluster, task=state.migration_task_arn, reason="launch deadline")
-            raise MigrationFailed(f"migration still running after {migration.deadline_seconds}s; stopped it")
-        return state.model_copy(update={"reason": reason})
-    store.append_event(launch.launch_id, "migrated", reason, stage=Stage.BACKEND)
-    rolling = roll_service(store, launch, profile, ecs, moment)
-    rolling.migration_task_arn = state.migration_task_arn
-    return rolling
+    return Sighting(resources=[state.migration_task_arn], outcome=migration_outcome(launch, profile, task))
+
+
+def stop_migration(profile: EnvironmentProfile, launch: Launch, ecs: Any) -> None:
+    """A migration past its deadline is stopped: nothing may keep changing the database after the launch
+    gave up on it."""
+    state = launch.results.backend
+    if state is not None and state.migration_task_arn:
+        ecs.stop_task(cluster=profile.backend.cluster, task=state.migration_task_arn, reason="launch deadline")
 
 
 def roll_service(
@@ -235,12 +219,12 @@ def roll_service(
         already = service["taskDefinition"] == definition
     store.record_change(launch.launch_id, Change.BACKEND)
     if not already:
-        ecs.update_service(
+        service = ecs.update_service(
             cluster=target.cluster,
             service=target.service,
             taskDefinition=definition,
             forceNewDeployment=target.strategy == "force_new_deployment",
-        )
+        )["service"]
     store.append_event(
         launch.launch_id,
         "backend_deploying",
@@ -251,10 +235,19 @@ def roll_service(
     return BackendProgress(
         phase="rolling",
         task_definition_arn=definition,
+        deployment_id=primary_deployment(service, definition),
         rolling_since=moment,
         deadline=moment + timedelta(seconds=target.deadline_seconds),
         rollout="in_progress",
     )
+
+
+def primary_deployment(service: dict[str, Any], task_definition_arn: str) -> str | None:
+    """The id of the service's deployment of `task_definition_arn`: its events name it."""
+    for deployment in service.get("deployments", []):
+        if deployment.get("status") == "PRIMARY" and deployment.get("taskDefinition") == task_definition_arn:
+            return str(deployment["id"])
+    return None
 
 
 def rollout_state(
@@ -283,27 +276,22 @@ def rollout_state(
     )
 
 
-def check_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> BackendProgress:
-    """Report the migration or the rollout; failure, or a rollout past its deadline, raises."""
-    moment = store.clock.now()
+def rollout_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Sighting:
+    """The rollout as ECS describes it now; its deployment's COMPLETED or FAILED event decides its wait."""
     deployed = launch.results.backend
-    assert deployed is not None, "the backend stage started the deployment"
-    if deployed.phase == "migrating":
-        return check_migration(store, launch, profile, ecs, moment)
+    assert deployed is not None, "the backend stage started the rollout"
     assert deployed.task_definition_arn is not None
-    assert deployed.deadline is not None
     target = profile.backend
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
     since = deployed.rolling_since if target.strategy == "force_new_deployment" else None
     state, reason = rollout_state(service, deployed.task_definition_arn, since)
+    deployment = deployed.deployment_id or primary_deployment(service, deployed.task_definition_arn) or ""
+    expects = {"deployment_id": deployment}
     if state == "failed":
-        raise BackendRolloutFailed(f"ECS rollout of {target.service} failed: {reason}")
-    if state == "in_progress" and moment > deployed.deadline:
-        raise BackendRolloutFailed(
-            f"ECS rollout of {target.service} not steady after {target.deadline_seconds}s: {reason}"
-        )
-    if state == "steady":
-        store.append_event(
-            launch.launch_id, "backend_steady", f"service {target.service} steady: {reason}", stage=Stage.BACKEND
-        )
-    return deployed.model_copy(update={"rollout": state, "reason": reason})
+        outcome = Outcome(verdict="failed", reason=f"ECS rollout of {target.service} failed: {reason}")
+    elif state == "steady":
+        steady = deployed.model_copy(update={"rollout": "steady", "reason": reason, "deployment_id": deployment})
+        outcome = Outcome(verdict="done", reason=f"service {target.service} steady: {reason}", progress=steady)
+    else:
+        outcome = Outcome(verdict="pending", reason=reason)
+    return Sighting(resources=[service["serviceArn"]], outcome=outcome, expects=expects)

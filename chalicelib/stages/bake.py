@@ -1,16 +1,16 @@
-"""Bake: watch alarms and load balancer metrics through the checkpoints; a breach ends it at once."""
+"""Bake: the launch's own alarms beside the team's, checkpoints on timers; an alarm's event ends it at once."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import BakeConfig, EnvironmentProfile
-from chalicelib.progress import BakeFigures, BakeProgress, Checkpoint
+from chalicelib.progress import BakeFigures, BakeProgress, Checkpoint, ScheduledCheckpoint
 from chalicelib.store import LaunchStore
+from chalicelib.waits import Outcome, Sighting, alarm_fired
 
 
 def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[str]]:
@@ -51,9 +51,11 @@ def _p95_ms(cloudwatch: Any, load_balancer: str, start: datetime, end: datetime)
     return round(max(values) * 1000, 1) if values else None
 
 
-def read_figures(cloudwatch: Any, bake: BakeConfig, since: datetime, moment: datetime) -> BakeFigures:
+def read_figures(
+    cloudwatch: Any, bake: BakeConfig, alarm_names: list[str], since: datetime, moment: datetime
+) -> BakeFigures:
     """Alarms and the release's error rate and p95 latency since the bake began."""
-    alarming, missing = firing_alarms(cloudwatch, bake.alarm_names)
+    alarming, missing = firing_alarms(cloudwatch, alarm_names)
     if not bake.load_balancer:
         return BakeFigures(alarms_in_alarm=alarming, alarms_missing=missing)
     # CloudWatch wants at least one whole period in the window.
@@ -88,40 +90,209 @@ def _label(seconds: int) -> str:
     )
 
 
-def check_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any) -> BakeProgress:
-    """One look at the release; returns whether to keep watching and how long to wait, or raises on a breach."""
+# The alarms a launch makes for its bake are named under its environment's role, so the role may make and
+# delete those and no other: <role name>/<launch id>/<what>.
+def launch_alarm_prefix(profile: EnvironmentProfile, launch_id: str) -> str:
+    return f"{profile.target.role_arn.rsplit('/', 1)[-1]}/{launch_id}/"
+
+
+def launch_alarms(profile: EnvironmentProfile, launch: Launch) -> list[dict[str, Any]]:
+    """The PutMetricAlarm requests for the launch's own alarms on the profile's thresholds: error rate (5xx
+    over requests, as metric math), p95 latency (an extended statistic) and, when the profile asks for
+    one, a minimum of traffic. None without a load balancer to watch."""
     bake = profile.bake
-    moment = store.clock.now()
+    if not bake.load_balancer:
+        return []
+    prefix = launch_alarm_prefix(profile, launch.launch_id)
+    dimensions = [{"Name": "LoadBalancer", "Value": bake.load_balancer}]
+    tags = [
+        {"Key": "launch-id", "Value": launch.launch_id},
+        {"Key": "release-version", "Value": launch.request.version},
+        {"Key": "environment", "Value": profile.name},
+    ]
+    common: dict[str, Any] = {
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ActionsEnabled": False,  # EventBridge hears every state change; the alarm itself notifies nobody
+        "Tags": tags,
+    }
+
+    def count(metric_id: str, name: str) -> dict[str, Any]:
+        return {
+            "Id": metric_id,
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": name, "Dimensions": dimensions},
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        }
+
+    alarms: list[dict[str, Any]] = [
+        {
+            **common,
+            "AlarmName": prefix + "error-rate",
+            "AlarmDescription": f"launch {launch.launch_id}: 5xx over requests above {bake.error_rate_threshold:.3%}",
+            "Metrics": [
+                count("errors", "HTTPCode_Target_5XX_Count"),
+                count("requests", "RequestCount"),
+                {
+                    "Id": "rate",
+                    "Label": "error rate",
+                    "Expression": "IF(requests > 0, errors / requests, 0)",
+                    "ReturnData": True,
+                },
+            ],
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": bake.error_rate_threshold,
+            "TreatMissingData": "notBreaching",
+        },
+        {
+            **common,
+            "AlarmName": prefix + "p95-latency",
+            "AlarmDescription": f"launch {launch.launch_id}: p95 latency above {bake.p95_latency_threshold_ms} ms",
+            "Namespace": "AWS/ApplicationELB",
+            "MetricName": "TargetResponseTime",
+            "Dimensions": dimensions,
+            "ExtendedStatistic": "p95",
+            "Period": 60,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": bake.p95_latency_threshold_ms / 1000,
+            "TreatMissingData": "notBreaching",
+        },
+    ]
+    if bake.min_requests_per_minute:
+        alarms.append(
+            {
+                **common,
+                "AlarmName": prefix + "traffic",
+                "AlarmDescription": (
+                    f"launch {launch.launch_id}: fewer than {bake.min_requests_per_minute} requests a minute"
+                ),
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": "RequestCount",
+                "Dimensions": dimensions,
+                "Statistic": "Sum",
+                "Period": 60,
+                "ComparisonOperator": "LessThanThreshold",
+                "Threshold": bake.min_requests_per_minute,
+                "TreatMissingData": "breaching",  # no traffic at all is the worst case of too little
+            }
+        )
+    return alarms
+
+
+def begin_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any) -> BakeProgress:
+    """Make the launch's alarms and set the checkpoints' times; from here the bake waits on events and timers."""
     state = launch.results.bake
-    started = state.started_at if state else moment
-    elapsed = (moment - started).total_seconds()
-    figures = read_figures(cloudwatch, bake, started, moment)
-    reached = list(state.checkpoints) if state else []
-    for offset in bake.checkpoints:
-        if offset <= elapsed and all(c.offset_seconds != offset for c in reached):
-            reached.append(
-                Checkpoint(
-                    offset_seconds=offset, label=_label(offset), at=moment, **figures.model_dump(exclude_unset=True)
-                )
-            )
-            store.append_event(
-                launch.launch_id,
-                "checkpoint",
-                f"checkpoint {_label(offset)} passed",
-                stage=Stage.BAKE,
-                details=figures.model_dump(mode="json", exclude_unset=True),
-            )
+    if state is not None:
+        return state  # a retried step: the alarms are made, the times set
+    moment = store.clock.now()
+    made = []
+    for alarm in launch_alarms(profile, launch):
+        cloudwatch.put_metric_alarm(**alarm)
+        made.append(alarm["AlarmName"])
+    bake = profile.bake
+    schedule = [
+        ScheduledCheckpoint(
+            offset_seconds=offset,
+            label=_label(offset),
+            at=moment + timedelta(seconds=offset),
+            final=offset == bake.checkpoints[-1],
+        )
+        for offset in bake.checkpoints
+    ]
+    store.append_event(
+        launch.launch_id,
+        "bake_started",
+        f"baking until {_label(bake.checkpoints[-1])}: checkpoints {', '.join(c.label for c in schedule)}; "
+        f"watching {len(made) + len(bake.alarm_names)} alarm(s)",
+        stage=Stage.BAKE,
+        details={"launch_alarms": made, "team_alarms": bake.alarm_names},
+    )
+    return BakeProgress(
+        started_at=moment,
+        elapsed_seconds=0,
+        checkpoints=[],
+        schedule=schedule,
+        launch_alarms=made,
+        watch_seconds=bake.checkpoints[-1] + WATCH_MARGIN_SECONDS,
+        last=BakeFigures(alarms_in_alarm=[], alarms_missing=[]),
+        polls=0,
+        verdict="watching",
+    )
+
+
+# The alarm watch outlasts the last checkpoint by this much: the checkpoint ends it, not its timeout.
+WATCH_MARGIN_SECONDS = 300
+
+
+def watched_alarms(profile: EnvironmentProfile, state: BakeProgress | None) -> list[str]:
+    """The team's alarms and the launch's own."""
+    return [*profile.bake.alarm_names, *(state.launch_alarms if state else [])]
+
+
+def pass_checkpoint(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, offset: int
+) -> BakeProgress:
+    """Record the figures at a checkpoint; a breach seen there raises (the look that catches a lost alarm
+    event), the last one declares the release healthy."""
+    state = launch.results.bake
+    assert state is not None, "the bake began"
+    moment = store.clock.now()
+    elapsed = (moment - state.started_at).total_seconds()
+    bake = profile.bake
+    figures = read_figures(cloudwatch, bake, watched_alarms(profile, state), state.started_at, moment)
+    reached = [c for c in state.checkpoints if c.offset_seconds != offset]
+    reached.append(
+        Checkpoint(offset_seconds=offset, label=_label(offset), at=moment, **figures.model_dump(exclude_unset=True))
+    )
     found = breaches(figures, bake)
-    remaining = [offset - elapsed for offset in bake.checkpoints if offset > elapsed]
-    progress = BakeProgress(
-        started_at=started,
-        elapsed_seconds=round(elapsed, 1),
-        checkpoints=reached,
-        last=figures,
-        polls=(state.polls if state else 0) + 1,
-        verdict="breach" if found else "watching" if remaining else "healthy",
+    final = offset == bake.checkpoints[-1]
+    progress = state.model_copy(
+        update={
+            "elapsed_seconds": round(elapsed, 1),
+            "checkpoints": sorted(reached, key=lambda c: c.offset_seconds),
+            "last": figures,
+            "polls": state.polls + 1,
+            "verdict": "breach" if found else "healthy" if final else "watching",
+        }
     )
     if found:
-        raise BakeBreached("; ".join(found) + f" at {_label(math.floor(elapsed))}", progress=progress)
-    progress.next_wait_seconds = max(1, min(bake.poll_seconds, math.ceil(remaining[0]))) if remaining else 0
+        raise BakeBreached("; ".join(found) + f" at {_label(offset)}", progress=progress)
+    store.append_event(
+        launch.launch_id,
+        "checkpoint",
+        f"checkpoint {_label(offset)} passed" + (": the release is healthy" if final else ""),
+        stage=Stage.BAKE,
+        details=figures.model_dump(mode="json", exclude_unset=True),
+    )
     return progress
+
+
+def alarm_sighting(launch: Launch, profile: EnvironmentProfile, cloudwatch: Any) -> Sighting:
+    """The watched alarms as CloudWatch has them now; any of them changing to ALARM decides the wait."""
+    names = watched_alarms(profile, launch.results.bake)
+    arns: list[str] = []
+    firing: list[str] = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
+        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            arns.append(alarm["AlarmArn"])
+            if alarm["StateValue"] == "ALARM":
+                firing.append(f"alarm {alarm['AlarmName']} is in ALARM: {alarm.get('StateReason', '')}")
+    outcome = alarm_fired(launch, firing) if firing else Outcome(verdict="pending", reason="no alarm firing")
+    return Sighting(resources=arns, outcome=outcome)
+
+
+def delete_launch_alarms(profile: EnvironmentProfile, launch: Launch, cloudwatch: Any) -> list[str]:
+    """Delete every alarm the launch made (found by its name prefix, so one a failed write did not record
+    goes too); the names deleted."""
+    prefix = launch_alarm_prefix(profile, launch.launch_id)
+    names = [
+        alarm["AlarmName"]
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
+        for alarm in page.get("MetricAlarms", [])
+    ]
+    if names:
+        cloudwatch.delete_alarms(AlarmNames=names)
+    return names

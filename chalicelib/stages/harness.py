@@ -29,9 +29,10 @@ class StageStore(LaunchStore):
     """The store as a stage sees it: what it writes to the environment's record (changes, the rollback
     point) is written at once, but its timeline events wait to be written with its progress."""
 
-    def __init__(self, store: LaunchStore, launch_id: str) -> None:
+    def __init__(self, store: LaunchStore, launch_id: str, defer: bool = True) -> None:
         super().__init__(store._db, store._table, store.clock)
         self._launch_id = launch_id
+        self._defer = defer
         self.events: list[TimelineEvent] = []
 
     def append_event(
@@ -42,7 +43,7 @@ class StageStore(LaunchStore):
         stage: Stage | None = None,
         details: dict[str, Any] | None = None,
     ) -> TimelineEvent:
-        if launch_id != self._launch_id:
+        if launch_id != self._launch_id or not self._defer:
             return super().append_event(launch_id, kind, message, stage, details)
         event = self.event(kind, message, stage, details)
         self.events.append(event)
@@ -89,6 +90,14 @@ class StageSpec:
     clients: tuple[str, ...] = ()  # in the environment's account, as its role
     own_clients: tuple[str, ...] = ()  # in the controller's account (its topics, its link key)
     event: type[StageEvent] = StageEvent
+    function: str = ""  # the Lambda function the row runs in (its policies), when not its own name
+    # False for a row that writes its own progress (a wait answers the execution after writing, so nothing
+    # may be written after it): its events are written at once and its result is not written again.
+    persists: bool = True
+
+    @property
+    def function_name(self) -> str:
+        return self.function or self.name
 
 
 @dataclass
@@ -119,7 +128,7 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         raise LaunchAborted(reason)
     if spec.enters is not None and (launch.status, launch.stage) != (spec.enters, spec.stage):
         launch = store.set_status(launch.launch_id, spec.enters, stage=spec.stage, current=launch)
-    recorder = StageStore(store, launch.launch_id)
+    recorder = StageStore(store, launch.launch_id, defer=spec.persists)
     profile = profile_of(launch)
     call = StageCall(
         store=recorder,
@@ -128,7 +137,7 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         event=parsed,
         settings=needs.settings(),
         declared=spec.clients,
-        make_client=needs.environment(launch, profile, spec.name) if spec.clients else None,
+        make_client=needs.environment(launch, profile, spec.function_name) if spec.clients else None,
         own=spec.own_clients,
         make_own_client=needs.client,
     )
@@ -137,6 +146,8 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     except Exception as exc:
         _persist_failure(store, launch, spec.stage, exc, recorder.events)
         raise
+    if not spec.persists:
+        return progress.model_dump(mode="json")
     status, stage = spec.exits(launch) if spec.exits else (None, None)
     store.write_progress(
         launch, stage, progress, kept_under=spec.stage, events=recorder.events, status=status, status_last=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from chalicelib.models import Launch, LaunchStatus, Stage
@@ -22,12 +23,14 @@ _UNCHANGED_STATUS = {
 
 
 def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile) -> StartProgress:
-    """Hold the environment for this launch and hand the state machine its waits."""
+    """Hold the environment for this launch and hand the state machine its deadlines."""
     store.acquire_lock(launch.request.environment, launch.launch_id, profile.lock_lease_seconds)
+    migration = profile.backend.migration
     return StartProgress(
         approval_timeout_seconds=profile.approvals.timeout_seconds,
-        backend_poll_seconds=profile.backend.poll_seconds,
-        bake_poll_seconds=profile.bake.poll_seconds,
+        snapshot_deadline_seconds=profile.database.snapshot_deadline_seconds,
+        migration_deadline_seconds=migration.deadline_seconds if migration else profile.backend.deadline_seconds,
+        rollout_deadline_seconds=profile.backend.deadline_seconds,
     )
 
 
@@ -56,6 +59,7 @@ def finish_launch(
     error: dict[str, str] | None,
     sns: Any,
     topic_arn: str,
+    cloudwatch: Callable[[], Any] | None = None,
 ) -> FinishProgress:
     """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
 
@@ -63,10 +67,13 @@ def finish_launch(
     (the progress it returns marks the launch notified)."""
     error_name = (error or {}).get("Error")
     launch_id = launch.launch_id
+    alarms: dict[str, Any] = {}
+    if launch.results.bake is not None and cloudwatch is not None:
+        alarms = _delete_launch_alarms(launch, cloudwatch)
     status = final_status(outcome, error_name, changed=bool(launch.changes))
     if launch.results.finish is not None:
         return launch.results.finish  # a retried step: finished and notified
-    cause = _cause(error) or _rejection(store, launch_id, error_name)
+    cause = _cause(error) or _rejection(store, launch_id, error_name) or _last_failure(store, launch_id, error)
     if error_name == "RollbackRequested" and launch.rollback_of:
         asked = launch.rollback_of
         cause = f"{asked['requested_by']} asked to roll back launch {asked['launch_id']}: {asked['reason']}"
@@ -96,11 +103,30 @@ def finish_launch(
             stage=Stage.FINISH,
             error={"error": error_name or "", "cause": cause} if error else None,
             current=launch,
-            also=[store.event("finished", summary, Stage.FINISH, {**lock_note, "manual_steps": manual_steps})],
+            also=[
+                store.event(
+                    "finished",
+                    summary + (f"; {alarms['left']}" if "left" in alarms else ""),
+                    Stage.FINISH,
+                    {**lock_note, "manual_steps": manual_steps, **alarms},
+                )
+            ],
         )
     if topic_arn:
         _notify(sns, topic_arn, launch, final, error_name, cause, manual_steps)
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
+
+
+def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict[str, Any]:
+    """The alarms the launch made for its bake go with it, on every path: what was deleted, or what is left
+    for a person (the launch still ends: a finish stuck on an alarm would hold the environment's lock)."""
+    from chalicelib.profiles import profile_of
+    from chalicelib.stages.bake import delete_launch_alarms
+
+    try:
+        return {"launch_alarms_deleted": delete_launch_alarms(profile_of(launch), launch, cloudwatch())}
+    except Exception as exc:  # noqa: BLE001 - a retried step tries again; the end is written regardless
+        return {"left": f"the launch's alarms could not be deleted ({type(exc).__name__}: {exc}): delete them by hand"}
 
 
 def _manual_steps(launch: Launch, cause: str) -> list[str]:
@@ -162,6 +188,15 @@ def _rejection(store: LaunchStore, launch_id: str, error_name: str | None) -> st
         return ""
     rejected = [a for a in store.approvals(launch_id) if a.decision == "rejected"]
     return "; ".join(f"{a.role} ({a.approver}) rejected: {a.comment or 'no reason given'}" for a in rejected)
+
+
+def _last_failure(store: LaunchStore, launch_id: str, error: dict[str, str] | None) -> str:
+    """The failure the timeline keeps, when the error reached the finish without its cause (a failure
+    inside a Parallel branch may lose it on the way to the Catch)."""
+    if not error:
+        return ""
+    failed = [event for event in store.timeline(launch_id) if event.kind == "stage_failed"]
+    return str(failed[-1].details.get("cause") or failed[-1].message) if failed else ""
 
 
 def _cause(error: dict[str, str] | None) -> str:

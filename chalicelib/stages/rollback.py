@@ -1,4 +1,4 @@
-"""Rollback: undo only what this launch changed, newest change first, and wait until it has settled."""
+"""Rollback: undo only what this launch changed, newest change first; the service's rollback is waited on."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.errors import RollbackIncomplete
 from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackProgress, UndoneChange
-from chalicelib.stages.backend import migration_task, rollout_state
+from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.rollback_point import live_site_versions
 from chalicelib.store import LaunchStore
+from chalicelib.waits import Outcome, Sighting, restored
 
 # Deploy order is frontend, migrations, backend; undo runs the other way.
 UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
@@ -33,9 +34,12 @@ def restore_backend(
         )
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
     if service["taskDefinition"] != point.task_definition_arn:
-        ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=point.task_definition_arn)
+        service = ecs.update_service(
+            cluster=target.cluster, service=target.service, taskDefinition=point.task_definition_arn
+        )["service"]
         return UndoneChange(
             task_definition_arn=point.task_definition_arn,
+            deployment_id=primary_deployment(service, point.task_definition_arn),
             settled=False,
             reason=f"service {target.service} rolling back to {point.task_definition_arn.rsplit('/', 1)[-1]}",
         )
@@ -44,7 +48,29 @@ def restore_backend(
         raise RollbackIncomplete(f"the rollback deployment of {target.service} failed: {reason}")
     if state != "steady" and moment > deadline:
         raise RollbackIncomplete(f"{target.service} not steady on the previous revision in time: {reason}")
-    return UndoneChange(task_definition_arn=point.task_definition_arn, settled=state == "steady", reason=reason)
+    return UndoneChange(
+        task_definition_arn=point.task_definition_arn,
+        deployment_id=primary_deployment(service, point.task_definition_arn),
+        settled=state == "steady",
+        reason=reason,
+    )
+
+
+def restore_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Sighting:
+    """The service's rollback deployment as ECS describes it now; its COMPLETED or FAILED event decides."""
+    point = launch.rollback_point
+    assert point is not None, "a restore follows a rollback point"
+    target = profile.backend
+    service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
+    undone = launch.results.rollback.undone.get(Change.BACKEND) if launch.results.rollback else None
+    deployment = (undone.deployment_id if undone else None) or primary_deployment(service, point.task_definition_arn)
+    state, reason = rollout_state(service, point.task_definition_arn)
+    if state == "steady":
+        outcome = restored(launch, reason)
+    else:
+        verdict: Literal["pending", "failed"] = "failed" if state == "failed" else "pending"
+        outcome = Outcome(verdict=verdict, reason=f"rollback deployment of {target.service}: {reason}")
+    return Sighting(resources=[service["serviceArn"]], outcome=outcome, expects={"deployment_id": deployment or ""})
 
 
 def restored_instance_id(instance_id: str, launch_id: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import RollbackPointFailed
@@ -11,9 +10,10 @@ from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackPointProgress
 from chalicelib.store import LaunchStore
+from chalicelib.waits import Outcome, Sighting, snapshot_ready
 
-# How long a snapshot may take before the launch gives up (large databases take a while).
-SNAPSHOT_DEADLINE = timedelta(hours=2)
+# A snapshot in one of these will never become available.
+SNAPSHOT_FAILED = {"failed", "incompatible-restore", "deleted"}
 
 
 def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
@@ -58,15 +58,29 @@ def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket:
     return copied
 
 
-def snapshot_status(rds: Any, snapshot: str, started: datetime, moment: datetime) -> str:
-    """The snapshot's status; a failed snapshot, or one past its deadline, raises RollbackPointFailed."""
+def snapshot_status(rds: Any, snapshot: str) -> str:
+    """The snapshot's status; a failed snapshot raises RollbackPointFailed."""
     described = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]
     status: str = described["Status"]
-    if status in {"failed", "incompatible-restore", "deleted"}:
+    if status in SNAPSHOT_FAILED:
         raise RollbackPointFailed(f"database snapshot {snapshot} is {status}")
-    if status != "available" and moment - started > SNAPSHOT_DEADLINE:
-        raise RollbackPointFailed(f"database snapshot {snapshot} still {status} after {SNAPSHOT_DEADLINE}")
     return status
+
+
+def snapshot_sighting(launch: Launch, rds: Any) -> Sighting:
+    """The snapshot as RDS describes it now; RDS's "snapshot created" event decides its wait."""
+    point = launch.rollback_point
+    assert point is not None, "the rollback point was recorded"
+    assert point.db_snapshot_id, "the rollback point started a snapshot"
+    described = rds.describe_db_snapshots(DBSnapshotIdentifier=point.db_snapshot_id)["DBSnapshots"][0]
+    status = described["Status"]
+    if status in SNAPSHOT_FAILED:
+        outcome = Outcome(verdict="failed", reason=f"database snapshot {point.db_snapshot_id} is {status}")
+    elif status == "available":
+        outcome = snapshot_ready(launch, status, "seen available")
+    else:
+        outcome = Outcome(verdict="pending", reason=f"snapshot {status}")
+    return Sighting(resources=[described["DBSnapshotArn"]], outcome=outcome)
 
 
 def record_rollback_point(
@@ -79,9 +93,8 @@ def record_rollback_point(
 ) -> RollbackPointProgress:
     """Record the service's task definition, the site's versions, a backup copy and a DB snapshot.
 
-    Called again while the snapshot is being taken: the first call records, later ones only look.
-    Ready once the backup copy is complete and the snapshot is available."""
-    moment = store.clock.now()
+    A retried step finds what the first recorded. Ready once the backup copy is complete and the snapshot
+    is available; until then the launch waits for RDS's event."""
     point = launch.rollback_point
     if point is None:
         point = _record(store, launch, profile, ecs, s3, rds)
@@ -91,7 +104,7 @@ def record_rollback_point(
         copied = back_up_site(s3, frontend.backup_bucket, point, frontend.site_bucket, backup_prefix(launch.launch_id))
     status = "not taken"
     if point.db_snapshot_id:
-        status = snapshot_status(rds, point.db_snapshot_id, point.recorded_at, moment)
+        status = snapshot_status(rds, point.db_snapshot_id)
     ready = status in {"available", "not taken"}
     if ready:
         store.append_event(

@@ -1,13 +1,27 @@
 """The stage table: every checklist stage the state machine calls, what it enters and what it needs.
 
-Adding a stage is one module, one row here, one Lambda line in app.py and one ASL state."""
+Adding a stage is one module, one row here, one Lambda line in app.py and one ASL state. The waits share one
+function (`await_event`), which runs the row the state names."""
 
 from __future__ import annotations
 
-from chalicelib.models import ApprovalGateEvent, FinishEvent, Launch, LaunchStatus, Stage
+from collections.abc import Callable
+
+from chalicelib.models import ApprovalGateEvent, CheckpointEvent, FinishEvent, Launch, LaunchStatus, Stage, WaitEvent
 from chalicelib.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
+from chalicelib.store import WaitKind
+from chalicelib.waits import Sighting
+
+# Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
+WAIT_FUNCTION = "await_event"
+
+
+def wait_row(kind: str) -> str:
+    """The stage table's row for a wait of `kind`."""
+    return f"wait_for_{kind}"
+
 
 # Every service a preflight check reads in the environment (ACM: in us-east-1, where CloudFront's
 # certificates live; STS: who the environment's role is), and in the controller's account (its topics).
@@ -79,22 +93,92 @@ def _deploy_backend(call: StageCall) -> Progress:
     return deploy_backend(call.store, call.launch, call.profile, call.client("ecs"))
 
 
-def _check_backend(call: StageCall) -> Progress:
-    from chalicelib.stages.backend import check_backend
-
-    return check_backend(call.store, call.launch, call.profile, call.client("ecs"))
-
-
 def _smoke_test(call: StageCall) -> Progress:
     from chalicelib.stages.smoke import run_smoke
 
     return run_smoke(call.store, call.launch, call.profile, call.client("secretsmanager"))
 
 
-def _bake_check(call: StageCall) -> Progress:
-    from chalicelib.stages.bake import check_bake
+def _begin_bake(call: StageCall) -> Progress:
+    from chalicelib.stages.bake import begin_bake
 
-    return check_bake(call.store, call.launch, call.profile, call.client("cloudwatch"))
+    return begin_bake(call.store, call.launch, call.profile, call.client("cloudwatch"))
+
+
+def _bake_checkpoint(call: StageCall) -> Progress:
+    """A checkpoint's figures, written before the last one ends the alarm watch (the launch goes on then)."""
+    from chalicelib.stages.bake import pass_checkpoint
+    from chalicelib.waits import Outcome, settle
+
+    assert isinstance(call.event, CheckpointEvent)
+    progress = pass_checkpoint(
+        call.store, call.launch, call.profile, call.client("cloudwatch"), call.event.offset_seconds
+    )
+    call.store.write_progress(call.launch, progress=progress, kept_under=Stage.BAKE)
+    watch = call.store.open_wait_of(call.launch.launch_id)
+    if progress.verdict == "healthy" and watch is not None and watch.kind == "alarms":
+        ended = Outcome(verdict="done", reason="no alarm fired by the last checkpoint", progress=progress)
+        settle(call.store, call.client("stepfunctions"), watch, ended, "the last checkpoint passed")
+    return progress
+
+
+def _wait(
+    kind: WaitKind, look: Callable[[StageCall], Sighting], overrun: Callable[[StageCall], None] | None = None
+) -> Callable[[StageCall], Progress]:
+    """A wait's row: opens the wait and looks once, or, called without a token at the deadline, looks a last time."""
+
+    def run(call: StageCall) -> Progress:
+        from chalicelib.waits import at_deadline, begin_wait
+
+        event = call.event
+        assert isinstance(event, WaitEvent)
+        sighting = look(call)
+        if event.task_token is None:
+            stop = (lambda: overrun(call)) if overrun else None
+            return at_deadline(call.store, call.launch, kind, sighting, stop)
+        sfn = call.client("stepfunctions")
+        outcome = begin_wait(
+            call.store, sfn, call.launch, kind, event.task_token, event.deadline_seconds, sighting, lambda: look(call)
+        )
+        return outcome.progress or Progress()
+
+    return run
+
+
+def _snapshot(call: StageCall) -> Sighting:
+    from chalicelib.stages.rollback_point import snapshot_sighting
+
+    return snapshot_sighting(call.launch, call.client("rds"))
+
+
+def _migration(call: StageCall) -> Sighting:
+    from chalicelib.stages.backend import migration_sighting
+
+    return migration_sighting(call.launch, call.profile, call.client("ecs"))
+
+
+def _stop_migration(call: StageCall) -> None:
+    from chalicelib.stages.backend import stop_migration
+
+    stop_migration(call.profile, call.launch, call.client("ecs"))
+
+
+def _rollout(call: StageCall) -> Sighting:
+    from chalicelib.stages.backend import rollout_sighting
+
+    return rollout_sighting(call.launch, call.profile, call.client("ecs"))
+
+
+def _restore(call: StageCall) -> Sighting:
+    from chalicelib.stages.rollback import restore_sighting
+
+    return restore_sighting(call.launch, call.profile, call.client("ecs"))
+
+
+def _alarms(call: StageCall) -> Sighting:
+    from chalicelib.stages.bake import alarm_sighting
+
+    return alarm_sighting(call.launch, call.profile, call.client("cloudwatch"))
 
 
 def _roll_back(call: StageCall) -> Progress:
@@ -118,13 +202,28 @@ def _finish(call: StageCall) -> Progress:
     error = call.event.error
     caught = {"Error": error.Error, "Cause": error.Cause or ""} if error else None
     return finish_launch(
-        call.store, call.launch, call.event.outcome, caught, call.client("sns"), call.settings.notifications_topic_arn
+        call.store,
+        call.launch,
+        call.event.outcome,
+        caught,
+        call.client("sns"),
+        call.settings.notifications_topic_arn,
+        lambda: call.client("cloudwatch"),
     )
 
 
 def _awaiting_approval(_: Launch) -> tuple[LaunchStatus, Stage]:
     return LaunchStatus.AWAITING_APPROVAL, Stage.APPROVALS
 
+
+# Each wait: what it waits for, its stage, its look, what its deadline stops, the service it looks at.
+WAITS: list[tuple[WaitKind, Stage, Callable[[StageCall], Sighting], Callable[[StageCall], None] | None, str]] = [
+    ("snapshot", Stage.ROLLBACK_POINT, _snapshot, None, "rds"),
+    ("migration", Stage.BACKEND, _migration, _stop_migration, "ecs"),
+    ("rollout", Stage.BACKEND, _rollout, None, "ecs"),
+    ("restore", Stage.ROLLBACK, _restore, None, "ecs"),
+    ("alarms", Stage.BAKE, _alarms, None, "cloudwatch"),
+]
 
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
@@ -157,9 +256,31 @@ STAGES: dict[str, StageSpec] = {
             clients=("s3", "cloudfront"),
         ),
         StageSpec("deploy_backend", Stage.BACKEND, _deploy_backend, enters=LaunchStatus.DEPLOYING, clients=("ecs",)),
-        StageSpec("check_backend", Stage.BACKEND, _check_backend, clients=("ecs",)),
         StageSpec("smoke_test", Stage.SMOKE, _smoke_test, enters=LaunchStatus.VERIFYING, clients=("secretsmanager",)),
-        StageSpec("bake_check", Stage.BAKE, _bake_check, enters=LaunchStatus.BAKING, clients=("cloudwatch",)),
+        StageSpec("begin_bake", Stage.BAKE, _begin_bake, enters=LaunchStatus.BAKING, clients=("cloudwatch",)),
+        StageSpec(
+            "bake_checkpoint",
+            Stage.BAKE,
+            _bake_checkpoint,
+            clients=("cloudwatch",),
+            own_clients=("stepfunctions",),
+            event=CheckpointEvent,
+            persists=False,
+        ),
+        *[
+            StageSpec(
+                f"wait_for_{kind}",
+                stage,
+                _wait(kind, look, overrun),
+                honours_abort=kind != "restore",  # undoing is what an abort asks for
+                clients=(service,),
+                own_clients=("stepfunctions",),
+                event=WaitEvent,
+                function=WAIT_FUNCTION,
+                persists=False,
+            )
+            for kind, stage, look, overrun, service in WAITS
+        ],
         StageSpec(
             "roll_back",
             Stage.ROLLBACK,
@@ -168,6 +289,14 @@ STAGES: dict[str, StageSpec] = {
             honours_abort=False,  # undoing is what an abort asks for
             clients=("ecs", "s3", "cloudfront", "rds"),
         ),
-        StageSpec("finish_launch", Stage.FINISH, _finish, honours_abort=False, own_clients=("sns",), event=FinishEvent),
+        StageSpec(
+            "finish_launch",
+            Stage.FINISH,
+            _finish,
+            honours_abort=False,
+            clients=("cloudwatch",),  # the launch's own alarms go with it
+            own_clients=("sns",),
+            event=FinishEvent,
+        ),
     ]
 }

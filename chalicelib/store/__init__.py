@@ -43,6 +43,7 @@ from chalicelib.store.table import (
     s,
     table_definition,
 )
+from chalicelib.store.waits import Wait, WaitKind, WaitRecords
 
 __all__ = [
     "LIST_INDEX",
@@ -58,11 +59,13 @@ __all__ = [
     "RollbackAlreadyClaimed",
     "StatusConflict",
     "TimelineBusy",
+    "Wait",
+    "WaitKind",
     "table_definition",
 ]
 
 
-class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords):
+class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords):
     """One DynamoDB table, single-table layout; takes its client and clock so tests hand it moto's and theirs."""
 
     def create_launch(

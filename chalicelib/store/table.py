@@ -23,7 +23,8 @@ def n(value: int) -> dict[str, str]:
 
 class Keys:
     """Every item's key in the single-table layout. A launch's partition holds its record, timeline,
-    approval gate, requests, decisions and deciders; a lock and an approval link's pointer have their own."""
+    approval gate, requests, decisions, deciders and open wait; a lock, an approval link's pointer and a
+    wait's pointer from each resource it waits on have their own."""
 
     @staticmethod
     def launch(launch_id: str) -> dict[str, Any]:
@@ -57,6 +58,18 @@ class Keys:
     @staticmethod
     def approval_link(approval_id: str) -> dict[str, Any]:
         return {"pk": s(f"APPROVAL_ID#{approval_id}"), "sk": s("REQUEST")}
+
+    @staticmethod
+    def wait_of(launch_id: str) -> dict[str, Any]:
+        return {"pk": s(f"LAUNCH#{launch_id}"), "sk": s("WAIT")}
+
+    @staticmethod
+    def waiting(resource: str) -> dict[str, str]:
+        return s(f"WAITING_ON#{resource}")
+
+    @staticmethod
+    def waiting_on(resource: str, launch_id: str, kind: str) -> dict[str, Any]:
+        return {"pk": Keys.waiting(resource), "sk": s(f"LAUNCH#{launch_id}#{kind}")}
 
     @staticmethod
     def lock(environment: str) -> dict[str, Any]:

@@ -121,6 +121,12 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             "AllowedPattern": "^[a-z][a-z0-9-]{0,30}$",
             "Description": "The profile's name.",
         },
+        "ControllerEventBus": {
+            "Type": "String",
+            "AllowedPattern": r"^arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.-]+$",
+            "Description": "The controller stack's output EventBusArn: where this account's events about "
+            "launches go (its bus policy admits this account through the controller's EnvironmentAccounts).",
+        },
     }
     for field in fields:
         if field == "name":
@@ -159,6 +165,7 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             },
         }
     }
+    resources |= event_forwarding()
     for function, document in sorted(policies.items()):
         resources[f"{to_cfn_resource_name(function)}Policy"] = {
             "Type": "AWS::IAM::ManagedPolicy",
@@ -188,8 +195,90 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
     }
 
 
+# The events a waiting launch needs from this account, each as narrow as its pattern can say: only a
+# launch's own migration task (started by launch/<id>) and snapshot (pre-launch-<id>), only alarms going to
+# ALARM. Each is within the controller's own rule (chalicelib.service_events.WATCHED_EVENTS).
+FORWARDED_EVENTS: dict[str, dict[str, Any]] = {
+    "Deployments": {"source": ["aws.ecs"], "detail-type": ["ECS Deployment State Change"]},
+    "MigrationTasks": {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {"lastStatus": ["STOPPED"], "startedBy": [{"prefix": "launch/"}]},
+    },
+    "Snapshots": {
+        "source": ["aws.rds"],
+        "detail-type": ["RDS DB Snapshot Event"],
+        "detail": {"SourceType": ["SNAPSHOT"], "SourceIdentifier": [{"prefix": "pre-launch-"}]},
+    },
+    "Alarms": {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"state": {"value": ["ALARM"]}},
+    },
+}
+
+
+def event_forwarding() -> dict[str, Any]:
+    """The rules that send this account's events about launches to the controller's bus, and the role
+    EventBridge sends them as (it may put events on that bus and nowhere else)."""
+    resources: dict[str, Any] = {
+        "EventForwardingRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Path": {"Fn::Sub": ROLE_PATH},
+                "Description": {"Fn::Sub": "EventBridge forwarding ${EnvironmentName}'s events to the controller"},
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "put-on-the-controllers-bus",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "events:PutEvents",
+                                    "Resource": {"Ref": "ControllerEventBus"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        }
+    }
+    for name, pattern in FORWARDED_EVENTS.items():
+        resources[f"Forward{name}"] = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": {"Fn::Sub": f"{ROLE_NAME}-{name.lower()}"},
+                "Description": "Send the controller what a waiting launch listens for",
+                "EventPattern": pattern,
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "controller",
+                        "Arn": {"Ref": "ControllerEventBus"},
+                        "RoleArn": {"Fn::GetAtt": ["EventForwardingRole", "Arn"]},
+                    }
+                ],
+            },
+        }
+    return resources
+
+
 def role_parameters(profile: EnvironmentProfile, policies: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """The target template's parameters from a profile (all but ControllerRoleArns and the prefix)."""
+    """The target template's parameters from a profile (all but the controller's: ControllerRoleArns,
+    ControllerEventBus and the prefix)."""
     policies = environment_policies() if policies is None else policies
     values: dict[str, str] = {}
     for field in fields_named(policies):

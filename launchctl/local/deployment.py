@@ -28,7 +28,8 @@ LOCALLY_MADE = {
     "AWS::ApiGateway::RestApi": "served by Chalice's local server; the API function runs the requests",
     "AWS::ApiGateway::Deployment": "served by Chalice's local server",
     "AWS::ApiGateway::Stage": "its StageName is the local API's path prefix",
-    "AWS::Lambda::Permission": "API Gateway's right to invoke the API function: the local server calls it directly",
+    "AWS::Lambda::Permission": "a service's right to invoke a function (API Gateway's, EventBridge's): the local "
+    "server and the local EventBridge call the functions directly",
 }
 # Made locally after the stack, from properties CloudFormation resolved (through outputs): moto's
 # CloudFormation puts a state machine where the interpreter that executes the ASL never looks, and reads
@@ -36,6 +37,7 @@ LOCALLY_MADE = {
 MADE_AFTER = {
     "AWS::StepFunctions::StateMachine": "created after the stack from its Definition with DefinitionSubstitutions, "
     "RoleArn, StateMachineType, LoggingConfiguration and TracingConfiguration",
+    "AWS::Events::EventBusPolicy": "put on its bus with PutPermission from its Statement, when its Condition holds",
 }
 # Properties of created resources that moto's CloudFormation drops, applied through the service's API.
 APPLIED_AFTER = {
@@ -124,6 +126,7 @@ def deploy(
         "AWS::StackName": STACK_NAME,
     }
     made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
+    policies = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::Events::EventBusPolicy"}
     # A state machine's Ref (its ARN) is known before it exists: it follows from its name.
     names = {key: _with_parameters(r["Properties"].get("StateMachineName", key), known) for key, r in after.items()}
     made |= {key: f"arn:aws:states:{region}:{account}:stateMachine:{name}" for key, name in names.items()}
@@ -151,6 +154,10 @@ def deploy(
     }
     for key, resource in after.items():
         _make_machine(client("stepfunctions"), names[key], key, resource, resolved)
+    for key, resource in policies.items():
+        statement = _put_bus_policy(client("events"), resource, template.get("Conditions", {}), known)
+        if statement is not None:
+            physical[key] = statement
     _apply_after(client, template, physical)
     functions = _functions(client("lambda"), template, physical)
     return Deployment(outputs=outputs, functions=functions, resources={**physical, **made})
@@ -236,6 +243,42 @@ def _make_machine(sfn: Any, name: str, key: str, resource: dict[str, Any], resol
         },
         tracingConfiguration={"enabled": bool(properties.get("TracingConfiguration", {}).get("Enabled", False))},
     )
+
+
+def _put_bus_policy(events: Any, resource: dict[str, Any], conditions: dict[str, Any], known: dict[str, str]) -> None:
+    """An EventBusPolicy as CloudFormation puts it: its Statement under its StatementId, on its bus."""
+    condition = resource.get("Condition")
+    if condition and not _holds(conditions[condition], known):
+        return
+    properties = _with_parameters(resource["Properties"], known)
+    statement = dict(properties["Statement"])
+    principal = statement.get("Principal", {})
+    if isinstance(principal, dict) and isinstance(principal.get("AWS"), str):
+        # A CommaDelimitedList parameter arrives here joined: one principal per account, as CloudFormation makes it.
+        principal["AWS"] = principal["AWS"].split(",")
+    policy = {"Version": "2012-10-17", "Statement": [{"Sid": properties["StatementId"], **statement}]}
+    events.put_permission(EventBusName=properties.get("EventBusName", "default"), Policy=json.dumps(policy))
+    return str(properties["StatementId"])
+
+
+def _holds(condition: Any, known: dict[str, str]) -> bool:
+    """The condition functions the template's conditions use (Not, Equals, Join over a Ref)."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not value(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = node["Fn::Equals"]
+            return value(left) == value(right)
+        if isinstance(node, dict) and "Fn::Join" in node:
+            separator, items = node["Fn::Join"]
+            joined = value(items)
+            return separator.join(joined.split(",")) if isinstance(joined, str) else separator.join(joined)
+        if isinstance(node, dict) and "Ref" in node:
+            return known.get(node["Ref"], "")
+        return node
+
+    return bool(value(condition))
 
 
 def _apply_after(client: Callable[[str], Any], template: dict[str, Any], physical: dict[str, str]) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.utils import utcnow
 from moto.ecs.models import ecs_backends
 
+from launchctl.local import emitters
+from launchctl.local.eventbridge import service_event
 from launchctl.local.infrastructure import ACCOUNT_ID
 
 
@@ -23,10 +26,20 @@ class EcsScheduler:
     in `slow_images` keeps its rollout in progress until it leaves the set.
 
     One-off tasks (a launch's migration, started by `launch/<id>`) run for `settle_seconds` and
-    stop with exit code 0, or 1 when their image is listed in `failing_tasks`."""
+    stop with exit code 0, or 1 when their image is listed in `failing_tasks`; one whose image is in
+    `slow_tasks` runs until it leaves the set (or someone stops it).
+
+    Each change is emitted as ECS emits it to EventBridge (`emit`): a deployment's IN_PROGRESS, COMPLETED
+    and FAILED, a task's STOPPED. An UpdateService starts its deployment at once, so its answer names the
+    new deployment, as ECS's does."""
 
     def __init__(
-        self, region: str, settle_seconds: float = 0.5, tick_seconds: float = 0.1, account_id: str = ACCOUNT_ID
+        self,
+        region: str,
+        settle_seconds: float = 0.5,
+        tick_seconds: float = 0.1,
+        account_id: str = ACCOUNT_ID,
+        emit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._region = region
         self._account_id = account_id  # the environment's account, where the services run
@@ -40,16 +53,29 @@ class EcsScheduler:
         self.failing_images: set[str] = set()
         self.slow_images: set[str] = set()  # their rollouts stay IN_PROGRESS until taken out of the set
         self.failing_tasks: set[str] = set()
+        self.slow_tasks: set[str] = set()  # tasks running these images keep running until taken out of the set
         self._tasks_seen: dict[str, float] = {}
+        self._emit = emit
+        self._pass = threading.RLock()  # one pass at a time: the scheduler's thread, or an UpdateService
 
     def start(self) -> None:
+        emitters.on_service_updated(self._service_updated)
         self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        emitters.forget_service_updates(self._service_updated)
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
+
+    def _service_updated(self, backend: Any, service: Any) -> None:
+        if backend is not self._backend() or service.status != "ACTIVE" or not service.deployments:
+            return
+        with self._pass:
+            primary = service.deployments[0]
+            if primary["taskDefinition"] != service.task_definition or primary["id"] not in self._known:
+                self._begin(service)
 
     def _run(self) -> None:
         while not self._stop.wait(self._tick):
@@ -67,6 +93,10 @@ class EcsScheduler:
 
     def settle(self) -> None:
         """One pass: start new deployments, finish or fail the due ones, stop the due one-off tasks."""
+        with self._pass:
+            self._settle()
+
+    def _settle(self) -> None:
         self._stop_tasks()
         for service in list(self._backend().services.values()):
             if service.status != "ACTIVE" or not service.deployments:
@@ -106,7 +136,25 @@ class EcsScheduler:
         service.deployments = [deployment, *previous]
         self._known.add(deployment_id)
         self._started[deployment_id] = time.monotonic()
+        if previous:  # moto's record of a service's creation is no deployment of ours
+            self._deployment_event(service, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", "INFO")
         return deployment
+
+    def _deployment_event(self, service: Any, deployment: dict[str, Any], name: str, kind: str) -> None:
+        if self._emit is None:
+            return
+        detail = {
+            "eventType": kind,
+            "eventName": name,
+            "deploymentId": deployment["id"],
+            "updatedAt": emitters.now_iso(),
+            "reason": deployment["rolloutStateReason"],
+        }
+        self._emit(
+            service_event(
+                "aws.ecs", "ECS Deployment State Change", self._account_id, self._region, [service.arn], detail
+            )
+        )
 
     def _finish(self, service: Any, deployment: dict[str, Any]) -> None:
         image = self._image(deployment["taskDefinition"])
@@ -120,6 +168,7 @@ class EcsScheduler:
                 pendingCount=0,
                 updatedAt=utcnow(),
             )
+            self._deployment_event(service, deployment, "SERVICE_DEPLOYMENT_FAILED", "ERROR")
             return
         deployment.update(
             rolloutState="COMPLETED",
@@ -131,6 +180,7 @@ class EcsScheduler:
         service.deployments = [deployment]
         service.running_count = deployment["desiredCount"]
         service.pending_count = 0
+        self._deployment_event(service, deployment, "SERVICE_DEPLOYMENT_COMPLETED", "INFO")
 
     def _stop_tasks(self) -> None:
         for tasks in list(self._backend().tasks.values()):
@@ -140,6 +190,8 @@ class EcsScheduler:
                 first_seen = self._tasks_seen.setdefault(task.task_arn, time.monotonic())
                 if time.monotonic() - first_seen < self.settle_seconds:
                     continue
+                if any(container.image in self.slow_tasks for container in task.containers):
+                    continue
                 failed = any(container.image in self.failing_tasks for container in task.containers)
                 for container in task.containers:
                     container.last_status = "STOPPED"
@@ -147,3 +199,39 @@ class EcsScheduler:
                 task.stopped_reason = "Essential container in task exited"
                 task.desired_status = "STOPPED"
                 task.last_status = "STOPPED"
+                self._task_stopped(task)
+
+    def _task_stopped(self, task: Any) -> None:
+        if self._emit is None:
+            return
+        now = emitters.now_iso()
+        detail = {
+            "clusterArn": task.cluster_arn,
+            "containers": [
+                {
+                    "containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{container.name}",
+                    "exitCode": container.exitCode,
+                    "lastStatus": "STOPPED",
+                    "name": container.name,
+                    "image": container.image,
+                    "taskArn": task.task_arn,
+                }
+                for container in task.containers
+            ],
+            "createdAt": now,
+            "desiredStatus": "STOPPED",
+            "group": f"family:{task.task_definition_arn.rsplit('/', 1)[-1].split(':')[0]}",
+            "lastStatus": "STOPPED",
+            "launchType": getattr(task, "launch_type", "FARGATE") or "FARGATE",
+            "startedBy": task.started_by,
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": task.stopped_reason,
+            "stoppedAt": now,
+            "taskArn": task.task_arn,
+            "taskDefinitionArn": task.task_definition_arn,
+            "updatedAt": now,
+            "version": 3,
+        }
+        self._emit(
+            service_event("aws.ecs", "ECS Task State Change", self._account_id, self._region, [task.task_arn], detail)
+        )

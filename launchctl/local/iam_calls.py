@@ -169,6 +169,12 @@ def _parameter(action: str, field: str) -> Callable[[dict[str, Any], Account], l
     ]
 
 
+def _put_metric_alarm(params: dict[str, Any], account: Account) -> list[Need]:
+    """An alarm made with tags needs the right to tag it too."""
+    alarm = account.arn("cloudwatch", f"alarm:{params['AlarmName']}")
+    return [("cloudwatch:PutMetricAlarm", alarm)] + ([("cloudwatch:TagResource", alarm)] if params.get("Tags") else [])
+
+
 def _field_arn(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
     return lambda params, _: [(action, params[field])]
 
@@ -178,6 +184,10 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "cloudfront.CreateInvalidation": _distribution("cloudfront:CreateInvalidation", "DistributionId"),
     "cloudfront.GetInvalidation": _distribution("cloudfront:GetInvalidation", "DistributionId"),
     "cloudfront.GetDistribution": _distribution("cloudfront:GetDistribution", "Id"),
+    "cloudwatch.PutMetricAlarm": _put_metric_alarm,
+    "cloudwatch.DeleteAlarms": lambda params, account: [
+        ("cloudwatch:DeleteAlarms", account.arn("cloudwatch", f"alarm:{name}")) for name in params["AlarmNames"]
+    ],
     "dynamodb.GetItem": _dynamodb("dynamodb:GetItem"),
     "dynamodb.PutItem": _dynamodb("dynamodb:PutItem"),
     "dynamodb.UpdateItem": _dynamodb("dynamodb:UpdateItem"),

@@ -28,10 +28,11 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.local import moto_fixes
+from launchctl.local import emitters, moto_fixes
 from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
+from launchctl.local.eventbridge import LocalEventBridge
 from launchctl.local.faults import FaultInjector
 from launchctl.local.infrastructure import (
     ACCOUNT_ID,
@@ -134,6 +135,7 @@ class LocalStack:
         self._clients: dict[Any, Any] = {}
         self.environment_role = ""  # the role the launches act as in the environment's account
         self._role_trust = ""  # the controller's functions' roles it trusts
+        self._event_bus = ""  # where the environment's account forwards its events
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
         self.deployment: Deployment | None = None
@@ -141,7 +143,10 @@ class LocalStack:
         self._operator = ("testing", "testing")
         self._enforcing = False
         self.containers: dict[str, Runtime] = {}  # each deployed function's container, by Chalice's name
-        self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID)
+        # EventBridge between the environment's account and the controller's: ECS's scheduler, RDS and
+        # CloudWatch emit into it; the deployed rules route.
+        self.events = LocalEventBridge(ACCOUNT_ID, REGION, self._invoke)
+        self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID, emit=self.events.emit)
         self.faults = FaultInjector()
         self.site: SampleSite | None = None
         self.outbox_server: OutboxServer | None = None
@@ -185,6 +190,8 @@ class LocalStack:
         settings.cache_clear()
         self.bootstrap(chalice_app, packaged)
         settings.cache_clear()
+        self.events.start()
+        emitters.listen(self.events.emit)
         self.scheduler.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
         self.outbox_server.start()
@@ -208,6 +215,8 @@ class LocalStack:
         if self.outbox_server:
             self.outbox_server.stop()
         self.scheduler.stop()
+        emitters.forget(self.events.emit)
+        self.events.stop()
         if self.bridge:
             self.bridge.uninstall()
         if self._moto:
@@ -359,7 +368,12 @@ class LocalStack:
         self.deployment = deploy(
             self.client,
             self.template,
-            {"PublicApiUrl": self.api_url, "OidcIssuer": self.issuer.url, "OidcAudience": AUDIENCE},
+            {
+                "PublicApiUrl": self.api_url,
+                "OidcIssuer": self.issuer.url,
+                "OidcAudience": AUDIENCE,
+                "EnvironmentAccounts": ENVIRONMENT_ACCOUNT_ID,
+            },
             REGION,
         )
         outputs = self.deployment.outputs
@@ -382,6 +396,7 @@ class LocalStack:
             ),
         )
         write_local_credentials(self.people, self.credentials_file)
+        self._event_bus = outputs["EventBusArn"]
         self.environment_role = self._deploy_environment_role(outputs["EnvironmentRoleTrust"])
         create_environment(self.environment_client, self.profile, self.topics["notifications"])
 
@@ -402,12 +417,21 @@ class LocalStack:
     def _role_stack(self, profile: EnvironmentProfile) -> dict[str, Any]:
         from launchctl.build.target_role import rendered, role_parameters
 
-        parameters = {"ControllerRoleArns": self._role_trust, **role_parameters(profile)}
+        parameters = {
+            "ControllerRoleArns": self._role_trust,
+            "ControllerEventBus": self._event_bus,
+            **role_parameters(profile),
+        }
         return {
             "StackName": f"launch-controller-{profile.name}",
             "TemplateBody": rendered(),
             "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
         }
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> tuple[Any, str | None]:
+        """EventBridge invoking a rule's target function."""
+        assert self.bridge is not None, "events are routed once the functions are deployed"
+        return self.bridge.invoke(function, event)
 
     def _local_function(self, chalice_app: Any, deployed: DeployedFunction) -> LocalFunction:
         """The function as Lambda would run it: its handler, its template's environment and its role's
@@ -477,6 +501,21 @@ class LocalStack:
         """The approval emails delivered so far, oldest first, one per recipient."""
         return delivered(ACCOUNT_ID, REGION, self.topics["approvals"])
 
+    def execution_costs(self, launch_id: str) -> dict[str, int]:
+        """What a launch's execution cost: Step Functions' state transitions (every state entered, inside a
+        Parallel or a Map too: what Standard workflows bill), the Lambda invocations, the waits."""
+        sfn = self.client("stepfunctions")
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{launch_id}"
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events += page["events"]
+        kinds = [event["type"] for event in events]
+        return {
+            "transitions": sum(kind.endswith("StateEntered") for kind in kinds),
+            "lambda_invocations": sum(kind in {"LambdaFunctionScheduled", "TaskScheduled"} for kind in kinds),
+            "timers": sum(kind == "WaitStateEntered" for kind in kinds),
+        }
+
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.environment_client("cloudwatch").set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"set to {state} locally"
@@ -534,11 +573,18 @@ class LocalStack:
         from launchctl.client import ApiError, is_final
 
         restored: list[str] = []
-        images = [self.scheduler.failing_images, self.scheduler.slow_images, self.scheduler.failing_tasks]
+        images = [
+            self.scheduler.failing_images,
+            self.scheduler.slow_images,
+            self.scheduler.failing_tasks,
+            self.scheduler.slow_tasks,
+        ]
         images += [self.site.unhealthy_images] if self.site else []
-        if self.faults.planted() or any(images):
+        if self.faults.planted() or self.events.planted() or any(images):
             restored.append("faults and failing images")
         self.faults.clear()
+        self.events.clear()
+        emitters.SNAPSHOT_SECONDS = emitters.DEFAULT_SNAPSHOT_SECONDS
         for planted in images:
             planted.clear()
         for check_id in list(self.broken_checks):

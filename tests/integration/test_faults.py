@@ -26,7 +26,8 @@ HARD_ERRORS = [
     ("record_rollback_point", "rds.CreateDBSnapshot", 0, "ROLLED_BACK", "nothing changed"),
     ("deploy_frontend", "s3.CopyObject", 1, "ROLLED_BACK", "site restored"),
     ("deploy_backend", "ecs.RunTask", 0, "ROLLED_BACK", "site restored; database untouched"),
-    ("check_backend", "ecs.UpdateService", 0, "ROLLED_BACK", "site restored; database restored beside"),
+    ("await_event", "rds.DescribeDBSnapshots", 0, "ROLLED_BACK", "nothing changed"),
+    ("deploy_backend", "ecs.UpdateService", 0, "ROLLED_BACK", "site restored; database restored beside"),
     (
         "smoke_test",
         "secrets-manager.GetSecretValue",
@@ -34,7 +35,14 @@ HARD_ERRORS = [
         "ROLLED_BACK",
         "site, service restored; database restored beside",
     ),
-    ("bake_check", "cloudwatch.DescribeAlarms", 0, "ROLLED_BACK", "site, service restored; database restored beside"),
+    ("begin_bake", "cloudwatch.PutMetricAlarm", 0, "ROLLED_BACK", "site, service restored; database restored beside"),
+    (
+        "bake_checkpoint",
+        "cloudwatch.DescribeAlarms",
+        0,
+        "ROLLED_BACK",
+        "site, service restored; database restored beside",
+    ),
 ]
 
 # Throttled once each in one launch; botocore's standard retries absorb every one.
@@ -46,9 +54,12 @@ THROTTLES = [
     ("deploy_frontend", "s3.CopyObject"),
     ("deploy_frontend", "cloudfront.CreateInvalidation"),
     ("deploy_backend", "ecs.RunTask"),
-    ("check_backend", "ecs.UpdateService"),
+    ("deploy_backend", "ecs.UpdateService"),
+    ("await_event", "ecs.DescribeServices"),
+    ("launch_events", "dynamodb.Query"),
     ("smoke_test", "secrets-manager.GetSecretValue"),
-    ("bake_check", "cloudwatch.DescribeAlarms"),
+    ("begin_bake", "cloudwatch.PutMetricAlarm"),
+    ("bake_checkpoint", "cloudwatch.DescribeAlarms"),
     ("finish_launch", "sns.Publish"),
 ]
 
@@ -58,9 +69,11 @@ TIMEOUTS = [
     ("record_rollback_point", "rds.CreateDBSnapshot", 0, 1),
     ("deploy_frontend", "s3.CopyObject", 1, 3),
     ("deploy_backend", "ecs.RunTask", 0, 1),
-    ("check_backend", "ecs.UpdateService", 0, 1),
+    ("deploy_backend", "ecs.UpdateService", 0, 1),
+    ("await_event", "ecs.DescribeServices", 0, None),
     ("smoke_test", "secrets-manager.GetSecretValue", 0, None),
-    ("bake_check", "cloudwatch.DescribeAlarms", 0, None),
+    ("begin_bake", "cloudwatch.PutMetricAlarm", 0, 3),
+    ("bake_checkpoint", "cloudwatch.DescribeAlarms", 0, None),
     ("finish_launch", "dynamodb.TransactWriteItems", 0, None),
 ]
 
@@ -128,8 +141,7 @@ def test_a_lambda_killed_mid_step_at_every_stage_is_retried_without_doing_its_wo
     for function, operation, _, total in TIMEOUTS:
         if total is not None:
             assert stack.faults.calls[(function, operation)] == total, (function, operation)
-    assert stack.faults.calls[("check_backend", "ecs.RegisterTaskDefinition")] == 1
-    assert stack.faults.calls[("deploy_backend", "ecs.RegisterTaskDefinition")] == 1
+    assert stack.faults.calls[("deploy_backend", "ecs.RegisterTaskDefinition")] == 2  # the migration's, the service's
     definition = stack.environment_client("ecs").describe_task_definition(
         taskDefinition=stack.service_task_definition()
     )

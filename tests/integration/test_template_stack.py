@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from launchctl.local.deployment import LOCALLY_MADE, MADE_AFTER, translate
-from launchctl.local.infrastructure import REGION
+from launchctl.local.infrastructure import ENVIRONMENT_ACCOUNT_ID, REGION
 from launchctl.local.stack import API_FUNCTION
 
 pytestmark = pytest.mark.integration
@@ -28,10 +28,15 @@ RUNTIME_VARIABLES = {
 def test_every_resource_of_the_translated_template_exists_in_the_emulated_account(stack: Any) -> None:
     translated = translate(stack.template, REGION)
     assert stack.deployment is not None
-    # The local stack gives no alert email and no API domain: the conditional resources are left out, as on AWS.
+    # The local stack gives no alert email and no API domain: those conditional resources are left out, as on
+    # AWS; it names its environment's account, so that account's events are admitted.
     conditional = {key for key, r in translated["Resources"].items() if "Condition" in r}
-    assert conditional == {"AlertEmailSubscription", "ApiDomain", "ApiDomainMapping"}
-    assert set(translated["Resources"]) - conditional == set(stack.deployment.resources)
+    assert conditional == {"AlertEmailSubscription", "ApiDomain", "ApiDomainMapping", "EnvironmentEvents"}
+    left_out = conditional - {"EnvironmentEvents"}
+    assert set(translated["Resources"]) - left_out == set(stack.deployment.resources)
+    policy = json.loads(stack.client("events").describe_event_bus(Name="default")["Policy"])
+    [statement] = policy["Statement"]
+    assert (statement["Principal"], statement["Action"]) == ({"AWS": [ENVIRONMENT_ACCOUNT_ID]}, "events:PutEvents")
     made_here = {r["Type"] for r in translated["Resources"].values()} & (set(LOCALLY_MADE) | set(MADE_AFTER))
     assert made_here == {
         "AWS::SecretsManager::Secret",
@@ -40,6 +45,7 @@ def test_every_resource_of_the_translated_template_exists_in_the_emulated_accoun
         "AWS::ApiGateway::Stage",
         "AWS::Lambda::Permission",
         "AWS::StepFunctions::StateMachine",
+        "AWS::Events::EventBusPolicy",
     }, "a new resource type made outside CloudFormation must be named in the README's local-stack section"
 
 
@@ -54,7 +60,7 @@ def test_each_function_has_only_its_templates_environment(stack: Any) -> None:
     assert "OIDC_ISSUER" in stack.containers[API_FUNCTION].environ
     assert "OIDC_ISSUER" not in stack.containers["begin_launch"].environ
     assert "PUBLIC_API_URL" in stack.containers["request_approvals"].environ
-    assert "PUBLIC_API_URL" not in stack.containers["bake_check"].environ
+    assert "PUBLIC_API_URL" not in stack.containers["begin_bake"].environ
 
 
 def test_each_function_calls_aws_as_a_session_of_its_own_role(stack: Any) -> None:

@@ -16,7 +16,8 @@ _READS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "ConditionChec
 EXERCISED_BY_UNIT_TESTS = {
     ("deploy_backend@environment", "ecs:UpdateService"): "test_deploy_stages.py: a profile without migrations "
     "rolls at once",
-    ("check_backend@environment", "ecs:StopTask"): "test_deploy_stages.py: a migration past its deadline is stopped",
+    ("await_event", "states:SendTaskFailure"): "test_waits.py: a look that sees the wait failed answers at once "
+    "(on the local stack the failures are mostly heard as events first)",
 }
 # Calls a test makes on purpose that the policies must refuse, and the test.
 REFUSED_ON_PURPOSE = {

@@ -45,6 +45,7 @@ def test_every_function_the_calls_name_has_a_policy_and_every_policy_a_function(
 
     calls, policies = run
     functions = {function.name for function in app.pure_lambda_functions} | {"api_handler"}
+    functions |= {source.name for source in app.event_sources}  # EventBridge's: launch_events
     functions |= {function + ENVIRONMENT_SUFFIX for function in acting_in_environments()}
     assert set(policies) == functions
     assert {function for function, _, _ in calls} <= functions

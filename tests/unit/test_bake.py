@@ -1,4 +1,4 @@
-"""Bake: alarms and metrics through the checkpoints, against moto's CloudWatch."""
+"""Bake: the launch's own alarms, checkpoints that record the figures, against moto's CloudWatch."""
 
 from __future__ import annotations
 
@@ -9,80 +9,154 @@ import pytest
 
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, LaunchStatus, Stage
+from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import BakeProgress
-from chalicelib.stages.bake import check_bake
-from tests.conftest import move_to
+from chalicelib.stages.bake import alarm_sighting, begin_bake, delete_launch_alarms, pass_checkpoint
+from chalicelib.waits import begin_wait
+from tests.conftest import RecordingStepFunctions, move_to
 
 
-def _check(store: Any, launch_id: str, profile: Any, aws: Any) -> BakeProgress:
-    result = check_bake(store, store.get_launch(launch_id), profile, aws("cloudwatch"))
-    store.record_result(launch_id, Stage.BAKE, result)
-    return result
+def _begin(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any) -> BakeProgress:
+    progress = begin_bake(store, store.get_launch(launch_id), profile, aws("cloudwatch"))
+    store.record_result(launch_id, Stage.BAKE, progress)
+    return progress
 
 
-def test_bake_watches_until_the_last_checkpoint(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+def _alarms(aws: Any, prefix: str = "") -> dict[str, dict[str, Any]]:
+    found = aws("cloudwatch").describe_alarms(**({"AlarmNamePrefix": prefix} if prefix else {}))["MetricAlarms"]
+    return {alarm["AlarmName"]: alarm for alarm in found}
+
+
+def with_bake(profile: EnvironmentProfile, **changes: Any) -> EnvironmentProfile:
+    return profile.model_copy(update={"bake": profile.bake.model_copy(update=changes)})
+
+
+def test_the_bake_begins_by_making_the_launchs_own_alarms_on_the_profiles_thresholds(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    profile = with_bake(profile, min_requests_per_minute=10)
+    progress = _begin(store, launch.launch_id, profile, environment)
+    prefix = f"launch-controller-local/{launch.launch_id}/"
+    made = _alarms(environment, prefix)
+    assert sorted(made) == [prefix + "error-rate", prefix + "p95-latency", prefix + "traffic"]
+    assert sorted(progress.launch_alarms) == sorted(made)
+    rate = made[prefix + "error-rate"]
+    expression = next(m for m in rate["Metrics"] if m.get("ReturnData"))
+    assert expression["Expression"] == "IF(requests > 0, errors / requests, 0)"
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m} == {
+        "HTTPCode_Target_5XX_Count",
+        "RequestCount",
+    }
+    assert rate["Threshold"] == profile.bake.error_rate_threshold
+    latency = made[prefix + "p95-latency"]
+    assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p95", profile.bake.p95_latency_threshold_ms / 1000)
+    traffic = made[prefix + "traffic"]
+    assert (traffic["ComparisonOperator"], traffic["Threshold"], traffic["TreatMissingData"]) == (
+        "LessThanThreshold",
+        10,
+        "breaching",
+    )
+    tags = environment("cloudwatch").list_tags_for_resource(ResourceARN=rate["AlarmArn"])["Tags"]
+    assert {"Key": "launch-id", "Value": launch.launch_id} in tags
+    assert [c.label for c in progress.schedule] == ["T+2s", "T+4s"]
+    assert progress.schedule[1].at - progress.started_at == timedelta(seconds=4)
+    assert [c.final for c in progress.schedule] == [False, True]
+
+
+def test_a_retried_begin_makes_no_second_set_of_alarms(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    first = _begin(store, launch.launch_id, profile, environment)
+    again = _begin(store, launch.launch_id, profile, environment)
+    assert again.started_at == first.started_at
+    assert len(_alarms(environment, f"launch-controller-local/{launch.launch_id}/")) == 2
+
+
+def test_without_a_load_balancer_only_the_teams_alarms_are_watched(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    progress = _begin(store, launch.launch_id, with_bake(profile, load_balancer=None), environment)
+    assert progress.launch_alarms == []
+
+
+def test_checkpoints_record_the_figures_and_the_last_declares_the_release_healthy(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     start = clock.set(clock.now())
-    first = _check(store, launch.launch_id, profile, environment)
-    assert first.verdict == "watching"
-    assert first.next_wait_seconds == 1
-    clock.set(start + timedelta(seconds=2.5))
-    middle = _check(store, launch.launch_id, profile, environment)
-    assert [c.label for c in middle.checkpoints] == ["T+2s"]
-    clock.set(start + timedelta(seconds=4.2))
-    last = _check(store, launch.launch_id, profile, environment)
-    assert last.verdict == "healthy"
-    assert [c.label for c in last.checkpoints] == ["T+2s", "T+4s"]
-
-
-def test_the_wait_never_overshoots_the_next_checkpoint(
-    environment: Any, store: Any, clock: Any, launch: Launch
-) -> None:
-    from launchctl.examples import example_profile
-
-    production = example_profile("production")
-    start = clock.set(clock.now())
-    first = check_bake(store, store.get_launch(launch.launch_id), production, environment("cloudwatch"))
+    _begin(store, launch.launch_id, profile, environment)
+    clock.set(start + timedelta(seconds=2))
+    first = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
     store.record_result(launch.launch_id, Stage.BAKE, first)
-    clock.set(start + timedelta(seconds=870))
-    result = check_bake(store, store.get_launch(launch.launch_id), production, environment("cloudwatch"))
-    assert result.next_wait_seconds == 30
-    assert result.last.alarms_missing == sorted(production.bake.alarm_names)
+    assert (first.verdict, [c.label for c in first.checkpoints]) == ("watching", ["T+2s"])
+    clock.set(start + timedelta(seconds=4))
+    last = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 4)
+    assert (last.verdict, [c.label for c in last.checkpoints]) == ("healthy", ["T+2s", "T+4s"])
+    assert store.timeline(launch.launch_id)[-1].message == "checkpoint T+4s passed: the release is healthy"
 
 
-def test_an_alarm_in_alarm_is_a_breach_and_the_figures_are_kept(
-    environment: Any, store: Any, launch: Launch, profile: Any, run_stage: Any
+def test_an_alarm_seen_in_alarm_at_a_checkpoint_is_a_breach_and_the_figures_are_kept(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
 ) -> None:
     name = profile.bake.alarm_names[0]
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
+    run_stage("begin_bake", launch.launch_id)
     environment("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     with pytest.raises(BakeBreached, match=f"alarm {name} is in ALARM"):
-        run_stage("bake_check", launch.launch_id)
+        run_stage("bake_checkpoint", launch.launch_id, offset_seconds=2)
     kept = store.get_launch(launch.launch_id).results.bake
     assert (kept.verdict, kept.last.alarms_in_alarm) == ("breach", [name])
 
 
-def test_a_poll_that_changes_nothing_writes_only_its_progress(
-    environment: Any, store: Any, clock: Any, launch: Launch, run_stage: Any, aws: Any
+def test_the_last_checkpoint_ends_the_alarm_watch_after_writing_its_figures(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
 ) -> None:
+    sfn = RecordingStepFunctions()
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
-    start = clock.set(clock.now())
-    assert run_stage("bake_check", launch.launch_id)["verdict"] == "watching"  # enters BAKING
-    writes: list[str] = []
-    events = aws("dynamodb").meta.events
-    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
-        events.register(f"before-call.dynamodb.{operation}", lambda model, **_: writes.append(model.name))
-    clock.set(start + timedelta(seconds=1))
-    assert run_stage("bake_check", launch.launch_id)["verdict"] == "watching"
-    assert writes == ["TransactWriteItems"], writes  # the progress, nothing else
-    stored = store.get_launch(launch.launch_id)
-    assert (stored.status, stored.results.bake.polls) == (LaunchStatus.BAKING, 2)
-    writes.clear()
-    clock.set(start + timedelta(seconds=2.5))
-    run_stage("bake_check", launch.launch_id)
-    assert writes == ["TransactWriteItems"], writes  # the progress and its checkpoint, together
-    assert store.timeline(launch.launch_id)[-1].message == "checkpoint T+2s passed"
+    run_stage("begin_bake", launch.launch_id)
+    watching = alarm_sighting(store.get_launch(launch.launch_id), profile, environment("cloudwatch"))
+    assert watching.outcome.verdict == "pending"
+    assert len(watching.resources) == 4  # the team's two and the launch's two
+    begin_wait(store, sfn, store.get_launch(launch.launch_id), "alarms", "token-1", 60, watching)
+    run_stage("bake_checkpoint", launch.launch_id, clients={"stepfunctions": sfn}, offset_seconds=2)
+    assert sfn.answers == []  # not the last one
+    run_stage("bake_checkpoint", launch.launch_id, clients={"stepfunctions": sfn}, offset_seconds=4)
+    assert [kind for kind, _ in sfn.answers] == ["success"]
+    assert store.get_launch(launch.launch_id).results.bake.verdict == "healthy"
+    assert store.open_wait_of(launch.launch_id) is None
+
+
+def test_the_alarm_watch_fails_at_once_for_an_alarm_already_in_alarm(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    _begin(store, launch.launch_id, profile, environment)
+    name = profile.bake.alarm_names[1]
+    environment("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="p95 too high")
+    seen = alarm_sighting(store.get_launch(launch.launch_id), profile, environment("cloudwatch"))
+    assert seen.outcome.verdict == "failed"
+    assert f"alarm {name} is in ALARM: p95 too high" in seen.outcome.reason
+
+
+def test_a_launch_deletes_its_own_alarms_and_no_other(
+    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    _begin(store, launch.launch_id, profile, environment)
+    other = f"launch-controller-local/{launch.launch_id}x/error-rate"
+    environment("cloudwatch").put_metric_alarm(
+        AlarmName=other,
+        MetricName="RequestCount",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+    )
+    deleted = delete_launch_alarms(profile, store.get_launch(launch.launch_id), environment("cloudwatch"))
+    assert len(deleted) == 2
+    left = _alarms(environment)
+    assert not [name for name in left if name.startswith(f"launch-controller-local/{launch.launch_id}/")]
+    assert other in left
+    assert set(profile.bake.alarm_names) <= set(left)
 
 
 def _load_balancer_metrics(aws: Any, profile: Any, moment: Any, **values: float) -> None:
@@ -97,22 +171,24 @@ def _load_balancer_metrics(aws: Any, profile: Any, moment: Any, **values: float)
     )
 
 
-def test_an_error_rate_above_threshold_is_a_breach(
+def test_an_error_rate_above_threshold_at_a_checkpoint_is_a_breach(
     environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
-    moment = clock.now()
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, profile, environment)
     _load_balancer_metrics(environment, profile, moment, RequestCount=1000, HTTPCode_Target_5XX_Count=3)
-    clock.set(moment + timedelta(seconds=1))
+    clock.set(moment + timedelta(seconds=2))
     with pytest.raises(BakeBreached, match=r"error rate 0\.300% above 0\.100%"):
-        _check(store, launch.launch_id, profile, environment)
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
 
 
-def test_a_healthy_error_rate_is_recorded(
+def test_a_healthy_error_rate_is_recorded_at_a_checkpoint(
     environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
-    moment = clock.now()
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, profile, environment)
     _load_balancer_metrics(environment, profile, moment, RequestCount=1000)
-    clock.set(moment + timedelta(seconds=1))
-    result = _check(store, launch.launch_id, profile, environment)
+    clock.set(moment + timedelta(seconds=2))
+    result = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
     assert result.last.error_rate == 0.0
     assert result.last.requests == 1000

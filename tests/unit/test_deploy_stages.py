@@ -93,25 +93,43 @@ def test_a_retried_rollback_point_keeps_the_first_and_copies_nothing_again(
     assert store.get_launch(launch.launch_id).rollback_point == stored.rollback_point
 
 
-def test_a_snapshot_in_progress_is_waited_for_until_its_deadline() -> None:
-    class CreatingSnapshot:
-        def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
-            return {"DBSnapshots": [{"Status": "creating"}]}
+class DescribedSnapshot:
+    """RDS describing one snapshot in `status`."""
 
-    started = datetime.now(UTC)
-    assert rollback_point.snapshot_status(CreatingSnapshot(), "s", started, started) == "creating"
-    late = started + rollback_point.SNAPSHOT_DEADLINE + timedelta(seconds=1)
-    with pytest.raises(RollbackPointFailed, match="still creating"):
-        rollback_point.snapshot_status(CreatingSnapshot(), "s", started, late)
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
+        arn = "arn:aws:rds:us-east-1:111122223333:snapshot:pre-launch-x"
+        return {"DBSnapshots": [{"Status": self.status, "DBSnapshotArn": arn}]}
+
+
+def test_a_snapshot_is_waited_for_until_rds_says_it_is_available(
+    environment: Any, store: Any, launch: Launch, profile: Any, run_stage: Any
+) -> None:
+    stored = _with_rollback_point(store, launch, profile, environment)
+    store.record_result(
+        launch.launch_id,
+        Stage.ROLLBACK_POINT,
+        rollback_point.record_rollback_point(
+            store, stored, profile, environment("ecs"), environment("s3"), environment("rds")
+        ),
+    )
+    stored = store.get_launch(launch.launch_id)
+    creating = rollback_point.snapshot_sighting(stored, DescribedSnapshot("creating"))
+    assert (creating.outcome.verdict, creating.resources) == (
+        "pending",
+        ["arn:aws:rds:us-east-1:111122223333:snapshot:pre-launch-x"],
+    )
+    available = rollback_point.snapshot_sighting(stored, DescribedSnapshot("available"))
+    assert available.outcome.verdict == "done"
+    assert available.outcome.progress.ready is True  # type: ignore[union-attr]
+    assert rollback_point.snapshot_sighting(stored, DescribedSnapshot("failed")).outcome.verdict == "failed"
 
 
 def test_a_failed_snapshot_fails_the_rollback_point() -> None:
-    class FailedSnapshot:
-        def describe_db_snapshots(self, **_: Any) -> dict[str, Any]:
-            return {"DBSnapshots": [{"Status": "failed"}]}
-
     with pytest.raises(RollbackPointFailed, match="is failed"):
-        rollback_point.snapshot_status(FailedSnapshot(), "s", datetime.now(UTC), datetime.now(UTC))
+        rollback_point.snapshot_status(DescribedSnapshot("failed"), "s")
 
 
 # -- frontend -------------------------------------------------------------------------------------
@@ -314,16 +332,32 @@ def test_a_forced_deployment_counts_only_once_it_started_after_the_launch_rolled
     assert backend.rollout_state({"deployments": [new]}, "td:2", rolled)[0] == "steady"
 
 
-def test_a_rollout_past_its_deadline_fails(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+def test_a_rollout_not_steady_at_its_deadline_fails(
+    environment: Any, store: Any, launch: Launch, profile: Any, run_stage: Any, monkeypatch: Any
 ) -> None:
     plain = without_migration(profile)
+    monkeypatch.setattr("chalicelib.stages.harness.profile_of", lambda _: plain)
     stored = _with_rollback_point(store, launch, plain, environment)
     deployed = backend.deploy_backend(store, stored, plain, environment("ecs"))
     store.record_result(launch.launch_id, Stage.BACKEND, deployed)
-    clock.advance(plain.backend.deadline_seconds + 1)
-    with pytest.raises(BackendRolloutFailed, match="not steady after"):
-        backend.check_backend(store, store.get_launch(launch.launch_id), plain, environment("ecs"))
+    with pytest.raises(BackendRolloutFailed, match="not done by its deadline"):
+        run_stage("wait_for_rollout", launch.launch_id, wait="rollout")
+
+
+def test_a_rollout_seen_steady_at_its_deadline_goes_on(
+    environment: Any, store: Any, launch: Launch, profile: Any, run_stage: Any, monkeypatch: Any
+) -> None:
+    plain = without_migration(profile)
+    monkeypatch.setattr("chalicelib.stages.harness.profile_of", lambda _: plain)
+    stored = _with_rollback_point(store, launch, plain, environment)
+    store.record_result(
+        launch.launch_id, Stage.BACKEND, backend.deploy_backend(store, stored, plain, environment("ecs"))
+    )
+    ecs_settles()
+    ecs_settles()
+    answered = run_stage("wait_for_rollout", launch.launch_id, wait="rollout")
+    assert answered["rollout"] == "steady"
+    assert "no event came" in store.timeline(launch.launch_id)[-1].message
 
 
 def test_force_new_deployment_redeploys_the_current_revision(
@@ -373,13 +407,16 @@ def test_migrations_run_as_an_ecs_task_with_the_release_image_before_the_service
     definition = environment("ecs").describe_task_definition(taskDefinition=task["taskDefinitionArn"])
     assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == launch.request.backend_image
     assert migrating.changes == [Change.DATABASE]
-    # Still running: the service has not moved.
-    still = backend.check_backend(store, migrating, profile, environment("ecs"))
-    assert still.phase == "migrating"
+    # Still running: the wait goes on and the service has not moved.
+    still = backend.migration_sighting(migrating, profile, environment("ecs"))
+    assert (still.outcome.verdict, still.resources) == ("pending", [state.migration_task_arn])
     assert _service(environment, profile)["taskDefinition"] == before
     ecs_settles()
-    rolling = backend.check_backend(store, migrating, profile, environment("ecs"))
-    assert rolling.phase == "rolling"
+    done = backend.migration_sighting(migrating, profile, environment("ecs"))
+    assert done.outcome.verdict == "done"
+    store.record_result(launch.launch_id, Stage.BACKEND, done.outcome.progress)
+    rolling = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, environment("ecs"))
+    assert (rolling.phase, rolling.migration_task_arn) == ("rolling", state.migration_task_arn)
     assert _service(environment, profile)["taskDefinition"] == rolling.task_definition_arn
 
 
@@ -390,8 +427,9 @@ def test_a_migration_that_exits_non_zero_fails_the_launch(
     scheduler.failing_tasks.add(launch.request.backend_image)
     migrating = _migrating(store, launch, profile, environment)
     scheduler.settle()
-    with pytest.raises(MigrationFailed, match="exited 1"):
-        backend.check_backend(store, migrating, profile, environment("ecs"))
+    seen = backend.migration_sighting(migrating, profile, environment("ecs"))
+    assert seen.outcome.verdict == "failed"
+    assert "exited 1" in seen.outcome.reason
 
 
 def test_a_migration_step_killed_after_starting_the_task_does_not_start_another(
@@ -406,13 +444,12 @@ def test_a_migration_step_killed_after_starting_the_task_does_not_start_another(
     assert ecs.calls["register_task_definition"] == 0
 
 
-def test_a_migration_past_its_deadline_is_stopped_and_fails(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+def test_a_migration_still_running_at_its_deadline_is_stopped_and_fails(
+    environment: Any, store: Any, launch: Launch, profile: Any, run_stage: Any
 ) -> None:
     migrating = _migrating(store, launch, profile, environment)
-    assert profile.backend.migration is not None
-    clock.advance(profile.backend.migration.deadline_seconds + 1)
-    ecs = Recording(environment("ecs"))
-    with pytest.raises(MigrationFailed, match="still running"):
-        backend.check_backend(store, migrating, profile, ecs)
-    assert ecs.calls["stop_task"] == 1
+    with pytest.raises(MigrationFailed, match="not done by its deadline"):
+        run_stage("wait_for_migration", launch.launch_id, wait="migration")
+    task_arn = migrating.results.backend.migration_task_arn  # type: ignore[union-attr]
+    task = environment("ecs").describe_tasks(cluster=profile.backend.cluster, tasks=[task_arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"

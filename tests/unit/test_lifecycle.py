@@ -30,11 +30,13 @@ def test_final_status_follows_outcome_and_error(outcome: Any, error: str | None,
     assert final_status(outcome, error) == status
 
 
-def test_begin_takes_the_lock_and_hands_over_the_waits(
+def test_begin_takes_the_lock_and_hands_over_the_deadlines(
     store: Any, launch: Launch, profile: Any, run_stage: Any
 ) -> None:
-    waits = run_stage("begin_launch", launch.launch_id)
-    assert waits["backend_poll_seconds"] == profile.backend.poll_seconds
+    deadlines = run_stage("begin_launch", launch.launch_id)
+    assert deadlines["rollout_deadline_seconds"] == profile.backend.deadline_seconds
+    assert deadlines["migration_deadline_seconds"] == profile.backend.migration.deadline_seconds
+    assert deadlines["snapshot_deadline_seconds"] == profile.database.snapshot_deadline_seconds
     assert store.lock_holder("local") == launch.launch_id
     assert store.get_launch(launch.launch_id).status == LaunchStatus.PREFLIGHT
 
@@ -263,8 +265,9 @@ def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch
     assert store.get_launch(launch.launch_id).status == LaunchStatus.REQUESTED  # it entered nothing
     assert store.timeline(launch.launch_id)[-1].kind == "aborting"
     # Undoing, and ending, are what an abort asks for; the rollback point changes nothing.
-    assert [name for name, spec in STAGES.items() if not spec.honours_abort] == [
+    assert sorted(name for name, spec in STAGES.items() if not spec.honours_abort) == [
+        "finish_launch",
         "record_rollback_point",
         "roll_back",
-        "finish_launch",
+        "wait_for_restore",
     ]

@@ -47,8 +47,11 @@ def _deploy(store: Any, launch: Launch, profile: EnvironmentProfile, aws: Any) -
     store.record_result(launch.launch_id, Stage.BACKEND, result)
     if result.phase == "migrating":
         ecs_settles()
-        result = backend.check_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
+        migrated = backend.migration_sighting(store.get_launch(launch.launch_id), profile, aws("ecs")).outcome
+        store.record_result(launch.launch_id, Stage.BACKEND, migrated.progress)
+        result = backend.deploy_backend(store, store.get_launch(launch.launch_id), profile, aws("ecs"))
         store.record_result(launch.launch_id, Stage.BACKEND, result)
+    ecs_settles()  # the rollout completed: the launch waited for it
     return store.get_launch(launch.launch_id)
 
 
@@ -64,12 +67,17 @@ def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_
     assert deployed.rollback_point is not None
     assert set(deployed.changes) == {Change.FRONTEND, Change.DATABASE, Change.BACKEND}
     first = _roll_back(store, deployed.launch_id, profile, environment)
-    assert first.settled is False  # the previous revision is deploying
+    assert first.settled is False  # the previous revision is deploying: the launch waits for its event
     assert _service_definition(environment, profile) == deployed.rollback_point.task_definition_arn
+    waiting = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, environment("ecs"))
+    assert waiting.outcome.verdict == "pending"
     ecs_settles()
+    restored_service = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, environment("ecs"))
+    assert restored_service.outcome.verdict == "done"
+    assert restored_service.outcome.progress.settled is True  # type: ignore[union-attr]
     rds = Recording(environment("rds"))
-    second = _roll_back(store, deployed.launch_id, profile, environment, rds=rds)
-    assert second.settled is True
+    again = _roll_back(store, deployed.launch_id, profile, environment, rds=rds)  # a retried step
+    assert again.settled is True
     assert rds.calls["restore_db_instance_from_db_snapshot"] == 0  # done in the first step
     assert _site(environment, profile) == site_build(FIRST_VERSION)
     restored = rollback.restored_instance_id(profile.database.instance_id, deployed.launch_id)
@@ -132,21 +140,12 @@ def test_a_failing_part_is_named_the_others_still_undone_and_a_retry_resumes(
 
 
 def test_a_rollback_not_steady_by_its_deadline_is_incomplete(
-    environment: Any, store: Any, clock: Any, deployed: Launch, profile: Any
+    environment: Any, store: Any, deployed: Launch, profile: Any, run_stage: Any
 ) -> None:
     _roll_back(store, deployed.launch_id, profile, environment)  # starts the rollback deployment
     EcsScheduler(REGION, settle_seconds=3600).settle()  # ECS starts it and never finishes
-    clock.advance(profile.backend.deadline_seconds + 1)
-    with pytest.raises(RollbackIncomplete, match="not steady on the previous revision"):
-        rollback.roll_back(
-            store,
-            store.get_launch(deployed.launch_id),
-            profile,
-            environment("ecs"),
-            environment("s3"),
-            environment("cloudfront"),
-            environment("rds"),
-        )
+    with pytest.raises(RollbackIncomplete, match="not done by its deadline"):
+        run_stage("wait_for_restore", deployed.launch_id, wait="restore")
 
 
 def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(

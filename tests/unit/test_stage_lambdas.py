@@ -16,7 +16,7 @@ from tests.conftest import move_to
 
 @pytest.fixture
 def lambdas(store: Any) -> Iterator[Any]:
-    """The app's Lambdas under Chalice's test client; `lambdas("bake_check", launch_id)` answers the payload."""
+    """The app's Lambdas under Chalice's test client; `lambdas("begin_bake", launch_id)` answers the payload."""
     from chalice.test import Client
 
     from app import app
@@ -29,19 +29,23 @@ def lambdas(store: Any) -> Iterator[Any]:
         yield invoke
 
 
-def test_every_stage_lambda_is_one_row_of_the_stage_table_and_nothing_else() -> None:
+def test_every_stage_lambda_runs_rows_of_the_stage_table_and_nothing_else() -> None:
     import app
+    from chalicelib.stages.table import WAIT_FUNCTION
 
     functions = {function.name: function for function in app.app.pure_lambda_functions}
-    assert set(functions) == set(STAGES)
+    assert set(functions) == {spec.function_name for spec in STAGES.values()}
     for name, function in functions.items():
         body = inspect.getsource(function.func).strip().splitlines()[-1].strip()
-        assert body == f'return handle(STAGES["{name}"], event, dependencies())', name
+        row = 'wait_row(str(event.get("wait", "")))' if name == WAIT_FUNCTION else f'"{name}"'
+        assert body == f"return handle(STAGES[{row}], event, dependencies())", name
+    waits = {name for name, spec in STAGES.items() if spec.function_name == WAIT_FUNCTION}
+    assert waits == {f"wait_for_{kind}" for kind in ("snapshot", "migration", "rollout", "restore", "alarms")}
 
 
 def test_begin_enters_preflight_and_answers_the_waits(store: Any, launch: Launch, lambdas: Any, profile: Any) -> None:
     answer = lambdas("begin_launch", launch.launch_id)
-    assert answer.payload["bake_poll_seconds"] == profile.bake.poll_seconds
+    assert answer.payload["rollout_deadline_seconds"] == profile.backend.deadline_seconds
     stored = store.get_launch(launch.launch_id)
     assert (stored.status, stored.stage) == (LaunchStatus.PREFLIGHT, Stage.PREFLIGHT)
     assert stored.results.start is not None
@@ -58,15 +62,16 @@ def test_begin_of_a_requested_rollback_enters_rolling_back(store: Any, launch: L
     assert (stored.status, stored.stage) == (LaunchStatus.ROLLING_BACK, Stage.ROLLBACK)
 
 
-def test_bake_check_enters_baking_once_and_answers_the_state_machine(
+def test_begin_bake_enters_baking_once_and_answers_the_checkpoints_times(
     environment: Any, store: Any, launch: Launch, lambdas: Any
 ) -> None:
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
-    first = lambdas("bake_check", launch.launch_id).payload
-    assert (first["verdict"], first["next_wait_seconds"]) == ("watching", 1)
-    lambdas("bake_check", launch.launch_id)
+    first = lambdas("begin_bake", launch.launch_id).payload
+    assert [c["label"] for c in first["schedule"]] == ["T+2s", "T+4s"]
+    assert first["watch_seconds"] > 4
+    assert lambdas("begin_bake", launch.launch_id).payload == first  # a retried step
     stored = store.get_launch(launch.launch_id)
-    assert (stored.status, stored.stage, stored.results.bake.polls) == (LaunchStatus.BAKING, Stage.BAKE, 2)
+    assert (stored.status, stored.stage, stored.results.bake.verdict) == (LaunchStatus.BAKING, Stage.BAKE, "watching")
     entered = [event for event in store.timeline(launch.launch_id) if "-> BAKING" in event.message]
     assert len(entered) == 1
 
@@ -110,7 +115,7 @@ def test_a_stage_called_for_a_launch_that_ended_does_nothing(store: Any, launch:
     from chalicelib.store import LaunchHasEnded
 
     with pytest.raises(LaunchHasEnded):
-        lambdas("bake_check", launch.launch_id)
+        lambdas("begin_bake", launch.launch_id)
     assert store.timeline(launch.launch_id) == events
 
 

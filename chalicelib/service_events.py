@@ -1,0 +1,184 @@
+"""What AWS's services say about the resources a launch waits on, read from their EventBridge events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+# The events a launch waits for, by source and detail-type. The environment's forwarding rule and the
+# controller's rule both match exactly these (launchctl/build checks the three agree).
+WATCHED: dict[str, list[str]] = {
+    "aws.ecs": ["ECS Deployment State Change", "ECS Task State Change"],
+    "aws.rds": ["RDS DB Snapshot Event"],
+    "aws.cloudwatch": ["CloudWatch Alarm State Change"],
+}
+
+# RDS's event ids for a manual snapshot: created (ready to restore from), and deleted under the launch.
+SNAPSHOT_CREATED = {"RDS-EVENT-0042"}
+SNAPSHOT_GONE = {"RDS-EVENT-0041"}
+
+# The rule the controller's event function listens with (its EventBridge rule, from @app.on_cw_event).
+WATCHED_EVENTS: dict[str, Any] = {
+    "source": sorted(WATCHED),
+    "detail-type": sorted(kind for kinds in WATCHED.values() for kind in kinds),
+}
+
+Verdict = Literal["done", "failed", "progress"]
+
+
+class Notice(BaseModel):
+    """One event, as a waiting launch reads it: which resource, what became of it and why."""
+
+    resource: str  # the ARN the launch waits on
+    account: str
+    region: str
+    kind: Literal["rollout", "migration", "snapshot", "alarm"]
+    verdict: Verdict
+    reason: str
+    deployment_id: str | None = None  # a rollout's: only the launch's own deployment counts
+    task: dict[str, Any] | None = None  # a task's state as the event gives it: whose exit code counts is the launch's
+    event_id: str = ""
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class DeploymentDetail(_Detail):
+    event_type: str = Field(alias="eventType")
+    event_name: str = Field(alias="eventName")
+    deployment_id: str = Field(alias="deploymentId")
+    reason: str = ""
+
+
+class ContainerState(_Detail):
+    name: str
+    exit_code: int | None = Field(default=None, alias="exitCode")
+    reason: str = ""
+
+
+class TaskDetail(_Detail):
+    task_arn: str = Field(alias="taskArn")
+    last_status: str = Field(alias="lastStatus")
+    started_by: str = Field(default="", alias="startedBy")
+    stopped_reason: str = Field(default="", alias="stoppedReason")
+    containers: list[ContainerState] = Field(default_factory=list)
+
+
+class SnapshotDetail(_Detail):
+    source_arn: str = Field(alias="SourceArn")
+    event_id: str = Field(alias="EventID")
+    message: str = Field(default="", alias="Message")
+    source_type: str = Field(default="", alias="SourceType")
+
+
+class AlarmState(_Detail):
+    value: str
+    reason: str = ""
+
+
+class AlarmDetail(_Detail):
+    alarm_name: str = Field(alias="alarmName")
+    state: AlarmState
+    previous_state: AlarmState | None = Field(default=None, alias="previousState")
+
+
+def task_outcome(task: TaskDetail | dict[str, Any], container: str) -> tuple[bool | None, str]:
+    """(None while running, True for exit code 0, False otherwise; and why) of a task, from its event or
+    its description (describe_tasks names the same fields)."""
+    detail = task if isinstance(task, TaskDetail) else TaskDetail.model_validate(task)
+    if detail.last_status != "STOPPED":
+        return None, f"migration task {detail.last_status or 'PENDING'}"
+    named = [c for c in detail.containers if c.name == container]
+    exit_code = named[0].exit_code if named else None
+    if exit_code == 0:
+        return True, "migration task exited 0"
+    reason = detail.stopped_reason
+    if exit_code is None:
+        return False, f"migration container {container} never ran: {reason or 'no exit code'}"
+    return False, f"migration container {container} exited {exit_code}: {reason}"
+
+
+def notice_of(event: dict[str, Any]) -> Notice | None:
+    """What the event says about a resource a launch may wait on; None for an event no launch waits for
+    (another detail-type, a snapshot not yet made, an alarm going back to OK)."""
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+    try:
+        envelope = EventBridgeModel.model_validate(event)
+    except ValidationError:
+        return None
+    if envelope.detail_type not in WATCHED.get(envelope.source, []):
+        return None
+    where = {"account": envelope.account, "region": envelope.region, "event_id": envelope.id}
+    try:
+        if envelope.detail_type == "ECS Deployment State Change":
+            return _deployment(envelope, DeploymentDetail.model_validate(envelope.detail), where)
+        if envelope.detail_type == "ECS Task State Change":
+            return _task(TaskDetail.model_validate(envelope.detail), where)
+        if envelope.detail_type == "RDS DB Snapshot Event":
+            return _snapshot(SnapshotDetail.model_validate(envelope.detail), where)
+        return _alarm(envelope, AlarmDetail.model_validate(envelope.detail), where)
+    except ValidationError:
+        return None
+
+
+def _deployment(envelope: EventBridgeModel, detail: DeploymentDetail, where: dict[str, str]) -> Notice | None:
+    if not envelope.resources:
+        return None
+    verdict: Verdict = {
+        "SERVICE_DEPLOYMENT_COMPLETED": "done",
+        "SERVICE_DEPLOYMENT_FAILED": "failed",
+    }.get(detail.event_name, "progress")  # type: ignore[assignment]
+    return Notice(
+        resource=envelope.resources[0],
+        kind="rollout",
+        verdict=verdict,
+        reason=detail.reason or detail.event_name,
+        deployment_id=detail.deployment_id,
+        **where,
+    )
+
+
+def _task(detail: TaskDetail, where: dict[str, str]) -> Notice | None:
+    return Notice(
+        resource=detail.task_arn,
+        kind="migration",
+        verdict="done" if detail.last_status == "STOPPED" else "progress",
+        reason=detail.stopped_reason or detail.last_status,
+        task=detail.model_dump(by_alias=True),
+        **where,
+    )
+
+
+def _snapshot(detail: SnapshotDetail, where: dict[str, str]) -> Notice | None:
+    if detail.event_id in SNAPSHOT_CREATED:
+        verdict: Verdict = "done"
+    elif detail.event_id in SNAPSHOT_GONE:
+        verdict = "failed"
+    else:
+        verdict = "progress"
+    return Notice(
+        resource=detail.source_arn,
+        kind="snapshot",
+        verdict=verdict,
+        reason=f"{detail.event_id}: {detail.message}",
+        **where,
+    )
+
+
+def _alarm(envelope: EventBridgeModel, detail: AlarmDetail, where: dict[str, str]) -> Notice | None:
+    if not envelope.resources:
+        return None
+    verdict: Verdict = "failed" if detail.state.value == "ALARM" else "progress"
+    return Notice(
+        resource=envelope.resources[0],
+        kind="alarm",
+        verdict=verdict,
+        reason=f"alarm {detail.alarm_name} is in {detail.state.value}: {detail.state.reason}",
+        **where,
+    )

@@ -1,0 +1,181 @@
+"""Launches driven by AWS's events on the local stack: what they cost, and what happens when an event is
+lost, delivered twice, or is about someone else's resource."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launchctl.client import ControllerApi
+from launchctl.local import emitters
+from launchctl.local.infrastructure import backend_image
+from tests.integration.helpers import approve_all, lock_holder, next_version, snapshot, start, wait
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
+DOCUMENTED = {
+    "ECS Deployment State Change": "ecs-deployment-completed",
+    "ECS Task State Change": "ecs-task-stopped",
+    "RDS DB Snapshot Event": "rds-snapshot-created",
+    "CloudWatch Alarm State Change": "cloudwatch-alarm-state-change",
+}
+# A launch's transitions are a fixed count, whatever takes how long: this is the ceiling the issue sets.
+MOST_TRANSITIONS = 60
+
+
+def waits_answered(launch: dict[str, Any]) -> list[str]:
+    """How each wait of the launch was answered: by an event, by a look, at the deadline."""
+    return [event["details"].get("how", "") for event in launch["timeline"] if event["kind"] == "wait_over"]
+
+
+def in_background(delay: float, action: Any) -> threading.Timer:
+    timer = threading.Timer(delay, action)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def test_transitions_do_not_grow_with_how_long_the_rollout_takes_and_duplicates_are_answered_once(
+    stack: Any, api: ControllerApi
+) -> None:
+    # A launch whose every ECS event is delivered twice, and which hears another environment's alarm fire.
+    stack.events.duplicate("ECS Deployment State Change", times=10)
+    stack.events.duplicate("ECS Task State Change", times=10)
+    other = "acme-other-5xx-rate"
+    stack.environment_client("cloudwatch").put_metric_alarm(
+        AlarmName=other,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    quick_id = start(stack, api, next_version())
+    approve_all(stack, api, quick_id)
+    wait(api, quick_id, lambda item: item["status"] == "BAKING")
+    stack.set_alarm(other, "ALARM")  # an event about a resource no launch waits on
+    try:
+        quick = wait(api, quick_id)
+    finally:
+        stack.set_alarm(other, "OK")
+        stack.environment_client("cloudwatch").delete_alarms(AlarmNames=[other])
+    assert quick["status"] == "SUCCEEDED", quick["timeline"]
+    answered = waits_answered(quick)
+    assert any(how.startswith("event ") for how in answered), answered
+    assert len(answered) == len(set(answered))  # each wait answered once, duplicates notwithstanding
+    stack.events.clear()
+
+    # The same launch with a rollout that takes 3 s longer.
+    version = next_version()
+    stack.scheduler.slow_images.add(backend_image(version))
+    slow_id = start(stack, api, version)
+    approve_all(stack, api, slow_id)
+    wait(api, slow_id, lambda item: "backend" in item["changes"])
+    in_background(3, lambda: stack.scheduler.slow_images.discard(backend_image(version)))
+    slow = wait(api, slow_id)
+    assert slow["status"] == "SUCCEEDED", slow["timeline"]
+
+    fast_costs, slow_costs = stack.execution_costs(quick_id), stack.execution_costs(slow_id)
+    assert fast_costs == slow_costs, (fast_costs, slow_costs)
+    assert fast_costs["transitions"] < MOST_TRANSITIONS, fast_costs
+    assert fast_costs["timers"] == len(stack.profile.bake.checkpoints)  # the checkpoints, no poll
+    assert not _launch_alarms(stack, quick_id)
+    assert not _launch_alarms(stack, slow_id)
+
+    # What the local stack emitted on the way has the shapes AWS documents for each detail-type.
+    seen = {d.event["detail-type"]: d.event for d in list(stack.events.deliveries) if not d.dropped}
+    assert set(seen) == set(DOCUMENTED)
+    for detail_type, event in seen.items():
+        model = json.loads((FIXTURES / f"{DOCUMENTED[detail_type]}.json").read_text())
+        assert set(event) == set(model), detail_type
+        assert set(event["detail"]) <= set(model["detail"]), detail_type
+
+
+def test_a_lost_event_is_made_up_for_at_the_deadline_and_an_overrunning_migration_is_stopped(
+    stack: Any, api: ControllerApi
+) -> None:
+    """The snapshot's event never arrives: at its deadline one look finds it available and the launch goes
+    on. The migration never ends: at its deadline the task is stopped and the launch rolls back."""
+    before = snapshot(stack)
+    instances = len(stack.environment_client("rds").describe_db_instances()["DBInstances"])
+    version = next_version()
+    emitters.SNAPSHOT_SECONDS = 2.0  # longer than the wait's two looks
+    stack.events.drop("RDS DB Snapshot Event")
+    stack.scheduler.slow_tasks.add(backend_image(version))
+    launch_id = start(stack, api, version)
+    approve_all(stack, api, launch_id)
+    launch = wait(api, launch_id, timeout=120)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "MigrationFailed"
+    assert "not done by its deadline" in launch["error"]["cause"]
+    assert "seen at the deadline: no event came" in waits_answered(launch)[0] or any(
+        "no event came" in event["message"] for event in launch["timeline"]
+    )
+    task_arn = launch["results"]["backend"]["migration_task_arn"]
+    task = stack.environment_client("ecs").describe_tasks(cluster=stack.profile.backend.cluster, tasks=[task_arn])
+    assert task["tasks"][0]["desiredStatus"] == "STOPPED"
+    assert [d.dropped for d in stack.events.deliveries if d.event["detail-type"] == "RDS DB Snapshot Event"][-1]
+    assert snapshot(stack) == before
+    restored = len(stack.environment_client("rds").describe_db_instances()["DBInstances"]) - instances
+    assert restored == 1  # the migration ran: the snapshot is restored beside the original
+    assert lock_holder() is None
+
+
+def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(stack: Any, api: ControllerApi) -> None:
+    before = snapshot(stack)
+    launch_id = start(stack, api, next_version())
+    approve_all(stack, api, launch_id)
+    watching = wait(
+        api,
+        launch_id,
+        lambda item: (
+            any(e["kind"] == "waiting" and e["stage"] == "bake" for e in item.get("timeline", []))
+            or item["status"] not in {"REQUESTED", "PREFLIGHT", "AWAITING_APPROVAL", "DEPLOYING", "VERIFYING", "BAKING"}
+        ),
+    )
+    assert watching["status"] == "BAKING", watching["timeline"]
+    alarm = stack.profile.bake.alarm_names[0]
+    stack.set_alarm(alarm, "ALARM")
+    tripped = time.monotonic()
+    rolling = wait(api, launch_id, lambda item: item["status"] != "BAKING")
+    reacted = time.monotonic() - tripped
+    assert rolling["status"] in {"ROLLING_BACK", "ROLLED_BACK"}, rolling["timeline"]
+    assert reacted < 2, reacted
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK"
+    assert (launch["error"]["error"], alarm in launch["error"]["cause"]) == ("BakeBreached", True)
+    failed = [e for e in launch["timeline"] if e["kind"] == "stage_failed" and e["stage"] == "bake"]
+    assert failed[-1]["details"]["how"].startswith("event "), failed  # AWS's event, not a look
+    assert not _launch_alarms(stack, launch_id)
+    assert snapshot(stack) == before
+
+
+def _launch_alarms(stack: Any, launch_id: str) -> list[str]:
+    prefix = f"{stack.environment_role.rsplit('/', 1)[-1]}/{launch_id}/"
+    found = stack.environment_client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    return [alarm["AlarmName"] for alarm in found]
+
+
+def test_a_launch_leaves_no_alarm_of_its_own_on_any_path(stack: Any, api: ControllerApi) -> None:
+    """Succeeded, aborted mid-bake: the launch's alarms go with it."""
+    launch_id = start(stack, api, next_version())
+    approve_all(stack, api, launch_id)
+    wait(api, launch_id, lambda item: item["status"] == "BAKING")
+    deadline = time.monotonic() + 10
+    while not _launch_alarms(stack, launch_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_launch_alarms(stack, launch_id)) == 2  # error rate and p95 latency, made for this bake
+    api.abort(launch_id, "stopping the bake on purpose")
+    launch = wait(api, launch_id)
+    assert (launch["status"], launch["error"]["error"]) == ("ROLLED_BACK", "LaunchAborted")
+    assert not _launch_alarms(stack, launch_id)
+    finished = launch["timeline"][-1]
+    assert len(finished["details"]["launch_alarms_deleted"]) == 2
