@@ -95,6 +95,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cold_start.py
 
 # What a launch costs on events (state transitions, invocations) for short and long bakes and rollouts, and how
-# fast a breach set mid-bake rolls back: launches on the local stack, about four minutes.
+# fast a breach set mid-bake rolls back: launches on the local stack, about two and a half minutes.
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/event_costs.py

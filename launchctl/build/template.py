@@ -117,6 +117,15 @@ STAGE_FUNCTION_CHECKS_NOT_APPLYING = {
     "CKV_AWS_115": "Invoked only by the launch state machine, one launch per environment at a time: a reservation "
     "would take capacity from the account (the API's function, the public entry point, has one)",
 }
+# The functions EventBridge invokes (app.py's @app.on_cw_event handlers), asynchronously.
+EVENT_FUNCTIONS = ("launch_events",)
+EVENT_FUNCTION_CHECKS_NOT_APPLYING = {
+    "CKV_AWS_116": "Invoked asynchronously by EventBridge: an event Lambda's retries could not handle is made up for "
+    "by the wait's deadline, where one last look at the resource decides; a dead-letter queue would keep events "
+    "no launch waits on any more",
+    "CKV_AWS_115": "Invoked for the environments' ECS, RDS and alarm events about launches, a handful per launch: a "
+    "reservation would take capacity from the account",
+}
 LOG_GROUP_CHECKS_NOT_APPLYING = {
     "CKV_AWS_158": "CloudWatch Logs encrypts it at rest with its own keys; it holds no secrets (no token, link or "
     "query string is logged)",
@@ -140,7 +149,8 @@ def function_check_notes(project_dir: Path = ROOT) -> dict[str, Any]:
         if name == "api_handler":
             continue  # the API's settings (Chalice names its function APIHandler)
         function = to_cfn_resource_name(name)
-        notes[function] = _not_applying(FUNCTION_CHECKS_NOT_APPLYING | STAGE_FUNCTION_CHECKS_NOT_APPLYING)
+        kind = EVENT_FUNCTION_CHECKS_NOT_APPLYING if name in EVENT_FUNCTIONS else STAGE_FUNCTION_CHECKS_NOT_APPLYING
+        notes[function] = _not_applying(FUNCTION_CHECKS_NOT_APPLYING | kind)
         notes[f"{function}LogGroup"] = _not_applying(LOG_GROUP_CHECKS_NOT_APPLYING)
     return notes
 

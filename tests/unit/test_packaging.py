@@ -80,3 +80,19 @@ def test_the_controllers_functions_hold_no_right_in_any_environment_only_its_rol
         assert acts == any(
             role == f"{''.join(p.capitalize() for p in f.split('_'))}Role" for f in acting_in_environments()
         )
+
+
+def test_the_functions_eventbridge_invokes_are_told_apart_in_the_template() -> None:
+    """Their checkov notes say they are invoked asynchronously (the stage functions' say synchronously)."""
+    import app
+    from launchctl.build.template import EVENT_FUNCTIONS, function_check_notes
+
+    assert {source.name for source in app.app.event_sources} == set(EVENT_FUNCTIONS)
+    notes = function_check_notes()
+    dead_letter = {
+        name: next(s["comment"] for s in note["Metadata"]["checkov"]["skip"] if s["id"] == "CKV_AWS_116")
+        for name, note in notes.items()
+        if not name.endswith("LogGroup")
+    }
+    assert dead_letter["LaunchEvents"].startswith("Invoked asynchronously by EventBridge")
+    assert dead_letter["BeginBake"].startswith("Invoked synchronously")
