@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 from chalice.app import Chalice, Request, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
+from chalicelib.event_pattern import WATCHED_EVENTS
 from chalicelib.models import (
     AbortRequest,
     DecisionRequest,
@@ -21,7 +22,6 @@ from chalicelib.models import (
 )
 from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_object
 from chalicelib.request_input import launch_id as checked_launch_id
-from chalicelib.service_events import WATCHED_EVENTS
 from chalicelib.stages.harness import handle
 from chalicelib.stages.table import STAGES, wait_row
 from chalicelib.wiring import dependencies, launch_store, preflight_environment

@@ -6,26 +6,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.event_pattern import WATCHED
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-
-# The events a launch waits for, by source and detail-type. The environment's forwarding rule and the
-# controller's rule both match exactly these (launchctl/build checks the three agree).
-WATCHED: dict[str, list[str]] = {
-    "aws.ecs": ["ECS Deployment State Change", "ECS Task State Change"],
-    "aws.rds": ["RDS DB Snapshot Event"],
-    "aws.cloudwatch": ["CloudWatch Alarm State Change"],
-}
 
 # RDS's event ids for a manual snapshot: created (ready to restore from), and deleted under the launch.
 SNAPSHOT_CREATED = {"RDS-EVENT-0042"}
 SNAPSHOT_GONE = {"RDS-EVENT-0041"}
-
-# The rule the controller's event function listens with (its EventBridge rule, from @app.on_cw_event).
-WATCHED_EVENTS: dict[str, Any] = {
-    "source": sorted(WATCHED),
-    "detail-type": sorted(kind for kinds in WATCHED.values() for kind in kinds),
-}
 
 Verdict = Literal["done", "failed", "progress"]
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from chalicelib.errors import (
@@ -80,6 +79,8 @@ class Sighting:
 
 def answer_task(send: Callable[..., Any], **kwargs: Any) -> bool:
     """Answer the execution; False when the task had already closed (decided, timed out)."""
+    from botocore.exceptions import ClientError
+
     try:
         send(**kwargs)
     except ClientError as exc:

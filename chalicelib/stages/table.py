@@ -6,13 +6,16 @@ function (`await_event`), which runs the row the state names."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chalicelib.models import ApprovalGateEvent, CheckpointEvent, FinishEvent, Launch, LaunchStatus, Stage, WaitEvent
 from chalicelib.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
 from chalicelib.store import WaitKind
-from chalicelib.waits import Sighting
+
+if TYPE_CHECKING:
+    from chalicelib.waits import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
 WAIT_FUNCTION = "await_event"

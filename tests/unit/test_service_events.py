@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.service_events import WATCHED_EVENTS, notice_of
+from chalicelib.event_pattern import WATCHED_EVENTS
+from chalicelib.service_events import notice_of
 from launchctl.build.target_role import FORWARDED_EVENTS
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
