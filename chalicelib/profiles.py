@@ -34,7 +34,7 @@ class MigrationTask(_Strict):
     launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
     subnets: list[str] = Field(default_factory=list)
     security_groups: list[str] = Field(default_factory=list)
-    deadline_seconds: int = Field(default=1800, ge=10, le=7200)
+    deadline_seconds: int = Field(default=1800, ge=5, le=7200)
 
     @property
     def family(self) -> str:
@@ -64,7 +64,7 @@ class DatabaseTarget(_Strict):
     instance_id: str
     snapshot: bool = True
     snapshot_deadline_seconds: int = Field(
-        default=7200, ge=10, le=86400, description="how long the pre-launch snapshot may take to be available"
+        default=7200, ge=5, le=86400, description="how long the pre-launch snapshot may take to be available"
     )
     # Restore the pre-launch snapshot into a new instance when a launch that migrated rolls back.
     restore_on_rollback: bool = False

@@ -68,6 +68,13 @@ def drive(stack: Any, api: ControllerApi, version: str) -> dict[str, Any]:
     return wait(api, launch_id)
 
 
+def launch_alarms(stack: Any, launch_id: str) -> list[str]:
+    """The alarms the launch made for its bake that still exist in the environment's account."""
+    prefix = f"{stack.environment_role.rsplit('/', 1)[-1]}/{launch_id}/"
+    found = stack.environment_client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    return [alarm["AlarmName"] for alarm in found]
+
+
 def lock_holder() -> str | None:
     """The launch holding the local environment, as the controller's store sees it."""
     from chalicelib.wiring import launch_store

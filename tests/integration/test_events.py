@@ -14,7 +14,7 @@ import pytest
 from launchctl.client import ControllerApi
 from launchctl.local import emitters
 from launchctl.local.infrastructure import backend_image
-from tests.integration.helpers import approve_all, lock_holder, next_version, snapshot, start, wait
+from tests.integration.helpers import approve_all, launch_alarms, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +87,8 @@ def test_transitions_do_not_grow_with_how_long_the_rollout_takes_and_duplicates_
     assert fast_costs == slow_costs, (fast_costs, slow_costs)
     assert fast_costs["transitions"] < MOST_TRANSITIONS, fast_costs
     assert fast_costs["timers"] == len(stack.profile.bake.checkpoints)  # the checkpoints, no poll
-    assert not _launch_alarms(stack, quick_id)
-    assert not _launch_alarms(stack, slow_id)
+    assert not launch_alarms(stack, quick_id)
+    assert not launch_alarms(stack, slow_id)
 
     # What the local stack emitted on the way has the shapes AWS documents for each detail-type.
     seen = {d.event["detail-type"]: d.event for d in list(stack.events.deliveries) if not d.dropped}
@@ -154,28 +154,5 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(stack: Any, api: Co
     assert (launch["error"]["error"], alarm in launch["error"]["cause"]) == ("BakeBreached", True)
     failed = [e for e in launch["timeline"] if e["kind"] == "stage_failed" and e["stage"] == "bake"]
     assert failed[-1]["details"]["how"].startswith("event "), failed  # AWS's event, not a look
-    assert not _launch_alarms(stack, launch_id)
+    assert not launch_alarms(stack, launch_id)
     assert snapshot(stack) == before
-
-
-def _launch_alarms(stack: Any, launch_id: str) -> list[str]:
-    prefix = f"{stack.environment_role.rsplit('/', 1)[-1]}/{launch_id}/"
-    found = stack.environment_client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
-    return [alarm["AlarmName"] for alarm in found]
-
-
-def test_a_launch_leaves_no_alarm_of_its_own_on_any_path(stack: Any, api: ControllerApi) -> None:
-    """Succeeded, aborted mid-bake: the launch's alarms go with it."""
-    launch_id = start(stack, api, next_version())
-    approve_all(stack, api, launch_id)
-    wait(api, launch_id, lambda item: item["status"] == "BAKING")
-    deadline = time.monotonic() + 10
-    while not _launch_alarms(stack, launch_id) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(_launch_alarms(stack, launch_id)) == 2  # error rate and p95 latency, made for this bake
-    api.abort(launch_id, "stopping the bake on purpose")
-    launch = wait(api, launch_id)
-    assert (launch["status"], launch["error"]["error"]) == ("ROLLED_BACK", "LaunchAborted")
-    assert not _launch_alarms(stack, launch_id)
-    finished = launch["timeline"][-1]
-    assert len(finished["details"]["launch_alarms_deleted"]) == 2

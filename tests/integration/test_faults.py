@@ -73,7 +73,6 @@ TIMEOUTS = [
     ("await_event", "ecs.DescribeServices", 0, None),
     ("smoke_test", "secrets-manager.GetSecretValue", 0, None),
     ("begin_bake", "cloudwatch.PutMetricAlarm", 0, 3),
-    ("bake_checkpoint", "cloudwatch.DescribeAlarms", 0, None),
     ("finish_launch", "dynamodb.TransactWriteItems", 0, None),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from tests.integration.helpers import (
     APPROVERS,
     approve_all,
     decide,
+    launch_alarms,
     lock_holder,
     next_version,
     run_approved,
@@ -108,16 +110,28 @@ def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack
     assert lock_holder() is None
 
 
-def test_an_abort_while_baking_rolls_back_what_the_launch_changed(stack: Any, api: ControllerApi) -> None:
+def test_an_abort_while_baking_releases_the_bake_at_once_and_rolls_back_what_the_launch_changed(
+    stack: Any, api: ControllerApi
+) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     approve_all(stack, api, launch_id)
-    wait(api, launch_id, lambda item: item["status"] == "BAKING" or is_final(item))
+    wait(
+        api,
+        launch_id,
+        lambda item: any(e["kind"] == "waiting" and e["stage"] == "bake" for e in item["timeline"]) or is_final(item),
+    )
+    assert len(launch_alarms(stack, launch_id)) == 2  # error rate and p95 latency, made for this bake
+    asked = time.monotonic()
     api.abort(launch_id, "support reports login errors")
+    wait(api, launch_id, lambda item: item["status"] != "BAKING")
+    assert time.monotonic() - asked < 2  # released from the alarm watch by the abort itself, not by a checkpoint
     launch = wait(api, launch_id)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "LaunchAborted"
     assert snapshot(stack) == before
+    assert not launch_alarms(stack, launch_id)  # the launch's alarms go with it
+    assert len(launch["timeline"][-1]["details"]["launch_alarms_deleted"]) == 2
 
 
 def test_a_launch_that_succeeded_is_rolled_back_on_request_as_its_own_execution(stack: Any, api: ControllerApi) -> None:
