@@ -6,11 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from chalice.app import Chalice, Request, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.event_pattern import WATCHED_EVENTS
+from chalicelib.log import about, begin_invocation, logger
 from chalicelib.models import (
     AbortRequest,
     DecisionRequest,
@@ -27,7 +27,6 @@ from chalicelib.stages.table import STAGES, wait_row
 from chalicelib.wiring import dependencies, launch_store, preflight_environment
 
 app = Chalice(app_name="launch-controller")
-logger = Logger(service="launch-controller")
 
 
 def _aws(service: str) -> Any:
@@ -47,6 +46,7 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _request_keys(kwargs)
         try:
             return view(*args, **kwargs)
         except Exception as exc:
@@ -60,6 +60,13 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
             return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
     return wrapper
+
+
+def _request_keys(route: dict[str, Any]) -> None:
+    """Every line of this request carries API Gateway's request id, and the launch the route names."""
+    begin_invocation()
+    context: dict[str, Any] = app.current_request.context if app.current_request else {}
+    about(request_id=(context or {}).get("requestId"), launch_id=route.get("launch_id"))
 
 
 def _request() -> Request:
@@ -92,7 +99,9 @@ def _caller() -> Any:
     from chalicelib.callers import authenticate
 
     # Chalice's headers are case-insensitive already.
-    return authenticate(_request().headers.get("authorization"), _settings().identity())
+    caller = authenticate(_request().headers.get("authorization"), _settings().identity())
+    about(caller=caller.who)
+    return caller
 
 
 def _reader() -> Any:
@@ -180,6 +189,7 @@ def approval_route(view: Callable[..., Any]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         from chalicelib.approval_page import refusal
 
+        _request_keys({})  # the approval id is a capability: never logged
         try:
             page = view(*args, **kwargs)
         except PayloadTooLarge:
@@ -309,74 +319,74 @@ def openapi() -> dict[str, Any]:
 
 
 @app.lambda_function(name="begin_launch")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["begin_launch"], event, dependencies())
 
 
 @app.lambda_function(name="preflight")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["preflight"], event, dependencies())
 
 
 @app.lambda_function(name="request_approvals")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["request_approvals"], event, dependencies())
 
 
 @app.lambda_function(name="record_rollback_point")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def record_rollback_point(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["record_rollback_point"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_frontend")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["deploy_frontend"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_backend")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["deploy_backend"], event, dependencies())
 
 
 @app.lambda_function(name="smoke_test")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["smoke_test"], event, dependencies())
 
 
 @app.lambda_function(name="begin_bake")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def begin_bake(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["begin_bake"], event, dependencies())
 
 
 @app.lambda_function(name="bake_checkpoint")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def bake_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["bake_checkpoint"], event, dependencies())
 
 
 @app.lambda_function(name="await_event")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def await_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Every wait: opens it (with the execution's token) or looks a last time at its deadline."""
     return handle(STAGES[wait_row(str(event.get("wait", "")))], event, dependencies())
 
 
 @app.lambda_function(name="roll_back")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["roll_back"], event, dependencies())
 
 
 @app.lambda_function(name="finish_launch")
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["finish_launch"], event, dependencies())
 
@@ -390,6 +400,8 @@ def launch_events(event: Any) -> None:
     from chalicelib.service_events import notice_of
     from chalicelib.waits import on_event
 
+    begin_invocation()
     notice = notice_of(event.to_dict())
     if notice is not None:
+        about(event_id=notice.event_id, resource=notice.resource)
         on_event(launch_store(), _aws("stepfunctions"), notice)

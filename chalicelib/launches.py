@@ -126,6 +126,9 @@ def start_launch(
         ],
         lock_lease_seconds=profile.lock_lease_seconds,
     )
+    from chalicelib import telemetry
+
+    telemetry.launch_started(request.environment, launch.launch_id)
     return _start_execution(store, launch, sfn, state_machine_arn, "launch")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +30,7 @@ class Notice(BaseModel):
     reason: str
     deployment_id: str | None = None  # a rollout's: only the launch's own deployment counts
     task: dict[str, Any] | None = None  # a task's state as the event gives it: whose exit code counts is the launch's
+    happened_at: datetime | None = None  # when the service says it happened (an alarm's state change)
     event_id: str = ""
 
 
@@ -67,6 +69,15 @@ class SnapshotDetail(_Detail):
 class AlarmState(_Detail):
     value: str
     reason: str = ""
+    timestamp: str = ""
+
+    @property
+    def changed_at(self) -> datetime | None:
+        """CloudWatch writes `2019-10-02T17:04:40.989+0000`."""
+        try:
+            return datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+        except ValueError:
+            return None
 
 
 class AlarmDetail(_Detail):
@@ -168,5 +179,6 @@ def _alarm(envelope: EventBridgeModel, detail: AlarmDetail, where: dict[str, str
         kind="alarm",
         verdict=verdict,
         reason=f"alarm {detail.alarm_name} is in {detail.state.value}: {detail.state.reason}",
+        happened_at=detail.state.changed_at,
         **where,
     )

@@ -7,10 +7,9 @@ last look decides (`at_deadline`). Whoever closes the wait first answers; the ot
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -23,13 +22,12 @@ from chalicelib.errors import (
     RollbackIncomplete,
     RollbackPointFailed,
 )
+from chalicelib.log import about, logger
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import EnvironmentProfile, profile_of
 from chalicelib.progress import BakeProgress, Progress
 from chalicelib.service_events import Notice, task_outcome
 from chalicelib.store import LaunchStore, Wait, WaitKind
-
-logger = logging.getLogger(__name__)
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -66,6 +64,7 @@ class Outcome(BaseModel):
     verdict: Literal["pending", "done", "failed"]
     reason: str
     progress: Progress | None = None
+    happened_at: datetime | None = None  # when AWS says it happened, when it says
 
 
 @dataclass(frozen=True)
@@ -146,6 +145,8 @@ def settle(store: LaunchStore, sfn: Any, wait: Wait, outcome: Outcome, how: str)
         event = store.event("wait_over", f"{outcome.reason} ({how})", stage, {"kind": wait.kind, "how": how})
     else:
         details = {"kind": wait.kind, "how": how, "error": error, "cause": outcome.reason}
+        if outcome.happened_at is not None:
+            details["happened_at"] = outcome.happened_at.isoformat()
         event = store.event("stage_failed", f"{stage} failed: {outcome.reason} ({how})", stage, details)
     store.write_progress(
         launch, progress=outcome.progress, kept_under=stage if outcome.progress else None, events=[event]
@@ -166,6 +167,7 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
         if NOTICE_OF[wait.kind] != notice.kind:
             continue
         launch = store.get_launch(wait.launch_id)
+        about(launch_id=launch.launch_id, execution=launch.execution_arn)
         if launch.status.is_final:
             store.close_wait(wait)
             continue
@@ -182,6 +184,7 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
             continue
         outcome = judge(wait, notice, launch, profile)
         if settle(store, sfn, wait, outcome, f"event {notice.event_id}"):
+            logger.info("wait answered", extra={"wait": wait.kind, "verdict": outcome.verdict})
             answered.append(launch.launch_id)
     return answered
 
@@ -209,7 +212,7 @@ def judge(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfil
         if notice.verdict == "failed":
             return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")
         return snapshot_ready(launch, "available", notice.reason)
-    return alarm_fired(launch, [notice.reason])
+    return alarm_fired(launch, [notice.reason]).model_copy(update={"happened_at": notice.happened_at})
 
 
 def migration_outcome(launch: Launch, profile: EnvironmentProfile, task: dict[str, Any]) -> Outcome:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,13 +9,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.errors import LaunchAborted
+from chalicelib.log import about, begin_invocation, logger
 from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
 from chalicelib.profiles import EnvironmentProfile, profile_of
 from chalicelib.progress import Progress
 from chalicelib.settings import Settings
 from chalicelib.store import LaunchHasEnded, LaunchStore
-
-logger = logging.getLogger(__name__)
 
 Entry = tuple[LaunchStatus, Stage]
 
@@ -117,9 +115,12 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     One read of the launch; an abort asked for stops the stage before it works (LaunchAborted); the entry
     status is written only when it changes; then one write of the progress with the stage's events (and
     its exit status), or, when it fails, of the failure with any partial progress, before passing it on."""
+    begin_invocation()
     parsed = spec.event.model_validate(event)
+    about(launch_id=parsed.launch_id, stage=str(spec.stage), step=spec.name)
     store = needs.store()
     launch = store.get_launch(parsed.launch_id)
+    about(execution=launch.execution_arn, environment=launch.request.environment)
     if launch.status.is_final and spec.stage != Stage.FINISH:
         raise LaunchHasEnded(f"launch {launch.launch_id} has ended ({launch.status}); {spec.name} does not run")
     if spec.honours_abort and launch.abort:
@@ -141,11 +142,14 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         own=spec.own_clients,
         make_own_client=needs.client,
     )
+    logger.info("step started")
     try:
         progress = spec.run(call)
     except Exception as exc:
+        logger.warning("step failed", extra={"error": type(exc).__name__})
         _persist_failure(store, launch, spec.stage, exc, recorder.events)
         raise
+    logger.info("step done")
     if not spec.persists:
         return progress.model_dump(mode="json")
     status, stage = spec.exits(launch) if spec.exits else (None, None)

@@ -112,6 +112,10 @@ def finish_launch(
                 )
             ],
         )
+        # Once: a retried finish finds the final status written and emits nothing again.
+        from chalicelib import telemetry
+
+        telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
         _notify(sns, topic_arn, launch, final, error_name, cause, manual_steps)
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)

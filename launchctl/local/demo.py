@@ -77,8 +77,13 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
 
 
 def trip_alarm_while_baking(stack: LocalStack, api: ControllerApi, launch_id: str) -> None:
-    """Once the release bakes, set its 5xx alarm to ALARM through the emulated CloudWatch."""
-    baking = api.wait(launch_id, lambda item: item["status"] == "BAKING" or is_final(item), 120)
+    """Once the release bakes and its alarm watch is open, set its 5xx alarm to ALARM through the emulated
+    CloudWatch: CloudWatch's event fails the bake."""
+
+    def watching(item: dict[str, Any]) -> bool:
+        return any(e["kind"] == "waiting" and e["stage"] == "bake" for e in item["timeline"]) or is_final(item)
+
+    baking = api.wait(launch_id, watching, 120)
     if baking["status"] == "BAKING":
         alarm = stack.profile.bake.alarm_names[0]
         print(f"   (the release is baking: setting CloudWatch alarm {alarm} to ALARM)", flush=True)
@@ -114,9 +119,34 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print("\n== What is live now")
     heading = homepage[homepage.find("<h1>") + 4 : homepage.find("</h1>")]
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
+    print_metrics(stack, results)
     ok, outcome = verdict(results, scenarios)
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
     return ok
+
+
+def print_metrics(stack: LocalStack, results: list[dict[str, Any]]) -> None:
+    """Each launch as its metrics tell it (the EMF lines the functions wrote), not as its timeline does."""
+    print("\n== What the metrics say (embedded metric format, namespace LaunchController)")
+    print(f"   {'launch':<32} {'ended':<13} {'took':>7} {'sign-off wait':>14} {'breach to rollback':>19}")
+    for result in results:
+        values = {m["name"]: m["value"] for m in stack.launch_metrics(result["launch_id"])}
+        ended = next(
+            (
+                name.removeprefix("Launches")
+                for name in values
+                if name.startswith("Launches") and name != "LaunchesStarted"
+            ),
+            "?",
+        )
+
+        def seconds(name: str, values: dict[str, Any] = values) -> str:
+            return f"{values[name]:.1f}s" if name in values else "-"
+
+        print(
+            f"   {result['launch_id']:<32} {ended:<13} {seconds('LaunchDuration'):>7} "
+            f"{seconds('ApprovalWait'):>14} {seconds('BreachToRollback'):>19}"
+        )
 
 
 def verdict(results: list[dict[str, Any]], scenarios: list[Scenario]) -> tuple[bool, str]:

@@ -59,6 +59,12 @@ def now_iso() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def alarm_time() -> str:
+    """Now as CloudWatch writes an alarm state's timestamp: milliseconds and +0000."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -133,13 +139,13 @@ def _alarm_state_changes() -> None:
                     "configuration": {"description": alarm.description or "", "metrics": []},
                     "previousState": {
                         "reason": before[1] or "",
-                        "timestamp": now_iso(),
+                        "timestamp": alarm_time(),
                         "value": before[0],
                     },
                     "state": {
                         "reason": reason,
                         "reasonData": reason_data or "{}",
-                        "timestamp": now_iso(),
+                        "timestamp": alarm_time(),
                         "value": state_value,
                     },
                 },

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib import telemetry
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
@@ -148,6 +149,7 @@ class LocalStack:
         self.events = LocalEventBridge(ACCOUNT_ID, REGION, self._invoke)
         self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID, emit=self.events.emit)
         self.faults = FaultInjector()
+        self.metrics: list[dict[str, Any]] = []  # the EMF lines the functions wrote, as CloudWatch Logs takes them
         self.site: SampleSite | None = None
         self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
@@ -192,6 +194,7 @@ class LocalStack:
         settings.cache_clear()
         self.events.start()
         emitters.listen(self.events.emit)
+        telemetry.write = self._collect_metrics
         self.scheduler.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
         self.outbox_server.start()
@@ -217,6 +220,7 @@ class LocalStack:
         self.scheduler.stop()
         emitters.forget(self.events.emit)
         self.events.stop()
+        telemetry.write = telemetry._stdout
         if self.bridge:
             self.bridge.uninstall()
         if self._moto:
@@ -500,6 +504,33 @@ class LocalStack:
     def outbox(self) -> list[dict[str, Any]]:
         """The approval emails delivered so far, oldest first, one per recipient."""
         return delivered(ACCOUNT_ID, REGION, self.topics["approvals"])
+
+    def _collect_metrics(self, line: str) -> None:
+        """What CloudWatch Logs does with a function's EMF line: the metrics, kept (here, in order)."""
+        with self._client_lock:
+            self.metrics.append(json.loads(line))
+
+    def launch_metrics(self, launch_id: str) -> list[dict[str, Any]]:
+        """The metrics emitted about a launch: each EMF line as CloudWatch reads it (name, value, unit and
+        dimensions, one entry per metric)."""
+        found = []
+        for line in list(self.metrics):
+            if line.get("launch_id") != launch_id:
+                continue
+            for directive in line["_aws"]["CloudWatchMetrics"]:
+                dimensions = {name: line[name] for names in directive["Dimensions"] for name in names}
+                for metric in directive["Metrics"]:
+                    values = line[metric["Name"]]
+                    found.append(
+                        {
+                            "name": metric["Name"],
+                            "unit": metric["Unit"],
+                            "value": values[0] if isinstance(values, list) else values,
+                            "dimensions": dimensions,
+                            "namespace": directive["Namespace"],
+                        }
+                    )
+        return found
 
     def execution_costs(self, launch_id: str) -> dict[str, int]:
         """What a launch's execution cost: Step Functions' state transitions (every state entered, inside a

@@ -4,6 +4,7 @@ lost, delivered twice, or is about someone else's resource."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -129,7 +130,39 @@ def test_a_lost_event_is_made_up_for_at_the_deadline_and_an_overrunning_migratio
     assert lock_holder() is None
 
 
-def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(stack: Any, api: ControllerApi) -> None:
+class CapturedLog(logging.Handler):
+    """The functions' log lines, formatted as Lambda writes them (Powertools' JSON), while a launch runs."""
+
+    def __init__(self) -> None:
+        from chalicelib.log import logger
+
+        super().__init__(logging.INFO)
+        self.setFormatter(logger.registered_formatter)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def captured_log() -> Any:
+    """The functions' logger at INFO (the template's level) for the test, as it was after."""
+    from chalicelib.log import logger
+
+    handler = CapturedLog()
+    level = logger._logger.level
+    logger._logger.addHandler(handler)
+    logger._logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger._logger.removeHandler(handler)
+        logger._logger.setLevel(level)
+
+
+def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
+    stack: Any, api: ControllerApi, captured_log: CapturedLog
+) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     approve_all(stack, api, launch_id)
@@ -156,3 +189,65 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(stack: Any, api: Co
     assert failed[-1]["details"]["how"].startswith("event "), failed  # AWS's event, not a look
     assert not launch_alarms(stack, launch_id)
     assert snapshot(stack) == before
+    assert_metrics_of_a_breach(stack.launch_metrics(launch_id))
+    assert_logged_about_the_launch_and_no_secret(stack, api, launch, captured_log.lines)
+
+
+def assert_logged_about_the_launch_and_no_secret(
+    stack: Any, api: ControllerApi, launch: dict[str, Any], lines: list[str]
+) -> None:
+    """Every step's line names the launch, its stage and execution; the API's, the request and the caller;
+    no line holds the link key, the smoke credential, an approval link's token or the caller's credential."""
+    from chalicelib.settings import settings
+
+    logged = [json.loads(line) for line in lines]
+    steps = [line for line in logged if line.get("step")]
+    assert {line["message"] for line in steps} >= {"step started", "step done"}
+    for line in steps:
+        assert line["launch_id"] == launch["launch_id"], line
+        assert line["execution"].endswith(f":{launch['launch_id']}"), line
+        assert line["stage"], line
+        assert line["environment"] == "local", line
+    answered = [line for line in logged if line["message"] == "wait answered"]
+    assert answered
+    assert all(line["launch_id"] == launch["launch_id"] for line in answered)
+    assert all(line["event_id"] for line in answered)
+    secrets = [
+        stack.client("secretsmanager").get_secret_value(SecretId=settings().approval_key_secret_id)["SecretString"],
+        stack.environment_client("secretsmanager").get_secret_value(SecretId=stack.profile.smoke.credential_secret_id)[
+            "SecretString"
+        ],
+        api.credential().removeprefix("Bearer ") if api.credential else "",
+        *[mail["link"].split("token=", 1)[1] for mail in stack.outbox()],  # this launch's links among them
+    ]
+    secrets = [secret for secret in secrets if secret]
+    assert len(secrets) >= 4
+    text = "\n".join(lines)
+    assert not [secret[:12] for secret in secrets if secret in text]
+
+
+def assert_metrics_of_a_breach(metrics: list[dict[str, Any]]) -> None:
+    """What the launch emitted, each once: started, rolled back, its durations, each stage's time."""
+    environment = {"environment": "local", "service": "launch-controller"}
+    assert {m["namespace"] for m in metrics} == {"LaunchController"}
+    whole = [m for m in metrics if m["name"] != "StageDuration"]
+    assert sorted(m["name"] for m in whole) == [
+        "ApprovalWait",
+        "BreachToRollback",
+        "LaunchDuration",
+        "LaunchesRolledBack",
+        "LaunchesStarted",
+        "RollbackDuration",
+    ]
+    by_name = {m["name"]: m for m in whole}
+    assert all(m["dimensions"] == environment for m in whole), whole
+    assert (by_name["LaunchesStarted"]["value"], by_name["LaunchesStarted"]["unit"]) == (1, "Count")
+    assert by_name["LaunchesRolledBack"]["value"] == 1
+    assert 0 <= by_name["BreachToRollback"]["value"] < 2
+    assert by_name["BreachToRollback"]["unit"] == "Seconds"
+    assert 0 < by_name["RollbackDuration"]["value"] < by_name["LaunchDuration"]["value"]
+    stages = {m["dimensions"]["stage"]: m["value"] for m in metrics if m["name"] == "StageDuration"}
+    checklist = ["preflight", "approvals", "rollback_point", "frontend", "backend", "smoke", "bake", "rollback"]
+    assert list(stages) == checklist
+    assert len([m for m in metrics if m["name"] == "StageDuration"]) == len(stages)  # once each
+    assert all(took >= 0 for took in stages.values())

@@ -77,6 +77,8 @@ def test_an_alarm_going_to_alarm_is_a_breach_and_back_to_ok_is_not() -> None:
     assert notice is not None
     assert (notice.kind, notice.verdict) == ("alarm", "failed")
     assert notice.reason.startswith("alarm ServerCpuTooHigh is in ALARM: Threshold Crossed")
+    assert notice.happened_at is not None
+    assert notice.happened_at.isoformat() == "2019-10-02T17:04:40.989000+00:00"  # the state's own timestamp
     ok = fixture("cloudwatch-alarm-state-change")
     ok["detail"]["state"]["value"] = "OK"
     assert notice_of(ok).verdict == "progress"  # type: ignore[union-attr]
