@@ -9,7 +9,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
-from chalicelib.event_pattern import WATCHED_EVENTS
+from chalicelib.event_pattern import EXECUTIONS_ENDED, WATCHED_EVENTS
 from chalicelib.log import about, begin_invocation, logger
 from chalicelib.models import (
     AbortRequest,
@@ -405,3 +405,21 @@ def launch_events(event: Any) -> None:
     if notice is not None:
         about(event_id=notice.event_id, resource=notice.resource)
         on_event(launch_store(), _aws("stepfunctions"), notice)
+
+
+@app.on_cw_event(EXECUTIONS_ENDED, name="execution_ended")
+def execution_ended(event: Any) -> None:
+    """Ends, and pages about, a launch whose execution ended before its finish wrote the end."""
+    from pydantic import ValidationError
+
+    from chalicelib.executions import ExecutionEnded
+    from chalicelib.executions import execution_ended as end
+
+    begin_invocation()
+    try:
+        ended = ExecutionEnded.model_validate(event.to_dict().get("detail", {}))
+    except ValidationError:
+        logger.warning("not an execution's end the rule asks for: ignored")
+        return
+    about(launch_id=ended.name, execution=ended.execution_arn)
+    end(launch_store(), _aws("sns"), _settings().notifications_topic_arn, ended)

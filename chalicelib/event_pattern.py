@@ -17,3 +17,10 @@ WATCHED_EVENTS: dict[str, Any] = {
     "source": sorted(WATCHED),
     "detail-type": sorted(kind for kinds in WATCHED.values() for kind in kinds),
 }
+
+# Step Functions' word that an execution ended without succeeding: the launch's finish may not have run.
+EXECUTIONS_ENDED: dict[str, Any] = {
+    "source": ["aws.states"],
+    "detail-type": ["Step Functions Execution Status Change"],
+    "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+}

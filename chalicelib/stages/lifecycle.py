@@ -85,7 +85,7 @@ def finish_launch(
 
         expire_requests(store, launch_id)
     environment = launch.request.environment
-    manual_steps = _manual_steps(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
+    manual_steps = manual_steps_left(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
     # The lock comes before the final status, so whoever sees the status finds the lock as it will stay.
     if final == LaunchStatus.ROLLBACK_FAILED:
         # Nobody may launch on top of a half-rolled-back system until a person says it is sound.
@@ -117,7 +117,7 @@ def finish_launch(
 
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
-        _notify(sns, topic_arn, launch, final, error_name, cause, manual_steps)
+        notify_end(sns, topic_arn, launch, final, error_name, cause, manual_steps)
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
 
 
@@ -133,7 +133,7 @@ def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict
         return {"left": f"the launch's alarms could not be deleted ({type(exc).__name__}: {exc}): delete them by hand"}
 
 
-def _manual_steps(launch: Launch, cause: str) -> list[str]:
+def manual_steps_left(launch: Launch, cause: str) -> list[str]:
     """What a person must still undo: each change the rollback did not settle, with what went wrong."""
     rollback = launch.results.rollback
     undone = rollback.undone if rollback else {}
@@ -147,7 +147,7 @@ def _manual_steps(launch: Launch, cause: str) -> list[str]:
     return steps
 
 
-def _notify(
+def notify_end(
     sns: Any,
     topic_arn: str,
     launch: Launch,
@@ -155,15 +155,19 @@ def _notify(
     error_name: str | None,
     cause: str,
     manual_steps: list[str],
+    urgent: bool | None = None,
 ) -> None:
+    """The launch's end, to the notifications topic; `urgent` (a failed rollback, an execution that ended
+    without its finish) pages."""
     request = launch.request
-    urgent = status == LaunchStatus.ROLLBACK_FAILED
+    urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
     what = "requested rollback" if launch.rollback_of else "launch"
-    subject = (
-        f"[{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
-        if urgent
-        else f"[{request.environment}] {what} of {request.version} {status}"
-    )
+    if status == LaunchStatus.ROLLBACK_FAILED:
+        subject = f"[{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
+    elif urgent:
+        subject = f"[{request.environment}] ACTION NEEDED: {what} of {request.version} ended {status} unfinished"
+    else:
+        subject = f"[{request.environment}] {what} of {request.version} {status}"
     sns.publish(
         TopicArn=topic_arn,
         Subject=subject[:100],

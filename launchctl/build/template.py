@@ -118,13 +118,13 @@ STAGE_FUNCTION_CHECKS_NOT_APPLYING = {
     "would take capacity from the account (the API's function, the public entry point, has one)",
 }
 # The functions EventBridge invokes (app.py's @app.on_cw_event handlers), asynchronously.
-EVENT_FUNCTIONS = ("launch_events",)
+EVENT_FUNCTIONS = ("launch_events", "execution_ended")
 EVENT_FUNCTION_CHECKS_NOT_APPLYING = {
     "CKV_AWS_116": "Invoked asynchronously by EventBridge: an event Lambda's retries could not handle is made up for "
     "by the wait's deadline, where one last look at the resource decides; a dead-letter queue would keep events "
     "no launch waits on any more",
-    "CKV_AWS_115": "Invoked for the environments' ECS, RDS and alarm events about launches, a handful per launch: a "
-    "reservation would take capacity from the account",
+    "CKV_AWS_115": "Invoked for the environments' ECS, RDS and alarm events about launches and for executions that "
+    "ended unfinished, a handful per launch: a reservation would take capacity from the account",
 }
 LOG_GROUP_CHECKS_NOT_APPLYING = {
     "CKV_AWS_158": "CloudWatch Logs encrypts it at rest with its own keys; it holds no secrets (no token, link or "

@@ -5,6 +5,7 @@
 - CloudWatch: an alarm whose state changes emits "CloudWatch Alarm State Change".
 - ECS: the local scheduler (launchctl.local.ecs_scheduler) emits its deployments' and tasks' changes; an
   `update_service` starts the new deployment at once, so its answer names it as ECS's does.
+- Step Functions: an execution that ends emits "Step Functions Execution Status Change".
 
 One listener per process (the stack's EventBridge): moto's backends are the process's."""
 
@@ -72,6 +73,7 @@ def install() -> None:
     _snapshots_taken_in_the_background()
     _alarm_state_changes()
     _service_updates_start_deployments()
+    _executions_that_end()
     _installed = True
 
 
@@ -167,3 +169,44 @@ def _service_updates_start_deployments() -> None:
         return service
 
     EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
+
+
+def _executions_that_end() -> None:
+    """Step Functions' "Execution Status Change" when moto's interpreter ends an execution."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original(self)
+        execution = self.execution
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+
+        def epoch_ms(moment: Any) -> int | None:
+            return int(moment.timestamp() * 1000) if moment else None
+
+        emit(
+            service_event(
+                "aws.states",
+                "Step Functions Execution Status Change",
+                execution.account_id,
+                execution.region_name,
+                [execution.exec_arn],
+                {
+                    "executionArn": execution.exec_arn,
+                    "stateMachineArn": execution.state_machine.arn,
+                    "name": execution.name,
+                    "status": status,
+                    "startDate": epoch_ms(execution.start_date),
+                    "stopDate": epoch_ms(execution.stop_date),
+                    "input": None,
+                    "output": None,
+                    "inputDetails": {"included": False},
+                    "outputDetails": None,
+                    "error": execution.error,
+                    "cause": execution.cause,
+                },
+            )
+        )
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]

@@ -190,7 +190,10 @@ class LocalEventBridge:
         return list(bus.rules.values()) if bus is not None else []
 
     def _forwarded(self, event: dict[str, Any]) -> bool:
-        """A rule in the event's own account matches it and targets the controller's default bus."""
+        """A rule in the event's own account matches it and targets the controller's default bus (the
+        controller's own events, its executions', are on that bus already)."""
+        if event["account"] == self._controller:
+            return True
         bus = f"arn:aws:events:{self._region}:{self._controller}:event-bus/{DEFAULT_BUS}"
         for rule in self._rules(event["account"]):
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):

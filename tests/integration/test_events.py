@@ -25,6 +25,7 @@ DOCUMENTED = {
     "ECS Task State Change": "ecs-task-stopped",
     "RDS DB Snapshot Event": "rds-snapshot-created",
     "CloudWatch Alarm State Change": "cloudwatch-alarm-state-change",
+    "Step Functions Execution Status Change": "states-execution-failed",
 }
 # A launch's transitions are a fixed count, whatever takes how long: this is the ceiling the issue sets.
 MOST_TRANSITIONS = 60
@@ -251,3 +252,26 @@ def assert_metrics_of_a_breach(metrics: list[dict[str, Any]]) -> None:
     assert list(stages) == checklist
     assert len([m for m in metrics if m["name"] == "StageDuration"]) == len(stages)  # once each
     assert all(took >= 0 for took in stages.values())
+
+
+def test_an_execution_that_ends_without_its_finish_ends_the_launch_and_pages(stack: Any, api: ControllerApi) -> None:
+    """The finish itself fails (DynamoDB refuses its status write): the execution fails with no end written.
+    Step Functions' event ends the launch FAILED (nothing was changed), releases the lock and pages."""
+    stack.faults.add("finish_launch", "dynamodb.TransactWriteItems", "error", times=100)
+    with stack.broken("s3.site_versioning"):
+        launch_id = start(stack, api, next_version())
+        launch = wait(api, launch_id, timeout=60)
+    assert launch["status"] == "FAILED", launch["timeline"]
+    assert launch["error"]["error"] == "ExecutionFailed"
+    finished = launch["timeline"][-1]
+    assert finished["kind"] == "finished"
+    assert "its execution ended FAILED" in finished["message"]
+    assert lock_holder() is None
+    deadline = time.monotonic() + 10
+    while not (sent := stack.notifications(launch_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [page] = sent
+    assert page["subject"].startswith("[local] ACTION NEEDED")
+    assert page["status"] == "FAILED"
+    ended = [m for m in stack.launch_metrics(launch_id) if m["name"] == "LaunchesFailed"]
+    assert [m["value"] for m in ended] == [1]

@@ -169,3 +169,17 @@ def test_the_local_scheduler_emits_ecs_events_in_aws_shapes(aws: Any) -> None:
         assert notice_of(event) is not None
         for container in event["detail"].get("containers", []):
             assert set(container) <= set(model["detail"]["containers"][0])
+
+
+def test_an_execution_that_ended_unfinished_is_heard_by_its_own_rule() -> None:
+    from chalicelib.event_pattern import EXECUTIONS_ENDED
+    from chalicelib.executions import ExecutionEnded
+
+    event = fixture("states-execution-failed")
+    assert matches(EXECUTIONS_ENDED, event)
+    assert not matches(WATCHED_EVENTS, event)
+    ended = ExecutionEnded.model_validate(event["detail"])
+    assert (ended.name, ended.status, ended.error) == ("production-20190226-194220-abc123", "FAILED", "States.Runtime")
+    succeeded = copy.deepcopy(event)
+    succeeded["detail"]["status"] = "SUCCEEDED"
+    assert not matches(EXECUTIONS_ENDED, succeeded)
