@@ -113,6 +113,13 @@ def begin_wait(
         deadline=moment + timedelta(seconds=deadline_seconds),
     )
     store.open_wait(wait)
+    outcome = sighting.outcome
+    if outcome.verdict == "pending" and look_again is not None:
+        outcome = look_again().outcome
+    if outcome.verdict != "pending":
+        settle(store, sfn, wait, outcome, "seen at once")
+        return outcome
+    # Written once both looks are done: from here on only the resource's event (or the deadline) answers.
     store.append_event(
         launch.launch_id,
         "waiting",
@@ -120,12 +127,7 @@ def begin_wait(
         stage=STAGE_OF[kind],
         details={"kind": kind, "resources": wait.resources, **wait.expects},
     )
-    outcome = sighting.outcome
-    if outcome.verdict == "pending" and look_again is not None:
-        outcome = look_again().outcome
-    if outcome.verdict != "pending":
-        settle(store, sfn, wait, outcome, "seen at once")
-    elif kind != "restore":
+    if kind != "restore":
         # An abort asked for while the wait was being kept found no wait to release: release it here.
         abort = store.get_launch(launch.launch_id).abort
         if abort:

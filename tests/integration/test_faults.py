@@ -26,7 +26,7 @@ HARD_ERRORS = [
     ("record_rollback_point", "rds.CreateDBSnapshot", 0, "ROLLED_BACK", "nothing changed"),
     ("deploy_frontend", "s3.CopyObject", 1, "ROLLED_BACK", "site restored"),
     ("deploy_backend", "ecs.RunTask", 0, "ROLLED_BACK", "site restored; database untouched"),
-    ("await_event", "rds.DescribeDBSnapshots", 0, "ROLLED_BACK", "nothing changed"),
+    ("await_event", "ecs.DescribeTasks", 0, "ROLLED_BACK", "site restored; database restored beside"),
     ("deploy_backend", "ecs.UpdateService", 0, "ROLLED_BACK", "site restored; database restored beside"),
     (
         "smoke_test",
