@@ -24,6 +24,7 @@ from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_objec
 from chalicelib.request_input import launch_id as checked_launch_id
 from chalicelib.stages.harness import handle
 from chalicelib.stages.table import STAGES, wait_row
+from chalicelib.trace import traced, traced_function
 from chalicelib.wiring import dependencies, launch_store, preflight_environment
 
 app = Chalice(app_name="launch-controller")
@@ -46,20 +47,25 @@ def api(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _request_keys(kwargs)
-        try:
-            return view(*args, **kwargs)
-        except Exception as exc:
-            from chalicelib.api_errors import error_answer
-
-            answer = error_answer(exc)
-            if answer is None:
-                logger.exception("request failed")
-                raise
-            status, body = answer
-            return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+        with traced(view.__name__):
+            return _answer(view, args, kwargs)
 
     return wrapper
+
+
+def _answer(view: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    _request_keys(kwargs)
+    try:
+        return view(*args, **kwargs)
+    except Exception as exc:
+        from chalicelib.api_errors import error_answer
+
+        answer = error_answer(exc)
+        if answer is None:
+            logger.exception("request failed")
+            raise
+        status, body = answer
+        return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
 def _request_keys(route: dict[str, Any]) -> None:
@@ -189,16 +195,17 @@ def approval_route(view: Callable[..., Any]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         from chalicelib.approval_page import refusal
 
-        _request_keys({})  # the approval id is a capability: never logged
-        try:
-            page = view(*args, **kwargs)
-        except PayloadTooLarge:
-            page = refusal(413, "Form too large", "The form is larger than the page's; open the link again.")
-        except BadRequest as exc:
-            page = refusal(400, "Form refused", f"The form could not be read: {exc.reason}.")
-        except Exception:
-            logger.exception("approval page failed")
-            page = refusal(500, "Something went wrong", "Nothing was decided. Try again in a minute.")
+        with traced(view.__name__):
+            _request_keys({})  # the approval id is a capability: never logged
+            try:
+                page = view(*args, **kwargs)
+            except PayloadTooLarge:
+                page = refusal(413, "Form too large", "The form is larger than the page's; open the link again.")
+            except BadRequest as exc:
+                page = refusal(400, "Form refused", f"The form could not be read: {exc.reason}.")
+            except Exception:
+                logger.exception("approval page failed")
+                page = refusal(500, "Something went wrong", "Nothing was decided. Try again in a minute.")
         return Response(body=page.html, status_code=page.status, headers=page.headers)
 
     return wrapper
@@ -319,60 +326,70 @@ def openapi() -> dict[str, Any]:
 
 
 @app.lambda_function(name="begin_launch")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def begin_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["begin_launch"], event, dependencies())
 
 
 @app.lambda_function(name="preflight")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def preflight(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["preflight"], event, dependencies())
 
 
 @app.lambda_function(name="request_approvals")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def request_approvals(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["request_approvals"], event, dependencies())
 
 
 @app.lambda_function(name="record_rollback_point")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def record_rollback_point(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["record_rollback_point"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_frontend")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def deploy_frontend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["deploy_frontend"], event, dependencies())
 
 
 @app.lambda_function(name="deploy_backend")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def deploy_backend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["deploy_backend"], event, dependencies())
 
 
 @app.lambda_function(name="smoke_test")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def smoke_test(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["smoke_test"], event, dependencies())
 
 
 @app.lambda_function(name="begin_bake")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def begin_bake(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["begin_bake"], event, dependencies())
 
 
 @app.lambda_function(name="bake_checkpoint")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def bake_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["bake_checkpoint"], event, dependencies())
 
 
 @app.lambda_function(name="await_event")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def await_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Every wait: opens it (with the execution's token) or looks a last time at its deadline."""
@@ -380,12 +397,14 @@ def await_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @app.lambda_function(name="roll_back")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["roll_back"], event, dependencies())
 
 
 @app.lambda_function(name="finish_launch")
+@traced_function
 @logger.inject_lambda_context(clear_state=True)
 def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["finish_launch"], event, dependencies())
@@ -401,10 +420,11 @@ def launch_events(event: Any) -> None:
     from chalicelib.waits import on_event
 
     begin_invocation()
-    notice = notice_of(event.to_dict())
-    if notice is not None:
-        about(event_id=notice.event_id, resource=notice.resource)
-        on_event(launch_store(), _aws("stepfunctions"), notice)
+    with traced("launch_events"):
+        notice = notice_of(event.to_dict())
+        if notice is not None:
+            about(event_id=notice.event_id, resource=notice.resource)
+            on_event(launch_store(), _aws("stepfunctions"), notice)
 
 
 @app.on_cw_event(EXECUTIONS_ENDED, name="execution_ended")
@@ -416,10 +436,11 @@ def execution_ended(event: Any) -> None:
     from chalicelib.executions import execution_ended as end
 
     begin_invocation()
-    try:
-        ended = ExecutionEnded.model_validate(event.to_dict().get("detail", {}))
-    except ValidationError:
-        logger.warning("not an execution's end the rule asks for: ignored")
-        return
-    about(launch_id=ended.name, execution=ended.execution_arn)
-    end(launch_store(), _aws("sns"), _settings().notifications_topic_arn, ended)
+    with traced("execution_ended"):
+        try:
+            ended = ExecutionEnded.model_validate(event.to_dict().get("detail", {}))
+        except ValidationError:
+            logger.warning("not an execution's end the rule asks for: ignored")
+            return
+        about(launch_id=ended.name, execution=ended.execution_arn)
+        end(launch_store(), _aws("sns"), _settings().notifications_topic_arn, ended)

@@ -14,5 +14,9 @@ def begin_invocation() -> None:
 
 
 def about(**keys: str | None) -> None:
-    """From here on in this invocation, every line carries `keys` (those given a value)."""
+    """From here on in this invocation, every line carries `keys` (those given a value), and its trace is
+    annotated with those X-Ray may index."""
+    from chalicelib.trace import annotate
+
     logger.thread_safe_append_keys(**{key: value for key, value in keys.items() if value})
+    annotate(**keys)

@@ -378,6 +378,9 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
         assert stack.outbox_server is not None
         print(f"approval emails:    {stack.outbox_server.url}  (launchctl outbox; new ones are printed here)")
+        assert stack.traces is not None
+        print(f"metrics (EMF):      {stack.metrics_file}  (a JSON line per metric set, as CloudWatch Logs gets it)")
+        print(f"traces (X-Ray):     {stack.traces.path}  (a JSON line per segment; one trace per launch)")
         people = ", ".join(person for person in stack.people if person != RELEASE_ENGINEER)
         print(f"you are:            {RELEASE_ENGINEER} (IAM user; keys in {stack.credentials_file})")
         print(f"approvers:          {people}: launchctl --profile PERSON approve ID --role ROLE ...")

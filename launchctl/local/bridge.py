@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSResponse
 
 from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.local.faults import FaultInjector, LambdaTimedOut
+from launchctl.local.xray import invocation
 
 FUNCTION_PATH_MARKER = "/functions/"
 
@@ -93,7 +94,11 @@ class LambdaBridge:
             deadline=time.monotonic() + function.timeout_seconds,
         )
         try:
-            with running(function.runtime), self.faults.running(function.name):
+            with (
+                running(function.runtime),
+                self.faults.running(function.name),
+                invocation(function.function_name, function.arn, event),
+            ):
                 result = function.handler(event, context)
             if context.get_remaining_time_in_millis() == 0:
                 raise LambdaTimedOut(f"{function.name} ran past its {function.timeout_seconds} s timeout")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Collection
@@ -337,16 +338,24 @@ def secrets_value(name: str) -> str:
     return json.dumps({"name": name, "value": secrets.token_urlsafe(24)})
 
 
+@functools.cache
+def _certificate_key() -> Any:
+    """One RSA key per process for the self-signed certificates: making one costs a tenth of a second, and
+    every environment the tests make imports a certificate."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def import_certificate(client: ClientFactory, domain: str, days: int = 90) -> str:
     """A self-signed certificate for the domain, imported into ACM (issued, valid `days` from now)."""
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = _certificate_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
     moment = datetime.now(UTC)
     certificate = (

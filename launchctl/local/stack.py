@@ -47,6 +47,7 @@ from launchctl.local.outbox import OutboxServer, delivered
 from launchctl.local.sample_site import SampleSite
 from launchctl.local.servers import LoopbackServer
 from launchctl.local.sessions import shared_session
+from launchctl.local.xray import LocalTraces, invocation
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
@@ -83,7 +84,7 @@ def staged_handler(
             if not route.startswith(prefix + "/"):
                 raise ForbiddenError({"x-amzn-ErrorType": "MissingAuthenticationTokenException"}, MISSING_TOKEN)
             inner = route[len(prefix) :] + (f"?{query}" if query else "")
-            with running(container() if container else PROCESS):
+            with running(container() if container else PROCESS), invocation(API_FUNCTION, "", None):
                 if faults is None:
                     return super().handle_request(method, inner, headers, body)
                 with faults.running(API_FUNCTION):
@@ -150,6 +151,7 @@ class LocalStack:
         self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID, emit=self.events.emit)
         self.faults = FaultInjector()
         self.metrics: list[dict[str, Any]] = []  # the EMF lines the functions wrote, as CloudWatch Logs takes them
+        self.traces: LocalTraces | None = None  # the trace documents the functions' X-Ray SDK sent
         self.site: SampleSite | None = None
         self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
@@ -190,10 +192,12 @@ class LocalStack:
         self._environment()
         aws.reset_clients()
         settings.cache_clear()
+        self.traces = LocalTraces(self.credentials_file.parent / "traces.jsonl").start()
         self.bootstrap(chalice_app, packaged)
         settings.cache_clear()
         self.events.start()
         emitters.listen(self.events.emit)
+        self.metrics_file.write_text("")
         telemetry.write = self._collect_metrics
         self.scheduler.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
@@ -252,6 +256,8 @@ class LocalStack:
                 # moto otherwise loads thousands of public AMIs into every EC2 backend it makes; no launch
                 # reads an AMI.
                 "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+                # Lambda's: where the code is. Powertools' Tracer is on only where it is set (in Lambda).
+                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
@@ -509,6 +515,13 @@ class LocalStack:
         """What CloudWatch Logs does with a function's EMF line: the metrics, kept (here, in order)."""
         with self._client_lock:
             self.metrics.append(json.loads(line))
+            with self.metrics_file.open("a") as lines:
+                lines.write(line + "\n")
+
+    @property
+    def metrics_file(self) -> Path:
+        """Where the EMF lines are written as they come, for a person to read."""
+        return self.credentials_file.parent / "metrics.jsonl"
 
     def launch_metrics(self, launch_id: str) -> list[dict[str, Any]]:
         """The metrics emitted about a launch: each EMF line as CloudWatch reads it (name, value, unit and

@@ -184,6 +184,55 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
     assert snapshot(stack) == before
     assert_metrics_of_a_breach(stack.launch_metrics(launch_id))
     assert_logged_about_the_launch_and_no_secret(stack, api, launch, captured_log.lines)
+    assert_traced(stack, api, launch_id)
+
+
+def assert_traced(stack: Any, api: ControllerApi, launch_id: str) -> None:
+    """One trace for the launch's execution: a segment per invocation of each step's function, its handler's
+    subsegment annotated with the launch, stage and step, the AWS calls it made as subsegments; the API's
+    requests and the events' handler annotated with the launch in traces of their own; no secret in any."""
+    entities = stack.traces.of_launch(launch_id)
+    functions = {e["name"] for e in entities if e.get("origin") == "AWS::Lambda::Function"}
+    steps = ["begin_launch", "preflight", "request_approvals", "record_rollback_point", "deploy_frontend"]
+    steps += ["deploy_backend", "smoke_test", "begin_bake", "await_event", "roll_back", "finish_launch"]
+    assert functions >= {stack.deployment.functions[name].function_name for name in steps}, functions
+    handlers = [e for e in entities if e["name"].startswith("## ")]
+    assert handlers
+    for handler in handlers:
+        annotations = handler.get("annotations", {})
+        assert annotations.get("launch_id") == launch_id, handler
+        assert annotations.get("stage"), handler
+        assert annotations.get("step"), handler
+        assert "ColdStart" in annotations, handler
+    stages = {h["annotations"]["stage"] for h in handlers}
+    assert stages >= {"preflight", "approvals", "rollback_point", "frontend", "backend", "smoke", "bake", "rollback"}
+    calls = {(e["name"], e.get("aws", {}).get("operation")) for e in entities if e.get("namespace") == "aws"}
+    assert {
+        ("dynamodb", "PutItem"),
+        ("ecs", "UpdateService"),
+        ("s3", "CopyObject"),
+        ("monitoring", "PutMetricAlarm"),
+    } <= calls, " ".join(map(str, sorted(calls)))
+    elsewhere = stack.traces.annotated_with(launch_id)
+    assert {"## decide_approval", "## launch_events"} <= {e["name"] for e in elsewhere}
+    text = json.dumps(stack.traces.documents())
+    assert not [secret[:12] for secret in secrets_of(stack, api) if secret in text]
+
+
+def secrets_of(stack: Any, api: ControllerApi) -> list[str]:
+    """What no log line and no trace may hold: the link key, the smoke credential, the caller's credential,
+    every approval link's token."""
+    from chalicelib.settings import settings
+
+    secrets = [
+        stack.client("secretsmanager").get_secret_value(SecretId=settings().approval_key_secret_id)["SecretString"],
+        stack.environment_client("secretsmanager").get_secret_value(SecretId=stack.profile.smoke.credential_secret_id)[
+            "SecretString"
+        ],
+        api.credential().removeprefix("Bearer ") if api.credential else "",
+        *[mail["link"].split("token=", 1)[1] for mail in stack.outbox()],
+    ]
+    return [secret for secret in secrets if secret]
 
 
 def assert_logged_about_the_launch_and_no_secret(
@@ -191,8 +240,6 @@ def assert_logged_about_the_launch_and_no_secret(
 ) -> None:
     """Every step's line names the launch, its stage and execution; the API's, the request and the caller;
     no line holds the link key, the smoke credential, an approval link's token or the caller's credential."""
-    from chalicelib.settings import settings
-
     logged = [json.loads(line) for line in lines]
     steps = [line for line in logged if line.get("step")]
     assert {line["message"] for line in steps} >= {"step started", "step done"}
@@ -205,15 +252,7 @@ def assert_logged_about_the_launch_and_no_secret(
     assert answered
     assert all(line["launch_id"] == launch["launch_id"] for line in answered)
     assert all(line["event_id"] for line in answered)
-    secrets = [
-        stack.client("secretsmanager").get_secret_value(SecretId=settings().approval_key_secret_id)["SecretString"],
-        stack.environment_client("secretsmanager").get_secret_value(SecretId=stack.profile.smoke.credential_secret_id)[
-            "SecretString"
-        ],
-        api.credential().removeprefix("Bearer ") if api.credential else "",
-        *[mail["link"].split("token=", 1)[1] for mail in stack.outbox()],  # this launch's links among them
-    ]
-    secrets = [secret for secret in secrets if secret]
+    secrets = secrets_of(stack, api)  # this launch's approval links among them
     assert len(secrets) >= 4
     text = "\n".join(lines)
     assert not [secret[:12] for secret in secrets if secret in text]
