@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Rate, Request, Response
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.event_pattern import EXECUTIONS_ENDED, WATCHED_EVENTS
@@ -443,4 +443,17 @@ def execution_ended(event: Any) -> None:
             logger.warning("not an execution's end the rule asks for: ignored")
             return
         about(launch_id=ended.name, execution=ended.execution_arn)
-        end(launch_store(), _aws("sns"), _settings().notifications_topic_arn, ended)
+        settings = _settings()
+        end(launch_store(), _aws("sns"), settings.notifications_topic_arn, ended, settings.paging_topic_arn)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="watch_launches")
+def watch_launches(event: Any) -> None:
+    """Counts the launches stuck in a status longer than their profile allows: the controller's alarm on it
+    pages (EventBridge's schedule hands the event, not a context)."""
+    from chalicelib.watch import watch_launches as watch
+
+    begin_invocation()
+    with traced("watch_launches"):
+        store = launch_store()
+        watch(store, store.clock.now())

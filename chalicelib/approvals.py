@@ -125,17 +125,26 @@ def request_approvals(
             if approver in request.emailed:
                 continue
             link = approval_link(api_url, key, request, approver)
-            message_id = sns.publish(
-                TopicArn=topic_arn,
-                Subject=f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"[:100],
-                Message=_email(launch, request, profile, link),
-                # Each approver's subscription filters on this attribute: nobody receives another's link.
-                MessageAttributes={
-                    "approver": {"DataType": "String", "StringValue": approver},
-                    "launch_id": {"DataType": "String", "StringValue": launch.launch_id},
-                    "role": {"DataType": "String", "StringValue": request.role},
-                },
-            )["MessageId"]
+            try:
+                message_id = sns.publish(
+                    TopicArn=topic_arn,
+                    Subject=f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"[
+                        :100
+                    ],
+                    Message=_email(launch, request, profile, link),
+                    # Each approver's subscription filters on this attribute: nobody receives another's link.
+                    MessageAttributes={
+                        "approver": {"DataType": "String", "StringValue": approver},
+                        "launch_id": {"DataType": "String", "StringValue": launch.launch_id},
+                        "role": {"DataType": "String", "StringValue": request.role},
+                    },
+                )["MessageId"]
+            except Exception:
+                # Counted for the controller's alarm (the step fails and is retried; each failure counts).
+                from chalicelib import telemetry
+
+                telemetry.controller(counts={"ApprovalEmailsFailed": 1})
+                raise
             store.mark_emailed(launch.launch_id, request.role, approver)
             store.append_event(
                 launch.launch_id,

@@ -23,7 +23,7 @@ class ExecutionEnded(BaseModel):
     cause: str | None = None
 
 
-def execution_ended(store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded) -> bool:
+def execution_ended(store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded, paging: str = "") -> bool:
     """End the launch whose execution ended before its finish wrote its end; True when this call ended it.
 
     Nothing it changed was rolled back as far as anyone knows: with changes, it ends ROLLBACK_FAILED and the
@@ -68,5 +68,7 @@ def execution_ended(store: LaunchStore, sns: Any, topic_arn: str, ended: Executi
         return False  # a duplicate of the event ended it first
     telemetry.launch_ended(launch, str(final), store.timeline(launch.launch_id), store.clock.now())
     if topic_arn:
-        notify_end(sns, topic_arn, launch, final, error["error"], cause, steps or [cause], urgent=True)
+        notify_end(
+            sns, topic_arn, launch, final, error["error"], cause, steps or [cause], urgent=True, paging_topic_arn=paging
+        )
     return True

@@ -19,6 +19,7 @@ class Settings(BaseModel):
     state_machine_arn: str = ""
     approvals_topic_arn: str = ""
     notifications_topic_arn: str = ""
+    paging_topic_arn: str = ""  # what pages a person: the controller's alarms, a failed rollback
     public_api_url: str = ""
     approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
     oidc_issuer: str = "https://token.actions.githubusercontent.com"
@@ -47,6 +48,7 @@ def settings() -> Settings:
         state_machine_arn=environ.get("LAUNCH_STATE_MACHINE_ARN", ""),
         approvals_topic_arn=environ.get("APPROVALS_TOPIC_ARN", ""),
         notifications_topic_arn=environ.get("NOTIFICATIONS_TOPIC_ARN", ""),
+        paging_topic_arn=environ.get("PAGING_TOPIC_ARN", ""),
         public_api_url=environ.get("PUBLIC_API_URL", "").rstrip("/"),
         approval_key_secret_id=environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
         oidc_issuer=environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),

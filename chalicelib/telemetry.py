@@ -54,6 +54,19 @@ def emit(
     write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")))
 
 
+def controller(counts: dict[str, float], **dimensions: str) -> None:
+    """One EMF line about the controller as a whole (the service, and `dimensions`, its dimensions): what its
+    own alarms watch, whatever the environment."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    for dimension, label in dimensions.items():
+        metrics.add_dimension(name=dimension, value=label)
+    for name, count in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")))
+
+
 # The launch's end, by final status.
 ENDED = {
     "SUCCEEDED": "LaunchesSucceeded",

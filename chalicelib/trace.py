@@ -7,10 +7,12 @@ outside Lambda (no LAMBDA_TASK_ROOT, as Powertools decides) none is made, so not
 from __future__ import annotations
 
 import functools
-import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from chalicelib import runtime
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -23,13 +25,21 @@ PATCHED = ("botocore",)
 ANNOTATED = ("launch_id", "stage", "step", "environment", "caller", "resource")
 
 
-@functools.cache
-def _tracer() -> Tracer | None:
-    if not os.environ.get("LAMBDA_TASK_ROOT") or os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
-        return None
-    from aws_lambda_powertools import Tracer
+_made: list[Tracer] = []
+_making = threading.Lock()
 
-    return Tracer(service=SERVICE, patch_modules=list(PATCHED))
+
+def _tracer() -> Tracer | None:
+    """The tracer, where Lambda runs the function (its LAMBDA_TASK_ROOT) and tracing is not turned off."""
+    environ = runtime.environ()
+    if not environ.get("LAMBDA_TASK_ROOT") or environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
+        return None
+    with _making:
+        if not _made:
+            from aws_lambda_powertools import Tracer
+
+            _made.append(Tracer(service=SERVICE, patch_modules=list(PATCHED)))
+        return _made[0]
 
 
 def _traceable() -> Tracer | None:

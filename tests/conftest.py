@@ -447,6 +447,16 @@ def stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The EMF lines the code under test writes (the controller's metrics), parsed, in order."""
+    from chalicelib import telemetry
+
+    lines: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry, "write", lambda line: lines.append(json.loads(line)))
+    return lines
+
+
+@pytest.fixture
 def environment(aws: Any, profile: EnvironmentProfile) -> Any:
     """The local profile's infrastructure inside moto, running version 1.0.0; yields the client factory."""
     from launchctl.local.infrastructure import create_environment, publish_release

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.errors import LaunchAborted
+from chalicelib.errors import LaunchAborted, LaunchError
 from chalicelib.log import about, begin_invocation, logger
 from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
 from chalicelib.profiles import EnvironmentProfile, profile_of
@@ -147,6 +147,11 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         progress = spec.run(call)
     except Exception as exc:
         logger.warning("step failed", extra={"error": type(exc).__name__})
+        if not isinstance(exc, LaunchError):
+            # Not a launch ending on purpose: an AWS call that kept failing, or a fault of the controller's.
+            from chalicelib import telemetry
+
+            telemetry.controller({"StepFaults": 1}, function=spec.function_name)
         _persist_failure(store, launch, spec.stage, exc, recorder.events)
         raise
     logger.info("step done")

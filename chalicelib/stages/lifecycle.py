@@ -60,6 +60,7 @@ def finish_launch(
     sns: Any,
     topic_arn: str,
     cloudwatch: Callable[[], Any] | None = None,
+    paging_topic_arn: str = "",
 ) -> FinishProgress:
     """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
 
@@ -117,7 +118,7 @@ def finish_launch(
 
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
-        notify_end(sns, topic_arn, launch, final, error_name, cause, manual_steps)
+        notify_end(sns, topic_arn, launch, final, error_name, cause, manual_steps, paging_topic_arn=paging_topic_arn)
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
 
 
@@ -156,38 +157,17 @@ def notify_end(
     cause: str,
     manual_steps: list[str],
     urgent: bool | None = None,
+    paging_topic_arn: str = "",
 ) -> None:
-    """The launch's end, to the notifications topic; `urgent` (a failed rollback, an execution that ended
-    without its finish) pages."""
-    request = launch.request
+    """The launch's end, to the team's channel (the notifications topic); `urgent` (a failed rollback, an
+    execution that ended without its finish) also pages, through the topic the controller's alarms page on."""
+    from chalicelib import chat
+
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
-    what = "requested rollback" if launch.rollback_of else "launch"
-    if status == LaunchStatus.ROLLBACK_FAILED:
-        subject = f"[{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
-    elif urgent:
-        subject = f"[{request.environment}] ACTION NEEDED: {what} of {request.version} ended {status} unfinished"
-    else:
-        subject = f"[{request.environment}] {what} of {request.version} {status}"
-    sns.publish(
-        TopicArn=topic_arn,
-        Subject=subject[:100],
-        Message=json.dumps(
-            {
-                "launch_id": launch.launch_id,
-                "environment": request.environment,
-                "version": request.version,
-                "status": status,
-                "error": error_name,
-                "cause": cause,
-                "changes": launch.changes,
-                "manual_steps": manual_steps,
-            }
-        ),
-        MessageAttributes={
-            "status": {"DataType": "String", "StringValue": str(status)},
-            "severity": {"DataType": "String", "StringValue": "page" if urgent else "info"},
-        },
-    )
+    note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent)
+    chat.publish(sns, topic_arn, note)
+    if urgent and paging_topic_arn:
+        chat.publish(sns, paging_topic_arn, note)
 
 
 def _rejection(store: LaunchStore, launch_id: str, error_name: str | None) -> str:

@@ -15,6 +15,7 @@ from chalicelib.stages.lifecycle import after_begin
 from chalicelib.store import WaitKind
 
 if TYPE_CHECKING:
+    from chalicelib.chat import ChatNotification
     from chalicelib.waits import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
@@ -45,10 +46,22 @@ PREFLIGHT_SERVICES = (
 PREFLIGHT_OWN_SERVICES = ("sns",)
 
 
+def _announce(call: StageCall, note: ChatNotification) -> None:
+    """To the team's channel (the notifications topic), when the deployment has one."""
+    from chalicelib import chat
+
+    if call.settings.notifications_topic_arn:
+        chat.publish(call.client("sns"), call.settings.notifications_topic_arn, note)
+
+
 def _begin(call: StageCall) -> Progress:
+    from chalicelib import chat
     from chalicelib.stages.lifecycle import begin_launch
 
-    return begin_launch(call.store, call.launch, call.profile)
+    progress = begin_launch(call.store, call.launch, call.profile)
+    if not call.launch.rollback_of:
+        _announce(call, chat.started(call.launch))
+    return progress
 
 
 def _preflight(call: StageCall) -> Progress:
@@ -59,12 +72,13 @@ def _preflight(call: StageCall) -> Progress:
 
 
 def _request_approvals(call: StageCall) -> Progress:
+    from chalicelib import chat
     from chalicelib.approvals import request_approvals
     from chalicelib.links import signing_key
 
     assert isinstance(call.event, ApprovalGateEvent)
     settings = call.settings
-    return request_approvals(
+    progress = request_approvals(
         call.store,
         call.launch,
         call.profile,
@@ -74,6 +88,9 @@ def _request_approvals(call: StageCall) -> Progress:
         settings.public_api_url,
         signing_key(call.client("secretsmanager"), settings.approval_key_secret_id),
     )
+    expires_at = progress.expires_at.isoformat(timespec="minutes") if progress.expires_at else "the gate closes"
+    _announce(call, chat.awaiting_approval(call.launch, call.profile, expires_at))
+    return progress
 
 
 def _record_rollback_point(call: StageCall) -> Progress:
@@ -110,6 +127,7 @@ def _begin_bake(call: StageCall) -> Progress:
 
 def _bake_checkpoint(call: StageCall) -> Progress:
     """A checkpoint's figures, written before the last one ends the alarm watch (the launch goes on then)."""
+    from chalicelib import chat
     from chalicelib.stages.bake import pass_checkpoint
     from chalicelib.waits import Outcome, settle
 
@@ -118,6 +136,9 @@ def _bake_checkpoint(call: StageCall) -> Progress:
         call.store, call.launch, call.profile, call.client("cloudwatch"), call.event.offset_seconds
     )
     call.store.write_progress(call.launch, progress=progress, kept_under=Stage.BAKE)
+    passed = next(c for c in progress.checkpoints if c.offset_seconds == call.event.offset_seconds)
+    figures = passed.model_dump(mode="json", exclude={"offset_seconds", "label", "at"}, exclude_none=True)
+    _announce(call, chat.checkpoint(call.launch, passed.label, figures, progress.verdict == "healthy"))
     watch = call.store.open_wait_of(call.launch.launch_id)
     if progress.verdict == "healthy" and watch is not None and watch.kind == "alarms":
         ended = Outcome(verdict="done", reason="no alarm fired by the last checkpoint", progress=progress)
@@ -212,6 +233,7 @@ def _finish(call: StageCall) -> Progress:
         call.client("sns"),
         call.settings.notifications_topic_arn,
         lambda: call.client("cloudwatch"),
+        call.settings.paging_topic_arn,
     )
 
 
@@ -231,7 +253,7 @@ WAITS: list[tuple[WaitKind, Stage, Callable[[StageCall], Sighting], Callable[[St
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in [
-        StageSpec("begin_launch", Stage.START, _begin, exits=after_begin),
+        StageSpec("begin_launch", Stage.START, _begin, exits=after_begin, own_clients=("sns",)),
         StageSpec(
             "preflight", Stage.PREFLIGHT, _preflight, clients=PREFLIGHT_SERVICES, own_clients=PREFLIGHT_OWN_SERVICES
         ),
@@ -266,7 +288,7 @@ STAGES: dict[str, StageSpec] = {
             Stage.BAKE,
             _bake_checkpoint,
             clients=("cloudwatch",),
-            own_clients=("stepfunctions",),
+            own_clients=("stepfunctions", "sns"),
             event=CheckpointEvent,
             persists=False,
         ),

@@ -219,6 +219,24 @@ class LaunchRecords(Table):
             cursor = {name: page[-1][name] for name in ("pk", "sk", "gsi1pk", "gsi1sk")}
         return [launch_from_item(item) for item in page], cursor
 
+    def running_since(self, since: datetime) -> list[Launch]:
+        """The launches created at `since` or later that have not ended, newest first (the list index's
+        range: a query bounded by time, not a scan of the table)."""
+        values: dict[str, Any] = {":kind": s(LAUNCH_LIST), ":since": s(iso(since))}
+        ended = sorted(status.value for status in LaunchStatus if status.is_final)
+        values |= {f":ended{i}": s(status) for i, status in enumerate(ended)}
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": "gsi1pk = :kind AND gsi1sk >= :since",
+            "FilterExpression": f"NOT #status IN ({', '.join(f':ended{i}' for i in range(len(ended)))})",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        pages = self._db.get_paginator("query").paginate(**query)
+        return [launch_from_item(item) for page in pages for item in page.get("Items", [])]
+
     def set_execution(self, launch_id: str, execution_arn: str) -> None:
         self._update(launch_id, "SET execution_arn = :arn", {":arn": s(execution_arn)})
 

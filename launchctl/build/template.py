@@ -117,14 +117,15 @@ STAGE_FUNCTION_CHECKS_NOT_APPLYING = {
     "CKV_AWS_115": "Invoked only by the launch state machine, one launch per environment at a time: a reservation "
     "would take capacity from the account (the API's function, the public entry point, has one)",
 }
-# The functions EventBridge invokes (app.py's @app.on_cw_event handlers), asynchronously.
-EVENT_FUNCTIONS = ("launch_events", "execution_ended")
+# The functions EventBridge invokes (app.py's @app.on_cw_event and @app.schedule handlers), asynchronously.
+EVENT_FUNCTIONS = ("launch_events", "execution_ended", "watch_launches")
 EVENT_FUNCTION_CHECKS_NOT_APPLYING = {
     "CKV_AWS_116": "Invoked asynchronously by EventBridge: an event Lambda's retries could not handle is made up for "
-    "by the wait's deadline, where one last look at the resource decides; a dead-letter queue would keep events "
-    "no launch waits on any more",
-    "CKV_AWS_115": "Invoked for the environments' ECS, RDS and alarm events about launches and for executions that "
-    "ended unfinished, a handful per launch: a reservation would take capacity from the account",
+    "by the wait's deadline, where one last look at the resource decides, and the watch runs again in 5 minutes; "
+    "a dead-letter queue would keep events no launch waits on any more",
+    "CKV_AWS_115": "Invoked for the environments' ECS, RDS and alarm events about launches, for executions that "
+    "ended unfinished, and every 5 minutes for the watch: a handful per launch; a reservation would take capacity "
+    "from the account",
 }
 LOG_GROUP_CHECKS_NOT_APPLYING = {
     "CKV_AWS_158": "CloudWatch Logs encrypts it at rest with its own keys; it holds no secrets (no token, link or "
@@ -155,9 +156,21 @@ def function_check_notes(project_dir: Path = ROOT) -> dict[str, Any]:
     return notes
 
 
+def function_ids(project_dir: Path = ROOT) -> dict[str, str]:
+    """Each function's logical id in the template, by its Chalice name."""
+    from chalice.utils import to_cfn_resource_name
+
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    names = {"api_handler", *config.get("lambda_functions", {})}
+    return {name: "APIHandler" if name == "api_handler" else to_cfn_resource_name(name) for name in sorted(names)}
+
+
 def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
+    from launchctl.build.monitoring import monitoring_resources
+
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
     resources["Resources"] |= role_policies(project_dir)
+    resources["Resources"] |= monitoring_resources(function_ids(project_dir))
     resources["Outputs"] |= environment_role_trust(project_dir)
     from chalice.package import TemplateDeepMerger
 

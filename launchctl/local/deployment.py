@@ -38,6 +38,8 @@ MADE_AFTER = {
     "AWS::StepFunctions::StateMachine": "created after the stack from its Definition with DefinitionSubstitutions, "
     "RoleArn, StateMachineType, LoggingConfiguration and TracingConfiguration",
     "AWS::Events::EventBusPolicy": "put on its bus with PutPermission from its Statement, when its Condition holds",
+    "AWS::CloudWatch::Alarm": "put with PutMetricAlarm from its properties (the same names as the API's), each "
+    "intrinsic in them resolved by CloudFormation through an output",
 }
 # Properties of created resources that moto's CloudFormation drops, applied through the service's API.
 APPLIED_AFTER = {
@@ -127,11 +129,13 @@ def deploy(
     }
     made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
     policies = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::Events::EventBusPolicy"}
+    alarms = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::CloudWatch::Alarm"}
     # A state machine's Ref (its ARN) is known before it exists: it follows from its name.
     names = {key: _with_parameters(r["Properties"].get("StateMachineName", key), known) for key, r in after.items()}
     made |= {key: f"arn:aws:states:{region}:{account}:stateMachine:{name}" for key, name in names.items()}
     template.setdefault("Parameters", {}).update({key: {"Type": "String"} for key in made})
     wanted = _outputs_resolving(template, after)
+    alarm_properties = {key: _through_outputs(template, key, a["Properties"], wanted) for key, a in alarms.items()}
     _upload_code(client("s3"))
     cloudformation = client("cloudformation")
     cloudformation.create_stack(
@@ -158,6 +162,9 @@ def deploy(
         statement = _put_bus_policy(client("events"), resource, template.get("Conditions", {}), known)
         if statement is not None:
             physical[key] = statement
+    for key, properties in alarm_properties.items():
+        client("cloudwatch").put_metric_alarm(**_resolved(properties, resolved))
+        physical[key] = _resolved(properties["AlarmName"], resolved)
     _apply_after(client, template, physical)
     functions = _functions(client("lambda"), template, physical)
     return Deployment(outputs=outputs, functions=functions, resources={**physical, **made})
@@ -216,6 +223,30 @@ def _outputs_resolving(template: dict[str, Any], after: dict[str, dict[str, Any]
             outputs[f"Local{key}{name}"] = {"Value": value}
             names.append(f"Local{key}{name}")
     return names
+
+
+def _through_outputs(template: dict[str, Any], key: str, value: Any, wanted: list[str]) -> Any:
+    """`value` with each intrinsic (Ref, Fn::*) replaced by the output CloudFormation resolves it through."""
+    if isinstance(value, list):
+        return [_through_outputs(template, key, item, wanted) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if any(name == "Ref" or name.startswith("Fn::") for name in value):
+        output = f"Local{key}{len(wanted)}"
+        template.setdefault("Outputs", {})[output] = {"Value": value}
+        wanted.append(output)
+        return {"LocalOutput": output}
+    return {name: _through_outputs(template, key, item, wanted) for name, item in value.items()}
+
+
+def _resolved(value: Any, resolved: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_resolved(item, resolved) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"LocalOutput"}:
+            return resolved[value["LocalOutput"]]
+        return {name: _resolved(item, resolved) for name, item in value.items()}
+    return value
 
 
 def _make_machine(sfn: Any, name: str, key: str, resource: dict[str, Any], resolved: dict[str, str]) -> None:

@@ -196,7 +196,7 @@ class LocalEventBridge:
             return True
         bus = f"arn:aws:events:{self._region}:{self._controller}:event-bus/{DEFAULT_BUS}"
         for rule in self._rules(event["account"]):
-            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+            if rule.state != "ENABLED" or rule.scheduled_expression or not rule.event_pattern.matches_event(event):
                 continue
             if any(target.get("Arn") == bus for target in rule.targets):
                 return True
@@ -226,6 +226,29 @@ class LocalEventBridge:
         """The functions the controller's rules that match the event target (by ARN)."""
         targets = []
         for rule in self._rules(self._controller):
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event):
+            if rule.state == "ENABLED" and not rule.scheduled_expression and rule.event_pattern.matches_event(event):
                 targets += [t["Arn"] for t in rule.targets if ":lambda:" in t.get("Arn", "")]
         return targets
+
+    def fire_schedules(self) -> list[str]:
+        """What EventBridge does when a schedule comes round: each enabled scheduled rule of the controller's
+        invokes its functions with a Scheduled Event, at once here; the functions invoked."""
+        fired = []
+        for rule in self._rules(self._controller):
+            if rule.state != "ENABLED" or not rule.scheduled_expression:
+                continue
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": self._controller,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self._region,
+                "resources": [rule.arn],
+                "detail": {},
+            }
+            for target in [t["Arn"] for t in rule.targets if ":lambda:" in t.get("Arn", "")]:
+                self._invoke_with_retries(target, event)
+                fired.append(target)
+        return fired

@@ -23,6 +23,7 @@ def apply() -> None:
         _presigned_caller_identity()
         _performance_insights()
         _role_policies_as_json()
+        _key_policies_as_json()
         _parameter_versions_name_who_pushed()
         _assume_role_judged_by_trust()
         _applied = True
@@ -172,6 +173,21 @@ def _role_policies_as_json() -> None:
         original(self, policy_name, json.dumps(policy_json) if isinstance(policy_json, dict) else policy_json)
 
     Role.put_policy = put_policy  # type: ignore[method-assign]
+
+
+def _key_policies_as_json() -> None:
+    """moto's CloudFormation keeps a KMS key's KeyPolicy as the template's dict, which GetKeyPolicy and
+    DescribeKey then fail on; KMS keeps a key policy as its JSON (CloudFormation accepts either)."""
+    import json
+
+    from moto.kms.models import KmsBackend
+
+    original = KmsBackend.create_key
+
+    def create_key(self: Any, policy: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(self, json.dumps(policy) if isinstance(policy, dict) else policy, *args, **kwargs)
+
+    KmsBackend.create_key = create_key  # type: ignore[method-assign]
 
 
 def _tasks_run_until_stopped() -> None:

@@ -101,6 +101,9 @@ def staged_handler(
     return StagedHandler
 
 
+# Where Lambda would have the code (its LAMBDA_TASK_ROOT): the working tree the functions run from.
+TASK_ROOT = str(Path(__file__).resolve().parents[2])
+
 # What API Gateway answers for a path outside the stage.
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 
@@ -257,7 +260,7 @@ class LocalStack:
                 # reads an AMI.
                 "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
                 # Lambda's: where the code is. Powertools' Tracer is on only where it is set (in Lambda).
-                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
+                "LAMBDA_TASK_ROOT": TASK_ROOT,
             }
         )
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
@@ -387,7 +390,11 @@ class LocalStack:
             REGION,
         )
         outputs = self.deployment.outputs
-        self.topics = {"approvals": outputs["ApprovalsTopicArn"], "notifications": outputs["NotificationsTopicArn"]}
+        self.topics = {
+            "approvals": outputs["ApprovalsTopicArn"],
+            "notifications": outputs["NotificationsTopicArn"],
+            "paging": outputs["PagingTopicArn"],
+        }
         self.state_machine_arn = outputs["LaunchStateMachineArn"]
         functions = [self._local_function(chalice_app, f) for f in self.deployment.functions.values()]
         # This process (the tests, the demo, `launchctl local`) reads the stack as the API function does.
@@ -453,6 +460,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_LAMBDA_FUNCTION_NAME": deployed.function_name,
+            "LAMBDA_TASK_ROOT": TASK_ROOT,
             "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
             "AWS_SESSION_TOKEN": credentials["SessionToken"],
@@ -495,15 +503,26 @@ class LocalStack:
             "services"
         ][0]["taskDefinition"]
 
-    def notifications(self, launch_id: str) -> list[dict[str, Any]]:
-        """What the notifications topic published about a launch (subject and message), oldest first."""
+    def notifications(self, launch_id: str, event: str | None = None) -> list[dict[str, Any]]:
+        """What the team's channel heard about a launch (the notifications topic, Chatbot's format read flat:
+        its context, title, description, next steps, and the email subject), oldest first; `event` to take
+        one kind (started, awaiting_approval, checkpoint, ended)."""
+        return self._published("notifications", launch_id, event)
+
+    def pages(self, launch_id: str) -> list[dict[str, Any]]:
+        """What paged a person about a launch (the paging topic), oldest first."""
+        return self._published("paging", launch_id, None)
+
+    def _published(self, topic: str, launch_id: str, event: str | None) -> list[dict[str, Any]]:
         from moto.sns.models import sns_backends
 
-        topic = sns_backends[ACCOUNT_ID][REGION].topics[self.topics["notifications"]]
+        from chalicelib.chat import read
+
+        sent = sns_backends[ACCOUNT_ID][REGION].topics[self.topics[topic]].sent_notifications
         found = []
-        for _, message, subject, _, _ in list(topic.sent_notifications):
-            body = json.loads(message)
-            if body.get("launch_id") == launch_id:
+        for _, message, subject, _, _ in list(sent):
+            body = read(message)
+            if body.get("launch_id") == launch_id and event in {None, body.get("event")}:
                 found.append({"subject": subject, **body})
         return found
 

@@ -299,10 +299,11 @@ def test_an_execution_that_ends_without_its_finish_ends_the_launch_and_pages(sta
     assert "its execution ended FAILED" in finished["message"]
     assert lock_holder() is None
     deadline = time.monotonic() + 10
-    while not (sent := stack.notifications(launch_id)) and time.monotonic() < deadline:
+    while not (sent := stack.pages(launch_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
     [page] = sent
     assert page["subject"].startswith("[local] ACTION NEEDED")
     assert page["status"] == "FAILED"
+    assert stack.notifications(launch_id, "ended") == [page]
     ended = [m for m in stack.launch_metrics(launch_id) if m["name"] == "LaunchesFailed"]
     assert [m["value"] for m in ended] == [1]

@@ -80,7 +80,7 @@ TIMEOUTS = [
 def notifications(stack: Any, launch_id: str, timeout: float = 10) -> list[dict[str, Any]]:
     """The launch's notifications, once the finish has sent one (it notifies after the final status)."""
     deadline = time.monotonic() + timeout
-    while not (sent := stack.notifications(launch_id)) and time.monotonic() < deadline:
+    while not (sent := stack.notifications(launch_id, "ended")) and time.monotonic() < deadline:
         time.sleep(0.05)
     return sent
 
@@ -175,6 +175,7 @@ def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock
     assert lock_holder() == launch["launch_id"]
     [page] = notifications(stack, launch["launch_id"])
     assert page["subject"].startswith("[local] ACTION NEEDED")
+    assert stack.pages(launch["launch_id"]) == [page]  # the on-call is paged with the same message
     assert any("backend" in step for step in page["manual_steps"])
     # Nobody launches on top of it.
     with pytest.raises(Exception, match="409") as refused:

@@ -38,6 +38,26 @@ def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi
     assert (
         stack.client("stepfunctions").describe_execution(executionArn=launch["execution_arn"])["status"] == "SUCCEEDED"
     )
+    # The team's channel heard it all, in the launch's thread: started, who is asked, each checkpoint, the end.
+    told = wait_for_ended_notification(stack, launch["launch_id"])
+    assert [(n["event"], n.get("checkpoint")) for n in told] == [
+        ("started", None),
+        ("awaiting_approval", None),
+        ("checkpoint", "T+2s"),
+        ("checkpoint", "T+4s"),
+        ("ended", None),
+    ]
+    assert all(person in told[1]["description"] for person in stack.profile.approvals.approvers["qa_lead"])
+    assert told[-1]["status"] == "SUCCEEDED"
+    assert stack.pages(launch["launch_id"]) == []
+
+
+def wait_for_ended_notification(stack: Any, launch_id: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """The launch's messages to the channel, once its end is among them (the finish tells it last)."""
+    deadline = time.monotonic() + timeout
+    while not stack.notifications(launch_id, "ended") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return stack.notifications(launch_id)
 
 
 def test_a_failed_smoke_test_rolls_back_frontend_and_backend(stack: Any, api: ControllerApi) -> None:

@@ -256,7 +256,9 @@ def test_what_a_function_imports_to_start_is_compiled_for_the_lambda_runtime(tem
     unused = "aws_lambda_powertools/utilities/batch/"
     assert not any(name.startswith(unused) and name.endswith(".pyc") for name in names)
     size = (path.parent / "deployment.zip").stat().st_size
-    assert size < 15_000_000, f"{size / 1e6:.1f} MB"
+    # Lambda takes 50 MB zipped; this bound catches a dependency dragged in by mistake (the X-Ray SDK and
+    # wrapt, for the Tracer, brought it from 15.0 to 15.2 MB).
+    assert size < 16_000_000, f"{size / 1e6:.1f} MB"
 
 
 def test_every_name_the_stack_gives_carries_its_prefix_so_two_copies_fit_in_one_account(
@@ -301,12 +303,12 @@ def test_each_functions_policy_names_the_controllers_own_resources_in_the_stacks
     assert "${NamePrefix}-approvals" not in finish
 
 
-def test_an_alert_email_is_subscribed_to_the_notifications_only_when_one_is_given(template: tuple[Path, dict]) -> None:
+def test_an_alert_email_is_subscribed_to_the_paging_topic_only_when_one_is_given(template: tuple[Path, dict]) -> None:
     _, body = template
     subscription = body["Resources"]["AlertEmailSubscription"]
     assert subscription["Condition"] == "HasAlertEmail"
     assert subscription["Properties"] == {
-        "TopicArn": {"Ref": "NotificationsTopic"},
+        "TopicArn": {"Ref": "PagingTopic"},
         "Protocol": "email",
         "Endpoint": {"Ref": "AlertEmail"},
     }

@@ -19,6 +19,7 @@ RUNTIME_VARIABLES = {
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_LAMBDA_FUNCTION_NAME",
+    "LAMBDA_TASK_ROOT",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -46,6 +47,7 @@ def test_every_resource_of_the_translated_template_exists_in_the_emulated_accoun
         "AWS::Lambda::Permission",
         "AWS::StepFunctions::StateMachine",
         "AWS::Events::EventBusPolicy",
+        "AWS::CloudWatch::Alarm",
     }, "a new resource type made outside CloudFormation must be named in the README's local-stack section"
 
 
@@ -93,15 +95,16 @@ def test_the_state_machine_is_the_templates_with_its_functions_logging_and_traci
 
 
 def test_a_call_the_functions_role_does_not_allow_is_refused_as_on_aws(stack: Any) -> None:
-    """moto judges every request by its caller's policies: begin_launch may touch the table and nothing
-    else, so its publish to the notifications topic is AccessDenied, while the API's own table read passes."""
+    """moto judges every request by its caller's policies: begin_launch may touch the table and publish to
+    the team's channel, so listing the topics' subscriptions is AccessDenied, while the API's own table read
+    passes."""
     from botocore.exceptions import ClientError
 
     from chalicelib import aws
     from chalicelib.runtime import running
 
     with running(stack.containers["begin_launch"]), pytest.raises(ClientError) as refused:
-        aws.client("sns").publish(TopicArn=stack.topics["notifications"], Message="not mine to send")
+        aws.client("sns").list_subscriptions()
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert ":assumed-role/launch-controller-BeginLaunchRole-" in refused.value.response["Error"]["Message"]
     # CloudWatch (signed as `monitoring`, spoken in CBOR) is judged by its IAM name, `cloudwatch:`.
@@ -203,3 +206,60 @@ def test_the_deployed_policies_name_this_stacks_own_table_and_topics(stack: Any)
     assert stack.topics["notifications"] in document
     assert stack.topics["approvals"] not in document
     assert "${" not in document
+
+
+def test_the_controllers_alarms_page_through_its_paging_topic_on_its_own_key(stack: Any) -> None:
+    """Executions failed, the API's 5xx, approval emails failing, a launch stuck, and each function's faults:
+    each alarm pages (and says when it clears) through the paging topic, which CloudWatch can publish to
+    because its key is the controller's own, not the AWS managed one."""
+    from launchctl.build.template import function_ids
+
+    cloudwatch = stack.client("cloudwatch")
+    alarms = {
+        a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="launch-controller-")["MetricAlarms"]
+    }
+    expected = {"executions-failed", "api-5xx", "approval-emails-failed", "launch-stuck"}
+    expected |= {f"{name.replace('_', '-')}-faults" for name in function_ids()}
+    assert set(alarms) == {f"launch-controller-{name}" for name in expected}
+    paging = stack.topics["paging"]
+    for alarm in alarms.values():
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == ([paging], [paging]), alarm["AlarmName"]
+        [total] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+        assert total["Expression"]
+    # The resolved dimensions are this stack's: its state machine, its functions, its topic.
+    executions = alarms["launch-controller-executions-failed"]["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]
+    assert executions == [{"Name": "StateMachineArn", "Value": stack.state_machine_arn}]
+    stage = alarms["launch-controller-deploy-backend-faults"]["Metrics"]
+    assert (
+        stage[1]["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == stack.deployment.functions["deploy_backend"].arn
+    )
+    key_id = stack.client("sns").get_topic_attributes(TopicArn=paging)["Attributes"]["KmsMasterKeyId"]
+    key = stack.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER"
+    policy = json.loads(stack.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in policy["Statement"])
+
+
+def test_the_dashboard_shows_the_launches_the_functions_and_every_alarm(stack: Any) -> None:
+    cloudwatch = stack.client("cloudwatch")
+    body = json.loads(cloudwatch.get_dashboard(DashboardName="launch-controller")["DashboardBody"])
+    [alarm_widget] = [w for w in body["widgets"] if w["type"] == "alarm"]
+    names = {a["AlarmArn"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="launch-controller-")["MetricAlarms"]}
+    assert set(alarm_widget["properties"]["alarms"]) == names
+    text = json.dumps(body)
+    assert "${" not in text
+    assert stack.state_machine_arn in text
+    assert all(function.function_name in text for function in stack.deployment.functions.values())
+    assert "LaunchesRolledBack" in text
+    assert "StageDuration" in text
+
+
+def test_the_watch_runs_on_its_schedule_and_reports_to_the_stuck_alarm(stack: Any) -> None:
+    watch = stack.deployment.functions["watch_launches"]
+    [rule] = [r for r in stack.client("events").list_rules()["Rules"] if r.get("ScheduleExpression")]
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    before = len(stack.metrics)
+    assert stack.events.fire_schedules() == [watch.arn]
+    reported = [line for line in stack.metrics[before:] if "LaunchesStuck" in line]
+    assert [line["LaunchesStuck"] for line in reported] == [[0.0]]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.chat import read
 from chalicelib.models import Caller, Launch, LaunchStatus, Stage
 from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.lifecycle import final_status
@@ -57,7 +58,7 @@ def test_finish_after_a_rollback_releases_the_lock_and_notifies(
     assert stored.error == {"error": "SmokeTestFailed", "cause": "health: status 503"}
     assert stored.stage == Stage.FINISH
     assert store.lock_holder("local") is None
-    message = json.loads(json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"])
+    message = read(json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"])
     assert message["status"] == "ROLLED_BACK"
 
 
@@ -168,7 +169,7 @@ def test_a_failed_rollback_keeps_the_lock_without_a_lease_and_pages_with_what_is
     assert "rollback of launch" in lock.held_because
     body = json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert body["Subject"].startswith("[local] ACTION NEEDED")
-    message = json.loads(body["Message"])
+    message = read(body["Message"])
     assert message["manual_steps"][0] == "undo by hand: backend: ClientError: AccessDenied"
     assert message["manual_steps"][-1].startswith("then run: launchctl unlock local")
     assert body["MessageAttributes"]["severity"]["Value"] == "page"

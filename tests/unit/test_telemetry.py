@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from chalicelib import telemetry
 from chalicelib.models import Launch, LaunchStatus, Stage, TimelineEvent
-
-
-@pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    monkeypatch.setattr(telemetry, "write", lambda line: lines.append(json.loads(line)))
-    return lines
 
 
 def test_a_line_is_cloudwatchs_embedded_metric_format_in_one_namespace_by_environment(
