@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response
@@ -249,6 +251,83 @@ def approval_decision(approval_id: str) -> Any:
         raise BadRequest("form", "it has more fields than the page's form") from None
     headers = {name.lower(): value for name, value in request.headers.items()}
     return submit(launch_store(), approval_id, form, headers, _link_key(), _aws("stepfunctions"))
+
+
+def view_route(view: Callable[..., Any]) -> Callable[..., Response]:
+    """The read-only pages' answers, a refusal and a server fault alike, with the pages' security headers."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib.launch_page import refused
+
+        with traced(view.__name__):
+            _request_keys(kwargs)  # the token is the capability: never logged
+            try:
+                page = view(*args, **kwargs)
+            except Exception:
+                logger.exception("view page failed")
+                page = refused(500, "Something went wrong", "The page could not be made. Try again in a minute.")
+        return Response(body=page.html, status_code=page.status, headers=page.headers)
+
+    return wrapper
+
+
+def _token() -> str:
+    query: Any = _request().query_params or {}
+    return str(query.get("token", ""))
+
+
+@app.route("/view/launches/{launch_id}", methods=["GET"])
+@view_route
+def launch_view(launch_id: str) -> Any:
+    from chalicelib.launch_page import launch_page
+
+    return launch_page(launch_store(), launch_id, _token(), _link_key())
+
+
+@app.route("/view/environments/{environment}", methods=["GET"])
+@view_route
+def environment_view(environment: str) -> Any:
+    from chalicelib.launch_page import list_page
+
+    base = _public_path(f"/view/environments/{environment}", "")
+    return list_page(launch_store(), environment, _token(), _link_key(), base)
+
+
+def _public_base() -> str:
+    """The API as its callers reach it: the deployment's public URL, else this request's host and base path."""
+    public = _settings().public_api_url
+    if public:
+        return str(public)
+    host = _request().headers.get("host", "localhost")
+    return f"https://{host}{_public_path('/openapi.json', '')}"
+
+
+@app.route("/launches/{launch_id}/view-link", methods=["GET"])
+@api
+def launch_view_link(launch_id: str) -> dict[str, Any]:
+    from chalicelib.answers import ViewLinkAnswer
+    from chalicelib.links import VIEW_LINK_SECONDS, view_link
+
+    _reader()
+    launch = launch_store().get_launch(checked_launch_id(launch_id))  # 404 for a launch that is not
+    expires = int(time.time()) + VIEW_LINK_SECONDS
+    url = view_link(_link_key(), _public_base(), launch.launch_id, expires)
+    return ViewLinkAnswer(url=url, expires_at=datetime.fromtimestamp(expires, UTC)).body()
+
+
+@app.route("/environments/{environment}/view-link", methods=["GET"])
+@api
+def environment_view_link(environment: str) -> dict[str, Any]:
+    from chalicelib.answers import ViewLinkAnswer
+    from chalicelib.links import VIEW_LINK_SECONDS, list_link
+    from chalicelib.profiles import load_profile
+
+    _reader()
+    load_profile(environment)  # 400 for an environment the controller does not know
+    expires = int(time.time()) + VIEW_LINK_SECONDS
+    url = list_link(_link_key(), _public_base(), environment, expires)
+    return ViewLinkAnswer(url=url, expires_at=datetime.fromtimestamp(expires, UTC)).body()
 
 
 @app.route("/launches/{launch_id}/abort", methods=["POST"])

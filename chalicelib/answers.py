@@ -79,6 +79,13 @@ def _summary_fields(launch: Launch) -> dict[str, Any]:
     }
 
 
+class ViewLinkAnswer(Answer):
+    """A read-only page's signed link: whoever holds it may look, until it expires; nobody may act with it."""
+
+    url: str
+    expires_at: Moment
+
+
 class LaunchPage(Answer):
     launches: list[LaunchSummary]
     next_cursor: str | None = Field(description="null on the last page")

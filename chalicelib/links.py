@@ -1,4 +1,5 @@
-"""Signed approval links: a token bound to one approval, one approver and an expiry, and the form's CSRF token."""
+"""Signed links: an approval link (one approval, one approver, an expiry), the approval form's CSRF token, and
+a read-only view link (one launch, or one environment's list, and an expiry)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,45 @@ def verify(key: bytes, approval_id: str, token: str, now: float | None = None) -
     if (now if now is not None else time.time()) >= expires:
         raise ExpiredLink(f"the link expired at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expires))}")
     return LinkHolder(approval_id=approval_id, approver=approver, expires=expires)
+
+
+# How long a view link opens its page: a launch's page is read during the launch and in its review after.
+VIEW_LINK_SECONDS = 7 * 86400
+
+
+def sign_view(key: bytes, subject: str, expires: int) -> str:
+    """`<expiry epoch>.<HMAC-SHA256 of the subject and expiry>`; the subject is `launch:<id>` or
+    `environment:<name>`. Its own purpose in the MAC: an approval link's signature never opens a view."""
+    return f"{expires}.{_b64(_mac(key, 'launch-view', subject, str(expires)))}"
+
+
+def verify_view(key: bytes, subject: str, token: str, now: float | None = None) -> int:
+    """The link's expiry; ForgedLink unless signed for this subject, ExpiredLink once past its expiry."""
+    try:
+        expires_text, encoded_signature = token.split(".")
+        if not _EXPIRY.fullmatch(expires_text):
+            raise ValueError("the expiry is not a plain integer")
+        signature = _unb64(encoded_signature)
+    except ValueError as exc:
+        raise ForgedLink("the link is malformed") from exc
+    if not hmac.compare_digest(signature, _mac(key, "launch-view", subject, expires_text)):
+        raise ForgedLink("the link's signature does not match")
+    expires = int(expires_text)
+    if (now if now is not None else time.time()) >= expires:
+        raise ExpiredLink(f"the link expired at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expires))}")
+    return expires
+
+
+def view_link(key: bytes, base_url: str, launch_id: str, expires: int | None = None) -> str:
+    """The launch page's link under `base_url` (the API as its callers reach it)."""
+    expires = expires or int(time.time()) + VIEW_LINK_SECONDS
+    return f"{base_url}/view/launches/{launch_id}?token={sign_view(key, f'launch:{launch_id}', expires)}"
+
+
+def list_link(key: bytes, base_url: str, environment: str, expires: int | None = None) -> str:
+    """The environment's list page's link under `base_url`."""
+    expires = expires or int(time.time()) + VIEW_LINK_SECONDS
+    return f"{base_url}/view/environments/{environment}?token={sign_view(key, f'environment:{environment}', expires)}"
 
 
 def new_form_nonce() -> str:

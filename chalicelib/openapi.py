@@ -20,6 +20,7 @@ from chalicelib.answers import (
     PreflightAnswer,
     RollbackAnswer,
     UnlockAnswer,
+    ViewLinkAnswer,
 )
 from chalicelib.approval_page import APPROVAL_ID
 from chalicelib.models import (
@@ -143,6 +144,26 @@ def _routes() -> dict[str, dict[str, Operation]]:
                 parameters=(environment,),
             ),
         },
+        "/launches/{launch_id}/view-link": {
+            "get": Operation(
+                "A signed, expiring link to the launch's read-only page (launchctl open)",
+                200,
+                ViewLinkAnswer,
+                "the link",
+                (400, 404),
+                parameters=(launch_id,),
+            ),
+        },
+        "/environments/{environment}/view-link": {
+            "get": Operation(
+                "A signed, expiring link to the environment's list of recent launches",
+                200,
+                ViewLinkAnswer,
+                "the link",
+                (400,),
+                parameters=(environment,),
+            ),
+        },
         "/environments/{environment}/unlock": {
             "post": Operation(
                 "Release a lock held after ROLLBACK_FAILED",
@@ -249,6 +270,28 @@ def _approval_page() -> dict[str, Any]:
     }
 
 
+_VIEW_ANSWERS = {
+    "200": "the page",
+    "400": "not a link we issue",
+    "403": "forged or altered",
+    "404": "no such launch",
+    "410": "expired",
+}
+
+
+def _view_page(name: str, summary: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary + "; changes nothing",
+            "parameters": [
+                _path(name, {"type": "string"}),
+                {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 256}},
+            ],
+            "responses": {code: {"description": text, **_HTML} for code, text in _VIEW_ANSWERS.items()},
+        }
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     """The whole description; `/openapi.json` serves it and a test keeps it true to the routes."""
@@ -258,6 +301,10 @@ def document() -> dict[str, Any]:
         for path, methods in routes.items()
     }
     paths["/approve/{approval_id}"] = _approval_page()
+    paths["/view/launches/{launch_id}"] = _view_page("launch_id", "The launch's read-only page (its view link)")
+    paths["/view/environments/{environment}"] = _view_page(
+        "environment", "An environment's recent launches, opened by its view link"
+    )
     paths["/openapi.json"] = {
         "get": {
             "summary": "This description",
