@@ -522,8 +522,11 @@ def execution_ended(event: Any) -> None:
             logger.warning("not an execution's end the rule asks for: ignored")
             return
         about(launch_id=ended.name, execution=ended.execution_arn)
+        from chalicelib.stages.table import launch_page_link
+
         settings = _settings()
-        end(launch_store(), _aws("sns"), settings.notifications_topic_arn, ended, settings.paging_topic_arn)
+        page = launch_page_link(settings, _aws, ended.name)
+        end(launch_store(), _aws("sns"), settings.notifications_topic_arn, ended, settings.paging_topic_arn, page)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="watch_launches")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.answers import DecisionAnswer
-from chalicelib.links import sign
+from chalicelib.links import sign, view_link
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
 from chalicelib.progress import ApprovalsProgress
@@ -53,7 +53,7 @@ def approval_link(api_url: str, key: bytes, request: ApprovalRequest, approver: 
     return f"{api_url}/approve/{request.approval_id}?token={token}"
 
 
-def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile, link: str) -> str:
+def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile, link: str, page: str) -> str:
     asked = launch.request
     preflight = launch.results.preflight
     checks = preflight.checks if preflight else []
@@ -77,6 +77,7 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
             *(["Preflight items that did not pass:", *attention] if attention else []),
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
+            f"Launch page:  {page}",
             "",
             "Approving confirms:",
             confirm,
@@ -131,7 +132,7 @@ def request_approvals(
                     Subject=f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"[
                         :100
                     ],
-                    Message=_email(launch, request, profile, link),
+                    Message=_email(launch, request, profile, link, view_link(key, api_url, launch.launch_id)),
                     # Each approver's subscription filters on this attribute: nobody receives another's link.
                     MessageAttributes={
                         "approver": {"DataType": "String", "StringValue": approver},

@@ -91,14 +91,17 @@ def started(launch: Launch) -> ChatNotification:
     )
 
 
-def awaiting_approval(launch: Launch, profile: EnvironmentProfile, expires_at: str) -> ChatNotification:
+def awaiting_approval(launch: Launch, profile: EnvironmentProfile, expires_at: str, page: str = "") -> ChatNotification:
     request, policy = launch.request, profile.approvals
     asked = [f"*{role}*: {', '.join(policy.approvers.get(role, [])) or 'nobody named'}" for role in policy.roles]
     return _notification(
         launch,
         "awaiting_approval",
         f":hourglass: [{request.environment}] {request.version} awaits sign-off",
-        "Sign-off is asked of:\n" + "\n".join(f"• {line}" for line in asked) + f"\nOpen until {expires_at}.",
+        "Sign-off is asked of:\n"
+        + "\n".join(f"• {line}" for line in asked)
+        + f"\nOpen until {expires_at}."
+        + _page_line(page),
         next_steps=["each approver signs off through the link in their own email"],
         status="AWAITING_APPROVAL",
         expires_at=expires_at,
@@ -120,7 +123,13 @@ def checkpoint(launch: Launch, label: str, figures: dict[str, Any], final: bool)
 
 
 def ended(
-    launch: Launch, status: str, error_name: str | None, cause: str, manual_steps: list[str], urgent: bool
+    launch: Launch,
+    status: str,
+    error_name: str | None,
+    cause: str,
+    manual_steps: list[str],
+    urgent: bool,
+    page: str = "",
 ) -> ChatNotification:
     request = launch.request
     what = "requested rollback" if launch.rollback_of else "launch"
@@ -136,6 +145,7 @@ def ended(
         description += f"\nCause: {error_name + ': ' if error_name else ''}{cause}"
     if launch.changes:
         description += f"\nChanged: {', '.join(launch.changes)}."
+    description += _page_line(page)
     return _notification(
         launch,
         "ended",
@@ -147,6 +157,11 @@ def ended(
         cause=cause,
         severity="page" if urgent else "info",
     )
+
+
+def _page_line(page: str) -> str:
+    """The launch page's view link (read-only, expiring): the channel is the team's, as the page is."""
+    return f"\nLaunch page: {page}" if page else ""
 
 
 def publish(sns: Any, topic_arn: str, note: ChatNotification) -> None:

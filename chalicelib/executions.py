@@ -23,7 +23,9 @@ class ExecutionEnded(BaseModel):
     cause: str | None = None
 
 
-def execution_ended(store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded, paging: str = "") -> bool:
+def execution_ended(
+    store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded, paging: str = "", page: str = ""
+) -> bool:
     """End the launch whose execution ended before its finish wrote its end; True when this call ended it.
 
     Nothing it changed was rolled back as far as anyone knows: with changes, it ends ROLLBACK_FAILED and the
@@ -69,6 +71,15 @@ def execution_ended(store: LaunchStore, sns: Any, topic_arn: str, ended: Executi
     telemetry.launch_ended(launch, str(final), store.timeline(launch.launch_id), store.clock.now())
     if topic_arn:
         notify_end(
-            sns, topic_arn, launch, final, error["error"], cause, steps or [cause], urgent=True, paging_topic_arn=paging
+            sns,
+            topic_arn,
+            launch,
+            final,
+            error["error"],
+            cause,
+            steps or [cause],
+            urgent=True,
+            paging_topic_arn=paging,
+            page=page,
         )
     return True

@@ -60,6 +60,15 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
     return EXIT_OK
 
 
+def cmd_open(args: argparse.Namespace, api: ControllerApi) -> int:
+    if bool(args.launch_id) == bool(args.env):
+        print("error: give a launch id, or --env for the environment's list", file=sys.stderr)
+        return EXIT_USAGE
+    link = api.view_link(args.launch_id, args.env)
+    _print(args, link, f"{link['url']}\n(read-only; anyone with the link may look until {link['expires_at']})")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
     if not args.watch:
         launch = api.get(args.launch_id)
@@ -483,6 +492,10 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=4 * 3600)
     status.add_argument("--interval", type=float, default=3.0, help="seconds between polls with --watch")
 
+    opening = command("open", help="print a signed, expiring link to a launch's page (or --env: the list page)")
+    opening.add_argument("launch_id", nargs="?")
+    opening.add_argument("--env", help="the environment's list of recent launches instead")
+
     listing = command("list", help="recent launches, newest first")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--env", help="only launches into this environment")
@@ -603,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "start": cmd_start,
         "status": cmd_status,
+        "open": cmd_open,
         "list": cmd_list,
         "approve": cmd_decide,
         "reject": cmd_decide,

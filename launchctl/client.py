@@ -132,6 +132,12 @@ class ControllerApi:
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
 
+    def view_link(self, launch_id: str | None = None, environment: str | None = None) -> dict[str, Any]:
+        """A signed, expiring link to a launch's page, or to an environment's list of launches."""
+        if launch_id:
+            return self._call("GET", f"/launches/{launch_id}/view-link")
+        return self._call("GET", f"/environments/{environment}/view-link")
+
     def list(
         self, limit: int = 20, environment: str | None = None, status: str | None = None, cursor: str | None = None
     ) -> dict[str, Any]:

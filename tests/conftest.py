@@ -447,6 +447,16 @@ def stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium (tests/integration/browser.py), closed however the test ends."""
+    from tests.integration.browser import Chromium
+
+    chromium = Chromium()
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
 def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The EMF lines the code under test writes (the controller's metrics), parsed, in order."""
     from chalicelib import telemetry

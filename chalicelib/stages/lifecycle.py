@@ -61,6 +61,7 @@ def finish_launch(
     topic_arn: str,
     cloudwatch: Callable[[], Any] | None = None,
     paging_topic_arn: str = "",
+    page: str = "",
 ) -> FinishProgress:
     """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
 
@@ -118,7 +119,9 @@ def finish_launch(
 
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
-        notify_end(sns, topic_arn, launch, final, error_name, cause, manual_steps, paging_topic_arn=paging_topic_arn)
+        notify_end(
+            sns, topic_arn, launch, final, error_name, cause, manual_steps, paging_topic_arn=paging_topic_arn, page=page
+        )
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
 
 
@@ -158,13 +161,14 @@ def notify_end(
     manual_steps: list[str],
     urgent: bool | None = None,
     paging_topic_arn: str = "",
+    page: str = "",
 ) -> None:
     """The launch's end, to the team's channel (the notifications topic); `urgent` (a failed rollback, an
     execution that ended without its finish) also pages, through the topic the controller's alarms page on."""
     from chalicelib import chat
 
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
-    note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent)
+    note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page)
     chat.publish(sns, topic_arn, note)
     if urgent and paging_topic_arn:
         chat.publish(sns, paging_topic_arn, note)

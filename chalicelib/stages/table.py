@@ -6,7 +6,7 @@ function (`await_event`), which runs the row the state names."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.models import ApprovalGateEvent, CheckpointEvent, FinishEvent, Launch, LaunchStatus, Stage, WaitEvent
 from chalicelib.progress import Progress
@@ -16,6 +16,7 @@ from chalicelib.store import WaitKind
 
 if TYPE_CHECKING:
     from chalicelib.chat import ChatNotification
+    from chalicelib.settings import Settings
     from chalicelib.waits import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
@@ -46,6 +47,16 @@ PREFLIGHT_SERVICES = (
 PREFLIGHT_OWN_SERVICES = ("sns",)
 
 
+def launch_page_link(settings: Settings, client: Callable[[str], Any], launch_id: str) -> str:
+    """The launch page's view link for a message, when the deployment says where its API is."""
+    from chalicelib.links import signing_key, view_link
+
+    if not settings.public_api_url:
+        return ""
+    key = signing_key(client("secretsmanager"), settings.approval_key_secret_id)
+    return view_link(key, settings.public_api_url, launch_id)
+
+
 def _announce(call: StageCall, note: ChatNotification) -> None:
     """To the team's channel (the notifications topic), when the deployment has one."""
     from chalicelib import chat
@@ -74,10 +85,11 @@ def _preflight(call: StageCall) -> Progress:
 def _request_approvals(call: StageCall) -> Progress:
     from chalicelib import chat
     from chalicelib.approvals import request_approvals
-    from chalicelib.links import signing_key
+    from chalicelib.links import signing_key, view_link
 
     assert isinstance(call.event, ApprovalGateEvent)
     settings = call.settings
+    key = signing_key(call.client("secretsmanager"), settings.approval_key_secret_id)
     progress = request_approvals(
         call.store,
         call.launch,
@@ -86,10 +98,11 @@ def _request_approvals(call: StageCall) -> Progress:
         call.client("sns"),
         settings.approvals_topic_arn,
         settings.public_api_url,
-        signing_key(call.client("secretsmanager"), settings.approval_key_secret_id),
+        key,
     )
     expires_at = progress.expires_at.isoformat(timespec="minutes") if progress.expires_at else "the gate closes"
-    _announce(call, chat.awaiting_approval(call.launch, call.profile, expires_at))
+    page = view_link(key, settings.public_api_url, call.launch.launch_id) if settings.public_api_url else ""
+    _announce(call, chat.awaiting_approval(call.launch, call.profile, expires_at, page))
     return progress
 
 
@@ -234,6 +247,7 @@ def _finish(call: StageCall) -> Progress:
         call.settings.notifications_topic_arn,
         lambda: call.client("cloudwatch"),
         call.settings.paging_topic_arn,
+        launch_page_link(call.settings, call.client, call.launch.launch_id),
     )
 
 
@@ -320,7 +334,7 @@ STAGES: dict[str, StageSpec] = {
             _finish,
             honours_abort=False,
             clients=("cloudwatch",),  # the launch's own alarms go with it
-            own_clients=("sns",),
+            own_clients=("sns", "secretsmanager"),
             event=FinishEvent,
         ),
     ]

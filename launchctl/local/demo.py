@@ -71,6 +71,8 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
     if scenario.alarm_during_bake:
         stack.set_alarm(stack.profile.bake.alarm_names[0], "OK")
     print(f"   {launch_id}: {final['status']} in {time.monotonic() - started:.1f}s (expected {scenario.expect})")
+    final["page"] = stack.api_as().view_link(launch_id)["url"]
+    print(f"   launch page (read-only, signed, 7 days): {final['page']}")
     for event in final["timeline"]:
         print(format_event(event))
     return final
@@ -119,6 +121,7 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print("\n== What is live now")
     heading = homepage[homepage.find("<h1>") + 4 : homepage.find("</h1>")]
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
+    print(f"   every launch into local: {stack.api_as().view_link(environment=stack.profile.name)['url']}")
     print_metrics(stack, results)
     ok, outcome = verdict(results, scenarios)
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")

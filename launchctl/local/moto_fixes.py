@@ -24,6 +24,7 @@ def apply() -> None:
         _performance_insights()
         _role_policies_as_json()
         _key_policies_as_json()
+        _percentiles()
         _parameter_versions_name_who_pushed()
         _assume_role_judged_by_trust()
         _applied = True
@@ -188,6 +189,34 @@ def _key_policies_as_json() -> None:
         return original(self, json.dumps(policy) if isinstance(policy, dict) else policy, *args, **kwargs)
 
     KmsBackend.create_key = create_key  # type: ignore[method-assign]
+
+
+def _percentiles() -> None:
+    """moto's GetMetricStatistics ignores ExtendedStatistics; CloudWatch answers each asked percentile (p95)
+    of the period's values, which the bake reads for the release's latency (nearest rank here)."""
+    import math
+
+    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    original = CloudWatchResponse.get_metric_statistics
+
+    def get_metric_statistics(self: Any) -> Any:
+        answer = original(self)
+        asked = self._get_param("ExtendedStatistics") or []
+        for datapoint in answer.result["Datapoints"]:
+            datapoint.asked_percentiles = asked
+        return answer
+
+    def extended_statistics(self: Any) -> dict[str, float] | None:
+        values = sorted(self.metric_single_values_list)
+        asked = getattr(self, "asked_percentiles", [])
+        if not asked or not values:
+            return None
+        return {p: values[max(0, math.ceil(float(p[1:]) / 100 * len(values)) - 1)] for p in asked}
+
+    CloudWatchResponse.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
+    Statistics.extended_statistics = property(extended_statistics)  # type: ignore[attr-defined]
 
 
 def _tasks_run_until_stopped() -> None:

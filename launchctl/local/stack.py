@@ -42,6 +42,7 @@ from launchctl.local.infrastructure import (
     create_environment,
     publish_release,
 )
+from launchctl.local.load_balancer import LocalLoadBalancer
 from launchctl.local.oidc import LocalIssuer
 from launchctl.local.outbox import OutboxServer, delivered
 from launchctl.local.sample_site import SampleSite
@@ -155,6 +156,7 @@ class LocalStack:
         self.faults = FaultInjector()
         self.metrics: list[dict[str, Any]] = []  # the EMF lines the functions wrote, as CloudWatch Logs takes them
         self.traces: LocalTraces | None = None  # the trace documents the functions' X-Ray SDK sent
+        self.load_balancer: LocalLoadBalancer | None = None  # users' requests, as the ALB's metrics
         self.site: SampleSite | None = None
         self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
@@ -203,6 +205,11 @@ class LocalStack:
         self.metrics_file.write_text("")
         telemetry.write = self._collect_metrics
         self.scheduler.start()
+        if packaged.bake.load_balancer:
+            self.load_balancer = LocalLoadBalancer(
+                self.site.url, lambda: self.environment_client("cloudwatch"), packaged.bake.load_balancer
+            )
+            self.load_balancer.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
         self.outbox_server.start()
         write_stack_file(
@@ -225,6 +232,8 @@ class LocalStack:
         if self.outbox_server:
             self.outbox_server.stop()
         self.scheduler.stop()
+        if self.load_balancer:
+            self.load_balancer.stop()
         emitters.forget(self.events.emit)
         self.events.stop()
         telemetry.write = telemetry._stdout

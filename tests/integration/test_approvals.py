@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -121,13 +120,6 @@ def test_an_expired_approval_changes_nothing_and_its_links_say_so(
     assert {request["state"] for request in launch["approval_requests"]} == {"expired"}
     expired, _ = open_link(link_for(stack, launch_id, "tech_lead"))
     assert expired.status == 410
-
-
-@pytest.fixture
-def browser() -> Iterator[Chromium]:
-    chromium = Chromium()
-    yield chromium
-    chromium.close()
 
 
 def test_an_approver_approves_in_a_real_browser_and_a_mere_visit_changes_nothing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,9 +11,10 @@ import pytest
 from launchctl.local.demo import Scenario, run_scenarios
 
 pytestmark = pytest.mark.integration
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"
 
 
-def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFixture[str], browser: Any) -> None:
     scenarios = [
         # The demo's health-check failure is test_launches' failed smoke test; these two are the demo's own.
         Scenario("healthy", "7.1.0", "SUCCEEDED"),
@@ -28,3 +31,12 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
     assert "the homepage says 'Acme 7.1.0'" in out
     # Across accounts: the controller in one, the environment in another, reached through its role.
     assert "the controller runs in account 123456789012; the environment 'local' is in account 210987654321" in out
+    # Each launch's page, as the demo prints its link, renders in a real browser (kept in out/launch-page/).
+    pages = re.findall(r"launch page \(read-only, signed, 7 days\): (\S+)", out)
+    assert len(pages) == 2
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.send("Emulation.setDeviceMetricsOverride", width=1200, height=1500, deviceScaleFactor=1, mobile=False)
+    for page, status in zip(pages, ("SUCCEEDED", "ROLLED_BACK"), strict=True):
+        browser.open(page)
+        assert status in browser.text()
+        browser.screenshot(ARTIFACTS / f"demo-{status.lower().replace('_', '-')}.png")
