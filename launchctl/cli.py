@@ -173,15 +173,22 @@ def _local_stack(api: str) -> dict[str, str] | None:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    """The local stack's approval emails, for a person to open the links in a browser."""
+    """The local stack's approval emails, for a person to open the links in a browser, and what the team's
+    channel and the pager were sent (Chatbot's format, rendered as text)."""
     url = args.outbox or (_local_stack(args.api) or {}).get("outbox_url")
     if not url:
         print(f"error: no local stack serves {args.api}; start `launchctl local` or pass --outbox", file=sys.stderr)
         return EXIT_USAGE
     with urllib.request.urlopen(url, timeout=10) as response:
-        emails = json.loads(response.read())["emails"]
+        outbox = json.loads(response.read())
+    emails, channel = outbox["emails"], outbox.get("channel", [])
     lines = [f"to {mail['to']}: {mail['subject']}\n  {mail['link']}" for mail in emails]
-    _print(args, emails, "\n".join(lines) or "the outbox is empty")
+    for sent in channel:  # AWS Chatbot's custom notifications, as the channel would show them
+        content = sent["notification"].get("content", {})
+        lines.append(f"[{sent['topic']}] {content.get('title', sent['subject'])}")
+        lines += [f"  {line}" for line in str(content.get("description", "")).splitlines()]
+        lines += [f"  next: {step}" for step in content.get("nextSteps", [])]
+    _print(args, {"emails": emails, "channel": channel}, "\n".join(lines) or "the outbox is empty")
     return EXIT_OK
 
 

@@ -1,4 +1,5 @@
-"""The local stack's outbox: the approval emails SNS would deliver, to whom its filter policies send them."""
+"""The local stack's outbox: the approval emails SNS would deliver, to whom its filter policies send them, and
+what the team's channel and the pager would show (AWS Chatbot's custom notifications, as published)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def delivered(account_id: str, region: str, topic_arn: str) -> list[dict[str, An
 class OutboxServer:
     """Serves the outbox as JSON on loopback, for `launchctl outbox` in another terminal."""
 
-    def __init__(self, host: str, port: int, read: Any) -> None:
+    def __init__(self, host: str, port: int, read: Any, read_channel: Any = list) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +55,7 @@ class OutboxServer:
                 return
 
             def do_GET(self) -> None:
-                body = json.dumps({"emails": outer.read()}).encode()
+                body = json.dumps({"emails": outer.read(), "channel": outer.read_channel()}).encode()
                 self.send_response(200 if self.path.rstrip("/") == "/outbox" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -62,6 +63,7 @@ class OutboxServer:
                 self.wfile.write(body)
 
         self.read = read
+        self.read_channel = read_channel
         self._server = LoopbackServer((host, port), Handler)
         self.url = f"http://{host}:{self._server.server_address[1]}/outbox"
 
@@ -71,3 +73,20 @@ class OutboxServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def published(account_id: str, region: str, topics: dict[str, str]) -> list[dict[str, Any]]:
+    """Every message published to the named topics (the channel's and the pager's), oldest first per topic,
+    as Chatbot would read it."""
+    from moto.sns.models import sns_backends
+
+    backend = sns_backends[account_id][region]
+    found = []
+    for name, arn in topics.items():
+        for message_id, message, subject, _, _ in list(backend.topics[arn].sent_notifications):
+            try:
+                notification = json.loads(message)
+            except ValueError:
+                continue
+            found.append({"topic": name, "message_id": message_id, "subject": subject, "notification": notification})
+    return found

@@ -44,7 +44,7 @@ from launchctl.local.infrastructure import (
 )
 from launchctl.local.load_balancer import LocalLoadBalancer
 from launchctl.local.oidc import LocalIssuer
-from launchctl.local.outbox import OutboxServer, delivered
+from launchctl.local.outbox import OutboxServer, delivered, published
 from launchctl.local.sample_site import SampleSite
 from launchctl.local.servers import LoopbackServer
 from launchctl.local.sessions import shared_session
@@ -210,7 +210,7 @@ class LocalStack:
                 self.site.url, lambda: self.environment_client("cloudwatch"), packaged.bake.load_balancer
             )
             self.load_balancer.start()
-        self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox)
+        self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox, self.channel)
         self.outbox_server.start()
         write_stack_file(
             self.api_port,
@@ -534,6 +534,11 @@ class LocalStack:
             if body.get("launch_id") == launch_id and event in {None, body.get("event")}:
                 found.append({"subject": subject, **body})
         return found
+
+    def channel(self) -> list[dict[str, Any]]:
+        """What the team's channel (the notifications topic) and the pager (the paging topic) were sent."""
+        topics = {name: self.topics[name] for name in ("notifications", "paging")}
+        return published(ACCOUNT_ID, REGION, topics)
 
     def outbox(self) -> list[dict[str, Any]]:
         """The approval emails delivered so far, oldest first, one per recipient."""

@@ -84,6 +84,9 @@ def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsy
     for approver in APPROVERS.values():
         assert f"to {approver}: [local] sign off 5.0.2" in out
     assert f"{stack.api_url}/approve/" in out
+    # What the team's channel was told, in Chatbot's format rendered as text: who is asked, the page.
+    assert "[notifications] :hourglass: [local] 5.0.2 awaits sign-off" in out
+    assert f"Launch page: {stack.api_url}/view/launches/{launch_id}?token=" in out
     _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--comment", "done", person=APPROVERS["qa_lead"])
 
 
