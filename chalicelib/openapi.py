@@ -279,12 +279,12 @@ _VIEW_ANSWERS = {
 }
 
 
-def _view_page(name: str, summary: str) -> dict[str, Any]:
+def _view_page(parameter: dict[str, Any], summary: str) -> dict[str, Any]:
     return {
         "get": {
             "summary": summary + "; changes nothing",
             "parameters": [
-                _path(name, {"type": "string"}),
+                parameter,
                 {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 256}},
             ],
             "responses": {code: {"description": text, **_HTML} for code, text in _VIEW_ANSWERS.items()},
@@ -301,9 +301,11 @@ def document() -> dict[str, Any]:
         for path, methods in routes.items()
     }
     paths["/approve/{approval_id}"] = _approval_page()
-    paths["/view/launches/{launch_id}"] = _view_page("launch_id", "The launch's read-only page (its view link)")
+    launch_id = _path("launch_id", {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern})
+    environment = _path("environment", {"enum": known_environments()})
+    paths["/view/launches/{launch_id}"] = _view_page(launch_id, "The launch's read-only page (its view link)")
     paths["/view/environments/{environment}"] = _view_page(
-        "environment", "An environment's recent launches, opened by its view link"
+        environment, "An environment's recent launches, opened by its view link"
     )
     paths["/openapi.json"] = {
         "get": {

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from launchctl.local.servers import LoopbackServer
+from launchctl.local.servers import JsonHandler, LoopbackServer
 
 STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 _DEPLOYMENTS = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/deployments$")
@@ -65,25 +65,14 @@ class LocalGitHubApi:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-            def _answer(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _authorised(self) -> bool:
                 if self.headers.get("Authorization") != f"Bearer {api.token}":
                     self._answer(401, {"message": "Bad credentials"})
                     return False
                 return True
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if not self._authorised():
                     return
                 url = urlsplit(self.path)
@@ -107,7 +96,7 @@ class LocalGitHubApi:
                 else:
                     self._answer(404, {"message": "Not Found"})
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 if not self._authorised():
                     return
                 try:

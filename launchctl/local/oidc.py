@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -10,7 +9,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.local.servers import LoopbackServer
+from launchctl.local.servers import JsonHandler, LoopbackServer
 
 DEFAULT_JOB: dict[str, str] = {
     "repository": "acme/shop",
@@ -112,19 +111,8 @@ class LocalIssuer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
+        class Handler(JsonHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 url = urllib.parse.urlsplit(self.path)
                 if url.path == "/.well-known/openid-configuration":
                     self._answer(

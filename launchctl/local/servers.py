@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from http.server import ThreadingHTTPServer
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -11,3 +13,18 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON (the stand-ins for GitHub's and other HTTP APIs)."""
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

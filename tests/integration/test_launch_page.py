@@ -4,7 +4,6 @@ The screenshots are kept as test artifacts in out/launch-page/ (the README shows
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +63,5 @@ def test_the_launch_page_shows_a_running_a_rolled_back_and_a_succeeded_launch(
     assert launch_id in listing
     assert succeeded["launch_id"] in listing
     # The list's link to a launch opens that launch's page.
-    browser.run(f"document.querySelector(\"a[href*='{launch_id}']\").click()")
-    deadline = time.monotonic() + 10
-    while "ROLLED_BACK" not in browser.text() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    browser.click_and_wait(f"a[href*='{launch_id}']")
     assert "BakeBreached" in browser.text()
