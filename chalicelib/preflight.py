@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import fnmatch
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,7 @@ class Check:
     read: Callable[[Context], Verdict]
     severity: Severity = "blocking"
     needs: str | None = None  # the part of the release the check reads
+    applies: Callable[[EnvironmentProfile], bool] | None = None  # when the profile asks for the item at all
 
 
 CHECKS: list[Check] = []
@@ -100,9 +102,10 @@ def check(
     resource: Callable[[EnvironmentProfile], str],
     severity: Severity = "blocking",
     needs: str | None = None,
+    applies: Callable[[EnvironmentProfile], bool] | None = None,
 ) -> Callable[[Callable[[Context], Verdict]], Callable[[Context], Verdict]]:
     def register(read: Callable[[Context], Verdict]) -> Callable[[Context], Verdict]:
-        CHECKS.append(Check(check_id, section, title, resource, read, severity, needs))
+        CHECKS.append(Check(check_id, section, title, resource, read, severity, needs, applies))
         return read
 
     return register
@@ -559,6 +562,288 @@ def service_active(ctx: Context) -> Verdict:
     }
 
 
+# -- Security and monitoring items beyond the infrastructure ---------------------------------------------------
+
+# CloudFront's managed policies, by id: the same in every account.
+SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"  # Managed-SecurityHeadersPolicy
+CACHING_DISABLED_POLICY = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
+SECURITY_HEADERS = ("StrictTransportSecurity", "ContentTypeOptions", "FrameOptions", "ReferrerPolicy")
+
+
+def _behaviours(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The distribution's cache behaviours, the default first (its path: `*`)."""
+    others = (config.get("CacheBehaviors") or {}).get("Items") or []
+    return [{**config["DefaultCacheBehavior"], "PathPattern": "*"}, *others]
+
+
+def _rate_rules(acl: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"rule": rule["Name"], "limit": rule["Statement"]["RateBasedStatement"].get("Limit")}
+        for rule in acl.get("Rules", [])
+        if "RateBasedStatement" in rule.get("Statement", {})
+    ]
+
+
+@check(
+    "security.rate_limiting",
+    "Security",
+    "Rate limiting: a WAF web ACL with a rate-based rule on the distribution and the load balancer",
+    lambda p: f"{p.frontend.distribution_id}, {p.preflight.load_balancer}",
+)
+def rate_limiting(ctx: Context) -> Verdict:
+    waf = ctx.client("wafv2")
+    evidence: dict[str, Any] = {}
+    acl_arn = _distribution(ctx).get("WebACLId") or ""
+    if acl_arn.startswith("arn:"):
+        # arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>: a CloudFront web ACL
+        name, acl_id = acl_arn.rsplit("/", 2)[-2:]
+        acl = waf.get_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+        evidence["distribution"] = {"web_acl": acl["Name"], "rate_rules": _rate_rules(acl)}
+    else:
+        evidence["distribution"] = {"web_acl": acl_arn or None, "rate_rules": []}
+    regional = waf.get_web_acl_for_resource(ResourceArn=str(_balancer(ctx)["LoadBalancerArn"])).get("WebACL")
+    evidence["load_balancer"] = {
+        "web_acl": regional["Name"] if regional else None,
+        "rate_rules": _rate_rules(regional) if regional else [],
+    }
+    return all(part["rate_rules"] for part in evidence.values()), evidence
+
+
+@check(
+    "security.shield_advanced",
+    "Security",
+    "DDoS: AWS Shield Advanced protects the distribution and the load balancer",
+    lambda p: f"{p.frontend.distribution_id}, {p.preflight.load_balancer}",
+    applies=lambda p: p.preflight.shield_advanced,
+)
+def shield_advanced(ctx: Context) -> Verdict:
+    shield = ctx.client("shield")
+    account = ctx.client("sts").get_caller_identity()["Account"]
+    resources = {
+        "distribution": f"arn:aws:cloudfront::{account}:distribution/{ctx.profile.frontend.distribution_id}",
+        "load_balancer": str(_balancer(ctx)["LoadBalancerArn"]),
+    }
+    protected = {}
+    for part, arn in resources.items():
+        try:
+            protected[part] = shield.describe_protection(ResourceArn=arn)["Protection"]["Id"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            protected[part] = None
+    return all(protected.values()), {"protections": protected}
+
+
+@check(
+    "security.headers",
+    "Security",
+    "Security headers: every cache behaviour sets HSTS, content-type-options, frame-options, referrer-policy",
+    lambda p: p.frontend.distribution_id,
+)
+def security_headers(ctx: Context) -> Verdict:
+    policies: dict[str, list[str]] = {}
+    lacking: dict[str, list[str]] = {}
+    for behaviour in _behaviours(_distribution(ctx)):
+        policy_id = behaviour.get("ResponseHeadersPolicyId") or ""
+        if policy_id not in policies:
+            policies[policy_id] = _headers_set(ctx, policy_id)
+        missing = [header for header in SECURITY_HEADERS if header not in policies[policy_id]]
+        if missing:
+            lacking[behaviour["PathPattern"]] = missing
+    return not lacking, {"behaviours_lacking": lacking, "policies": sorted(p for p in policies if p)}
+
+
+def _headers_set(ctx: Context, policy_id: str) -> list[str]:
+    """The security headers a response headers policy sets (the managed SecurityHeadersPolicy sets them all)."""
+    if not policy_id:
+        return []
+    if policy_id == SECURITY_HEADERS_POLICY:
+        return list(SECURITY_HEADERS)
+    policy = ctx.client("cloudfront").get_response_headers_policy(Id=policy_id)["ResponseHeadersPolicy"]
+    config = policy["ResponseHeadersPolicyConfig"].get("SecurityHeadersConfig") or {}
+    return [header for header in SECURITY_HEADERS if header in config]
+
+
+@check(
+    "security.cors",
+    "Security",
+    "CORS: no wildcard origin with credentials, or with writes, on the site bucket and the application's API",
+    lambda p: ", ".join([p.frontend.site_bucket, *p.preflight.cors_paths]),
+)
+def cors(ctx: Context) -> Verdict:
+    bucket = ctx.profile.frontend.site_bucket
+    try:
+        rules = ctx.client("s3").get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchCORSConfiguration":
+            raise
+        rules = []
+    open_writes = [
+        sorted(set(rule.get("AllowedMethods", [])) - {"GET", "HEAD"})
+        for rule in rules
+        if "*" in rule.get("AllowedOrigins", []) and set(rule.get("AllowedMethods", [])) - {"GET", "HEAD"}
+    ]
+    evidence: dict[str, Any] = {"bucket_rules": len(rules), "bucket_wildcard_writes": open_writes}
+    answered = {
+        path: _cors_answer(str(ctx.profile.smoke.base_url).rstrip("/") + path)
+        for path in ctx.profile.preflight.cors_paths
+    }
+    credentialed = {path: answer for path, answer in answered.items() if answer["any_origin_with_credentials"]}
+    evidence["api"] = answered
+    return not open_writes and not credentialed, evidence
+
+
+FOREIGN_ORIGIN = "https://preflight-probe.invalid"
+
+
+def _cors_answer(url: str) -> dict[str, Any]:
+    """What the API answers a CORS preflight from a foreign origin: a wildcard or an echo of any origin,
+    together with credentials allowed, lets any site read a signed-in user's data."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        method="OPTIONS",
+        headers={"Origin": FOREIGN_ORIGIN, "Access-Control-Request-Method": "GET", "User-Agent": "launch-controller"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            headers = response.headers
+    except urllib.error.HTTPError as refused:
+        headers = refused.headers
+    except OSError as exc:
+        raise Missing(f"the API at {url} did not answer a CORS preflight: {exc}") from None
+    allowed = headers.get("Access-Control-Allow-Origin", "")
+    credentials = headers.get("Access-Control-Allow-Credentials", "").lower() == "true"
+    return {
+        "allow_origin": allowed or None,
+        "allow_credentials": credentials,
+        "any_origin_with_credentials": credentials and allowed in {"*", FOREIGN_ORIGIN},
+    }
+
+
+@check(
+    "cdn.cache_behaviours",
+    "Performance",
+    "Cache behaviours: compression on, fingerprinted assets cached",
+    lambda p: p.frontend.distribution_id,
+    severity="warning",
+)
+def cache_behaviours(ctx: Context) -> Verdict:
+    behaviours = _behaviours(_distribution(ctx))
+    uncompressed = [b["PathPattern"] for b in behaviours if not b.get("Compress", False)]
+    assets = ctx.profile.preflight.hashed_assets_path
+    serving = next((b for b in behaviours[1:] if b["PathPattern"].lstrip("/") == assets.lstrip("/")), behaviours[0])
+    if serving.get("CachePolicyId"):
+        uncached = serving["CachePolicyId"] == CACHING_DISABLED_POLICY
+    else:  # the legacy settings: no TTL caches nothing
+        uncached = int(serving.get("MaxTTL", 31536000)) == 0 or int(serving.get("DefaultTTL", 86400)) == 0
+    return not uncompressed and not uncached, {
+        "uncompressed": uncompressed,
+        "assets_served_by": serving["PathPattern"],
+        "assets_uncached": uncached,
+    }
+
+
+@check(
+    "monitoring.logs_streaming",
+    "Monitoring",
+    "Application logs streaming: each log group received events recently",
+    lambda p: ", ".join(p.preflight.log_groups),
+)
+def logs_streaming(ctx: Context) -> Verdict:
+    logs = ctx.client("logs")
+    now_ms = datetime.now(UTC).timestamp() * 1000
+    window = ctx.profile.preflight.logs_recent_minutes
+    latest: dict[str, Any] = {}
+    for group in ctx.profile.preflight.log_groups:
+        streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=1)
+        last = (streams.get("logStreams") or [{}])[0].get("lastEventTimestamp")
+        latest[group] = None if last is None else round((now_ms - last) / 60000, 1)
+    quiet = [group for group, minutes in latest.items() if minutes is None or minutes > window]
+    return not quiet, {"minutes_since_last_event": latest, "quiet": quiet, "window_minutes": window}
+
+
+# A variable whose name says it holds a credential (its value is never read into the evidence).
+SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|credential|access_?key)")
+
+
+@check(
+    "security.task_secrets",
+    "Security",
+    "No credentials in the task definitions: secrets come from Secrets Manager or Parameter Store",
+    lambda p: p.backend.service,
+)
+def task_secrets(ctx: Context) -> Verdict:
+    ecs = ctx.client("ecs")
+    backend = ctx.profile.backend
+    service = ecs.describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    definitions = {"service": service["taskDefinition"]}
+    if backend.migration is not None:
+        definitions["migration"] = backend.migration.task_definition
+    exposed: dict[str, list[str]] = {}
+    for part, name in definitions.items():
+        definition = ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
+        for container in definition.get("containerDefinitions", []):
+            plain = [
+                v["name"] for v in container.get("environment", []) if SECRET_NAME.search(v["name"]) and v.get("value")
+            ]
+            if plain:
+                exposed[f"{part}/{container['name']}"] = plain
+    return not exposed, {"plain_environment_secrets": exposed, "task_definitions": definitions}
+
+
+SCAN_SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+
+
+@check(
+    "app.image_scan",
+    "Application",
+    "The image's ECR scan shows no finding at or above the profile's severity",
+    lambda p: "release image",
+    needs="backend_image",
+)
+def image_scan(ctx: Context) -> Verdict:
+    assert ctx.release is not None
+    assert ctx.release.backend_image is not None
+    image = ctx.release.backend_image
+    registry, _, rest = image.partition("/")
+    if ".dkr.ecr." not in registry:
+        return not ctx.profile.preflight.ecr_required, {"image": image, "why": "not an ECR image"}
+    repository, image_id = _image_id(rest)
+    ecr = ctx.client("ecr")
+    target = {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
+    wait = ctx.profile.preflight.image_scan_wait_seconds
+    if wait:
+        # A scan still running is waited for, bounded (ECR's own waiter); one that has not finished by then fails.
+        ecr.get_waiter("image_scan_complete").wait(
+            **target, WaiterConfig={"Delay": 5, "MaxAttempts": max(1, wait // 5)}
+        )
+    findings = ecr.describe_image_scan_findings(**target)
+    status = findings.get("imageScanStatus", {}).get("status")
+    counts = findings.get("imageScanFindings", {}).get("findingSeverityCounts", {})
+    threshold = ctx.profile.preflight.image_scan_severity
+    blocking = {
+        level: counts[level] for level in SCAN_SEVERITIES[: SCAN_SEVERITIES.index(threshold) + 1] if counts.get(level)
+    }
+    return status == "COMPLETE" and not blocking, {
+        "image": image,
+        "scan": status,
+        "findings": counts,
+        "at_or_above": threshold,
+        "blocking": blocking,
+    }
+
+
+def _image_id(rest: str) -> tuple[str, dict[str, str]]:
+    if "@" in rest:
+        repository, digest = rest.split("@", 1)
+        return repository, {"imageDigest": digest}
+    repository, _, tag = rest.rpartition(":")
+    return repository, {"imageTag": tag}
+
+
 CHECK_IDS = [item.id for item in CHECKS]
 
 
@@ -577,6 +862,8 @@ def _run_one(item: Check, ctx: Context) -> CheckResult:
         return CheckResult(**base, result="skipped", evidence={"reason": config.skip[item.id]})
     if item.needs and getattr(ctx.release, item.needs, None) is None:
         return CheckResult(**base, result="skipped", evidence={"reason": f"no release named ({item.needs})"})
+    if item.applies is not None and not item.applies(ctx.profile):
+        return CheckResult(**base, result="skipped", evidence={"reason": "the profile does not ask for it"})
     try:
         ok, evidence = item.read(ctx)
     except ClientError as exc:

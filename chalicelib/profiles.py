@@ -81,6 +81,9 @@ class SmokeCheck(_Strict):
     path: str = Field(pattern=r"^/")
     expect_status: int = Field(default=200, ge=100, le=599)
     expect_text: str | None = None
+    expect_headers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")]] = Field(
+        default_factory=list, description="response headers the answer must carry (the security headers)"
+    )
     authenticated: bool = Field(default=False, description="send the smoke credential as a Bearer token")
 
 
@@ -202,6 +205,18 @@ class PreflightConfig(_Strict):
     ecr_required: bool = True
     entry_bundle: str = Field(default="assets/app.*.js", description="glob of the entry bundle in the build")
     bundle_budget_kb: int = Field(default=500, ge=1)
+    image_scan_severity: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] = Field(
+        default="CRITICAL", description="an ECR scan finding at or above this blocks the release"
+    )
+    image_scan_wait_seconds: int = Field(
+        default=120, ge=0, le=600, description="how long an unfinished scan is waited for"
+    )
+    logs_recent_minutes: int = Field(default=15, ge=1, description="each log group received events this recently")
+    hashed_assets_path: str = Field(default="/assets/*", description="the cache behaviour serving fingerprinted assets")
+    cors_paths: list[Annotated[str, Field(pattern=r"^/")]] = Field(
+        default_factory=list, description="paths of the application's API, under smoke.base_url, probed for CORS"
+    )
+    shield_advanced: bool = Field(default=False, description="require AWS Shield Advanced on the distribution and ALB")
     severity: dict[str, Severity] = Field(default_factory=dict, description="check id -> blocking or warning")
     skip: dict[str, str] = Field(default_factory=dict, description="check id -> why it is not checked here")
 

@@ -34,10 +34,14 @@ UNIT_ACCOUNT = "123456789012"
 
 
 def unit_profile(name: str) -> EnvironmentProfile:
-    """An example profile whose environment role is in the unit tests' one account."""
+    """An example profile whose environment role is in the unit tests' one account, and whose application's
+    API is not probed (no application answers in a unit test; the local stack's sample site does)."""
     example = example_profile(name)
     role = example.target.role_arn.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
-    return example.model_copy(update={"target": example.target.model_copy(update={"role_arn": role})})
+    preflight = example.preflight.model_copy(update={"cors_paths": []})
+    return example.model_copy(
+        update={"target": example.target.model_copy(update={"role_arn": role}), "preflight": preflight}
+    )
 
 
 @pytest.fixture(scope="session")

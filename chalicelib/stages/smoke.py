@@ -16,16 +16,18 @@ from chalicelib.progress import SmokeProgress, SmokeResult
 from chalicelib.store import LaunchStore
 
 
-def _get(url: str, timeout: float, token: str | None = None) -> tuple[int, str]:
+def _get(url: str, timeout: float, token: str | None = None) -> tuple[int, str, set[str]]:
+    """The answer's status, body (its first 64 KiB) and header names (lower case)."""
     headers = {"User-Agent": "launch-controller-smoke/1"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read(65536).decode("utf-8", "replace")
+            names = {name.lower() for name in response.headers}
+            return response.status, response.read(65536).decode("utf-8", "replace"), names
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(65536).decode("utf-8", "replace")
+        return exc.code, exc.read(65536).decode("utf-8", "replace"), {name.lower() for name in exc.headers}
 
 
 def _attempt(name: str, target: str, attempts: int, probe: Callable[[], tuple[bool, str]]) -> SmokeResult:
@@ -53,13 +55,16 @@ def check_http(
 
     def probe() -> tuple[bool, str]:
         try:
-            status, body = _get(url, timeout, token if check.authenticated else None)
+            status, body, headers = _get(url, timeout, token if check.authenticated else None)
         except (OSError, urllib.error.URLError) as exc:
             return False, f"no answer: {exc}"
         if status != check.expect_status:
             return False, f"status {status}, expected {check.expect_status}"
         if check.expect_text is not None and check.expect_text not in body:
             return False, f"status {status} but the body lacks {check.expect_text!r}"
+        missing = [name for name in check.expect_headers if name.lower() not in headers]
+        if missing:
+            return False, f"status {status} but the answer lacks the headers {', '.join(missing)}"
         return True, f"status {status}"
 
     return _attempt(check.name, url, attempts, probe)

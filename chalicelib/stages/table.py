@@ -42,7 +42,9 @@ PREFLIGHT_SERVICES = (
     "rds",
     "s3",
     "secretsmanager",
+    "shield",
     "sts",
+    "wafv2",
 )
 PREFLIGHT_OWN_SERVICES = ("sns",)
 

@@ -71,11 +71,11 @@ def publish_release(client: ClientFactory, version: str, defects: Collection[str
     if "app.bundle_budget" in defects:
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=prefix + "assets/app.vendor.js", Body=_oversized())
     if "app.image_in_ecr" not in defects:
-        push_image(client, version)
+        push_image(client, version, critical="app.image_scan" in defects)
     return f"s3://{ARTIFACT_BUCKET}/{prefix}"
 
 
-def push_image(client: ClientFactory, version: str) -> None:
+def push_image(client: ClientFactory, version: str, critical: bool = False) -> None:
     """What `docker push` leaves in ECR: a manifest under the version's tag."""
     config_digest = "sha256:" + hashlib.sha256(version.encode()).hexdigest()
     manifest = {
@@ -87,6 +87,27 @@ def push_image(client: ClientFactory, version: str) -> None:
     ecr = client("ecr")
     with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # published before: the same image
         ecr.put_image(repositoryName=ECR_REPOSITORY, imageManifest=json.dumps(manifest), imageTag=version)
+    if critical:
+        _critical_findings(client, version)
+    # The repository scans on push (basic scanning): the findings are ECR's, read by preflight. An image
+    # pushed again was scanned already (basic scanning allows one scan a day).
+    with contextlib.suppress(ecr.exceptions.LimitExceededException):
+        ecr.start_image_scan(repositoryName=ECR_REPOSITORY, imageId={"imageTag": version})
+
+
+def _critical_findings(client: ClientFactory, version: str) -> None:
+    """The image's scan finds a critical vulnerability (moto's way to set a scan's result)."""
+    from moto.ecr.models import ecr_backends
+
+    account = client("sts").get_caller_identity()["Account"]
+    ecr_backends[account][REGION].scan_finding_results.append(
+        {
+            "repositoryName": ECR_REPOSITORY,
+            "imageId": {"imageTag": version},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 1, "HIGH": 2}, "findings": []},
+        }
+    )
 
 
 def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "") -> None:
@@ -311,6 +332,8 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
         ],
     )
 
+    protect_the_edge(client, profile, balancer)
+
     secrets = client("secretsmanager")
     for name in (preflight.secrets.database_password, preflight.secrets.jwt_secret, preflight.secrets.github_oauth):
         secrets.create_secret(Name=name, SecretString=secrets_value(name))
@@ -325,10 +348,79 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
     for group in preflight.log_groups:
         cloudwatch_logs.create_log_group(logGroupName=group)
         cloudwatch_logs.put_retention_policy(logGroupName=group, retentionInDays=30)
+        cloudwatch_logs.create_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
+    write_application_logs(client, profile, "started")
     if alarm_topic_arn:
         client("sns").subscribe(TopicArn=alarm_topic_arn, Protocol="email", Endpoint=ON_CALL)
     client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
     push_image(client, FIRST_VERSION)
+
+
+# CloudFront's managed policies, by id (the same in every account).
+SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED_POLICY = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+LOG_STREAM = "app/acme-api/local"
+
+
+def _web_acl(client: ClientFactory, scope: str, name: str) -> str:
+    visibility = {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+    return str(
+        client("wafv2").create_web_acl(
+            Name=name,
+            Scope=scope,
+            DefaultAction={"Allow": {}},
+            VisibilityConfig=visibility,
+            Rules=[
+                {
+                    "Name": "per-ip-rate",
+                    "Priority": 0,
+                    "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}},
+                    "Action": {"Block": {}},
+                    "VisibilityConfig": {**visibility, "MetricName": f"{name}-rate"},
+                }
+            ],
+        )["Summary"]["ARN"]
+    )
+
+
+def protect_the_edge(client: ClientFactory, profile: EnvironmentProfile, balancer_arn: str) -> None:
+    """Rate-limiting WAF web ACLs on the distribution and the load balancer, Shield Advanced on both, and the
+    distribution's behaviours: the managed security-headers policy, compression, fingerprinted assets cached."""
+    edge = _web_acl(client, "CLOUDFRONT", f"{profile.preflight.load_balancer}-edge")
+    regional = _web_acl(client, "REGIONAL", f"{profile.preflight.load_balancer}-regional")
+    client("wafv2").associate_web_acl(WebACLArn=regional, ResourceArn=balancer_arn)
+    assets = profile.preflight.hashed_assets_path
+
+    def behaviours(config: dict[str, Any]) -> None:
+        config["WebACLId"] = edge
+        default = config["DefaultCacheBehavior"]
+        default.update(Compress=True, ResponseHeadersPolicyId=SECURITY_HEADERS_POLICY)
+        asset_behaviour = {
+            **{key: value for key, value in default.items() if key not in {"ForwardedValues", "MinTTL"}},
+            "PathPattern": assets,
+            "CachePolicyId": CACHING_OPTIMIZED_POLICY,
+        }
+        config["CacheBehaviors"] = {"Quantity": 1, "Items": [asset_behaviour]}
+
+    _change_distribution(behaviours)(client, profile)
+    account = client("sts").get_caller_identity()["Account"]
+    shield = client("shield")
+    distribution = f"arn:aws:cloudfront::{account}:distribution/{profile.frontend.distribution_id}"
+    for name, arn in (("site", distribution), ("load-balancer", balancer_arn)):
+        shield.create_protection(Name=f"{profile.name}-{name}", ResourceArn=arn)
+
+
+def write_application_logs(client: ClientFactory, profile: EnvironmentProfile, message: str) -> None:
+    """What the application's containers and the database write: one event in each of its log groups."""
+    import time
+
+    logs = client("logs")
+    moment = int(time.time() * 1000)
+    for group in profile.preflight.log_groups:
+        logs.put_log_events(
+            logGroupName=group, logStreamName=LOG_STREAM, logEvents=[{"timestamp": moment, "message": message}]
+        )
 
 
 def secrets_value(name: str) -> str:
@@ -395,7 +487,7 @@ def serve_domain(client: ClientFactory, distribution_id: str, domain: str, certi
 # -- breaking one checklist item on purpose (`launchctl local --break CHECK_ID`, the preflight tests) ----------
 
 # Items that, once broken, stay broken in releases published afterwards (the account's state says so).
-RELEASE_DEFECTS = frozenset({"app.bundle_budget", "app.image_in_ecr"})
+RELEASE_DEFECTS = frozenset({"app.bundle_budget", "app.image_in_ecr", "app.image_scan"})
 OVERSIZED_KB = 600
 
 
@@ -552,6 +644,56 @@ def _service_gone(client: ClientFactory, profile: EnvironmentProfile) -> None:
     client("ecs").delete_service(cluster=profile.backend.cluster, service=profile.backend.service, force=True)
 
 
+def _no_rate_limit(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The load balancer loses its web ACL."""
+    elb = client("elbv2")
+    balancer = elb.describe_load_balancers(Names=[profile.preflight.load_balancer])["LoadBalancers"][0]
+    client("wafv2").disassociate_web_acl(ResourceArn=balancer["LoadBalancerArn"])
+
+
+def _unprotected(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    shield = client("shield")
+    for protection in shield.list_protections()["Protections"]:
+        if protection["Name"].startswith(f"{profile.name}-"):
+            shield.delete_protection(ProtectionId=protection["Id"])
+
+
+def _open_cors(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """Any origin may write to the site bucket."""
+    rule = {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "PUT", "DELETE"], "AllowedHeaders": ["*"]}
+    client("s3").put_bucket_cors(Bucket=profile.frontend.site_bucket, CORSConfiguration={"CORSRules": [rule]})
+
+
+def _quiet_logs(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The application stopped logging: its streams' last events are an hour old."""
+    import time
+
+    logs = client("logs")
+    group = profile.preflight.log_groups[0]
+    logs.delete_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
+    logs.create_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
+    old = int((time.time() - 3600) * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=LOG_STREAM, logEvents=[{"timestamp": old, "message": "x"}])
+
+
+def _password_in_task_definition(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """A new revision of the service's task definition carries the database password as a plain variable."""
+    ecs = client("ecs")
+    backend = profile.backend
+    service = ecs.describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    current = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    containers = [
+        {**c, "environment": [*c.get("environment", []), {"name": "DATABASE_PASSWORD", "value": "hunter2"}]}
+        for c in current["containerDefinitions"]
+    ]
+    kept = {
+        k: current[k] for k in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory") if k in current
+    }
+    roles = {k: current[k] for k in ("taskRoleArn", "executionRoleArn") if k in current}
+    revision = ecs.register_task_definition(**kept, **roles, containerDefinitions=containers)["taskDefinition"]
+    ecs.update_service(cluster=backend.cluster, service=backend.service, taskDefinition=revision["taskDefinitionArn"])
+
+
 # The environment role's trust as the target-account stack made it, while it is broken on purpose.
 _KEPT_TRUST: dict[str, str] = {}
 
@@ -612,6 +754,18 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "monitoring.log_retention": _no_retention,
     "monitoring.notifications_subscribed": _nobody_subscribed,
     "app.bundle_budget": _oversized_bundles,
+    "app.image_scan": lambda client, profile: None,  # a release defect: the next release's image is vulnerable
+    "security.rate_limiting": _no_rate_limit,
+    "security.shield_advanced": _unprotected,
+    "security.headers": _change_distribution(
+        lambda config: config["DefaultCacheBehavior"].pop("ResponseHeadersPolicyId", None)
+    ),
+    "security.cors": _open_cors,
+    "cdn.cache_behaviours": _change_distribution(
+        lambda config: config["CacheBehaviors"]["Items"][0].update(CachePolicyId=CACHING_DISABLED_POLICY)
+    ),
+    "monitoring.logs_streaming": _quiet_logs,
+    "security.task_secrets": _password_in_task_definition,
     "app.image_in_ecr": _images_gone,
     "ecs.service_active": _service_gone,
 }
@@ -638,4 +792,8 @@ REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
         AlarmName=profile.bake.alarm_names[0], StateValue="OK", StateReason="repaired"
     ),
     "app.bundle_budget": _vendored_bundles_gone,
+    "security.cors": lambda client, profile: client("s3").delete_bucket_cors(Bucket=profile.frontend.site_bucket),
+    # Releases published from now on scan clean (a vulnerable one published meanwhile stays so, as in ECR).
+    "app.image_scan": lambda client, profile: None,
+    "monitoring.logs_streaming": lambda client, profile: write_application_logs(client, profile, "repaired"),
 }

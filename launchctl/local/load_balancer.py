@@ -16,18 +16,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 PAGES = ("/", "/dashboard")
+LOG_EVERY = 30
 logger = logging.getLogger(__name__)
 
 
 class LocalLoadBalancer:
     def __init__(
-        self, site_url: str, cloudwatch: Callable[[], Any], dimension: str, interval: float = 1.0, users: int = 2
+        self,
+        site_url: str,
+        cloudwatch: Callable[[], Any],
+        dimension: str,
+        interval: float = 1.0,
+        users: int = 2,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self._site_url = site_url
         self._cloudwatch = cloudwatch
         self._dimension = [{"Name": "LoadBalancer", "Value": dimension}]
         self._interval = interval
         self._users = users
+        self._log = log  # the application's own log line, written every LOG_EVERY ticks
+        self._ticks = 0
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -61,6 +70,9 @@ class LocalLoadBalancer:
                 except OSError:
                     server_errors += 1  # the target did not answer: the load balancer's 5xx
                 times.append(time.monotonic() - began)
+        self._ticks += 1
+        if self._log is not None and self._ticks % LOG_EVERY == 1:
+            self._log(f"served {len(times)} requests, {server_errors} failed")
         moment = datetime.now(UTC)
         metric = {"Dimensions": self._dimension, "Timestamp": moment}
         self._cloudwatch().put_metric_data(

@@ -7,8 +7,16 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.local.infrastructure import SMOKE_TOKEN
+from launchctl.local.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from launchctl.local.servers import LoopbackServer
+
+SITE_ORIGIN = f"https://{SITE_DOMAIN}"
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 
 
 class SampleSite:
@@ -24,6 +32,8 @@ class SampleSite:
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
         self.unhealthy_images: set[str] = set()
+        # The API answers any origin's CORS preflight with credentials allowed (a misconfiguration to find).
+        self.cors_open = False
         self._http: LoopbackServer | None = None
         self._ws: Any = None
         self._threads: list[threading.Thread] = []
@@ -62,8 +72,23 @@ class SampleSite:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                # What the distribution's response headers policy adds on AWS (the managed security headers).
+                for name, value in SECURITY_HEADERS.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_OPTIONS(self) -> None:
+                """A CORS preflight: the site's own origin may call the API with its cookies; others may not."""
+                origin = self.headers.get("Origin", "")
+                self.send_response(204)
+                if origin == SITE_ORIGIN or (site.cors_open and origin):
+                    self.send_header("Access-Control-Allow-Origin", origin)
+                    self.send_header("Access-Control-Allow-Credentials", "true")
+                    self.send_header("Access-Control-Allow-Methods", "GET")
+                    self.send_header("Vary", "Origin")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]

@@ -41,6 +41,7 @@ from launchctl.local.infrastructure import (
     REGION,
     create_environment,
     publish_release,
+    write_application_logs,
 )
 from launchctl.local.load_balancer import LocalLoadBalancer
 from launchctl.local.oidc import LocalIssuer
@@ -207,7 +208,10 @@ class LocalStack:
         self.scheduler.start()
         if packaged.bake.load_balancer:
             self.load_balancer = LocalLoadBalancer(
-                self.site.url, lambda: self.environment_client("cloudwatch"), packaged.bake.load_balancer
+                self.site.url,
+                lambda: self.environment_client("cloudwatch"),
+                packaged.bake.load_balancer,
+                log=lambda line: write_application_logs(self.environment_client, packaged, line),
             )
             self.load_balancer.start()
         self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox, self.channel)
@@ -667,6 +671,9 @@ class LocalStack:
         for check_id in list(self.broken_checks):
             self.repair(check_id)
             restored.append(f"{check_id} repaired")
+        if self.site and self.site.cors_open:
+            self.site.cors_open = False
+            restored.append("the sample API's CORS closed again")
         for alarm in self.profile.bake.alarm_names:
             self.set_alarm(alarm, "OK")
         if stored_version(self.client("ssm"), self.profile.name, path=self.profiles_path).profile != self.profile:

@@ -90,6 +90,23 @@ def test_a_blocking_preflight_failure_changes_nothing(stack: Any, api: Controlle
     assert not any(event["stage"] in {"rollback", "frontend", "backend"} for event in launch["timeline"])
 
 
+def test_a_vulnerable_image_and_an_api_open_to_any_origin_block_the_launch_before_any_change(
+    stack: Any, api: ControllerApi
+) -> None:
+    """Two of the checklist's newer items, one per section: the release's image scan (Application) and the
+    application's CORS (Security); the smoke test's security headers pass on every other launch."""
+    before = snapshot(stack)
+    stack.site.cors_open = True
+    with stack.broken("app.image_scan"):
+        launch = wait(api, start(stack, api, next_version()))
+    assert launch["status"] == "BLOCKED", launch["timeline"]
+    failed = {c["id"]: c["evidence"] for c in launch["results"]["preflight"]["checks"] if c["result"] == "fail"}
+    assert set(failed) == {"app.image_scan", "security.cors"}
+    assert failed["app.image_scan"]["blocking"] == {"CRITICAL": 1}
+    assert failed["security.cors"]["api"]["/api/me"]["any_origin_with_credentials"] is True
+    assert snapshot(stack) == before
+
+
 def test_a_rejected_approval_changes_nothing(stack: Any, api: ControllerApi) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())

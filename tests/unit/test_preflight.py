@@ -123,6 +123,7 @@ def test_without_a_release_the_application_checks_are_skipped_with_the_reason(re
     assert skipped == {
         "app.bundle_budget": "no release named (frontend_artifact)",
         "app.image_in_ecr": "no release named (backend_image)",
+        "app.image_scan": "no release named (backend_image)",
     }
 
 
@@ -165,3 +166,74 @@ def test_no_secret_value_appears_in_the_report(ready: Any, profile: Any) -> None
 @pytest.mark.parametrize("environment_name", example_names())
 def test_profiles_name_only_checks_that_exist(environment_name: str) -> None:
     assert unused_severity_keys(example_profile(environment_name)) == []
+
+
+def _api_answering_cors(allow_any_origin: bool) -> Any:
+    """The application's API: a CORS preflight from the site's origin only, or (misconfigured) any origin."""
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from launchctl.local.servers import LoopbackServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            return
+
+        def do_OPTIONS(self) -> None:
+            origin = self.headers.get("Origin", "")
+            self.send_response(204)
+            if allow_any_origin or origin == "https://www.acme.example":
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = LoopbackServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(("allow_any_origin", "expected"), [(False, "pass"), (True, "fail")])
+def test_an_api_that_lets_any_origin_read_with_credentials_fails_cors(
+    ready: Any, profile: Any, allow_any_origin: bool, expected: str
+) -> None:
+    server = _api_answering_cors(allow_any_origin)
+    try:
+        smoke = profile.smoke.model_copy(update={"base_url": f"http://127.0.0.1:{server.server_address[1]}"})
+        preflight = profile.preflight.model_copy(update={"cors_paths": ["/api/me"]})
+        probed = profile.model_copy(update={"smoke": smoke, "preflight": preflight})
+        [result] = [c for c in run_preflight(probed, ready, None, "").checks if c.id == "security.cors"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.result == expected, result.evidence
+    assert result.evidence["api"]["/api/me"]["any_origin_with_credentials"] is allow_any_origin
+
+
+def test_a_custom_response_headers_policy_is_read_for_the_headers_it_sets(ready: Any, profile: Any) -> None:
+    """The managed SecurityHeadersPolicy is known; any other policy is read (moto has none: a stand-in)."""
+    from launchctl.local.infrastructure import _change_distribution
+
+    _change_distribution(lambda config: config["DefaultCacheBehavior"].update(ResponseHeadersPolicyId="custom-1"))(
+        ready, profile
+    )
+    security = {"StrictTransportSecurity": {}, "ContentTypeOptions": {}, "FrameOptions": {}}
+
+    class CloudFront:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def get_response_headers_policy(self, Id: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+            assert Id == "custom-1"
+            config = {"Name": "custom", "SecurityHeadersConfig": security}
+            return {"ResponseHeadersPolicy": {"Id": Id, "ResponseHeadersPolicyConfig": config}}
+
+    def client(service: str) -> Any:
+        return CloudFront(ready(service)) if service == "cloudfront" else ready(service)
+
+    [result] = [c for c in run_preflight(profile, client, None, "").checks if c.id == "security.headers"]
+    assert result.result == "fail"
+    assert result.evidence["behaviours_lacking"] == {"*": ["ReferrerPolicy"]}

@@ -33,6 +33,8 @@ def site() -> Iterator[str]:
                 status, body = (200, b'{"user": "smoke"}') if signed_in else (401, b"sign in")
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
+            if self.path == "/":
+                self.send_header("X-Frame-Options", "DENY")
             self.end_headers()
             self.wfile.write(body)
 
@@ -72,6 +74,15 @@ def test_a_wrong_status_fails_after_every_attempt(site: str) -> None:
 def test_missing_content_fails(site: str) -> None:
     check = SmokeCheck(name="home", path="/", expect_text="Dashboard")
     assert "lacks 'Dashboard'" in check_http(site, check, timeout=2, attempts=1).detail
+
+
+def test_a_missing_security_header_fails_and_names_it(site: str) -> None:
+    framed = SmokeCheck(name="home", path="/", expect_headers=["x-frame-options"])
+    assert check_http(site, framed, timeout=2, attempts=1).passed
+    strict = SmokeCheck(name="home", path="/", expect_headers=["X-Frame-Options", "Strict-Transport-Security"])
+    result = check_http(site, strict, timeout=2, attempts=1)
+    assert not result.passed
+    assert result.detail == "status 200 but the answer lacks the headers Strict-Transport-Security"
 
 
 def test_no_server_fails_without_raising() -> None:
