@@ -123,7 +123,9 @@ MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skipped": "skip"}
 def preflight_table(report: dict[str, Any]) -> str:
     """The report as a person reads it: one line per check, by checklist section, evidence last."""
     lines = []
-    for section in ("Infrastructure", "Monitoring", "Security", "Application"):
+    known = ["Infrastructure", "Monitoring", "Security", "Performance", "Application"]
+    sections = known + [c["section"] for c in report["checks"] if c["section"] not in known]
+    for section in dict.fromkeys(sections):  # every section, the checklist's order first
         checks = [c for c in report["checks"] if c["section"] == section]
         if not checks:
             continue
