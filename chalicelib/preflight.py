@@ -765,6 +765,28 @@ def logs_streaming(ctx: Context) -> Verdict:
     return not quiet, {"minutes_since_last_event": latest, "quiet": quiet, "window_minutes": window}
 
 
+@check(
+    "monitoring.insights_queries",
+    "Monitoring",
+    "Log Insights queries saved for the application's log groups",
+    lambda p: ", ".join(p.preflight.log_groups),
+    severity="warning",
+)
+def insights_queries(ctx: Context) -> Verdict:
+    logs = ctx.client("logs")
+    saved: dict[str, list[str]] = {group: [] for group in ctx.profile.preflight.log_groups}
+    token: str | None = None
+    while True:  # botocore has no paginator for DescribeQueryDefinitions
+        page = logs.describe_query_definitions(maxResults=1000, **({"nextToken": token} if token else {}))
+        for definition in page.get("queryDefinitions", []):
+            for group in definition.get("logGroupNames", []):
+                if group in saved:
+                    saved[group].append(definition.get("name", ""))
+        token = page.get("nextToken")
+        if not token:
+            return all(saved.values()), {"queries": saved}
+
+
 # A variable whose name says it holds a credential (its value is never read into the evidence).
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key|credential|access_?key)")
 

@@ -222,6 +222,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "s3.ListObjectsV2": _bucket("s3:ListBucket"),
     "s3.ListObjectVersions": _bucket("s3:ListBucketVersions"),
     "s3.GetBucketVersioning": _bucket("s3:GetBucketVersioning"),
+    "s3.GetBucketCors": _bucket("s3:GetBucketCORS"),  # IAM spells the action CORS
     "secrets-manager.GetSecretValue": _secret("secretsmanager:GetSecretValue"),
     "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
     "sns.Publish": _field_arn("sns:Publish", "TopicArn"),

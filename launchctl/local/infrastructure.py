@@ -349,6 +349,11 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
         cloudwatch_logs.create_log_group(logGroupName=group)
         cloudwatch_logs.put_retention_policy(logGroupName=group, retentionInDays=30)
         cloudwatch_logs.create_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
+        cloudwatch_logs.put_query_definition(
+            name=f"{profile.name}/errors{group}",
+            logGroupNames=[group],
+            queryString="fields @timestamp, @message | filter @message like /(?i)error/ | sort @timestamp desc",
+        )
     write_application_logs(client, profile, "started")
     if alarm_topic_arn:
         client("sns").subscribe(TopicArn=alarm_topic_arn, Protocol="email", Endpoint=ON_CALL)
@@ -676,6 +681,12 @@ def _quiet_logs(client: ClientFactory, profile: EnvironmentProfile) -> None:
     logs.put_log_events(logGroupName=group, logStreamName=LOG_STREAM, logEvents=[{"timestamp": old, "message": "x"}])
 
 
+def _queries_gone(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    logs = client("logs")
+    for definition in logs.describe_query_definitions(queryDefinitionNamePrefix=f"{profile.name}/")["queryDefinitions"]:
+        logs.delete_query_definition(queryDefinitionId=definition["queryDefinitionId"])
+
+
 def _password_in_task_definition(client: ClientFactory, profile: EnvironmentProfile) -> None:
     """A new revision of the service's task definition carries the database password as a plain variable."""
     ecs = client("ecs")
@@ -765,6 +776,7 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
         lambda config: config["CacheBehaviors"]["Items"][0].update(CachePolicyId=CACHING_DISABLED_POLICY)
     ),
     "monitoring.logs_streaming": _quiet_logs,
+    "monitoring.insights_queries": _queries_gone,
     "security.task_secrets": _password_in_task_definition,
     "app.image_in_ecr": _images_gone,
     "ecs.service_active": _service_gone,

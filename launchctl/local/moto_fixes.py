@@ -25,6 +25,7 @@ def apply() -> None:
         _role_policies_as_json()
         _key_policies_as_json()
         _percentiles()
+        _query_definitions()
         _parameter_versions_name_who_pushed()
         _assume_role_judged_by_trust()
         _applied = True
@@ -217,6 +218,49 @@ def _percentiles() -> None:
 
     CloudWatchResponse.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
     Statistics.extended_statistics = property(extended_statistics)  # type: ignore[attr-defined]
+
+
+def _query_definitions() -> None:
+    """moto's CloudWatch Logs has no saved Logs Insights queries: PutQueryDefinition, DescribeQueryDefinitions
+    and DeleteQueryDefinition as CloudWatch Logs answers them, kept per account and region."""
+    import json
+    import time
+    import uuid
+
+    from moto.logs.exceptions import ResourceNotFoundException
+    from moto.logs.responses import LogsResponse
+
+    def saved(self: Any) -> dict[str, dict[str, Any]]:
+        backend = self.logs_backend
+        if not hasattr(backend, "query_definitions"):
+            backend.query_definitions = {}
+        return backend.query_definitions  # type: ignore[no-any-return]
+
+    def put_query_definition(self: Any) -> str:
+        definition_id = self._get_param("queryDefinitionId") or str(uuid.uuid4())
+        saved(self)[definition_id] = {
+            "queryDefinitionId": definition_id,
+            "name": self._get_param("name"),
+            "queryString": self._get_param("queryString"),
+            "logGroupNames": self._get_param("logGroupNames") or [],
+            "lastModified": int(time.time() * 1000),
+        }
+        return json.dumps({"queryDefinitionId": definition_id})
+
+    def describe_query_definitions(self: Any) -> str:
+        prefix = self._get_param("queryDefinitionNamePrefix") or ""
+        found = [d for d in saved(self).values() if d["name"].startswith(prefix)]
+        return json.dumps({"queryDefinitions": found})
+
+    def delete_query_definition(self: Any) -> str:
+        definition_id = self._get_param("queryDefinitionId")
+        if saved(self).pop(definition_id, None) is None:
+            raise ResourceNotFoundException(f"no query definition {definition_id}")
+        return json.dumps({"success": True})
+
+    LogsResponse.put_query_definition = put_query_definition  # type: ignore[attr-defined]
+    LogsResponse.describe_query_definitions = describe_query_definitions  # type: ignore[attr-defined]
+    LogsResponse.delete_query_definition = delete_query_definition  # type: ignore[attr-defined]
 
 
 def _tasks_run_until_stopped() -> None:
