@@ -25,6 +25,9 @@ REFUSED_ON_PURPOSE = {
     "pushed profile names a bucket the environment's role does not reach yet; the next launch is refused at preflight",
     ("api_handler@environment", "s3:GetBucketVersioning", "arn:aws:s3:::acme-site-moved"): "test_isolation.py: "
     "the same profile left pushed, read by the preflight report, before the stack's restore puts the profile back",
+    # The same moved bucket, as the CORS check reads it.
+    ("preflight@environment", "s3:GetBucketCORS", "arn:aws:s3:::acme-site-moved"): "test_launches.py, as above",
+    ("api_handler@environment", "s3:GetBucketCORS", "arn:aws:s3:::acme-site-moved"): "test_isolation.py, as above",
 }
 # The Lambda runtime writes the function's logs and its traces (X-Ray is on), not the function's code.
 # What SNS does with the publisher's rights when a function publishes to the paging topic (encrypted with the
