@@ -115,6 +115,12 @@ class BakeConfig(_Strict):
     min_requests_per_minute: int = Field(
         default=0, ge=0, description="fewer requests a minute than this during the bake is a breach (0: no minimum)"
     )
+    min_requests_per_checkpoint: int = Field(
+        default=1,
+        ge=0,
+        description="with a load balancer: fewer requests than this since the release at a checkpoint fails it "
+        "(a release is not declared healthy on no evidence; 0: no minimum)",
+    )
 
     @model_validator(mode="after")
     def _checkpoints_ascending(self) -> BakeConfig:

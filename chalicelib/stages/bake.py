@@ -77,6 +77,13 @@ def breaches(figures: BakeFigures, bake: BakeConfig) -> list[str]:
         found.append(f"error rate {figures.error_rate:.3%} above {bake.error_rate_threshold:.3%}")
     if figures.p95_ms is not None and figures.p95_ms > bake.p95_latency_threshold_ms:
         found.append(f"p95 latency {figures.p95_ms} ms above {bake.p95_latency_threshold_ms} ms")
+    # User traffic flowing: the figures above mean nothing without it.
+    requests = figures.requests or 0
+    if bake.load_balancer and requests < bake.min_requests_per_checkpoint:
+        found.append(
+            f"too little traffic to judge the release: {requests:g} requests since the release, "
+            f"fewer than {bake.min_requests_per_checkpoint}"
+        )
     return found
 
 

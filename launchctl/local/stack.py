@@ -585,8 +585,15 @@ class LocalStack:
     def execution_costs(self, launch_id: str) -> dict[str, int]:
         """What a launch's execution cost: Step Functions' state transitions (every state entered, inside a
         Parallel or a Map too: what Standard workflows bill), the Lambda invocations, the waits."""
+        import time
+
         sfn = self.client("stepfunctions")
         arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{launch_id}"
+        # The launch's end is written by its finish step, before the execution's last states: its history
+        # is counted once the execution has ended (Step Functions has no waiter for that).
+        deadline = time.monotonic() + 10
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
         events: list[dict[str, Any]] = []
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
             events += page["events"]

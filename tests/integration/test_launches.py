@@ -107,6 +107,23 @@ def test_a_vulnerable_image_and_an_api_open_to_any_origin_block_the_launch_befor
     assert snapshot(stack) == before
 
 
+def test_a_checkpoint_without_enough_traffic_to_judge_the_release_rolls_it_back(stack: Any, api: ControllerApi) -> None:
+    """User traffic flowing, post-launch: the local load balancer's users make a few requests a second,
+    fewer than this profile's minimum, so the first checkpoint cannot declare the release healthy."""
+    from chalicelib.profile_store import push_profile
+
+    before = snapshot(stack)
+    bake = stack.profile.bake.model_copy(update={"min_requests_per_checkpoint": 1_000_000})
+    push_profile(stack.client("ssm"), stack.profile.model_copy(update={"bake": bake}), stack.profiles_path)
+    stack.forget_profiles()
+    launch = run_approved(stack, api, next_version())
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "BakeBreached"
+    assert "too little traffic to judge the release" in launch["error"]["cause"]
+    assert "fewer than 1000000" in launch["error"]["cause"]
+    assert snapshot(stack) == before
+
+
 def test_a_rejected_approval_changes_nothing(stack: Any, api: ControllerApi) -> None:
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())

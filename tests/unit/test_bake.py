@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -84,6 +84,7 @@ def test_checkpoints_record_the_figures_and_the_last_declares_the_release_health
 ) -> None:
     start = clock.set(clock.now())
     _begin(store, launch.launch_id, profile, environment)
+    _load_balancer_metrics(environment, profile, start, RequestCount=120, TargetResponseTime=0.05)
     clock.set(start + timedelta(seconds=2))
     first = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
     store.record_result(launch.launch_id, Stage.BAKE, first)
@@ -113,6 +114,7 @@ def test_the_last_checkpoint_ends_the_alarm_watch_after_writing_its_figures(
     sfn = RecordingStepFunctions()
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
     run_stage("begin_bake", launch.launch_id)
+    _load_balancer_metrics(environment, profile, datetime.now(UTC) - timedelta(seconds=5), RequestCount=300)
     watching = alarm_sighting(store.get_launch(launch.launch_id), profile, environment("cloudwatch"))
     assert watching.outcome.verdict == "pending"
     assert len(watching.resources) == 4  # the team's two and the launch's two
@@ -192,3 +194,25 @@ def test_a_healthy_error_rate_is_recorded_at_a_checkpoint(
     result = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
     assert result.last.error_rate == 0.0
     assert result.last.requests == 1000
+
+
+def test_too_little_traffic_at_a_checkpoint_fails_it_with_the_figure(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    """A release is not declared healthy on no evidence: no request since the release is a breach."""
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, profile, environment)
+    clock.set(moment + timedelta(seconds=2))
+    with pytest.raises(BakeBreached, match="too little traffic to judge the release: 0 requests since the release"):
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
+
+
+def test_a_profile_may_ask_for_no_minimum_of_traffic(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    quiet = profile.model_copy(update={"bake": profile.bake.model_copy(update={"min_requests_per_checkpoint": 0})})
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, quiet, environment)
+    clock.set(moment + timedelta(seconds=2))
+    result = pass_checkpoint(store, store.get_launch(launch.launch_id), quiet, environment("cloudwatch"), 2)
+    assert (result.verdict, result.last.requests) == ("watching", None)
