@@ -531,22 +531,30 @@ def bundle_budget(ctx: Context) -> Verdict:
     "app.image_in_ecr", "Application", "Backend image exists in ECR", lambda p: "release image", needs="backend_image"
 )
 def image_in_ecr(ctx: Context) -> Verdict:
+    image, target = _ecr_image(ctx)
+    if target is None:
+        return not ctx.profile.preflight.ecr_required, {"image": image, "why": "not an ECR image"}
+    details = ctx.client("ecr").describe_images(
+        registryId=target["registryId"], repositoryName=target["repositoryName"], imageIds=[target["imageId"]]
+    )["imageDetails"]
+    return bool(details), {"image": image, "digest": details[0].get("imageDigest") if details else None}
+
+
+def _ecr_image(ctx: Context) -> tuple[str, dict[str, Any] | None]:
+    """The release's image, and where ECR keeps it (registry, repository, tag or digest); None outside ECR."""
     assert ctx.release is not None
     assert ctx.release.backend_image is not None
     image = ctx.release.backend_image
     registry, _, rest = image.partition("/")
     if ".dkr.ecr." not in registry:
-        return not ctx.profile.preflight.ecr_required, {"image": image, "why": "not an ECR image"}
+        return image, None
     if "@" in rest:
         repository, digest = rest.split("@", 1)
-        ids = [{"imageDigest": digest}]
+        image_id = {"imageDigest": digest}
     else:
         repository, _, tag = rest.rpartition(":")
-        ids = [{"imageTag": tag}]
-    details = ctx.client("ecr").describe_images(
-        registryId=registry.split(".")[0], repositoryName=repository, imageIds=ids
-    )["imageDetails"]
-    return bool(details), {"image": image, "digest": details[0].get("imageDigest") if details else None}
+        image_id = {"imageTag": tag}
+    return image, {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
 
 
 @check("ecs.service_active", "Infrastructure", "ECS service present and active", lambda p: p.backend.service)
@@ -827,15 +835,10 @@ SCAN_SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
     needs="backend_image",
 )
 def image_scan(ctx: Context) -> Verdict:
-    assert ctx.release is not None
-    assert ctx.release.backend_image is not None
-    image = ctx.release.backend_image
-    registry, _, rest = image.partition("/")
-    if ".dkr.ecr." not in registry:
+    image, target = _ecr_image(ctx)
+    if target is None:
         return not ctx.profile.preflight.ecr_required, {"image": image, "why": "not an ECR image"}
-    repository, image_id = _image_id(rest)
     ecr = ctx.client("ecr")
-    target = {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
     wait = ctx.profile.preflight.image_scan_wait_seconds
     if wait:
         # A scan still running is waited for, bounded (ECR's own waiter); one that has not finished by then fails.
@@ -856,14 +859,6 @@ def image_scan(ctx: Context) -> Verdict:
         "at_or_above": threshold,
         "blocking": blocking,
     }
-
-
-def _image_id(rest: str) -> tuple[str, dict[str, str]]:
-    if "@" in rest:
-        repository, digest = rest.split("@", 1)
-        return repository, {"imageDigest": digest}
-    repository, _, tag = rest.rpartition(":")
-    return repository, {"imageTag": tag}
 
 
 CHECK_IDS = [item.id for item in CHECKS]
