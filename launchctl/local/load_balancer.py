@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 PAGES = ("/", "/dashboard")
-LOG_EVERY = 30
+LOG_EVERY = 15
 logger = logging.getLogger(__name__)
 
 
@@ -26,8 +26,8 @@ class LocalLoadBalancer:
         site_url: str,
         cloudwatch: Callable[[], Any],
         dimension: str,
-        interval: float = 1.0,
-        users: int = 2,
+        interval: float = 2.0,
+        users: int = 1,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._site_url = site_url
