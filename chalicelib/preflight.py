@@ -469,11 +469,15 @@ def dashboard(ctx: Context) -> Verdict:
     return True, {"dashboard": ctx.profile.preflight.dashboard}
 
 
+def _log_groups(profile: EnvironmentProfile) -> str:
+    return ", ".join(profile.preflight.log_groups)
+
+
 @check(
     "monitoring.log_retention",
     "Monitoring",
     "Log groups exist with a retention set",
-    lambda p: ", ".join(p.preflight.log_groups),
+    _log_groups,
     severity="warning",
 )
 def log_retention(ctx: Context) -> Verdict:
@@ -758,7 +762,7 @@ def cache_behaviours(ctx: Context) -> Verdict:
     "monitoring.logs_streaming",
     "Monitoring",
     "Application logs streaming: each log group received events recently",
-    lambda p: ", ".join(p.preflight.log_groups),
+    _log_groups,
 )
 def logs_streaming(ctx: Context) -> Verdict:
     logs = ctx.client("logs")
@@ -777,7 +781,7 @@ def logs_streaming(ctx: Context) -> Verdict:
     "monitoring.insights_queries",
     "Monitoring",
     "Log Insights queries saved for the application's log groups",
-    lambda p: ", ".join(p.preflight.log_groups),
+    _log_groups,
     severity="warning",
 )
 def insights_queries(ctx: Context) -> Verdict:
