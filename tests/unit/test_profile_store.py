@@ -64,7 +64,8 @@ def test_a_stored_profile_edited_by_hand_into_an_invalid_one_is_refused_naming_t
 
 def test_a_difference_names_each_field_with_its_old_and_new_value() -> None:
     local = example_profile("local")
-    assert differences(local, _with_threshold(local, 750)) == ["bake.p95_latency_threshold_ms: 500.0 -> 750.0"]
+    before = local.bake.p95_latency_threshold_ms
+    assert differences(local, _with_threshold(local, 750)) == [f"bake.p95_latency_threshold_ms: {before} -> 750.0"]
     assert differences(local, local) == []
 
 
@@ -121,12 +122,13 @@ def test_push_of_what_is_stored_already_makes_no_version(aws: Any, tmp_path: Any
 def test_show_and_diff_read_the_version_asked_for(aws: Any, tmp_path: Any, capsys: Any) -> None:
     path = _file(tmp_path, _with_threshold(example_profile("local"), 750))
     assert cli.main(["profile", "diff", *API, "--env", "local", path]) == cli.EXIT_OK
-    assert capsys.readouterr().out.strip() == "bake.p95_latency_threshold_ms: 500.0 -> 750.0"
+    before = example_profile("local").bake.p95_latency_threshold_ms
+    assert capsys.readouterr().out.strip() == f"bake.p95_latency_threshold_ms: {before} -> 750.0"
     assert cli.main(["profile", "push", *API, "--env", "local", path]) == cli.EXIT_OK
     capsys.readouterr()
     assert cli.main(["profile", "show", *API, "--json", "--env", "local", "--version", "1"]) == cli.EXIT_OK
     shown = json.loads(capsys.readouterr().out)
-    assert (shown["version"], shown["profile"]["bake"]["p95_latency_threshold_ms"]) == (1, 500)
+    assert (shown["version"], shown["profile"]["bake"]["p95_latency_threshold_ms"]) == (1, before)
     assert cli.main(["profile", "show", *API, "--env", "local", "--history"]) == cli.EXIT_OK
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
     assert cli.main(["profile", "show", *API, "--env", "local", "--version", "9"]) == cli.EXIT_USAGE
