@@ -104,6 +104,47 @@ class SmokeConfig(_Strict):
         return self
 
 
+Severity = Literal["blocking", "warning"]
+
+# The bake's checks: each a checkpoint judges, by id; blocking rolls the release back, warning is recorded.
+BAKE_CHECKS = (
+    "bake.alarms",
+    "bake.error_rate",
+    "bake.p95_latency",
+    "bake.traffic",
+    "bake.baseline_error_rate",
+    "bake.baseline_p95",
+    "bake.web_vitals",
+    "bake.business_metrics",
+)
+
+
+class MetricReference(_Strict):
+    """A CloudWatch metric the team publishes: a business figure the release must keep producing."""
+
+    namespace: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+
+    @property
+    def label(self) -> str:
+        where = ",".join(f"{key}={value}" for key, value in sorted(self.dimensions.items()))
+        return f"{self.namespace}/{self.name}" + (f"{{{where}}}" if where else "")
+
+
+class WebVitals(_Strict):
+    """The Core Web Vitals' p75 from a CloudWatch RUM app monitor, and Google's "good" limits."""
+
+    app_monitor: str = Field(min_length=1, max_length=255, description="the RUM app monitor's name")
+    lcp_ms: float = Field(default=2500, gt=0, description="Largest Contentful Paint, p75")
+    inp_ms: float = Field(default=200, gt=0, description="Interaction to Next Paint, p75 (FID's successor)")
+    cls: float = Field(default=0.1, gt=0, description="Cumulative Layout Shift, p75")
+    required: bool = Field(
+        default=False,
+        description="no RUM data at a checkpoint fails it (otherwise it is recorded as no data, never as a pass)",
+    )
+
+
 class BakeConfig(_Strict):
     checkpoints: list[int] = Field(
         default=[900, 3600], min_length=1, description="seconds after the bake begins when the figures are recorded"
@@ -121,11 +162,41 @@ class BakeConfig(_Strict):
         description="with a load balancer: fewer requests than this since the release at a checkpoint fails it "
         "(a release is not declared healthy on no evidence; 0: no minimum)",
     )
+    baseline_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=1440,
+        description="the window before the launch whose error rate and p95 the release is compared with "
+        "(0: no comparison)",
+    )
+    baseline_tolerance: float = Field(
+        default=0.5, ge=0, le=100, description="how much worse than the baseline the release may be, as a fraction"
+    )
+    baseline_error_rate_margin: float = Field(
+        default=0.0005, ge=0, lt=1, description="and by how much error rate at least (a few errors on a clean baseline)"
+    )
+    baseline_p95_margin_ms: float = Field(default=50, ge=0, description="and by how many ms of p95 at least")
+    web_vitals: WebVitals | None = None
+    business_metrics: list[MetricReference] = Field(
+        default_factory=list, max_length=20, description="metrics that must have data points since the release"
+    )
+    severity: dict[str, Severity] = Field(
+        default_factory=dict, description="bake check id -> blocking (rolls back, the default) or warning (recorded)"
+    )
+    business_metrics_judged_after_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="a business metric's silence fails a checkpoint only this long after the release (one "
+        "published each minute has no point in its first seconds); earlier checkpoints record the count",
+    )
 
     @model_validator(mode="after")
     def _checkpoints_ascending(self) -> BakeConfig:
         if self.checkpoints != sorted(set(self.checkpoints)) or self.checkpoints[0] <= 0:
             raise ValueError("checkpoints must be positive seconds, strictly ascending")
+        unknown = sorted(set(self.severity) - set(BAKE_CHECKS))
+        if unknown:
+            raise ValueError(f"no bake check {', '.join(unknown)}; the checks are {', '.join(BAKE_CHECKS)}")
         return self
 
 
@@ -181,9 +252,6 @@ class GitHubCallers(_Strict):
         default_factory=list, description="GitHub deployment environments (the token's environment claim)"
     )
     protected_refs: bool = Field(default=False, description="a job on a protected branch or tag also may")
-
-
-Severity = Literal["blocking", "warning"]
 
 
 class SecretNames(_Strict):

@@ -138,6 +138,25 @@ class BakeFigures(BaseModel):
     requests: float | None = None
     error_rate: float | None = None
     p95_ms: float | None = None
+    # The release against the window before the launch: the limits the baseline sets, when it had figures.
+    error_rate_limit: float | None = None
+    p95_limit_ms: float | None = None
+    web_vitals: dict[str, float | None] | None = Field(
+        default=None, description="p75 LCP (ms), INP (ms) and CLS from RUM since the release; null: no data"
+    )
+    business_metrics: dict[str, float] | None = Field(
+        default=None, description="each business metric's data points since the release"
+    )
+
+
+class Baseline(BaseModel):
+    """The load balancer's figures over the window before the launch, read when the bake begins."""
+
+    since: datetime
+    until: datetime
+    requests: float | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
 
 
 class Checkpoint(BakeFigures):
@@ -162,6 +181,7 @@ class BakeProgress(Progress):
     schedule: list[ScheduledCheckpoint] = Field(default_factory=list)
     launch_alarms: list[str] = Field(default_factory=list, description="the alarms the launch made for its bake")
     watch_seconds: int | None = None
+    baseline: Baseline | None = None
     last: BakeFigures
     polls: int  # checkpoints looked at
     verdict: Literal["watching", "healthy", "breach"]

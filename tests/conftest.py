@@ -39,8 +39,14 @@ def unit_profile(name: str) -> EnvironmentProfile:
     example = example_profile(name)
     role = example.target.role_arn.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
     preflight = example.preflight.model_copy(update={"cors_paths": []})
+    # Nor does it publish business metrics or real users' web vitals: tests that judge those name them.
+    bake = example.bake.model_copy(update={"business_metrics": [], "web_vitals": None})
     return example.model_copy(
-        update={"target": example.target.model_copy(update={"role_arn": role}), "preflight": preflight}
+        update={
+            "target": example.target.model_copy(update={"role_arn": role}),
+            "preflight": preflight,
+            "bake": bake,
+        }
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import BakeConfig, EnvironmentProfile
-from chalicelib.progress import BakeFigures, BakeProgress, Checkpoint, ScheduledCheckpoint
+from chalicelib.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, ScheduledCheckpoint
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, alarm_fired
 
@@ -24,67 +24,177 @@ def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[st
     return sorted(n for n, state in found.items() if state == "ALARM"), sorted(set(names) - set(found))
 
 
-def _metric_sum(cloudwatch: Any, load_balancer: str, metric: str, start: datetime, end: datetime) -> float | None:
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/ApplicationELB",
+def _datapoints(
+    cloudwatch: Any,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    start: datetime,
+    end: datetime,
+    **statistics: list[str],
+) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
         MetricName=metric,
-        Dimensions=[{"Name": "LoadBalancer", "Value": load_balancer}],
+        Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
         StartTime=start,
         EndTime=end,
         Period=60,
-        Statistics=["Sum"],
+        **statistics,
     ).get("Datapoints", [])
+    return points
+
+
+def _sum(cloudwatch: Any, load_balancer: str, metric: str, start: datetime, end: datetime) -> float | None:
+    points = _datapoints(
+        cloudwatch, "AWS/ApplicationELB", metric, {"LoadBalancer": load_balancer}, start, end, Statistics=["Sum"]
+    )
     return sum(point["Sum"] for point in points) if points else None
 
 
-def _p95_ms(cloudwatch: Any, load_balancer: str, start: datetime, end: datetime) -> float | None:
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/ApplicationELB",
-        MetricName="TargetResponseTime",
-        Dimensions=[{"Name": "LoadBalancer", "Value": load_balancer}],
-        StartTime=start,
-        EndTime=end,
-        Period=60,
-        ExtendedStatistics=["p95"],
-    ).get("Datapoints", [])
-    values = [point["ExtendedStatistics"]["p95"] for point in points if "p95" in point.get("ExtendedStatistics", {})]
-    return round(max(values) * 1000, 1) if values else None
+def _percentile(
+    cloudwatch: Any, namespace: str, metric: str, dimensions: dict[str, str], start: datetime, end: datetime, p: str
+) -> float | None:
+    """The worst minute's percentile in the window (a release is as bad as its worst minute)."""
+    points = _datapoints(cloudwatch, namespace, metric, dimensions, start, end, ExtendedStatistics=[p])
+    values = [point["ExtendedStatistics"][p] for point in points if p in point.get("ExtendedStatistics", {})]
+    return max(values) if values else None
+
+
+def _load_balancer_figures(
+    cloudwatch: Any, load_balancer: str, start: datetime, end: datetime
+) -> tuple[float | None, float | None, float | None]:
+    """(requests, error rate, p95 ms) of the load balancer's targets in the window."""
+    errors = _sum(cloudwatch, load_balancer, "HTTPCode_Target_5XX_Count", start, end)
+    requests = _sum(cloudwatch, load_balancer, "RequestCount", start, end)
+    p95 = _percentile(
+        cloudwatch, "AWS/ApplicationELB", "TargetResponseTime", {"LoadBalancer": load_balancer}, start, end, "p95"
+    )
+    return requests, (errors or 0.0) / requests if requests else None, round(p95 * 1000, 1) if p95 is not None else None
+
+
+# CloudWatch RUM's web vitals (namespace AWS/RUM, dimension application_name): our name -> (metric, to our unit).
+WEB_VITALS = {
+    "lcp_ms": "WebVitalsLargestContentfulPaint",
+    "inp_ms": "WebVitalsInteractionToNextPaint",
+    "cls": "WebVitalsCumulativeLayoutShift",
+}
+
+
+def read_baseline(cloudwatch: Any, bake: BakeConfig, launched_at: datetime) -> Baseline | None:
+    """The load balancer's figures over the profile's window before the launch began."""
+    if not bake.load_balancer or not bake.baseline_minutes:
+        return None
+    since = launched_at - timedelta(minutes=bake.baseline_minutes)
+    requests, error_rate, p95 = _load_balancer_figures(cloudwatch, bake.load_balancer, since, launched_at)
+    return Baseline(since=since, until=launched_at, requests=requests, error_rate=error_rate, p95_ms=p95)
 
 
 def read_figures(
-    cloudwatch: Any, bake: BakeConfig, alarm_names: list[str], since: datetime, moment: datetime
+    cloudwatch: Any,
+    bake: BakeConfig,
+    alarm_names: list[str],
+    since: datetime,
+    moment: datetime,
+    baseline: Baseline | None = None,
 ) -> BakeFigures:
-    """Alarms and the release's error rate and p95 latency since the bake began."""
+    """Alarms, the release's error rate and p95 latency since the bake began (and the limits its baseline
+    sets), the web vitals and the business metrics' data points."""
     alarming, missing = firing_alarms(cloudwatch, alarm_names)
-    if not bake.load_balancer:
-        return BakeFigures(alarms_in_alarm=alarming, alarms_missing=missing)
+    figures: dict[str, Any] = {"alarms_in_alarm": alarming, "alarms_missing": missing}
     # CloudWatch wants at least one whole period in the window.
     start = min(since, moment - timedelta(seconds=60))
-    errors = _metric_sum(cloudwatch, bake.load_balancer, "HTTPCode_Target_5XX_Count", start, moment)
-    requests = _metric_sum(cloudwatch, bake.load_balancer, "RequestCount", start, moment)
-    return BakeFigures(
-        alarms_in_alarm=alarming,
-        alarms_missing=missing,
-        requests=requests,
-        error_rate=(errors or 0.0) / requests if requests else None,
-        p95_ms=_p95_ms(cloudwatch, bake.load_balancer, start, moment),
-    )
+    if bake.load_balancer:
+        requests, error_rate, p95 = _load_balancer_figures(cloudwatch, bake.load_balancer, start, moment)
+        figures.update(requests=requests, error_rate=error_rate, p95_ms=p95)
+        if baseline is not None and baseline.error_rate is not None:
+            figures["error_rate_limit"] = (
+                baseline.error_rate * (1 + bake.baseline_tolerance) + bake.baseline_error_rate_margin
+            )
+        if baseline is not None and baseline.p95_ms is not None:
+            figures["p95_limit_ms"] = round(
+                baseline.p95_ms * (1 + bake.baseline_tolerance) + bake.baseline_p95_margin_ms, 1
+            )
+    if bake.web_vitals is not None:
+        monitor = {"application_name": bake.web_vitals.app_monitor}
+        figures["web_vitals"] = {
+            ours: _percentile(cloudwatch, "AWS/RUM", metric, monitor, start, moment, "p75")
+            for ours, metric in WEB_VITALS.items()
+        }
+    if bake.business_metrics:
+        # Data points since the release itself, not the whole first period: the metric must be the release's.
+        figures["business_metrics"] = {
+            metric.label: sum(
+                point["SampleCount"]
+                for point in _datapoints(
+                    cloudwatch,
+                    metric.namespace,
+                    metric.name,
+                    metric.dimensions,
+                    since,
+                    max(moment, since + timedelta(seconds=1)),
+                    Statistics=["SampleCount"],
+                )
+            )
+            for metric in bake.business_metrics
+        }
+    return BakeFigures(**figures)
 
 
-def breaches(figures: BakeFigures, bake: BakeConfig) -> list[str]:
-    found = [f"alarm {name} is in ALARM" for name in figures.alarms_in_alarm]
-    if figures.error_rate is not None and figures.error_rate > bake.error_rate_threshold:
-        found.append(f"error rate {figures.error_rate:.3%} above {bake.error_rate_threshold:.3%}")
-    if figures.p95_ms is not None and figures.p95_ms > bake.p95_latency_threshold_ms:
-        found.append(f"p95 latency {figures.p95_ms} ms above {bake.p95_latency_threshold_ms} ms")
+def judge(figures: BakeFigures, bake: BakeConfig, checkpoint_seconds: int) -> list[tuple[str, str]]:
+    """(check id, what is wrong) for each of the bake's checks the figures fail."""
+    found = [("bake.alarms", f"alarm {name} is in ALARM") for name in figures.alarms_in_alarm]
+    rate, p95 = figures.error_rate, figures.p95_ms
+    if rate is not None and rate > bake.error_rate_threshold:
+        found.append(("bake.error_rate", f"error rate {rate:.3%} above {bake.error_rate_threshold:.3%}"))
+    elif rate is not None and figures.error_rate_limit is not None and rate > figures.error_rate_limit:
+        limit = figures.error_rate_limit
+        found.append(
+            ("bake.baseline_error_rate", f"error rate {rate:.3%} worse than the baseline allows ({limit:.3%})")
+        )
+    if p95 is not None and p95 > bake.p95_latency_threshold_ms:
+        found.append(("bake.p95_latency", f"p95 latency {p95} ms above {bake.p95_latency_threshold_ms} ms"))
+    elif p95 is not None and figures.p95_limit_ms is not None and p95 > figures.p95_limit_ms:
+        limit_ms = figures.p95_limit_ms
+        found.append(("bake.baseline_p95", f"p95 latency {p95} ms worse than the baseline allows ({limit_ms} ms)"))
     # User traffic flowing: the figures above mean nothing without it.
     requests = figures.requests or 0
     if bake.load_balancer and requests < bake.min_requests_per_checkpoint:
         found.append(
-            f"too little traffic to judge the release: {requests:g} requests since the release, "
-            f"fewer than {bake.min_requests_per_checkpoint}"
+            (
+                "bake.traffic",
+                f"too little traffic to judge the release: {requests:g} requests since the release, "
+                f"fewer than {bake.min_requests_per_checkpoint}",
+            )
         )
+    vitals, limits = figures.web_vitals, bake.web_vitals
+    if vitals is not None and limits is not None:
+        for name, unit in (("lcp_ms", " ms"), ("inp_ms", " ms"), ("cls", "")):
+            value, limit_of = vitals.get(name), getattr(limits, name)
+            if value is not None and value > limit_of:
+                vital = name.removesuffix("_ms").upper()
+                found.append(("bake.web_vitals", f"web vital {vital} p75 {value:g}{unit} above {limit_of:g}{unit}"))
+        if limits.required and all(value is None for value in vitals.values()):
+            found.append(
+                ("bake.web_vitals", f"no web vitals from RUM app monitor {limits.app_monitor} since the release")
+            )
+    for label, points in (figures.business_metrics or {}).items():
+        if not points and checkpoint_seconds >= bake.business_metrics_judged_after_seconds:
+            found.append(("bake.business_metrics", f"business metric {label} has no data points since the release"))
     return found
+
+
+def breaches(figures: BakeFigures, bake: BakeConfig, checkpoint_seconds: int) -> tuple[list[str], list[str]]:
+    """(what rolls the release back, what is only recorded): each failed check by its severity."""
+    failed = judge(figures, bake, checkpoint_seconds)
+    blocking = [said for check, said in failed if bake.severity.get(check, "blocking") == "blocking"]
+    return blocking, [f"{said} ({check} is a warning)" for check, said in failed if said not in blocking]
+
+
+def unjudged(figures: BakeFigures) -> list[str]:
+    """What a checkpoint could not read and so did not judge: said in its event, never counted as a pass."""
+    vitals = figures.web_vitals or {}
+    return [f"{name.removesuffix('_ms').upper()} not judged: no RUM data" for name, v in vitals.items() if v is None]
 
 
 def _label(seconds: int) -> str:
@@ -200,6 +310,7 @@ def begin_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, 
         cloudwatch.put_metric_alarm(**alarm)
         made.append(alarm["AlarmName"])
     bake = profile.bake
+    baseline = read_baseline(cloudwatch, bake, launch.created_at)
     schedule = [
         ScheduledCheckpoint(
             offset_seconds=offset,
@@ -215,7 +326,11 @@ def begin_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, 
         f"baking until {_label(bake.checkpoints[-1])}: checkpoints {', '.join(c.label for c in schedule)}; "
         f"watching {len(made) + len(bake.alarm_names)} alarm(s)",
         stage=Stage.BAKE,
-        details={"launch_alarms": made, "team_alarms": bake.alarm_names},
+        details={
+            "launch_alarms": made,
+            "team_alarms": bake.alarm_names,
+            "baseline": baseline.model_dump(mode="json") if baseline else None,
+        },
     )
     return BakeProgress(
         started_at=moment,
@@ -224,6 +339,7 @@ def begin_bake(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, 
         schedule=schedule,
         launch_alarms=made,
         watch_seconds=bake.checkpoints[-1] + WATCH_MARGIN_SECONDS,
+        baseline=baseline,
         last=BakeFigures(alarms_in_alarm=[], alarms_missing=[]),
         polls=0,
         verdict="watching",
@@ -249,12 +365,14 @@ def pass_checkpoint(
     moment = store.clock.now()
     elapsed = (moment - state.started_at).total_seconds()
     bake = profile.bake
-    figures = read_figures(cloudwatch, bake, watched_alarms(profile, state), state.started_at, moment)
+    figures = read_figures(
+        cloudwatch, bake, watched_alarms(profile, state), state.started_at, moment, baseline=state.baseline
+    )
     reached = [c for c in state.checkpoints if c.offset_seconds != offset]
     reached.append(
         Checkpoint(offset_seconds=offset, label=_label(offset), at=moment, **figures.model_dump(exclude_unset=True))
     )
-    found = breaches(figures, bake)
+    found, warnings = breaches(figures, bake, offset)
     final = offset == bake.checkpoints[-1]
     progress = state.model_copy(
         update={
@@ -270,9 +388,11 @@ def pass_checkpoint(
     store.append_event(
         launch.launch_id,
         "checkpoint",
-        f"checkpoint {_label(offset)} passed" + (": the release is healthy" if final else ""),
+        f"checkpoint {_label(offset)} passed"
+        + (": the release is healthy" if final else "")
+        + "".join(f"; {note}" for note in [*warnings, *unjudged(figures)]),
         stage=Stage.BAKE,
-        details=figures.model_dump(mode="json", exclude_unset=True),
+        details={**figures.model_dump(mode="json", exclude_unset=True), **({"warnings": warnings} if warnings else {})},
     )
     return progress
 

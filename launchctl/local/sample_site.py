@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from chalicelib.profiles import MetricReference
 from launchctl.local.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from launchctl.local.servers import LoopbackServer
 
+logger = logging.getLogger(__name__)
 SITE_ORIGIN = f"https://{SITE_DOMAIN}"
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000",
@@ -26,12 +29,26 @@ class SampleSite:
     release can be made bad the way a real one would be, and rollback makes it good again."""
 
     def __init__(
-        self, host: str, port: int, ws_port: int, clients: Any, site_bucket: str, cluster: str, service: str
+        self,
+        host: str,
+        port: int,
+        ws_port: int,
+        clients: Any,
+        site_bucket: str,
+        cluster: str,
+        service: str,
+        business_metrics: list[MetricReference] | None = None,
     ) -> None:
         self.host, self.port, self.ws_port = host, port, ws_port
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
         self.unhealthy_images: set[str] = set()
+        # The application publishes its business metrics each second (the users on the dashboard in that
+        # second) unless it runs one of `silent_images`: a release that broke a feature or its telemetry.
+        self._business_metrics = business_metrics or []
+        self.silent_images: set[str] = set()
+        self._dashboard_views = 0
+        self._stopped = threading.Event()
         # The API answers any origin's CORS preflight with credentials allowed (a misconfiguration to find).
         self.cors_open = False
         self._http: LoopbackServer | None = None
@@ -104,6 +121,7 @@ class SampleSite:
                     else:
                         self._send(200, page, "text/html; charset=utf-8")
                 elif path == "/dashboard":
+                    site._dashboard_views += 1
                     self._send(200, b"<html><body><h1>Dashboard</h1></body></html>", "text/html")
                 elif path == "/api/me":
                     if self.headers.get("Authorization") == f"Bearer {SMOKE_TOKEN}":
@@ -144,12 +162,38 @@ class SampleSite:
         self.port = self._http.server_address[1]
         self._ws = serve(echo, self.host, self.ws_port)
         self.ws_port = self._ws.socket.getsockname()[1]
-        for target, name in ((self._http.serve_forever, "sample-site"), (self._ws.serve_forever, "sample-ws")):
+        for target, name in (
+            (self._http.serve_forever, "sample-site"),
+            (self._ws.serve_forever, "sample-ws"),
+            (self._publish_business_metrics, "sample-metrics"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
+    def _publish_business_metrics(self) -> None:
+        while self._business_metrics and not self._stopped.wait(1.0):
+            views, self._dashboard_views = self._dashboard_views, 0
+            try:
+                if self.silent_images and self.current_image() in self.silent_images:
+                    continue
+                for metric in self._business_metrics:
+                    self._clients("cloudwatch").put_metric_data(
+                        Namespace=metric.namespace,
+                        MetricData=[
+                            {
+                                "MetricName": metric.name,
+                                "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
+                                "Value": views,
+                                "Unit": "Count",
+                            }
+                        ],
+                    )
+            except Exception:  # the application outlives one failed publish, as a real one does
+                logger.debug("the sample site's metrics were not published", exc_info=True)
+
     def stop(self) -> None:
+        self._stopped.set()
         if self._http:
             self._http.shutdown()
             self._http.server_close()

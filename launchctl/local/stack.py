@@ -193,6 +193,7 @@ class LocalStack:
             packaged.frontend.site_bucket,
             packaged.backend.cluster,
             packaged.backend.service,
+            business_metrics=packaged.bake.business_metrics,
         )
         self.site.start()
         self._environment()
@@ -667,7 +668,7 @@ class LocalStack:
             self.scheduler.failing_tasks,
             self.scheduler.slow_tasks,
         ]
-        images += [self.site.unhealthy_images] if self.site else []
+        images += [self.site.unhealthy_images, self.site.silent_images] if self.site else []
         if self.faults.planted() or self.events.planted() or any(images):
             restored.append("faults and failing images")
         self.faults.clear()

@@ -34,6 +34,12 @@ def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi
     assert image["containerDefinitions"][0]["image"] == backend_image(version)
     assert f"Acme {version}".encode() in site["index.html"]
     assert [c["label"] for c in launch["results"]["bake"]["checkpoints"]] == ["T+2s", "T+4s"]
+    # Beside the load balancer's figures: the application's business metric published since the release, and
+    # the web vitals, which nothing plays locally, recorded as no data rather than as a pass.
+    final = launch["results"]["bake"]["checkpoints"][-1]
+    assert final["business_metrics"]["Acme/Shop/ActiveUsers{Environment=local}"] >= 1
+    assert final["web_vitals"] == {"lcp_ms": None, "inp_ms": None, "cls": None}
+    assert final.get("p95_limit_ms") is None or final["p95_limit_ms"] >= 10_000
     assert {a["role"] for a in launch["approvals"]} == set(APPROVERS)
     assert (
         stack.client("stepfunctions").describe_execution(executionArn=launch["execution_arn"])["status"] == "SUCCEEDED"
@@ -107,20 +113,23 @@ def test_a_vulnerable_image_and_an_api_open_to_any_origin_block_the_launch_befor
     assert snapshot(stack) == before
 
 
-def test_a_checkpoint_without_enough_traffic_to_judge_the_release_rolls_it_back(stack: Any, api: ControllerApi) -> None:
-    """User traffic flowing, post-launch: the local load balancer's users make a few requests a second,
-    fewer than this profile's minimum, so the first checkpoint cannot declare the release healthy."""
-    from chalicelib.profile_store import push_profile
-
+def test_a_release_that_silences_the_applications_business_metrics_rolls_back_at_the_checkpoint_judging_them(
+    stack: Any, api: ControllerApi
+) -> None:
+    """Business metrics, post-launch: the sample site publishes its active users each second, except while it
+    runs a release that broke them; the last checkpoint judges the silence (the first only records it)."""
     before = snapshot(stack)
-    bake = stack.profile.bake.model_copy(update={"min_requests_per_checkpoint": 1_000_000})
-    push_profile(stack.client("ssm"), stack.profile.model_copy(update={"bake": bake}), stack.profiles_path)
-    stack.forget_profiles()
-    launch = run_approved(stack, api, next_version())
-    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    version = next_version()
+    stack.site.silent_images.add(backend_image(version))
+    launch = run_approved(stack, api, version)
+    assert launch["status"] == "ROLLED_BACK", launch["results"].get("bake")
     assert launch["error"]["error"] == "BakeBreached"
-    assert "too little traffic to judge the release" in launch["error"]["cause"]
-    assert "fewer than 1000000" in launch["error"]["cause"]
+    assert (
+        "business metric Acme/Shop/ActiveUsers{Environment=local} has no data points since the release at T+4s"
+        in (launch["error"]["cause"])
+    )
+    first = launch["results"]["bake"]["checkpoints"][0]
+    assert (first["label"], first["business_metrics"]) == ("T+2s", {"Acme/Shop/ActiveUsers{Environment=local}": 0})
     assert snapshot(stack) == before
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.profiles import EnvironmentProfile, MetricReference, WebVitals
 from chalicelib.progress import BakeProgress
 from chalicelib.stages.bake import alarm_sighting, begin_bake, delete_launch_alarms, pass_checkpoint
 from chalicelib.waits import begin_wait
@@ -216,3 +216,218 @@ def test_a_profile_may_ask_for_no_minimum_of_traffic(
     clock.set(moment + timedelta(seconds=2))
     result = pass_checkpoint(store, store.get_launch(launch.launch_id), quiet, environment("cloudwatch"), 2)
     assert (result.verdict, result.last.requests) == ("watching", None)
+
+
+def _at_checkpoint(store: Any, clock: Any, launch: Launch, profile: Any, aws: Any, **figures: float) -> Any:
+    """Begin the bake, publish the load balancer's `figures` for the release, and look at T+2s."""
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, profile, aws)
+    if figures:
+        _load_balancer_metrics(aws, profile, moment, **figures)
+    clock.set(moment + timedelta(seconds=2))
+    return lambda: pass_checkpoint(store, store.get_launch(launch.launch_id), profile, aws("cloudwatch"), 2)
+
+
+def test_the_baseline_before_the_launch_is_read_when_the_bake_begins_and_sets_each_checkpoints_limits(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    before = launch.created_at - timedelta(minutes=5)
+    _load_balancer_metrics(environment, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=1000)
+    result = look()
+    assert result.baseline is not None
+    assert (result.baseline.requests, result.baseline.error_rate) == (10_000, 0.0001)
+    assert result.baseline.until == launch.created_at
+    assert result.baseline.since == launch.created_at - timedelta(minutes=profile.bake.baseline_minutes)
+    # 0.01% * 1.5 + 0.05%: the figure each checkpoint records beside the release's.
+    assert result.last.error_rate_limit == pytest.approx(0.00065)
+    assert result.verdict == "watching"
+
+
+def test_a_release_worse_than_its_baseline_beyond_the_tolerance_is_a_breach_below_the_absolute_threshold(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    before = launch.created_at - timedelta(minutes=5)
+    _load_balancer_metrics(environment, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=10_000, HTTPCode_Target_5XX_Count=8)
+    with pytest.raises(BakeBreached, match=r"error rate 0\.080% worse than the baseline allows \(0\.065%\)") as raised:
+        look()
+    assert raised.value.progress is not None
+
+
+def test_a_slower_release_than_its_baseline_is_a_breach_with_both_figures(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, baseline_p95_margin_ms=50)  # production's (the local profile allows seconds)
+    before = launch.created_at - timedelta(minutes=5)
+    _load_balancer_metrics(environment, profile, before, RequestCount=100, TargetResponseTime=0.1)
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100, TargetResponseTime=0.3)
+    # p95 100 ms before: 100 * 1.5 + 50 = 200 ms allowed, well under the absolute 10 s of the local profile.
+    with pytest.raises(BakeBreached, match=r"p95 latency 300\.0 ms worse than the baseline allows \(200\.0 ms\)"):
+        look()
+
+
+def test_without_figures_before_the_launch_there_is_no_comparison_only_the_absolute_thresholds(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100, TargetResponseTime=0.3)
+    result = look()
+    assert result.baseline is not None
+    assert result.baseline.requests is None
+    assert (result.last.error_rate_limit, result.last.p95_limit_ms) == (None, None)
+
+
+def test_a_profile_may_turn_the_baseline_comparison_off(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    look = _at_checkpoint(store, clock, launch, with_bake(profile, baseline_minutes=0), environment, RequestCount=9)
+    assert look().baseline is None
+
+
+def _rum(aws: Any, moment: Any, **values: float) -> None:
+    names = {"lcp_ms": "WebVitalsLargestContentfulPaint", "inp_ms": "WebVitalsInteractionToNextPaint"}
+    names["cls"] = "WebVitalsCumulativeLayoutShift"
+    aws("cloudwatch").put_metric_data(
+        Namespace="AWS/RUM",
+        MetricData=[
+            {
+                "MetricName": names[ours],
+                "Dimensions": [{"Name": "application_name", "Value": "acme-web"}],
+                "Values": [value],
+                "Timestamp": moment,
+            }
+            for ours, value in values.items()
+        ],
+    )
+
+
+def test_web_vitals_within_googles_limits_pass_and_are_recorded(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    _rum(environment, clock.now() - timedelta(seconds=1), lcp_ms=1800, inp_ms=120, cls=0.02)
+    result = look()
+    assert result.last.web_vitals == {"lcp_ms": 1800, "inp_ms": 120, "cls": 0.02}
+
+
+def test_a_web_vital_above_its_limit_rolls_the_release_back_like_any_breach(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    _rum(environment, clock.now() - timedelta(seconds=1), lcp_ms=4100, inp_ms=120, cls=0.3)
+    with pytest.raises(BakeBreached, match=r"web vital LCP p75 4100 ms above 2500 ms; web vital CLS p75 0\.3 above"):
+        look()
+
+
+def test_no_rum_data_is_recorded_as_no_data_and_said_in_the_checkpoint_never_as_a_pass(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
+    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    assert result.last.web_vitals == {"lcp_ms": None, "inp_ms": None, "cls": None}
+    said = [e.message for e in store.timeline(launch.launch_id) if e.kind == "checkpoint"]
+    assert said == [
+        "checkpoint T+2s passed; LCP not judged: no RUM data; INP not judged: no RUM data; CLS not judged: no RUM data"
+    ]
+
+
+def test_a_profile_that_requires_web_vitals_fails_a_checkpoint_without_them(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web", required=True))
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    with pytest.raises(BakeBreached, match="no web vitals from RUM app monitor acme-web since the release"):
+        look()
+
+
+ACTIVE_USERS = MetricReference(namespace="Acme/Shop", name="ActiveUsers", dimensions={"Environment": "local"})
+
+
+def _business(aws: Any, moment: Any) -> None:
+    aws("cloudwatch").put_metric_data(
+        Namespace="Acme/Shop",
+        MetricData=[
+            {
+                "MetricName": "ActiveUsers",
+                "Dimensions": [{"Name": "Environment", "Value": "local"}],
+                "Value": 3,
+                "Timestamp": moment,
+            }
+        ],
+    )
+
+
+def test_business_metrics_with_data_points_since_the_release_pass_and_are_counted(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, business_metrics=[ACTIVE_USERS])
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    _business(environment, clock.now() - timedelta(seconds=1))
+    assert look().last.business_metrics == {"Acme/Shop/ActiveUsers{Environment=local}": 1}
+
+
+def test_a_business_metric_silent_since_the_release_is_a_breach_even_with_data_before_it(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, business_metrics=[ACTIVE_USERS], business_metrics_judged_after_seconds=2)
+    _business(environment, clock.now() - timedelta(seconds=30))
+    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    with pytest.raises(BakeBreached, match=r"business metric Acme/Shop/ActiveUsers\{Environment=local\} has no data"):
+        look()
+
+
+def test_figures_cloudwatch_will_not_give_fail_the_checkpoint_rather_than_pass_it(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unreadable is not healthy: a refused GetMetricStatistics is the step's error (retried, then the launch's
+    failure and rollback), never a checkpoint passed without figures."""
+    from botocore.exceptions import ClientError
+
+    profile = with_bake(profile, business_metrics=[ACTIVE_USERS])
+    _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    cloudwatch = environment("cloudwatch")
+
+    def refused(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetMetricStatistics")
+
+    monkeypatch.setattr(cloudwatch, "get_metric_statistics", refused)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, cloudwatch, 2)
+    assert store.get_launch(launch.launch_id).results.bake.checkpoints == []
+
+
+def test_a_business_metrics_silence_is_recorded_not_judged_before_its_period_has_passed(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(profile, business_metrics=[ACTIVE_USERS], business_metrics_judged_after_seconds=60)
+    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    assert (result.verdict, result.last.business_metrics) == ("watching", {ACTIVE_USERS.label: 0})
+
+
+def test_a_bake_check_the_profile_makes_a_warning_is_recorded_on_the_checkpoint_and_rolls_nothing_back(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    profile = with_bake(
+        profile,
+        business_metrics=[ACTIVE_USERS],
+        business_metrics_judged_after_seconds=2,
+        severity={"bake.business_metrics": "warning"},
+    )
+    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    assert result.verdict == "watching"
+    event = next(e for e in store.timeline(launch.launch_id) if e.kind == "checkpoint")
+    warning = (
+        f"business metric {ACTIVE_USERS.label} has no data points since the release "
+        "(bake.business_metrics is a warning)"
+    )
+    assert warning in event.message
+    assert event.details["warnings"] == [warning]
+
+
+def test_a_profile_naming_a_bake_check_that_does_not_exist_is_refused(profile: Any) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"no bake check bake\.latency; the checks are bake\.alarms"):
+        type(profile.bake).model_validate({**profile.bake.model_dump(), "severity": {"bake.latency": "warning"}})
