@@ -379,8 +379,18 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     authorise_launch(caller, profile, "check")
     query = PreflightQuery.model_validate(_request().query_params or {})
     published_for(profile, query.frontend_artifact)
-    release = Release(query.frontend_artifact, query.backend_image)
-    report = run_preflight(profile, preflight_environment(profile), release, _settings().notifications_topic_arn)
+    from chalicelib.release_checks import app_reader
+
+    release = Release(query.frontend_artifact, query.backend_image, query.git_sha)
+    release_checks = profile.preflight.release_checks
+    github = app_reader(
+        lambda: _aws("secretsmanager"),
+        _settings().github_app_secret_id,
+        str(release_checks.api_url) if release_checks else "",
+    )
+    report = run_preflight(
+        profile, preflight_environment(profile), release, _settings().notifications_topic_arn, github_app=github
+    )
     return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()
 
 

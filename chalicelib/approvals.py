@@ -13,7 +13,7 @@ from chalicelib.answers import DecisionAnswer
 from chalicelib.links import sign, view_link
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
-from chalicelib.progress import ApprovalsProgress
+from chalicelib.progress import ApprovalsProgress, CheckResult
 from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
@@ -65,6 +65,7 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
         if check.result != "pass"
     ]
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
+    tests = _release_tests(checks)
     return "\n".join(
         [
             f"{launch.requested_by} asks you to sign off, as {request.role}, the launch of {asked.version} "
@@ -75,6 +76,7 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Version:      {asked.version} (commit {asked.git_sha})",
             f"Requested by: {launch.requested_by}",
             f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
+            *(["The release's checks on its commit:", *tests] if tests else []),
             *(["Preflight items that did not pass:", *attention] if attention else []),
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",
             f"Launch page:  {page}",
@@ -88,6 +90,18 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             "only the buttons on the page do.",
         ]
     )
+
+
+def _release_tests(checks: list[CheckResult]) -> list[str]:
+    """Each required GitHub check of the release's commit, its result and its link, for the approver to open."""
+    found = next((check for check in checks if check.id == "app.release_tests" and check.result != "skipped"), None)
+    if found is None:
+        return []
+    seen: dict[str, dict[str, str]] = found.evidence.get("checks", {})
+    return [
+        f"  - {name}: {check['result']}" + (f" ({check['url']})" if check.get("url") else "")
+        for name, check in seen.items()
+    ]
 
 
 def request_approvals(

@@ -325,6 +325,9 @@ class PreflightQuery(BaseModel):
         max_length=255,
         pattern=IMAGE_PATTERN,
     )
+    git_sha: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{7,40}$", description="the commit whose checks to read"
+    )
 
 
 class RollbackRequest(BaseModel):

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.profiles import EnvironmentProfile, Severity
 from chalicelib.progress import CheckOutcome as Outcome
 from chalicelib.progress import CheckResult, PreflightReport
+from chalicelib.release_checks import GitHubApp, GitHubUnreadable, commit_checks, installation_token
 
 ClientFactory = Callable[[str], Any]
 T = TypeVar("T")
@@ -32,6 +33,7 @@ class Release:
 
     frontend_artifact: str | None = None
     backend_image: str | None = None
+    git_sha: str | None = None
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Context:
     profile: EnvironmentProfile
     release: Release | None = None
     notification_topic_arn: str = ""
+    # The controller's GitHub App, read from the controller's secrets when a check needs it.
+    github_app: Callable[[], GitHubApp] | None = None
     _memo: dict[str, _Pending] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -865,6 +869,38 @@ def image_scan(ctx: Context) -> Verdict:
     }
 
 
+@check(
+    "app.release_tests",
+    "Application",
+    "The release's required checks passed on its commit (build, unit, integration, E2E)",
+    lambda p: p.preflight.release_checks.repository if p.preflight.release_checks else "GitHub",
+    needs="git_sha",
+    applies=lambda p: p.preflight.release_checks is not None,
+)
+def release_tests(ctx: Context) -> Verdict:
+    """Each required check run (or commit status) concluded `success` on exactly the launch's commit."""
+    config = ctx.profile.preflight.release_checks
+    assert config is not None, "applies only with release_checks"
+    assert ctx.release is not None, "needs the release's commit"
+    assert ctx.release.git_sha is not None, "needs the release's commit"
+    if ctx.github_app is None:
+        raise Missing("the controller has no GitHub App credential (GITHUB_APP_SECRET_ID) to read the checks with")
+    app = ctx.github_app()
+    sha = ctx.release.git_sha
+    found = commit_checks(app, installation_token(app, config.repository), config.repository, sha)
+    checks: dict[str, dict[str, str]] = {}
+    for name in config.required:
+        seen = found.get(name)
+        if seen is None:
+            checks[name] = {"result": "missing"}
+        elif not seen.sha.startswith(sha):
+            checks[name] = {"result": f"ran on {seen.sha}, not {sha}", "url": seen.url}
+        else:
+            checks[name] = {"result": seen.state, "url": seen.url, "kind": seen.kind}
+    failing = [name for name, seen in checks.items() if seen["result"] != "success"]
+    return not failing, {"repository": config.repository, "commit": sha, "checks": checks, "failing": failing}
+
+
 CHECK_IDS = [item.id for item in CHECKS]
 
 
@@ -881,17 +917,17 @@ def _run_one(item: Check, ctx: Context) -> CheckResult:
     }
     if item.id in config.skip:
         return CheckResult(**base, result="skipped", evidence={"reason": config.skip[item.id]})
-    if item.needs and getattr(ctx.release, item.needs, None) is None:
-        return CheckResult(**base, result="skipped", evidence={"reason": f"no release named ({item.needs})"})
     if item.applies is not None and not item.applies(ctx.profile):
         return CheckResult(**base, result="skipped", evidence={"reason": "the profile does not ask for it"})
+    if item.needs and getattr(ctx.release, item.needs, None) is None:
+        return CheckResult(**base, result="skipped", evidence={"reason": f"no release named ({item.needs})"})
     try:
         ok, evidence = item.read(ctx)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         evidence = {"unreadable": error.get("Code", "ClientError"), "message": error.get("Message", str(exc))}
         return CheckResult(**base, result="fail", evidence=evidence)
-    except (Missing, IndexError, KeyError, BotoCoreError) as exc:
+    except (Missing, IndexError, KeyError, BotoCoreError, GitHubUnreadable) as exc:
         return CheckResult(**base, result="fail", evidence={"unreadable": type(exc).__name__, "message": str(exc)})
     outcome: Outcome = "pass" if ok else ("fail" if severity == "blocking" else "warn")
     return CheckResult(**base, result=outcome, evidence=evidence)
@@ -903,9 +939,10 @@ def run_preflight(
     release: Release | None = None,
     notification_topic_arn: str = "",
     workers: int = 8,
+    github_app: Callable[[], GitHubApp] | None = None,
 ) -> PreflightReport:
     """Run every check, in parallel: they only read, and most wait on the network."""
-    ctx = Context(client, profile, release, notification_topic_arn)
+    ctx = Context(client, profile, release, notification_topic_arn, github_app)
     first, rest = _access_first()
     access = _run_one(first, ctx)
     if access.result == "fail":

@@ -262,6 +262,18 @@ class SecretNames(_Strict):
     github_oauth: str
 
 
+class ReleaseChecks(_Strict):
+    """The release's own tests: the GitHub checks that must have passed on the launch's commit."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    required: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, description="check run names or commit status contexts that must be success"
+    )
+    api_url: HttpUrl = Field(
+        default=HttpUrl("https://api.github.com"), description="GitHub's REST API (GitHub Enterprise: its /api/v3)"
+    )
+
+
 class PreflightConfig(_Strict):
     """What the checklist's infrastructure, monitoring and security items are checked against."""
 
@@ -291,6 +303,7 @@ class PreflightConfig(_Strict):
         default_factory=list, description="paths of the application's API, under smoke.base_url, probed for CORS"
     )
     shield_advanced: bool = Field(default=False, description="require AWS Shield Advanced on the distribution and ALB")
+    release_checks: ReleaseChecks | None = None
     severity: dict[str, Severity] = Field(default_factory=dict, description="check id -> blocking or warning")
     skip: dict[str, str] = Field(default_factory=dict, description="check id -> why it is not checked here")
 

@@ -22,6 +22,7 @@ class Settings(BaseModel):
     paging_topic_arn: str = ""  # what pages a person: the controller's alarms, a failed rollback
     public_api_url: str = ""
     approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
+    github_app_secret_id: str = ""  # the controller's GitHub App, which reads the release's checks
     oidc_issuer: str = "https://token.actions.githubusercontent.com"
     oidc_audience: str = "launch-controller"
     oidc_jwks_url: str = ""
@@ -51,6 +52,7 @@ def settings() -> Settings:
         paging_topic_arn=environ.get("PAGING_TOPIC_ARN", ""),
         public_api_url=environ.get("PUBLIC_API_URL", "").rstrip("/"),
         approval_key_secret_id=environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
+        github_app_secret_id=environ.get("GITHUB_APP_SECRET_ID", ""),
         oidc_issuer=environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),
         oidc_audience=environ.get("OIDC_AUDIENCE", "launch-controller"),
         oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),

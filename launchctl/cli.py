@@ -141,7 +141,7 @@ def preflight_table(report: dict[str, Any]) -> str:
 
 
 def cmd_preflight(args: argparse.Namespace, api: ControllerApi) -> int:
-    report = api.preflight(args.env, args.frontend, args.image)
+    report = api.preflight(args.env, args.frontend, args.image, args.git_sha)
     _print(args, report, preflight_table(report))
     return EXIT_OK if report["passed"] else EXIT_STOPPED
 
@@ -527,6 +527,7 @@ def parser() -> argparse.ArgumentParser:
     preflight.add_argument("--env", required=True)
     preflight.add_argument("--frontend", help="also check this build (s3://bucket/prefix/) against the bundle budget")
     preflight.add_argument("--image", help="also check this backend image exists in ECR")
+    preflight.add_argument("--git-sha", help="also check the release's required GitHub checks passed on this commit")
 
     rollback = command(
         "rollback", help="take a launch that succeeded back out (within the profile's window), as its own launch"

@@ -115,10 +115,14 @@ class ControllerApi:
         return self._call("POST", f"/launches/{launch_id}/abort", {"reason": reason})
 
     def preflight(
-        self, environment: str, frontend_artifact: str | None = None, backend_image: str | None = None
+        self,
+        environment: str,
+        frontend_artifact: str | None = None,
+        backend_image: str | None = None,
+        git_sha: str | None = None,
     ) -> dict[str, Any]:
         """The checklist's checks against the environment now, without a launch."""
-        query = {"frontend_artifact": frontend_artifact, "backend_image": backend_image}
+        query = {"frontend_artifact": frontend_artifact, "backend_image": backend_image, "git_sha": git_sha}
         encoded = urllib.parse.urlencode({k: v for k, v in query.items() if v})
         return self._call("GET", f"/environments/{environment}/preflight" + (f"?{encoded}" if encoded else ""))
 

@@ -38,7 +38,8 @@ def unit_profile(name: str) -> EnvironmentProfile:
     API is not probed (no application answers in a unit test; the local stack's sample site does)."""
     example = example_profile(name)
     role = example.target.role_arn.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
-    preflight = example.preflight.model_copy(update={"cors_paths": []})
+    # No GitHub either: the release checks are tested against the local GitHub stand-in where they are.
+    preflight = example.preflight.model_copy(update={"cors_paths": [], "release_checks": None})
     # Nor does it publish business metrics or real users' web vitals: tests that judge those name them.
     bake = example.bake.model_copy(update={"business_metrics": [], "web_vitals": None})
     return example.model_copy(

@@ -67,12 +67,21 @@ class StageCall:
         """A declared client, made when first asked for (a cold container pays only for what the stage uses):
         in the environment's account as its role, or, for the services the row names its own, the
         controller's."""
-        make = self.make_own_client if service in self.own else self.make_client
+        make = self.make_client if service in self.declared else self.make_own_client
         if (service not in self.declared and service not in self.own) or make is None:
             raise UndeclaredClient(f"the stage asked for {service}, which its row of the stage table does not name")
         if service not in self._made:
             self._made[service] = make(service)
         return self._made[service]
+
+    def controller_client(self, service: str) -> Any:
+        """The controller's own client of a service the stage also reads in the environment (secrets)."""
+        if service not in self.own or self.make_own_client is None:
+            raise UndeclaredClient(f"the stage asked for its own {service}, which its row does not name its own")
+        key = f"own:{service}"
+        if key not in self._made:
+            self._made[key] = self.make_own_client(service)
+        return self._made[key]
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chalicelib.errors import PreflightBlocked
 from chalicelib.models import Launch, Stage
 from chalicelib.preflight import ClientFactory, Release, run_preflight
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import PreflightProgress
+from chalicelib.release_checks import GitHubApp
 from chalicelib.store import LaunchStore
 
 
@@ -16,10 +19,12 @@ def preflight_stage(
     profile: EnvironmentProfile,
     client: ClientFactory,
     notification_topic_arn: str = "",
+    github_app: Callable[[], GitHubApp] | None = None,
 ) -> PreflightProgress:
     """Run the checks and raise PreflightBlocked on a blocking failure; the report is kept either way."""
-    release = Release(launch.request.frontend_artifact, launch.request.backend_image)
-    report = run_preflight(profile, client, release, notification_topic_arn)
+    request = launch.request
+    release = Release(request.frontend_artifact, request.backend_image, request.git_sha)
+    report = run_preflight(profile, client, release, notification_topic_arn, github_app=github_app)
     progress = PreflightProgress.of(report)
     failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
     warned = ", ".join(c.id for c in report.warnings)

@@ -78,10 +78,20 @@ def _begin(call: StageCall) -> Progress:
 
 
 def _preflight(call: StageCall) -> Progress:
+    from chalicelib.release_checks import app_reader
     from chalicelib.stages.preflight import preflight_stage
 
-    # The checks fan out over many services: they take the declared clients as a factory.
-    return preflight_stage(call.store, call.launch, call.profile, call.client, call.settings.notifications_topic_arn)
+    # The checks fan out over many services: they take the declared clients as a factory. The GitHub App's
+    # credential is the controller's own secret, not the environment's.
+    release_checks = call.profile.preflight.release_checks
+    github = app_reader(
+        lambda: call.controller_client("secretsmanager"),
+        call.settings.github_app_secret_id,
+        str(release_checks.api_url) if release_checks else "",
+    )
+    return preflight_stage(
+        call.store, call.launch, call.profile, call.client, call.settings.notifications_topic_arn, github
+    )
 
 
 def _request_approvals(call: StageCall) -> Progress:
@@ -271,7 +281,12 @@ STAGES: dict[str, StageSpec] = {
     for spec in [
         StageSpec("begin_launch", Stage.START, _begin, exits=after_begin, own_clients=("sns",)),
         StageSpec(
-            "preflight", Stage.PREFLIGHT, _preflight, clients=PREFLIGHT_SERVICES, own_clients=PREFLIGHT_OWN_SERVICES
+            "preflight",
+            Stage.PREFLIGHT,
+            _preflight,
+            clients=PREFLIGHT_SERVICES,
+            # and the GitHub App's credential, a secret of the controller's (`call.controller_client`)
+            own_clients=(*PREFLIGHT_OWN_SERVICES, "secretsmanager"),
         ),
         StageSpec(
             "request_approvals",

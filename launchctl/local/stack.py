@@ -35,6 +35,7 @@ from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deploymen
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.eventbridge import LocalEventBridge
 from launchctl.local.faults import FaultInjector
+from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi
 from launchctl.local.infrastructure import (
     ACCOUNT_ID,
     ENVIRONMENT_ACCOUNT_ID,
@@ -106,6 +107,9 @@ def staged_handler(
 # Where Lambda would have the code (its LAMBDA_TASK_ROOT): the working tree the functions run from.
 TASK_ROOT = str(Path(__file__).resolve().parents[2])
 
+# The controller's GitHub App as the local GitHub knows it.
+GITHUB_APP_ID = "1010101"
+
 # What API Gateway answers for a path outside the stage.
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 
@@ -120,11 +124,12 @@ class Ports:
     websocket: int = 24563
     outbox: int = 24564
     oidc: int = 24565
+    github: int = 24566
 
     @classmethod
     def any_free(cls) -> Ports:
         """Every server binds a port the system picks: stacks never touch each other."""
-        return cls(0, 0, 0, 0, 0, 0)
+        return cls(0, 0, 0, 0, 0, 0, 0)
 
 
 class LocalStack:
@@ -163,6 +168,8 @@ class LocalStack:
         self.state_machine_arn = ""
         self.topics: dict[str, str] = {}
         self.issuer: LocalIssuer | None = None
+        self.github: LocalGitHubApi | None = None  # the repository's checks, read as the controller's GitHub App
+        self._github_app_key = ""
         self.people: dict[str, tuple[str, str]] = {}
         self._people_apis: dict[str, ControllerApi] = {}
         # The checklist items broken on purpose, and those that releases published from now on have too.
@@ -178,6 +185,7 @@ class LocalStack:
 
         self._environment()
         self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
+        self.github = self._start_github(example_profile("local"))
         self._start_moto()
         import app as chalice_app
 
@@ -251,6 +259,32 @@ class LocalStack:
             self._enforcing = False
         if self.issuer:
             self.issuer.stop()
+        if self.github:
+            self.github.stop()
+
+    def _start_github(self, packaged: EnvironmentProfile) -> LocalGitHubApi:
+        """GitHub's API for the profile's repository, where the controller's GitHub App is installed and the
+        repository's CI has passed every required check on every commit, until a test records otherwise."""
+        import secrets
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._github_app_key = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        checks = packaged.preflight.release_checks
+        repositories = {checks.repository: 4_200_001} if checks else {}
+        app = GitHubAppIdentity(app_id=GITHUB_APP_ID, public_key_pem=public, installations=repositories)
+        github = LocalGitHubApi(secrets.token_hex(16), self.host, self.ports.github, app=app)
+        github.default_checks = {name: "success" for name in (checks.required if checks else [])}
+        return github.start()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -355,6 +389,8 @@ class LocalStack:
                 push_profile(self.client("ssm"), example, self.profiles_path)
         data = local.model_dump(mode="json")
         data["smoke"] |= {"base_url": self.site.url, "websocket_url": self.site.websocket_url}
+        if data["preflight"].get("release_checks") and self.github is not None:
+            data["preflight"]["release_checks"]["api_url"] = self.github.url
         return push_profile(self.client("ssm"), EnvironmentProfile.model_validate(data), self.profiles_path).profile
 
     @property
@@ -415,6 +451,11 @@ class LocalStack:
         os.environ.update(self.deployment.functions[API_FUNCTION].environment)
         self.bridge = LambdaBridge(functions, self.faults)
         self.bridge.install()
+        # The operator puts the controller's GitHub App credential where the template's secret waits for it.
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.deployment.functions["preflight"].environment["GITHUB_APP_SECRET_ID"],
+            SecretString=json.dumps({"app_id": GITHUB_APP_ID, "private_key": self._github_app_key}),
+        )
         self.profile = self._push_profiles(local)
         sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
         self.people = create_people(self.client("iam"), local_people(self.profile))
@@ -634,18 +675,26 @@ class LocalStack:
 
     def break_check(self, check_id: str) -> None:
         """Break one preflight item in the emulated account (see launchctl.local.infrastructure.BREAKERS)."""
-        from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS
+        from launchctl.local.infrastructure import BREAKERS, FAILING_RELEASE_TEST, GITHUB_ITEMS, RELEASE_DEFECTS
 
-        BREAKERS[check_id](self.environment_client, self.profile)
+        if check_id in GITHUB_ITEMS:
+            assert self.github is not None
+            self.github.default_checks[FAILING_RELEASE_TEST] = "failure"
+        else:
+            BREAKERS[check_id](self.environment_client, self.profile)
         self.broken_checks.append(check_id)
         if check_id in RELEASE_DEFECTS:
             self.release_defects.add(check_id)
 
     def repair(self, check_id: str) -> None:
         """Put back an item `break_check` broke (those with a way back: launchctl.local.infrastructure.REPAIRS)."""
-        from launchctl.local.infrastructure import REPAIRS
+        from launchctl.local.infrastructure import FAILING_RELEASE_TEST, GITHUB_ITEMS, REPAIRS
 
-        REPAIRS[check_id](self.environment_client, self.profile)
+        if check_id in GITHUB_ITEMS:
+            assert self.github is not None
+            self.github.default_checks[FAILING_RELEASE_TEST] = "success"
+        else:
+            REPAIRS[check_id](self.environment_client, self.profile)
         self.release_defects.discard(check_id)
         while check_id in self.broken_checks:
             self.broken_checks.remove(check_id)
@@ -669,8 +718,11 @@ class LocalStack:
             self.scheduler.slow_tasks,
         ]
         images += [self.site.unhealthy_images, self.site.silent_images] if self.site else []
-        if self.faults.planted() or self.events.planted() or any(images):
+        recorded = self.github is not None and bool(self.github.checks)
+        if self.faults.planted() or self.events.planted() or any(images) or recorded:
             restored.append("faults and failing images")
+        if self.github is not None:
+            self.github.forget_checks()
         self.faults.clear()
         self.events.clear()
         emitters.SNAPSHOT_SECONDS = emitters.DEFAULT_SNAPSHOT_SECONDS
@@ -704,9 +756,9 @@ class LocalStack:
     @contextlib.contextmanager
     def broken(self, check_id: str) -> Iterator[None]:
         """The item broken for the block, and whole again after it, however the block ends."""
-        from launchctl.local.infrastructure import REPAIRS
+        from launchctl.local.infrastructure import GITHUB_ITEMS, REPAIRS
 
-        if check_id not in REPAIRS:
+        if check_id not in REPAIRS and check_id not in GITHUB_ITEMS:
             raise ValueError(f"{check_id} has no repair: a shared stack cannot be left with it broken")
         self.break_check(check_id)
         try:

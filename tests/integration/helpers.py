@@ -16,11 +16,14 @@ ATTESTATIONS = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
 _versions = iter(range(100, 1000))
 
 
-def start(stack: Any, api: ControllerApi, version: str) -> str:
+COMMIT = "0123456789abcdef"
+
+
+def start(stack: Any, api: ControllerApi, version: str, git_sha: str = COMMIT) -> str:
     return api.start(
         environment="local",
         version=version,
-        git_sha="0123456789abcdef",
+        git_sha=git_sha,
         frontend_artifact=stack.publish_release(version),
         backend_image=backend_image(version),
     )["launch_id"]

@@ -44,6 +44,9 @@ def test_each_approver_receives_only_their_own_links(stack: Any, api: Controller
         parts = urlsplit(mail["link"])
         holder = verify(key, parts.path.rsplit("/", 1)[1], parse_qs(parts.query)["token"][0])
         assert holder.approver == mail["to"]
+        # The release's own tests, each with its result and its run's link on GitHub.
+        assert "The release's checks on its commit:\n  - build: success (http://" in mail["body"]
+        assert "  - e2e-tests: success (" in mail["body"]
     api_view = api.get(launch_id)
     assert {request["role"]: request["state"] for request in api_view["approval_requests"]} == {
         "tech_lead": "open",

@@ -96,18 +96,40 @@ def test_a_blocking_preflight_failure_changes_nothing(stack: Any, api: Controlle
     assert not any(event["stage"] in {"rollback", "frontend", "backend"} for event in launch["timeline"])
 
 
-def test_a_vulnerable_image_and_an_api_open_to_any_origin_block_the_launch_before_any_change(
+def test_failed_release_tests_a_vulnerable_image_and_an_api_open_to_any_origin_block_the_launch(
     stack: Any, api: ControllerApi
 ) -> None:
-    """Two of the checklist's newer items, one per section: the release's image scan (Application) and the
-    application's CORS (Security); the smoke test's security headers pass on every other launch."""
+    """The checklist's newer items, by section: the release's own tests on GitHub and its image scan
+    (Application), the application's CORS (Security); the smoke test's security headers pass on every
+    other launch, as the release checks do (the local GitHub's CI passes every commit by default)."""
     before = snapshot(stack)
+    commit = "feedface" * 5
+    assert stack.github is not None
+    stack.github.record_checks(
+        "acme/shop",
+        commit,
+        {"build": "success", "unit-tests": "success", "integration-tests": "in_progress"},
+        statuses={"e2e-tests": "failure"},
+    )
     stack.site.cors_open = True
     with stack.broken("app.image_scan"):
-        launch = wait(api, start(stack, api, next_version()))
+        launch = wait(api, start(stack, api, next_version(), git_sha=commit[:12]))
     assert launch["status"] == "BLOCKED", launch["timeline"]
     failed = {c["id"]: c["evidence"] for c in launch["results"]["preflight"]["checks"] if c["result"] == "fail"}
-    assert set(failed) == {"app.image_scan", "security.cors"}
+    assert set(failed) == {"app.release_tests", "app.image_scan", "security.cors"}
+    tests = failed["app.release_tests"]
+    assert (tests["repository"], tests["commit"], tests["failing"]) == (
+        "acme/shop",
+        commit[:12],
+        ["integration-tests", "e2e-tests"],
+    )
+    assert tests["checks"]["build"]["url"].startswith(stack.github.url + "/acme/shop/actions/runs/")
+    assert (tests["checks"]["e2e-tests"]["result"], tests["checks"]["e2e-tests"]["kind"]) == ("failure", "status")
+    # The controller's app asked for a token narrowed to reading this repository's checks and statuses.
+    granted = list(stack.github.installation_tokens.values())
+    assert granted
+    assert all(g["repositories"] == ["shop"] for g in granted)
+    assert all(g["permissions"] == {"checks": "read", "statuses": "read"} for g in granted)
     assert failed["app.image_scan"]["blocking"] == {"CRITICAL": 1}
     assert failed["security.cors"]["api"]["/api/me"]["any_origin_with_credentials"] is True
     assert snapshot(stack) == before

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.preflight import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
-from launchctl.local.infrastructure import BREAKERS, RELEASE_DEFECTS, backend_image, publish_release
+from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
 from tests.conftest import UNIT_ACCOUNT
 
 TOPIC = "notifications"
@@ -45,7 +45,8 @@ def _run(aws: Any, profile: Any, release: bool = True) -> Any:
 def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: Any) -> None:
     report = _run(ready, profile)
     failing = {c.id: c.evidence for c in report.checks if c.result != "pass"}
-    assert failing == {}
+    # The release's tests are read on GitHub: tests/unit/test_release_checks.py, against the local GitHub.
+    assert failing == {"app.release_tests": {"reason": "the profile does not ask for it"}}
     assert [c.id for c in report.checks] == CHECK_IDS
     assert report.passed
 
@@ -65,7 +66,7 @@ def test_each_check_fails_when_its_item_is_broken(ready: Any, profile: Any, chec
 
 
 def test_every_check_has_a_way_to_break_it() -> None:
-    assert sorted(BREAKERS) == sorted(CHECK_IDS)
+    assert sorted([*BREAKERS, *GITHUB_ITEMS]) == sorted(CHECK_IDS)
 
 
 def test_an_empty_account_fails_every_check_and_passes_none(aws: Any, profile: Any) -> None:
@@ -95,7 +96,7 @@ def test_access_denied_is_a_failure_that_says_so_never_a_pass(aws: Any, profile:
         return aws(service) if service == "sts" else Denied(service)
 
     report = run_preflight(profile, client, Release("s3://a/b/", backend_image("1.1.0", UNIT_ACCOUNT)), "arn:aws:sns:x")
-    refused = [c for c in report.checks if c.id != "access.environment_role"]
+    refused = [c for c in report.checks if c.id not in {"access.environment_role", "app.release_tests"}]
     assert {c.result for c in refused} == {"fail"}
     assert {c.evidence.get("unreadable") for c in refused} == {"AccessDenied"}
 
@@ -124,6 +125,7 @@ def test_without_a_release_the_application_checks_are_skipped_with_the_reason(re
         "app.bundle_budget": "no release named (frontend_artifact)",
         "app.image_in_ecr": "no release named (backend_image)",
         "app.image_scan": "no release named (backend_image)",
+        "app.release_tests": "the profile does not ask for it",
     }
 
 
