@@ -27,10 +27,11 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python 'checkov==3.3.30' \
 	  || $(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30'
 
-demo: $(STAMP)
+# The local Synthetics runs the functional tests' canaries in Chromium.
+demo: $(STAMP) browser
 	$(BIN)/launchctl demo
 
-local: $(STAMP)
+local: $(STAMP) browser
 	$(BIN)/launchctl local
 
 # Unit tests first, then the integration tests, each spread over worker processes. Never in one run:

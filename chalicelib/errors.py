@@ -49,6 +49,10 @@ class SmokeTestFailed(LaunchError):
     """The release does not answer the smoke checks as expected."""
 
 
+class FunctionalTestFailed(LaunchError):
+    """A functional test (a Synthetics canary's run against the release) failed."""
+
+
 class BakeBreached(LaunchError):
     """An alarm fired or a metric crossed its threshold while the release baked."""
 

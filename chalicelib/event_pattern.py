@@ -10,6 +10,7 @@ WATCHED: dict[str, list[str]] = {
     "aws.ecs": ["ECS Deployment State Change", "ECS Task State Change"],
     "aws.rds": ["RDS DB Snapshot Event"],
     "aws.cloudwatch": ["CloudWatch Alarm State Change"],
+    "aws.synthetics": ["Synthetics Canary TestRun Successful", "Synthetics Canary TestRun Failure"],
 }
 
 # The rule the controller's event function listens with (its EventBridge rule, from @app.on_cw_event).

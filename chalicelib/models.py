@@ -364,7 +364,7 @@ class WaitEvent(StageEvent):
     """A wait's input: what it waits for and, when it opens, the execution's token and the deadline; without a
     token it is the deadline's one last look."""
 
-    wait: Literal["snapshot", "migration", "rollout", "restore", "alarms"]
+    wait: Literal["snapshot", "migration", "rollout", "restore", "alarms", "canary"]
     task_token: str | None = Field(default=None, min_length=1, max_length=2048)
     deadline_seconds: int = Field(default=1, ge=1)
 

@@ -17,6 +17,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Severity = Literal["blocking", "warning"]
+
+
 class FrontendTarget(_Strict):
     site_bucket: str
     backup_bucket: str
@@ -87,6 +90,19 @@ class SmokeCheck(_Strict):
     authenticated: bool = Field(default=False, description="send the smoke credential as a Bearer token")
 
 
+class FunctionalConfig(_Strict):
+    """Post-launch functional testing: the team's CloudWatch Synthetics canaries (sign-up and login, dashboard
+    data, real-time updates, navigation, a mobile viewport), each run once against the release."""
+
+    canaries: list[Annotated[str, Field(pattern=r"^[0-9a-z_\-]{1,255}$")]] = Field(min_length=1, max_length=10)
+    deadline_seconds: int = Field(
+        default=900, ge=5, le=3600, description="how long the canaries' runs may take, all together"
+    )
+    severity: Severity = Field(
+        default="blocking", description="blocking: a failed run rolls the release back; warning: it is recorded"
+    )
+
+
 class SmokeConfig(_Strict):
     base_url: HttpUrl
     checks: list[SmokeCheck] = Field(min_length=1)
@@ -103,8 +119,6 @@ class SmokeConfig(_Strict):
             raise ValueError("an authenticated check needs credential_secret_id")
         return self
 
-
-Severity = Literal["blocking", "warning"]
 
 # The bake's checks: each a checkpoint judges, by id; blocking rolls the release back, warning is recorded.
 BAKE_CHECKS = (
@@ -402,6 +416,7 @@ class EnvironmentProfile(_Strict):
     backend: BackendTarget
     database: DatabaseTarget
     smoke: SmokeConfig
+    functional: FunctionalConfig | None = None
     bake: BakeConfig = BakeConfig()
     approvals: ApprovalPolicy
     callers: CallerPolicy = CallerPolicy()

@@ -26,6 +26,7 @@ class StartProgress(Progress):
     snapshot_deadline_seconds: int
     migration_deadline_seconds: int
     rollout_deadline_seconds: int
+    functional_deadline_seconds: int = 0  # 0: the profile names no canaries, the launch does not wait for any
 
 
 class CheckResult(BaseModel):
@@ -126,8 +127,22 @@ class SmokeResult(BaseModel):
     attempts: int
 
 
+class CanaryRun(BaseModel):
+    """One of the team's Synthetics canaries, run against the release: the first run after `since` decides."""
+
+    name: str
+    arn: str
+    since: datetime
+    started: bool = Field(description="the launch started it (StartCanary); false: its own schedule runs it")
+    state: Literal["waiting", "PASSED", "FAILED"] = "waiting"
+    run_id: str | None = None
+    reason: str | None = None
+    artifacts: str | None = Field(default=None, description="where Synthetics keeps the run's screenshots and logs")
+
+
 class SmokeProgress(Progress):
     checks: list[SmokeResult]
+    canaries: list[CanaryRun] = Field(default_factory=list, description="the functional tests after the smoke test")
 
 
 class BakeFigures(BaseModel):

@@ -25,12 +25,14 @@ class Notice(BaseModel):
     resource: str  # the ARN the launch waits on
     account: str
     region: str
-    kind: Literal["rollout", "migration", "snapshot", "alarm"]
+    kind: Literal["rollout", "migration", "snapshot", "alarm", "canary"]
     verdict: Verdict
     reason: str
     deployment_id: str | None = None  # a rollout's: only the launch's own deployment counts
     task: dict[str, Any] | None = None  # a task's state as the event gives it: whose exit code counts is the launch's
     happened_at: datetime | None = None  # when the service says it happened (an alarm's state change)
+    canary_name: str | None = None
+    canary_run: dict[str, Any] | None = None  # a canary's run as GetCanaryRuns names its fields
     event_id: str = ""
 
 
@@ -86,6 +88,35 @@ class AlarmDetail(_Detail):
     previous_state: AlarmState | None = Field(default=None, alias="previousState")
 
 
+class CanaryRunTimeline(_Detail):
+    started: str | int | float | None = None
+    completed: str | int | float | None = None
+
+
+class CanaryRunDetail(_Detail):
+    canary_name: str = Field(alias="canary-name")
+    canary_run_id: str = Field(alias="canary-run-id")
+    test_run_status: str = Field(alias="test-run-status")
+    state_reason: str = Field(default="", alias="state-reason")
+    artifact_location: str = Field(default="", alias="artifact-location")
+    timeline: CanaryRunTimeline = Field(default_factory=CanaryRunTimeline, alias="canary-run-timeline")
+
+
+def _moment(value: str | int | float | None) -> datetime | None:
+    """A run's time as Synthetics' event writes it: epoch seconds (AWS's example), milliseconds, or ISO 8601."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float) or str(value).isdigit():
+            number = float(value)
+            return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def task_outcome(task: TaskDetail | dict[str, Any], container: str) -> tuple[bool | None, str]:
     """(None while running, True for exit code 0, False otherwise; and why) of a task, from its event or
     its description (describe_tasks names the same fields)."""
@@ -121,6 +152,8 @@ def notice_of(event: dict[str, Any]) -> Notice | None:
             return _task(TaskDetail.model_validate(envelope.detail), where)
         if envelope.detail_type == "RDS DB Snapshot Event":
             return _snapshot(SnapshotDetail.model_validate(envelope.detail), where)
+        if envelope.source == "aws.synthetics":
+            return _canary_run(CanaryRunDetail.model_validate(envelope.detail), where)
         return _alarm(envelope, AlarmDetail.model_validate(envelope.detail), where)
     except ValidationError:
         return None
@@ -180,5 +213,26 @@ def _alarm(envelope: EventBridgeModel, detail: AlarmDetail, where: dict[str, str
         verdict=verdict,
         reason=f"alarm {detail.alarm_name} is in {detail.state.value}: {detail.state.reason}",
         happened_at=detail.state.changed_at,
+        **where,
+    )
+
+
+def _canary_run(detail: CanaryRunDetail, where: dict[str, str]) -> Notice | None:
+    """A canary's run ended: PASSED or FAILED, with its id, reason and times as GetCanaryRuns would give them."""
+    state = "PASSED" if detail.test_run_status == "PASSED" else "FAILED"
+    run = {
+        "Id": detail.canary_run_id,
+        "Name": detail.canary_name,
+        "Status": {"State": state, "StateReason": detail.state_reason},
+        "Timeline": {"Started": _moment(detail.timeline.started), "Completed": _moment(detail.timeline.completed)},
+        "ArtifactS3Location": detail.artifact_location,
+    }
+    return Notice(
+        resource=f"arn:aws:synthetics:{where['region']}:{where['account']}:canary:{detail.canary_name}",
+        kind="canary",
+        verdict="done" if state == "PASSED" else "failed",
+        reason=f"canary {detail.canary_name} run {detail.canary_run_id} {state}: {detail.state_reason}",
+        canary_name=detail.canary_name,
+        canary_run=run,
         **where,
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from chalicelib.errors import (
     BackendRolloutFailed,
     BakeBreached,
+    FunctionalTestFailed,
     LaunchAborted,
     MigrationFailed,
     RollbackIncomplete,
@@ -39,6 +40,7 @@ STAGE_OF: dict[WaitKind, Stage] = {
     "rollout": Stage.BACKEND,
     "restore": Stage.ROLLBACK,
     "alarms": Stage.BAKE,
+    "canary": Stage.SMOKE,  # the functional tests follow the smoke test, their runs kept beside its checks
 }
 # What a wait that failed raises in the execution, by kind.
 ERROR_OF: dict[WaitKind, type[Exception]] = {
@@ -47,6 +49,7 @@ ERROR_OF: dict[WaitKind, type[Exception]] = {
     "rollout": BackendRolloutFailed,
     "restore": RollbackIncomplete,
     "alarms": BakeBreached,
+    "canary": FunctionalTestFailed,
 }
 # The notice kinds each wait listens to.
 NOTICE_OF: dict[WaitKind, str] = {
@@ -55,6 +58,7 @@ NOTICE_OF: dict[WaitKind, str] = {
     "rollout": "rollout",
     "restore": "rollout",
     "alarms": "alarm",
+    "canary": "canary",
 }
 
 
@@ -185,6 +189,10 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
             )
             continue
         outcome = judge(wait, notice, launch, profile)
+        if outcome.verdict == "pending" and outcome.progress is not None:
+            # One canary of several passed: kept, so the next one's event finds it decided.
+            store.write_progress(launch, progress=outcome.progress, kept_under=STAGE_OF[wait.kind])
+            continue
         if settle(store, sfn, wait, outcome, f"event {notice.event_id}"):
             logger.info("wait answered", extra={"wait": wait.kind, "verdict": outcome.verdict})
             answered.append(launch.launch_id)
@@ -210,6 +218,10 @@ def judge(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfil
         return Outcome(verdict="done", reason=notice.reason, progress=steady)
     if wait.kind == "migration":
         return migration_outcome(launch, profile, notice.task or {})
+    if wait.kind == "canary":
+        from chalicelib.stages.functional import canary_heard
+
+        return canary_heard(launch, profile, notice.canary_name or "", notice.canary_run or {})
     if wait.kind == "snapshot":
         if notice.verdict == "failed":
             return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")

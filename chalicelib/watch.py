@@ -48,7 +48,11 @@ def allowed_seconds(profile: EnvironmentProfile, status: LaunchStatus) -> float:
     if status == LaunchStatus.ROLLING_BACK:
         restore = database.snapshot_deadline_seconds if database.restore_on_rollback else 0
         return backend.deadline_seconds + restore + 2 * STEP_SECONDS
-    return STEP_SECONDS  # REQUESTED, PREFLIGHT, VERIFYING: one step each
+    if status == LaunchStatus.VERIFYING:
+        # The smoke test, then the canaries' runs, waited for up to their deadline.
+        functional = profile.functional.deadline_seconds if profile.functional else 0
+        return functional + 2 * STEP_SECONDS
+    return STEP_SECONDS  # REQUESTED, PREFLIGHT: one step each
 
 
 def stuck_launches(store: LaunchStore, now: datetime) -> list[StuckLaunch]:

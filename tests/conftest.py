@@ -47,6 +47,7 @@ def unit_profile(name: str) -> EnvironmentProfile:
             "target": example.target.model_copy(update={"role_arn": role}),
             "preflight": preflight,
             "bake": bake,
+            "functional": None,  # no canaries run in a unit test: tests/unit/test_functional.py names them
         }
     )
 
@@ -459,8 +460,8 @@ def stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless Chromium (tests/integration/browser.py), closed however the test ends."""
-    from tests.integration.browser import Chromium
+    """Headless Chromium (launchctl/local/browser.py), closed however the test ends."""
+    from launchctl.local.browser import Chromium
 
     chromium = Chromium()
     yield chromium

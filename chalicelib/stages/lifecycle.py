@@ -31,6 +31,7 @@ def begin_launch(store: LaunchStore, launch: Launch, profile: EnvironmentProfile
         snapshot_deadline_seconds=profile.database.snapshot_deadline_seconds,
         migration_deadline_seconds=migration.deadline_seconds if migration else profile.backend.deadline_seconds,
         rollout_deadline_seconds=profile.backend.deadline_seconds,
+        functional_deadline_seconds=profile.functional.deadline_seconds if profile.functional else 0,
     )
 
 

@@ -139,9 +139,14 @@ def _deploy_backend(call: StageCall) -> Progress:
 
 
 def _smoke_test(call: StageCall) -> Progress:
+    """The smoke checks, then the functional tests' canaries started (their runs are waited for next)."""
+    from chalicelib.stages.functional import start_canaries
     from chalicelib.stages.smoke import run_smoke
 
-    return run_smoke(call.store, call.launch, call.profile, call.client("secretsmanager"))
+    smoke = run_smoke(call.store, call.launch, call.profile, call.client("secretsmanager"))
+    if call.profile.functional is None:
+        return smoke
+    return start_canaries(call.store, call.launch, call.profile, smoke, call.client("synthetics"))
 
 
 def _begin_bake(call: StageCall) -> Progress:
@@ -230,6 +235,12 @@ def _alarms(call: StageCall) -> Sighting:
     return alarm_sighting(call.launch, call.profile, call.client("cloudwatch"))
 
 
+def _canaries(call: StageCall) -> Sighting:
+    from chalicelib.stages.functional import canary_sighting
+
+    return canary_sighting(call.launch, call.profile, call.client("synthetics"))
+
+
 def _roll_back(call: StageCall) -> Progress:
     from chalicelib.stages.rollback import roll_back
 
@@ -274,6 +285,7 @@ WAITS: list[tuple[WaitKind, Stage, Callable[[StageCall], Sighting], Callable[[St
     ("rollout", Stage.BACKEND, _rollout, None, "ecs"),
     ("restore", Stage.ROLLBACK, _restore, None, "ecs"),
     ("alarms", Stage.BAKE, _alarms, None, "cloudwatch"),
+    ("canary", Stage.SMOKE, _canaries, None, "synthetics"),
 ]
 
 STAGES: dict[str, StageSpec] = {
@@ -312,7 +324,13 @@ STAGES: dict[str, StageSpec] = {
             clients=("s3", "cloudfront"),
         ),
         StageSpec("deploy_backend", Stage.BACKEND, _deploy_backend, enters=LaunchStatus.DEPLOYING, clients=("ecs",)),
-        StageSpec("smoke_test", Stage.SMOKE, _smoke_test, enters=LaunchStatus.VERIFYING, clients=("secretsmanager",)),
+        StageSpec(
+            "smoke_test",
+            Stage.SMOKE,
+            _smoke_test,
+            enters=LaunchStatus.VERIFYING,
+            clients=("secretsmanager", "synthetics"),
+        ),
         StageSpec("begin_bake", Stage.BAKE, _begin_bake, enters=LaunchStatus.BAKING, clients=("cloudwatch",)),
         StageSpec(
             "bake_checkpoint",

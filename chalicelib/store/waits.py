@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.store.table import Keys, Table, n, s
 
-WaitKind = Literal["snapshot", "migration", "rollout", "restore", "alarms"]
+WaitKind = Literal["snapshot", "migration", "rollout", "restore", "alarms", "canary"]
 
 # A wait outlives its deadline by this much in the table (TTL deletes late anyway): an event that comes
 # after it still finds it and is answered "already decided" rather than "unknown".

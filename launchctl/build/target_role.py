@@ -215,6 +215,10 @@ FORWARDED_EVENTS: dict[str, dict[str, Any]] = {
         "detail-type": ["CloudWatch Alarm State Change"],
         "detail": {"state": {"value": ["ALARM"]}},
     },
+    "CanaryRuns": {
+        "source": ["aws.synthetics"],
+        "detail-type": ["Synthetics Canary TestRun Successful", "Synthetics Canary TestRun Failure"],
+    },
 }
 
 

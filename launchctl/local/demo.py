@@ -1,8 +1,9 @@
-"""`make demo`: complete launches on the embedded local AWS: one succeeds, two roll back."""
+"""`make demo`: complete launches on the embedded local AWS: one succeeds, three roll back."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ class Scenario:
     expect: str
     unhealthy: bool = False
     alarm_during_bake: bool = False
+    broken_journey: bool = False  # every page loads, but the dashboard's data does not: the canary finds it
     by_github_job: bool = False  # started as the release workflow (OIDC token), else by an engineer (IAM)
 
 
@@ -44,9 +46,22 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str) -> s
     print(f"   started by {caller['name']}, verified from {how}", flush=True)
     current = api.wait(launch_id, lambda item: item["status"] == "AWAITING_APPROVAL" or is_final(item), 60)
     if current["status"] == "AWAITING_APPROVAL":
+        show_release_checks(stack, launch_id)
         for role in stack.profile.approvals.roles:
             approve_from_inbox(stack, launch_id, role, APPROVERS[role])
     return launch_id
+
+
+def show_release_checks(stack: LocalStack, launch_id: str) -> None:
+    """What every approval email says of the release's own tests (its commit's GitHub checks, with links)."""
+    mail = next(m for m in stack.outbox() if m["launch_id"] == launch_id)
+    lines = mail["body"].splitlines()
+    header = "The release's checks on its commit:"
+    if header not in lines:
+        return
+    print("   [every approval email lists the release's checks on its commit]", flush=True)
+    for line in itertools.takewhile(lambda line: line.startswith("  - "), lines[lines.index(header) + 1 :]):
+        print(f"     {line.strip()}")
 
 
 def approve_from_inbox(stack: LocalStack, launch_id: str, role: str, approver: str) -> None:
@@ -62,6 +77,8 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
     api = stack.github_api() if scenario.by_github_job else stack.api_as()
     if scenario.unhealthy:
         stack.site.unhealthy_images.add(backend_image(scenario.version))
+    if scenario.broken_journey:
+        stack.site.broken_journey_images.add(backend_image(scenario.version))
     print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
     started = time.monotonic()
     launch_id = launch_and_approve(stack, api, scenario.version)
@@ -96,6 +113,12 @@ SCENARIOS = [
     Scenario("A healthy release, from the release workflow", "1.1.0", "SUCCEEDED", by_github_job=True),
     Scenario("A release whose health check fails", "1.2.0", "ROLLED_BACK", unhealthy=True),
     Scenario("A release whose error-rate alarm fires during the bake", "1.3.0", "ROLLED_BACK", alarm_during_bake=True),
+    Scenario(
+        "A release whose dashboard loads but its data does not (the functional tests' canary)",
+        "1.4.0",
+        "ROLLED_BACK",
+        broken_journey=True,
+    ),
 ]
 
 

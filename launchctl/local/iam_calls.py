@@ -179,6 +179,10 @@ def _field_arn(action: str, field: str) -> Callable[[dict[str, Any], Account], l
     return lambda params, _: [(action, params[field])]
 
 
+def _canary(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    return lambda params, account: [(action, account.arn("synthetics", f"canary:{params['Name']}"))]
+
+
 _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "acm.DescribeCertificate": _field_arn("acm:DescribeCertificate", "CertificateArn"),
     "cloudfront.CreateInvalidation": _distribution("cloudfront:CreateInvalidation", "DistributionId"),
@@ -225,6 +229,9 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "s3.GetBucketCors": _bucket("s3:GetBucketCORS"),  # IAM spells the action CORS
     "secrets-manager.GetSecretValue": _secret("secretsmanager:GetSecretValue"),
     "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
+    "synthetics.GetCanary": _canary("synthetics:GetCanary"),
+    "synthetics.StartCanary": _canary("synthetics:StartCanary"),
+    "synthetics.GetCanaryRuns": _canary("synthetics:GetCanaryRuns"),
     "sns.Publish": _field_arn("sns:Publish", "TopicArn"),
     "sns.ListSubscriptionsByTopic": _field_arn("sns:ListSubscriptionsByTopic", "TopicArn"),
     "ssm.GetParameter": _parameter("ssm:GetParameter", "Name"),

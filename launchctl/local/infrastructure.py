@@ -110,6 +110,24 @@ def _critical_findings(client: ClientFactory, version: str) -> None:
     )
 
 
+def create_canaries(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The team's functional test canaries, each to run once when started (rate(0 minute)), keeping their
+    screenshots and logs in the backup bucket; the local Synthetics runs the sample site's journey."""
+    from launchctl.local import synthetics
+
+    synthetics.install()
+    for name in profile.functional.canaries if profile.functional else []:
+        client("synthetics").create_canary(
+            Name=name,
+            Code={"Handler": "journeys.handler", "S3Bucket": profile.frontend.artifact_bucket, "S3Key": "canary.zip"},
+            ArtifactS3Location=f"s3://{profile.frontend.backup_bucket}/canary/{name}",
+            ExecutionRoleArn=f"arn:aws:iam::{profile.target.account_id}:role/{profile.name}-canary",
+            Schedule={"Expression": "rate(0 minute)"},
+            RunConfig={"TimeoutInSeconds": 60},
+            RuntimeVersion="syn-nodejs-puppeteer-9.1",
+        )
+
+
 def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "") -> None:
     """Buckets, distribution, ECS service, database and alarms, running version FIRST_VERSION."""
     s3 = client("s3")
@@ -119,6 +137,7 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
     for key, body in site_build(FIRST_VERSION).items():
         s3.put_object(Bucket=profile.frontend.site_bucket, Key=key, Body=body, ContentType=_type(key))
     create_distribution(client, profile.frontend.site_bucket, profile.frontend.distribution_id)
+    create_canaries(client, profile)
 
     ecs = client("ecs")
     ecs.create_cluster(clusterName=profile.backend.cluster)

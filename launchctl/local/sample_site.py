@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -20,6 +21,29 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "SAMEORIGIN",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
+
+
+LOGIN_PAGE = b"""<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in - Acme</title></head><body><h1>Sign in</h1>
+<form method="post" action="/login"><input id="email" name="email" type="email" required>
+<input id="password" name="password" type="password" required><button id="sign-in" type="submit">Sign in</button>
+</form></body></html>"""
+
+# The dashboard as users load it: its data from the API with the session's cookie, a live update over the
+# WebSocket, a layout that fits a phone. The load balancer's users and the smoke test read only its HTML.
+DASHBOARD_PAGE = """<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Dashboard - Acme</title><style>body{{margin:0;font-family:sans-serif}} main{{padding:1rem;max-width:40rem}}
+nav a{{margin-right:1rem}}</style></head><body><nav><a id="home" href="/">Home</a><a href="/dashboard">Dashboard</a>
+</nav><main><h1>Dashboard</h1><ul id="orders"></ul><p id="live"></p></main><script>
+fetch("/api/dashboard", {{credentials: "same-origin"}}).then(r => r.ok ? r.json() : Promise.reject(r.status))
+  .then(data => data.orders.forEach(o => {{ const li = document.createElement("li"); li.textContent = o;
+    document.getElementById("orders").appendChild(li); }}))
+  .catch(status => {{ document.getElementById("orders").dataset.error = String(status); }});
+const socket = new WebSocket({websocket});
+socket.onopen = () => socket.send("live");
+socket.onmessage = event => {{ document.getElementById("live").textContent = event.data; }};
+</script></body></html>"""
+SESSION_COOKIE = "acme_session"
 
 
 class SampleSite:
@@ -47,6 +71,10 @@ class SampleSite:
         # second) unless it runs one of `silent_images`: a release that broke a feature or its telemetry.
         self._business_metrics = business_metrics or []
         self.silent_images: set[str] = set()
+        # The dashboard's data API answers 500 while the service runs one of these: a release that broke a
+        # user's journey though every page still loads (the functional tests find it, the smoke test cannot).
+        self.broken_journey_images: set[str] = set()
+        self._sessions: set[str] = set()
         self._dashboard_views = 0
         self._stopped = threading.Event()
         # The API answers any origin's CORS preflight with credentials allowed (a misconfiguration to find).
@@ -122,7 +150,17 @@ class SampleSite:
                         self._send(200, page, "text/html; charset=utf-8")
                 elif path == "/dashboard":
                     site._dashboard_views += 1
-                    self._send(200, b"<html><body><h1>Dashboard</h1></body></html>", "text/html")
+                    page = DASHBOARD_PAGE.format(websocket=json.dumps(site.websocket_url)).encode()
+                    self._send(200, page, "text/html; charset=utf-8")
+                elif path == "/login":
+                    self._send(200, LOGIN_PAGE, "text/html; charset=utf-8")
+                elif path == "/api/dashboard":
+                    if not site._signed_in(self.headers.get("Cookie", "")):
+                        self._send(401, b'{"error": "sign in first"}')
+                    elif site.broken_journey_images and site.current_image() in site.broken_journey_images:
+                        self._send(500, b'{"error": "the orders query failed"}')
+                    else:
+                        self._send(200, b'{"orders": ["#1001 shipped", "#1002 packed"]}')
                 elif path == "/api/me":
                     if self.headers.get("Authorization") == f"Bearer {SMOKE_TOKEN}":
                         self._send(200, b'{"user": "smoke-test"}')
@@ -134,7 +172,17 @@ class SampleSite:
                     self._send(404, b'{"error": "not found"}')
 
             def do_POST(self) -> None:
-                """`POST /_sample/faults {"unhealthy_image": IMAGE}`: /health fails while IMAGE runs."""
+                """`POST /login`: a session for anyone with an email and a password (a stand-in's sign-in);
+                `POST /_sample/faults {"unhealthy_image": IMAGE}`: /health fails while IMAGE runs."""
+                if self.path == "/login":
+                    session = secrets.token_hex(16)
+                    site._sessions.add(session)
+                    self.send_response(303)
+                    self.send_header("Location", "/dashboard")
+                    self.send_header("Set-Cookie", f"{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path != "/_sample/faults":
                     self._send(404, b'{"error": "not found"}')
                     return
@@ -170,6 +218,10 @@ class SampleSite:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _signed_in(self, cookies: str) -> bool:
+        sent = (part.strip().split("=", 1) for part in cookies.split(";") if "=" in part)
+        return any(name == SESSION_COOKIE and value in self._sessions for name, value in sent)
 
     def _publish_business_metrics(self) -> None:
         while self._business_metrics and not self._stopped.wait(1.0):

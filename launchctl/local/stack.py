@@ -29,7 +29,7 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.local import emitters, moto_fixes
+from launchctl.local import emitters, moto_fixes, synthetics
 from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
@@ -50,6 +50,7 @@ from launchctl.local.outbox import OutboxServer, delivered, published
 from launchctl.local.sample_site import SampleSite
 from launchctl.local.servers import LoopbackServer
 from launchctl.local.sessions import shared_session
+from launchctl.local.synthetics import LocalJourney
 from launchctl.local.xray import LocalTraces, invocation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +165,7 @@ class LocalStack:
         self.traces: LocalTraces | None = None  # the trace documents the functions' X-Ray SDK sent
         self.load_balancer: LocalLoadBalancer | None = None  # users' requests, as the ALB's metrics
         self.site: SampleSite | None = None
+        self.journey: LocalJourney | None = None  # what the local Synthetics runs for a started canary
         self.outbox_server: OutboxServer | None = None
         self.state_machine_arn = ""
         self.topics: dict[str, str] = {}
@@ -204,6 +206,9 @@ class LocalStack:
             business_metrics=packaged.bake.business_metrics,
         )
         self.site.start()
+        # Synthetics: a started canary runs the sample site's journey in this stack's Chromium.
+        self.journey = LocalJourney(self.site.url)
+        synthetics.run_journeys_with(self.journey)
         self._environment()
         aws.reset_clients()
         settings.cache_clear()
@@ -242,6 +247,9 @@ class LocalStack:
             self._api.server.server_close()
         if self.site:
             self.site.stop()
+        if self.journey is not None:
+            synthetics.run_journeys_with(None)
+            self.journey.close()
         if self.outbox_server:
             self.outbox_server.stop()
         self.scheduler.stop()
@@ -717,7 +725,8 @@ class LocalStack:
             self.scheduler.failing_tasks,
             self.scheduler.slow_tasks,
         ]
-        images += [self.site.unhealthy_images, self.site.silent_images] if self.site else []
+        if self.site:
+            images += [self.site.unhealthy_images, self.site.silent_images, self.site.broken_journey_images]
         recorded = self.github is not None and bool(self.github.checks)
         if self.faults.planted() or self.events.planted() or any(images) or recorded:
             restored.append("faults and failing images")

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from launchctl.client import ControllerApi, is_final
+from launchctl.local.browser import Chromium
 from launchctl.local.inbox import decide_by_link, open_link
-from tests.integration.browser import Chromium
 from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,19 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"
 
 def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFixture[str], browser: Any) -> None:
     scenarios = [
-        # The demo's health-check failure is test_launches' failed smoke test; these two are the demo's own.
+        # The demo's health-check failure is test_launches' failed smoke test and its alarm during the bake is
+        # test_events'; these two are the demo's own.
         Scenario("healthy", "7.1.0", "SUCCEEDED"),
-        Scenario("alarm while baking", "7.4.0", "ROLLED_BACK", alarm_during_bake=True),
+        Scenario("dashboard data broken", "7.4.0", "ROLLED_BACK", broken_journey=True),
     ]
     assert run_scenarios(stack, scenarios)
     out = capsys.readouterr().out
     assert "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK" in out
-    assert "BakeBreached: alarm acme-local-5xx-rate is in ALARM" in out
+    assert "FunctionalTestFailed: canary acme-local-journeys run " in out
+    assert "failed: dashboard data: the orders did not load (the API answered 500)" in out
+    # The approval email shows the release's own tests, each with its link.
+    assert "[every approval email lists the release's checks on its commit]" in out
+    assert re.search(r"e2e-tests: success \(http://127\.0\.0\.1:\d+/acme/shop/actions/runs/\d+\)", out)
     # The sign-offs arrive by email and are given through the links.
     for approver in ("tess.lead@acme.example", "pat.pm@acme.example", "quinn.qa@acme.example"):
         assert f"[email to {approver}]" in out

@@ -25,14 +25,15 @@ DOCUMENTED = {
     "RDS DB Snapshot Event": "rds-snapshot-created",
     "CloudWatch Alarm State Change": "cloudwatch-alarm-state-change",
     "Step Functions Execution Status Change": "states-execution-failed",
+    "Synthetics Canary TestRun Successful": "synthetics-canary-testrun-failure",  # the same shape, PASSED
 }
 # A launch's transitions are a fixed count, whatever takes how long: this is the ceiling the issue sets.
 MOST_TRANSITIONS = 60
 # Begin launch, Launch or rollback?, Preflight checks, Collect approvals, Record rollback point, Snapshot to
 # wait for?, Wait for snapshot, Deploy frontend, Deploy backend, Migrating?, Wait for migration, Roll out
-# backend, Wait for rollout, Smoke test, Begin bake, Bake, Checkpoints, 2 x (Until the checkpoint,
-# Checkpoint), Watch alarms, Finish succeeded, Launch succeeded.
-SUCCESS_PATH_TRANSITIONS = 24
+# backend, Wait for rollout, Smoke test, Functional tests to wait for?, Wait for functional tests, Begin bake,
+# Bake, Checkpoints, 2 x (Until the checkpoint, Checkpoint), Watch alarms, Finish succeeded, Launch succeeded.
+SUCCESS_PATH_TRANSITIONS = 26
 
 
 def waits_answered(launch: dict[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from launchctl.client import ControllerApi
-from tests.integration.browser import Chromium
+from launchctl.local.browser import Chromium
 from tests.integration.helpers import approve_all, next_version, run_approved, start, wait
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"

@@ -34,6 +34,9 @@ def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi
     assert image["containerDefinitions"][0]["image"] == backend_image(version)
     assert f"Acme {version}".encode() in site["index.html"]
     assert [c["label"] for c in launch["results"]["bake"]["checkpoints"]] == ["T+2s", "T+4s"]
+    # The functional tests: the local Synthetics ran the canary's journey in Chromium against the release.
+    (run,) = launch["results"]["smoke"]["canaries"]
+    assert (run["name"], run["state"], run["started"]) == ("acme-local-journeys", "PASSED", True)
     # Beside the load balancer's figures: the application's business metric published since the release, and
     # the web vitals, which nothing plays locally, recorded as no data rather than as a pass.
     final = launch["results"]["bake"]["checkpoints"][-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,24 @@ def test_an_event_no_launch_waits_for_is_nothing(event: dict[str, Any]) -> None:
     assert notice_of(event) is None
 
 
+def test_a_canary_run_that_failed_names_the_canary_its_run_and_why_with_its_times() -> None:
+    notice = notice_of(fixture("synthetics-canary-testrun-failure"))
+    assert notice is not None
+    assert (notice.kind, notice.verdict, notice.canary_name) == ("canary", "failed", "events-bb-1")
+    assert notice.resource == "arn:aws:synthetics:us-east-1:123456789012:canary:events-bb-1"
+    run = notice.canary_run or {}
+    assert (run["Id"], run["Status"]["State"]) == ("d1bb2c2a-2c38-4e42-8b4b-b6cb5d1d4da8", "FAILED")
+    assert run["Status"]["StateReason"] == "Failed to find element with selector #sign-in"
+    assert run["Timeline"]["Started"] == datetime(2021, 2, 11, 21, 8, 14, tzinfo=UTC)
+    passed = copy.deepcopy(fixture("synthetics-canary-testrun-failure"))
+    passed["detail-type"] = "Synthetics Canary TestRun Successful"
+    passed["detail"] |= {"test-run-status": "PASSED", "canary-run-timeline": {"started": 1613077694000}}
+    heard = notice_of(passed)
+    assert heard is not None
+    assert heard.verdict == "done"
+    assert (heard.canary_run or {})["Timeline"]["Started"] == datetime(2021, 2, 11, 21, 8, 14, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -106,6 +125,7 @@ def test_an_event_no_launch_waits_for_is_nothing(event: dict[str, Any]) -> None:
         "ecs-task-stopped",
         "rds-snapshot-created",
         "cloudwatch-alarm-state-change",
+        "synthetics-canary-testrun-failure",
     ],
 )
 def test_the_environments_rules_forward_each_event_and_the_controllers_rule_hears_it(name: str) -> None:

@@ -40,7 +40,7 @@ def test_every_stage_lambda_runs_rows_of_the_stage_table_and_nothing_else() -> N
         row = 'wait_row(str(event.get("wait", "")))' if name == WAIT_FUNCTION else f'"{name}"'
         assert body == f"return handle(STAGES[{row}], event, dependencies())", name
     waits = {name for name, spec in STAGES.items() if spec.function_name == WAIT_FUNCTION}
-    assert waits == {f"wait_for_{kind}" for kind in ("snapshot", "migration", "rollout", "restore", "alarms")}
+    assert waits == {f"wait_for_{kind}" for kind in ("snapshot", "migration", "rollout", "restore", "alarms", "canary")}
 
 
 def test_begin_enters_preflight_and_answers_the_waits(store: Any, launch: Launch, lambdas: Any, profile: Any) -> None:

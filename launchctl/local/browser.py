@@ -1,4 +1,5 @@
-"""Headless Chromium driven over the DevTools protocol, for testing pages as an approver sees them."""
+"""Headless Chromium driven over the DevTools protocol: the local stack's Synthetics runs its journeys in it,
+and the tests open pages as an approver sees them."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class Chromium:
         # Chromium's helper processes may still write there while it exits.
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._timeout = timeout
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 - the chromium on PATH, with our own arguments
             [
                 binary,
                 "--headless=new",
@@ -108,6 +109,25 @@ class Chromium:
         self._events.clear()
         self.run(f"document.querySelector({json.dumps(selector)}).click()")
         self._wait_for("Page.loadEventFired")
+
+    def wait_until(self, expression: str, timeout: float = 5.0) -> bool:
+        """Poll the page until `expression` is truthy; False when it never was within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.run(f"Boolean({expression})"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def viewport(self, width: int, height: int, mobile: bool) -> None:
+        """Emulate a device's screen (a phone's: narrow, touch, its own scale)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=2 if mobile else 1,
+            mobile=mobile,
+        )
 
     def text(self) -> str:
         return str(self.run("document.body.innerText"))

@@ -1,0 +1,171 @@
+"""Functional tests: the team's Synthetics canaries started after the smoke test, their runs judged (moto)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.models import Launch, Stage
+from chalicelib.profiles import EnvironmentProfile, FunctionalConfig
+from chalicelib.progress import SmokeProgress
+from chalicelib.service_events import notice_of
+from chalicelib.stages.functional import canary_heard, canary_sighting, start_canaries
+from launchctl.local import synthetics
+from launchctl.local.emitters import forget, listen
+from launchctl.local.infrastructure import create_canaries
+from launchctl.local.synthetics import JourneyResult
+
+CANARY = "acme-local-journeys"
+
+
+@pytest.fixture
+def canaries(aws: Any, profile: EnvironmentProfile) -> Iterator[EnvironmentProfile]:
+    """The profile with one canary, made in moto; each run passes unless `journeys` says otherwise."""
+    named = profile.model_copy(update={"functional": FunctionalConfig(canaries=[CANARY], deadline_seconds=60)})
+    create_canaries(aws, named)
+    yield named
+    synthetics.run_journeys_with(None)
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """The events the local Synthetics emits, as EventBridge would deliver them."""
+    heard: list[dict[str, Any]] = []
+    listen(heard.append)
+    yield heard
+    forget(heard.append)
+
+
+def _smoke() -> SmokeProgress:
+    return SmokeProgress(checks=[])
+
+
+def _started(store: Any, launch: Launch, profile: EnvironmentProfile, aws: Any) -> Launch:
+    progress = start_canaries(store, launch, profile, _smoke(), aws("synthetics"))
+    store.record_result(launch.launch_id, Stage.SMOKE, progress)
+    return store.get_launch(launch.launch_id)
+
+
+def _wait_for(heard: list[dict[str, Any]], count: int = 1) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while len(heard) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return heard
+
+
+def test_each_canary_is_started_once_and_its_run_since_the_release_passes_the_functional_tests(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    synthetics.run_journeys_with(lambda name: JourneyResult(True, "every step passed", ["signed in"]))
+    started = _started(store, launch, canaries, aws)
+    (run,) = started.results.smoke.canaries
+    assert (run.name, run.started, run.state) == (CANARY, True, "waiting")
+    assert run.arn == f"arn:aws:synthetics:us-east-1:123456789012:canary:{CANARY}"
+    _wait_for(events)
+    sighting = canary_sighting(started, canaries, aws("synthetics"))
+    assert sighting.resources == [run.arn]
+    assert sighting.outcome.verdict == "done"
+    (passed,) = sighting.outcome.progress.canaries  # type: ignore[union-attr]
+    assert (passed.state, passed.reason) == ("PASSED", "every step passed")
+    assert passed.run_id
+    assert passed.artifacts.startswith(f"s3://{canaries.frontend.backup_bucket}/canary/{CANARY}/")
+
+
+def test_a_failed_run_fails_the_functional_tests_with_its_id_and_reason(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    synthetics.run_journeys_with(lambda name: JourneyResult(False, "dashboard data: the orders did not load"))
+    started = _started(store, launch, canaries, aws)
+    _wait_for(events)
+    outcome = canary_sighting(started, canaries, aws("synthetics")).outcome
+    assert outcome.verdict == "failed"
+    assert outcome.reason.startswith(f"canary {CANARY} run ")
+    assert outcome.reason.endswith("failed: dashboard data: the orders did not load")
+
+
+def test_until_its_run_ends_the_canary_is_waited_for(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    release = threading.Event()
+
+    def slow(name: str) -> JourneyResult:
+        release.wait(10)
+        return JourneyResult(True, "every step passed")
+
+    synthetics.run_journeys_with(slow)
+    started = _started(store, launch, canaries, aws)
+    assert canary_sighting(started, canaries, aws("synthetics")).outcome.verdict == "pending"
+    # Running, the canary cannot be started again: a retried step keeps the run it started.
+    again = start_canaries(store, started, canaries, started.results.smoke, aws("synthetics"))
+    assert again.canaries == started.results.smoke.canaries
+    release.set()
+    _wait_for(events)
+
+
+def test_a_canary_already_running_on_its_schedule_is_not_started_and_its_next_run_decides(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    release = threading.Event()
+    synthetics.run_journeys_with(lambda name: (release.wait(10), JourneyResult(True, "ok"))[1])
+    aws("synthetics").start_canary(Name=CANARY)  # its schedule started it before the launch asked
+    started = _started(store, launch, canaries, aws)
+    assert started.results.smoke.canaries[0].started is False
+    release.set()
+    _wait_for(events)
+
+
+def test_a_run_event_decides_the_canary_only_when_the_run_began_after_the_launch_asked(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    synthetics.run_journeys_with(lambda name: JourneyResult(False, "the previous release's run"))
+    started = _started(store, launch, canaries, aws)
+    event = _wait_for(events)[0]
+    notice = notice_of(event)
+    assert notice is not None
+    assert (notice.kind, notice.verdict, notice.resource) == ("canary", "failed", started.results.smoke.canaries[0].arn)
+    assert canary_heard(started, canaries, CANARY, notice.canary_run or {}).verdict == "failed"
+    # The same run, had it begun before the launch asked, belongs to the release before: still waiting.
+    earlier = dict(notice.canary_run or {})
+    earlier["Timeline"] = {"Started": started.results.smoke.canaries[0].since - timedelta(minutes=5)}
+    assert canary_heard(started, canaries, CANARY, earlier).verdict == "pending"
+
+
+def test_of_two_canaries_the_first_to_pass_is_kept_and_the_launch_waits_for_the_other(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    two = canaries.model_copy(update={"functional": FunctionalConfig(canaries=[CANARY, "acme-local-mobile"])})
+    create_canaries(aws, two.model_copy(update={"functional": FunctionalConfig(canaries=["acme-local-mobile"])}))
+    synthetics.run_journeys_with(lambda name: JourneyResult(True, "ok"))
+    started = _started(store, launch, two, aws)
+    first = notice_of(_wait_for(events, 2)[0])
+    assert first is not None
+    outcome = canary_heard(started, two, first.canary_name or "", first.canary_run or {})
+    assert outcome.verdict == "pending"
+    assert [run.state for run in outcome.progress.canaries].count("PASSED") == 1  # type: ignore[union-attr]
+
+
+def test_a_canary_the_profile_names_that_does_not_exist_fails_the_step_saying_so(
+    aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    missing = profile.model_copy(update={"functional": FunctionalConfig(canaries=["nobody-made-me"])})
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        start_canaries(store, launch, missing, _smoke(), aws("synthetics"))
+
+
+def test_a_profile_that_makes_the_functional_tests_a_warning_records_a_failed_run_and_goes_on(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    functional = FunctionalConfig(canaries=[CANARY], severity="warning")
+    lenient = canaries.model_copy(update={"functional": functional})
+    synthetics.run_journeys_with(lambda name: JourneyResult(False, "mobile: wider than a 375 px screen"))
+    started = _started(store, launch, lenient, aws)
+    _wait_for(events)
+    outcome = canary_sighting(started, lenient, aws("synthetics")).outcome
+    assert outcome.verdict == "done"
+    assert outcome.reason.endswith("failed: mobile: wider than a 375 px screen (functional tests are a warning here)")
