@@ -373,12 +373,13 @@ _PROFILE_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def cmd_local(args: argparse.Namespace) -> int:
     from launchctl.credentials import RELEASE_ENGINEER
-    from launchctl.local.infrastructure import BREAKERS
+    from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS
     from launchctl.local.stack import LocalStack
 
-    unknown = sorted(set(args.breaks) - set(BREAKERS))
+    known = {*BREAKERS, *GITHUB_ITEMS}
+    unknown = sorted(set(args.breaks) - known)
     if unknown:
-        print(f"error: no check {', '.join(unknown)}; known: {', '.join(sorted(BREAKERS))}", file=sys.stderr)
+        print(f"error: no check {', '.join(unknown)}; known: {', '.join(sorted(known))}", file=sys.stderr)
         return EXIT_USAGE
     with LocalStack() as stack:
         assert stack.site is not None

@@ -128,8 +128,11 @@ def create_canaries(client: ClientFactory, profile: EnvironmentProfile) -> None:
         )
 
 
-def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "") -> None:
-    """Buckets, distribution, ECS service, database and alarms, running version FIRST_VERSION."""
+def create_environment(
+    client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "", edge: bool = True
+) -> None:
+    """Buckets, distribution, ECS service, database and alarms, running version FIRST_VERSION; with `edge`,
+    the network, certificate, load balancer and the rest only preflight reads (most of the time it takes)."""
     s3 = client("s3")
     for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, profile.frontend.artifact_bucket):
         s3.create_bucket(Bucket=bucket)
@@ -206,7 +209,10 @@ def create_environment(client: ClientFactory, profile: EnvironmentProfile, alarm
         PubliclyAccessible=False,
         DeletionProtection=True,
     )
-    create_network_and_edge(client, profile, alarm_topic_arn)
+    client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
+    push_image(client, FIRST_VERSION)
+    if edge:
+        create_network_and_edge(client, profile, alarm_topic_arn)
     cloudwatch = client("cloudwatch")
     for name in profile.bake.alarm_names:
         errors = "5xx" in name
@@ -265,7 +271,7 @@ def create_distribution(client: ClientFactory, bucket: str, distribution_id: str
 
 
 def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str) -> None:
-    """The rest of what preflight checks: VPC, certificate and domain, load balancer, secrets, monitoring, ECR."""
+    """The rest of what preflight checks: VPC, certificate and domain, load balancer, secrets, monitoring."""
     preflight = profile.preflight
     ec2 = client("ec2")
     vpc = ec2.create_vpc(
@@ -376,8 +382,6 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
     write_application_logs(client, profile, "started")
     if alarm_topic_arn:
         client("sns").subscribe(TopicArn=alarm_topic_arn, Protocol="email", Endpoint=ON_CALL)
-    client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
-    push_image(client, FIRST_VERSION)
 
 
 # CloudFront's managed policies, by id (the same in every account).

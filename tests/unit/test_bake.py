@@ -16,6 +16,12 @@ from chalicelib.waits import begin_wait
 from tests.conftest import RecordingStepFunctions, move_to
 
 
+@pytest.fixture
+def environment(application: Any) -> Any:
+    """These stages run after preflight: the application without the network and edge (tests/conftest.py)."""
+    return application
+
+
 def _begin(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any) -> BakeProgress:
     progress = begin_bake(store, store.get_launch(launch_id), profile, aws("cloudwatch"))
     store.record_result(launch_id, Stage.BAKE, progress)

@@ -16,6 +16,12 @@ from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
 
 
+@pytest.fixture
+def environment(application: Any) -> Any:
+    """These stages run after preflight: the application without the network and edge (tests/conftest.py)."""
+    return application
+
+
 class Recording:
     """A boto3 client that counts the operations called through it."""
 

@@ -15,6 +15,12 @@ from launchctl.local.infrastructure import FIRST_VERSION, REGION, site_build
 from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
 
 
+@pytest.fixture
+def environment(application: Any) -> Any:
+    """These stages run after preflight: the application without the network and edge (tests/conftest.py)."""
+    return application
+
+
 def _site(aws: Any, profile: Any) -> dict[str, bytes]:
     s3 = aws("s3")
     bucket = profile.frontend.site_bucket
