@@ -68,19 +68,24 @@ def _decided(run: CanaryRun, found: dict[str, Any]) -> CanaryRun:
 def _first_run_since(synthetics: Any, run: CanaryRun) -> dict[str, Any] | None:
     """The canary's first finished run that started after the launch asked for it."""
     runs = synthetics.get_canary_runs(Name=run.name, MaxResults=20).get("CanaryRuns", [])
-    finished = [
-        found
+    finished = {
+        started: found
         for found in runs
         if found.get("Status", {}).get("State") in {"PASSED", "FAILED"}
-        and _started(found) is not None
-        and _started(found) >= run.since - CLOCK_SKEW  # type: ignore[operator]
-    ]
-    return min(finished, key=lambda found: _started(found)) if finished else None  # type: ignore[arg-type, return-value]
+        and (started := _started(found)) is not None
+        and _counts(started, run)
+    }
+    return finished[min(finished)] if finished else None
 
 
 def _started(found: dict[str, Any]) -> datetime | None:
     started = found.get("Timeline", {}).get("Started")
     return started if isinstance(started, datetime) else None
+
+
+def _counts(started: datetime, run: CanaryRun) -> bool:
+    """A run counts for the launch when it began after the launch asked (the clocks' skew allowed)."""
+    return started >= run.since - CLOCK_SKEW
 
 
 def outcome_of(smoke: SmokeProgress, profile: EnvironmentProfile) -> Outcome:
@@ -120,7 +125,7 @@ def canary_heard(launch: Launch, profile: EnvironmentProfile, name: str, run: di
     runs = []
     for known in smoke.canaries:
         started = _started(run)
-        if known.name == name and known.state == "waiting" and started and started >= known.since - CLOCK_SKEW:
+        if known.name == name and known.state == "waiting" and started is not None and _counts(started, known):
             runs.append(_decided(known, run))
         else:
             runs.append(known)

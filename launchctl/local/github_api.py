@@ -57,6 +57,23 @@ class Deployment:
         }
 
 
+def app_key_pair() -> tuple[str, str]:
+    """A GitHub App's RSA key pair as GitHub hands them out: (private key PEM, public key PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
 @dataclass
 class GitHubAppIdentity:
     """A GitHub App as GitHub knows it: its id, its public key, the repositories it is installed on."""

@@ -35,7 +35,7 @@ from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deploymen
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.eventbridge import LocalEventBridge
 from launchctl.local.faults import FaultInjector
-from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi
+from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
 from launchctl.local.infrastructure import (
     ACCOUNT_ID,
     ENVIRONMENT_ACCOUNT_ID,
@@ -275,18 +275,7 @@ class LocalStack:
         repository's CI has passed every required check on every commit, until a test records otherwise."""
         import secrets
 
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._github_app_key = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        public = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        self._github_app_key, public = app_key_pair()
         checks = packaged.preflight.release_checks
         repositories = {checks.repository: 4_200_001} if checks else {}
         app = GitHubAppIdentity(app_id=GITHUB_APP_ID, public_key_pem=public, installations=repositories)

@@ -8,13 +8,11 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.preflight import CHECKS, Context, Release, _run_one
 from chalicelib.profiles import EnvironmentProfile, ReleaseChecks
 from chalicelib.release_checks import GitHubApp, GitHubUnreadable, app_from_secret, app_jwt
-from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi
+from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
 from tests.conftest import unit_profile
 
 APP_ID = "31337"
@@ -23,22 +21,9 @@ COMMIT = "c0ffee" * 6 + "c0fe"
 REQUIRED = ["build", "unit-tests", "integration-tests", "e2e-tests"]
 
 
-def _key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    return _key()
+    return app_key_pair()
 
 
 @pytest.fixture
@@ -104,7 +89,7 @@ def test_checks_that_ran_on_another_commit_do_not_count(github: LocalGitHubApi, 
 
 
 def test_an_app_github_does_not_know_is_refused_and_the_check_fails_saying_so(github: LocalGitHubApi) -> None:
-    stranger, _ = _key()
+    stranger, _ = app_key_pair()
     result = _check(github, stranger)
     assert result.result == "fail"
     assert result.evidence["unreadable"] == "GitHubUnreadable"
