@@ -100,7 +100,7 @@ def outcome_of(smoke: SmokeProgress, profile: EnvironmentProfile) -> Outcome:
     if waiting:
         return Outcome(verdict="pending", reason=f"waiting for {', '.join(waiting)}", progress=smoke)
     if failed:
-        return Outcome(verdict="done", reason=f"{said} (functional tests are a warning here)", progress=smoke)
+        return Outcome(verdict="done", reason=f"{said} (functional.canaries is a warning here)", progress=smoke)
     passed = ", ".join(f"{run.name} ({run.run_id})" for run in smoke.canaries)
     return Outcome(verdict="done", reason=f"functional tests passed: {passed}", progress=smoke)
 

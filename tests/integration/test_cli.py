@@ -145,3 +145,8 @@ def test_cli_preflight_prints_the_full_report_and_exits_4_on_a_blocking_failure(
     assert code == cli.EXIT_STOPPED
     assert "FAIL s3.site_versioning" in out
     assert out.strip().endswith("a launch would be BLOCKED")
+    # With a commit, the release's own tests are read on GitHub too: here one of them failed on every commit.
+    with stack.broken("app.release_tests"):
+        code, out = _run(stack, capsys, "preflight", "--env", "local", "--git-sha", "abcdef1234567")
+    assert code == cli.EXIT_STOPPED
+    assert "FAIL app.release_tests" in out

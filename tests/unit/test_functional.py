@@ -168,4 +168,4 @@ def test_a_profile_that_makes_the_functional_tests_a_warning_records_a_failed_ru
     _wait_for(events)
     outcome = canary_sighting(started, lenient, aws("synthetics")).outcome
     assert outcome.verdict == "done"
-    assert outcome.reason.endswith("failed: mobile: wider than a 375 px screen (functional tests are a warning here)")
+    assert outcome.reason.endswith("failed: mobile: wider than a 375 px screen (functional.canaries is a warning here)")
