@@ -9,6 +9,7 @@ navigation, all in a phone's 375 px viewport. A release can be made to fail it (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -22,6 +23,9 @@ from launchctl.local.eventbridge import service_event
 
 logger = logging.getLogger(__name__)
 PHONE = (375, 667)
+# How long a step may take to show on the page: generous, since a busy machine paints slowly and a step that
+# fails says so at once (the dashboard marks a failed data request).
+STEP_SECONDS = 15.0
 
 
 @dataclass
@@ -174,12 +178,25 @@ class LocalJourney:
         self._lock = threading.Lock()
 
     def __call__(self, canary: str) -> JourneyResult:
+        """One run; a browser that broke under it (not the site failing a step) is started afresh and the
+        journey run once more, as Synthetics runs each canary in a browser of its own."""
         with self._lock:
             try:
-                browser = self._chromium()
-            except Exception as exc:  # noqa: BLE001 - no browser is the run's failure, said
-                return JourneyResult(False, f"the local Synthetics runs canaries in chromium: {exc}")
-            return journey(browser, self._site_url)
+                return journey(self._chromium(), self._site_url)
+            except Exception:  # the browser, not the site (a failed step is a result): start it afresh
+                logger.debug("the journey's browser broke; starting another", exc_info=True)
+                self._discard()
+            try:
+                return journey(self._chromium(), self._site_url)
+            except Exception as exc:  # noqa: BLE001 - broken twice: the run fails, saying so
+                self._discard()
+                return JourneyResult(False, f"the local Synthetics could not run chromium: {exc}")
+
+    def _discard(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(Exception):
+                self._browser.close()
+            self._browser = None
 
     def _chromium(self) -> Any:
         from launchctl.local.browser import Chromium
@@ -190,9 +207,7 @@ class LocalJourney:
 
     def close(self) -> None:
         with self._lock:
-            if self._browser is not None:
-                self._browser.close()
-                self._browser = None
+            self._discard()
 
 
 def journey(browser: Any, site: str) -> JourneyResult:
@@ -205,30 +220,30 @@ def journey(browser: Any, site: str) -> JourneyResult:
     browser.send("Network.clearBrowserCookies")
     browser.viewport(*PHONE, mobile=True)
     browser.open(f"{site}/login")
-    if not browser.wait_until("document.querySelector('#sign-in')"):
+    if not browser.wait_until("document.querySelector('#sign-in')", STEP_SECONDS):
         return failed("registration/login: no sign-in form at /login")
     browser.run(
         "document.querySelector('#email').value = 'synthetics@acme.example';"
         "document.querySelector('#password').value = 'canary-password'"
     )
     browser.click_and_wait("#sign-in")
-    if not browser.wait_until("location.pathname === '/dashboard'"):
+    if not browser.wait_until("location.pathname === '/dashboard'", STEP_SECONDS):
         return failed("registration/login: signing in did not lead to the dashboard")
     steps.append("signed in")
     orders = "document.querySelector('#orders')"
-    browser.wait_until(f"{orders}.children.length > 0 || {orders}.dataset.error")
+    browser.wait_until(f"{orders}.children.length > 0 || {orders}.dataset.error", STEP_SECONDS)
     if not browser.run(f"{orders}.children.length > 0"):
         error = browser.run(f"{orders}.dataset.error")
         return failed(f"dashboard data: the orders did not load (the API answered {error or 'nothing'})")
     steps.append("dashboard data loaded")
-    if not browser.wait_until("document.querySelector('#live').textContent === 'live'"):
+    if not browser.wait_until("document.querySelector('#live').textContent === 'live'", STEP_SECONDS):
         return failed("real-time updates: no message over the WebSocket")
     steps.append("live update received")
     if browser.run("document.documentElement.scrollWidth > window.innerWidth"):
         return failed(f"mobile: the dashboard is wider than a {PHONE[0]} px screen")
     steps.append(f"fits a {PHONE[0]} px screen")
     browser.click_and_wait("#home")
-    if not browser.wait_until("location.pathname === '/'"):
+    if not browser.wait_until("location.pathname === '/'", STEP_SECONDS):
         return failed("navigation: the Home link did not lead home")
     steps.append("navigated home")
     return JourneyResult(True, "every step passed", steps)

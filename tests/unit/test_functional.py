@@ -169,3 +169,26 @@ def test_a_profile_that_makes_the_functional_tests_a_warning_records_a_failed_ru
     outcome = canary_sighting(started, lenient, aws("synthetics")).outcome
     assert outcome.verdict == "done"
     assert outcome.reason.endswith("failed: mobile: wider than a 375 px screen (functional.canaries is a warning here)")
+
+
+def test_a_browser_that_breaks_under_a_run_is_started_afresh_and_a_browser_broken_twice_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The site failing a step is a result; the local browser going away is not the release's fault."""
+    runner = synthetics.LocalJourney("http://127.0.0.1:1")
+    browsers: list[object] = []
+    monkeypatch.setattr(runner, "_chromium", lambda: browsers.append(object()) or browsers[-1])
+    outcomes = iter([ConnectionError("chromium went away"), JourneyResult(True, "every step passed")])
+
+    def journey(browser: Any, site: str) -> JourneyResult:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(synthetics, "journey", journey)
+    assert runner("acme-local-journeys") == JourneyResult(True, "every step passed")
+    assert len(browsers) == 2
+    outcomes = iter([ConnectionError("gone"), ConnectionError("gone again")])
+    failed = runner("acme-local-journeys")
+    assert (failed.passed, failed.reason) == (False, "the local Synthetics could not run chromium: gone again")
