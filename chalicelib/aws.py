@@ -32,6 +32,10 @@ def session() -> Any:
     return _session()
 
 
+# A client's connections: as many as a stage's copies in flight (chalicelib/stages/copies.py), and a few more.
+CONNECTIONS = 20
+
+
 def client(service: str, region: str | None = None) -> Any:
     """A client for `service` (in `region`, else the session's), honouring AWS_ENDPOINT_URL and the
     standard retry mode."""
@@ -48,7 +52,12 @@ def _client(service: str, region: str | None) -> Any:
             service,
             region_name=region,
             endpoint_url=runtime.environ().get("AWS_ENDPOINT_URL") or None,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                read_timeout=30,
+                max_pool_connections=CONNECTIONS,
+            ),
         )
 
 
@@ -120,7 +129,12 @@ def _environment_client(session: Session, service: str, region: str | None) -> A
             service,
             region_name=region,
             endpoint_url=runtime.environ().get("AWS_ENDPOINT_URL") or None,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                read_timeout=30,
+                max_pool_connections=CONNECTIONS,
+            ),
         )
 
 

@@ -10,6 +10,7 @@ from chalicelib.errors import FrontendDeployFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import FrontendProgress
+from chalicelib.stages.copies import copy_each
 from chalicelib.stages.rollback_point import object_keys
 from chalicelib.store import LaunchStore
 
@@ -79,8 +80,8 @@ def deploy_frontend(
     changed = sorted(key for key, etag in release.items() if live.get(key) != etag)
     removed = sorted(set(live) - set(release))
     store.record_change(launch.launch_id, Change.FRONTEND)
-    # Hashed assets first and entry documents last: a page never references an asset not yet uploaded.
-    for key in sorted(changed, key=lambda k: cache_control(k) == NO_CACHE):
+
+    def upload(key: str) -> None:
         s3.copy_object(
             Bucket=site_bucket,
             Key=key,
@@ -90,6 +91,10 @@ def deploy_frontend(
             MetadataDirective="REPLACE",
             Metadata={"launch-id": launch.launch_id, "release-version": request.version},
         )
+
+    # Every asset before any entry document: a page never references an asset not yet uploaded.
+    copy_each(upload, [key for key in changed if cache_control(key) != NO_CACHE])
+    copy_each(upload, [key for key in changed if cache_control(key) == NO_CACHE])
     # The rollback point holds every removed object's version, so deleting is safe to undo.
     refused = delete_objects(s3, site_bucket, removed)
     if refused:

@@ -9,6 +9,7 @@ from chalicelib.errors import RollbackPointFailed
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackPointProgress
+from chalicelib.stages.copies import copy_each
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, snapshot_ready
 
@@ -45,17 +46,17 @@ def backup_prefix(launch_id: str) -> str:
 def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket: str, prefix: str) -> int:
     """Copy each recorded object version into the backup bucket; objects already copied are skipped."""
     present = object_keys(s3, backup_bucket, prefix)
-    copied = 0
-    for key, version in sorted(point.site_versions.items()):
-        if prefix + key in present:
-            continue
+    missing = sorted(key for key in point.site_versions if prefix + key not in present)
+
+    def back_up(key: str) -> None:
         s3.copy_object(
             Bucket=backup_bucket,
             Key=prefix + key,
-            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": version},
+            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": point.site_versions[key]},
         )
-        copied += 1
-    return copied
+
+    copy_each(back_up, missing)
+    return len(missing)
 
 
 def snapshot_status(rds: Any, snapshot: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +30,8 @@ class Recording:
     def __init__(self, client: Any) -> None:
         self._client = client
         self.calls: Counter[str] = Counter()
+        self.copies: list[tuple[str, float, float]] = []  # each copy's key, start and end
+        self._lock = threading.Lock()  # a stage copies from several threads at once
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
@@ -35,8 +39,15 @@ class Recording:
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attribute(*args, **kwargs)
+            with self._lock:
+                self.calls[name] += 1
+            began = time.monotonic()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                if name == "copy_object":
+                    with self._lock:
+                        self.copies.append((kwargs["Key"], began, time.monotonic()))
 
         return call
 
@@ -193,6 +204,19 @@ def test_a_retried_frontend_uploads_nothing_twice_and_reuses_its_invalidation(
     assert again.uploaded == 0
     assert again.unchanged == first.uploaded
     assert again.invalidation_id == first.invalidation_id
+
+
+def test_every_asset_is_uploaded_before_any_entry_document_though_copies_run_at_once(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    stored = _with_rollback_point(store, launch, profile, environment)
+    s3 = Recording(environment("s3"))
+    frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"))
+    entry = [(start, end) for key, start, end in s3.copies if frontend.cache_control(key) == frontend.NO_CACHE]
+    assets = [(start, end) for key, start, end in s3.copies if frontend.cache_control(key) != frontend.NO_CACHE]
+    assert entry
+    assert assets
+    assert max(end for _, end in assets) <= min(start for start, _ in entry)
 
 
 def test_objects_s3_would_not_delete_fail_the_frontend_naming_each(

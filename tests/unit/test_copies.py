@@ -1,0 +1,53 @@
+"""Bounded parallel copies: how many are in flight, and what a failure leaves."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from chalicelib.stages.copies import COPIES_IN_FLIGHT, copy_each
+
+
+class Tracker:
+    """A copy that takes a moment and counts how many run at once."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.done: list[str] = []
+        self.fail_on = fail_on
+
+    def __call__(self, key: str) -> None:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.01)
+        with self.lock:
+            self.running -= 1
+            self.done.append(key)
+        if key == self.fail_on:
+            raise RuntimeError(f"S3 refused {key}")
+
+
+def test_copies_run_many_at_once_and_never_more_than_the_bound() -> None:
+    copy = Tracker()
+    copy_each(copy, [f"assets/{n}.js" for n in range(100)])
+    assert sorted(copy.done) == sorted(f"assets/{n}.js" for n in range(100))
+    assert 8 <= copy.most <= COPIES_IN_FLIGHT
+
+
+def test_a_failed_copy_is_raised_once_every_copy_started_has_ended() -> None:
+    copy = Tracker(fail_on="assets/3.js")
+    with pytest.raises(RuntimeError, match=r"S3 refused assets/3\.js"):
+        copy_each(copy, [f"assets/{n}.js" for n in range(40)])
+    assert copy.running == 0  # nothing left running behind the failed step
+    assert len(copy.done) == 40
+
+
+def test_one_copy_runs_in_the_callers_thread() -> None:
+    seen: list[str] = []
+    copy_each(lambda key: seen.append(threading.current_thread().name), ["index.html"])
+    assert seen == [threading.current_thread().name]
