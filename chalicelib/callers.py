@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -193,10 +195,55 @@ def verify_iam_token(token: str, config: IdentityConfig) -> Caller:
     moment = datetime.now(UTC)
     if lifetime > MAX_IAM_TOKEN_SECONDS or signed_at - CLOCK_SKEW > moment:
         raise Unauthenticated(f"the IAM token must be signed now, for at most {MAX_IAM_TOKEN_SECONDS} s")
-    if signed_at + timedelta(seconds=lifetime) < moment:
+    expires_at = signed_at + timedelta(seconds=lifetime)
+    if expires_at < moment:
         raise Unauthenticated("the IAM token has expired")
+    # A token STS vouched for is believed until it expires, without asking again: the same STS answer
+    # each time, at a round trip a request. Kept by the token's digest (never the token), per container.
+    verified = _verified_identities()
+    digest = hashlib.sha256(f"{config.sts_endpoint}\n{config.oidc_audience}\n{token}".encode()).hexdigest()
+    identity = verified.get(digest, moment)
+    if identity is None:
+        identity = _ask_sts(trusted, parsed.query, config)
+        verified.put(digest, identity, expires_at)
+    # Named by the ARN STS vouches for; a person only once a profile's people directory says so.
+    return Caller(kind="iam", subject=identity["Arn"], name=identity["Arn"], claims=identity)
+
+
+class VerifiedIdentities:
+    """The identities STS vouched for, by token digest, each until its token expires; bounded."""
+
+    MOST = 512
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._identities: dict[str, tuple[dict[str, str], datetime]] = {}
+
+    def get(self, digest: str, moment: datetime) -> dict[str, str] | None:
+        with self._lock:
+            found = self._identities.get(digest)
+            if found is None or found[1] < moment:
+                self._identities.pop(digest, None)
+                return None
+            return found[0]
+
+    def put(self, digest: str, identity: dict[str, str], expires_at: datetime) -> None:
+        with self._lock:
+            if len(self._identities) >= self.MOST:
+                # The one that expires soonest goes: a busy container keeps the tokens still in use.
+                del self._identities[min(self._identities, key=lambda key: self._identities[key][1])]
+            self._identities[digest] = (identity, expires_at)
+
+
+@kept
+def _verified_identities() -> VerifiedIdentities:
+    return VerifiedIdentities()
+
+
+def _ask_sts(trusted: urllib.parse.SplitResult, query: str, config: IdentityConfig) -> dict[str, str]:
+    """Send the presigned GetCallerIdentity to the trusted endpoint; who STS says signed it."""
     request = urllib.request.Request(
-        urllib.parse.urlunsplit((trusted.scheme, trusted.netloc, "/", parsed.query, "")),
+        urllib.parse.urlunsplit((trusted.scheme, trusted.netloc, "/", query, "")),
         headers={AUDIENCE_HEADER: config.oidc_audience, "Accept": "application/xml"},
     )
     try:
@@ -208,9 +255,7 @@ def verify_iam_token(token: str, config: IdentityConfig) -> Caller:
         raise IdentityProviderUnavailable(f"STS answered {exc.code}") from None
     except OSError as exc:
         raise IdentityProviderUnavailable(f"STS could not be reached: {exc}") from None
-    identity = _caller_identity(body)
-    # Named by the ARN STS vouches for; a person only once a profile's people directory says so.
-    return Caller(kind="iam", subject=identity["Arn"], name=identity["Arn"], claims=identity)
+    return _caller_identity(body)
 
 
 def _sts_error(body: bytes) -> str:

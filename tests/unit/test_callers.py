@@ -205,3 +205,44 @@ def test_an_iam_token_for_another_sts_endpoint_is_not_forwarded(iam: tuple[Any, 
     elsewhere = url.replace(urllib.parse.urlsplit(url).netloc, "attacker.example")
     with pytest.raises(Unauthenticated, match="another endpoint"):
         authenticate(_token(elsewhere), config)
+
+
+def test_a_token_sts_vouched_for_is_believed_until_it_expires_without_asking_again(
+    iam: tuple[Any, IdentityConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import callers
+
+    people, config = iam
+    asked: list[str] = []
+    ask = callers._ask_sts
+
+    def counted(*args: Any) -> dict[str, str]:
+        asked.append("sts")
+        return ask(*args)
+
+    monkeypatch.setattr(callers, "_ask_sts", counted)
+    token = people.iam_token("sam@acme.example")()
+    first = authenticate(token, config)
+    again = authenticate(token, config)
+    assert first == again
+    assert asked == ["sts"]
+    # Another controller's audience is another question, asked of STS (which refuses it).
+    with pytest.raises(Unauthenticated, match="signature"):
+        authenticate(token, config.model_copy(update={"oidc_audience": "another-controller"}))
+    assert asked == ["sts", "sts"]
+
+
+def test_the_verified_identities_forget_an_expired_token_and_keep_at_most_their_bound() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.callers import VerifiedIdentities
+
+    kept = VerifiedIdentities()
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    kept.put("a", {"Arn": "arn:a"}, now + timedelta(seconds=60))
+    assert kept.get("a", now) == {"Arn": "arn:a"}
+    assert kept.get("a", now + timedelta(seconds=61)) is None
+    for n in range(VerifiedIdentities.MOST + 5):
+        kept.put(f"t{n}", {"Arn": f"arn:{n}"}, now + timedelta(seconds=100 + n))
+    assert kept.get("t0", now) is None  # the soonest to expire went first
+    assert kept.get(f"t{VerifiedIdentities.MOST + 4}", now) == {"Arn": f"arn:{VerifiedIdentities.MOST + 4}"}
