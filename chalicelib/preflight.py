@@ -227,6 +227,31 @@ def site_versioning(ctx: Context) -> Verdict:
     return status == "Enabled", {"versioning": status}
 
 
+@check(
+    "s3.noncurrent_expiry",
+    "Infrastructure",
+    "Site bucket's old versions expire (a lifecycle rule), so its history does not grow forever",
+    lambda p: p.frontend.site_bucket,
+    severity="warning",
+)
+def noncurrent_expiry(ctx: Context) -> Verdict:
+    """Every launch writes new versions of the site's objects; kept forever, they cost storage, and every
+    listing of the bucket's versions reads them all."""
+    s3 = ctx.client("s3")
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=ctx.profile.frontend.site_bucket).get("Rules", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+        rules = []
+    expiring = {
+        rule.get("ID", "(unnamed)"): rule["NoncurrentVersionExpiration"].get("NoncurrentDays")
+        for rule in rules
+        if rule.get("Status") == "Enabled" and rule.get("NoncurrentVersionExpiration")
+    }
+    return bool(expiring), {"noncurrent_versions_expire_after_days": expiring, "rules": len(rules)}
+
+
 @check("s3.backup_bucket", "Infrastructure", "Backup bucket present", lambda p: p.frontend.backup_bucket)
 def backup_bucket(ctx: Context) -> Verdict:
     ctx.client("s3").head_bucket(Bucket=ctx.profile.frontend.backup_bucket)

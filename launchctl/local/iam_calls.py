@@ -227,6 +227,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "s3.ListObjectVersions": _bucket("s3:ListBucketVersions"),
     "s3.GetBucketVersioning": _bucket("s3:GetBucketVersioning"),
     "s3.GetBucketCors": _bucket("s3:GetBucketCORS"),  # IAM spells the action CORS
+    "s3.GetBucketLifecycleConfiguration": _bucket("s3:GetLifecycleConfiguration"),
     "secrets-manager.GetSecretValue": _secret("secretsmanager:GetSecretValue"),
     "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
     "synthetics.GetCanary": _canary("synthetics:GetCanary"),

@@ -110,6 +110,23 @@ def _critical_findings(client: ClientFactory, version: str) -> None:
     )
 
 
+def expire_old_versions(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The site bucket keeps a replaced version 30 days (a rollback reaches back a launch or two), then drops it."""
+    client("s3").put_bucket_lifecycle_configuration(
+        Bucket=profile.frontend.site_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-old-site-versions",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                }
+            ]
+        },
+    )
+
+
 def create_canaries(client: ClientFactory, profile: EnvironmentProfile) -> None:
     """The team's functional test canaries, each to run once when started (rate(0 minute)), keeping their
     screenshots and logs in the backup bucket; the local Synthetics runs the sample site's journey."""
@@ -137,6 +154,7 @@ def create_environment(
     for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, profile.frontend.artifact_bucket):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"})
+    expire_old_versions(client, profile)
     for key, body in site_build(FIRST_VERSION).items():
         s3.put_object(Bucket=profile.frontend.site_bucket, Key=key, Body=body, ContentType=_type(key))
     create_distribution(client, profile.frontend.site_bucket, profile.frontend.distribution_id)
@@ -762,6 +780,9 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
         Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Suspended"}
     ),
     "s3.backup_bucket": lambda client, profile: client("s3").delete_bucket(Bucket=profile.frontend.backup_bucket),
+    "s3.noncurrent_expiry": lambda client, profile: client("s3").delete_bucket_lifecycle(
+        Bucket=profile.frontend.site_bucket
+    ),
     "cloudfront.enabled": _change_distribution(lambda config: config.update(Enabled=False)),
     "cloudfront.custom_domain": _change_distribution(lambda config: config.update(Aliases={"Quantity": 0})),
     "cloudfront.certificate": _expiring_certificate,
@@ -821,6 +842,7 @@ def _vendored_bundles_gone(client: ClientFactory, profile: EnvironmentProfile) -
 # How to put back what a breaker broke, for the items tests break on a shared stack and must leave whole.
 REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "access.environment_role": _trust_the_controller_again,
+    "s3.noncurrent_expiry": expire_old_versions,
     "s3.site_versioning": lambda client, profile: client("s3").put_bucket_versioning(
         Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"}
     ),
