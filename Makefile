@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package deploy local clean bench bench-events browser target-role
+.PHONY: demo test lint format package deploy local clean bench bench-events bench-sites browser target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -97,5 +97,10 @@ bench: $(STAMP)
 
 # What a launch costs on events (state transitions, invocations) for short and long bakes and rollouts, and how
 # fast a breach set mid-bake rolls back: launches on the local stack, about two and a half minutes.
+# The frontend stages by the site's size (100 and 1,000 objects; S3 calls made 30 ms slower, as on AWS): time,
+# S3 calls, calls in flight, the launch item's size, the largest event.
+bench-sites: $(STAMP)
+	$(BIN)/python benchmarks/site_sizes.py 100 1000 --s3-ms 30
+
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/event_costs.py

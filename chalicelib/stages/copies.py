@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 COPIES_IN_FLIGHT = 16
 
 
-def copy_each(copy: Callable[[str], None], keys: Iterable[str], in_flight: int = COPIES_IN_FLIGHT) -> None:
-    """Run `copy(key)` for every key, at most `in_flight` at once. Every copy started has ended when this
-    returns or raises (none is left running behind a failed step); the first failure is raised."""
+def copy_each(copy: Callable[[str], None], keys: Iterable[str], in_flight: int | None = None) -> None:
+    """Run `copy(key)` for every key, at most `in_flight` (COPIES_IN_FLIGHT) at once. Every copy started has
+    ended when this returns or raises (none is left running behind a failed step); the first failure is raised."""
+    in_flight = in_flight or COPIES_IN_FLIGHT
     pending = list(keys)
     if len(pending) <= 1:
         for key in pending:
