@@ -145,13 +145,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     parser.add_argument("--s3-ms", type=float, default=30, help="added to each S3 call (AWS's latency)")
-    parser.add_argument("--in-flight", type=int, help="copies at once (default: the stages' own)")
+    parser.add_argument("--in-flight", type=int, help="S3 calls at once (default: the stages' own)")
     args = parser.parse_args()
-    from chalicelib.stages import copies
+    from chalicelib.stages import per_object
 
     if args.in_flight:
-        copies.COPIES_IN_FLIGHT = args.in_flight
-    print(f"each S3 call takes {args.s3_ms:g} ms more than moto's; copies in flight at most {copies.COPIES_IN_FLIGHT}")
+        per_object.CALLS_IN_FLIGHT = args.in_flight
+    print(f"each S3 call takes {args.s3_ms:g} ms more than moto's; at most {per_object.CALLS_IN_FLIGHT} in flight")
     print("| site objects | rollback point | deploy | rollback | launch item | largest event |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:

@@ -32,7 +32,7 @@ def session() -> Any:
     return _session()
 
 
-# A client's connections: as many as a stage's copies in flight (chalicelib/stages/copies.py), and a few more.
+# A client's connections: as many as a stage's S3 calls in flight (chalicelib/stages/per_object.py), and more.
 CONNECTIONS = 20
 
 

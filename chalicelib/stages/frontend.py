@@ -10,7 +10,7 @@ from chalicelib.errors import FrontendDeployFailed
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import FrontendProgress
-from chalicelib.stages.copies import copy_each
+from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import object_keys
 from chalicelib.store import LaunchStore
 
@@ -93,8 +93,8 @@ def deploy_frontend(
         )
 
     # Every asset before any entry document: a page never references an asset not yet uploaded.
-    copy_each(upload, [key for key in changed if cache_control(key) != NO_CACHE])
-    copy_each(upload, [key for key in changed if cache_control(key) == NO_CACHE])
+    each_object(upload, [key for key in changed if cache_control(key) != NO_CACHE])
+    each_object(upload, [key for key in changed if cache_control(key) == NO_CACHE])
     # The rollback point holds every removed object's version, so deleting is safe to undo.
     refused = delete_objects(s3, site_bucket, removed)
     if refused:

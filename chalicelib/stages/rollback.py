@@ -13,8 +13,8 @@ from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
-from chalicelib.stages.copies import copy_each
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
+from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import live_site_versions
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, restored
@@ -135,7 +135,7 @@ def restore_frontend(
     recorded = point.site_versions
     live = live_site_versions(s3, bucket)
     restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
-    copy_each(
+    each_object(
         lambda key: s3.copy_object(
             Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]}
         ),

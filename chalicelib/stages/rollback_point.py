@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 from chalicelib.errors import RollbackPointFailed
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackPointProgress
-from chalicelib.stages.copies import copy_each
+from chalicelib.stages.per_object import each_object
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, snapshot_ready
 
@@ -18,13 +19,22 @@ SNAPSHOT_FAILED = {"failed", "incompatible-restore", "deleted"}
 
 
 def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
-    """Key -> version id of every object currently served from a versioned bucket."""
+    """Key -> version id of every object currently served from a versioned bucket.
+
+    The current objects are listed (a page per thousand), then each one's version is read (HeadObject,
+    many at once): the cost follows the site's size, not the bucket's history, which ListObjectVersions
+    would read in full, every old version of every launch before."""
+    keys = [key for key in object_keys(s3, bucket) if not key.endswith("/")]
     versions: dict[str, str] = {}
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        for version in page.get("Versions", []):
-            if version["IsLatest"]:
-                versions[version["Key"]] = version["VersionId"]
-    return versions
+    lock = threading.Lock()
+
+    def version_of(key: str) -> None:
+        found = s3.head_object(Bucket=bucket, Key=key).get("VersionId") or "null"
+        with lock:
+            versions[key] = found
+
+    each_object(version_of, keys)
+    return dict(sorted(versions.items()))
 
 
 def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
@@ -55,7 +65,7 @@ def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket:
             CopySource={"Bucket": site_bucket, "Key": key, "VersionId": point.site_versions[key]},
         )
 
-    copy_each(back_up, missing)
+    each_object(back_up, missing)
     return len(missing)
 
 

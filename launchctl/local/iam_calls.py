@@ -221,6 +221,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "s3.CopyObject": _copy_object,
     "s3.DeleteObjects": _delete_objects,
     "s3.GetObject": _object("s3:GetObject"),
+    "s3.HeadObject": _object("s3:GetObject"),  # IAM has no HeadObject: a head is judged as a get
     "s3.PutObject": _object("s3:PutObject"),
     "s3.HeadBucket": _bucket("s3:ListBucket"),
     "s3.ListObjectsV2": _bucket("s3:ListBucket"),

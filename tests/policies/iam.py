@@ -28,6 +28,9 @@ REFUSED_ON_PURPOSE = {
     # The same moved bucket, as the CORS check reads it.
     ("preflight@environment", "s3:GetBucketCORS", "arn:aws:s3:::acme-site-moved"): "test_launches.py, as above",
     ("api_handler@environment", "s3:GetBucketCORS", "arn:aws:s3:::acme-site-moved"): "test_isolation.py, as above",
+    # And as the old versions' expiry check reads it.
+    ("preflight@environment", "s3:GetLifecycleConfiguration", "arn:aws:s3:::acme-site-moved"): "test_launches.py",
+    ("api_handler@environment", "s3:GetLifecycleConfiguration", "arn:aws:s3:::acme-site-moved"): "test_isolation.py",
 }
 # The Lambda runtime writes the function's logs and its traces (X-Ray is on), not the function's code.
 # What SNS does with the publisher's rights when a function publishes to the paging topic (encrypted with the

@@ -80,6 +80,28 @@ def _with_rollback_point(store: Any, launch: Launch, profile: Any, aws: Any) -> 
 # -- rollback point -------------------------------------------------------------------------------
 
 
+def test_the_live_versions_cost_the_same_whatever_the_buckets_history(environment: Any, profile: Any) -> None:
+    """Issue 18: listing every old version made each launch slower than the last; the current objects and
+    one head each cost what the site's size costs, and name the same versions."""
+    site = profile.frontend.site_bucket
+    raw = environment("s3")
+
+    def read() -> tuple[dict[str, str], Counter[str]]:
+        s3 = Recording(raw)
+        return rollback_point.live_site_versions(s3, site), s3.calls
+
+    before, first = read()
+    for generation in range(20):
+        for key in before:
+            raw.put_object(Bucket=site, Key=key, Body=f"generation {generation}".encode())
+    after, twentieth = read()
+    listed = [v for page in raw.get_paginator("list_object_versions").paginate(Bucket=site) for v in page["Versions"]]
+    assert after == {v["Key"]: v["VersionId"] for v in listed if v["IsLatest"]}
+    assert first == twentieth
+    assert twentieth["head_object"] == len(after)
+    assert "list_object_versions" not in twentieth
+
+
 def test_rollback_point_records_service_versions_backup_and_snapshot(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:

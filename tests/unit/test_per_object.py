@@ -1,4 +1,4 @@
-"""Bounded parallel copies: how many are in flight, and what a failure leaves."""
+"""Bounded parallel S3 calls per object: how many are in flight, and what a failure leaves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chalicelib.stages.copies import COPIES_IN_FLIGHT, copy_each
+from chalicelib.stages.per_object import CALLS_IN_FLIGHT, each_object
 
 
 class Tracker:
@@ -34,20 +34,20 @@ class Tracker:
 
 def test_copies_run_many_at_once_and_never_more_than_the_bound() -> None:
     copy = Tracker()
-    copy_each(copy, [f"assets/{n}.js" for n in range(100)])
+    each_object(copy, [f"assets/{n}.js" for n in range(100)])
     assert sorted(copy.done) == sorted(f"assets/{n}.js" for n in range(100))
-    assert 8 <= copy.most <= COPIES_IN_FLIGHT
+    assert 8 <= copy.most <= CALLS_IN_FLIGHT
 
 
 def test_a_failed_copy_is_raised_once_every_copy_started_has_ended() -> None:
     copy = Tracker(fail_on="assets/3.js")
     with pytest.raises(RuntimeError, match=r"S3 refused assets/3\.js"):
-        copy_each(copy, [f"assets/{n}.js" for n in range(40)])
+        each_object(copy, [f"assets/{n}.js" for n in range(40)])
     assert copy.running == 0  # nothing left running behind the failed step
     assert len(copy.done) == 40
 
 
 def test_one_copy_runs_in_the_callers_thread() -> None:
     seen: list[str] = []
-    copy_each(lambda key: seen.append(threading.current_thread().name), ["index.html"])
+    each_object(lambda key: seen.append(threading.current_thread().name), ["index.html"])
     assert seen == [threading.current_thread().name]
