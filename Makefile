@@ -97,10 +97,11 @@ bench: $(STAMP)
 
 # What a launch costs on events (state transitions, invocations) for short and long bakes and rollouts, and how
 # fast a breach set mid-bake rolls back: launches on the local stack, about two and a half minutes.
-# The frontend stages by the site's size (100 and 1,000 objects; S3 calls made 30 ms slower, as on AWS): time,
-# S3 calls, calls in flight, the launch item's size, the largest event.
+# The frontend stages by the site's size (100 and 1,000 objects, and 1,000 with 20 versions of each; S3 calls
+# made 30 ms slower, as on AWS): time, S3 calls, calls in flight, the launch item's size, the largest event.
 bench-sites: $(STAMP)
 	$(BIN)/python benchmarks/site_sizes.py 100 1000 --s3-ms 30
+	$(BIN)/python benchmarks/site_sizes.py 1000 --s3-ms 30 --generations 20
 
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/event_costs.py

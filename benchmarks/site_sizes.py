@@ -5,7 +5,7 @@ timeline event, on moto in this process.
 On AWS an S3 call takes tens of milliseconds; moto answers in a few. `--s3-ms 30` adds that much to each S3
 call (a sleep in botocore's before-send, outside the GIL), so the parallel copies show what they hide.
 
-Run with `make bench-sites` (about a minute), or `python benchmarks/site_sizes.py 100 1000 --s3-ms 30`."""
+Run with `make bench-sites` (about four minutes), or `python benchmarks/site_sizes.py 100 1000 --s3-ms 30`."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class S3Calls:
             self.calls, self.most = 0, 0
 
 
-def measure(objects: int, added_ms: float) -> dict[str, Any]:
+def measure(objects: int, added_ms: float, generations: int = 1) -> dict[str, Any]:
     from moto import mock_aws
 
     from chalicelib.models import Launch, LaunchRequest, LaunchStatus
@@ -83,7 +83,8 @@ def measure(objects: int, added_ms: float) -> dict[str, Any]:
         site, artifacts = profile.frontend.site_bucket, profile.frontend.artifact_bucket
         # A site of `objects` hashed assets and its entry page, live; the release changes every one.
         for n in range(objects):
-            s3.put_object(Bucket=site, Key=f"assets/chunk-{n:05d}.0000aaaa.js", Body=b"old")
+            for generation in range(generations):  # earlier launches' versions, kept in the bucket
+                s3.put_object(Bucket=site, Key=f"assets/chunk-{n:05d}.0000aaaa.js", Body=f"old {generation}".encode())
             s3.put_object(Bucket=artifacts, Key=f"releases/2.0.0/assets/chunk-{n:05d}.0000aaaa.js", Body=b"new")
         s3.put_object(Bucket=artifacts, Key="releases/2.0.0/index.html", Body=b"<html>2.0.0</html>")
         client("dynamodb").create_table(**table_definition("launches"))
@@ -146,16 +147,20 @@ def main() -> int:
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     parser.add_argument("--s3-ms", type=float, default=30, help="added to each S3 call (AWS's latency)")
     parser.add_argument("--in-flight", type=int, help="S3 calls at once (default: the stages' own)")
+    parser.add_argument("--generations", type=int, default=1, help="versions of each object already in the bucket")
     args = parser.parse_args()
     from chalicelib.stages import per_object
 
     if args.in_flight:
         per_object.CALLS_IN_FLIGHT = args.in_flight
-    print(f"each S3 call takes {args.s3_ms:g} ms more than moto's; at most {per_object.CALLS_IN_FLIGHT} in flight")
+    print(
+        f"each S3 call takes {args.s3_ms:g} ms more than moto's; at most {per_object.CALLS_IN_FLIGHT} in flight; "
+        f"{args.generations} version(s) of each object in the bucket"
+    )
     print("| site objects | rollback point | deploy | rollback | launch item | largest event |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
-        row = measure(size, args.s3_ms)
+        row = measure(size, args.s3_ms, args.generations)
         cells = [
             f"{row[name][0]} s, {row[name][1]} S3 calls, {row[name][2]} in flight"
             for name in ("rollback point", "deploy", "rollback")
