@@ -373,21 +373,15 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     from chalicelib.preflight import Release, run_preflight
     from chalicelib.profiles import load_profile
     from chalicelib.progress import PreflightProgress
+    from chalicelib.release_checks import app_reader
 
     caller = _caller()
     profile = load_profile(environment, fresh=True)  # the checks against the profile as it is now
     authorise_launch(caller, profile, "check")
     query = PreflightQuery.model_validate(_request().query_params or {})
     published_for(profile, query.frontend_artifact)
-    from chalicelib.release_checks import app_reader
-
     release = Release(query.frontend_artifact, query.backend_image, query.git_sha)
-    release_checks = profile.preflight.release_checks
-    github = app_reader(
-        lambda: _aws("secretsmanager"),
-        _settings().github_app_secret_id,
-        str(release_checks.api_url) if release_checks else "",
-    )
+    github = app_reader(lambda: _aws("secretsmanager"), _settings().github_app_secret_id, profile)
     report = run_preflight(
         profile, preflight_environment(profile), release, _settings().notifications_topic_arn, github_app=github
     )

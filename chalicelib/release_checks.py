@@ -8,7 +8,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.profiles import EnvironmentProfile
 
 GITHUB_API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 5.0
@@ -45,11 +48,15 @@ def app_from_secret(secrets: Any, secret_id: str, api_url: str) -> GitHubApp:
         ) from exc
 
 
-def app_reader(secrets: Callable[[], Any], secret_id: str, api_url: str) -> Callable[[], GitHubApp] | None:
-    """What reads the app's credential when the check needs it; None when the deployment names no credential."""
-    if not secret_id:
+def app_reader(
+    secrets: Callable[[], Any], secret_id: str, profile: EnvironmentProfile
+) -> Callable[[], GitHubApp] | None:
+    """What reads the app's credential, at the GitHub the profile names, when the check needs it; None when
+    the deployment names no credential or the profile reads no release checks."""
+    checks = profile.preflight.release_checks
+    if not secret_id or checks is None:
         return None
-    return lambda: app_from_secret(secrets(), secret_id, api_url)
+    return lambda: app_from_secret(secrets(), secret_id, str(checks.api_url))
 
 
 def app_jwt(app: GitHubApp, now: float | None = None) -> str:

@@ -83,11 +83,8 @@ def _preflight(call: StageCall) -> Progress:
 
     # The checks fan out over many services: they take the declared clients as a factory. The GitHub App's
     # credential is the controller's own secret, not the environment's.
-    release_checks = call.profile.preflight.release_checks
     github = app_reader(
-        lambda: call.controller_client("secretsmanager"),
-        call.settings.github_app_secret_id,
-        str(release_checks.api_url) if release_checks else "",
+        lambda: call.controller_client("secretsmanager"), call.settings.github_app_secret_id, call.profile
     )
     return preflight_stage(
         call.store, call.launch, call.profile, call.client, call.settings.notifications_topic_arn, github

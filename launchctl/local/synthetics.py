@@ -74,10 +74,7 @@ def install() -> None:
     def get_canary(self: SyntheticsResponse) -> str:
         import json
 
-        canary = canary_of(self.synthetics_backend, name_in_path(self))
-        body = canary.to_dict()
-        body["Status"]["State"] = canary.state
-        return json.dumps({"Canary": body})
+        return json.dumps({"Canary": canary_of(self.synthetics_backend, name_in_path(self)).to_dict()})
 
     def start_canary(self: SyntheticsResponse) -> str:
         backend = self.synthetics_backend
