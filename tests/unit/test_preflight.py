@@ -51,18 +51,56 @@ def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: An
     assert report.passed
 
 
-# The environment's role is judged where it is assumed (tests/unit/test_environment_access.py, and on the
-# local stack, tests/integration/test_faults.py): a unit test's one account has no role to distrust.
-@pytest.mark.parametrize("check_id", sorted(set(BREAKERS) - {ACCESS_CHECK}))
-def test_each_check_fails_when_its_item_is_broken(ready: Any, profile: Any, check_id: str) -> None:
-    _break(ready, profile, check_id)
+# Items whose breaker also takes away what a second check reads: that check fails with it, and says why.
+CASCADES = {
+    "app.image_in_ecr": {"app.image_scan"},  # no image, so no scan findings to read
+    "monitoring.alarms": {"monitoring.no_alarm_firing"},  # an alarm that is gone cannot be read as quiet
+}
+
+
+def _breaker_groups() -> list[list[str]]:
+    """The breakable items dealt into groups of at most one per resource family, no item with its cascade.
+
+    Checks of different families read different resources, so items broken together in one environment
+    still each show their own check failing; one environment per group instead of one per item keeps the
+    matrix to a handful of environments."""
+    # The environment's role is judged where it is assumed (tests/unit/test_environment_access.py, and on
+    # the local stack, tests/integration/test_faults.py): a unit test's one account has no role to distrust.
+    families: dict[str, list[str]] = {}
+    for check_id in sorted(set(BREAKERS) - {ACCESS_CHECK}):
+        families.setdefault(check_id.split(".")[0], []).append(check_id)
+    groups: list[list[str]] = [[] for _ in range(max(len(items) for items in families.values()))]
+    for items in families.values():
+        for index, check_id in enumerate(items):
+            groups[index].append(check_id)
+    return groups
+
+
+@pytest.mark.parametrize("broken", _breaker_groups(), ids=lambda group: "+".join(group))
+def test_each_check_fails_when_its_item_is_broken_and_no_other_check_does(
+    ready: Any, profile: Any, broken: list[str]
+) -> None:
+    for check_id in broken:
+        _break(ready, profile, check_id)
     report = _run(ready, profile)
-    result = next(c for c in report.checks if c.id == check_id)
-    assert result.result in {"fail", "warn"}, result
-    assert result.evidence
-    expected = "fail" if result.severity == "blocking" else "warn"
-    if "unreadable" not in result.evidence:
-        assert result.result == expected
+    by_id = {c.id: c for c in report.checks}
+    for check_id in broken:
+        result = by_id[check_id]
+        assert result.evidence, result
+        expected = "fail" if result.severity == "blocking" else "warn"
+        # A resource the breaker took away is unreadable: a failure even where the check only warns.
+        assert result.result == ("fail" if "unreadable" in result.evidence else expected), result
+    cascaded = set().union(*(CASCADES.get(check_id, set()) for check_id in broken))
+    assert not cascaded & set(broken), "an item and its cascade must be broken apart"
+    not_passing = {c.id for c in report.checks if c.result != "pass"} - {"app.release_tests"}
+    assert not_passing == set(broken) | cascaded
+
+
+def test_the_breaker_groups_cover_every_item_once() -> None:
+    grouped = [check_id for group in _breaker_groups() for check_id in group]
+    assert sorted(grouped) == sorted(set(BREAKERS) - {ACCESS_CHECK})
+    for group in _breaker_groups():
+        assert len({check_id.split(".")[0] for check_id in group}) == len(group)
 
 
 def test_every_check_has_a_way_to_break_it() -> None:
