@@ -29,6 +29,8 @@ def apply() -> None:
         _parameter_versions_name_who_pushed()
         _assume_role_judged_by_trust()
         _empty_posts_signed_as_sent()
+        _queries_read_their_partition()
+        _backend_names_listed_once()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -180,6 +182,53 @@ def _dynamodb_answers_as_it_has_them() -> None:
         return original(self, action_result)
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+
+
+def _queries_read_their_partition() -> None:
+    """Speed, not behaviour: moto's Query sorts every item of the table before it looks at the key, so each
+    query cost the table's size (the timeline table of a session's launches: a fifth of a local stack's
+    CPU). Query sorts what matches by the full key afterwards, so the items it looks at need no order; a
+    query by the table's own key looks at its partition alone, as DynamoDB does. Scan keeps moto's order
+    (its pages follow it)."""
+    import inspect
+    import threading
+
+    from moto.dynamodb.models.table import Table
+
+    querying = threading.local()
+    all_items, query = Table.all_items, Table.query
+    signature = inspect.signature(query)
+
+    def items_of(self: Any) -> Any:
+        asked = getattr(querying, "asked", None)
+        if asked is None or asked[0] is not self:
+            return all_items(self)
+        hash_key, index_name = asked[1], asked[2]
+        if index_name is None and self.range_key_attr and hash_key is not None:
+            return list(self.items.get(hash_key, {}).values())
+        if self.range_key_attr:
+            return [item for partition in self.items.values() for item in partition.values()]
+        return list(self.items.values())
+
+    def query_of(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked = signature.bind(self, *args, **kwargs).arguments
+        querying.asked = (self, asked.get("hash_key"), asked.get("index_name"))
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            querying.asked = None
+
+    Table.all_items = items_of  # type: ignore[method-assign]
+    Table.query = query_of  # type: ignore[method-assign]
+
+
+def _backend_names_listed_once() -> None:
+    """Speed, not behaviour: moto's server lists its package's folders on disk for every request it routes
+    (a listdir and an isdir per service); they do not change while it runs."""
+    from moto import backends
+
+    names = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
 
 
 def _role_policies_as_json() -> None:
