@@ -31,6 +31,7 @@ def apply() -> None:
         _empty_posts_signed_as_sent()
         _queries_read_their_partition()
         _backend_names_listed_once()
+        _definitions_parsed_once()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -229,6 +230,35 @@ def _backend_names_listed_once() -> None:
 
     names = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+
+
+def _definitions_parsed_once() -> None:
+    """Speed, not behaviour: moto's Step Functions parses the state machine's definition again for every
+    execution it starts (a fifth of a second of CPU for the launch machine). The syntax tree depends on
+    the text alone and the parser only reads it, so it is kept per definition; each execution still gets
+    its own states, built afresh from the tree, as before."""
+    import threading
+
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    trees: dict[str, Any] = {}
+    lock = threading.Lock()
+    parse = asl_parser.AmazonStateLanguageParser.parse
+
+    def parse_once(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = parse(definition)  # syntax errors are raised here, as moto raises them
+            with lock:
+                if len(trees) >= 16:  # a handful of machines per stack; a bound all the same
+                    trees.clear()
+                trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
 
 
 def _role_policies_as_json() -> None:

@@ -209,3 +209,57 @@ def test_a_demo_scenario_that_ends_otherwise_fails_the_demo() -> None:
         False,
         "DEMO FAILED: 7.1.0 SUCCEEDED, 7.2.0 SUCCEEDED",
     )
+
+
+def test_a_query_answers_its_partition_in_key_order_page_by_page_by_table_key_and_by_index(aws: Any) -> None:
+    # moto_fixes lets a query look at its own partition only: the answers must be DynamoDB's all the same.
+    dynamodb = aws("dynamodb")
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    dynamodb.create_table(
+        TableName="ordered",
+        KeySchema=keys,
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "kind")],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-kind",
+                "KeySchema": [
+                    {"AttributeName": "kind", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for partition in ("b", "a", "c"):
+        for sort in ("03", "01", "02", "05", "04"):
+            item = {"pk": {"S": partition}, "sk": {"S": sort}, "kind": {"S": "odd" if int(sort) % 2 else "even"}}
+            dynamodb.put_item(TableName="ordered", Item=item)
+
+    def pages(**query: Any) -> list[list[str]]:
+        answered, start = [], {}
+        while True:
+            page = dynamodb.query(TableName="ordered", Limit=2, **start, **query)
+            answered.append([item["pk"]["S"] + item["sk"]["S"] for item in page["Items"]])
+            if "LastEvaluatedKey" not in page:
+                return answered
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    by_key = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}
+    assert pages(**by_key) == [["a01", "a02"], ["a03", "a04"], ["a05"]]
+    assert pages(**by_key, ScanIndexForward=False) == [["a05", "a04"], ["a03", "a02"], ["a01"]]
+    newest = dynamodb.query(TableName="ordered", ScanIndexForward=False, Limit=1, **by_key)
+    assert newest["Items"][0]["sk"] == {"S": "05"}
+    even = {"KeyConditionExpression": "kind = :k", "ExpressionAttributeValues": {":k": {"S": "even"}}}
+    assert [key for page in pages(IndexName="by-kind", **even) for key in page] == [
+        "a02",
+        "b02",
+        "c02",
+        "a04",
+        "b04",
+        "c04",
+    ]
+    assert (
+        dynamodb.query(TableName="ordered", **{**by_key, "ExpressionAttributeValues": {":p": {"S": "z"}}})["Items"]
+        == []
+    )
