@@ -251,14 +251,10 @@ def test_a_query_answers_its_partition_in_key_order_page_by_page_by_table_key_an
     newest = dynamodb.query(TableName="ordered", ScanIndexForward=False, Limit=1, **by_key)
     assert newest["Items"][0]["sk"] == {"S": "05"}
     even = {"KeyConditionExpression": "kind = :k", "ExpressionAttributeValues": {":k": {"S": "even"}}}
-    assert [key for page in pages(IndexName="by-kind", **even) for key in page] == [
-        "a02",
-        "b02",
-        "c02",
-        "a04",
-        "b04",
-        "c04",
-    ]
+    # An index orders by its own sort key; among equal ones DynamoDB promises no order.
+    indexed = [key for page in pages(IndexName="by-kind", **even) for key in page]
+    assert [key[1:] for key in indexed] == ["02", "02", "02", "04", "04", "04"]
+    assert sorted(indexed) == ["a02", "a04", "b02", "b04", "c02", "c04"]
     assert (
         dynamodb.query(TableName="ordered", **{**by_key, "ExpressionAttributeValues": {":p": {"S": "z"}}})["Items"]
         == []
