@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ CALLS_DIR = "LAUNCH_CALLS_DIR"
 UNIT_ACCOUNT = "123456789012"
 
 
+@functools.cache  # profiles are frozen: one copy per example serves every test
 def unit_profile(name: str) -> EnvironmentProfile:
     """An example profile whose environment role is in the unit tests' one account, and whose application's
     API is not probed (no application answers in a unit test; the local stack's sample site does)."""
@@ -122,6 +124,12 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
 _STACKS_STARTED = False
 
 
+# The unit tests' session, made once per process (a tenth of a second each time): moto answers its clients
+# in whichever test's mock they are made (its hook is in every client botocore makes). Each test makes its
+# own clients: tests replace a client's methods.
+_UNIT_SESSION: list[Any] = []
+
+
 @pytest.fixture
 def aws() -> Iterator[Any]:
     """Inside moto: yields a factory of clients (`aws("s3")`)."""
@@ -138,7 +146,9 @@ def aws() -> Iterator[Any]:
 
     with mock_aws():
         moto_fixes.apply()
-        session = shared_session(region_name=REGION)
+        if not _UNIT_SESSION:
+            _UNIT_SESSION.append(shared_session(region_name=REGION))
+        session = _UNIT_SESSION[0]
         clients: dict[str, Any] = {}
 
         def client(service: str) -> Any:
