@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.manifests import Manifest
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import LaunchResults
 
@@ -179,7 +180,14 @@ class RollbackPoint(BaseModel):
     """What the environment looked like before the launch changed anything."""
 
     task_definition_arn: str
-    site_versions: dict[str, str] = Field(description="key -> version id of the live site objects")
+    site_manifest: Manifest | None = Field(
+        default=None, description="key -> version id of every live site object, as a manifest in S3"
+    )
+    site_objects: int = Field(default=0, description="how many objects the site served")
+    site_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="records made before manifests (issue 18) kept the versions here; read, never written",
+    )
     site_backup: str | None = Field(default=None, description="s3://backup-bucket/prefix/ holding a copy of the site")
     db_snapshot_id: str | None = None
     recorded_at: datetime

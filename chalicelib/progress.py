@@ -102,6 +102,7 @@ class FrontendProgress(Progress):
     unchanged: int
     deleted: int
     invalidation_id: str
+    manifest: str | None = None  # s3:// of the keys uploaded and deleted
 
 
 class BackendProgress(Progress):

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from chalicelib.errors import FrontendDeployFailed
+from chalicelib.manifests import write_manifest
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import FrontendProgress
@@ -101,16 +102,29 @@ def deploy_frontend(
         raise FrontendDeployFailed(f"S3 kept objects the release removes from {site_bucket}: {refused}")
     invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
     wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
+    # Which keys changed, for the record: beside the launch in S3, the timeline keeps counts and where.
+    manifest = write_manifest(
+        s3,
+        profile.frontend.backup_bucket,
+        launch.launch_id,
+        "frontend-deployed",
+        {"bucket": site_bucket, "release": request.frontend_artifact, "uploaded": changed, "deleted": removed},
+        entries=len(changed) + len(removed),
+    )
     store.append_event(
         launch.launch_id,
         "frontend_deployed",
         f"s3://{site_bucket}: {len(changed)} uploaded, {len(release) - len(changed)} unchanged, "
         f"{len(removed)} deleted; invalidation {invalidation} completed",
         stage=Stage.FRONTEND,
-        details={"uploaded": changed, "deleted": removed},
+        details={"uploaded": len(changed), "deleted": len(removed), "manifest": manifest.model_dump()},
     )
     return FrontendProgress(
-        uploaded=len(changed), unchanged=len(release) - len(changed), deleted=len(removed), invalidation_id=invalidation
+        uploaded=len(changed),
+        unchanged=len(release) - len(changed),
+        deleted=len(removed),
+        invalidation_id=invalidation,
+        manifest=manifest.location,
     )
 
 

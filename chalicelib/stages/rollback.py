@@ -15,7 +15,7 @@ from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.rollback_point import live_site_versions
+from chalicelib.stages.rollback_point import live_site_versions, recorded_versions
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, restored
 
@@ -132,7 +132,7 @@ def restore_frontend(
 ) -> UndoneChange:
     """Make the recorded versions current again, delete what the release added, invalidate and wait."""
     bucket = profile.frontend.site_bucket
-    recorded = point.site_versions
+    recorded = recorded_versions(s3, point)
     live = live_site_versions(s3, bucket)
     restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
     each_object(

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from chalicelib.errors import RollbackPointFailed
+from chalicelib.manifests import ManifestUnreadable, read_manifest, write_manifest
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackPointProgress
@@ -53,16 +54,25 @@ def backup_prefix(launch_id: str) -> str:
     return f"pre-launch/{launch_id}/"
 
 
-def back_up_site(s3: Any, backup_bucket: str, point: RollbackPoint, site_bucket: str, prefix: str) -> int:
+def recorded_versions(s3: Any, point: RollbackPoint) -> dict[str, str]:
+    """Key -> version id of the site as the rollback point recorded it: from its manifest in S3 (records
+    made before manifests kept them in the launch record itself)."""
+    if point.site_manifest is None:
+        return point.site_versions
+    versions: dict[str, str] = read_manifest(s3, point.site_manifest)["versions"]
+    return versions
+
+
+def back_up_site(s3: Any, backup_bucket: str, versions: dict[str, str], site_bucket: str, prefix: str) -> int:
     """Copy each recorded object version into the backup bucket; objects already copied are skipped."""
     present = object_keys(s3, backup_bucket, prefix)
-    missing = sorted(key for key in point.site_versions if prefix + key not in present)
+    missing = sorted(key for key in versions if prefix + key not in present)
 
     def back_up(key: str) -> None:
         s3.copy_object(
             Bucket=backup_bucket,
             Key=prefix + key,
-            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": point.site_versions[key]},
+            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": versions[key]},
         )
 
     each_object(back_up, missing)
@@ -108,11 +118,18 @@ def record_rollback_point(
     is available; until then the launch waits for RDS's event."""
     point = launch.rollback_point
     if point is None:
-        point = _record(store, launch, profile, ecs, s3, rds)
+        point, versions = _record(store, launch, profile, ecs, s3, rds)
+    else:  # a retried step: the versions its first attempt recorded
+        try:
+            versions = recorded_versions(s3, point)
+        except ManifestUnreadable as exc:
+            raise RollbackPointFailed(str(exc)) from exc
     frontend = profile.frontend
     copied = 0
     if point.site_backup:
-        copied = back_up_site(s3, frontend.backup_bucket, point, frontend.site_bucket, backup_prefix(launch.launch_id))
+        copied = back_up_site(
+            s3, frontend.backup_bucket, versions, frontend.site_bucket, backup_prefix(launch.launch_id)
+        )
     status = "not taken"
     if point.db_snapshot_id:
         status = snapshot_status(rds, point.db_snapshot_id)
@@ -125,10 +142,10 @@ def record_rollback_point(
             + (f", snapshot {point.db_snapshot_id} available" if point.db_snapshot_id else ""),
             stage=Stage.ROLLBACK_POINT,
         )
-    # The versions themselves stay in the launch record: a large site would overflow a state's payload.
+    # The versions themselves are in the manifest: a large site would overflow a state's payload.
     return RollbackPointProgress(
         task_definition_arn=point.task_definition_arn,
-        site_objects=len(point.site_versions),
+        site_objects=len(versions),
         site_backup=point.site_backup,
         backup_objects_copied=copied,
         db_snapshot_id=point.db_snapshot_id,
@@ -139,7 +156,8 @@ def record_rollback_point(
 
 def _record(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any
-) -> RollbackPoint:
+) -> tuple[RollbackPoint, dict[str, str]]:
+    """The rollback point as recorded (by this attempt, or by one that raced it) and its site versions."""
     service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
     snapshot: str | None = None
     if profile.database.snapshot:
@@ -151,21 +169,41 @@ def _record(
                 DBInstanceIdentifier=profile.database.instance_id,
                 Tags=[{"Key": "launch-id", "Value": launch.launch_id}],
             )
+    frontend = profile.frontend
+    versions = live_site_versions(s3, frontend.site_bucket)
+    manifest = write_manifest(
+        s3,
+        frontend.backup_bucket,
+        launch.launch_id,
+        "rollback-point",
+        {"bucket": frontend.site_bucket, "versions": versions},
+        entries=len(versions),
+    )
     point = RollbackPoint(
         task_definition_arn=service["taskDefinition"],
-        site_versions=live_site_versions(s3, profile.frontend.site_bucket),
-        site_backup=f"s3://{profile.frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
+        site_manifest=manifest,
+        site_objects=len(versions),
+        site_backup=f"s3://{frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
         db_snapshot_id=snapshot,
         recorded_at=store.clock.now(),
     )
     if not store.record_rollback_point(launch.launch_id, point):
-        return store.get_launch(launch.launch_id).rollback_point or point
+        recorded = store.get_launch(launch.launch_id).rollback_point
+        if recorded is not None:
+            try:
+                return recorded, recorded_versions(s3, recorded)
+            except ManifestUnreadable as exc:
+                raise RollbackPointFailed(str(exc)) from exc
     store.append_event(
         launch.launch_id,
         "rollback_point",
-        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {len(point.site_versions)} site objects"
+        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {len(versions)} site objects"
         + (f", snapshot {snapshot} started" if snapshot else ""),
         stage=Stage.ROLLBACK_POINT,
-        details={"task_definition_arn": point.task_definition_arn, "site_backup": point.site_backup},
+        details={
+            "task_definition_arn": point.task_definition_arn,
+            "site_backup": point.site_backup,
+            "site_manifest": manifest.model_dump(),
+        },
     )
-    return point
+    return point, versions

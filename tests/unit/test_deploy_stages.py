@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections import Counter
@@ -11,7 +13,8 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import BackendRolloutFailed, FrontendDeployFailed, MigrationFailed, RollbackPointFailed
-from chalicelib.models import Change, Launch, Stage
+from chalicelib.manifests import Manifest, ManifestUnreadable, read_manifest
+from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback_point
 from launchctl.local.ecs_scheduler import EcsScheduler
@@ -112,9 +115,11 @@ def test_rollback_point_records_service_versions_backup_and_snapshot(
     assert point is not None
     assert result.ready is True
     assert point.task_definition_arn == _service(environment, profile)["taskDefinition"]
-    assert set(point.site_versions) == set(site_build(FIRST_VERSION))
-    backup = environment("s3").list_objects_v2(Bucket=profile.frontend.backup_bucket)["Contents"]
-    assert {item["Key"] for item in backup} == {f"pre-launch/{launch.launch_id}/{key}" for key in point.site_versions}
+    versions = rollback_point.recorded_versions(environment("s3"), point)
+    assert set(versions) == set(site_build(FIRST_VERSION))
+    assert (point.site_objects, point.site_versions) == (len(versions), {})
+    backup = environment("s3").list_objects_v2(Bucket=profile.frontend.backup_bucket, Prefix="pre-launch/")
+    assert {item["Key"] for item in backup["Contents"]} == {f"pre-launch/{launch.launch_id}/{key}" for key in versions}
     assert point.site_backup == f"s3://{profile.frontend.backup_bucket}/pre-launch/{launch.launch_id}/"
     snapshot = environment("rds").describe_db_snapshots(DBSnapshotIdentifier=point.db_snapshot_id)["DBSnapshots"][0]
     assert snapshot["DBInstanceIdentifier"] == profile.database.instance_id
@@ -130,6 +135,46 @@ def test_a_retried_rollback_point_keeps_the_first_and_copies_nothing_again(
     assert again.backup_objects_copied == 0
     assert s3.calls["copy_object"] == 0
     assert store.get_launch(launch.launch_id).rollback_point == stored.rollback_point
+
+
+def test_the_site_versions_are_a_manifest_beside_the_launch_and_the_record_keeps_its_place_count_and_digest(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    s3 = environment("s3")
+    point = _with_rollback_point(store, launch, profile, environment).rollback_point
+    assert point is not None
+    assert point.site_manifest is not None
+    manifest = point.site_manifest
+    backup = profile.frontend.backup_bucket
+    assert manifest.location.startswith(f"s3://{backup}/launches/{launch.launch_id}/rollback-point-")
+    body = s3.get_object(Bucket=backup, Key=manifest.location.split("/", 3)[3])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == manifest.sha256
+    content = json.loads(body)
+    assert content["bucket"] == profile.frontend.site_bucket
+    assert manifest.entries == len(content["versions"]) == point.site_objects
+    event = next(e for e in store.launch_history(launch.launch_id)[3] if e.kind == "rollback_point")
+    assert event.details["site_manifest"] == manifest.model_dump()
+
+
+def test_a_manifest_that_is_not_the_one_recorded_is_never_used(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    s3 = environment("s3")
+    stored = _with_rollback_point(store, launch, profile, environment)
+    manifest = stored.rollback_point.site_manifest  # type: ignore[union-attr]
+    assert manifest is not None
+    bucket, _, key = manifest.location.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"bucket": "x", "versions": {}}).encode())
+    with pytest.raises(RollbackPointFailed, match="not the one recorded"):
+        rollback_point.record_rollback_point(store, stored, profile, environment("ecs"), s3, environment("rds"))
+    s3.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(ManifestUnreadable, match="is gone"):
+        rollback_point.recorded_versions(s3, stored.rollback_point)  # type: ignore[arg-type]
+
+
+def test_a_rollback_point_recorded_before_manifests_is_still_read_from_the_record() -> None:
+    old = RollbackPoint(task_definition_arn="td:1", site_versions={"index.html": "v1"}, recorded_at=datetime.now(UTC))
+    assert rollback_point.recorded_versions(object(), old) == {"index.html": "v1"}
 
 
 class DescribedSnapshot:
@@ -213,6 +258,13 @@ def test_frontend_syncs_the_build_with_types_and_caching_deletes_leftovers_and_i
     assert invalidation["Status"] == "Completed"
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
     assert store.get_launch(launch.launch_id).changes == [Change.FRONTEND]
+    # The keys it changed are a manifest beside the launch; the timeline keeps counts and where.
+    event = next(e for e in store.launch_history(launch.launch_id)[3] if e.kind == "frontend_deployed")
+    assert (event.details["uploaded"], event.details["deleted"]) == (result.uploaded, result.deleted)
+    manifest = read_manifest(s3, Manifest.model_validate(event.details["manifest"]))
+    assert sorted(manifest["deleted"]) == sorted(old_assets | {"old-page.html"})
+    assert len(manifest["uploaded"]) == result.uploaded
+    assert result.manifest == event.details["manifest"]["location"]
 
 
 def test_a_retried_frontend_uploads_nothing_twice_and_reuses_its_invalidation(
