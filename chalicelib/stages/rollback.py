@@ -15,7 +15,7 @@ from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.rollback_point import live_site_versions, recorded_versions
+from chalicelib.stages.rollback_point import live_site, recorded_site
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, restored
 
@@ -132,9 +132,15 @@ def restore_frontend(
 ) -> UndoneChange:
     """Make the recorded versions current again, delete what the release added, invalidate and wait."""
     bucket = profile.frontend.site_bucket
-    recorded = recorded_versions(s3, point)
-    live = live_site_versions(s3, bucket)
-    restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
+    recorded, recorded_etags = recorded_site(s3, point)
+    live, live_etags = live_site(s3, bucket)
+    # Copying a version back makes a new version of the same bytes: an object whose ETag is the recorded
+    # one again was restored by an earlier attempt of this step and is not copied twice.
+    restored = sorted(
+        key
+        for key, version in recorded.items()
+        if live.get(key) != version and (key not in recorded_etags or live_etags.get(key) != recorded_etags[key])
+    )
     each_object(
         lambda key: s3.copy_object(
             Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]}

@@ -19,13 +19,13 @@ from chalicelib.waits import Outcome, Sighting, snapshot_ready
 SNAPSHOT_FAILED = {"failed", "incompatible-restore", "deleted"}
 
 
-def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
-    """Key -> version id of every object currently served from a versioned bucket.
+def live_site(s3: Any, bucket: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Key -> version id, and key -> ETag, of every object currently served from a versioned bucket.
 
-    The current objects are listed (a page per thousand), then each one's version is read (HeadObject,
-    many at once): the cost follows the site's size, not the bucket's history, which ListObjectVersions
-    would read in full, every old version of every launch before."""
-    keys = [key for key in object_keys(s3, bucket) if not key.endswith("/")]
+    The current objects are listed with their ETags (a page per thousand), then each one's version is read
+    (HeadObject, many at once): the cost follows the site's size, not the bucket's history, which
+    ListObjectVersions would read in full, every old version of every launch before."""
+    etags = {key: etag for key, etag in object_keys(s3, bucket).items() if not key.endswith("/")}
     versions: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -34,8 +34,13 @@ def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
         with lock:
             versions[key] = found
 
-    each_object(version_of, keys)
-    return dict(sorted(versions.items()))
+    each_object(version_of, sorted(etags))
+    return dict(sorted(versions.items())), etags
+
+
+def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
+    """Key -> version id of every object currently served from a versioned bucket."""
+    return live_site(s3, bucket)[0]
 
 
 def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
@@ -54,13 +59,18 @@ def backup_prefix(launch_id: str) -> str:
     return f"pre-launch/{launch_id}/"
 
 
-def recorded_versions(s3: Any, point: RollbackPoint) -> dict[str, str]:
-    """Key -> version id of the site as the rollback point recorded it: from its manifest in S3 (records
-    made before manifests kept them in the launch record itself)."""
+def recorded_site(s3: Any, point: RollbackPoint) -> tuple[dict[str, str], dict[str, str]]:
+    """Key -> version id, and key -> ETag, of the site as the rollback point recorded it: from its manifest
+    in S3 (records made before manifests kept the versions alone, in the launch record itself)."""
     if point.site_manifest is None:
-        return point.site_versions
-    versions: dict[str, str] = read_manifest(s3, point.site_manifest)["versions"]
-    return versions
+        return point.site_versions, {}
+    content = read_manifest(s3, point.site_manifest)
+    return content["versions"], content.get("etags", {})
+
+
+def recorded_versions(s3: Any, point: RollbackPoint) -> dict[str, str]:
+    """Key -> version id of the site as the rollback point recorded it."""
+    return recorded_site(s3, point)[0]
 
 
 def back_up_site(s3: Any, backup_bucket: str, versions: dict[str, str], site_bucket: str, prefix: str) -> int:
@@ -170,13 +180,13 @@ def _record(
                 Tags=[{"Key": "launch-id", "Value": launch.launch_id}],
             )
     frontend = profile.frontend
-    versions = live_site_versions(s3, frontend.site_bucket)
+    versions, etags = live_site(s3, frontend.site_bucket)
     manifest = write_manifest(
         s3,
         frontend.backup_bucket,
         launch.launch_id,
         "rollback-point",
-        {"bucket": frontend.site_bucket, "versions": versions},
+        {"bucket": frontend.site_bucket, "versions": versions, "etags": etags},
         entries=len(versions),
     )
     point = RollbackPoint(

@@ -94,6 +94,48 @@ def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_
     assert any(f"switch the application to {restored}" in message for message in events)
 
 
+class FailingAfter:
+    """S3 whose copies fail once `allowed` have gone through: a step that dies half-way through its copies."""
+
+    def __init__(self, client: Any, allowed: int) -> None:
+        self._client = client
+        self.allowed = allowed
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name != "copy_object":
+            return attribute
+
+        def copy(**kwargs: Any) -> Any:
+            if self.allowed <= 0:
+                raise RuntimeError("the step died here")
+            self.allowed -= 1
+            return attribute(**kwargs)
+
+        return copy
+
+
+def test_a_retried_frontend_restore_copies_nothing_it_already_restored(
+    environment: Any, store: Any, deployed: Launch, profile: Any
+) -> None:
+    assert deployed.rollback_point is not None
+    s3 = environment("s3")
+    cloudfront = environment("cloudfront")
+    with pytest.raises(RuntimeError, match="died here"):
+        rollback.restore_frontend(deployed, deployed.rollback_point, profile, FailingAfter(s3, 1), cloudfront)
+    retried = Recording(s3)
+    outcome = rollback.restore_frontend(deployed, deployed.rollback_point, profile, retried, cloudfront)
+    first, release = site_build(FIRST_VERSION), site_build("1.1.0")
+    to_restore = [key for key, body in first.items() if release.get(key) != body]
+    assert len(to_restore) > 1
+    # The first attempt restored one object before it died: the retry copies each of the others once.
+    assert outcome.restored == retried.calls["copy_object"] == len(to_restore) - 1
+    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    again = Recording(s3)
+    assert rollback.restore_frontend(deployed, deployed.rollback_point, profile, again, cloudfront).restored == 0
+    assert again.calls["copy_object"] == 0
+
+
 def test_rollback_leaves_alone_what_the_launch_did_not_change(
     environment: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
