@@ -14,6 +14,7 @@ from chalicelib.models import (
     Caller,
     Launch,
     LaunchStatus,
+    ListedLaunch,
     RequestState,
     Stage,
     TimelineEvent,
@@ -63,11 +64,11 @@ class LaunchSummary(Answer):
     updated_at: Moment
 
     @classmethod
-    def of(cls, launch: Launch) -> LaunchSummary:
+    def of(cls, launch: Launch | ListedLaunch) -> LaunchSummary:
         return cls(**_summary_fields(launch))
 
 
-def _summary_fields(launch: Launch) -> dict[str, Any]:
+def _summary_fields(launch: Launch | ListedLaunch) -> dict[str, Any]:
     return {
         "launch_id": launch.launch_id,
         "environment": launch.request.environment,

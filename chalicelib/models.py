@@ -256,6 +256,19 @@ class Launch(BaseModel):
     profile: EnvironmentProfile | None = Field(default=None, exclude=True)
 
 
+class ListedLaunch(BaseModel):
+    """A launch as the list shows it: what its indexes project, not the whole record."""
+
+    launch_id: str
+    request: LaunchRequest
+    requested_by: str = "unknown"
+    status: LaunchStatus
+    stage: Stage | None = None
+    created_at: datetime
+    updated_at: datetime
+    rolled_back_by: str | None = None
+
+
 class Approval(BaseModel):
     """One role's decision at the approval gate: the sign-off record's line."""
 

@@ -15,6 +15,7 @@ from chalicelib.models import (
     Launch,
     LaunchRequest,
     LaunchStatus,
+    ListedLaunch,
     RollbackPoint,
     Stage,
     TimelineEvent,
@@ -22,7 +23,18 @@ from chalicelib.models import (
 )
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import LaunchResults
-from chalicelib.store.table import EVENT_PREFIX, LAUNCH_LIST, LIST_INDEX, Keys, Table, cancellation_codes, n, s
+from chalicelib.store.table import (
+    EVENT_PREFIX,
+    LAUNCH_LIST,
+    LIST_INDEX,
+    LIST_INDEXES,
+    Keys,
+    Table,
+    cancellation_codes,
+    environment_status,
+    n,
+    s,
+)
 
 # How often a write retries when another writer took the launch's next timeline numbers first.
 SEQUENCE_ATTEMPTS = 25
@@ -173,51 +185,38 @@ class LaunchRecords(Table):
         environment: str | None = None,
         status: LaunchStatus | None = None,
         after: dict[str, Any] | None = None,
-    ) -> tuple[list[Launch], dict[str, Any] | None]:
+    ) -> tuple[list[ListedLaunch], dict[str, Any] | None]:
         """Newest first, optionally of one environment and status; (launches, key to continue after or None).
 
-        The filter applies after DynamoDB reads a page, so pages are read until `limit` launches
-        match or the index ends; the key returned is the last launch returned, so nothing is skipped."""
-        filters: list[str] = []
-        values: dict[str, Any] = {":kind": s(LAUNCH_LIST)}
-        names: dict[str, str] = {}
-        if environment:
-            filters.append("environment = :environment")
-            values[":environment"] = s(environment)
-        if status:
-            filters.append("#status = :status")
-            values[":status"] = s(status)
-            names["#status"] = "status"
-        found: list[dict[str, Any]] = []
-        start = after
-        more = True
-        while len(found) < limit and more:
-            query: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": LIST_INDEX,
-                "KeyConditionExpression": "gsi1pk = :kind",
-                "ExpressionAttributeValues": values,
-                "ScanIndexForward": False,
-                "Limit": max(limit, 25),
+        Each filter has its own index, so one query reads exactly the launches it answers (`limit` at
+        most) and nothing is filtered after reading; `after` is a position in time (pk, sk, gsi1sk)."""
+        index, partition = LIST_INDEXES[(environment is not None, status is not None)]
+        value = {
+            "gsi1pk": LAUNCH_LIST,
+            "environment": environment,
+            "status": status,
+            "environment_status": environment_status(environment or "", status or ""),
+        }[partition]
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#partition = :partition",
+            "ExpressionAttributeNames": {"#partition": partition},
+            "ExpressionAttributeValues": {":partition": s(str(value))},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after:
+            query["ExclusiveStartKey"] = {name: after[name] for name in ("pk", "sk", "gsi1sk")} | {
+                partition: s(str(value))
             }
-            if filters:
-                query["FilterExpression"] = " AND ".join(filters)
-            if names:
-                query["ExpressionAttributeNames"] = names
-            if start:
-                query["ExclusiveStartKey"] = start
-            response = self._db.query(**query)
-            for item in response.get("Items", []):
-                found.append(item)
-                if len(found) == limit:
-                    break
-            start = response.get("LastEvaluatedKey")
-            more = start is not None
-        page = found[:limit]
+        response = self._db.query(**query)
+        page = response.get("Items", [])
         cursor = None
-        if len(page) == limit:
-            cursor = {name: page[-1][name] for name in ("pk", "sk", "gsi1pk", "gsi1sk")}
-        return [launch_from_item(item) for item in page], cursor
+        if "LastEvaluatedKey" in response and len(page) == limit:
+            cursor = {name: page[-1][name] for name in ("pk", "sk", "gsi1pk", "gsi1sk") if name in page[-1]}
+            cursor.setdefault("gsi1pk", s(LAUNCH_LIST))
+        return [listed_from_item(item) for item in page], cursor
 
     def running_since(self, since: datetime) -> list[Launch]:
         """The launches created at `since` or later that have not ended, newest first (the list index's
@@ -282,9 +281,13 @@ class LaunchRecords(Table):
         written: list[TimelineEvent] = []
         if status is not None:
             check_transition(launch.status, status)
-            sets.append("#status = :new")
+            sets += ["#status = :new", "environment_status = :listed"]
             names["#status"] = "status"
-            values |= {":new": s(status), ":old": s(launch.status)}
+            values |= {
+                ":new": s(status),
+                ":old": s(launch.status),
+                ":listed": s(environment_status(launch.request.environment, status)),
+            }
             condition = "#status = :old"
             if launch.status != status:
                 written.append(self.event("status", f"status {launch.status} -> {status}", stage))
@@ -408,6 +411,20 @@ def results_attribute(results: LaunchResults) -> dict[str, Any]:
         for stage, progress in results
         if isinstance(progress, BaseModel)
     }
+
+
+def listed_from_item(item: dict[str, Any]) -> ListedLaunch:
+    """A launch as a list index projects it."""
+    return ListedLaunch(
+        launch_id=item["launch_id"]["S"],
+        request=LaunchRequest.model_validate_json(item["request"]["S"]),
+        requested_by=item.get("requested_by", {}).get("S", "unknown"),
+        status=LaunchStatus(item["status"]["S"]),
+        stage=Stage(item["stage"]["S"]) if "stage" in item else None,
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
+        rolled_back_by=item.get("rolled_back_by", {}).get("S"),
+    )
 
 
 def launch_from_item(item: dict[str, Any]) -> Launch:

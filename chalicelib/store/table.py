@@ -133,26 +133,70 @@ class Table:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+# The launch list's indexes, one per filter it offers, newest first by gsi1sk ("<created>#<launch id>"),
+# each projecting only what a listed launch shows: a page reads exactly the launches it answers.
+LIST_INDEXES: dict[tuple[bool, bool], tuple[str, str]] = {
+    # (by environment, by status): (index, its partition key attribute)
+    (False, False): ("list-by-time", "gsi1pk"),
+    (True, False): ("list-by-environment", "environment"),
+    (False, True): ("list-by-status", "status"),
+    (True, True): ("list-by-environment-status", "environment_status"),
+}
+LISTED_ATTRIBUTES = [
+    "launch_id",
+    "environment",
+    "status",
+    "request",
+    "requested_by",
+    "stage",
+    "created_at",
+    "updated_at",
+    "rolled_back_by",
+]
+
+
+def environment_status(environment: str, status: str) -> str:
+    """The list-by-environment-status index's partition of a launch."""
+    return f"{environment}#{status}"
+
+
 def table_definition(table_name: str) -> dict[str, Any]:
-    """The table's shape, shared by the deploy template's generator check and the local stack."""
+    """The table's shape, shared by the deploy template (a test checks deploy/resources.json against it)
+    and the local stack."""
+    keys = {"pk", "sk", "gsi1pk", "gsi1sk"}
+    list_indexes = [
+        {
+            "IndexName": name,
+            "KeySchema": [
+                {"AttributeName": partition, "KeyType": "HASH"},
+                {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                # The table's and the index's keys are projected anyway (and may not be named).
+                "NonKeyAttributes": [name for name in LISTED_ATTRIBUTES if name not in keys | {partition}],
+            },
+        }
+        for name, partition in LIST_INDEXES.values()
+    ]
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "gsi1pk", "AttributeType": "S"},
-            {"AttributeName": "gsi1sk", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ["pk", "sk", "gsi1pk", "gsi1sk", "environment", "status", "environment_status"]
         ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [
             {
+                # Whole launches in time order: the watch reads the running ones of the last hours.
                 "IndexName": LIST_INDEX,
                 "KeySchema": [
                     {"AttributeName": "gsi1pk", "KeyType": "HASH"},
                     {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            *list_indexes,
         ],
     }

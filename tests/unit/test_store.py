@@ -104,6 +104,74 @@ def test_launches_filter_by_environment_and_status_across_pages(store: Any, laun
     assert seen == wanted
 
 
+class CountingReads:
+    """DynamoDB whose queries add up the items each one read (ScannedCount: before any filter)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.read: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, **kwargs: Any) -> Any:
+        answer = self._client.query(**kwargs)
+        self.read.append(answer["ScannedCount"])
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("environment", "status"),
+    [(None, None), ("staging", None), (None, LaunchStatus.FAILED), ("staging", LaunchStatus.FAILED)],
+)
+def test_every_list_filter_reads_no_more_launches_than_its_page(
+    store: Any, launch: Launch, environment: str | None, status: LaunchStatus | None
+) -> None:
+    from chalicelib.store import LaunchStore
+
+    made = _many(store, launch, 30)
+    wanted = [
+        m.launch_id
+        for m in made
+        if (environment is None or m.request.environment == environment) and (status is None or m.status == status)
+    ]
+    counting = CountingReads(store._db)
+    listing = LaunchStore(counting, store._table, store.clock)
+    seen, after = [], None
+    while True:
+        page, after = listing.list_launches(3, environment=environment, status=status, after=after)
+        seen += [item.launch_id for item in page]
+        if after is None:
+            break
+    assert seen == wanted
+    assert max(counting.read) <= 3
+    assert sum(counting.read) == len(wanted)
+
+
+def test_a_launch_moves_between_the_status_lists_as_its_status_changes(store: Any, launch: Launch) -> None:
+    def listed(status: LaunchStatus) -> list[str]:
+        return [item.launch_id for item in store.list_launches(environment="local", status=status)[0]]
+
+    assert listed(LaunchStatus.REQUESTED) == [launch.launch_id]
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT, stage=Stage.PREFLIGHT)
+    assert (listed(LaunchStatus.REQUESTED), listed(LaunchStatus.PREFLIGHT)) == ([], [launch.launch_id])
+    [shown] = store.list_launches(status=LaunchStatus.PREFLIGHT)[0]
+    assert (shown.status, shown.stage, shown.request) == (LaunchStatus.PREFLIGHT, Stage.PREFLIGHT, launch.request)
+
+
+def test_the_deployed_table_is_the_one_the_store_is_tested_against() -> None:
+    import json
+    from pathlib import Path
+
+    from chalicelib.store import table_definition
+
+    deployed = json.loads((Path(__file__).parents[2] / "deploy" / "resources.json").read_text())
+    table = deployed["Resources"]["LaunchTable"]["Properties"]
+    tested = table_definition("any")
+    for shape in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert table[shape] == tested[shape], shape
+
+
 def test_the_lock_admits_one_launch_per_environment(store: Any) -> None:
     store.acquire_lock("production", "launch-a", 600)
     store.acquire_lock("production", "launch-a", 600)  # re-taking our own lock renews it
