@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package deploy local clean bench bench-events bench-sites browser target-role
+.PHONY: demo test lint format package deploy local clean bench bench-events bench-sites bench-list browser target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -103,6 +103,9 @@ bench: $(STAMP)
 bench-sites: $(STAMP)
 	$(BIN)/python benchmarks/site_sizes.py 100 1000 --s3-ms 30
 	$(BIN)/python benchmarks/site_sizes.py 1000 --s3-ms 30 --generations 20
+
+bench-list: $(STAMP)
+	$(BIN)/python benchmarks/launch_list.py 10 1000 10000
 
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/event_costs.py
