@@ -24,6 +24,8 @@ HARD_ERRORS = [
     ("preflight", "s3.GetBucketVersioning", 0, "BLOCKED", "nothing changed"),
     ("request_approvals", "sns.Publish", 0, "FAILED", "nothing changed"),
     ("record_rollback_point", "rds.CreateDBSnapshot", 0, "ROLLED_BACK", "nothing changed"),
+    ("record_rollback_point", "s3.HeadObject", 2, "ROLLED_BACK", "nothing changed"),
+    ("record_rollback_point", "s3.PutObject", 0, "ROLLED_BACK", "nothing changed"),
     ("deploy_frontend", "s3.CopyObject", 1, "ROLLED_BACK", "site restored"),
     ("deploy_backend", "ecs.RunTask", 0, "ROLLED_BACK", "site restored; database untouched"),
     ("await_event", "ecs.DescribeTasks", 0, "ROLLED_BACK", "site restored; database restored beside"),
@@ -67,6 +69,7 @@ THROTTLES = [
 TIMEOUTS = [
     ("begin_launch", "dynamodb.PutItem", 0, None),
     ("record_rollback_point", "rds.CreateDBSnapshot", 0, 1),
+    ("record_rollback_point", "s3.CopyObject", 1, None),
     ("deploy_frontend", "s3.CopyObject", 1, 3),
     ("deploy_backend", "ecs.RunTask", 0, 1),
     ("deploy_backend", "ecs.UpdateService", 0, 1),
@@ -132,8 +135,11 @@ def test_a_lambda_killed_mid_step_at_every_stage_is_retried_without_doing_its_wo
         stack.faults.add(function, operation, "timeout", after=after) for function, operation, after, _ in TIMEOUTS
     ]
     version = next_version()
+    served = len(stack.site_objects())
     launch = drive(stack, api, version)
     assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    # The backup copies, killed after the second of several at once: each object is copied once.
+    assert stack.faults.calls[("record_rollback_point", "s3.CopyObject")] == served
     # The finish's retry notifies after the final status; once it has, every fault has fired.
     assert [n["status"] for n in notifications(stack, launch["launch_id"])] == ["SUCCEEDED"]
     assert [f.fired for f in faults] == [1] * len(TIMEOUTS)
