@@ -101,7 +101,7 @@ bench: $(STAMP)
 # The frontend stages by the site's size (100 and 1,000 objects, and 1,000 with 20 versions of each; S3 calls
 # made 30 ms slower, as on AWS): time, S3 calls, calls in flight, the launch item's size, the largest event.
 bench-sites: $(STAMP)
-	$(BIN)/python benchmarks/site_sizes.py 100 1000 --s3-ms 30
+	$(BIN)/python benchmarks/site_sizes.py 100 1000 10000 --s3-ms 30
 	$(BIN)/python benchmarks/site_sizes.py 1000 --s3-ms 30 --generations 20
 
 bench-list: $(STAMP)

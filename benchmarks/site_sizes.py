@@ -5,7 +5,7 @@ timeline event, on moto in this process.
 On AWS an S3 call takes tens of milliseconds; moto answers in a few. `--s3-ms 30` adds that much to each S3
 call (a sleep in botocore's before-send, outside the GIL), so the parallel copies show what they hide.
 
-Run with `make bench-sites` (about four minutes), or `python benchmarks/site_sizes.py 100 1000 --s3-ms 30`."""
+Run with `make bench-sites` (about ten minutes), or `python benchmarks/site_sizes.py 100 1000 --s3-ms 30`."""
 
 from __future__ import annotations
 

@@ -38,11 +38,6 @@ def live_site(s3: Any, bucket: str) -> tuple[dict[str, str], dict[str, str]]:
     return dict(sorted(versions.items())), etags
 
 
-def live_site_versions(s3: Any, bucket: str) -> dict[str, str]:
-    """Key -> version id of every object currently served from a versioned bucket."""
-    return live_site(s3, bucket)[0]
-
-
 def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
     """Key -> ETag of every object under `prefix`."""
     keys: dict[str, str] = {}
