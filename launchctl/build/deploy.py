@@ -96,6 +96,53 @@ def _described(cloudformation: Any, stack: str) -> dict[str, Any] | None:
         raise
 
 
+def index_steps(deployed: dict[str, Any], wanted: dict[str, Any]) -> list[dict[str, Any]]:
+    """A table's properties after each update CloudFormation must make before the template's own, when the
+    template adds or removes more than one global secondary index: DynamoDB creates or deletes one per
+    table update. Each step keeps the deployed table but for one more index removed or added (the last
+    is left to the template's update); its attribute definitions are the ones its keys use. Empty when
+    one update does it."""
+    have = {index["IndexName"]: index for index in deployed.get("GlobalSecondaryIndexes", [])}
+    want = {index["IndexName"]: index for index in wanted.get("GlobalSecondaryIndexes", [])}
+    removed = [name for name in have if name not in want]
+    added = [name for name in want if name not in have]
+    if len(removed) + len(added) <= 1:
+        return []
+    types = {
+        item["AttributeName"]: item
+        for item in [*deployed.get("AttributeDefinitions", []), *wanted.get("AttributeDefinitions", [])]
+    }
+    current = [have[name] for name in have]
+    steps = []
+    for change in [*(("remove", name) for name in removed), *(("add", name) for name in added)][:-1]:
+        kind, name = change
+        current = (
+            [index for index in current if index["IndexName"] != name]
+            if kind == "remove"
+            else [
+                *current,
+                want[name],
+            ]
+        )
+        used = {key["AttributeName"] for schema in [deployed, *current] for key in schema["KeySchema"]}
+        steps.append(
+            deployed
+            | {
+                "GlobalSecondaryIndexes": current,
+                "AttributeDefinitions": [types[name] for name in sorted(used)],
+            }
+        )
+    return steps
+
+
+def _tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::DynamoDB::Table"
+    }
+
+
 def deploy(
     session: Any,
     package_dir: Path,
@@ -138,13 +185,62 @@ def deploy(
     # An update keeps what an earlier deploy set for a parameter not given now (one the stack has).
     previous = {item["ParameterKey"] for item in (current or {}).get("Parameters", [])} if kind == "UPDATE" else set()
     kept = [{"ParameterKey": key, "UsePreviousValue": True} for key in declared if key in previous - set(parameters)]
-    name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    if kind == "UPDATE":
+        _indexes_one_at_a_time(cloudformation, s3, bucket, stack, template, execute, say)
+    _change(
+        cloudformation,
+        stack,
+        kind,
+        f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}",
+        given + kept,
+        execute,
+        say,
+    )
+    return outputs(cloudformation, stack) if execute else {}
+
+
+def _indexes_one_at_a_time(
+    cloudformation: Any,
+    s3: Any,
+    bucket: str,
+    stack: str,
+    template: dict[str, Any],
+    execute: bool,
+    say: Say,
+) -> None:
+    """Before the template's update: the stack as deployed, with its tables' indexes changed one per
+    update, where the template changes more than one (the code already deployed keeps running meanwhile)."""
+    body = cloudformation.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    deployed = json.loads(body) if isinstance(body, str) else body
+    wanted = _tables(template)
+    for table, properties in _tables(deployed).items():
+        steps = index_steps(properties, wanted.get(table, properties))
+        for number, step in enumerate(steps, 1):
+            say(f"{table}: index update {number} of {len(steps) + 1} (DynamoDB changes one index per update)")
+            if not execute:
+                continue
+            deployed["Resources"][table]["Properties"] = step
+            encoded = json.dumps(deployed, indent=1).encode()
+            key = f"{stack}/template-{_digest(encoded)}.json"
+            upload_once(s3, bucket, key, encoded)
+            region = cloudformation.meta.region_name
+            previous = [{"ParameterKey": name, "UsePreviousValue": True} for name in deployed.get("Parameters", {})]
+            url = f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+            _change(cloudformation, stack, "UPDATE", url, previous, execute, say)
+
+
+def _change(
+    cloudformation: Any, stack: str, kind: str, url: str, parameters: list[dict[str, Any]], execute: bool, say: Say
+) -> bool:
+    """Make a change set from the template at `url`, show it, and (when `execute`) execute it and wait;
+    False when there is nothing to change or it was only shown."""
+    name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
     cloudformation.create_change_set(
         StackName=stack,
         ChangeSetName=name,
         ChangeSetType=kind,
-        TemplateURL=f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}",
-        Parameters=given + kept,
+        TemplateURL=url,
+        Parameters=parameters,
         Capabilities=CAPABILITIES,
         Description="make deploy",
     )
@@ -160,7 +256,7 @@ def deploy(
         if any(marker in reason for marker in _NO_CHANGES):
             say(f"{stack} is up to date: nothing to change")
             cloudformation.delete_change_set(StackName=stack, ChangeSetName=name)
-            return outputs(cloudformation, stack)
+            return False
         raise SystemExit(f"change set {name} failed: {reason}") from None
     described = cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
     say(f"change set {name} ({kind.lower()} {stack}):")
@@ -170,11 +266,11 @@ def deploy(
         say(f"  {resource['Action']:<7} {resource['LogicalResourceId']} {resource['ResourceType']}{replacement}")
     if not execute:
         say(f"not executed: review it in the console, or run again without --no-execute ({name})")
-        return {}
+        return False
     cloudformation.execute_change_set(StackName=stack, ChangeSetName=name)
     waiter = "stack_create_complete" if kind == "CREATE" else "stack_update_complete"
     cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
-    return outputs(cloudformation, stack)
+    return True
 
 
 def outputs(cloudformation: Any, stack: str) -> dict[str, str]:

@@ -129,3 +129,59 @@ def test_make_deploy_refuses_without_a_named_aws_profile() -> None:
     assert result.returncode != 0
     assert "AWS_PROFILE" in result.stdout + result.stderr
     assert "chalice package" not in result.stdout
+
+
+def _old_launch_table() -> dict[str, Any]:
+    """The launch table as stacks deployed before the list's indexes have it: one index, `recent`."""
+    from chalicelib.store import table_definition
+
+    table = table_definition("launches")
+    recent = [index for index in table["GlobalSecondaryIndexes"] if index["IndexName"] == "recent"]
+    used = ["pk", "sk", "gsi1pk", "gsi1sk"]
+    return table | {
+        "GlobalSecondaryIndexes": recent,
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in used],
+    }
+
+
+def test_an_update_adding_several_indexes_adds_them_one_per_update_before_the_templates_own() -> None:
+    from chalicelib.store import table_definition
+    from launchctl.build.deploy import index_steps
+
+    wanted = table_definition("launches")
+    steps = index_steps(_old_launch_table(), wanted)
+    # DynamoDB creates one index per table update: three steps, and the template's update adds the fourth.
+    assert [[index["IndexName"] for index in step["GlobalSecondaryIndexes"]] for step in steps] == [
+        ["recent", "list-by-time"],
+        ["recent", "list-by-time", "list-by-environment"],
+        ["recent", "list-by-time", "list-by-environment", "list-by-status"],
+    ]
+    # Each step declares exactly the attributes its keys use (DynamoDB refuses others).
+    assert [sorted(item["AttributeName"] for item in step["AttributeDefinitions"]) for step in steps] == [
+        ["gsi1pk", "gsi1sk", "pk", "sk"],
+        ["environment", "gsi1pk", "gsi1sk", "pk", "sk"],
+        ["environment", "gsi1pk", "gsi1sk", "pk", "sk", "status"],
+    ]
+    assert all(step["KeySchema"] == wanted["KeySchema"] for step in steps)
+    # One index more or less is one update: no steps.
+    assert index_steps(steps[-1], wanted) == []
+    assert index_steps(wanted, wanted) == []
+
+
+def test_an_update_of_a_stack_with_the_old_table_announces_its_index_steps(aws: Any, package_dir: Path) -> None:
+    session, asked = _session(aws)
+    earlier = {
+        "Parameters": {"AlertEmail": {"Type": "String"}},
+        "Resources": {"LaunchTable": {"Type": "AWS::DynamoDB::Table", "Properties": _old_launch_table()}},
+    }
+    aws("cloudformation").create_stack(
+        StackName="upgrade",
+        TemplateBody=json.dumps(earlier),
+        Parameters=[{"ParameterKey": "AlertEmail", "ParameterValue": "oncall@acme.example"}],
+    )
+    said: list[str] = []
+    deploy(session, package_dir, "upgrade", {}, execute=False, say=said.append)
+    assert [line for line in said if "index update" in line] == [
+        f"LaunchTable: index update {n} of 4 (DynamoDB changes one index per update)" for n in (1, 2, 3)
+    ]
+    assert asked[-1]["ChangeSetType"] == "UPDATE"
