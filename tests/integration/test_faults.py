@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.local.infrastructure import backend_image
+from launchctl.local.infrastructure import backend_image, site_build
 from tests.integration.helpers import approve_all, drive, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
@@ -159,9 +159,16 @@ def test_a_lambda_killed_mid_rollback_is_retried_and_rolls_back_once(stack: Any,
     version = next_version()
     stack.site.unhealthy_images.add(backend_image(version))
     stack.faults.add("roll_back", "ecs.UpdateService", "timeout")
+    # Killed again on its retry, right after the first object the frontend's restore copies back (several
+    # at once): the next retry copies each of the others once, and nothing it already restored.
+    stack.faults.add("roll_back", "s3.CopyObject", "timeout")
     launch = drive(stack, api, version)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert stack.faults.calls[("roll_back", "ecs.UpdateService")] == 1
+    release = site_build(version)
+    to_restore = [key for key, body in before[1].items() if release.get(key) != body]
+    assert len(to_restore) > 1
+    assert stack.faults.calls[("roll_back", "s3.CopyObject")] == len(to_restore)
     assert snapshot(stack) == before
 
 
