@@ -15,7 +15,7 @@ from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.rollback_point import live_site, recorded_site
+from chalicelib.stages.rollback_point import live_site, object_keys, recorded_site
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, restored
 
@@ -133,14 +133,15 @@ def restore_frontend(
     """Make the recorded versions current again, delete what the release added, invalidate and wait."""
     bucket = profile.frontend.site_bucket
     recorded, recorded_etags = recorded_site(s3, point)
-    live, live_etags = live_site(s3, bucket)
-    # Copying a version back makes a new version of the same bytes: an object whose ETag is the recorded
-    # one again was restored by an earlier attempt of this step and is not copied twice.
-    restored = sorted(
-        key
-        for key, version in recorded.items()
-        if live.get(key) != version and (key not in recorded_etags or live_etags.get(key) != recorded_etags[key])
-    )
+    if recorded_etags:
+        # The listing's ETags say which objects serve other bytes than recorded: no HeadObject per object.
+        # A copy-back makes a new version of the same bytes, so an object an earlier attempt of this step
+        # restored has the recorded ETag again and is not copied twice.
+        live = {key: etag for key, etag in object_keys(s3, bucket).items() if not key.endswith("/")}
+        restored = sorted(key for key in recorded if live.get(key) != recorded_etags.get(key))
+    else:  # a rollback point recorded before manifests kept version ids alone
+        live = live_site(s3, bucket)[0]
+        restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
     each_object(
         lambda key: s3.copy_object(
             Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]}

@@ -130,10 +130,24 @@ def test_a_retried_frontend_restore_copies_nothing_it_already_restored(
     assert len(to_restore) > 1
     # The first attempt restored one object before it died: the retry copies each of the others once.
     assert outcome.restored == retried.calls["copy_object"] == len(to_restore) - 1
+    # Which bytes differ is read from the listing's ETags against the manifest's: no read per object.
+    assert retried.calls["head_object"] == 0
     assert _site(environment, profile) == site_build(FIRST_VERSION)
     again = Recording(s3)
     assert rollback.restore_frontend(deployed, deployed.rollback_point, profile, again, cloudfront).restored == 0
     assert again.calls["copy_object"] == 0
+
+
+def test_a_rollback_point_recorded_before_manifests_still_restores_the_site(
+    environment: Any, store: Any, deployed: Launch, profile: Any
+) -> None:
+    assert deployed.rollback_point is not None
+    s3 = environment("s3")
+    versions = rollback_point.recorded_versions(s3, deployed.rollback_point)
+    older = deployed.rollback_point.model_copy(update={"site_manifest": None, "site_versions": versions})
+    outcome = rollback.restore_frontend(deployed, older, profile, s3, environment("cloudfront"))
+    assert outcome.restored > 0
+    assert _site(environment, profile) == site_build(FIRST_VERSION)
 
 
 def test_rollback_leaves_alone_what_the_launch_did_not_change(
