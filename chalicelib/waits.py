@@ -28,7 +28,7 @@ from chalicelib.models import Launch, Stage
 from chalicelib.profiles import EnvironmentProfile, profile_of
 from chalicelib.progress import BakeProgress, Progress
 from chalicelib.service_events import Notice, task_outcome
-from chalicelib.store import LaunchStore, Wait, WaitKind
+from chalicelib.store import LaunchStore, StatusConflict, Wait, WaitKind
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -165,6 +165,10 @@ def settle(store: LaunchStore, sfn: Any, wait: Wait, outcome: Outcome, how: str)
     return True
 
 
+# How often an event's progress is judged again when other writes keep coming in between.
+PROGRESS_ATTEMPTS = 5
+
+
 def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
     """Answer every launch waiting on the resource the event names, when the event decides its wait; the
     launches answered. An event from another account than the launch's environment is not believed."""
@@ -189,9 +193,20 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
             )
             continue
         outcome = judge(wait, notice, launch, profile)
-        if outcome.verdict == "pending" and outcome.progress is not None:
-            # One canary of several passed: kept, so the next one's event finds it decided.
-            store.write_progress(launch, progress=outcome.progress, kept_under=STAGE_OF[wait.kind])
+        for _ in range(PROGRESS_ATTEMPTS):
+            if outcome.verdict != "pending" or outcome.progress is None:
+                break
+            # One canary of several passed: kept, so the next one's event finds it decided. Their events
+            # may come together: a write made since this one's read sends it back to read and judge again.
+            try:
+                store.write_progress(launch, progress=outcome.progress, kept_under=STAGE_OF[wait.kind], unchanged=True)
+                break
+            except StatusConflict:
+                launch = store.get_launch(wait.launch_id)
+                if launch.status.is_final:
+                    break
+                outcome = judge(wait, notice, launch, profile)
+        if outcome.verdict == "pending" or launch.status.is_final:
             continue
         if settle(store, sfn, wait, outcome, f"event {notice.event_id}"):
             logger.info("wait answered", extra={"wait": wait.kind, "verdict": outcome.verdict})

@@ -267,13 +267,16 @@ class LaunchRecords(Table):
         status: LaunchStatus | None = None,
         error: dict[str, str] | None = None,
         status_last: bool = False,
+        unchanged: bool = False,
     ) -> Launch:
         """One write for a step: its progress (kept under its stage), its status (and the stage it is in)
         when that changes, and its events.
 
         A status change is refused unless the lifecycle allows it and the launch is still in the status
         it was read in (StatusConflict); its own timeline event comes before `events`, or after them with
-        `status_last` (a step that changes the status once its work is done)."""
+        `status_last` (a step that changes the status once its work is done). With `unchanged`, the write is
+        also refused (StatusConflict) if anything wrote the launch since `launch` was read: a writer racing
+        others (events arriving together) reads again and decides again rather than overwrite."""
         sets = ["updated_at = :at"]
         values: dict[str, Any] = {":at": s(iso(self.clock.now()))}
         names: dict[str, str] = {}
@@ -296,6 +299,9 @@ class LaunchRecords(Table):
             if stage is not None:
                 sets.append("stage = :stage")
                 values[":stage"] = s(stage)
+        if unchanged:
+            values[":seen"] = s(iso(launch.updated_at))
+            condition = " AND ".join(filter(None, [condition, "updated_at = :seen"]))
         if error is not None:
             sets.append("#error = :error")
             names["#error"] = "error"

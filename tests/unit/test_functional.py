@@ -192,3 +192,49 @@ def test_a_browser_that_breaks_under_a_run_is_started_afresh_and_a_browser_broke
     outcomes = iter([ConnectionError("gone"), ConnectionError("gone again")])
     failed = runner("acme-local-journeys")
     assert (failed.passed, failed.reason) == (False, "the local Synthetics could not run chromium: gone again")
+
+
+class RacingStore:
+    """The store, but the first read of the launch lets `meanwhile` happen before the reader gets its copy:
+    two events handled at the same moment."""
+
+    def __init__(self, store: Any, meanwhile: Any) -> None:
+        self._store = store
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_launch(self, launch_id: str) -> Launch:
+        read: Launch = self._store.get_launch(launch_id)
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return read
+
+
+def test_two_canaries_passing_at_the_same_moment_are_both_kept_and_answer_the_launch(
+    aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
+) -> None:
+    from chalicelib.waits import Outcome, Sighting, begin_wait, on_event
+    from tests.conftest import RecordingStepFunctions
+
+    two = canaries.model_copy(update={"functional": FunctionalConfig(canaries=[CANARY, "acme-local-mobile"])})
+    create_canaries(aws, two.model_copy(update={"functional": FunctionalConfig(canaries=["acme-local-mobile"])}))
+    record = launch.model_copy(update={"launch_id": "local-20261128-000001-racing", "profile": two})
+    store.create_launch(record)
+    synthetics.run_journeys_with(lambda name: JourneyResult(True, "ok"))
+    started = _started(store, record, two, aws)
+    sfn = RecordingStepFunctions()
+    arns = [run.arn for run in started.results.smoke.canaries]  # type: ignore[union-attr]
+    waiting = Sighting(resources=arns, outcome=Outcome(verdict="pending", reason="runs going"))
+    begin_wait(store, sfn, started, "canary", "token-canaries", 60, waiting)
+    first, second = (notice_of(event) for event in _wait_for(events, 2)[:2])
+    assert first is not None
+    assert second is not None
+    # The first event's handler reads the launch, then the second's is handled whole, then the first writes.
+    racing = RacingStore(store, lambda: on_event(store, sfn, second))
+    on_event(racing, sfn, first)
+    runs = store.get_launch(record.launch_id).results.smoke.canaries
+    assert [run.state for run in runs] == ["PASSED", "PASSED"]
+    assert [kind for kind, _ in sfn.answers] == ["success"]
