@@ -218,6 +218,39 @@ class LaunchRecords(Table):
             cursor.setdefault("gsi1pk", s(LAUNCH_LIST))
         return [listed_from_item(item) for item in page], cursor
 
+    def fill_list_partitions(self) -> int:
+        """Give each launch written before the list's indexes its environment-and-status partition (the other
+        indexes use attributes every launch has); how many were filled. Safe to run again, and beside
+        running launches: a launch whose status moved meanwhile got its partition from that write."""
+        filled = 0
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": "gsi1pk = :kind",
+            "FilterExpression": "attribute_not_exists(environment_status)",
+            "ProjectionExpression": "pk, sk, environment, #status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":kind": s(LAUNCH_LIST)},
+        }
+        for page in self._db.get_paginator("query").paginate(**query):
+            for item in page.get("Items", []):
+                try:
+                    self._db.update_item(
+                        TableName=self._table,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        UpdateExpression="SET environment_status = :listed",
+                        ConditionExpression="attribute_not_exists(environment_status) AND #status = :status",
+                        ExpressionAttributeNames={"#status": "status"},
+                        ExpressionAttributeValues={
+                            ":listed": s(environment_status(item["environment"]["S"], item["status"]["S"])),
+                            ":status": item["status"],
+                        },
+                    )
+                    filled += 1
+                except self._db.exceptions.ConditionalCheckFailedException:
+                    continue
+        return filled
+
     def running_since(self, since: datetime) -> list[Launch]:
         """The launches created at `since` or later that have not ended, newest first (the list index's
         range: a query bounded by time, not a scan of the table)."""

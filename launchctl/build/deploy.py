@@ -196,7 +196,22 @@ def deploy(
         execute,
         say,
     )
-    return outputs(cloudformation, stack) if execute else {}
+    if not execute:
+        return {}
+    found = outputs(cloudformation, stack)
+    if "LaunchTableName" in found:
+        fill_list_partitions(session.client("dynamodb"), found["LaunchTableName"], say)
+    return found
+
+
+def fill_list_partitions(dynamodb: Any, table: str, say: Say) -> None:
+    """Launches written before the list's indexes get the partition the environment-and-status filter
+    reads (a query of the launch index and a conditional update each; nothing when there are none)."""
+    from chalicelib.store import LaunchStore
+
+    filled = LaunchStore(dynamodb, table).fill_list_partitions()
+    if filled:
+        say(f"{table}: {filled} earlier launches listed by environment and status")
 
 
 def _indexes_one_at_a_time(

@@ -289,3 +289,24 @@ def test_concurrent_writers_each_take_the_next_numbers_of_the_timeline(store: An
     timeline = store.timeline(launch.launch_id)
     assert sorted(event.message for event in timeline) == [f"writer {i}" for i in range(6)]
     assert store.get(Keys.launch(launch.launch_id))["timeline_seq"] == {"N": "6"}
+
+
+def test_launches_written_before_the_lists_indexes_are_filled_into_the_environment_and_status_list(
+    store: Any, launch: Launch
+) -> None:
+    from launchctl.build.deploy import fill_list_partitions
+
+    made = _many(store, launch, 6)
+    for record in made:  # as a launch written before the list's indexes: no environment_status
+        store._db.update_item(
+            TableName=store._table, Key=Keys.launch(record.launch_id), UpdateExpression="REMOVE environment_status"
+        )
+    wanted = [m.launch_id for m in made if m.request.environment == "staging" and m.status == LaunchStatus.FAILED]
+    assert wanted
+    assert store.list_launches(environment="staging", status=LaunchStatus.FAILED)[0] == []
+    said: list[str] = []
+    fill_list_partitions(store._db, store._table, said.append)
+    listed = store.list_launches(environment="staging", status=LaunchStatus.FAILED)[0]
+    assert [item.launch_id for item in listed] == wanted
+    assert said == [f"{store._table}: {len(made)} earlier launches listed by environment and status"]
+    assert store.fill_list_partitions() == 0  # again: nothing left to fill
