@@ -191,12 +191,10 @@ class LaunchRecords(Table):
         Each filter has its own index, so one query reads exactly the launches it answers (`limit` at
         most) and nothing is filtered after reading; `after` is a position in time (pk, sk, gsi1sk)."""
         index, partition = LIST_INDEXES[(environment is not None, status is not None)]
-        value = {
-            "gsi1pk": LAUNCH_LIST,
-            "environment": environment,
-            "status": status,
-            "environment_status": environment_status(environment or "", status or ""),
-        }[partition]
+        if environment is not None and status is not None:
+            value = environment_status(environment, status)
+        else:
+            value = environment or status or LAUNCH_LIST
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,

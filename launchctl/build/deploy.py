@@ -112,25 +112,17 @@ def index_steps(deployed: dict[str, Any], wanted: dict[str, Any]) -> list[dict[s
         item["AttributeName"]: item
         for item in [*deployed.get("AttributeDefinitions", []), *wanted.get("AttributeDefinitions", [])]
     }
-    current = [have[name] for name in have]
+    current = list(have.values())
     steps = []
-    for change in [*(("remove", name) for name in removed), *(("add", name) for name in added)][:-1]:
-        kind, name = change
-        current = (
-            [index for index in current if index["IndexName"] != name]
-            if kind == "remove"
-            else [
-                *current,
-                want[name],
-            ]
-        )
-        used = {key["AttributeName"] for schema in [deployed, *current] for key in schema["KeySchema"]}
+    # Removals first, then additions; the last change is the template's own update.
+    for kind, index_name in [*(("remove", name) for name in removed), *(("add", name) for name in added)][:-1]:
+        if kind == "remove":
+            current = [index for index in current if index["IndexName"] != index_name]
+        else:
+            current = [*current, want[index_name]]
+        used = sorted({key["AttributeName"] for schema in [deployed, *current] for key in schema["KeySchema"]})
         steps.append(
-            deployed
-            | {
-                "GlobalSecondaryIndexes": current,
-                "AttributeDefinitions": [types[name] for name in sorted(used)],
-            }
+            deployed | {"GlobalSecondaryIndexes": current, "AttributeDefinitions": [types[name] for name in used]}
         )
     return steps
 
