@@ -486,6 +486,15 @@ def roll_back(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(STAGES["roll_back"], event, dependencies())
 
 
+@app.lambda_function(name="copy_batch")
+@traced_function
+@logger.inject_lambda_context(clear_state=True)
+def copy_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.stages.copy_batches import run_batch
+
+    return run_batch(event, dependencies())
+
+
 @app.lambda_function(name="finish_launch")
 @traced_function
 @logger.inject_lambda_context(clear_state=True)

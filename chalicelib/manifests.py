@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,6 +18,23 @@ class Manifest(BaseModel):
 
     location: str = Field(description="s3://bucket/key of the JSON object")
     entries: int = Field(description="how many keys it lists")
+    sha256: str
+
+
+class CopyKind(StrEnum):
+    BACKUP = "backup"  # the site's recorded versions into the backup bucket, under the launch's prefix
+    DEPLOY = "deploy"  # the release's objects onto the site
+    RESTORE = "restore"  # the site's recorded versions made current again
+
+
+class CopyPlan(BaseModel):
+    """Where a stage's copy plan is (the controller's bucket), how many batches and copies, its SHA-256."""
+
+    kind: CopyKind
+    bucket: str
+    key: str
+    batches: int
+    copies: int
     sha256: str
 
 

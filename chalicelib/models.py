@@ -373,6 +373,8 @@ class StageEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     launch_id: str = Field(pattern=LAUNCH_ID_PATTERN.pattern)
+    # The state machine's call after its Distributed Map made a stage's copies: check them, plan none.
+    after_batches: bool = False
 
 
 class ApprovalGateEvent(StageEvent):

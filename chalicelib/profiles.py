@@ -27,6 +27,15 @@ class FrontendTarget(_Strict):
     # A release's frontend is copied to the public site, so it may come only from here: a launch naming any
     # other bucket is refused, and the controller's policy reads no other.
     artifact_bucket: str = Field(description="the S3 bucket the environment's release builds are published to")
+    batch_copies_above: int = Field(
+        default=20_000,
+        ge=0,
+        description="a stage with more objects to copy than this (backup, upload, copy back) has the state machine "
+        "copy them in batches, a Distributed Map's children, rather than in its own Lambda",
+    )
+    copies_per_batch: int = Field(
+        default=500, ge=1, le=500, description="how many copies one child of the Distributed Map makes"
+    )
 
 
 class MigrationTask(_Strict):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from chalicelib.manifests import CopyPlan
 from chalicelib.profiles import Severity
 
 CheckOutcome = Literal["pass", "fail", "warn", "skipped"]
@@ -95,6 +96,9 @@ class RollbackPointProgress(Progress):
     db_snapshot_id: str | None
     snapshot_status: str
     ready: bool
+    copies: CopyPlan | None = Field(
+        default=None, description="the backup's copies, planned for the state machine's batches"
+    )
 
 
 class FrontendProgress(Progress):
@@ -103,6 +107,9 @@ class FrontendProgress(Progress):
     deleted: int
     invalidation_id: str
     manifest: str | None = None  # s3:// of the keys uploaded and deleted
+    copies: CopyPlan | None = Field(
+        default=None, description="the assets' copies, planned for the state machine's batches"
+    )
 
 
 class BackendProgress(Progress):
@@ -215,6 +222,7 @@ class UndoneChange(BaseModel):
     restored: int | None = None
     deleted: int | None = None
     invalidation_id: str | None = None
+    copies: CopyPlan | None = None
 
 
 class RollbackProgress(Progress):
@@ -222,6 +230,9 @@ class RollbackProgress(Progress):
     undone: dict[str, UndoneChange]
     settled: bool
     left: list[str]
+    copies: CopyPlan | None = Field(
+        default=None, description="the frontend's copies back, planned for the state machine's batches"
+    )
 
 
 class FinishProgress(Progress):

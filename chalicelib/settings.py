@@ -27,6 +27,7 @@ class Settings(BaseModel):
     oidc_audience: str = "launch-controller"
     oidc_jwks_url: str = ""
     sts_endpoint: str = ""
+    copy_plan_bucket: str = ""  # where the frontend stages plan copies for the state machine's batches
 
     def identity(self) -> IdentityConfig:
         from chalicelib.callers import IdentityConfig
@@ -57,4 +58,5 @@ def settings() -> Settings:
         oidc_audience=environ.get("OIDC_AUDIENCE", "launch-controller"),
         oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),
         sts_endpoint=environ.get("STS_ENDPOINT_URL", ""),
+        copy_plan_bucket=environ.get("COPY_PLAN_BUCKET", ""),
     )

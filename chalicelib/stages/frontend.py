@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import FrontendDeployFailed
-from chalicelib.manifests import write_manifest
+from chalicelib.manifests import CopyKind, write_manifest
 from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import FrontendProgress
+from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import object_keys
 from chalicelib.store import LaunchStore
@@ -61,12 +63,38 @@ def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id
     )
 
 
+def uploader(s3: Any, launch: Launch, site_bucket: str) -> Callable[[Copy], None]:
+    """Copy one object of the release's build onto the site, with its type, caching and the launch's mark."""
+    request = launch.request
+
+    def upload(copy: Copy) -> None:
+        s3.copy_object(
+            Bucket=site_bucket,
+            Key=copy.key,
+            CopySource={"Bucket": request.artifact_bucket, "Key": request.artifact_prefix + copy.key},
+            ContentType=content_type(copy.key),
+            CacheControl=cache_control(copy.key),
+            MetadataDirective="REPLACE",
+            Metadata={"launch-id": launch.launch_id, "release-version": request.version},
+        )
+
+    return upload
+
+
 def deploy_frontend(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s3: Any, cloudfront: Any
+    store: LaunchStore,
+    launch: Launch,
+    profile: EnvironmentProfile,
+    s3: Any,
+    cloudfront: Any,
+    batches: Batches | None = None,
+    after_batches: bool = False,
 ) -> FrontendProgress:
     """Upload new and changed objects, delete what the release no longer has, invalidate and wait.
 
-    A retried step compares ETags, so it uploads only what the interrupted attempt did not."""
+    A retried step compares ETags, so it uploads only what the interrupted attempt did not. More changed
+    assets than the profile's `batch_copies_above` are planned in batches for the state machine's Distributed
+    Map; the step called `after_batches` checks they are all there, then goes on with the entry documents."""
     request = launch.request
     release = {
         key[len(request.artifact_prefix) :]: etag
@@ -80,48 +108,61 @@ def deploy_frontend(
     live = object_keys(s3, site_bucket)
     changed = sorted(key for key, etag in release.items() if live.get(key) != etag)
     removed = sorted(set(live) - set(release))
-    store.record_change(launch.launch_id, Change.FRONTEND)
-
-    def upload(key: str) -> None:
-        s3.copy_object(
-            Bucket=site_bucket,
-            Key=key,
-            CopySource={"Bucket": request.artifact_bucket, "Key": request.artifact_prefix + key},
-            ContentType=content_type(key),
-            CacheControl=cache_control(key),
-            MetadataDirective="REPLACE",
-            Metadata={"launch-id": launch.launch_id, "release-version": request.version},
-        )
-
     # Every asset before any entry document: a page never references an asset not yet uploaded.
-    each_object(upload, [key for key in changed if cache_control(key) != NO_CACHE])
-    each_object(upload, [key for key in changed if cache_control(key) == NO_CACHE])
+    assets = [Copy(key, etag=release[key]) for key in changed if cache_control(key) != NO_CACHE]
+    entries = [Copy(key, etag=release[key]) for key in changed if cache_control(key) == NO_CACHE]
+    uploaded_in_batches: list[str] = []
+    if after_batches:
+        if assets:
+            raise FrontendDeployFailed(
+                f"the upload's batches left {len(assets)} assets not uploaded ({assets[0].key} first)"
+            )
+        earlier = launch.results.frontend
+        if batches is not None and earlier is not None and earlier.copies is not None:
+            uploaded_in_batches = [copy.key for copy in batches.copies(earlier.copies)]
+    store.record_change(launch.launch_id, Change.FRONTEND)
+    if not after_batches and batches is not None and batches.wanted(len(assets)):
+        plan = batches.plan(launch.launch_id, CopyKind.DEPLOY, assets)
+        store.append_event(
+            launch.launch_id,
+            "copying_in_batches",
+            f"frontend: {plan.copies} assets to upload in {plan.batches} batches",
+            stage=Stage.FRONTEND,
+            details=plan.model_dump(mode="json"),
+        )
+        return FrontendProgress(
+            uploaded=0, unchanged=len(release) - len(changed), deleted=0, invalidation_id="", copies=plan
+        )
+    upload = uploader(s3, launch, site_bucket)
+    each_object(upload, assets)
+    each_object(upload, entries)
     # The rollback point holds every removed object's version, so deleting is safe to undo.
     refused = delete_objects(s3, site_bucket, removed)
     if refused:
         raise FrontendDeployFailed(f"S3 kept objects the release removes from {site_bucket}: {refused}")
     invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
     wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
+    uploaded = sorted({*uploaded_in_batches, *changed})
     # Which keys changed, for the record: beside the launch in S3, the timeline keeps counts and where.
     manifest = write_manifest(
         s3,
         profile.frontend.backup_bucket,
         launch.launch_id,
         "frontend-deployed",
-        {"bucket": site_bucket, "release": request.frontend_artifact, "uploaded": changed, "deleted": removed},
-        entries=len(changed) + len(removed),
+        {"bucket": site_bucket, "release": request.frontend_artifact, "uploaded": uploaded, "deleted": removed},
+        entries=len(uploaded) + len(removed),
     )
     store.append_event(
         launch.launch_id,
         "frontend_deployed",
-        f"s3://{site_bucket}: {len(changed)} uploaded, {len(release) - len(changed)} unchanged, "
+        f"s3://{site_bucket}: {len(uploaded)} uploaded, {len(release) - len(uploaded)} unchanged, "
         f"{len(removed)} deleted; invalidation {invalidation} completed",
         stage=Stage.FRONTEND,
-        details={"uploaded": len(changed), "deleted": len(removed), "manifest": manifest.model_dump()},
+        details={"uploaded": len(uploaded), "deleted": len(removed), "manifest": manifest.model_dump()},
     )
     return FrontendProgress(
-        uploaded=len(changed),
-        unchanged=len(release) - len(changed),
+        uploaded=len(uploaded),
+        unchanged=len(release) - len(uploaded),
         deleted=len(removed),
         invalidation_id=invalidation,
         manifest=manifest.location,

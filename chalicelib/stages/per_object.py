@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 # Calls in flight at once: enough to hide S3's latency, few enough that one Lambda's sockets and S3's
 # per-prefix request rate (3,500 writes a second) are never the limit; the clients' connection pools hold
 # this many (chalicelib/aws.py), and their standard retry mode absorbs a SlowDown.
 CALLS_IN_FLIGHT = 16
 
+Item = TypeVar("Item")
 
-def each_object(call: Callable[[str], None], keys: Iterable[str], in_flight: int | None = None) -> None:
+
+def each_object(call: Callable[[Item], None], keys: Iterable[Item], in_flight: int | None = None) -> None:
     """Run `call(key)` for every key, at most `in_flight` (CALLS_IN_FLIGHT) at once. Every call started has
     ended when this returns or raises (none is left running behind a failed step); the first failure is raised."""
     pending = list(keys)

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.errors import RollbackIncomplete
+from chalicelib.manifests import CopyKind
 from chalicelib.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
+from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import live_site, object_keys, recorded_site
@@ -127,10 +129,30 @@ def restore_database(
     )
 
 
+def copier_back(s3: Any, bucket: str) -> Callable[[Copy], None]:
+    """Make one recorded version of a site object current again (a copy of it onto its own key)."""
+
+    def copy_back(copy: Copy) -> None:
+        s3.copy_object(
+            Bucket=bucket, Key=copy.key, CopySource={"Bucket": bucket, "Key": copy.key, "VersionId": copy.version}
+        )
+
+    return copy_back
+
+
 def restore_frontend(
-    launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, s3: Any, cloudfront: Any
+    launch: Launch,
+    point: RollbackPoint,
+    profile: EnvironmentProfile,
+    s3: Any,
+    cloudfront: Any,
+    batches: Batches | None = None,
+    after_batches: bool = False,
 ) -> UndoneChange:
-    """Make the recorded versions current again, delete what the release added, invalidate and wait."""
+    """Make the recorded versions current again, delete what the release added, invalidate and wait.
+
+    More copies back than the profile's `batch_copies_above` are planned in batches for the state machine's
+    Distributed Map (unsettled until then); the step called `after_batches` checks they were all made."""
     bucket = profile.frontend.site_bucket
     recorded, recorded_etags = recorded_site(s3, point)
     if recorded_etags:
@@ -142,12 +164,17 @@ def restore_frontend(
     else:  # a rollback point recorded before manifests kept version ids alone
         live = live_site(s3, bucket)[0]
         restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
-    each_object(
-        lambda key: s3.copy_object(
-            Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": recorded[key]}
-        ),
-        restored,
-    )
+    copies = [Copy(key, recorded[key], recorded_etags.get(key, "")) for key in restored]
+    earlier = launch.results.rollback.undone.get(Change.FRONTEND) if launch.results.rollback else None
+    in_batches = earlier.copies.copies if after_batches and earlier and earlier.copies else 0
+    if after_batches and copies:
+        raise RollbackIncomplete(f"the batches left {len(copies)} site objects not copied back ({restored[0]} first)")
+    if not after_batches and batches is not None and batches.wanted(len(copies)) and recorded_etags:
+        plan = batches.plan(launch.launch_id, CopyKind.RESTORE, copies)
+        return UndoneChange(
+            settled=False, copies=plan, reason=f"{plan.copies} site objects to copy back in {plan.batches} batches"
+        )
+    each_object(copier_back(s3, bucket), copies)
     added = sorted(set(live) - set(recorded))
     refused = delete_objects(s3, bucket, added)
     if refused:
@@ -155,7 +182,9 @@ def restore_frontend(
     distribution = profile.frontend.distribution_id
     invalidation = invalidate(cloudfront, distribution, ["/*"], f"{launch.launch_id}-rollback")
     wait_for_invalidation(cloudfront, distribution, invalidation)
-    return UndoneChange(settled=True, restored=len(restored), deleted=len(added), invalidation_id=invalidation)
+    return UndoneChange(
+        settled=True, restored=in_batches + len(copies), deleted=len(added), invalidation_id=invalidation
+    )
 
 
 def roll_back(
@@ -166,8 +195,13 @@ def roll_back(
     s3: Any,
     cloudfront: Any,
     rds: Any,
+    batches: Batches | None = None,
+    after_batches: bool = False,
 ) -> RollbackProgress:
     """Undo each recorded change that is not undone yet; called again until everything has settled.
+
+    The frontend's copies back may be planned in batches (`progress.copies`) for the state machine's
+    Distributed Map, which calls this again `after_batches`.
 
     A part that fails is named in RollbackIncomplete after the other parts were still undone."""
     moment = store.clock.now()
@@ -184,7 +218,7 @@ def roll_back(
         undo = {
             Change.BACKEND: lambda: restore_backend(launch, point, profile, ecs, deadline, moment),
             Change.DATABASE: lambda: restore_database(launch, point, profile, rds, ecs),
-            Change.FRONTEND: lambda: restore_frontend(launch, point, profile, s3, cloudfront),
+            Change.FRONTEND: lambda: restore_frontend(launch, point, profile, s3, cloudfront, batches, after_batches),
         }
     left: list[str] = []
     for change in UNDO_ORDER:
@@ -205,11 +239,13 @@ def roll_back(
                 stage=Stage.ROLLBACK,
                 details=outcome.model_dump(mode="json", exclude_unset=True),
             )
+    frontend = undone.get(Change.FRONTEND)
     progress = RollbackProgress(
         started_at=started,
         undone=undone,
         settled=not left and all(change in undone and undone[change].settled for change in launch.changes),
         left=left,
+        copies=frontend.copies if frontend and not frontend.settled and not after_batches else None,
     )
     if left:
         raise RollbackIncomplete("; ".join(left), progress=progress)  # a retry resumes from here

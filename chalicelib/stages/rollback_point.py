@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import RollbackPointFailed
-from chalicelib.manifests import ManifestUnreadable, read_manifest, write_manifest
+from chalicelib.manifests import CopyKind, CopyPlan, ManifestUnreadable, read_manifest, write_manifest
 from chalicelib.models import Launch, RollbackPoint, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.progress import RollbackPointProgress
+from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.per_object import each_object
 from chalicelib.store import LaunchStore
 from chalicelib.waits import Outcome, Sighting, snapshot_ready
@@ -68,19 +70,29 @@ def recorded_versions(s3: Any, point: RollbackPoint) -> dict[str, str]:
     return recorded_site(s3, point)[0]
 
 
-def back_up_site(s3: Any, backup_bucket: str, versions: dict[str, str], site_bucket: str, prefix: str) -> int:
-    """Copy each recorded object version into the backup bucket; objects already copied are skipped."""
+def missing_backups(s3: Any, backup_bucket: str, versions: dict[str, str], prefix: str) -> list[Copy]:
+    """The recorded versions not yet copied into the backup bucket (a retried step copied some already)."""
     present = object_keys(s3, backup_bucket, prefix)
-    missing = sorted(key for key in versions if prefix + key not in present)
+    return [Copy(key, versions[key]) for key in sorted(versions) if prefix + key not in present]
 
-    def back_up(key: str) -> None:
+
+def backer_up(s3: Any, site_bucket: str, backup_bucket: str, prefix: str) -> Callable[[Copy], None]:
+    """Copy one recorded object version into the backup bucket, under the launch's prefix."""
+
+    def back_up(copy: Copy) -> None:
         s3.copy_object(
             Bucket=backup_bucket,
-            Key=prefix + key,
-            CopySource={"Bucket": site_bucket, "Key": key, "VersionId": versions[key]},
+            Key=prefix + copy.key,
+            CopySource={"Bucket": site_bucket, "Key": copy.key, "VersionId": copy.version},
         )
 
-    each_object(back_up, missing)
+    return back_up
+
+
+def back_up_site(s3: Any, backup_bucket: str, versions: dict[str, str], site_bucket: str, prefix: str) -> int:
+    """Copy each recorded object version into the backup bucket; objects already copied are skipped."""
+    missing = missing_backups(s3, backup_bucket, versions, prefix)
+    each_object(backer_up(s3, site_bucket, backup_bucket, prefix), missing)
     return len(missing)
 
 
@@ -116,29 +128,52 @@ def record_rollback_point(
     ecs: Any,
     s3: Any,
     rds: Any,
+    batches: Batches | None = None,
+    after_batches: bool = False,
 ) -> RollbackPointProgress:
     """Record the service's task definition, the site's versions, a backup copy and a DB snapshot.
 
     A retried step finds what the first recorded. Ready once the backup copy is complete and the snapshot
-    is available; until then the launch waits for RDS's event."""
+    is available; until then the launch waits for RDS's event. A backup of more objects than the profile's
+    `batch_copies_above` is planned in batches for the state machine's Distributed Map; the step called
+    `after_batches` checks the backup is whole instead of copying."""
     point = launch.rollback_point
     if point is None:
         point, versions = _record(store, launch, profile, ecs, s3, rds)
-    else:  # a retried step: the versions its first attempt recorded
+    else:  # a retried step, or the one after the batches: the versions its first attempt recorded
         try:
             versions = recorded_versions(s3, point)
         except ManifestUnreadable as exc:
             raise RollbackPointFailed(str(exc)) from exc
     frontend = profile.frontend
     copied = 0
+    plan: CopyPlan | None = None
     if point.site_backup:
-        copied = back_up_site(
-            s3, frontend.backup_bucket, versions, frontend.site_bucket, backup_prefix(launch.launch_id)
-        )
+        prefix = backup_prefix(launch.launch_id)
+        missing = missing_backups(s3, frontend.backup_bucket, versions, prefix)
+        if after_batches:
+            if missing:
+                raise RollbackPointFailed(
+                    f"the backup's batches left {len(missing)} site objects uncopied ({missing[0].key} first)"
+                )
+            earlier = launch.results.rollback_point
+            copied = earlier.copies.copies if earlier and earlier.copies else 0
+        elif batches is not None and batches.wanted(len(missing)):
+            plan = batches.plan(launch.launch_id, CopyKind.BACKUP, missing)
+            store.append_event(
+                launch.launch_id,
+                "copying_in_batches",
+                f"site backup: {plan.copies} objects to copy in {plan.batches} batches",
+                stage=Stage.ROLLBACK_POINT,
+                details=plan.model_dump(mode="json"),
+            )
+        else:
+            each_object(backer_up(s3, frontend.site_bucket, frontend.backup_bucket, prefix), missing)
+            copied = len(missing)
     status = "not taken"
     if point.db_snapshot_id:
         status = snapshot_status(rds, point.db_snapshot_id)
-    ready = status in {"available", "not taken"}
+    ready = status in {"available", "not taken"} and plan is None
     if ready:
         store.append_event(
             launch.launch_id,
@@ -156,6 +191,7 @@ def record_rollback_point(
         db_snapshot_id=point.db_snapshot_id,
         snapshot_status=status,
         ready=ready,
+        copies=plan,
     )
 
 

@@ -17,6 +17,7 @@ from chalicelib.store import WaitKind
 if TYPE_CHECKING:
     from chalicelib.chat import ChatNotification
     from chalicelib.settings import Settings
+    from chalicelib.stages.copy_batches import Batches
     from chalicelib.waits import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
@@ -119,14 +120,41 @@ def _record_rollback_point(call: StageCall) -> Progress:
     from chalicelib.stages.rollback_point import record_rollback_point
 
     return record_rollback_point(
-        call.store, call.launch, call.profile, call.client("ecs"), call.client("s3"), call.client("rds")
+        call.store,
+        call.launch,
+        call.profile,
+        call.client("ecs"),
+        call.client("s3"),
+        call.client("rds"),
+        _batches(call),
+        call.event.after_batches,
     )
+
+
+def _batches(call: StageCall) -> Batches | None:
+    """Where the stage plans copies for the state machine's batches: the controller's bucket, with its own
+    client (the copies themselves are made in the environment, as its role)."""
+    from chalicelib.stages.copy_batches import Batches
+
+    bucket = call.settings.copy_plan_bucket
+    if not bucket:
+        return None
+    frontend = call.profile.frontend
+    return Batches(call.controller_client("s3"), bucket, frontend.batch_copies_above, frontend.copies_per_batch)
 
 
 def _deploy_frontend(call: StageCall) -> Progress:
     from chalicelib.stages.frontend import deploy_frontend
 
-    return deploy_frontend(call.store, call.launch, call.profile, call.client("s3"), call.client("cloudfront"))
+    return deploy_frontend(
+        call.store,
+        call.launch,
+        call.profile,
+        call.client("s3"),
+        call.client("cloudfront"),
+        _batches(call),
+        call.event.after_batches,
+    )
 
 
 def _deploy_backend(call: StageCall) -> Progress:
@@ -249,6 +277,8 @@ def _roll_back(call: StageCall) -> Progress:
         call.client("s3"),
         call.client("cloudfront"),
         call.client("rds"),
+        _batches(call),
+        call.event.after_batches,
     )
 
 
@@ -312,6 +342,7 @@ STAGES: dict[str, StageSpec] = {
             enters=LaunchStatus.DEPLOYING,
             honours_abort=False,  # it changes nothing; the next stage, the first change, honours an abort
             clients=("ecs", "s3", "rds"),
+            own_clients=("s3",),  # its copy plans, in the controller's bucket
         ),
         StageSpec(
             "deploy_frontend",
@@ -319,6 +350,7 @@ STAGES: dict[str, StageSpec] = {
             _deploy_frontend,
             enters=LaunchStatus.DEPLOYING,
             clients=("s3", "cloudfront"),
+            own_clients=("s3",),
         ),
         StageSpec("deploy_backend", Stage.BACKEND, _deploy_backend, enters=LaunchStatus.DEPLOYING, clients=("ecs",)),
         StageSpec(
@@ -359,6 +391,7 @@ STAGES: dict[str, StageSpec] = {
             enters=LaunchStatus.ROLLING_BACK,
             honours_abort=False,  # undoing is what an abort asks for
             clients=("ecs", "s3", "cloudfront", "rds"),
+            own_clients=("s3",),
         ),
         StageSpec(
             "finish_launch",

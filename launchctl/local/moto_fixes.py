@@ -32,6 +32,7 @@ def apply() -> None:
         _queries_read_their_partition()
         _backend_names_listed_once()
         _definitions_parsed_once()
+        _state_machines_read_s3_as_their_role()
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -259,6 +260,39 @@ def _definitions_parsed_once() -> None:
         return Preprocessor().visit(tree), tree
 
     asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
+
+
+def _state_machines_read_s3_as_their_role() -> None:
+    """A Distributed Map's ItemReader (and ResultWriter) call S3 as the state machine's role, as Step Functions
+    does; moto's interpreter signs them with a made-up key, which the stack's IAM refuses. Here they carry that
+    role's session, so its policy decides, as on AWS."""
+    import boto3
+    from botocore.config import Config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+        resource_eval_s3 as reader,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3 as writer,
+    )
+
+    def as_role(region: str, service: str, state_credentials: Any = None) -> Any:
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if not role_arn:
+            raise ValueError("a state machine's S3 call without the state machine's role")
+        keys = lambda_service_credentials(role_arn.split(":")[4], role_arn, "states")
+        return boto3.client(
+            service,
+            region_name=region or "us-east-1",
+            endpoint_url=f"http://localhost:{moto_server_port()}",
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+            config=Config(retries={"max_attempts": 0, "total_max_attempts": 1}),
+        )
+
+    reader.boto_client_for = as_role  # type: ignore[attr-defined]
+    writer.boto_client_for = as_role  # type: ignore[attr-defined]
 
 
 def _role_policies_as_json() -> None:
