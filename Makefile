@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format package deploy local clean bench bench-events bench-sites bench-list browser target-role
+.PHONY: demo test lint format package deploy local clean bench bench-events bench-sites bench-list bench-distributed browser target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -106,6 +106,11 @@ bench-sites: $(STAMP)
 
 bench-list: $(STAMP)
 	$(BIN)/python benchmarks/launch_list.py 10 1000 10000
+
+# One launch of a 30,000-object site on the local stack, through the Distributed Map path (backup, upload and
+# copy back in batches), rolled back: stage times, S3 calls by function, map runs, item and event sizes.
+bench-distributed: $(STAMP)
+	$(BIN)/python benchmarks/distributed_site.py 30000 | grep -v '^{"level"'
 
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/event_costs.py

@@ -190,6 +190,11 @@ def run_batch(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
         )
     profile = profile_of(launch)
     s3 = needs.environment(launch, profile, "copy_batch")("s3")
-    copied = copy_batch(s3, launch, profile, parsed.kind, parsed.batch)
+    try:
+        copied = copy_batch(s3, launch, profile, parsed.kind, parsed.batch)
+    except Exception as exc:
+        # The map run keeps the child's error in the child's own execution; the function's log says it here.
+        logger.warning("batch failed", extra={"batch": parsed.batch.index, "error": f"{type(exc).__name__}: {exc}"})
+        raise
     logger.info("batch copied", extra={"batch": parsed.batch.index, "copied": copied})
     return {"batch": parsed.batch.index, "copied": copied}

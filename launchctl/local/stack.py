@@ -323,8 +323,12 @@ class LocalStack:
         import logging
 
         from moto.server import ThreadedMotoServer
+        from werkzeug.serving import BaseWSGIServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # S3 never refuses a connection; a Distributed Map's children open hundreds at once (40 children, 16
+        # calls each), past werkzeug's listen queue of 128, and the connections queued beyond it timed out.
+        BaseWSGIServer.request_queue_size = 1024
         # The interpreter logs every Fail state as an error; the launch's timeline tells it better.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
 

@@ -75,23 +75,42 @@ def test_a_site_over_the_threshold_is_backed_up_deployed_and_rolled_back_in_batc
     ]
 
 
-def test_a_batch_refused_mid_upload_rolls_the_launch_back_with_the_site_as_before(
-    stack: Any, api: ControllerApi
+# A copy refused once in a child, (which one, counted among the children's copies), what the step after the map
+# says, what the launch counts as changed.
+REFUSED_IN_A_BATCH = [
+    (
+        "the backup's second",
+        lambda served: 1,
+        "rollback_point failed: the backup's batches left 1 site objects uncopied (",
+        [],
+    ),
+    (
+        "the upload's first",
+        lambda served: served,
+        "frontend failed: the upload's batches left 1 assets not uploaded (",
+        ["frontend"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("copy", "after", "failure", "changes"), REFUSED_IN_A_BATCH)
+def test_a_copy_refused_in_a_batch_rolls_the_launch_back_with_the_site_as_before(
+    stack: Any, api: ControllerApi, copy: str, after: Any, failure: str, changes: list[str]
 ) -> None:
     in_batches(stack, per_batch=1)
     before = snapshot(stack)
-    # The backup's children copy every served object first; the upload's first copy is then refused, once.
-    stack.faults.add("copy_batch", "s3.CopyObject", "error", after=len(before[1]))
+    # The backup's children copy every served object first, then the upload's.
+    stack.faults.add("copy_batch", "s3.CopyObject", "error", after=after(len(before[1])))
     launch = drive(stack, api, next_version())
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert snapshot(stack) == before
     assert lock_holder() is None
     failed = [e["message"] for e in launch["timeline"] if e["kind"] == "stage_failed"]
     # On AWS the map fails on its first failed child (tolerance 0) and its Catch calls the step after; moto's
-    # map lets the child fail and goes on to the same step. Either way that step finds the asset missing.
+    # map lets the child fail and goes on to the same step. Either way that step finds the copy missing.
     assert len(failed) == 1, failed
-    assert failed[0].startswith("frontend failed: the upload's batches left 1 assets not uploaded ("), failed
-    assert launch["changes"] == ["frontend"]
+    assert failed[0].startswith(failure), failed
+    assert launch["changes"] == changes
 
 
 def test_a_child_killed_mid_batch_is_retried_and_copies_each_object_once(stack: Any, api: ControllerApi) -> None:
