@@ -128,3 +128,25 @@ def test_a_child_killed_mid_batch_is_retried_and_copies_each_object_once(stack: 
     assert planned["backup"] == served
     assert stack.faults.calls[("copy_batch", "s3.CopyObject")] == planned["backup"] + planned["deploy"]
     assert stack.site_objects() == site_build(version)
+
+
+def test_copies_back_that_keep_being_refused_end_the_rollback_failed_naming_what_is_left(
+    stack: Any, api: ControllerApi
+) -> None:
+    in_batches(stack)
+    before = snapshot(stack)
+    version = next_version()
+    release = site_build(version)
+    stack.site.unhealthy_images.add(backend_image(version))
+    # Every copy back refused: the backup's and the upload's copies go through first.
+    assets = [key for key in release if not key.endswith(".html")]
+    stack.faults.add("copy_batch", "s3.CopyObject", "error", times=1000, after=len(before[1]) + len(assets))
+    launch = drive(stack, api, version)
+    assert launch["status"] == "ROLLBACK_FAILED", launch["timeline"]
+    to_restore = [key for key, body in before[1].items() if release.get(key) != body]
+    assert f"the batches left {len(to_restore)} site objects not copied back" in launch["error"]["cause"]
+    # The service was rolled back; the site still serves the release, and the lock waits for a person.
+    assert stack.service_task_definition() == before[0]
+    assert stack.site_objects() != before[1]
+    assert lock_holder() == launch["launch_id"]
+    assert any("frontend" in step for step in stack.pages(launch["launch_id"])[0]["manual_steps"])
