@@ -30,7 +30,9 @@ def start(stack: Any, api: ControllerApi, version: str, git_sha: str = COMMIT) -
 
 
 def wait(api: ControllerApi, launch_id: str, until: Any = is_final, timeout: float = 90) -> dict[str, Any]:
-    return api.wait(launch_id, until, timeout=timeout, interval=0.25)
+    # Each look is an API request (a launch's record and timeline read): twice a second is enough for a
+    # launch of some seconds, and leaves the shared cores to the launches.
+    return api.wait(launch_id, until, timeout=timeout, interval=0.5)
 
 
 def decide(stack: Any, launch_id: str, role: str, decision: str = "approve", comment: str = "") -> dict[str, Any]:
