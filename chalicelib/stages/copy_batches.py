@@ -24,6 +24,7 @@ from chalicelib.stages.per_object import each_object
 
 if TYPE_CHECKING:
     from chalicelib.stages.harness import Dependencies
+    from chalicelib.store import LaunchStore
 
 # A child's input stays far under Step Functions' 256 KB whatever its keys' length (S3 allows 1,024 bytes),
 # and a child makes its copies in some seconds, 16 at a time, well inside its Lambda's time.
@@ -107,6 +108,20 @@ class Batches:
         key = f"launches/{launch_id}/{kind}-copies-{digest[:16]}.json"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return CopyPlan(kind=kind, bucket=self.bucket, key=key, batches=len(batches), copies=len(copies), sha256=digest)
+
+    def plan_announced(
+        self, store: LaunchStore, launch_id: str, kind: CopyKind, copies: Sequence[Copy], stage: Stage, what: str
+    ) -> CopyPlan:
+        """The plan, written, and the launch's timeline told what goes to batches (`what`: how many of what)."""
+        plan = self.plan(launch_id, kind, copies)
+        store.append_event(
+            launch_id,
+            "copying_in_batches",
+            f"{what} in {plan.batches} batches",
+            stage=stage,
+            details=plan.model_dump(mode="json"),
+        )
+        return plan
 
     def copies(self, plan: CopyPlan) -> list[Copy]:
         """Every copy a plan listed, once its bytes are checked against the recorded digest."""

@@ -122,14 +122,8 @@ def deploy_frontend(
             uploaded_in_batches = [copy.key for copy in batches.copies(earlier.copies)]
     store.record_change(launch.launch_id, Change.FRONTEND)
     if not after_batches and batches is not None and batches.wanted(len(assets)):
-        plan = batches.plan(launch.launch_id, CopyKind.DEPLOY, assets)
-        store.append_event(
-            launch.launch_id,
-            "copying_in_batches",
-            f"frontend: {plan.copies} assets to upload in {plan.batches} batches",
-            stage=Stage.FRONTEND,
-            details=plan.model_dump(mode="json"),
-        )
+        what = f"frontend: {len(assets)} assets to upload"
+        plan = batches.plan_announced(store, launch.launch_id, CopyKind.DEPLOY, assets, Stage.FRONTEND, what)
         return FrontendProgress(
             uploaded=0, unchanged=len(release) - len(changed), deleted=0, invalidation_id="", copies=plan
         )

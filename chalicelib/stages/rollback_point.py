@@ -159,14 +159,8 @@ def record_rollback_point(
             earlier = launch.results.rollback_point
             copied = earlier.copies.copies if earlier and earlier.copies else 0
         elif batches is not None and batches.wanted(len(missing)):
-            plan = batches.plan(launch.launch_id, CopyKind.BACKUP, missing)
-            store.append_event(
-                launch.launch_id,
-                "copying_in_batches",
-                f"site backup: {plan.copies} objects to copy in {plan.batches} batches",
-                stage=Stage.ROLLBACK_POINT,
-                details=plan.model_dump(mode="json"),
-            )
+            what = f"site backup: {len(missing)} objects to copy"
+            plan = batches.plan_announced(store, launch.launch_id, CopyKind.BACKUP, missing, Stage.ROLLBACK_POINT, what)
         else:
             each_object(backer_up(s3, frontend.site_bucket, frontend.backup_bucket, prefix), missing)
             copied = len(missing)
