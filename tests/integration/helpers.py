@@ -59,6 +59,15 @@ def snapshot(stack: Any) -> tuple[str, dict[str, bytes]]:
     return stack.service_task_definition(), stack.site_objects()
 
 
+def use_profile(stack: Any, **sections: Any) -> None:
+    """The local profile stored with `sections` in place of its own (none: as the stack started with it),
+    and read afresh by every function; the stack's restore stores the starting one again after the test."""
+    from chalicelib.profile_store import push_profile
+
+    push_profile(stack.client("ssm"), stack.profile.model_copy(update=sections), stack.profiles_path)
+    stack.forget_profiles()
+
+
 def next_version() -> str:
     return f"2.{next(_versions)}.0"
 

@@ -8,7 +8,7 @@ import pytest
 
 from launchctl.client import ControllerApi
 from launchctl.local.infrastructure import backend_image, site_build
-from tests.integration.helpers import drive, lock_holder, next_version, snapshot
+from tests.integration.helpers import drive, lock_holder, next_version, snapshot, use_profile
 
 pytestmark = pytest.mark.integration
 
@@ -16,11 +16,8 @@ pytestmark = pytest.mark.integration
 def in_batches(stack: Any, above: int = 0, per_batch: int = 2) -> None:
     """The local profile, copying more than `above` objects in batches of `per_batch` (the stack's restore
     stores the profile it started with again)."""
-    from chalicelib.profile_store import push_profile
-
     frontend = stack.profile.frontend.model_copy(update={"batch_copies_above": above, "copies_per_batch": per_batch})
-    push_profile(stack.client("ssm"), stack.profile.model_copy(update={"frontend": frontend}), stack.profiles_path)
-    stack.forget_profiles()
+    use_profile(stack, frontend=frontend)
 
 
 def map_runs(stack: Any, launch: dict[str, Any]) -> list[tuple[str, str]]:

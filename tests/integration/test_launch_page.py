@@ -9,7 +9,7 @@ from typing import Any
 
 from launchctl.client import ControllerApi
 from launchctl.local.browser import Chromium
-from tests.integration.helpers import approve_all, next_version, run_approved, start, wait
+from tests.integration.helpers import approve_all, next_version, run_approved, start, use_profile, wait
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"
 
@@ -26,6 +26,9 @@ def _shoot(browser: Chromium, url: str, name: str) -> str:
 def test_the_launch_page_shows_a_running_a_rolled_back_and_a_succeeded_launch(
     stack: Any, api: ControllerApi, browser: Chromium
 ) -> None:
+    # The bake's last checkpoint far off: the launch bakes until the alarm, however long the pictures take (a
+    # busy machine's screenshot outlasted the local profile's 4 s bake, and the launch succeeded first).
+    use_profile(stack, bake=stack.profile.bake.model_copy(update={"checkpoints": [2, 60]}))
     launch_id = start(stack, api, next_version())
     approve_all(stack, api, launch_id)
     baking = wait(
@@ -53,6 +56,7 @@ def test_the_launch_page_shows_a_running_a_rolled_back_and_a_succeeded_launch(
     assert browser.run("document.querySelector('meta[http-equiv=refresh]') === null")  # it has ended
 
     stack.set_alarm(stack.profile.bake.alarm_names[0], "OK")  # the breach is over
+    use_profile(stack)  # and the bake as short as the local profile has it
     succeeded = run_approved(stack, api, next_version())
     assert succeeded["status"] == "SUCCEEDED", succeeded["timeline"]
     page = _shoot(browser, api.view_link(succeeded["launch_id"])["url"], "succeeded")
