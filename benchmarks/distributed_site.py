@@ -70,6 +70,7 @@ def main() -> int:
     from chalicelib.profile_store import push_profile
     from chalicelib.store.table import Keys
     from chalicelib.wiring import launch_store
+    from launchctl.client import is_final
     from launchctl.local.infrastructure import backend_image
     from launchctl.local.stack import LocalStack
     from tests.integration.helpers import APPROVERS, decide, start, wait
@@ -93,7 +94,20 @@ def main() -> int:
         wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL", timeout=600)
         for role in APPROVERS:
             decide(stack, launch_id, role)
-        launch = wait(api, launch_id, timeout=7200)
+        # The most S3 calls in flight in each stage: the count is taken and started again when the stage changes.
+        in_flight: dict[str, int] = {}
+        current = ["approvals"]
+        stack.faults.take_most_in_flight("s3")  # the preflight's, before the sign-offs
+
+        def ended(item: dict[str, Any]) -> bool:
+            if item.get("stage") != current[0]:
+                in_flight[current[0]] = stack.faults.take_most_in_flight("s3")
+                current[0] = item.get("stage") or current[0]
+            return is_final(item)
+
+        api.wait(launch_id, ended, timeout=7200, interval=0.5)
+        in_flight[current[0]] = stack.faults.take_most_in_flight("s3")
+        launch = api.get(launch_id)
         took = time.monotonic() - began
         after = site_digest(stack)
         store = launch_store()
@@ -110,6 +124,7 @@ def main() -> int:
                 print(f"  {event['stage']:<15} {event['message'][:110]}")
         print("stage times:", {stage: f"{seconds:.0f}s" for stage, seconds in stage_times(launch["timeline"]).items()})
         print("map runs:", dict(runs))
+        print("most S3 calls in flight:", {stage: n for stage, n in in_flight.items() if n})
         print("S3 calls by function:")
         for (function, operation), n in sorted(s3.items()):
             print(f"  {function:<22} {operation:<22} {n:>7,}")

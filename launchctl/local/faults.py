@@ -66,6 +66,9 @@ class FaultInjector:
         # checks run in a pool, each in a copy of the caller's context) still counts as that function's.
         self._running: ContextVar[str | None] = ContextVar(f"fault-function-{id(self)}", default=None)
         self.calls: Counter[tuple[str, str]] = Counter()
+        # The functions' calls under way at once, by service, now and at most (the benchmarks' "in flight").
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()
         # What IAM checked for every call each function attempted, answered or refused: (function, action,
         # resource), which its policy must grant.
         self.attempted: set[tuple[str, str, str]] = set()
@@ -84,6 +87,7 @@ class FaultInjector:
         session.events.register_first("before-parameter-build", before_parameter_build)
         session.events.register_first("before-send", self._before_send)
         session.events.register_first("after-call", self._after_call)
+        session.events.register_first("response-received", self._response_received)
 
     def add(self, function: str, operation: str, kind: FaultKind, times: int = 1, after: int = 0) -> Fault:
         fault = Fault(function, operation, kind, times, after)
@@ -99,6 +103,15 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
             self.calls.clear()
+            self.most_in_flight.clear()
+
+    def take_most_in_flight(self, service: str) -> int:
+        """The most of the functions' calls to `service` under way at once since last asked (counting
+        starts again from those under way now)."""
+        with self._lock:
+            most = self.most_in_flight[service]
+            self.most_in_flight[service] = self.in_flight[service]
+            return most
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
@@ -137,10 +150,21 @@ class FaultInjector:
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.split(".", 1)[1]
+        if self._running.get() is not None:
+            service = operation.split(".", 1)[0]
+            with self._lock:
+                self.in_flight[service] += 1
+                self.most_in_flight[service] = max(self.most_in_flight[service], self.in_flight[service])
         fault = self._take(operation, {"throttle", "error"})
         if fault is None:
             return None
         return error_response(request, operation.split(".", 1)[0], throttle=fault.kind == "throttle")
+
+    def _response_received(self, event_name: str, **_: Any) -> None:
+        """Each attempt's end, answered or not (botocore emits it for every try that `before-send` began)."""
+        if self._running.get() is not None:
+            with self._lock:
+                self.in_flight[event_name.split(".")[1]] -= 1
 
     def _after_call(self, event_name: str, http_response: Any, **_: Any) -> None:
         function = self._running.get()

@@ -71,3 +71,37 @@ def test_calls_outside_the_named_function_are_left_alone(injected: tuple[FaultIn
     with injector.running("smoke"):
         session.client("ecs").list_clusters()
     assert fault.fired == 0
+
+
+def test_calls_under_way_together_are_counted_in_flight_and_each_try_ends_its_count(
+    injected: tuple[FaultInjector, Any],
+) -> None:
+    import threading
+
+    injector, session = injected
+    together = threading.Barrier(4, timeout=10)
+
+    def all_four_sending(**_: Any) -> None:
+        together.wait()  # four under way at once, whatever the machine's speed
+
+    # After the injector's own (botocore calls a more specific event name's handlers first).
+    session.events.register_first("before-send", all_four_sending)
+    clients = [session.client("s3") for _ in range(4)]  # each copies the session's handlers as it is made
+    session.events.unregister("before-send", all_four_sending)
+
+    def list_buckets(s3: Any) -> None:
+        with injector.running("deploy"):
+            s3.list_buckets()
+
+    threads = [threading.Thread(target=list_buckets, args=(s3,)) for s3 in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    s3 = session.client("s3")
+    s3.list_buckets()  # the test's own call: no function's
+    assert injector.take_most_in_flight("s3") == 4
+    injector.add("deploy", "s3.ListBuckets", "throttle", times=1)
+    with injector.running("deploy"):
+        s3.list_buckets()  # a throttled try, then the answered one: each ends its count
+    assert (injector.in_flight["s3"], injector.take_most_in_flight("s3")) == (0, 1)
