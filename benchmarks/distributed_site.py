@@ -94,19 +94,21 @@ def main() -> int:
         wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL", timeout=600)
         for role in APPROVERS:
             decide(stack, launch_id, role)
-        # The most S3 calls in flight in each stage: the count is taken and started again when the stage changes.
+        # The most S3 calls in flight in each stage: the count is taken and started again when a look (twice a
+        # second) sees the stage change, so a stage's first half second may count in the one before.
         in_flight: dict[str, int] = {}
-        current = ["approvals"]
+        stage = "approvals"
         stack.faults.take_most_in_flight("s3")  # the preflight's, before the sign-offs
 
         def ended(item: dict[str, Any]) -> bool:
-            if item.get("stage") != current[0]:
-                in_flight[current[0]] = stack.faults.take_most_in_flight("s3")
-                current[0] = item.get("stage") or current[0]
+            nonlocal stage
+            if item.get("stage") not in {None, stage}:
+                in_flight[stage] = stack.faults.take_most_in_flight("s3")
+                stage = item["stage"]
             return is_final(item)
 
         api.wait(launch_id, ended, timeout=7200, interval=0.5)
-        in_flight[current[0]] = stack.faults.take_most_in_flight("s3")
+        in_flight[stage] = stack.faults.take_most_in_flight("s3")
         launch = api.get(launch_id)
         took = time.monotonic() - began
         after = site_digest(stack)

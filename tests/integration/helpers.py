@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from launchctl.client import ControllerApi, is_final
@@ -66,6 +67,15 @@ def use_profile(stack: Any, **sections: Any) -> None:
 
     push_profile(stack.client("ssm"), stack.profile.model_copy(update=sections), stack.profiles_path)
     stack.forget_profiles()
+
+
+def first_event_at(launch: dict[str, Any], kind: str, stage: str | None = None) -> datetime:
+    """When the launch's timeline first recorded an event of `kind` (in `stage`): the controller's own clock."""
+    return next(
+        datetime.fromisoformat(event["at"])
+        for event in launch["timeline"]
+        if event["kind"] == kind and stage in {None, event["stage"]}
+    )
 
 
 def next_version() -> str:

@@ -17,6 +17,7 @@ from launchctl.local import emitters
 from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import (
     approve_all,
+    first_event_at,
     launch_alarms,
     lock_holder,
     next_version,
@@ -193,8 +194,7 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
     assert launch["status"] == "ROLLED_BACK"
     # How long the controller took, from its own record: the rollback's status written (the test's looks at
     # the launch, twice a second through a busy machine's API, are not part of it).
-    rolling = next(e for e in launch["timeline"] if e["kind"] == "status" and e["stage"] == "rollback")
-    reacted = (datetime.fromisoformat(rolling["at"]) - tripped).total_seconds()
+    reacted = (first_event_at(launch, "status", "rollback") - tripped).total_seconds()
     assert 0 < reacted < 2, reacted
     assert (launch["error"]["error"], alarm in launch["error"]["cause"]) == ("BakeBreached", True)
     failed = [e for e in launch["timeline"] if e["kind"] == "stage_failed" and e["stage"] == "bake"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from tests.integration.helpers import (
     APPROVERS,
     approve_all,
     decide,
+    first_event_at,
     launch_alarms,
     lock_holder,
     next_version,
@@ -219,8 +219,7 @@ def test_an_abort_while_baking_releases_the_bake_at_once_and_rolls_back_what_the
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "LaunchAborted"
     # Released from the alarm watch by the abort itself, within a second or two by the launch's own record.
-    at = {(e["kind"], e["stage"]): datetime.fromisoformat(e["at"]) for e in reversed(launch["timeline"])}
-    released = at["status", "rollback"] - next(when for (kind, _), when in at.items() if kind == "abort_requested")
+    released = first_event_at(launch, "status", "rollback") - first_event_at(launch, "abort_requested")
     assert 0 < released.total_seconds() < 3, launch["timeline"]
     assert snapshot(stack) == before
     assert not launch_alarms(stack, launch_id)  # the launch's alarms go with it
