@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from launchctl.client import ControllerApi
+from launchctl.client import ControllerApi, is_final
 from launchctl.local import emitters
 from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import (
@@ -72,9 +72,13 @@ def test_a_launch_costs_a_fixed_number_of_transitions_and_duplicate_events_are_a
         Threshold=1,
         ComparisonOperator="GreaterThanThreshold",
     )
+    # A bake of 8 s, not the local 4: the test must see it under way (a look twice a second on a busy machine)
+    # to set the other alarm within it; its transitions and timers are the same.
+    use_profile(stack, bake=stack.profile.bake.model_copy(update={"checkpoints": [2, 8]}))
     quick_id = start(stack, api, next_version())
     approve_all(stack, api, quick_id)
-    wait(api, quick_id, lambda item: item["status"] == "BAKING")
+    baking = wait(api, quick_id, lambda item: item["status"] == "BAKING" or is_final(item))
+    assert baking["status"] == "BAKING", baking["timeline"]
     stack.set_alarm(other, "ALARM")  # an event about a resource no launch waits on
     try:
         quick = wait(api, quick_id)
