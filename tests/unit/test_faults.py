@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -76,8 +77,6 @@ def test_calls_outside_the_named_function_are_left_alone(injected: tuple[FaultIn
 def test_calls_under_way_together_are_counted_in_flight_and_each_try_ends_its_count(
     injected: tuple[FaultInjector, Any],
 ) -> None:
-    import threading
-
     injector, session = injected
     together = threading.Barrier(4, timeout=10)
 
