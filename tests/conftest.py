@@ -79,6 +79,30 @@ def sts_endpoint() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def aws_model_constraints() -> Iterator[None]:
+    """Every AWS call a test makes, or makes the code make, is checked against its service model's `min`,
+    `max`, `pattern` and `enum`, as AWS checks it (launchctl/local/model_constraints.py)."""
+    from launchctl.local import model_constraints
+
+    model_constraints.install()
+    yield
+    model_constraints.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def calls_within_aws_constraints(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test fails when a call it led to broke a model constraint, even if the code caught AWS's refusal and
+    went on (a call made by a fixture, such as a local stack's start, fails the first test after it). A test
+    that makes such a call on purpose takes its violations itself (`model_constraints.taken()`)."""
+    from launchctl.local import model_constraints
+
+    yield
+    found = model_constraints.taken()
+    if found:
+        pytest.fail("AWS would refuse these calls:\n" + "\n".join(f"- {violation}" for violation in found))
+
+
 @pytest.fixture(autouse=True)
 def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests talk to moto in-process: fake credentials, no endpoint override; tokens from a local issuer."""

@@ -21,6 +21,7 @@ STACK_NAME = "launch-controller"
 API_FUNCTION = "api_handler"
 ARTIFACT_BUCKET = "launch-controller-artifacts"
 ARTIFACT_KEY = "deployment.zip"
+TEMPLATE_KEY = "template.json"
 
 # Resource types moto's CloudFormation cannot create, and what the local stack does instead.
 LOCALLY_MADE = {
@@ -138,9 +139,11 @@ def deploy(
     alarm_properties = {key: _through_outputs(template, key, a["Properties"], wanted) for key, a in alarms.items()}
     _upload_code(client("s3"))
     cloudformation = client("cloudformation")
+    # Past 51,200 bytes CloudFormation takes a template from S3 only, as `make deploy` gives it.
+    client("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=TEMPLATE_KEY, Body=json.dumps(template).encode())
     cloudformation.create_stack(
         StackName=STACK_NAME,
-        TemplateBody=json.dumps(template),
+        TemplateURL=f"https://{ARTIFACT_BUCKET}.s3.{region}.amazonaws.com/{TEMPLATE_KEY}",
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {**parameters, **made}.items()],
         Capabilities=CAPABILITIES,
     )

@@ -5,7 +5,8 @@
 - CloudWatch: an alarm whose state changes emits "CloudWatch Alarm State Change".
 - ECS: the local scheduler (launchctl.local.ecs_scheduler) emits its deployments' and tasks' changes; an
   `update_service` starts the new deployment at once, so its answer names it as ECS's does.
-- Step Functions: an execution that ends emits "Step Functions Execution Status Change".
+- Step Functions: an execution that ends emits "Step Functions Execution Status Change", and counts in
+  AWS/States' ExecutionsSucceeded, ExecutionsFailed, ExecutionsAborted or ExecutionsTimedOut.
 
 One listener per process (the stack's EventBridge): moto's backends are the process's."""
 
@@ -185,6 +186,7 @@ def _executions_that_end() -> None:
         def epoch_ms(moment: Any) -> int | None:
             return int(moment.timestamp() * 1000) if moment else None
 
+        _count_execution(execution.account_id, execution.region_name, execution.state_machine.arn, status)
         emit(
             service_event(
                 "aws.states",
@@ -210,3 +212,33 @@ def _executions_that_end() -> None:
         )
 
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+# Step Functions' metric of each way an execution ends (a Fail state's end is FAILED, as an error's is).
+EXECUTION_METRICS = {
+    "SUCCEEDED": "ExecutionsSucceeded",
+    "FAILED": "ExecutionsFailed",
+    "ABORTED": "ExecutionsAborted",
+    "TIMED_OUT": "ExecutionsTimedOut",
+}
+
+
+def _count_execution(account_id: str, region: str, state_machine_arn: str, status: str) -> None:
+    """AWS/States' count of the execution's end, by its state machine, in the account's CloudWatch."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    name = EXECUTION_METRICS.get(status)
+    if name is None:
+        return
+    cloudwatch_backends[account_id][region].put_metric_data(
+        "AWS/States",
+        [
+            {
+                "MetricName": name,
+                "Value": 1,
+                "Unit": "Count",
+                "Timestamp": datetime.now(UTC).replace(tzinfo=None),  # moto keeps its metrics' times naive
+                "Dimensions": [{"Name": "StateMachineArn", "Value": state_machine_arn}],
+            }
+        ],
+    )

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from launchctl.local import aws_limits
+
 _applied = False
 _judging_trust = False
 # The managed policies an assumed-role session was limited to (AssumeRole's PolicyArns), by its access key.
@@ -33,6 +35,8 @@ def apply() -> None:
         _backend_names_listed_once()
         _definitions_parsed_once()
         _state_machines_read_s3_as_their_role()
+        _composite_alarms()
+        aws_limits.apply()  # after the fixes above: what AWS refuses is refused before they answer
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
 
@@ -351,6 +355,16 @@ def _percentiles() -> None:
 
     CloudWatchResponse.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
     Statistics.extended_statistics = property(extended_statistics)  # type: ignore[attr-defined]
+
+
+def _composite_alarms() -> None:
+    """moto keeps composite alarms (an alarm with a rule) but has no PutCompositeAlarm, and describes none with
+    its AlarmRule: CloudWatch's PutCompositeAlarm takes what PutMetricAlarm's handler already reads."""
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    CloudWatchResponse.put_composite_alarm = CloudWatchResponse.put_metric_alarm  # type: ignore[attr-defined]
+    Alarm.alarm_rule = property(lambda self: self.rule)  # type: ignore[attr-defined]
 
 
 def _query_definitions() -> None:

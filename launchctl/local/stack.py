@@ -29,7 +29,7 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.local import emitters, moto_fixes, synthetics
+from launchctl.local import aws_limits, emitters, moto_fixes, synthetics
 from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
@@ -66,9 +66,12 @@ def staged_handler(
     calls are the API function's (`api_handler`, as Chalice names it) to `faults`."""
     from http.server import BaseHTTPRequestHandler
 
-    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway, LocalGatewayException
 
     prefix = f"/{stage}"
+
+    class EndpointTimedOut(LocalGatewayException):
+        CODE = 504
 
     class StagedGateway(LocalGateway):
         def __init__(self, app_object: Any, config: Any) -> None:
@@ -88,11 +91,30 @@ def staged_handler(
             if not route.startswith(prefix + "/"):
                 raise ForbiddenError({"x-amzn-ErrorType": "MissingAuthenticationTokenException"}, MISSING_TOKEN)
             inner = route[len(prefix) :] + (f"?{query}" if query else "")
-            with running(container() if container else PROCESS), invocation(API_FUNCTION, "", None):
-                if faults is None:
-                    return super().handle_request(method, inner, headers, body)
-                with faults.running(API_FUNCTION):
-                    return super().handle_request(method, inner, headers, body)
+            answer: list[Any] = []
+
+            def handle() -> None:
+                try:
+                    with running(container() if container else PROCESS), invocation(API_FUNCTION, "", None):
+                        if faults is None:
+                            answer.append((super(StagedGateway, self).handle_request(method, inner, headers, body),))
+                            return
+                        with faults.running(API_FUNCTION):
+                            answer.append((super(StagedGateway, self).handle_request(method, inner, headers, body),))
+                except BaseException as error:  # noqa: BLE001 - raised again in the request's own thread
+                    answer.append((None, error))
+
+            # API Gateway waits 29 s for the function, then answers 504 while the function runs on.
+            worker = threading.Thread(target=handle, name="api-integration", daemon=True)
+            worker.start()
+            worker.join(aws_limits.INTEGRATION_TIMEOUT_SECONDS)
+            if not answer:
+                raise EndpointTimedOut(
+                    {"x-amzn-ErrorType": "InternalServerErrorException"}, b'{"message": "Endpoint request timed out"}'
+                )
+            if len(answer[0]) == 2:
+                raise answer[0][1]
+            return answer[0][0]
 
     class StagedHandler(ChaliceRequestHandler):
         def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
@@ -656,6 +678,7 @@ class LocalStack:
         """Each function's role's policies as the account holds them (CloudFormation's substitutions
         resolved), by the function's Chalice name; and, as `<function>@environment`, the environment
         role's policy for what that function does there."""
+        from launchctl.build.template import acting_in_environments
         from launchctl.local.faults import ENVIRONMENT_SUFFIX
 
         assert self.deployment is not None
@@ -663,11 +686,11 @@ class LocalStack:
         for name, function in sorted(self.deployment.functions.items()):
             policies[name] = _role_policies(self.client("iam"), function.role_arn.rsplit("/", 1)[-1])
         environment = self.environment_client("iam")
-        for attached in environment.list_attached_role_policies(RoleName=self.environment_role.rsplit("/", 1)[-1])[
-            "AttachedPolicies"
-        ]:
-            function = attached["PolicyName"].removeprefix(self.environment_role.rsplit("/", 1)[-1] + "-")
-            policies[function + ENVIRONMENT_SUFFIX] = [_managed_policy(environment, attached["PolicyArn"])]
+        for function in acting_in_environments():
+            # The function's own managed policy there, which limits its sessions of the environment's role.
+            policies[function + ENVIRONMENT_SUFFIX] = [
+                _managed_policy(environment, self.profile.target.policy_arn(function))
+            ]
         return policies
 
     def wait_for(self, launch_id: str, statuses: set[str], timeout: float = 60.0) -> dict[str, Any]:
