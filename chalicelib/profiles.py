@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from chalicelib.models import Launch
@@ -18,6 +27,8 @@ class _Strict(BaseModel):
 
 
 Severity = Literal["blocking", "warning"]
+# STS's limit on a session assumed from another role's session (docs/limits.md, sts.role_chaining).
+ROLE_CHAINING_SECONDS = 3600
 
 
 class FrontendTarget(_Strict):
@@ -401,9 +412,22 @@ class EnvironmentAccess(_Strict):
         pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
         description="the environment's role (account included): the target-account stack's output RoleArn",
     )
+    # The role is assumed from the function's own role session: role chaining, which STS holds to an hour.
     session_seconds: int = Field(
-        default=3600, ge=900, le=43200, description="how long the role's credentials last before they are renewed"
+        default=3600,
+        ge=900,
+        le=ROLE_CHAINING_SECONDS,
+        description="how long the role's credentials last before they are renewed (at most an hour: the role is "
+        "assumed from a function's role session, and STS refuses a longer chained session)",
     )
+
+    @field_validator("session_seconds", mode="before")
+    @classmethod
+    def _recorded_before_the_hour(cls, value: Any, info: ValidationInfo) -> Any:
+        # A launch recorded with a longer session (which STS refused at its first call) still reads back.
+        if info.context and info.context.get("recorded") and isinstance(value, int) and value > ROLE_CHAINING_SECONDS:
+            return ROLE_CHAINING_SECONDS
+        return value
 
     @property
     def account_id(self) -> str:

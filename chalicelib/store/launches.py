@@ -489,5 +489,7 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         rollback_of=json.loads(item["rollback_of"]["S"]) if "rollback_of" in item else None,
         rolled_back_by=item.get("rolled_back_by", {}).get("S"),
         profile_version=int(item["profile_version"]["N"]) if "N" in item.get("profile_version", {}) else None,
-        profile=EnvironmentProfile.model_validate_json(item["profile"]["S"]) if "profile" in item else None,
+        profile=EnvironmentProfile.model_validate_json(item["profile"]["S"], context={"recorded": True})
+        if "profile" in item
+        else None,
     )

@@ -2,9 +2,12 @@
 per-function needs as the controller's own policies (`.chalice/policies/environment/*.json`).
 
 One stack per environment, in the environment's account: a role trusting only the controller's functions'
-roles, with one managed policy per function saying what that function does there. A policy's
-`{profile.field}` becomes a parameter (`{frontend.site_bucket}`: `FrontendSiteBucket`), whose value
-`launchctl profile role-parameters FILE` reads from the profile."""
+roles. Each function's needs there are a managed policy of their own that is attached to nothing: a stage's
+session is limited to it (AssumeRole's `PolicyArns`, which need not be attached to the role). The role itself
+holds the union of those needs, merged and packed into as few managed policies as IAM's quotas allow (at most
+10 attached to a role, 6,144 characters each), sized for the longest names the parameters admit
+(`worst_case`). A policy's `{profile.field}` becomes a parameter (`{frontend.site_bucket}`:
+`FrontendSiteBucket`), whose value `launchctl profile role-parameters FILE` reads from the profile."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.profiles import EnvironmentProfile
+from launchctl.build.iam_quotas import ATTACHED_POLICIES_PER_ROLE, MANAGED_POLICY_CHARACTERS, characters
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / ".chalice" / "policies" / "environment"
@@ -28,6 +32,31 @@ FIELD = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
 # The role's name and path, as the controller's policy allows it to be assumed: role/<prefix>/<prefix>-<env>.
 ROLE_NAME = "${ControllerNamePrefix}-${EnvironmentName}"
 ROLE_PATH = "/${ControllerNamePrefix}/"
+# A stage's session lasts at most an hour whatever the role allows: it is assumed from the function's own
+# role session (role chaining).
+SESSION_SECONDS = 3600
+
+# What each profile field may be, as AWS names such a resource: the parameter's AllowedPattern and the longest
+# value it admits (a list: the longest item, and how many items the profile allows).
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_ECS_NAME = r"^[A-Za-z0-9_-]{1,255}$"
+TASK_ROLES_MAX = 8
+TASK_ROLE_ARN_MAX = 200
+FIELD_RULES: dict[str, dict[str, Any]] = {
+    "frontend.site_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
+    "frontend.backup_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
+    "frontend.artifact_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
+    "frontend.distribution_id": {"AllowedPattern": r"^[A-Z0-9]{1,32}$", "MaxLength": 32},
+    "backend.cluster": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
+    "backend.service": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
+    "backend.migration.family": {"AllowedPattern": r"^$|^[A-Za-z0-9_-]{1,255}$", "MaxLength": 255},
+    "database.instance_id": {"AllowedPattern": r"^[A-Za-z][A-Za-z0-9-]{0,62}$", "MaxLength": 63},
+    "backend.task_roles": {
+        "AllowedPattern": r"^$|^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,160}$",
+        "item_length": TASK_ROLE_ARN_MAX,
+        "items": TASK_ROLES_MAX,
+    },
+}
 
 
 def parameter_of(field: str) -> str:
@@ -107,6 +136,7 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
     parameters: dict[str, Any] = {
         "ControllerRoleArns": {
             "Type": "CommaDelimitedList",
+            "AllowedPattern": CONTROLLER_ROLE_ARN,
             "Description": "The controller's functions' roles that act in this environment: the controller "
             "stack's output EnvironmentRoleTrust.",
         },
@@ -124,6 +154,7 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
         "ControllerEventBus": {
             "Type": "String",
             "AllowedPattern": r"^arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.-]+$",
+            "MaxLength": 320,
             "Description": "The controller stack's output EventBusArn: where this account's events about "
             "launches go (its bus policy admits this account through the controller's EnvironmentAccounts).",
         },
@@ -135,12 +166,23 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             "Type": "CommaDelimitedList" if field in lists else "String",
             "Description": f"The profile's {field}" + (" (empty: it has none)" if field in optional else ""),
         }
+        rules = FIELD_RULES.get(field)
+        if rules is None:
+            raise ValueError(f"{field} has no rule in FIELD_RULES: how long may its value be?")
+        spec["AllowedPattern"] = rules["AllowedPattern"]
+        if field not in lists:
+            spec["MaxLength"] = rules["MaxLength"]
         if field in optional:
             spec["Default"] = ""
         elif field not in lists:
             spec["MinLength"] = 1
         parameters[parameter_of(field)] = spec
     conditions = {_has(field): {"Fn::Not": [{"Fn::Equals": [_joined(field, lists), ""]}]} for field in sorted(optional)}
+    documents = {
+        function: [_statement(statement, lists, optional) for statement in document["Statement"]]
+        for function, document in sorted(policies.items())
+    }
+    packs = packed(union(documents), parameters)
     resources: dict[str, Any] = {
         "EnvironmentRole": {
             "Type": "AWS::IAM::Role",
@@ -148,7 +190,7 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
                 "RoleName": {"Fn::Sub": ROLE_NAME},
                 "Path": {"Fn::Sub": ROLE_PATH},
                 "Description": {"Fn::Sub": "What the launch controller may do in ${EnvironmentName}, and only that"},
-                "MaxSessionDuration": 43200,
+                "MaxSessionDuration": SESSION_SECONDS,
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -166,19 +208,27 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
         }
     }
     resources |= event_forwarding()
-    for function, document in sorted(policies.items()):
+    for number, statements in enumerate(packs, 1):
+        resources[f"EnvironmentRolePolicy{number}"] = {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "ManagedPolicyName": {"Fn::Sub": f"{ROLE_NAME}-role-{number}"},
+                "Description": f"Part {number} of {len(packs)} of what every function of the controller does here",
+                "Roles": [{"Ref": "EnvironmentRole"}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+            },
+        }
+    for function, statements in documents.items():
+        # Attached to nothing: the limit of the function's sessions (AssumeRole's PolicyArns).
         resources[f"{to_cfn_resource_name(function)}Policy"] = {
             "Type": "AWS::IAM::ManagedPolicy",
             "Properties": {
                 "ManagedPolicyName": {"Fn::Sub": f"{ROLE_NAME}-{function}"},
-                "Description": f"What the controller's {function} does in the environment",
-                "Roles": [{"Ref": "EnvironmentRole"}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [_statement(statement, lists, optional) for statement in document["Statement"]],
-                },
+                "Description": f"What the controller's {function} does in the environment: its sessions' limit",
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
             },
         }
+
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The role the launch controller acts as in one environment's account (one stack per "
@@ -192,6 +242,75 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
                 "Value": {"Fn::GetAtt": ["EnvironmentRole", "Arn"]},
             }
         },
+    }
+
+
+# -- the union, within IAM's quotas ----------------------------------------------------------------------
+
+
+def union(documents: dict[str, list[Any]]) -> list[Any]:
+    """Every function's statements as one set: statements about the same resources (under the same condition,
+    in the same optional part) become one, with their actions merged; no Sid (each said what one function
+    does, and the union is no one function's)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for statements in documents.values():
+        for statement in statements:
+            condition, body = _unwrapped(statement)
+            rest = {name: value for name, value in body.items() if name not in {"Sid", "Action"}}
+            key = json.dumps([condition, rest], sort_keys=True)
+            actions = body["Action"] if isinstance(body["Action"], list) else [body["Action"]]
+            kept = merged.setdefault(key, {"condition": condition, "rest": rest, "actions": set()})
+            kept["actions"] |= set(actions)
+    found: list[Any] = []
+    for key in sorted(merged):
+        kept = merged[key]
+        rest = dict(kept["rest"])
+        body = {"Effect": rest.pop("Effect"), "Action": sorted(kept["actions"]), **rest}
+        condition = kept["condition"]
+        found.append(body if condition is None else {"Fn::If": [condition, body, {"Ref": "AWS::NoValue"}]})
+    return found
+
+
+def _unwrapped(statement: Any) -> tuple[str | None, dict[str, Any]]:
+    if "Fn::If" in statement:
+        condition, body, _ = statement["Fn::If"]
+        return str(condition), dict(body)
+    return None, dict(statement)
+
+
+def packed(statements: list[Any], parameters: dict[str, Any]) -> list[list[Any]]:
+    """The statements in as few managed policies as fit IAM's size quota, each sized for the longest values
+    the parameters admit; refused when the role would need more than IAM attaches to one role."""
+    packs: list[list[Any]] = []
+    for statement in statements:
+        if packs and policy_characters([*packs[-1], statement], parameters) <= MANAGED_POLICY_CHARACTERS:
+            packs[-1].append(statement)
+            continue
+        if policy_characters([statement], parameters) > MANAGED_POLICY_CHARACTERS:
+            raise ValueError(f"one statement is past IAM's {MANAGED_POLICY_CHARACTERS} characters: {statement}")
+        packs.append([statement])
+    if len(packs) > ATTACHED_POLICIES_PER_ROLE:
+        raise ValueError(f"the role needs {len(packs)} managed policies; IAM attaches {ATTACHED_POLICIES_PER_ROLE}")
+    return packs
+
+
+def policy_characters(statements: list[Any], parameters: dict[str, Any]) -> int:
+    """A policy of `statements` as IAM counts it (no white space) at the longest values the parameters admit."""
+    return characters({"Version": "2012-10-17", "Statement": statements}, parameters, longest_lists())
+
+
+# A role ARN of the controller's: CloudFormation names its roles (at most 64 characters), at the path /.
+CONTROLLER_ROLE_ARN = r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@-]{1,64}$"
+CONTROLLER_ROLE_ARN_MAX = len("arn:aws-us-gov:iam::123456789012:role/") + 64
+
+
+def longest_lists() -> dict[str, list[str]]:
+    """The longest value of each list parameter: the profile's task roles, and the controller's roles (one per
+    function that acts in environments)."""
+    rules = FIELD_RULES["backend.task_roles"]
+    return {
+        parameter_of("backend.task_roles"): ["a" * rules["item_length"]] * rules["items"],
+        "ControllerRoleArns": ["a" * CONTROLLER_ROLE_ARN_MAX] * len(environment_policies()),
     }
 
 
@@ -298,7 +417,9 @@ def role_parameters(profile: EnvironmentProfile, policies: dict[str, dict[str, A
 
 
 def rendered() -> str:
-    return json.dumps(target_template(), indent=2) + "\n"
+    """The template as committed: indented by one, so that `aws cloudformation deploy` may send it in the
+    request (at most 51,200 bytes; a test keeps it there)."""
+    return json.dumps(target_template(), indent=1) + "\n"
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ def test_the_shipped_target_account_template_is_built_from_the_functions_environ
 
 def test_the_target_role_trusts_only_the_controllers_functions_and_names_each_ones_needs() -> None:
     """A `{profile.field}` becomes a parameter; a list field is its parameter; a statement about a part an
-    environment may not have (a migration) is there only when it has it; one managed policy per function."""
+    environment may not have (a migration) is there only when it has it; one managed policy per function, its
+    sessions' limit."""
     from launchctl.build.target_role import role_parameters, target_template
     from launchctl.build.template import acting_in_environments
     from launchctl.examples import example_profile
@@ -50,7 +51,11 @@ def test_the_target_role_trusts_only_the_controllers_functions_and_names_each_on
             "Action": ["sts:AssumeRole", "sts:TagSession"],
         }
     ]
-    policies = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    policies = {
+        k: r
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and "Roles" not in r["Properties"]
+    }
     assert len(policies) == len(acting_in_environments())
     frontend = policies["DeployFrontendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${FrontendSiteBucket}/*"} in [s["Resource"] for s in frontend]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,31 @@ def test_the_checklist_attestations_are_what_approvers_confirm_by_default() -> N
     assert production.timeout_seconds == 86400
     assert production.may_approve("qa_lead", "Quentin.QA@acme.example")
     assert not production.may_approve("qa_lead", "pat.pm@acme.example")
+
+
+def test_a_session_of_the_environments_role_lasts_at_most_the_hour_role_chaining_allows(tmp_path: Path) -> None:
+    """The role is assumed from a function's own role session: STS refuses a chained session past 3,600 s."""
+    role = 'role_arn = "arn:aws:iam::210987654321:role/launch-controller/launch-controller-local"'
+    path = _local_with(tmp_path, role, role + "\nsession_seconds = 7200")
+    with pytest.raises(ProfileError, match=r"target\.session_seconds: Input should be less than or equal to 3600"):
+        load_profile_file(path)
+
+
+def test_a_launch_recorded_with_a_longer_session_still_reads_back(store: Any, launch: Any, aws: Any) -> None:
+    """A record made before the hour was enforced is read, at the hour (STS refused anything longer)."""
+    import json
+
+    from chalicelib.store.table import Keys
+    from tests.conftest import TABLE
+
+    dynamodb = aws("dynamodb")
+    item = dynamodb.get_item(TableName=TABLE, Key=Keys.launch(launch.launch_id))["Item"]
+    profile = json.loads(item["profile"]["S"])
+    profile["target"]["session_seconds"] = 43200
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key=Keys.launch(launch.launch_id),
+        UpdateExpression="SET profile = :p",
+        ExpressionAttributeValues={":p": {"S": json.dumps(profile)}},
+    )
+    assert store.get_launch(launch.launch_id).profile.target.session_seconds == 3600
