@@ -61,6 +61,23 @@ def _client(service: str, region: str | None) -> Any:
         )
 
 
+# What CloudFront uses lives in us-east-1 wherever the controller and the environment are: its certificates
+# (ACM) and its web ACLs (WAF's CLOUDFRONT scope, which WAF answers in us-east-1 only). A client of those is
+# asked for as "acm@cloudfront" or "wafv2@cloudfront"; "acm" and "wafv2" are the environment's region's (an
+# ALB's certificate and web ACL).
+CLOUDFRONT_REGION = "us-east-1"
+
+
+def placed(service: str) -> tuple[str, str | None]:
+    """The service a client name stands for, and the region it must be made in (None: the session's)."""
+    name, _, place = service.partition("@")
+    if place == "cloudfront":
+        return name, CLOUDFRONT_REGION
+    if place:
+        raise ValueError(f"{service}: no place {place!r} (only @cloudfront)")
+    return name, None
+
+
 def environment_clients(
     role_arn: str,
     session_name: str,
@@ -78,7 +95,7 @@ def environment_clients(
     def client_for(service: str) -> Any:
         if service in own:
             return preflight_client(service)
-        return _environment_client(session, service, "us-east-1" if service == "acm" else None)
+        return _environment_client(session, *placed(service))
 
     return client_for
 
@@ -139,8 +156,8 @@ def _environment_client(session: Session, service: str, region: str | None) -> A
 
 
 def preflight_client(service: str) -> Any:
-    """Clients for the preflight checks: CloudFront's certificates live in ACM in us-east-1."""
-    return client(service, "us-east-1" if service == "acm" else None)
+    """Clients for the preflight checks, CloudFront's certificates and web ACLs in us-east-1 (`placed`)."""
+    return client(*placed(service))
 
 
 def reset_clients() -> None:

@@ -288,8 +288,8 @@ def certificate(ctx: Context) -> Verdict:
     arn = _distribution(ctx).get("ViewerCertificate", {}).get("ACMCertificateArn")
     if not arn:
         return False, {"certificate": None, "why": "the distribution uses no ACM certificate"}
-    # CloudFront's certificates live in us-east-1 whatever the controller's region.
-    found = ctx.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    # CloudFront's certificates live in us-east-1 whatever the environment's region.
+    found = ctx.client("acm@cloudfront").describe_certificate(CertificateArn=arn)["Certificate"]
     expires = found.get("NotAfter")
     days_left = (expires - datetime.now(UTC)).days if expires else None
     minimum = ctx.profile.preflight.certificate_min_days
@@ -632,17 +632,19 @@ def _rate_rules(acl: dict[str, Any]) -> list[dict[str, Any]]:
     lambda p: f"{p.frontend.distribution_id}, {p.preflight.load_balancer}",
 )
 def rate_limiting(ctx: Context) -> Verdict:
-    waf = ctx.client("wafv2")
     evidence: dict[str, Any] = {}
     acl_arn = _distribution(ctx).get("WebACLId") or ""
     if acl_arn.startswith("arn:"):
-        # arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>: a CloudFront web ACL
+        # arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>: a CloudFront web ACL, which WAF answers
+        # in us-east-1 only, whatever the environment's region.
         name, acl_id = acl_arn.rsplit("/", 2)[-2:]
-        acl = waf.get_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+        acl = ctx.client("wafv2@cloudfront").get_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
         evidence["distribution"] = {"web_acl": acl["Name"], "rate_rules": _rate_rules(acl)}
     else:
         evidence["distribution"] = {"web_acl": acl_arn or None, "rate_rules": []}
-    regional = waf.get_web_acl_for_resource(ResourceArn=str(_balancer(ctx)["LoadBalancerArn"])).get("WebACL")
+    regional = (
+        ctx.client("wafv2").get_web_acl_for_resource(ResourceArn=str(_balancer(ctx)["LoadBalancerArn"])).get("WebACL")
+    )
     evidence["load_balancer"] = {
         "web_acl": regional["Name"] if regional else None,
         "rate_rules": _rate_rules(regional) if regional else [],

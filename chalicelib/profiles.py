@@ -65,6 +65,12 @@ class MigrationTask(_Strict):
         return self.task_definition.rsplit("/", 1)[-1].split(":")[0]
 
 
+# The environment's role names each task role in its policy, sized for this many of at most this length
+# (IAM's 6,144 characters a managed policy: launchctl/build/target_role.py).
+TASK_ROLES_MAX = 8
+TASK_ROLE_ARN = r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,160}$"
+
+
 class BackendTarget(_Strict):
     cluster: str
     service: str
@@ -76,8 +82,9 @@ class BackendTarget(_Strict):
         default=1800, ge=10, le=7200, description="how long a rollout (and a rollback's) may take to be steady"
     )
     migration: MigrationTask | None = None
-    task_roles: list[Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = Field(
+    task_roles: list[Annotated[str, Field(pattern=TASK_ROLE_ARN)]] = Field(
         default_factory=list,
+        max_length=TASK_ROLES_MAX,
         description="the task and execution roles of the service's and the migration's task definitions: a "
         "release registers copies of those, which passes their roles to ECS, and the controller may pass no other",
     )

@@ -166,6 +166,7 @@ def aws() -> Iterator[Any]:
             "a local stack runs in this process and moto's reset would wipe it: run tests/unit and "
             "tests/integration in separate pytest runs (make test does)"
         )
+    from chalicelib.aws import placed
     from chalicelib.profile_store import put_profile
 
     with mock_aws():
@@ -177,7 +178,8 @@ def aws() -> Iterator[Any]:
 
         def client(service: str) -> Any:
             if service not in clients:
-                clients[service] = session.client(service)
+                name, region = placed(service)  # "wafv2@cloudfront": us-east-1, as the functions' clients
+                clients[service] = session.client(name, region_name=region)
             return clients[service]
 
         # The account's stored profiles, as `launchctl profile push` leaves them: the examples, version 1.

@@ -29,7 +29,7 @@ def wait_row(kind: str) -> str:
     return f"wait_for_{kind}"
 
 
-# Every service a preflight check reads in the environment (ACM: in us-east-1, where CloudFront's
+# Every service a preflight check reads in the environment (ACM and WAF also in us-east-1, where CloudFront's
 # certificates live; STS: who the environment's role is), and in the controller's account (its topics).
 PREFLIGHT_SERVICES = (
     "acm",

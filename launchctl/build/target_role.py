@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.profiles import TASK_ROLE_ARN, TASK_ROLES_MAX, EnvironmentProfile
 from launchctl.build.iam_quotas import ATTACHED_POLICIES_PER_ROLE, MANAGED_POLICY_CHARACTERS, characters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +40,7 @@ SESSION_SECONDS = 3600
 # value it admits (a list: the longest item, and how many items the profile allows).
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 _ECS_NAME = r"^[A-Za-z0-9_-]{1,255}$"
-TASK_ROLES_MAX = 8
-TASK_ROLE_ARN_MAX = 200
+TASK_ROLE_ARN_MAX = len("arn:aws-us-gov:iam::123456789012:role/") + 160
 FIELD_RULES: dict[str, dict[str, Any]] = {
     "frontend.site_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
     "frontend.backup_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
@@ -52,7 +51,7 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
     "backend.migration.family": {"AllowedPattern": r"^$|^[A-Za-z0-9_-]{1,255}$", "MaxLength": 255},
     "database.instance_id": {"AllowedPattern": r"^[A-Za-z][A-Za-z0-9-]{0,62}$", "MaxLength": 63},
     "backend.task_roles": {
-        "AllowedPattern": r"^$|^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,160}$",
+        "AllowedPattern": "^$|" + TASK_ROLE_ARN,
         "item_length": TASK_ROLE_ARN_MAX,
         "items": TASK_ROLES_MAX,
     },

@@ -152,7 +152,7 @@ def create_environment(
     the network, certificate, load balancer and the rest only preflight reads (most of the time it takes)."""
     s3 = client("s3")
     for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, profile.frontend.artifact_bucket):
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, **_located(s3))
     s3.put_bucket_versioning(Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"})
     expire_old_versions(client, profile)
     for key, body in site_build(FIRST_VERSION).items():
@@ -329,12 +329,13 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}],
     )
 
-    certificate = import_certificate(client, SITE_DOMAIN)
-    serve_domain(client, profile.frontend.distribution_id, SITE_DOMAIN, certificate)
+    # CloudFront's certificate is in us-east-1; the load balancer's in its own region.
+    serve_domain(client, profile.frontend.distribution_id, SITE_DOMAIN, import_certificate(client, SITE_DOMAIN))
+    certificate = import_certificate(client, SITE_DOMAIN, service="acm")
 
     s3 = client("s3")
     logs_bucket = f"{preflight.load_balancer}-access-logs"
-    s3.create_bucket(Bucket=logs_bucket)
+    s3.create_bucket(Bucket=logs_bucket, **_located(s3))
     elb = client("elbv2")
     balancer = elb.create_load_balancer(Name=preflight.load_balancer, Subnets=public_subnets, SecurityGroups=[web])[
         "LoadBalancers"
@@ -409,10 +410,16 @@ CACHING_DISABLED_POLICY = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 LOG_STREAM = "app/acme-api/local"
 
 
+def _located(s3: Any) -> dict[str, Any]:
+    """Where S3 makes a bucket: outside us-east-1, the region must be named."""
+    region = s3.meta.region_name
+    return {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+
+
 def _web_acl(client: ClientFactory, scope: str, name: str) -> str:
     visibility = {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
     return str(
-        client("wafv2").create_web_acl(
+        client("wafv2@cloudfront" if scope == "CLOUDFRONT" else "wafv2").create_web_acl(
             Name=name,
             Scope=scope,
             DefaultAction={"Allow": {}},
@@ -486,7 +493,7 @@ def _certificate_key() -> Any:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def import_certificate(client: ClientFactory, domain: str, days: int = 90) -> str:
+def import_certificate(client: ClientFactory, domain: str, days: int = 90, service: str = "acm@cloudfront") -> str:
     """A self-signed certificate for the domain, imported into ACM (issued, valid `days` from now)."""
     from datetime import UTC, datetime, timedelta
 
@@ -508,7 +515,7 @@ def import_certificate(client: ClientFactory, domain: str, days: int = 90) -> st
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return client("acm").import_certificate(
+    return client(service).import_certificate(
         Certificate=certificate.public_bytes(serialization.Encoding.PEM),
         PrivateKey=key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import telemetry
+from chalicelib.aws import placed
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
@@ -440,8 +441,9 @@ class LocalStack:
             if ("environment", service) not in self._clients:
                 key, secret = moto_fixes.operator_keys(ENVIRONMENT_ACCOUNT_ID)
                 session = shared_session(aws_access_key_id=key, aws_secret_access_key=secret)
+                name, region = placed(service)  # CloudFront's web ACLs and certificates: us-east-1
                 self._clients[("environment", service)] = session.client(
-                    service, region_name=REGION, endpoint_url=self.moto_url
+                    name, region_name=region or REGION, endpoint_url=self.moto_url
                 )
             return self._clients[("environment", service)]
 

@@ -277,3 +277,27 @@ def test_a_custom_response_headers_policy_is_read_for_the_headers_it_sets(ready:
     [result] = [c for c in run_preflight(profile, client, None, "").checks if c.id == "security.headers"]
     assert result.result == "fail"
     assert result.evidence["behaviours_lacking"] == {"*": ["ReferrerPolicy"]}
+
+
+def test_an_environment_outside_us_east_1_reads_its_distributions_web_acl_in_us_east_1(aws: Any, profile: Any) -> None:
+    """WAF answers a CLOUDFRONT web ACL in us-east-1 only: the ALB's web ACL is read in the environment's
+    region, the distribution's in us-east-1 (as an ACM certificate of CloudFront's is)."""
+    from chalicelib.aws import placed
+    from launchctl.local.infrastructure import create_environment
+    from launchctl.local.sessions import shared_session
+
+    session = shared_session(region_name="eu-west-1")
+    clients: dict[str, Any] = {}
+
+    def in_ireland(service: str) -> Any:
+        if service not in clients:
+            name, region = placed(service)
+            clients[service] = session.client(name, region_name=region)
+        return clients[service]
+
+    topic = in_ireland("sns").create_topic(Name=TOPIC)["TopicArn"]
+    create_environment(in_ireland, profile, topic)
+    check = next(c for c in run_preflight(profile, in_ireland, None, topic).checks if c.id == "security.rate_limiting")
+    assert check.result == "pass", check.evidence
+    assert check.evidence["distribution"]["rate_rules"]
+    assert check.evidence["load_balancer"]["rate_rules"]
