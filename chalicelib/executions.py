@@ -69,6 +69,7 @@ def execution_ended(
     except StatusConflict:
         return False  # a duplicate of the event ended it first
     telemetry.launch_ended(launch, str(final), store.timeline(launch.launch_id), store.clock.now())
+    telemetry.controller(counts={telemetry.UNFINISHED: 1})
     if topic_arn:
         notify_end(
             sns,

@@ -80,6 +80,12 @@ ENDED = {
 }
 
 
+# What needs a person, whatever the environment (the controller's launch-needs-a-person alarm): a launch whose
+# execution ended without its finish, a rollback that failed.
+UNFINISHED = "LaunchesUnfinished"
+ROLLBACKS_FAILED = "RollbacksFailed"
+
+
 def launch_started(environment: str, launch_id: str) -> None:
     emit(environment, counts={"LaunchesStarted": 1}, launch_id=launch_id)
 
@@ -104,6 +110,8 @@ def launch_ended(launch: Launch, status: str, timeline: list[TimelineEvent], mom
             seconds["BreachToRollback"] = max(0.0, (rolling.at - breached).total_seconds())
     launch_id = launch.launch_id
     emit(environment, counts={ENDED.get(status, "LaunchesFailed"): 1}, seconds=seconds, launch_id=launch_id)
+    if status == "ROLLBACK_FAILED":
+        controller(counts={ROLLBACKS_FAILED: 1})
     for stage, took in stage_durations(timeline, moment).items():
         emit(environment, seconds={"StageDuration": took}, launch_id=launch_id, stage=stage)
 

@@ -29,10 +29,11 @@ def wait_row(kind: str) -> str:
     return f"wait_for_{kind}"
 
 
-# Every service a preflight check reads in the environment (ACM and WAF also in us-east-1, where CloudFront's
-# certificates live; STS: who the environment's role is), and in the controller's account (its topics).
+# Every service a preflight check reads in the environment (`@cloudfront`: in us-east-1, where CloudFront's
+# certificates and web ACLs live; STS: who the environment's role is), and in the controller's account (its
+# topics).
 PREFLIGHT_SERVICES = (
-    "acm",
+    "acm@cloudfront",
     "cloudfront",
     "cloudwatch",
     "ec2",
@@ -46,6 +47,7 @@ PREFLIGHT_SERVICES = (
     "shield",
     "sts",
     "wafv2",
+    "wafv2@cloudfront",
 )
 PREFLIGHT_OWN_SERVICES = ("sns",)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.telemetry import NAMESPACE, SERVICE
+from chalicelib.telemetry import NAMESPACE, ROLLBACKS_FAILED, SERVICE, UNFINISHED
 
 # The functions the state machine invokes: a domain error is how they end a launch on purpose (caught by
 # the ASL), so Lambda's Errors count those too. Their alarm counts what is not on purpose: the steps that
@@ -74,15 +74,21 @@ def controller_alarms(functions: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The alarms by logical id; `functions` maps each Chalice function name to its logical id."""
     machine = {"StateMachineArn": {"Ref": "LaunchStateMachine"}}
     alarms = {
-        "ExecutionsFailedAlarm": _alarm(
-            "executions-failed",
-            "A launch's execution failed or timed out: the launch may have ended without its finish (see the "
-            "paging message from execution_ended, and launchctl status)",
+        # Every planned end (rolled back, blocked, rejected, expired, aborted) is a Fail state, which Step Functions
+        # counts in ExecutionsFailed: that metric is what launches do, not what needs a person.
+        "LaunchNeedsAPersonAlarm": _alarm(
+            "launch-needs-a-person",
+            "A launch needs a person: its execution timed out, was stopped by hand, or ended without its finish "
+            "(the page from execution_ended names it), or its rollback failed (the environment stays locked; the "
+            "page names the manual steps). Launches rolled back, blocked, rejected, expired or aborted ended on "
+            "purpose and do not page",
             [
-                _metric("failed", "AWS/States", "ExecutionsFailed", machine),
                 _metric("timedout", "AWS/States", "ExecutionsTimedOut", machine),
+                _metric("aborted", "AWS/States", "ExecutionsAborted", machine),
+                _metric("unfinished", NAMESPACE, UNFINISHED, {"service": SERVICE}),
+                _metric("rollbacks", NAMESPACE, ROLLBACKS_FAILED, {"service": SERVICE}),
             ],
-            "FILL(failed, 0) + FILL(timedout, 0)",
+            "FILL(timedout, 0) + FILL(aborted, 0) + FILL(unfinished, 0) + FILL(rollbacks, 0)",
         ),
         "ApiServerErrorsAlarm": _alarm(
             "api-5xx",

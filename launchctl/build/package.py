@@ -24,7 +24,10 @@ def services_used(root: Path = ROOT) -> set[str]:
     service named in a client call in app.py and chalicelib/."""
     from chalicelib.stages.table import PREFLIGHT_SERVICES, STAGES
 
-    named = {service for spec in STAGES.values() for service in spec.clients} | set(PREFLIGHT_SERVICES)
+    from chalicelib.aws import placed
+
+    declared = {service for spec in STAGES.values() for service in spec.clients} | set(PREFLIGHT_SERVICES)
+    named = {placed(service)[0] for service in declared}
     for path in [root / "app.py", *sorted((root / "chalicelib").rglob("*.py"))]:
         named |= set(_CLIENT_CALL.findall(path.read_text()))
     return named | IMPLICIT_SERVICES

@@ -9,6 +9,7 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -670,6 +671,56 @@ class LocalStack:
             "lambda_invocations": sum(kind in {"LambdaFunctionScheduled", "TaskScheduled"} for kind in kinds),
             "timers": sum(kind == "WaitStateEntered" for kind in kinds),
         }
+
+    def alarm_total(self, alarm_name: str, since: datetime) -> float:
+        """What one of the controller's alarms adds up over [since, now], as CloudWatch would: each of its metrics
+        summed (the functions' EMF metrics as CloudWatch Logs makes them metrics; AWS's own, such as AWS/States,
+        from the account's CloudWatch), added as its `FILL(m, 0) + ...` expression adds them. (moto evaluates no
+        alarm; this is the sum the alarm's threshold is judged against.)"""
+        import re
+
+        alarm = self.client("cloudwatch").describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+        [total] = [query for query in alarm["Metrics"] if query.get("ReturnData")]
+        metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
+        terms = re.fullmatch(r"FILL\((\w+), 0\)(?: \+ FILL\((\w+), 0\))*", total["Expression"])
+        if terms is None and total["Expression"] not in metrics:
+            raise ValueError(f"{alarm_name}: the local sum reads FILL(m, 0) + ... only: {total['Expression']}")
+        ids = re.findall(r"FILL\((\w+), 0\)", total["Expression"]) or [total["Expression"]]
+        return sum(self._metric_sum(metrics[metric_id], since) for metric_id in ids)
+
+    def _metric_sum(self, metric: dict[str, Any], since: datetime) -> float:
+        dimensions = {item["Name"]: item["Value"] for item in metric.get("Dimensions", [])}
+        if metric["Namespace"] == telemetry.NAMESPACE:
+            found = 0.0
+            with self._client_lock:
+                lines = list(self.metrics)
+            for line in lines:
+                if line["_aws"]["Timestamp"] < since.timestamp() * 1000:
+                    continue
+                for directive in line["_aws"]["CloudWatchMetrics"]:
+                    named = {name: line[name] for names in directive["Dimensions"] for name in names}
+                    wanted = {m["Name"] for m in directive["Metrics"]}
+                    if (
+                        directive["Namespace"] == metric["Namespace"]
+                        and named == dimensions
+                        and metric["MetricName"] in wanted
+                    ):
+                        value = line[metric["MetricName"]]
+                        found += sum(value) if isinstance(value, list) else value
+            return found
+        start = since.astimezone(UTC).replace(tzinfo=None)  # moto keeps its metrics' times naive
+        end = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)
+        period = 60 * max(1, int((end - start).total_seconds() // 60) + 1)
+        points = self.client("cloudwatch").get_metric_statistics(
+            Namespace=metric["Namespace"],
+            MetricName=metric["MetricName"],
+            Dimensions=metric.get("Dimensions", []),
+            StartTime=start,
+            EndTime=end,
+            Period=period,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return float(sum(point["Sum"] for point in points))
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
         self.environment_client("cloudwatch").set_alarm_state(

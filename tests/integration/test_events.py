@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,25 @@ MOST_TRANSITIONS = 60
 # Wait for functional tests, Begin bake, Bake, Checkpoints, 2 x (Until the checkpoint, Checkpoint), Watch
 # alarms, Finish succeeded, Launch succeeded.
 SUCCESS_PATH_TRANSITIONS = 28
+
+
+# The controller's alarm for what needs a person (launchctl/build/monitoring.py).
+NEEDS_A_PERSON = "launch-controller-launch-needs-a-person"
+
+
+def executions_failed(stack: Any, since: datetime) -> float:
+    """The state machine's ExecutionsFailed since `since`, as AWS/States counts it."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    points = stack.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/States",
+        MetricName="ExecutionsFailed",
+        Dimensions=[{"Name": "StateMachineArn", "Value": stack.state_machine_arn}],
+        StartTime=since.astimezone(UTC).replace(tzinfo=None),
+        EndTime=now + timedelta(minutes=1),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(point["Sum"] for point in points)
 
 
 def waits_answered(launch: dict[str, Any]) -> list[str]:
@@ -196,6 +215,10 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
     stack.set_alarm(alarm, "ALARM")
     launch = wait(api, launch_id)
     assert launch["status"] == "ROLLED_BACK"
+    # A rollback that worked is a planned end: its Fail state counts in ExecutionsFailed, and pages nobody.
+    stack.execution_costs(launch_id)  # waits for the execution's own end, after the finish wrote the launch's
+    assert executions_failed(stack, tripped) >= 1
+    assert stack.alarm_total(NEEDS_A_PERSON, tripped) == 0
     # How long the controller took, from its own record: the rollback's status written (the test's looks at
     # the launch, twice a second through a busy machine's API, are not part of it).
     reacted = (first_event_at(launch, "status", "rollback") - tripped).total_seconds()
@@ -312,6 +335,7 @@ def test_an_execution_that_ends_without_its_finish_ends_the_launch_and_pages(sta
     """The finish itself fails (DynamoDB refuses its status write): the execution fails with no end written.
     Step Functions' event ends the launch FAILED (nothing was changed), releases the lock and pages."""
     stack.faults.add("finish_launch", "dynamodb.TransactWriteItems", "error", times=100)
+    started = datetime.now(UTC)
     with stack.broken("s3.site_versioning"):
         launch_id = start(stack, api, next_version())
         launch = wait(api, launch_id, timeout=60)
@@ -330,3 +354,4 @@ def test_an_execution_that_ends_without_its_finish_ends_the_launch_and_pages(sta
     assert stack.notifications(launch_id, "ended") == [page]
     ended = [m for m in stack.launch_metrics(launch_id) if m["name"] == "LaunchesFailed"]
     assert [m["value"] for m in ended] == [1]
+    assert stack.alarm_total(NEEDS_A_PERSON, started) >= 1  # the controller's own alarm pages too

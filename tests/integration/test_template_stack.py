@@ -209,7 +209,7 @@ def test_the_deployed_policies_name_this_stacks_own_table_and_topics(stack: Any)
 
 
 def test_the_controllers_alarms_page_through_its_paging_topic_on_its_own_key(stack: Any) -> None:
-    """Executions failed, the API's 5xx, approval emails failing, a launch stuck, and each function's faults:
+    """A launch needing a person, the API's 5xx, approval emails failing, a launch stuck, and each function's faults:
     each alarm pages (and says when it clears) through the paging topic, which CloudWatch can publish to
     because its key is the controller's own, not the AWS managed one."""
     from launchctl.build.template import function_ids
@@ -218,7 +218,7 @@ def test_the_controllers_alarms_page_through_its_paging_topic_on_its_own_key(sta
     alarms = {
         a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="launch-controller-")["MetricAlarms"]
     }
-    expected = {"executions-failed", "api-5xx", "approval-emails-failed", "launch-stuck"}
+    expected = {"launch-needs-a-person", "api-5xx", "approval-emails-failed", "launch-stuck"}
     expected |= {f"{name.replace('_', '-')}-faults" for name in function_ids()}
     assert set(alarms) == {f"launch-controller-{name}" for name in expected}
     paging = stack.topics["paging"]
@@ -228,7 +228,7 @@ def test_the_controllers_alarms_page_through_its_paging_topic_on_its_own_key(sta
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
         assert total["Expression"]
     # The resolved dimensions are this stack's: its state machine, its functions, its topic.
-    executions = alarms["launch-controller-executions-failed"]["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]
+    executions = alarms["launch-controller-launch-needs-a-person"]["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]
     assert executions == [{"Name": "StateMachineArn", "Value": stack.state_machine_arn}]
     stage = alarms["launch-controller-deploy-backend-faults"]["Metrics"]
     assert (
