@@ -1,7 +1,15 @@
-"""Environment profiles as deployed configuration: a Parameter Store parameter per environment, a version per push."""
+"""Environment profiles as deployed configuration: a Parameter Store parameter per environment, a version per push.
+
+A profile is stored as the team wrote it (no defaults filled in), and its people directory apart, in parts of
+their own named by their content's digest (`<profile>/people/<digest>-<n>`): a team of a hundred people does
+not fit one parameter (8,192 characters at most, in the advanced tier), and a part, once written, never
+changes, so every version of the profile still names the people it was pushed with. A push past the limits is
+refused before anything is written, with the size and the limit."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +22,16 @@ DEFAULT_PATH = "/launch-controller/profiles"
 # How long a container reuses a profile it read (Powertools' cache). Decisions read afresh: starting a
 # launch, a rollback or an abort, an approval, so a push is in force for them at once.
 DEFAULT_MAX_AGE_SECONDS = 30
-# A profile outgrows the standard tier's 4 KB with a few approvers; Intelligent-Tiering moves that one
-# parameter to the advanced tier (8 KB) and keeps the small ones free.
+# A profile may outgrow the standard tier's 4 KB; Intelligent-Tiering moves that one parameter to the advanced
+# tier (8 KB, for good) and keeps the small ones free. The people's parts stay standard.
 TIER = "Intelligent-Tiering"
+PROFILE_CHARACTERS = 8192  # Parameter Store's largest value (the advanced tier)
+PART_CHARACTERS = 4096  # a standard parameter's, which each part of the people directory is
+PEOPLE_PARTS = "people_parts"  # where a stored profile names the parts of its people directory
+
+
+class ProfileTooLarge(ProfileError):
+    """A profile Parameter Store cannot hold: says how large it is and what the limit is."""
 
 
 class StoredProfile(BaseModel):
@@ -38,8 +53,9 @@ def parameter_name(environment: str, path: str | None = None) -> str:
     return f"{path or profiles_path()}/{environment}"
 
 
-def _stored(environment: str, parameter: dict[str, Any], pushed_by: str | None = None) -> StoredProfile:
-    profile = parse_profile(parameter["Value"], f"{parameter['Name']} version {parameter['Version']}")
+def _stored(ssm: Any, environment: str, parameter: dict[str, Any], pushed_by: str | None = None) -> StoredProfile:
+    origin = f"{parameter['Name']} version {parameter['Version']}"
+    profile = parse_profile(_with_people(ssm, parameter["Value"], origin), origin)
     if profile.name != environment:
         raise ProfileError(f"{parameter['Name']}: name: must be {environment!r}, the parameter's name")
     return StoredProfile(
@@ -49,6 +65,77 @@ def _stored(environment: str, parameter: dict[str, Any], pushed_by: str | None =
         pushed_by=pushed_by,
         profile=profile,
     )
+
+
+def stored_form(profile: EnvironmentProfile, path: str | None = None) -> tuple[str, dict[str, str]]:
+    """What a push writes: the profile's parameter value (as the team wrote it: defaults left out, the people
+    directory named by its parts) and each part of the people directory by parameter name. ProfileTooLarge
+    when Parameter Store cannot hold it."""
+    data = profile.model_dump(mode="json", exclude_defaults=True)
+    people = data.get("people", {}).pop("people", None)
+    parts: dict[str, str] = {}
+    if people:
+        text = json.dumps(people, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        chunks: list[dict[str, Any]] = [{}]
+        for email, person in sorted(people.items()):
+            alone = len(json.dumps({email: person}, separators=(",", ":")))
+            if alone > PART_CHARACTERS:
+                raise ProfileTooLarge(
+                    f"{profile.name}: people.{email} is {alone:,} characters stored; a part of the people directory "
+                    f"holds at most {PART_CHARACTERS:,}"
+                )
+            if len(json.dumps({**chunks[-1], email: person}, separators=(",", ":"))) > PART_CHARACTERS:
+                chunks.append({})
+            chunks[-1][email] = person
+        base = f"{parameter_name(profile.name, path)}/people/{digest}"
+        parts = {f"{base}-{n}": json.dumps(chunk, separators=(",", ":")) for n, chunk in enumerate(chunks, 1)}
+        data[PEOPLE_PARTS] = {"digest": digest, "names": list(parts)}
+    value = json.dumps(data, separators=(",", ":"))
+    if len(value) > PROFILE_CHARACTERS:
+        raise ProfileTooLarge(
+            f"{profile.name}: the profile is {len(value):,} characters stored (people apart); Parameter Store holds "
+            f"at most {PROFILE_CHARACTERS:,} in one parameter (the advanced tier): fewer approvers, checks or "
+            "metrics, or shorter texts"
+        )
+    return value, parts
+
+
+@runtime.kept
+def _people_parts() -> dict[str, dict[str, Any]]:
+    """The people directories this container read, by digest: a part never changes once written."""
+    return {}
+
+
+def _with_people(ssm: Any, value: str, origin: str) -> str:
+    """A stored profile's text with its people directory read back from its parts (a profile stored before
+    the parts, people and all, is read as it is)."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return value  # parse_profile says what is wrong with it
+    named = data.pop(PEOPLE_PARTS, None) if isinstance(data, dict) else None
+    if not named:
+        return value
+    kept = _people_parts()
+    people = kept.get(named["digest"])
+    if people is None:
+        people = {}
+        names = list(named["names"])
+        for start in range(0, len(names), 10):  # GetParameters takes ten names a call
+            answer = ssm.get_parameters(Names=names[start : start + 10])
+            if answer.get("InvalidParameters"):
+                raise ProfileError(
+                    f"{origin}: the parts of its people directory are gone: {answer['InvalidParameters']}"
+                )
+            for parameter in answer["Parameters"]:
+                people |= json.loads(parameter["Value"])
+        text = json.dumps(people, sort_keys=True, separators=(",", ":"))
+        if hashlib.sha256(text.encode()).hexdigest()[:16] != named["digest"]:
+            raise ProfileError(f"{origin}: its people directory's parts do not match their digest {named['digest']}")
+        kept[named["digest"]] = people
+    data.setdefault("people", {})["people"] = people
+    return json.dumps(data)
 
 
 # -- reading, in the functions ---------------------------------------------------------------------
@@ -95,13 +182,14 @@ def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
                 f"no profile for environment {environment!r}; known: {', '.join(sorted(stored_profiles()))}"
             ) from exc
         raise
-    return _stored(environment, parameter)
+    return _stored(aws.client("ssm"), environment, parameter)
 
 
 def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
     """Every environment's profile as stored now, by environment."""
     found = _kept_provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
-    return {environment: _stored(environment, parameter) for environment, parameter in found.items()}
+    ssm = aws.client("ssm")
+    return {environment: _stored(ssm, environment, parameter) for environment, parameter in found.items()}
 
 
 def _code(exc: BaseException | None) -> str:
@@ -118,11 +206,19 @@ def push_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None)
 
 
 def put_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) -> int:
-    """Store `profile` as its environment's next version, and say which version that is."""
+    """Store `profile` as its environment's next version, and say which version that is: its people's parts
+    first (each written once: its name is its content's), then the profile that names them."""
+    value, parts = stored_form(profile, path)
+    for part, text in parts.items():
+        try:
+            ssm.put_parameter(Name=part, Value=text, Type="String", Tier="Standard", Overwrite=False)
+        except Exception as exc:
+            if _code(exc) != "ParameterAlreadyExists":
+                raise
     name = parameter_name(profile.name, path)
     answer = ssm.put_parameter(
         Name=name,
-        Value=profile.model_dump_json(),
+        Value=value,
         Type="String",
         Overwrite=True,
         Tier=TIER,
@@ -138,7 +234,7 @@ def history(ssm: Any, environment: str, path: str | None = None) -> list[StoredP
     try:
         for page in ssm.get_paginator("get_parameter_history").paginate(Name=name):
             for parameter in page["Parameters"]:
-                versions.append(_stored(environment, parameter, parameter.get("LastModifiedUser")))
+                versions.append(_stored(ssm, environment, parameter, parameter.get("LastModifiedUser")))
     except Exception as exc:
         if _code(exc) == "ParameterNotFound":
             raise UnknownEnvironment(f"no profile stored for environment {environment!r} at {name}") from exc
@@ -179,8 +275,6 @@ _ABSENT = object()
 
 
 def _shown(value: Any) -> str:
-    import json
-
     return "(absent)" if value is _ABSENT else json.dumps(value)
 
 

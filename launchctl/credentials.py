@@ -68,7 +68,7 @@ def profile_keeper_policy(account_id: str, region: str, profiles_path: str, appr
             {
                 "Sid": "Profiles",
                 "Effect": "Allow",
-                "Action": ["ssm:GetParameterHistory", "ssm:GetParameter", "ssm:PutParameter"],
+                "Action": ["ssm:GetParameterHistory", "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"],
                 "Resource": f"{parameters}/*",
             },
             {

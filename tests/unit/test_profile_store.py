@@ -51,7 +51,11 @@ def test_a_stored_profile_edited_by_hand_into_an_invalid_one_is_refused_naming_t
     data = example_profile("local").model_dump(mode="json")
     data["bake"]["checkpoints"] = [6, 3]
     aws("ssm").put_parameter(
-        Name=profile_store.parameter_name("local"), Value=json.dumps(data), Type="String", Overwrite=True
+        Name=profile_store.parameter_name("local"),
+        Value=json.dumps(data),
+        Type="String",
+        Overwrite=True,
+        Tier="Intelligent-Tiering",
     )
     with pytest.raises(ProfileError, match=r"version 2: bake: .*ascending") as invalid:
         current_profile("local", fresh=True)
@@ -141,3 +145,69 @@ def test_role_parameters_are_the_target_templates_from_the_profile(capsys: Any) 
     assert printed["EnvironmentName"] == "staging"
     assert printed["FrontendSiteBucket"] == "acme-app-site-staging"
     assert printed["BackendMigrationFamily"] == ""
+
+
+def _team(profile: EnvironmentProfile, people: int, approvers: int) -> EnvironmentProfile:
+    """`profile` with a team of `people` people (each an Identity Center session name and a GitHub login),
+    `approvers` of whom sign off, spread over its roles."""
+    from chalicelib.profiles import Person
+
+    emails = [f"person.{n:03d}@acme.example" for n in range(people)]
+    directory = {email: Person(session_names=[email], github=[f"person-{n:03d}"]) for n, email in enumerate(emails)}
+    roles = profile.approvals.roles
+    signers = {
+        role: [email for n, email in enumerate(emails[:approvers]) if n % len(roles) == i]
+        for i, role in enumerate(roles)
+    }
+    return profile.model_copy(
+        update={
+            "people": profile.people.model_copy(update={"people": directory}),
+            "approvals": profile.approvals.model_copy(update={"approvers": signers}),
+        }
+    )
+
+
+def test_a_team_of_a_hundred_people_and_forty_approvers_is_stored_and_read_back(aws: Any) -> None:
+    """Parameter Store holds at most 8,192 characters a parameter: the people directory is stored apart, in
+    standard parts named by their content's digest, and the profile reads back whole."""
+    team = _team(example_profile("production"), people=100, approvers=40)
+    assert len(team.model_dump_json()) > profile_store.PROFILE_CHARACTERS  # as it was stored before: refused
+    pushed = push_profile(aws("ssm"), team)
+    assert pushed.profile == team
+    assert current_profile("production", fresh=True).profile == team
+    value, parts = profile_store.stored_form(team)
+    assert len(value) <= 4096  # the profile itself fits the standard tier now
+    assert len(parts) >= 3
+    assert all(len(part) <= profile_store.PART_CHARACTERS for part in parts.values())
+    tiers = aws("ssm").get_parameters(Names=list(parts))["Parameters"]
+    assert {parameter["Name"] for parameter in tiers} == set(parts)
+
+
+def test_an_earlier_version_still_reads_the_people_it_was_pushed_with(aws: Any) -> None:
+    production = example_profile("production")
+    first = push_profile(aws("ssm"), _team(production, people=30, approvers=6))
+    push_profile(aws("ssm"), _team(production, people=50, approvers=9))
+    assert len(stored_version(aws("ssm"), "production", first.version).profile.people.people) == 30
+    assert len(stored_version(aws("ssm"), "production").profile.people.people) == 50
+
+
+def test_a_profile_is_stored_as_the_team_wrote_it_without_the_defaults(aws: Any) -> None:
+    production = example_profile("production")
+    value, _ = profile_store.stored_form(production)
+    assert len(value) < len(production.model_dump_json()) * 0.6
+    assert "image_scan_wait_seconds" not in value  # a default the profile does not set
+    assert stored_version(aws("ssm"), "production").profile == production
+
+
+def test_a_profile_past_what_parameter_store_holds_is_refused_before_anything_is_written(aws: Any) -> None:
+    from chalicelib.profiles import Attestation
+
+    production = example_profile("production")
+    many = [Attestation(id=f"item_{n:03d}", text="x" * 150) for n in range(60)]
+    big = production.model_copy(update={"approvals": production.approvals.model_copy(update={"attestations": many})})
+    before = len(history(aws("ssm"), "production"))
+    with pytest.raises(
+        profile_store.ProfileTooLarge, match=r"production: the profile is [\d,]+ characters stored .* at most 8,192"
+    ):
+        push_profile(aws("ssm"), big)
+    assert len(history(aws("ssm"), "production")) == before
