@@ -152,6 +152,9 @@ def deploy(
     unknown = sorted(set(parameters) - set(declared))
     if unknown:  # before anything is made or uploaded
         raise SystemExit(f"the template has no parameter {', '.join(unknown)}; it has {', '.join(sorted(declared))}")
+    refusals = account_refusals(session, stack, parameters, declared)
+    if refusals:  # before anything is made or uploaded
+        raise SystemExit("the account is not ready for this stack:\n" + "\n".join(f"- {r}" for r in refusals))
     account = session.client("sts").get_caller_identity()["Account"]
     s3 = session.client("s3")
     cloudformation = session.client("cloudformation")
@@ -194,6 +197,56 @@ def deploy(
     if "LaunchTableName" in found:
         fill_list_partitions(session.client("dynamodb"), found["LaunchTableName"], say)
     return found
+
+
+# What Lambda keeps unreserved in every account (docs/limits.md, lambda.unreserved_concurrency).
+UNRESERVED_MINIMUM = 100
+API_FUNCTION = "APIHandler"  # the API's function, as the template names it
+
+
+def account_refusals(session: Any, stack: str, parameters: dict[str, str], declared: dict[str, Any]) -> list[str]:
+    """What the account would refuse of this stack, found before anything is made: API Gateway writes the API's
+    access log only once the account's CloudWatch role is set (and refuses to make such a stage before), and
+    the API's reserved concurrency must leave Lambda's 100 unreserved executions."""
+    refusals = []
+    if not session.client("apigateway").get_account().get("cloudwatchRoleArn"):
+        refusals.append(
+            "API Gateway has no CloudWatch role in this account and region, and refuses to make a stage that writes "
+            "an access log without one. Once per account and region, make a role API Gateway may assume "
+            "(aws iam create-role --role-name apigateway-cloudwatch --assume-role-policy-document "
+            '\'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},'
+            '"Action":"sts:AssumeRole"}]}\'; aws iam attach-role-policy --role-name apigateway-cloudwatch --policy-arn '
+            "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs), then: aws apigateway "
+            "update-account --patch-operations op=replace,path=/cloudwatchRoleArn,value=<that role's ARN>"
+        )
+    spec = declared.get("ApiReservedConcurrency", {})
+    asked = int(parameters.get("ApiReservedConcurrency", spec.get("Default", 0)))
+    if asked > 0:
+        lambda_ = session.client("lambda")
+        limits = lambda_.get_account_settings()["AccountLimit"]
+        available = int(limits["UnreservedConcurrentExecutions"]) + _reserved_now(session, stack)
+        if available - asked < UNRESERVED_MINIMUM:
+            refusals.append(
+                f"Reserving {asked} executions for the API would leave {available - asked} of this account's "
+                f"{limits['ConcurrentExecutions']} unreserved; Lambda keeps at least {UNRESERVED_MINIMUM}. Deploy with "
+                "ApiReservedConcurrency=0 (no reservation: the API shares the account's pool with the stages), a "
+                f"smaller one (at most {max(0, available - UNRESERVED_MINIMUM)}), or ask AWS for a higher Lambda "
+                "concurrency limit (Service Quotas: Concurrent executions)"
+            )
+    return refusals
+
+
+def _reserved_now(session: Any, stack: str) -> int:
+    """What the stack's API function reserves already (an update gives it back before it takes it again)."""
+    cloudformation = session.client("cloudformation")
+    try:
+        function = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=API_FUNCTION)[
+            "StackResourceDetail"
+        ]["PhysicalResourceId"]
+    except cloudformation.exceptions.ClientError:
+        return 0  # no stack yet, or no API function in it
+    reserved = session.client("lambda").get_function_concurrency(FunctionName=function)
+    return int(reserved.get("ReservedConcurrentExecutions") or 0)
 
 
 def fill_list_partitions(dynamodb: Any, table: str, say: Say) -> None:
@@ -291,13 +344,7 @@ def next_steps(found: dict[str, str]) -> list[str]:
     topic = found.get("ApprovalsTopicArn", "<ApprovalsTopicArn>")
     trust = found.get("EnvironmentRoleTrust", "<EnvironmentRoleTrust>")
     prefix = found.get("NamePrefix", "launch-controller")
-    steps = [
-        "Once per account and region, so API Gateway may write the access log: "
-        "aws apigateway update-account --patch-operations "
-        "op=replace,path=/cloudwatchRoleArn,value=<a role trusting apigateway.amazonaws.com with "
-        "AmazonAPIGatewayPushToCloudWatchLogs>",
-        "If AlertEmail was given: open the confirmation AWS emailed to it.",
-    ]
+    steps = ["If AlertEmail was given: open the confirmation AWS emailed to it."]
     if "ApiDomainTarget" in found:
         steps.append(
             f"Point the API's domain at {found['ApiDomainTarget']}: a CNAME, or a Route 53 alias in the zone "

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from launchctl.local.aws_limits import refuse_logging_without_account_role
+
 STACK_NAME = "launch-controller"
 # The API's Lambda function as Chalice names it (and its policy file); its handler is `app.app`.
 API_FUNCTION = "api_handler"
@@ -128,6 +130,10 @@ def deploy(
         "AWS::Partition": "aws",
         "AWS::StackName": STACK_NAME,
     }
+    for resource in before.values():
+        if resource["Type"] == "AWS::ApiGateway::Stage":
+            # What API Gateway answers CloudFormation for a stage that logs, in an account without its role.
+            refuse_logging_without_account_role(account, region, resource.get("Properties", {}))
     made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
     policies = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::Events::EventBusPolicy"}
     alarms = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::CloudWatch::Alarm"}

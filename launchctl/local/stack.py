@@ -454,6 +454,7 @@ class LocalStack:
         """Deploy the packaged template, run each function as it defines it, and create the infrastructure
         the local profile names."""
         assert self.issuer is not None
+        self._api_gateway_logs_role()
         self.deployment = deploy(
             self.client,
             self.template,
@@ -497,6 +498,25 @@ class LocalStack:
         self._event_bus = outputs["EventBusArn"]
         self.environment_role = self._deploy_environment_role(outputs["EnvironmentRoleTrust"])
         create_environment(self.environment_client, self.profile, self.topics["notifications"])
+
+    def _api_gateway_logs_role(self) -> None:
+        """What the account's operator does once per account and region before the first deploy (`make deploy`
+        checks it): a role API Gateway writes access logs as, set in API Gateway's account settings."""
+        iam = self.client("iam")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName="apigateway-cloudwatch", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        iam.attach_role_policy(
+            RoleName="apigateway-cloudwatch",
+            PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        )
+        self.client("apigateway").update_account(
+            patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role["Arn"]}]
+        )
 
     def _deploy_environment_role(self, trusted: str) -> str:
         """The shipped target-account template, deployed in the environment's account by its operator as a

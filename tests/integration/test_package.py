@@ -194,7 +194,10 @@ def test_every_function_is_traced_keeps_its_logs_a_while_and_the_api_has_a_concu
     }
     assert {f"/aws/lambda/${{{name}}}" for name in functions} <= set(kept)
     assert set(kept.values()) == {90}
-    assert functions["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == 50
+    assert functions["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasApiReservedConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert body["Parameters"]["ApiReservedConcurrency"]["Default"] == 50
 
 
 def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[Path, dict], stack: Any) -> None:

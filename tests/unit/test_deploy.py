@@ -25,6 +25,28 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def api_gateway_logs_role(aws: Any) -> str:
+    """The account's API Gateway CloudWatch role, set as its operator sets it once per region."""
+    role = aws("iam").create_role(
+        RoleName="apigateway-cloudwatch",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "apigateway.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    aws("apigateway").update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+    return str(role)
+
+
 def _session(aws: Any) -> tuple[Any, list[dict[str, Any]]]:
     """A session into moto that keeps each CreateChangeSet request."""
     import boto3
@@ -103,6 +125,37 @@ def test_a_parameter_the_template_lacks_is_refused_before_any_change_set(aws: An
     with pytest.raises(SystemExit, match="no parameter AlertEmails"):
         deploy(session, package_dir, "lc", {"AlertEmails": "x"}, execute=False, say=lambda _: None)
     assert asked == []
+
+
+def test_an_account_without_api_gateways_logs_role_is_refused_before_anything_is_made(
+    aws: Any, package_dir: Path
+) -> None:
+    """API Gateway refuses to make a stage that writes an access log until the account's CloudWatch role is set:
+    the stack would roll back half made. make deploy says so first, with the commands, and makes nothing."""
+    aws("apigateway").update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
+    session, asked = _session(aws)
+    with pytest.raises(SystemExit) as refused:
+        deploy(session, package_dir, "lc", {}, execute=False, say=lambda _: None)
+    assert "API Gateway has no CloudWatch role in this account and region" in str(refused.value)
+    assert "aws apigateway update-account --patch-operations op=replace,path=/cloudwatchRoleArn" in str(refused.value)
+    assert asked == []
+    assert aws("s3").list_buckets()["Buckets"] == []
+
+
+def test_an_api_reservation_that_would_leave_fewer_than_100_unreserved_is_refused_first(
+    aws: Any, package_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account whose Lambda limit is 120 cannot reserve the default 50 (Lambda keeps 100 unreserved): make
+    deploy says what to pass instead; with ApiReservedConcurrency=0 it goes on."""
+    from launchctl.local import aws_limits
+
+    monkeypatch.setitem(aws_limits.account_concurrency, ACCOUNT, 120)
+    session, asked = _session(aws)
+    with pytest.raises(SystemExit, match=r"Reserving 50 executions for the API would leave 70 of this account's 120"):
+        deploy(session, package_dir, "lc", {}, execute=False, say=lambda _: None)
+    assert asked == []
+    deploy(session, package_dir, "lc", {"ApiReservedConcurrency": "0"}, execute=False, say=lambda _: None)
+    assert len(asked) == 1
 
 
 def test_whats_left_by_hand_names_this_stacks_topic_and_the_roles_each_environment_trusts() -> None:
