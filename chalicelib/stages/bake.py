@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.alarms import described_alarms
 from chalicelib.errors import BakeBreached
 from chalicelib.models import Launch, Stage
 from chalicelib.profiles import BakeConfig, EnvironmentProfile
@@ -17,10 +19,7 @@ def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[st
     """(alarms in ALARM, alarms the profile names that do not exist)."""
     if not names:
         return [], []
-    found: dict[str, str] = {}
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
-        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-            found[alarm["AlarmName"]] = alarm["StateValue"]
+    found = {alarm["AlarmName"]: alarm["StateValue"] for alarm in described_alarms(cloudwatch, names)}
     return sorted(n for n, state in found.items() if state == "ALARM"), sorted(set(names) - set(found))
 
 
@@ -39,10 +38,21 @@ def _datapoints(
         Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
         StartTime=start,
         EndTime=end,
-        Period=60,
+        Period=period_for(start, end),
         **statistics,
     ).get("Datapoints", [])
     return points
+
+
+# CloudWatch answers at most 1,440 data points a request (docs/limits.md, cloudwatch.datapoints).
+MOST_DATAPOINTS = 1440
+
+
+def period_for(start: datetime, end: datetime) -> int:
+    """A minute, or the fewest whole minutes that keep the window within CloudWatch's 1,440 data points: a
+    checkpoint 30 hours into a bake reads two-minute periods (a percentile is then the worst two minutes')."""
+    seconds = max(0.0, (end - start).total_seconds())
+    return 60 * max(1, math.ceil(seconds / (MOST_DATAPOINTS * 60)))
 
 
 def _sum(cloudwatch: Any, load_balancer: str, metric: str, start: datetime, end: datetime) -> float | None:
@@ -55,7 +65,8 @@ def _sum(cloudwatch: Any, load_balancer: str, metric: str, start: datetime, end:
 def _percentile(
     cloudwatch: Any, namespace: str, metric: str, dimensions: dict[str, str], start: datetime, end: datetime, p: str
 ) -> float | None:
-    """The worst minute's percentile in the window (a release is as bad as its worst minute)."""
+    """The worst period's percentile in the window (a release is as bad as its worst minute; past a day, its
+    worst few minutes: `period_for`)."""
     points = _datapoints(cloudwatch, namespace, metric, dimensions, start, end, ExtendedStatistics=[p])
     values = [point["ExtendedStatistics"][p] for point in points if p in point.get("ExtendedStatistics", {})]
     return max(values) if values else None
@@ -402,11 +413,10 @@ def alarm_sighting(launch: Launch, profile: EnvironmentProfile, cloudwatch: Any)
     names = watched_alarms(profile, launch.results.bake)
     arns: list[str] = []
     firing: list[str] = []
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names):
-        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-            arns.append(alarm["AlarmArn"])
-            if alarm["StateValue"] == "ALARM":
-                firing.append(f"alarm {alarm['AlarmName']} is in ALARM: {alarm.get('StateReason', '')}")
+    for alarm in described_alarms(cloudwatch, names):
+        arns.append(alarm["AlarmArn"])
+        if alarm["StateValue"] == "ALARM":
+            firing.append(f"alarm {alarm['AlarmName']} is in ALARM: {alarm.get('StateReason', '')}")
     outcome = alarm_fired(launch, firing) if firing else Outcome(verdict="pending", reason="no alarm firing")
     return Sighting(resources=arns, outcome=outcome)
 

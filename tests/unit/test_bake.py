@@ -437,3 +437,40 @@ def test_a_profile_naming_a_bake_check_that_does_not_exist_is_refused(profile: A
 
     with pytest.raises(ValidationError, match=r"no bake check bake\.latency; the checks are bake\.alarms"):
         type(profile.bake).model_validate({**profile.bake.model_dump(), "severity": {"bake.latency": "warning"}})
+
+
+def test_a_checkpoint_a_day_and_more_into_the_bake_reads_within_cloudwatchs_1440_points(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    """A checkpoint 25 hours into the bake: a minute's period over the whole bake would be 1,500 data points,
+    which CloudWatch refuses; the bake reads two-minute periods and judges the release as before."""
+    from chalicelib.stages.bake import period_for
+
+    day_and_more = 25 * 3600
+    profile = with_bake(profile, checkpoints=[day_and_more])
+    began = clock.set(clock.now() - timedelta(seconds=day_and_more))
+    _begin(store, launch.launch_id, profile, environment)
+    _load_balancer_metrics(environment, profile, began + timedelta(hours=24), RequestCount=1000)
+    clock.set(began + timedelta(seconds=day_and_more))
+    result = pass_checkpoint(
+        store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), day_and_more
+    )
+    assert (result.last.requests, result.last.error_rate) == (1000, 0.0)
+    assert period_for(began, began + timedelta(days=1)) == 60  # a day is 1,440 minutes: within
+    assert period_for(began, began + timedelta(seconds=day_and_more)) == 120
+    assert period_for(began, began + timedelta(days=30)) == 1800
+
+
+def test_a_composite_alarm_in_alarm_is_a_breach_like_a_metric_alarm(
+    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+) -> None:
+    cloudwatch = environment("cloudwatch")
+    cloudwatch.put_composite_alarm(AlarmName="acme-local-health", AlarmRule="ALARM(acme-local-5xx-rate)")
+    profile = with_bake(profile, alarm_names=[*profile.bake.alarm_names, "acme-local-health"])
+    moment = clock.set(clock.now())
+    _begin(store, launch.launch_id, profile, environment)
+    cloudwatch.set_alarm_state(AlarmName="acme-local-health", StateValue="ALARM", StateReason="its rule holds")
+    _load_balancer_metrics(environment, profile, moment, RequestCount=1000)
+    clock.set(moment + timedelta(seconds=2))
+    with pytest.raises(BakeBreached, match="alarm acme-local-health is in ALARM"):
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, cloudwatch, 2)
