@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.alarms import described_alarms
 from chalicelib.profiles import EnvironmentProfile, Severity
 from chalicelib.progress import CheckOutcome as Outcome
 from chalicelib.progress import CheckResult, PreflightReport
@@ -464,9 +465,7 @@ for _role, _title in (
 
 def _alarms(ctx: Context) -> list[dict[str, Any]]:
     names = ctx.profile.bake.alarm_names
-    return ctx.once(
-        "alarms", lambda: ctx.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"] if names else []
-    )
+    return ctx.once("alarms", lambda: described_alarms(ctx.client("cloudwatch"), names))
 
 
 def _alarm_names(profile: EnvironmentProfile) -> str:

@@ -301,3 +301,40 @@ def test_an_environment_outside_us_east_1_reads_its_distributions_web_acl_in_us_
     assert check.result == "pass", check.evidence
     assert check.evidence["distribution"]["rate_rules"]
     assert check.evidence["load_balancer"]["rate_rules"]
+
+
+def test_a_composite_alarm_the_profile_names_is_found_and_read_like_a_metric_alarm(ready: Any, profile: Any) -> None:
+    """DescribeAlarms returns composite alarms only when AlarmTypes asks for them: without it a composite
+    alarm in bake.alarm_names was reported missing and never watched."""
+    cloudwatch = ready("cloudwatch")
+    topic = ready.topic
+    cloudwatch.put_composite_alarm(
+        AlarmName="acme-local-health",
+        AlarmRule=f"ALARM({profile.bake.alarm_names[0]})",
+        AlarmActions=[topic],
+    )
+    names = [*profile.bake.alarm_names, "acme-local-health"]
+    composite = profile.model_copy(update={"bake": profile.bake.model_copy(update={"alarm_names": names})})
+    checks = {c.id: c for c in run_preflight(composite, ready, None, topic).checks}
+    assert checks["monitoring.alarms"].result == "pass", checks["monitoring.alarms"].evidence
+    assert checks["monitoring.no_alarm_firing"].result == "pass", checks["monitoring.no_alarm_firing"].evidence
+
+
+def test_more_alarms_than_one_describe_call_takes_are_all_read(aws: Any) -> None:
+    """A hundred names a call, fifty alarms a page: 130 named alarms are all found."""
+    from chalicelib.alarms import described_alarms
+
+    cloudwatch = aws("cloudwatch")
+    names = [f"alarm-{n:03d}" for n in range(130)]
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="N",
+            MetricName="M",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    assert sorted(alarm["AlarmName"] for alarm in described_alarms(cloudwatch, names)) == names
