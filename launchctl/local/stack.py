@@ -510,9 +510,22 @@ class LocalStack:
             ],
         }
         role = iam.create_role(RoleName="apigateway-cloudwatch", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-        iam.attach_role_policy(
+        # AWS's managed AmazonAPIGatewayPushToCloudWatchLogs, written out: moto does not load AWS's policies.
+        logs = [
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:DescribeLogGroups",
+            "logs:DescribeLogStreams",
+            "logs:PutLogEvents",
+            "logs:GetLogEvents",
+            "logs:FilterLogEvents",
+        ]
+        iam.put_role_policy(
             RoleName="apigateway-cloudwatch",
-            PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+            PolicyName="push-to-cloudwatch-logs",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": logs, "Resource": "*"}]}
+            ),
         )
         self.client("apigateway").update_account(
             patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role["Arn"]}]
