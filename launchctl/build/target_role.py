@@ -32,6 +32,7 @@ FIELD = re.compile(r"(?<!\$)\{([a-z_]+(?:\.[a-z_]+)*)\}")
 # The role's name and path, as the controller's policy allows it to be assumed: role/<prefix>/<prefix>-<env>.
 ROLE_NAME = "${ControllerNamePrefix}-${EnvironmentName}"
 ROLE_PATH = "/${ControllerNamePrefix}/"
+FORWARDING_PATH = "/${ControllerNamePrefix}/forwarding/"
 # A stage's session lasts at most an hour whatever the role allows: it is assumed from the function's own
 # role session (role chaining).
 SESSION_SECONDS = 3600
@@ -154,8 +155,9 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             "Type": "String",
             "AllowedPattern": r"^arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.-]+$",
             "MaxLength": 320,
-            "Description": "The controller stack's output EventBusArn: where this account's events about "
-            "launches go (its bus policy admits this account through the controller's EnvironmentAccounts).",
+            "Description": "The controller stack's output EventBusArn: the controller's own bus, where this "
+            "account's events about launches go (its policy admits this account's forwarding role, through the "
+            "controller's EnvironmentAccounts).",
         },
     }
     for field in fields:
@@ -347,7 +349,8 @@ def event_forwarding() -> dict[str, Any]:
         "EventForwardingRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "Path": {"Fn::Sub": ROLE_PATH},
+                # The controller's bus admits only roles at this path (its EnvironmentEvents policy).
+                "Path": {"Fn::Sub": FORWARDING_PATH},
                 "Description": {"Fn::Sub": "EventBridge forwarding ${EnvironmentName}'s events to the controller"},
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",

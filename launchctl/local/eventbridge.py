@@ -3,7 +3,9 @@ account's forwarding rules to the controller's bus and by its rules to the funct
 
 moto emits no service events, forwards across accounts as if the forwarding account had sent them, and
 cannot invoke a Lambda target; the rules themselves are moto's, made by the two templates, and are
-matched with moto's own pattern matcher. The events' shapes are AWS's documented examples
+matched with moto's own pattern matcher. A forwarded event reaches the controller's bus only as its
+policy admits the forwarding rule's role (account, aws:PrincipalArn and events:source conditions). The
+events' shapes are AWS's documented examples
 (tests/fixtures/events). Where moto emits nothing the emitters here do it at the moment AWS would:
 ECS's scheduler (launchctl.local.ecs_scheduler), a snapshot becoming available, an alarm changing state.
 
@@ -46,6 +48,28 @@ class Delivery:
     forwarded: bool = False
     functions: list[str] = field(default_factory=list)
     dropped: str = ""
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    """A policy statement's Condition block, for the operators a bus policy uses here (ArnLike, StringLike,
+    StringEquals; each key's values are alternatives, the keys all hold); any other operator does not hold."""
+    import fnmatch
+
+    for operator, keys in conditions.items():
+        for key, wanted in keys.items():
+            values = wanted if isinstance(wanted, list) else [wanted]
+            actual = context.get(key)
+            if actual is None:
+                return False
+            if operator in {"ArnLike", "StringLike"}:
+                held = any(fnmatch.fnmatchcase(actual, value) for value in values)
+            elif operator == "StringEquals":
+                held = actual in values
+            else:
+                return False
+            if not held:
+                return False
+    return True
 
 
 def service_event(
@@ -154,23 +178,35 @@ class LocalEventBridge:
                 self._idle.set()
 
     def _deliver(self, event: dict[str, Any]) -> None:
+        """As EventBridge routes a service's event: onto its account's default bus, whose rules invoke their
+        functions and forward it to other buses (as the rule's role, which the receiving bus's policy must
+        admit), whose rules invoke theirs."""
         delivery = Delivery(event)
         with self._lock:
             self.deliveries.append(delivery)
-        forwarded = self._forwarded(event)
-        if not forwarded:
-            delivery.dropped = "no rule of its account forwards it to the controller's bus"
-            return
-        delivery.forwarded = True
-        if not self._bus_admits(event["account"]):
-            delivery.dropped = "the controller's bus policy does not admit its account"
+        targets = self._lambda_targets(event["account"], DEFAULT_BUS, event)
+        refused: list[str] = []
+        for bus_arn, role_arn in self._forwards(event):
+            account, bus = bus_arn.split(":")[4], bus_arn.rsplit("/", 1)[1]
+            why = self._bus_refuses(account, bus, event, role_arn)
+            if why:
+                refused.append(why)
+                continue
+            delivery.forwarded = True
+            targets += self._lambda_targets(account, bus, event)
+        # The controller's own events (its executions') are on its default bus already, whether a rule there
+        # wants them or not; another account's reach the controller only when forwarded.
+        if event["account"] == self._controller:
+            delivery.forwarded = True
+        elif not targets:
+            delivery.dropped = "; ".join(refused) or "no rule of its account forwards it to the controller's bus"
             return
         fault = self._fault_for(event)
         if fault is not None and fault.kind == "drop":
             delivery.dropped = "lost on the way (an injected fault)"
             return
         copies = 2 if fault is not None and fault.kind == "duplicate" else 1
-        for target in self._targets(event):
+        for target in targets:
             for _ in range(copies):
                 self._invoke_with_retries(target, event)
                 delivery.functions.append(target)
@@ -183,58 +219,68 @@ class LocalEventBridge:
             logger.warning("%s failed on %s (attempt %d): %s", target, event["detail-type"], attempt + 1, payload)
             time.sleep(0.2 * 2**attempt)
 
-    def _rules(self, account: str) -> list[Any]:
+    def _bus(self, account: str, name: str) -> Any:
         from moto.events.models import events_backends
 
-        bus = events_backends[account][self._region].event_buses.get(DEFAULT_BUS)
-        return list(bus.rules.values()) if bus is not None else []
+        return events_backends[account][self._region].event_buses.get(name)
 
-    def _forwarded(self, event: dict[str, Any]) -> bool:
-        """A rule in the event's own account matches it and targets the controller's default bus (the
-        controller's own events, its executions', are on that bus already)."""
-        if event["account"] == self._controller:
-            return True
-        bus = f"arn:aws:events:{self._region}:{self._controller}:event-bus/{DEFAULT_BUS}"
-        for rule in self._rules(event["account"]):
-            if rule.state != "ENABLED" or rule.scheduled_expression or not rule.event_pattern.matches_event(event):
-                continue
-            if any(target.get("Arn") == bus for target in rule.targets):
-                return True
-        return False
+    def _matching(self, account: str, bus: str, event: dict[str, Any]) -> list[Any]:
+        found = self._bus(account, bus)
+        rules = list(found.rules.values()) if found is not None else []
+        return [
+            rule
+            for rule in rules
+            if rule.state == "ENABLED" and not rule.scheduled_expression and rule.event_pattern.matches_event(event)
+        ]
 
-    def _bus_admits(self, account: str) -> bool:
-        """The controller's default bus takes events from its own account, and from those its policy names."""
-        from moto.events.models import events_backends
+    def _lambda_targets(self, account: str, bus: str, event: dict[str, Any]) -> list[str]:
+        """The functions the matching rules of a bus invoke (by ARN)."""
+        return [
+            t["Arn"] for rule in self._matching(account, bus, event) for t in rule.targets if ":lambda:" in t["Arn"]
+        ]
 
-        if account == self._controller:
-            return True
-        policy = events_backends[self._controller][self._region].event_buses[DEFAULT_BUS].policy
-        if not policy:
-            return False
-        for statement in json.loads(policy).get("Statement", []):
+    def _forwards(self, event: dict[str, Any]) -> list[tuple[str, str]]:
+        """(bus ARN, the role it is put there as) of each rule on the event's default bus that sends it to a bus."""
+        return [
+            (target["Arn"], target.get("RoleArn", ""))
+            for rule in self._matching(event["account"], DEFAULT_BUS, event)
+            for target in rule.targets
+            if ":event-bus/" in target["Arn"]
+        ]
+
+    def _bus_refuses(self, account: str, bus: str, event: dict[str, Any], role_arn: str) -> str:
+        """Why the bus would not take the event put by `role_arn` (empty: it takes it). A role of the bus's own
+        account puts events by its own policy; another account's, only as the bus's policy admits: the
+        principal's account, the statement's conditions on aws:PrincipalArn and events:source."""
+        found = self._bus(account, bus)
+        if found is None:
+            return f"no bus {bus} in {account}"
+        if role_arn.split(":")[4:5] == [account]:
+            return ""
+        statements = json.loads(found.policy).get("Statement", []) if found.policy else []
+        context = {"aws:PrincipalArn": role_arn, "events:source": event["source"]}
+        for statement in statements:
             principal = statement.get("Principal", {})
             principals = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
             principals = [principals] if isinstance(principals, str) else principals
             named = {p.split(":")[4] if p.startswith("arn:") else p for p in principals}
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
-            if statement.get("Effect") == "Allow" and account in named and "events:PutEvents" in actions:
-                return True
-        return False
-
-    def _targets(self, event: dict[str, Any]) -> list[str]:
-        """The functions the controller's rules that match the event target (by ARN)."""
-        targets = []
-        for rule in self._rules(self._controller):
-            if rule.state == "ENABLED" and not rule.scheduled_expression and rule.event_pattern.matches_event(event):
-                targets += [t["Arn"] for t in rule.targets if ":lambda:" in t.get("Arn", "")]
-        return targets
+            if (
+                statement.get("Effect") == "Allow"
+                and (role_arn.split(":")[4] in named or "*" in named)
+                and "events:PutEvents" in actions
+                and _conditions_hold(statement.get("Condition", {}), context)
+            ):
+                return ""
+        return f"the controller's bus policy does not admit {role_arn or 'a rule without a role'} for {event['source']}"
 
     def fire_schedules(self) -> list[str]:
         """What EventBridge does when a schedule comes round: each enabled scheduled rule of the controller's
         invokes its functions with a Scheduled Event, at once here; the functions invoked."""
         fired = []
-        for rule in self._rules(self._controller):
+        found = self._bus(self._controller, DEFAULT_BUS)
+        for rule in list(found.rules.values()) if found is not None else []:
             if rule.state != "ENABLED" or not rule.scheduled_expression:
                 continue
             event = {

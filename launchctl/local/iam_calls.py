@@ -169,6 +169,13 @@ def _parameter(action: str, field: str) -> Callable[[dict[str, Any], Account], l
     ]
 
 
+def _parameters(action: str, field: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    """A Parameter Store call on several parameters: the action on each."""
+    return lambda params, account: [
+        (action, account.arn("ssm", "parameter/" + str(name).split(":", 1)[0].lstrip("/"))) for name in params[field]
+    ]
+
+
 def _put_metric_alarm(params: dict[str, Any], account: Account) -> list[Need]:
     """An alarm made with tags needs the right to tag it too."""
     alarm = account.arn("cloudwatch", f"alarm:{params['AlarmName']}")
@@ -237,6 +244,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "sns.Publish": _field_arn("sns:Publish", "TopicArn"),
     "sns.ListSubscriptionsByTopic": _field_arn("sns:ListSubscriptionsByTopic", "TopicArn"),
     "ssm.GetParameter": _parameter("ssm:GetParameter", "Name"),
+    "ssm.GetParameters": _parameters("ssm:GetParameters", "Names"),
     "ssm.GetParametersByPath": _parameter("ssm:GetParametersByPath", "Path"),
     "ssm.GetParameterHistory": _parameter("ssm:GetParameterHistory", "Name"),
     "ssm.PutParameter": _parameter("ssm:PutParameter", "Name"),

@@ -36,6 +36,7 @@ def apply() -> None:
         _definitions_parsed_once()
         _state_machines_read_s3_as_their_role()
         _composite_alarms()
+        _event_bus_refs()
         aws_limits.apply()  # after the fixes above: what AWS refuses is refused before they answer
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
@@ -355,6 +356,14 @@ def _percentiles() -> None:
 
     CloudWatchResponse.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
     Statistics.extended_statistics = property(extended_statistics)  # type: ignore[attr-defined]
+
+
+def _event_bus_refs() -> None:
+    """A template's Ref to an event bus is its name, as CloudFormation resolves it; moto's is the bus object
+    itself, which a rule on that bus then fails on."""
+    from moto.events.models import EventBus
+
+    EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
 
 
 def _composite_alarms() -> None:

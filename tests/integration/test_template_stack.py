@@ -35,9 +35,16 @@ def test_every_resource_of_the_translated_template_exists_in_the_emulated_accoun
     assert conditional == {"AlertEmailSubscription", "ApiDomain", "ApiDomainMapping", "EnvironmentEvents"}
     left_out = conditional - {"EnvironmentEvents"}
     assert set(translated["Resources"]) - left_out == set(stack.deployment.resources)
-    policy = json.loads(stack.client("events").describe_event_bus(Name="default")["Policy"])
+    # The environments' events go to the controller's own bus, which admits only their forwarding roles and
+    # only AWS's events about launches; nothing is admitted to the account's default bus.
+    assert "Policy" not in stack.client("events").describe_event_bus(Name="default")
+    policy = json.loads(stack.client("events").describe_event_bus(Name="launch-controller-environments")["Policy"])
     [statement] = policy["Statement"]
     assert (statement["Principal"], statement["Action"]) == ({"AWS": [ENVIRONMENT_ACCOUNT_ID]}, "events:PutEvents")
+    assert statement["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/launch-controller/forwarding/*"},
+        "StringEquals": {"events:source": ["aws.cloudwatch", "aws.ecs", "aws.rds", "aws.synthetics"]},
+    }
     made_here = {r["Type"] for r in translated["Resources"].values()} & (set(LOCALLY_MADE) | set(MADE_AFTER))
     assert made_here == {
         "AWS::SecretsManager::Secret",
