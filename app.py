@@ -107,7 +107,11 @@ def _caller() -> Any:
     from chalicelib.callers import authenticate
 
     # Chalice's headers are case-insensitive already.
-    caller = authenticate(_request().headers.get("authorization"), _settings().identity())
+    # The audience a token must name is this API's own host unless the deployment names one: API Gateway sets
+    # domainName to the host it served, not to anything the caller wrote.
+    request = _request()
+    host = str((request.context or {}).get("domainName") or "")
+    caller = authenticate(request.headers.get("authorization"), _settings().identity(host))
     about(caller=caller.who)
     return caller
 

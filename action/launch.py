@@ -244,7 +244,8 @@ def _cancelled(signum: int, _frame: Any) -> None:
 
 def main() -> int:
     api = _input("API_URL")
-    token = OidcToken(_input("AUDIENCE", "launch-controller"))
+    # The controller expects its API's host unless its stack names another audience (OidcAudience).
+    token = OidcToken(_input("AUDIENCE", "") or urllib.parse.urlsplit(api).netloc)
     request = {
         "environment": _input("ENVIRONMENT"),
         "version": _input("VERSION"),

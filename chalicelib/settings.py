@@ -24,19 +24,25 @@ class Settings(BaseModel):
     approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
     github_app_secret_id: str = ""  # the controller's GitHub App, which reads the release's checks
     oidc_issuer: str = "https://token.actions.githubusercontent.com"
-    oidc_audience: str = "launch-controller"
+    # Empty: each request's own API host (requestContext.domainName), so a token minted for one controller is
+    # no good at another; a deployment may name one audience instead (OidcAudience).
+    oidc_audience: str = ""
     oidc_jwks_url: str = ""
     sts_endpoint: str = ""
     copy_plan_bucket: str = ""  # where the frontend stages plan copies for the state machine's batches
 
-    def identity(self) -> IdentityConfig:
+    def identity(self, host: str = "") -> IdentityConfig:
+        """What this deployment trusts, for a request that arrived at `host` (the API's own domain)."""
         from chalicelib.callers import IdentityConfig
 
+        audience = self.oidc_audience or host
+        if not audience:
+            raise ValueError("no audience: OIDC_AUDIENCE is empty and the request names no host")
         environ = runtime.environ()
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return IdentityConfig(
             oidc_issuer=self.oidc_issuer,
-            oidc_audience=self.oidc_audience,
+            oidc_audience=audience,
             jwks_url=self.oidc_jwks_url,
             sts_endpoint=self.sts_endpoint or f"https://sts.{region}.amazonaws.com",
         )
@@ -55,7 +61,7 @@ def settings() -> Settings:
         approval_key_secret_id=environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
         github_app_secret_id=environ.get("GITHUB_APP_SECRET_ID", ""),
         oidc_issuer=environ.get("OIDC_ISSUER", "https://token.actions.githubusercontent.com"),
-        oidc_audience=environ.get("OIDC_AUDIENCE", "launch-controller"),
+        oidc_audience=environ.get("OIDC_AUDIENCE", ""),
         oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),
         sts_endpoint=environ.get("STS_ENDPOINT_URL", ""),
         copy_plan_bucket=environ.get("COPY_PLAN_BUCKET", ""),

@@ -441,13 +441,19 @@ def _credential(args: argparse.Namespace) -> Callable[[], str]:
     local = _local_stack(args.api)
     if local is not None:
         port = urllib.parse.urlsplit(args.api).port or 80
-        return IamToken(local_session(args.profile or RELEASE_ENGINEER, port), args.audience, local["moto_url"])
+        return IamToken(local_session(args.profile or RELEASE_ENGINEER, port), audience_of(args), local["moto_url"])
     import boto3
 
     session = boto3.session.Session(profile_name=args.profile)
     if session.get_credentials() is None:
         raise OSError("no AWS credentials found (set AWS_PROFILE, use --profile, or sign in with aws sso login)")
-    return IamToken(session, args.audience, args.sts_endpoint)
+    return IamToken(session, audience_of(args), args.sts_endpoint)
+
+
+def audience_of(args: argparse.Namespace) -> str:
+    """The audience tokens are bound to: the one given, else the API's host (what a controller expects by
+    default, so a token for one controller is no good at another)."""
+    return str(args.audience or urllib.parse.urlsplit(args.api).netloc)
 
 
 def _common_options(default: Any) -> argparse.ArgumentParser:
@@ -468,8 +474,9 @@ def _common_options(default: Any) -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--audience",
-        default=default(os.environ.get("LAUNCHCTL_AUDIENCE", "launch-controller")),
-        help="the controller's audience, bound into every token",
+        default=default(os.environ.get("LAUNCHCTL_AUDIENCE")),
+        help="the controller's audience, bound into every token (default: the API's host, which the controller "
+        "expects unless its stack names another with OidcAudience)",
     )
     options.add_argument(
         "--sts-endpoint",

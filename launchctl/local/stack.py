@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
 from launchctl.credentials import (
-    AUDIENCE,
     RELEASE_ENGINEER,
     IamToken,
     create_people,
@@ -84,6 +84,8 @@ def staged_handler(
                 event = convert(method=method, path=path, headers=headers, body=body)
                 event["requestContext"]["path"] = prefix + event["requestContext"]["path"]
                 event["requestContext"]["stage"] = stage
+                # The host the request reached, as API Gateway names its own domain there.
+                event["requestContext"]["domainName"] = headers.get("host") or headers.get("Host") or ""
                 return event
 
             self.event_converter.create_lambda_event = create_lambda_event  # type: ignore[method-assign]
@@ -400,6 +402,8 @@ class LocalStack:
         )
         self.api_port = self._api.server.server_address[1]
         self.api_url = f"http://{self.host}:{self.api_port}/{stage}"
+        if self.issuer is not None:  # a job's token names this controller by default, as the action asks
+            self.issuer.audience = self.audience
 
     def _push_profiles(self, local: EnvironmentProfile) -> EnvironmentProfile:
         """Store the example profiles as `launchctl profile push` does, the local one with its smoke checks
@@ -461,7 +465,6 @@ class LocalStack:
             {
                 "PublicApiUrl": self.api_url,
                 "OidcIssuer": self.issuer.url,
-                "OidcAudience": AUDIENCE,
                 "EnvironmentAccounts": ENVIRONMENT_ACCOUNT_ID,
             },
             REGION,
@@ -880,6 +883,11 @@ class LocalStack:
     # -- callers ---------------------------------------------------------------------------------
 
     @property
+    def audience(self) -> str:
+        """What this controller expects a token to name: its API's host (the template's default)."""
+        return urllib.parse.urlsplit(self.api_url).netloc
+
+    @property
     def credentials_file(self) -> Path:
         return local_credentials_file(self.api_port)
 
@@ -892,7 +900,7 @@ class LocalStack:
             if person not in self._people_apis:
                 key, secret = self.people[person]
                 session = shared_session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=REGION)
-                credential = IamToken(session, AUDIENCE, self.moto_url)
+                credential = IamToken(session, self.audience, self.moto_url)
                 self._people_apis[person] = ControllerApi(self.api_url, credential, retries=1, backoff=0.2)
             return self._people_apis[person]
 

@@ -246,3 +246,34 @@ def test_the_verified_identities_forget_an_expired_token_and_keep_at_most_their_
         kept.put(f"t{n}", {"Arn": f"arn:{n}"}, now + timedelta(seconds=100 + n))
     assert kept.get("t0", now) is None  # the soonest to expire went first
     assert kept.get(f"t{VerifiedIdentities.MOST + 4}", now) == {"Arn": f"arn:{VerifiedIdentities.MOST + 4}"}
+
+
+def test_by_default_a_token_must_name_this_controllers_own_host_so_another_controllers_is_refused(
+    issuer: Any,
+) -> None:
+    """Every deployment shared the audience launch-controller, so a token minted for one controller (staging,
+    another team's) was good at any other for its lifetime. By default each expects its API's own host, the
+    domain API Gateway says the request reached."""
+    from chalicelib.settings import Settings
+
+    here = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+    there = "f6g7h8i9j0.execute-api.eu-west-1.amazonaws.com"
+    config = Settings(table_name="t", oidc_issuer=issuer.url).identity(host=here)
+    assert config.oidc_audience == here
+    assert authenticate(_bearer(issuer.issue(audience=here)), config).kind == "github"
+    for elsewhere in (there, "launch-controller"):
+        with pytest.raises(Unauthenticated, match="audience"):
+            authenticate(_bearer(issuer.issue(audience=elsewhere)), config)
+    # A deployment that names its audience expects that one, whatever host it is reached at.
+    named = Settings(table_name="t", oidc_issuer=issuer.url, oidc_audience="acme-releases").identity(host=here)
+    assert named.oidc_audience == "acme-releases"
+
+
+def test_the_cli_and_the_action_bind_their_tokens_to_the_apis_host_by_default() -> None:
+    import argparse
+
+    from launchctl.cli import audience_of
+
+    api = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/api"
+    assert audience_of(argparse.Namespace(api=api, audience=None)) == "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+    assert audience_of(argparse.Namespace(api=api, audience="acme-releases")) == "acme-releases"
