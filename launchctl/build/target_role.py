@@ -385,8 +385,10 @@ def event_forwarding() -> dict[str, Any]:
         resources[f"Forward{name}"] = {
             "Type": "AWS::Events::Rule",
             "Properties": {
-                "Name": {"Fn::Sub": f"{ROLE_NAME}-{name.lower()}"},
-                "Description": "Send the controller what a waiting launch listens for",
+                # CloudFormation names it within EventBridge's 64 characters (a name of ours reached 77).
+                "Description": {
+                    "Fn::Sub": f"Send the controller what a launch into ${{EnvironmentName}} waits for: {name}"
+                },
                 "EventPattern": pattern,
                 "State": "ENABLED",
                 "Targets": [
