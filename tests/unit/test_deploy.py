@@ -238,3 +238,30 @@ def test_an_update_of_a_stack_with_the_old_table_announces_its_index_steps(aws: 
         f"LaunchTable: index update {n} of 4 (DynamoDB changes one index per update)" for n in (1, 2, 3)
     ]
     assert asked[-1]["ChangeSetType"] == "UPDATE"
+
+
+def test_every_deploy_command_the_docs_give_sends_a_large_template_through_s3(package_dir: Path) -> None:
+    """`aws cloudformation deploy` sends the template in the request unless --s3-bucket is given, and
+    CloudFormation refuses one past 51,200 bytes that way: the README's by-hand deploy of the packaged
+    template failed."""
+    import re
+
+    from launchctl.local.aws_limits import TEMPLATE_BODY_BYTES
+
+    root = Path(__file__).resolve().parents[2]
+    sizes = {
+        "out/package/sam.json": len((package_dir / "sam.json").read_bytes()),
+        "out/packaged.json": len((package_dir / "sam.json").read_bytes()),  # the same, its code's URI rewritten
+        "deploy/target-account-role.json": len((root / "deploy" / "target-account-role.json").read_bytes()),
+    }
+    texts = [path.read_text() for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]]
+    texts.append("\n".join(next_steps({})))
+    commands = [
+        m.group(0) for text in texts for m in re.finditer(r"aws cloudformation deploy[^`\n]*(?:\\\n[^`\n]*)*", text)
+    ]
+    assert commands
+    for command in commands:
+        template = re.search(r"--template-file (\S+)", command)
+        assert template is not None, command
+        if sizes[template.group(1)] > TEMPLATE_BODY_BYTES:
+            assert "--s3-bucket" in command, command
