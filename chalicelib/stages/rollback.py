@@ -116,6 +116,14 @@ def restore_database(
     groups = [group["VpcSecurityGroupId"] for group in original.get("VpcSecurityGroups", [])]
     if groups:
         request["VpcSecurityGroupIds"] = groups
+    # Without them RDS gives the restored instance its engine's default parameter and option groups: not the
+    # database the application was tuned for.
+    parameter_groups = [g["DBParameterGroupName"] for g in original.get("DBParameterGroups", [])]
+    if parameter_groups:
+        request["DBParameterGroupName"] = parameter_groups[0]
+    option_groups = [g["OptionGroupName"] for g in original.get("OptionGroupMemberships", [])]
+    if option_groups:
+        request["OptionGroupName"] = option_groups[0]
     # A retried step may have started it already.
     with contextlib.suppress(rds.exceptions.DBInstanceAlreadyExistsFault):
         rds.restore_db_instance_from_db_snapshot(**request)

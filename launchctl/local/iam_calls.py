@@ -224,6 +224,8 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
         ("DBInstanceIdentifier", "db:{}"),
         ("DBSnapshotIdentifier", "snapshot:{}"),
         ("DBSubnetGroupName", "subgrp:{}"),
+        ("DBParameterGroupName", "pg:{}"),
+        ("OptionGroupName", "og:{}"),
     ),
     "s3.CopyObject": _copy_object,
     "s3.DeleteObjects": _delete_objects,

@@ -145,6 +145,10 @@ def create_canaries(client: ClientFactory, profile: EnvironmentProfile) -> None:
         )
 
 
+DATABASE_PARAMETERS = "acme-postgres13"
+DATABASE_OPTIONS = "acme-postgres13-options"
+
+
 def create_environment(
     client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str = "", edge: bool = True
 ) -> None:
@@ -213,9 +217,20 @@ def create_environment(
             Name=profile.smoke.credential_secret_id, SecretString=json.dumps({"token": SMOKE_TOKEN})
         )
 
-    client("rds").create_db_instance(
+    # The team's own parameter and option groups, as a tuned database has (a restore must keep them).
+    rds = client("rds")
+    rds.create_db_parameter_group(
+        DBParameterGroupName=DATABASE_PARAMETERS, DBParameterGroupFamily="postgres13", Description="acme's tuning"
+    )
+    rds.create_option_group(
+        OptionGroupName=DATABASE_OPTIONS, EngineName="postgres", MajorEngineVersion="13", OptionGroupDescription="acme"
+    )
+    rds.create_db_instance(
         DBInstanceIdentifier=profile.database.instance_id,
+        DBParameterGroupName=DATABASE_PARAMETERS,
+        OptionGroupName=DATABASE_OPTIONS,
         Engine="postgres",
+        EngineVersion="13.15",
         DBInstanceClass="db.t3.micro",
         MasterUsername="acme",
         MasterUserPassword="local-only-password",

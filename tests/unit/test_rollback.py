@@ -11,7 +11,7 @@ from chalicelib.models import Change, Launch, Stage
 from chalicelib.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
 from launchctl.local.ecs_scheduler import EcsScheduler
-from launchctl.local.infrastructure import FIRST_VERSION, REGION, site_build
+from launchctl.local.infrastructure import DATABASE_OPTIONS, DATABASE_PARAMETERS, FIRST_VERSION, REGION, site_build
 from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
 
 
@@ -87,8 +87,17 @@ def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_
     assert rds.calls["restore_db_instance_from_db_snapshot"] == 0  # done in the first step
     assert _site(environment, profile) == site_build(FIRST_VERSION)
     restored = rollback.restored_instance_id(profile.database.instance_id, deployed.launch_id)
-    instances = {db["DBInstanceIdentifier"] for db in environment("rds").describe_db_instances()["DBInstances"]}
-    assert instances == {profile.database.instance_id, restored}
+    instances = {db["DBInstanceIdentifier"]: db for db in environment("rds").describe_db_instances()["DBInstances"]}
+    assert set(instances) == {profile.database.instance_id, restored}
+    # The original's parameter and option groups, not the engine's defaults RDS would give it otherwise.
+    groups = {
+        name: (
+            [group["DBParameterGroupName"] for group in db["DBParameterGroups"]],
+            [group["OptionGroupName"] for group in db["OptionGroupMemberships"]],
+        )
+        for name, db in instances.items()
+    }
+    assert groups[restored] == groups[profile.database.instance_id] == ([DATABASE_PARAMETERS], [DATABASE_OPTIONS])
     events = [event.message for event in store.timeline(deployed.launch_id) if event.kind == "rolled_back"]
     assert len(events) == 3
     assert any(f"switch the application to {restored}" in message for message in events)
