@@ -101,3 +101,21 @@ def test_the_functions_eventbridge_invokes_are_told_apart_in_the_template() -> N
     }
     assert dead_letter["LaunchEvents"].startswith("Invoked asynchronously by EventBridge")
     assert dead_letter["BeginBake"].startswith("Invoked synchronously")
+
+
+def test_no_function_makes_its_own_log_group_the_template_makes_each() -> None:
+    """The template makes each function's log group (kept 90 days) just after the function; a function invoked
+    in between (its schedule's first tick, the API) would make the group itself if it could, and the stack's
+    LogGroup would then fail as already existing. No function may: that invocation's lines are lost instead."""
+    import json
+
+    from launchctl.build.template import function_ids, role_policies, sam_template
+
+    for role, resource in role_policies().items():
+        assert "logs:CreateLogGroup" not in json.dumps(resource["Properties"]["Policies"]), role
+    groups = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]
+        for r in sam_template()["Resources"].values()
+        if r["Type"] == "AWS::Logs::LogGroup" and isinstance(r["Properties"].get("LogGroupName"), dict)
+    }
+    assert {f"/aws/lambda/${{{logical_id}}}" for logical_id in function_ids().values()} <= groups
