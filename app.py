@@ -367,6 +367,11 @@ def roll_back_launch(launch_id: str) -> Response:
     return Response(body=answer.body(), status_code=202, headers={"Location": location})
 
 
+# API Gateway answers 504 after 29 s: the report is made by then, whatever is still running (an image scan
+# may be waited for ten minutes), with what was not finished failing and saying so.
+PREFLIGHT_REPORT_SECONDS = 24.0
+
+
 @app.route("/environments/{environment}/preflight", methods=["GET"])
 @api
 def environment_preflight(environment: str) -> dict[str, Any]:
@@ -387,7 +392,12 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     release = Release(query.frontend_artifact, query.backend_image, query.git_sha)
     github = app_reader(lambda: _aws("secretsmanager"), _settings().github_app_secret_id, profile)
     report = run_preflight(
-        profile, preflight_environment(profile), release, _settings().notifications_topic_arn, github_app=github
+        profile,
+        preflight_environment(profile),
+        release,
+        _settings().notifications_topic_arn,
+        github_app=github,
+        deadline_seconds=PREFLIGHT_REPORT_SECONDS,
     )
     return PreflightAnswer(**dict(PreflightProgress.of(report)), environment=environment).body()
 

@@ -7,7 +7,7 @@ import fnmatch
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -966,8 +966,12 @@ def run_preflight(
     notification_topic_arn: str = "",
     workers: int = 8,
     github_app: Callable[[], GitHubApp] | None = None,
+    deadline_seconds: float | None = None,
 ) -> PreflightReport:
-    """Run every check, in parallel: they only read, and most wait on the network."""
+    """Run every check, in parallel: they only read, and most wait on the network. With `deadline_seconds`,
+    the report is made then whatever is still running (a check not finished fails, saying so): the API's
+    report must reach its caller within API Gateway's 29 s, and an image scan alone may be waited for 10
+    minutes; a launch's preflight waits for every check."""
     ctx = Context(client, profile, release, notification_topic_arn, github_app)
     first, rest = _access_first()
     access = _run_one(first, ctx)
@@ -976,12 +980,34 @@ def run_preflight(
         reason = {"reason": "the environment's role could not be assumed (access.environment_role)"}
         skipped = [_skipped(item, ctx, reason) for item in rest]
         return PreflightReport(checks=[access, *skipped])
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight")
+    try:
         # Each check runs in a copy of this context, so what the caller's context carries (logging keys,
         # tracing) follows the check into the pool's thread.
         futures = [pool.submit(contextvars.copy_context().run, _run_one, item, ctx) for item in rest]
-        results = [future.result() for future in futures]
+        wait(futures, timeout=deadline_seconds)
+        results = [
+            future.result() if future.done() else _unfinished(item, ctx, deadline_seconds or 0)
+            for item, future in zip(rest, futures, strict=True)
+        ]
+    finally:
+        # Checks still running are left to end on their own (they only read); the report does not wait.
+        pool.shutdown(wait=deadline_seconds is None, cancel_futures=True)
     return PreflightReport(checks=[access, *results])
+
+
+def _unfinished(item: Check, ctx: Context, seconds: float) -> CheckResult:
+    """A check the report could not wait for: not a pass, whatever it would have found."""
+    severity = ctx.profile.preflight.severity.get(item.id, item.severity)
+    return CheckResult(
+        id=item.id,
+        title=item.title,
+        section=item.section,
+        severity=severity,
+        resource=item.resource(ctx.profile),
+        result="fail" if severity == "blocking" else "warn",
+        evidence={"unfinished": f"not finished within the report's {seconds:g} s (a launch's preflight waits for it)"},
+    )
 
 
 def _access_first() -> tuple[Check, list[Check]]:

@@ -338,3 +338,44 @@ def test_more_alarms_than_one_describe_call_takes_are_all_read(aws: Any) -> None
             ComparisonOperator="GreaterThanThreshold",
         )
     assert sorted(alarm["AlarmName"] for alarm in described_alarms(cloudwatch, names)) == names
+
+
+def test_a_report_with_a_deadline_is_made_then_and_what_did_not_finish_fails_saying_so(
+    ready: Any, profile: Any
+) -> None:
+    """The API's report must reach its caller within API Gateway's 29 s, and an image scan alone may be waited
+    for ten minutes: at the deadline the report is made, and a check still running is not a pass."""
+    import dataclasses
+    import threading
+    import time
+
+    from chalicelib import preflight
+
+    released = threading.Event()
+    index = next(n for n, item in enumerate(preflight.CHECKS) if item.id == "monitoring.dashboard")
+
+    def slow(ctx: Any) -> Any:
+        released.wait(30)
+        return True, {}
+
+    original = preflight.CHECKS[index]
+    preflight.CHECKS[index] = dataclasses.replace(original, read=slow)
+    began = time.monotonic()
+    try:
+        report = run_preflight(profile, ready, None, ready.topic, deadline_seconds=1.0)
+    finally:
+        released.set()
+        preflight.CHECKS[index] = original
+    assert time.monotonic() - began < 10
+    dashboard = next(c for c in report.checks if c.id == "monitoring.dashboard")
+    assert dashboard.result == "warn"  # a warning-level check: not finished is a warning, never a pass
+    assert dashboard.evidence == {
+        "unfinished": "not finished within the report's 1 s (a launch's preflight waits for it)"
+    }
+
+
+def test_the_apis_report_is_made_within_api_gateways_wait() -> None:
+    import app
+    from launchctl.local.aws_limits import INTEGRATION_TIMEOUT_SECONDS
+
+    assert app.PREFLIGHT_REPORT_SECONDS <= INTEGRATION_TIMEOUT_SECONDS - 4
