@@ -361,6 +361,28 @@ def backup_retention(ctx: Context) -> Verdict:
     return days >= required, {"retention_days": days, "required_days": required}
 
 
+@check(
+    "rds.instance_snapshots",
+    "Infrastructure",
+    "The database takes the pre-launch snapshot the rollback point needs (a DB instance, not an Aurora cluster's)",
+    _instance,
+    applies=lambda p: p.database.snapshot,
+)
+def instance_snapshots(ctx: Context) -> Verdict:
+    # RDS refuses CreateDBSnapshot for a member of an Aurora cluster: its snapshots are the cluster's, which the
+    # controller does not take or restore. Refused here, before anything changes, not at the rollback point.
+    cluster = _database(ctx).get("DBClusterIdentifier")
+    evidence: dict[str, Any] = {"cluster": cluster}
+    if cluster:
+        evidence["why"] = (
+            f"{ctx.profile.database.instance_id} is a member of the Aurora cluster {cluster}, whose snapshots are the "
+            "cluster's (CreateDBClusterSnapshot), which the controller does not take or restore: set "
+            "database.snapshot = false (and restore_on_rollback = false) and protect the cluster with its own "
+            "backups, or launch against a DB instance"
+        )
+    return not cluster, evidence
+
+
 # -- Infrastructure: load balancer ------------------------------------------------------------------------
 
 

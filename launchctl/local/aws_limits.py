@@ -160,6 +160,13 @@ LIMITS: tuple[Limit, ...] = (
         "the local Lambda bridge (launchctl/local/bridge.py)",
     ),
     Limit(
+        "rds.cluster_member_snapshot",
+        "A DB instance of an Aurora cluster has no snapshot of its own (the cluster has)",
+        "InvalidParameterValue: The specified instance is a member of a cluster and a snapshot cannot be created "
+        "directly. Please use the CreateDBClusterSnapshot API instead.",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSnapshot.html",
+    ),
+    Limit(
         "dynamodb.item_size",
         "An item of at most 400 KB",
         "ValidationException: Item size has exceeded the maximum allowed size",
@@ -224,6 +231,7 @@ def apply() -> None:
         _lambda_concurrency()
         _template_sizes()
         _rule_names()
+        _cluster_members_have_no_snapshot()
         _applied = True
 
 
@@ -614,6 +622,31 @@ def _rule_names() -> None:
             raise ValidationError(message=refused.message) from None
 
     Rule.create_from_cloudformation_json = classmethod(rule_of_template)  # type: ignore[assignment,method-assign]
+
+
+def _cluster_members_have_no_snapshot() -> None:
+    from moto.rds.exceptions import InvalidParameterValue
+    from moto.rds.models import RDSBackend
+
+    create_db_snapshot = RDSBackend.create_db_snapshot
+
+    def instance_snapshot(
+        self: Any,
+        db_instance_identifier: str,
+        db_snapshot_identifier: str,
+        snapshot_type: str = "manual",
+        **kwargs: Any,
+    ) -> Any:
+        database = self.databases.get(db_instance_identifier)
+        # moto takes an "automated" one itself when it makes an instance; a caller's is manual.
+        if snapshot_type == "manual" and database is not None and getattr(database, "db_cluster_identifier", None):
+            raise InvalidParameterValue(
+                "The specified instance is a member of a cluster and a snapshot cannot be created directly. Please "
+                "use the CreateDBClusterSnapshot API instead."
+            )
+        return create_db_snapshot(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, **kwargs)
+
+    RDSBackend.create_db_snapshot = instance_snapshot  # type: ignore[method-assign]
 
 
 # -- the docs' table --------------------------------------------------------------------------------------

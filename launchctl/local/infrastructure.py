@@ -633,6 +633,24 @@ def _unencrypted_database(client: ClientFactory, profile: EnvironmentProfile) ->
     ].storage_encrypted = False
 
 
+def _database_in_a_cluster(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    # An instance cannot join a cluster through the API: the emulated instance is edited to be an Aurora member.
+    from moto.rds.models import rds_backends
+
+    account = client("sts").get_caller_identity()["Account"]
+    rds_backends[account][REGION].databases[profile.database.instance_id].db_cluster_identifier = AURORA_CLUSTER
+
+
+def _database_alone(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    from moto.rds.models import rds_backends
+
+    account = client("sts").get_caller_identity()["Account"]
+    rds_backends[account][REGION].databases[profile.database.instance_id].db_cluster_identifier = None
+
+
+AURORA_CLUSTER = "acme-aurora"
+
+
 def _balancer(client: ClientFactory, profile: EnvironmentProfile) -> tuple[Any, str, list[dict[str, Any]]]:
     elb = client("elbv2")
     arn = elb.describe_load_balancers(Names=[profile.preflight.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
@@ -819,6 +837,7 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "rds.backup_retention": _modify_database(BackupRetentionPeriod=7),
     "rds.performance_insights": _modify_database(EnablePerformanceInsights=False),
     "rds.storage_encrypted": _unencrypted_database,
+    "rds.instance_snapshots": _database_in_a_cluster,
     "rds.not_public": _modify_database(PubliclyAccessible=True),
     "rds.deletion_protection": _modify_database(DeletionProtection=False),
     "elb.https_tls13": _old_tls_policy,
@@ -864,6 +883,7 @@ def _vendored_bundles_gone(client: ClientFactory, profile: EnvironmentProfile) -
 
 # How to put back what a breaker broke, for the items tests break on a shared stack and must leave whole.
 REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
+    "rds.instance_snapshots": _database_alone,
     "access.environment_role": _trust_the_controller_again,
     "s3.noncurrent_expiry": expire_old_versions,
     "s3.site_versioning": lambda client, profile: client("s3").put_bucket_versioning(

@@ -471,6 +471,25 @@ def test_a_state_output_past_256_kib_fails_the_state_and_the_test(aws: Any) -> N
     assert [(v.service, v.member) for v in found] == [("states", "app-local-large.output")]
 
 
+@row("rds.cluster_member_snapshot")
+def test_an_aurora_members_instance_snapshot_is_refused(aws: Any) -> None:
+    rds = aws("rds")
+    rds.create_db_cluster(
+        DBClusterIdentifier="aurora", Engine="aurora-postgresql", MasterUsername="acme", MasterUserPassword="x" * 12
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="member",
+        DBClusterIdentifier="aurora",
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.r6g.large",
+    )
+    refused(
+        lambda: rds.create_db_snapshot(DBInstanceIdentifier="member", DBSnapshotIdentifier="pre-launch-x"),
+        "InvalidParameterValue",
+        "The specified instance is a member of a cluster and a snapshot cannot be created directly",
+    )
+
+
 @row("dynamodb.item_size")
 def test_an_item_past_400_kb_is_refused(aws: Any) -> None:
     dynamodb = aws("dynamodb")
