@@ -253,6 +253,59 @@ def noncurrent_expiry(ctx: Context) -> Verdict:
     return bool(expiring), {"noncurrent_versions_expire_after_days": expiring, "rules": len(rules)}
 
 
+def _three_buckets(profile: EnvironmentProfile) -> str:
+    frontend = profile.frontend
+    return ", ".join([frontend.site_bucket, frontend.backup_bucket, frontend.artifact_bucket])
+
+
+@check(
+    "s3.bucket_keys",
+    "Security",
+    "The site's, backup's and artifacts' buckets encrypt with keys the controller may use (S3's or AWS's aws/s3)",
+    _three_buckets,
+)
+def bucket_keys(ctx: Context) -> Verdict:
+    """A bucket that encrypts with a customer managed KMS key is readable and writable only by who that key's
+    policy lets use it, and the environment's role is given no kms: right: every copy of the launch would be
+    refused half-way. Refused here, before anything changes, naming the key."""
+    frontend = ctx.profile.frontend
+    evidence: dict[str, Any] = {}
+    customer: list[str] = []
+    for bucket in dict.fromkeys([frontend.site_bucket, frontend.backup_bucket, frontend.artifact_bucket]):
+        key = _bucket_key(ctx, bucket)
+        evidence[bucket] = key or "SSE-S3"
+        if key and _customer_managed(ctx, key):
+            customer.append(f"{bucket} ({key})")
+    if customer:
+        evidence["why"] = (
+            "encrypted with a customer managed KMS key, which the environment's role may not use: "
+            f"{', '.join(customer)}; encrypt these buckets with SSE-S3 or the AWS managed key aws/s3 (customer "
+            "managed keys are not supported)"
+        )
+    return not customer, evidence
+
+
+def _bucket_key(ctx: Context, bucket: str) -> str | None:
+    """The KMS key a bucket encrypts new objects with by default (None: SSE-S3, every bucket's default)."""
+    try:
+        rules = ctx.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ServerSideEncryptionConfigurationNotFoundError":
+            raise
+        return None
+    for rule in rules:
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        if default.get("SSEAlgorithm", "").startswith("aws:kms"):
+            return str(default.get("KMSMasterKeyID") or "alias/aws/s3")
+    return None
+
+
+def _customer_managed(ctx: Context, key: str) -> bool:
+    if key == "alias/aws/s3" or key.endswith(":alias/aws/s3"):
+        return False
+    return bool(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["KeyManager"] == "CUSTOMER")
+
+
 @check("s3.backup_bucket", "Infrastructure", "Backup bucket present", lambda p: p.frontend.backup_bucket)
 def backup_bucket(ctx: Context) -> Verdict:
     ctx.client("s3").head_bucket(Bucket=ctx.profile.frontend.backup_bucket)

@@ -40,6 +40,7 @@ PREFLIGHT_SERVICES = (
     "ecr",
     "ecs",
     "elbv2",
+    "kms",
     "logs",
     "rds",
     "s3",

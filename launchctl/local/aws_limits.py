@@ -669,7 +669,33 @@ def markdown() -> str:
     for limit in LIMITS:
         cells = [f"**{limit.key}**: {limit.rule}", f"`{limit.error}`", limit.enforced_by, f"<{limit.source}>"]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", "## Decided where AWS leaves a choice", "", *DECIDED]
     return "\n".join(lines) + "\n"
+
+
+# What the controller does where AWS allows more than one way, each with the test that pins it.
+DECIDED = [
+    "- **An environment in the controller's own account** works: its forwarding rules send the account's events "
+    "from its default bus to the controller's own bus, as a role of the bus's account "
+    "(`test_an_environment_in_the_controllers_own_account_forwards_to_the_controllers_bus`).",
+    "- **An Aurora database** is refused at preflight when the profile asks for the pre-launch snapshot "
+    "(`rds.instance_snapshots`): RDS refuses `CreateDBSnapshot` for a cluster's member, and the controller takes "
+    "and restores instance snapshots only; set `database.snapshot = false` "
+    "(`test_an_aurora_members_instance_snapshot_is_refused`, the preflight breaker matrix).",
+    "- **Buckets encrypted with a customer managed KMS key** are refused at preflight, naming the key "
+    "(`s3.bucket_keys`): the environment's role has no `kms:` right; SSE-S3 and `aws/s3` work (the breaker matrix).",
+    "- **Objects with tags** keep them: a copy keeps its source's tags (S3's default), and the environment's role "
+    "has the tagging rights each copy needs (`s3:GetObjectTagging`/`GetObjectVersionTagging` on the source, "
+    "`s3:PutObjectTagging` on the target; `test_a_tagged_object_keeps_its_tags_on_the_site_and_back_from_the_"
+    "rollback_point`, and tests/policies on every recorded copy).",
+    "- **The preflight route behind API Gateway's 29 s**: the report is made within 24 s whatever is still running, "
+    "a check not finished failing (or warning) and saying so "
+    "(`test_a_report_with_a_deadline_is_made_then_and_what_did_not_finish_fails_saying_so`); the local API answers "
+    "504 past 29 s as API Gateway does.",
+    "- **Functions invoked before their log group exists**: no function may make its own log group "
+    "(`logs:CreateLogGroup` is in no policy), so the template's log group, made just after its function, never "
+    "finds one already there (`test_no_function_makes_its_own_log_group_the_template_makes_each`).",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

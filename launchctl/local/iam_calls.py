@@ -84,7 +84,13 @@ def _copy_object(params: dict[str, Any], account: Account) -> list[Need]:
     else:
         bucket, key, versioned = source["Bucket"], source["Key"], bool(source.get("VersionId"))
     read = "s3:GetObjectVersion" if versioned else "s3:GetObject"
-    return [("s3:PutObject", _s3(account, params["Bucket"], params["Key"])), (read, _s3(account, bucket, key))]
+    target = _s3(account, params["Bucket"], params["Key"])
+    needs = [("s3:PutObject", target), (read, _s3(account, bucket, key))]
+    if params.get("TaggingDirective", "COPY") == "COPY":
+        # A copy keeps the source's tags (S3's default), which S3 reads and writes with the tagging rights.
+        tags = "s3:GetObjectVersionTagging" if versioned else "s3:GetObjectTagging"
+        needs += [(tags, _s3(account, bucket, key)), ("s3:PutObjectTagging", target)]
+    return needs
 
 
 def _delete_objects(params: dict[str, Any], account: Account) -> list[Need]:
@@ -238,6 +244,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "s3.GetBucketVersioning": _bucket("s3:GetBucketVersioning"),
     "s3.GetBucketCors": _bucket("s3:GetBucketCORS"),  # IAM spells the action CORS
     "s3.GetBucketLifecycleConfiguration": _bucket("s3:GetLifecycleConfiguration"),
+    "s3.GetBucketEncryption": _bucket("s3:GetEncryptionConfiguration"),
     "secrets-manager.GetSecretValue": _secret("secretsmanager:GetSecretValue"),
     "secrets-manager.DescribeSecret": _secret("secretsmanager:DescribeSecret"),
     "synthetics.GetCanary": _canary("synthetics:GetCanary"),

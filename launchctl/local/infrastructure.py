@@ -651,6 +651,25 @@ def _database_alone(client: ClientFactory, profile: EnvironmentProfile) -> None:
 AURORA_CLUSTER = "acme-aurora"
 
 
+def _site_on_a_customer_key(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    key = client("kms").create_key(Description="acme's own key for the site")["KeyMetadata"]["Arn"]
+    client("s3").put_bucket_encryption(
+        Bucket=profile.frontend.site_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+        },
+    )
+
+
+def _site_on_s3s_key(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    client("s3").put_bucket_encryption(
+        Bucket=profile.frontend.site_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
 def _balancer(client: ClientFactory, profile: EnvironmentProfile) -> tuple[Any, str, list[dict[str, Any]]]:
     elb = client("elbv2")
     arn = elb.describe_load_balancers(Names=[profile.preflight.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
@@ -838,6 +857,7 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "rds.performance_insights": _modify_database(EnablePerformanceInsights=False),
     "rds.storage_encrypted": _unencrypted_database,
     "rds.instance_snapshots": _database_in_a_cluster,
+    "s3.bucket_keys": _site_on_a_customer_key,
     "rds.not_public": _modify_database(PubliclyAccessible=True),
     "rds.deletion_protection": _modify_database(DeletionProtection=False),
     "elb.https_tls13": _old_tls_policy,
@@ -884,6 +904,7 @@ def _vendored_bundles_gone(client: ClientFactory, profile: EnvironmentProfile) -
 # How to put back what a breaker broke, for the items tests break on a shared stack and must leave whole.
 REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "rds.instance_snapshots": _database_alone,
+    "s3.bucket_keys": _site_on_s3s_key,
     "access.environment_role": _trust_the_controller_again,
     "s3.noncurrent_expiry": expire_old_versions,
     "s3.site_versioning": lambda client, profile: client("s3").put_bucket_versioning(

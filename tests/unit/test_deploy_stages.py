@@ -557,3 +557,29 @@ def test_a_migration_still_running_at_its_deadline_is_stopped_and_fails(
     task_arn = migrating.results.backend.migration_task_arn  # type: ignore[union-attr]
     task = environment("ecs").describe_tasks(cluster=profile.backend.cluster, tasks=[task_arn])["tasks"][0]
     assert task["desiredStatus"] == "STOPPED"
+
+
+def test_a_tagged_object_keeps_its_tags_on_the_site_and_back_from_the_rollback_point(
+    environment: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    """A copy keeps its source's tags (S3's default, which needs the tagging rights the environment's role now
+    has): the release's tags reach the site, and the backup of the site keeps the site's."""
+    s3 = environment("s3")
+    site = profile.frontend.site_bucket
+    s3.put_object_tagging(
+        Bucket=site, Key="index.html", Tagging={"TagSet": [{"Key": "classification", "Value": "public"}]}
+    )
+    bucket, _, prefix = launch.request.frontend_artifact.removeprefix("s3://").partition("/")
+    s3.put_object_tagging(
+        Bucket=bucket,
+        Key=f"{prefix.rstrip('/')}/index.html",
+        Tagging={"TagSet": [{"Key": "release", "Value": launch.request.version}]},
+    )
+    stored = _with_rollback_point(store, launch, profile, environment)
+    frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"))
+    tags = s3.get_object_tagging(Bucket=site, Key="index.html")["TagSet"]
+    assert tags == [{"Key": "release", "Value": launch.request.version}]
+    backups = s3.list_objects_v2(Bucket=profile.frontend.backup_bucket, Prefix="pre-launch/")["Contents"]
+    backup = next(item["Key"] for item in backups if item["Key"].endswith("/index.html"))
+    kept = s3.get_object_tagging(Bucket=profile.frontend.backup_bucket, Key=backup)["TagSet"]
+    assert kept == [{"Key": "classification", "Value": "public"}]

@@ -55,6 +55,7 @@ def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: An
 CASCADES = {
     "app.image_in_ecr": {"app.image_scan"},  # no image, so no scan findings to read
     "monitoring.alarms": {"monitoring.no_alarm_firing"},  # an alarm that is gone cannot be read as quiet
+    "s3.backup_bucket": {"s3.bucket_keys"},  # a bucket that is gone has no encryption to read
 }
 
 
