@@ -31,7 +31,7 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.local import aws_limits, emitters, moto_fixes, synthetics
+from launchctl.local import aws_limits, emitters, model_constraints, moto_fixes, synthetics
 from launchctl.local.bridge import LambdaBridge, LocalFunction
 from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from launchctl.local.ecs_scheduler import EcsScheduler
@@ -181,6 +181,7 @@ class LocalStack:
         # Whose keys this process uses: fake ones until moto runs, then its operator's (allowed everything).
         self._operator = ("testing", "testing")
         self._enforcing = False
+        self._checking_models = False
         self.containers: dict[str, Runtime] = {}  # each deployed function's container, by Chalice's name
         # EventBridge between the environment's account and the controller's: ECS's scheduler, RDS and
         # CloudWatch emit into it; the deployed rules route.
@@ -212,6 +213,9 @@ class LocalStack:
         from launchctl.examples import example_profile
 
         self._environment()
+        # Every call refused as AWS refuses what breaks its model (the demo's and `launchctl local`'s too).
+        model_constraints.install()
+        self._checking_models = True
         self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
         self.github = self._start_github(example_profile("local"))
         self._start_moto()
@@ -295,6 +299,9 @@ class LocalStack:
             self.issuer.stop()
         if self.github:
             self.github.stop()
+        if self._checking_models:
+            model_constraints.uninstall()
+            self._checking_models = False
 
     def _start_github(self, packaged: EnvironmentProfile) -> LocalGitHubApi:
         """GitHub's API for the profile's repository, where the controller's GitHub App is installed and the

@@ -63,7 +63,12 @@ def test_calls_map_to_the_actions_and_resources_iam_judges() -> None:
     assert needs("s3.CopyObject", {"Bucket": "b", "Key": "k", "CopySource": {"Bucket": "a", "Key": "j"}}, ACCOUNT) == [
         ("s3:PutObject", "arn:aws:s3:::b/k"),
         ("s3:GetObject", "arn:aws:s3:::a/j"),
+        # The copy keeps the source's tags (S3's default): their read and write are asked for too.
+        ("s3:GetObjectTagging", "arn:aws:s3:::a/j"),
+        ("s3:PutObjectTagging", "arn:aws:s3:::b/k"),
     ]
+    replaced = {"Bucket": "b", "Key": "k", "CopySource": {"Bucket": "a", "Key": "j"}, "TaggingDirective": "REPLACE"}
+    assert [action for action, _ in needs("s3.CopyObject", replaced, ACCOUNT)] == ["s3:PutObject", "s3:GetObject"]
     assert needs("s3.CopyObject", {"Bucket": "b", "Key": "k", "CopySource": "a/j?versionId=3"}, ACCOUNT)[1] == (
         "s3:GetObjectVersion",
         "arn:aws:s3:::a/j",
