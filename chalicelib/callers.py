@@ -55,7 +55,7 @@ class IdentityConfig(BaseModel):
     """What this deployment trusts: the OIDC issuer and audience, and the STS endpoint to ask."""
 
     oidc_issuer: str = GITHUB_ISSUER
-    oidc_audience: str = "launch-controller"
+    oidc_audience: str  # no default: each deployment's own (Settings.identity), never one shared by all
     jwks_url: str = ""
     sts_endpoint: str = "https://sts.us-east-1.amazonaws.com"
 

@@ -18,7 +18,7 @@ class IamToken:
     """`Bearer aws-iam-v1.<presigned sts:GetCallerIdentity>`, signed (SigV4) with the caller's AWS
     credentials and bound to the controller's audience; renewed before it runs out."""
 
-    def __init__(self, session: Any, audience: str = "launch-controller", sts_endpoint: str | None = None) -> None:
+    def __init__(self, session: Any, audience: str, sts_endpoint: str | None = None) -> None:
         self._sts = session.client("sts", endpoint_url=sts_endpoint)
         self._audience = audience
         self._token = ""
@@ -49,7 +49,6 @@ class StaticToken:
 
 # -- the local stack's people ------------------------------------------------------------------------
 
-AUDIENCE = "launch-controller"
 RELEASE_ENGINEER = "riley.release@acme.example"
 
 

@@ -89,7 +89,9 @@ def test_a_missing_or_malformed_credential_is_refused(config: IdentityConfig, he
 
 
 def test_an_unreachable_issuer_is_the_servers_trouble_not_the_callers(issuer: Any) -> None:
-    config = IdentityConfig(oidc_issuer=issuer.url, jwks_url="http://127.0.0.1:9/.well-known/jwks")
+    config = IdentityConfig(
+        oidc_issuer=issuer.url, oidc_audience="launch-controller", jwks_url="http://127.0.0.1:9/.well-known/jwks"
+    )
     with pytest.raises(IdentityProviderUnavailable):
         authenticate(_bearer(issuer.issue()), config)
 
@@ -146,7 +148,7 @@ def test_an_assumed_role_session_counts_as_its_role() -> None:
 
 @pytest.fixture
 def iam(people: Any, sts_endpoint: str) -> tuple[Any, IdentityConfig]:
-    return people, IdentityConfig(sts_endpoint=sts_endpoint)
+    return people, IdentityConfig(oidc_audience="launch-controller", sts_endpoint=sts_endpoint)
 
 
 def _url(token: str) -> str:

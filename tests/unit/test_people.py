@@ -242,14 +242,17 @@ NOBODY = "http://127.0.0.1:9"
 def test_a_stripped_iam_token_is_refused_before_sts_is_asked(people: Any, stripped: tuple[str, ...]) -> None:
     token = _query_without(people.iam_token(PAT)(), *stripped, endpoint=NOBODY)
     with pytest.raises(Unauthenticated, match=r"SigV4|X-Amz"):
-        authenticate(token, IdentityConfig(sts_endpoint=NOBODY))
+        authenticate(token, IdentityConfig(oidc_audience="launch-controller", sts_endpoint=NOBODY))
 
 
 def test_a_complete_token_is_forwarded_so_the_check_above_is_not_vacuous(people: Any) -> None:
     from chalicelib.callers import IdentityProviderUnavailable
 
     with pytest.raises(IdentityProviderUnavailable):
-        authenticate(_query_without(people.iam_token(PAT)(), endpoint=NOBODY), IdentityConfig(sts_endpoint=NOBODY))
+        authenticate(
+            _query_without(people.iam_token(PAT)(), endpoint=NOBODY),
+            IdentityConfig(oidc_audience="launch-controller", sts_endpoint=NOBODY),
+        )
 
 
 def test_a_stripped_iam_token_is_a_401_at_the_api(client: Any, people: Any) -> None:
