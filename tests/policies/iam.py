@@ -31,6 +31,9 @@ REFUSED_ON_PURPOSE = {
     # And as the old versions' expiry check reads it.
     ("preflight@environment", "s3:GetLifecycleConfiguration", "arn:aws:s3:::acme-site-moved"): "test_launches.py",
     ("api_handler@environment", "s3:GetLifecycleConfiguration", "arn:aws:s3:::acme-site-moved"): "test_isolation.py",
+    # And as the buckets' keys check reads it.
+    ("preflight@environment", "s3:GetEncryptionConfiguration", "arn:aws:s3:::acme-site-moved"): "test_launches.py",
+    ("api_handler@environment", "s3:GetEncryptionConfiguration", "arn:aws:s3:::acme-site-moved"): "test_isolation.py",
 }
 # The Lambda runtime writes the function's logs and its traces (X-Ray is on), not the function's code.
 # What SNS does with the publisher's rights when a function publishes to the paging topic (encrypted with the
