@@ -1073,16 +1073,9 @@ def run_preflight(
 
 def _unfinished(item: Check, ctx: Context, seconds: float) -> CheckResult:
     """A check the report could not wait for: not a pass, whatever it would have found."""
-    severity = ctx.profile.preflight.severity.get(item.id, item.severity)
-    return CheckResult(
-        id=item.id,
-        title=item.title,
-        section=item.section,
-        severity=severity,
-        resource=item.resource(ctx.profile),
-        result="fail" if severity == "blocking" else "warn",
-        evidence={"unfinished": f"not finished within the report's {seconds:g} s (a launch's preflight waits for it)"},
-    )
+    blocking = ctx.profile.preflight.severity.get(item.id, item.severity) == "blocking"
+    evidence = {"unfinished": f"not finished within the report's {seconds:g} s (a launch's preflight waits for it)"}
+    return _skipped(item, ctx, evidence, result="fail" if blocking else "warn")
 
 
 def _access_first() -> tuple[Check, list[Check]]:
@@ -1090,7 +1083,8 @@ def _access_first() -> tuple[Check, list[Check]]:
     return access, [item for item in CHECKS if item is not access]
 
 
-def _skipped(item: Check, ctx: Context, evidence: dict[str, Any]) -> CheckResult:
+def _skipped(item: Check, ctx: Context, evidence: dict[str, Any], result: Outcome = "skipped") -> CheckResult:
+    """A check not run (or not waited for), as `result`, with why."""
     severity = ctx.profile.preflight.severity.get(item.id, item.severity)
     return CheckResult(
         id=item.id,
@@ -1098,7 +1092,7 @@ def _skipped(item: Check, ctx: Context, evidence: dict[str, Any]) -> CheckResult
         section=item.section,
         severity=severity,
         resource=item.resource(ctx.profile),
-        result="skipped",
+        result=result,
         evidence=evidence,
     )
 

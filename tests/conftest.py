@@ -605,3 +605,18 @@ def site(aws: Any, store: Any, launch: Launch, run_stage: Any, monkeypatch: pyte
 
     with Client(app) as client:
         yield Site(client, links, key, store, launch)
+
+
+def put_alarms(cloudwatch: Any, names: list[str]) -> None:
+    """A metric alarm of each name (on a metric nobody publishes): what a team's alarms look like to a read."""
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="N",
+            MetricName="M",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from launchctl.local import aws_limits, model_constraints
-from tests.conftest import REGION, UNIT_ACCOUNT
+from tests.conftest import REGION, UNIT_ACCOUNT, put_alarms
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTED: set[str] = set()
@@ -217,17 +217,7 @@ def test_metric_statistics_answer_1440_points_and_refuse_more(aws: Any) -> None:
 def test_alarms_are_described_by_type_and_page_by_page(aws: Any) -> None:
     cloudwatch = aws("cloudwatch")
     names = [f"metric-{n:03d}" for n in range(60)]
-    for name in names:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="N",
-            MetricName="M",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+    put_alarms(cloudwatch, names)
     cloudwatch.put_composite_alarm(AlarmName="composite", AlarmRule=f"ALARM({names[0]})")
     asked = [names[0], "composite"]
     plain = cloudwatch.describe_alarms(AlarmNames=asked)

@@ -51,20 +51,25 @@ def accounts(aws: Any) -> dict[str, Any]:
         EventBusName="lc-environments",
         Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "env", **statement}]}),
     )
-    iam = _client("iam", ENVIRONMENT)
+    forwarding = _eventbridge_role(ENVIRONMENT, "fwd", "/lc/forwarding/")
+    other = _eventbridge_role(ENVIRONMENT, "someone-elses", "/")
+    environment = _client("events", ENVIRONMENT)
+    pattern = FORWARDED_EVENTS["Deployments"]
+    environment.put_rule(Name="forward", EventPattern=json.dumps(pattern))
+    environment.put_targets(Rule="forward", Targets=[{"Id": "c", "Arn": bus, "RoleArn": forwarding}])
+    return {"bus": bus, "other_role": other, "environment": environment, "controller": controller}
+
+
+def _eventbridge_role(account: str, name: str, path: str) -> str:
+    """A role EventBridge may forward events as (the target template's forwarding role is at /<prefix>/forwarding/)."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    forwarding = iam.create_role(RoleName="fwd", Path="/lc/forwarding/", AssumeRolePolicyDocument=json.dumps(trust))
-    other = iam.create_role(RoleName="someone-elses", Path="/", AssumeRolePolicyDocument=json.dumps(trust))
-    environment = _client("events", ENVIRONMENT)
-    pattern = FORWARDED_EVENTS["Deployments"]
-    environment.put_rule(Name="forward", EventPattern=json.dumps(pattern))
-    environment.put_targets(Rule="forward", Targets=[{"Id": "c", "Arn": bus, "RoleArn": forwarding["Role"]["Arn"]}])
-    return {"bus": bus, "other_role": other["Role"]["Arn"], "environment": environment, "controller": controller}
+    role = _client("iam", account).create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))
+    return str(role["Role"]["Arn"])
 
 
 def _bridge() -> tuple[LocalEventBridge, list[str]]:
@@ -118,18 +123,9 @@ def test_an_environment_in_the_controllers_own_account_forwards_to_the_controlle
     from launchctl.build.target_role import FORWARDED_EVENTS
 
     controller = accounts["controller"]
-    iam = _client("iam", CONTROLLER)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = iam.create_role(RoleName="fwd-here", Path="/lc/forwarding/", AssumeRolePolicyDocument=json.dumps(trust))
+    role = _eventbridge_role(CONTROLLER, "fwd-here", "/lc/forwarding/")
     controller.put_rule(Name="forward-here", EventPattern=json.dumps(FORWARDED_EVENTS["Deployments"]))
-    controller.put_targets(
-        Rule="forward-here", Targets=[{"Id": "c", "Arn": accounts["bus"], "RoleArn": role["Role"]["Arn"]}]
-    )
+    controller.put_targets(Rule="forward-here", Targets=[{"Id": "c", "Arn": accounts["bus"], "RoleArn": role}])
     bridge, invoked = _bridge()
     bridge._deliver(_deployment(CONTROLLER))
     assert invoked == [FUNCTION]

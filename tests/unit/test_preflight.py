@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from chalicelib.preflight import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
 from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
-from tests.conftest import UNIT_ACCOUNT
+from tests.conftest import UNIT_ACCOUNT, put_alarms
 
 TOPIC = "notifications"
 
@@ -327,17 +327,7 @@ def test_more_alarms_than_one_describe_call_takes_are_all_read(aws: Any) -> None
 
     cloudwatch = aws("cloudwatch")
     names = [f"alarm-{n:03d}" for n in range(130)]
-    for name in names:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="N",
-            MetricName="M",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+    put_alarms(cloudwatch, names)
     assert sorted(alarm["AlarmName"] for alarm in described_alarms(cloudwatch, names)) == names
 
 
