@@ -50,14 +50,23 @@ RUNTIME_ACTIONS = {
 
 def recorded(folder: Path) -> tuple[set[Call], dict[str, list[dict[str, Any]]]]:
     """The calls every worker's stack recorded, and the policies its functions' roles held (the same
-    template on every worker: the first one's)."""
+    template on every worker: the first one's; a name CloudFormation makes differs between them, so calls
+    are judged against their own worker's policies by `by_worker`)."""
     calls: set[Call] = set()
     policies: dict[str, list[dict[str, Any]]] = {}
+    for worker_calls, worker_policies in by_worker(folder):
+        calls |= worker_calls
+        policies = policies or worker_policies
+    return calls, policies
+
+
+def by_worker(folder: Path) -> list[tuple[set[Call], dict[str, list[dict[str, Any]]]]]:
+    """Each worker's stack's calls with the policies its own functions held."""
+    found = []
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
-        calls |= {(function, action, resource) for function, action, resource in data["calls"]}
-        policies = policies or data["policies"]
-    return calls, policies
+        found.append(({(function, action, resource) for function, action, resource in data["calls"]}, data["policies"]))
+    return found
 
 
 def is_write(action: str) -> bool:
