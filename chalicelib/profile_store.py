@@ -57,7 +57,7 @@ def _stored(ssm: Any, environment: str, parameter: dict[str, Any], pushed_by: st
     origin = f"{parameter['Name']} version {parameter['Version']}"
     profile = parse_profile(_with_people(ssm, parameter["Value"], origin), origin)
     if profile.name != environment:
-        raise ProfileError(f"{parameter['Name']}: name: must be {environment!r}, the parameter's name")
+        raise ProfileError(f"{origin}: name: {profile.name!r} must be {environment!r}, the parameter's name")
     return StoredProfile(
         environment=environment,
         version=parameter["Version"],
@@ -186,10 +186,20 @@ def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
 
 
 def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
-    """Every environment's profile as stored now, by environment."""
+    """Every environment's valid profile as stored now, by environment. An environment whose newest version
+    is not a valid profile is left out (and logged, naming the version): it does not stop the others, and
+    its own requests answer profile_invalid (`current_profile`)."""
+    from chalicelib.log import logger
+
     found = _kept_provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
     ssm = aws.client("ssm")
-    return {environment: _stored(ssm, environment, parameter) for environment, parameter in found.items()}
+    valid = {}
+    for environment, parameter in found.items():
+        try:
+            valid[environment] = _stored(ssm, environment, parameter)
+        except ProfileError as exc:
+            logger.warning("a stored profile is not valid", extra={"environment": environment, "problem": str(exc)})
+    return valid
 
 
 def _code(exc: BaseException | None) -> str:
@@ -200,9 +210,10 @@ def _code(exc: BaseException | None) -> str:
 
 
 def push_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) -> StoredProfile:
-    """Store `profile` as its environment's next version; who pushed it is what Parameter Store records."""
-    put_profile(ssm, profile, path)
-    return history(ssm, profile.name, path)[-1]
+    """Store `profile` as its environment's next version and read that version back (who pushed it is what
+    Parameter Store records), whatever earlier versions hold."""
+    version = put_profile(ssm, profile, path)
+    return stored_version(ssm, profile.name, version, path)
 
 
 def put_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) -> int:
@@ -227,33 +238,66 @@ def put_profile(ssm: Any, profile: EnvironmentProfile, path: str | None = None) 
     return int(answer["Version"])
 
 
-def history(ssm: Any, environment: str, path: str | None = None) -> list[StoredProfile]:
-    """Every version Parameter Store still keeps (its last 100), oldest first."""
+class ProfileVersion(BaseModel):
+    """One version in a profile's history: what it stores, or why it is not a profile (edited by hand, cut
+    short, another environment's), which the history shows rather than fails on."""
+
+    environment: str
+    version: int
+    pushed_at: datetime
+    pushed_by: str | None = None
+    stored: StoredProfile | None = None
+    problem: str | None = None
+
+
+def _raw_history(ssm: Any, environment: str, path: str | None) -> list[dict[str, Any]]:
+    """Every version Parameter Store still keeps (its last 100), oldest first, as it answers them."""
     name = parameter_name(environment, path)
-    versions: list[StoredProfile] = []
+    found: list[dict[str, Any]] = []
     try:
         for page in ssm.get_paginator("get_parameter_history").paginate(Name=name):
-            for parameter in page["Parameters"]:
-                versions.append(_stored(ssm, environment, parameter, parameter.get("LastModifiedUser")))
+            found += page["Parameters"]
     except Exception as exc:
         if _code(exc) == "ParameterNotFound":
             raise UnknownEnvironment(f"no profile stored for environment {environment!r} at {name}") from exc
         raise
-    if not versions:
+    if not found:
         raise UnknownEnvironment(f"no profile stored for environment {environment!r} at {name}")
-    return sorted(versions, key=lambda stored: stored.version)
+    return sorted(found, key=lambda parameter: int(parameter["Version"]))
+
+
+def history(ssm: Any, environment: str, path: str | None = None) -> list[ProfileVersion]:
+    """Every version Parameter Store still keeps, oldest first; a version that is not a valid profile is in
+    the list as such (its problem), not a failure of the whole history."""
+    versions = []
+    for parameter in _raw_history(ssm, environment, path):
+        stored, problem = None, None
+        try:
+            stored = _stored(ssm, environment, parameter, parameter.get("LastModifiedUser"))
+        except ProfileError as exc:
+            problem = str(exc)
+        versions.append(
+            ProfileVersion(
+                environment=environment,
+                version=parameter["Version"],
+                pushed_at=parameter["LastModifiedDate"],
+                pushed_by=parameter.get("LastModifiedUser"),
+                stored=stored,
+                problem=problem,
+            )
+        )
+    return versions
 
 
 def stored_version(ssm: Any, environment: str, version: int | None = None, path: str | None = None) -> StoredProfile:
-    """One version of the environment's profile (the newest when `version` is None)."""
-    versions = history(ssm, environment, path)
-    if version is None:
-        return versions[-1]
-    for stored in versions:
-        if stored.version == version:
-            return stored
-    kept = f"{versions[0].version}-{versions[-1].version}"
-    raise UnknownEnvironment(f"{environment} has no profile version {version} (Parameter Store keeps {kept})")
+    """One version of the environment's profile (the newest when `version` is None); ProfileError naming
+    the version when it is not a valid profile. Only that version is read as a profile."""
+    raw = _raw_history(ssm, environment, path)
+    chosen = raw[-1] if version is None else next((p for p in raw if int(p["Version"]) == version), None)
+    if chosen is None:
+        kept = f"{raw[0]['Version']}-{raw[-1]['Version']}"
+        raise UnknownEnvironment(f"{environment} has no profile version {version} (Parameter Store keeps {kept})")
+    return _stored(ssm, environment, chosen, chosen.get("LastModifiedUser"))
 
 
 def differences(before: EnvironmentProfile, after: EnvironmentProfile) -> list[str]:

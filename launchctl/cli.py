@@ -264,6 +264,23 @@ def _profile_file(args: argparse.Namespace) -> Any:
     return profile
 
 
+def _version_asked(versions: list[Any], asked: int | None) -> Any:
+    """The version of the history asked for (the newest when none is)."""
+    return next(v for v in versions if v.version == (asked or versions[-1].version))
+
+
+def _bad_answer(version: Any) -> dict[str, Any]:
+    """A version of the history that is not a valid profile, as show and diff report it."""
+    return {
+        "environment": version.environment,
+        "version": version.version,
+        "pushed_at": version.pushed_at.isoformat(),
+        "pushed_by": version.pushed_by,
+        "valid": False,
+        "problem": version.problem,
+    }
+
+
 def _stored_answer(stored: Any) -> dict[str, Any]:
     return {
         "environment": stored.environment,
@@ -287,17 +304,25 @@ def _profile_validate(args: argparse.Namespace) -> int:
 def _profile_push(args: argparse.Namespace) -> int:
     """Validate, then store as the next version; approvers changed: their subscriptions follow the stored
     profile. Nothing changed: nothing pushed (a version is a change someone made)."""
-    from chalicelib.profile_store import approvers_of, differences, push_profile, stored_version
-    from chalicelib.profiles import UnknownEnvironment
+    from chalicelib.profile_store import approvers_of, differences, history, push_profile, stored_version
+    from chalicelib.profiles import ProfileError, UnknownEnvironment
     from launchctl.approvers import sync_subscriptions
 
     profile = _profile_file(args)
     ssm = _aws_client(args, "ssm")
+    newest_bad = False
     try:
         before: Any = stored_version(ssm, profile.name, path=args.path)
     except UnknownEnvironment:
         before = None
-    if before is not None and before.profile == profile:
+    except ProfileError as exc:
+        # The newest version is not a valid profile: this push is what mends it. The approvers' subscriptions
+        # followed the newest valid version, so that is what the push is compared with.
+        print(f"note: the stored newest version is not a valid profile ({exc}); pushing over it", file=sys.stderr)
+        newest_bad = True
+        valid = [v.stored for v in history(ssm, profile.name, args.path) if v.stored is not None]
+        before = valid[-1] if valid else None
+    if before is not None and before.profile == profile and not newest_bad:
         _print(
             args, {"pushed": False, **_stored_answer(before)}, f"{profile.name}: unchanged at version {before.version}"
         )
@@ -325,14 +350,29 @@ def _profile_push(args: argparse.Namespace) -> int:
 
 def _profile_show(args: argparse.Namespace) -> int:
     from chalicelib.profile_store import history, stored_version
+    from chalicelib.profiles import ProfileError, UnknownEnvironment
 
     ssm = _aws_client(args, "ssm")
+    versions = history(ssm, args.env, args.path)
     if args.history:
-        versions = history(ssm, args.env, args.path)
-        rows = [f"{v.version:>4}  {v.pushed_at:%Y-%m-%d %H:%M:%S}  {v.pushed_by}  {v.profile.digest}" for v in versions]
-        _print(args, [_stored_answer(v) for v in versions], "\n".join(rows))
+        rows = [
+            f"{v.version:>4}  {v.pushed_at:%Y-%m-%d %H:%M:%S}  {v.pushed_by}  "
+            + (v.stored.profile.digest if v.stored else f"NOT A VALID PROFILE: {v.problem}")
+            for v in versions
+        ]
+        answers = [_stored_answer(v.stored) if v.stored else _bad_answer(v) for v in versions]
+        _print(args, answers, "\n".join(rows))
         return EXIT_OK
-    stored = stored_version(ssm, args.env, args.version, args.path)
+    try:
+        stored = stored_version(ssm, args.env, args.version, args.path)
+    except UnknownEnvironment:
+        raise
+    except ProfileError:
+        bad = _version_asked(versions, args.version)
+        _print(
+            args, _bad_answer(bad), f"# {bad.environment} version {bad.version} is not a valid profile: {bad.problem}"
+        )
+        return EXIT_ERROR
     header = f"# {stored.environment} version {stored.version}, pushed {stored.pushed_at:%Y-%m-%d %H:%M:%S} by "
     _print(
         args,
@@ -343,10 +383,20 @@ def _profile_show(args: argparse.Namespace) -> int:
 
 
 def _profile_diff(args: argparse.Namespace) -> int:
-    from chalicelib.profile_store import differences, stored_version
+    from chalicelib.profile_store import differences, history, stored_version
+    from chalicelib.profiles import ProfileError, UnknownEnvironment
 
     profile = _profile_file(args)
-    stored = stored_version(_aws_client(args, "ssm"), args.env, args.version, args.path)
+    ssm = _aws_client(args, "ssm")
+    try:
+        stored = stored_version(ssm, args.env, args.version, args.path)
+    except UnknownEnvironment:
+        raise
+    except ProfileError:
+        bad = _version_asked(history(ssm, args.env, args.path), args.version)
+        text = f"{args.env} version {bad.version} is not a valid profile ({bad.problem}): pushing {args.file} mends it"
+        _print(args, {**_bad_answer(bad), "changes": None}, text)
+        return EXIT_ERROR
     changes = differences(stored.profile, profile)
     text = "\n".join(changes) or f"{args.file} is what {args.env} version {stored.version} stores"
     _print(args, {**_stored_answer(stored), "changes": changes}, text)

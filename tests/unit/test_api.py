@@ -502,3 +502,18 @@ def test_concurrent_rollbacks_of_one_launch_start_one_and_leave_nothing_else(cli
     assert store.get_launch(launch_id).rolled_back_by == started
     timeline = client.http.get(f"/launches/{launch_id}").json_body["timeline"]
     assert [event["kind"] for event in timeline].count("rollback_requested") == 1
+
+
+def test_a_bad_stored_profile_answers_profile_invalid_naming_its_version_until_a_valid_one_is_pushed(
+    client: Client, aws: Any
+) -> None:
+    from chalicelib.profile_store import parameter_name, push_profile
+    from tests.conftest import unit_profile
+
+    bad = aws("ssm").put_parameter(Name=parameter_name("local"), Value="{cut short", Type="String", Overwrite=True)
+    refused = _post(client, "/launches", BODY)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (503, "profile_invalid")
+    assert f"version {bad['Version']}: not valid JSON" in refused.json_body["error"]["message"]
+    assert client.http.get("/launches").status_code == 200  # the other environments' profiles still read
+    push_profile(aws("ssm"), unit_profile("local"))
+    assert _post(client, "/launches", BODY).status_code == 202  # a start reads the newest version at once

@@ -211,3 +211,45 @@ def test_a_profile_past_what_parameter_store_holds_is_refused_before_anything_is
     ):
         push_profile(aws("ssm"), big)
     assert len(history(aws("ssm"), "production")) == before
+
+
+def _store_by_hand(aws: Any, environment: str, value: str) -> int:
+    """A version written around `launchctl profile push` (the console, a script): whatever it says."""
+    answer = aws("ssm").put_parameter(
+        Name=profile_store.parameter_name(environment), Value=value, Type="String", Overwrite=True
+    )
+    return int(answer["Version"])
+
+
+def test_a_bad_version_in_the_history_does_not_stop_the_push_that_mends_it(
+    aws: Any, tmp_path: Any, capsys: Any
+) -> None:
+    """A version that is not JSON blocked push, show and diff (each parsed the whole history): the push
+    stores and confirms the next version, show and diff say the bad one is bad, the history lists it."""
+    bad = _store_by_hand(aws, "local", '{"name": "local", cut short')
+    path = _file(tmp_path, _with_threshold(example_profile("local"), 750))
+    assert cli.main(["profile", "diff", *API, "--env", "local", path]) == cli.EXIT_ERROR
+    assert f"local version {bad} is not a valid profile" in capsys.readouterr().out
+    assert cli.main(["profile", "show", *API, "--env", "local"]) == cli.EXIT_ERROR
+    assert f"# local version {bad} is not a valid profile: " in capsys.readouterr().out
+    assert cli.main(["profile", "push", *API, "--json", "--env", "local", path]) == cli.EXIT_OK
+    pushed = json.loads(capsys.readouterr().out)
+    assert (pushed["pushed"], pushed["version"]) == (True, bad + 1)
+    assert cli.main(["profile", "show", *API, "--json", "--env", "local", "--history"]) == cli.EXIT_OK
+    listed = json.loads(capsys.readouterr().out)
+    assert [entry["version"] for entry in listed] == [1, bad, bad + 1]
+    assert listed[1]["valid"] is False
+    assert "not valid JSON" in listed[1]["problem"]
+    assert current_profile("local", fresh=True).profile.bake.p95_latency_threshold_ms == 750
+
+
+def test_every_invalid_version_is_named_even_another_environments_profile_stored_under_this_name(aws: Any) -> None:
+    version = _store_by_hand(aws, "local", example_profile("staging").model_dump_json())
+    with pytest.raises(ProfileError, match=rf"version {version}: name: 'staging' must be 'local'"):
+        current_profile("local", fresh=True)
+
+
+def test_one_environments_bad_profile_leaves_the_others_readable(aws: Any) -> None:
+    _store_by_hand(aws, "staging", "not json")
+    assert known_environments() == ["local", "production"]
+    assert current_profile("local").profile == example_profile("local")
