@@ -538,13 +538,14 @@ def execution_ended(event: Any) -> None:
     """Ends, and pages about, a launch whose execution ended before its finish wrote the end."""
     from pydantic import ValidationError
 
-    from chalicelib.executions import ExecutionEnded
+    from chalicelib.executions import ExecutionEnded, confirmed
     from chalicelib.executions import execution_ended as end
 
     begin_invocation()
     with traced("execution_ended"):
+        envelope = event.to_dict()
         try:
-            ended = ExecutionEnded.model_validate(event.to_dict().get("detail", {}))
+            ended = ExecutionEnded.model_validate(envelope.get("detail", {}))
         except ValidationError:
             logger.warning("not an execution's end the rule asks for: ignored")
             return
@@ -552,6 +553,17 @@ def execution_ended(event: Any) -> None:
         from chalicelib.stages.table import launch_page_link
 
         settings = _settings()
+        told = confirmed(
+            ended,
+            str(envelope.get("account")),
+            str(envelope.get("region")),
+            settings.state_machine_arn,
+            _aws("stepfunctions"),
+        )
+        if told is None:
+            logger.warning("an execution's end not confirmed by Step Functions, or not this controller's: ignored")
+            return
+        ended = told
         page = launch_page_link(settings, _aws, ended.name)
         end(launch_store(), _aws("sns"), settings.notifications_topic_arn, ended, settings.paging_topic_arn, page)
 

@@ -23,6 +23,28 @@ class ExecutionEnded(BaseModel):
     cause: str | None = None
 
 
+# What an execution ends as without its finish, as DescribeExecution says it.
+UNFINISHED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def confirmed(ended: ExecutionEnded, account: str, region: str, machine_arn: str, sfn: Any) -> ExecutionEnded | None:
+    """The end as Step Functions itself tells it, for an event from this controller's own account and region
+    about an execution of its own state machine; None for any other (anyone may put an event with any detail
+    on a bus that takes it: the event names an execution, the controller asks Step Functions how it is)."""
+    parts = machine_arn.split(":")
+    if len(parts) != 7 or (account, region) != (parts[4], parts[3]):
+        return None
+    own = f"arn:{parts[1]}:states:{parts[3]}:{parts[4]}:execution:{parts[6]}:"
+    if not ended.execution_arn.startswith(own):
+        return None
+    described = sfn.describe_execution(executionArn=ended.execution_arn)
+    if described["status"] not in UNFINISHED_STATUSES:
+        return None  # still running, or it succeeded: its finish wrote the launch's end, or will
+    return ended.model_copy(
+        update={"status": described["status"], "error": described.get("error"), "cause": described.get("cause")}
+    )
+
+
 def execution_ended(
     store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded, paging: str = "", page: str = ""
 ) -> bool:

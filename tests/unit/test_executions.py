@@ -66,3 +66,64 @@ def test_a_launch_the_finish_ended_or_another_execution_is_left_alone(store: Any
     assert execution_ended(store, topic, "arn:topic", _ended(running)) is True
     assert execution_ended(store, topic, "arn:topic", _ended(running)) is False  # the event again
     assert len(topic.published) == 1
+
+
+def _machine_and_execution(aws: Any, launch: Launch) -> tuple[str, str]:
+    """This controller's state machine (moto runs none of it: an execution stays RUNNING until stopped)."""
+    import json
+
+    machine = aws("stepfunctions").create_state_machine(
+        name="launch-controller-launch",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    execution = aws("stepfunctions").start_execution(stateMachineArn=machine, name=launch.launch_id)["executionArn"]
+    return machine, execution
+
+
+def _status_change(execution: str, launch: Launch, account: str = "123456789012", region: str = "us-east-1") -> dict:
+    import json
+    from pathlib import Path
+
+    event = json.loads((Path(__file__).parents[1] / "fixtures/events/states-execution-failed.json").read_text())
+    event |= {"account": account, "region": region, "resources": [execution]}
+    event["detail"] |= {"executionArn": execution, "name": launch.launch_id, "status": "FAILED"}
+    return dict(event)
+
+
+def test_an_execution_end_is_acted_on_only_as_step_functions_itself_tells_it(
+    aws: Any, store: Any, launch: Launch, monkeypatch: Any
+) -> None:
+    """EventBridge invokes execution_ended with whatever was put on the bus: an event from another account,
+    or one saying FAILED for an execution still RUNNING, ended a waiting launch and released its lock. The
+    function asks Step Functions, and acts only on an execution of its own machine that has ended."""
+    import copy
+
+    from chalice.test import Client
+
+    import app
+    from chalicelib.settings import settings
+
+    machine, execution = _machine_and_execution(aws, launch)
+    monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)
+    settings.cache_clear()
+    monkeypatch.setattr(app, "launch_store", lambda: store)
+    store.acquire_lock("local", launch.launch_id, 3600)
+    store.set_execution(launch.launch_id, execution)
+    move_to(store, launch.launch_id, LaunchStatus.AWAITING_APPROVAL)
+    forged = [
+        _status_change(execution, launch, account="999988887777"),  # another account's bus
+        _status_change(execution, launch, region="eu-west-1"),
+        _status_change(execution.replace("launch-controller-launch", "someone-elses"), launch),
+        _status_change(execution, launch),  # this machine's, but the execution is still RUNNING
+    ]
+    with Client(app.app) as client:
+        for event in forged:
+            client.lambda_.invoke("execution_ended", copy.deepcopy(event))
+        assert store.get_launch(launch.launch_id).status == LaunchStatus.AWAITING_APPROVAL
+        assert store.lock_holder("local") == launch.launch_id
+        aws("stepfunctions").stop_execution(executionArn=execution, error="Stopped", cause="by hand")
+        client.lambda_.invoke("execution_ended", _status_change(execution, launch))
+    ended = store.get_launch(launch.launch_id)
+    assert (ended.status, ended.error["error"]) == (LaunchStatus.FAILED, "ExecutionAborted")  # as Step Functions says
+    assert store.lock_holder("local") is None
