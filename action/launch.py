@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -111,7 +112,12 @@ class GitHubDeployment:
     def set(self, state: str, description: str) -> None:
         if self._id is None or state == self.state:
             return
-        body = {"state": state, "log_url": self._log_url, "description": description[:140], "auto_inactive": True}
+        body = {
+            "state": state,
+            "log_url": self._log_url,
+            "description": _inert(description, 140),
+            "auto_inactive": True,
+        }
         if self._site:
             body["environment_url"] = self._site
         try:
@@ -119,6 +125,19 @@ class GitHubDeployment:
             self.state = state
         except (OSError, ValueError) as exc:
             print(f"::warning::the GitHub deployment's status could not be set to {state}: {exc}", flush=True)
+
+
+# The action runs on the job's runner with the standard library alone, so it carries its own copy of
+# chalicelib.caller_text.plain: no control characters (a newline would start a workflow command), no marks that
+# reorder text, one line, cut to the output's length (tests/unit/test_caller_text.py holds the two alike).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_BREAKS = re.compile(r"[\r\n\t\u2028\u2029\x85]+")
+_STEERING = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def _inert(text: str, limit: int) -> str:
+    cleaned = _CONTROLS.sub("", _LINE_BREAKS.sub(" ", _STEERING.sub("", text))).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: max(0, limit - 1)].rstrip() + "…"
 
 
 def _input(name: str, default: str | None = None) -> str:
@@ -299,7 +318,8 @@ def main() -> int:
         print(f"::error::launch {launch_id} is still {launch['status']} after the timeout; it goes on", flush=True)
         return 1
     cause = (launch.get("error") or {}).get("cause", "")
-    print(f"::error::launch {launch_id} ended {launch['status']}: {cause}", flush=True)
+    # A cause may carry a caller's words: one line, so it cannot start a workflow command of its own.
+    print(f"::error::launch {launch_id} ended {launch['status']}: {_inert(cause, 1000)}", flush=True)
     return 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,6 +19,7 @@ from chalicelib.approvals import (
     SeparationOfDuties,
     decide,
 )
+from chalicelib.caller_text import for_html
 from chalicelib.links import (
     ExpiredLink,
     ForgedLink,
@@ -51,7 +51,7 @@ def _template() -> Template:
 
 
 def _page(status: int, title: str, body: str, headers: dict[str, str] | None = None) -> Page:
-    page = _template().substitute(title=html.escape(title), body=body)
+    page = _template().substitute(title=for_html(title), body=body)
     # Nothing here may be cached, framed, or leak the link in a Referer to another site.
     base = {
         "Content-Type": "text/html; charset=utf-8",
@@ -64,7 +64,7 @@ def _page(status: int, title: str, body: str, headers: dict[str, str] | None = N
 
 
 def _notice(status: int, title: str, message: str, tone: str = "bad") -> Page:
-    return _page(status, title, f'<p class="notice {tone}">{html.escape(message)}</p>')
+    return _page(status, title, f'<p class="notice {tone}">{for_html(message)}</p>')
 
 
 class _Refusal(Exception):
@@ -125,7 +125,7 @@ def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> st
         ("You are", holder.approver),
         ("Open until", f"{request.expires_at:%Y-%m-%d %H:%M} UTC"),
     ]
-    return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows) + "</dl>"
+    return "<dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{for_html(v)}</dd>" for k, v in rows) + "</dl>"
 
 
 def cookie_name(approval_id: str) -> str:
@@ -145,13 +145,13 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path
     attestations = profile_of(launch).approvals.attestations
     nonce = new_form_nonce()
     boxes = "".join(
-        f'<label><input type="checkbox" name="attest" value="{html.escape(a.id)}"> {html.escape(a.text)}</label>'
+        f'<label><input type="checkbox" name="attest" value="{for_html(a.id)}"> {for_html(a.text)}</label>'
         for a in attestations
     )
     form = (
         # Relative to /<base>/approve/<id>: the same URL, whatever the base path.
-        f'<form method="post" action="{html.escape(approval_id)}">'
-        f'<input type="hidden" name="token" value="{html.escape(token)}">'
+        f'<form method="post" action="{for_html(approval_id)}">'
+        f'<input type="hidden" name="token" value="{for_html(token)}">'
         f'<input type="hidden" name="form_token" value="{form_token(key, approval_id, nonce)}">'
         f"<fieldset><legend>Before approving, confirm</legend>{boxes}</fieldset>"
         '<label for="comment">Comment (required to reject)</label><textarea id="comment" name="comment"></textarea>'

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.answers import DecisionAnswer
+from chalicelib.caller_text import for_email, for_email_subject
 from chalicelib.links import sign, view_link
 from chalicelib.models import Approval, ApprovalRequest, Caller, DecisionRequest, Launch, LaunchStatus, Stage
 from chalicelib.profiles import EnvironmentProfile, load_profile, profile_of
@@ -66,15 +67,16 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
     ]
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
     tests = _release_tests(checks)
+    requester = for_email(launch.requested_by, 200)  # a session's name is the caller's to choose
     return "\n".join(
         [
-            f"{launch.requested_by} asks you to sign off, as {request.role}, the launch of {asked.version} "
+            f"{requester} asks you to sign off, as {request.role}, the launch of {asked.version} "
             f"into {asked.environment}.",
             "",
             f"Launch:       {launch.launch_id}",
             f"Environment:  {asked.environment}",
             f"Version:      {asked.version} (commit {asked.git_sha})",
-            f"Requested by: {launch.requested_by}",
+            f"Requested by: {requester}",
             f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
             *(["The release's checks on its commit:", *tests] if tests else []),
             *(["Preflight items that did not pass:", *attention] if attention else []),
@@ -143,9 +145,9 @@ def request_approvals(
             try:
                 message_id = sns.publish(
                     TopicArn=topic_arn,
-                    Subject=f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"[
-                        :100
-                    ],
+                    Subject=for_email_subject(
+                        f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"
+                    ),
                     Message=_email(launch, request, profile, link, view_link(key, api_url, launch.launch_id)),
                     # Each approver's subscription filters on this attribute: nobody receives another's link.
                     MessageAttributes={

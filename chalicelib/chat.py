@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from chalicelib.caller_text import for_chat, for_email_subject
+
 if TYPE_CHECKING:
     from chalicelib.models import Launch
     from chalicelib.profiles import EnvironmentProfile
@@ -85,7 +87,7 @@ def started(launch: Launch) -> ChatNotification:
         launch,
         "started",
         f":rocket: [{request.environment}] launch of {request.version} started",
-        f"*{launch.requested_by}* is launching `{request.version}` (`{request.git_sha[:12]}`) to "
+        f"*{for_chat(launch.requested_by, 200)}* is launching `{request.version}` (`{request.git_sha[:12]}`) to "
         f"*{request.environment}*. Launch `{launch.launch_id}`.",
         status=str(launch.status),
     )
@@ -142,7 +144,8 @@ def ended(
         title = f"{icon} [{request.environment}] {what} of {request.version} {status}"
     description = f"Launch `{launch.launch_id}` ended *{status}*."
     if cause:
-        description += f"\nCause: {error_name + ': ' if error_name else ''}{cause}"
+        # A cause may be a caller's words (an abort's reason, a rejection's comment): inert in the channel.
+        description += f"\nCause: {error_name + ': ' if error_name else ''}{for_chat(cause)}"
     if launch.changes:
         description += f"\nChanged: {', '.join(launch.changes)}."
     description += _page_line(page)
@@ -151,10 +154,10 @@ def ended(
         "ended",
         title,
         description,
-        next_steps=manual_steps if urgent else [],
+        next_steps=[for_chat(step) for step in manual_steps] if urgent else [],
         status=status,
         error=error_name or "",
-        cause=cause,
+        cause=for_chat(cause),
         severity="page" if urgent else "info",
     )
 
@@ -169,7 +172,7 @@ def publish(sns: Any, topic_arn: str, note: ChatNotification) -> None:
     context = note.metadata.additionalContext
     sns.publish(
         TopicArn=topic_arn,
-        Subject=note.content.title.split(" ", 1)[1][:100],  # email subscribers' subject: no emoji code
+        Subject=for_email_subject(note.content.title.split(" ", 1)[1]),  # email subscribers': no emoji code
         Message=note.model_dump_json(),
         MessageAttributes={
             name: {"DataType": "String", "StringValue": context[key]}

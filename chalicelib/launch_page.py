@@ -6,12 +6,12 @@ launch runs."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import datetime
 from typing import Any
 
 from chalicelib.approval_page import Page
+from chalicelib.caller_text import for_html
 from chalicelib.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.models import LAUNCH_ID_PATTERN, Approval, Launch, LaunchStatus, Stage, TimelineEvent
 from chalicelib.profiles import profile_of
@@ -65,14 +65,14 @@ def _document(title: str, body: str, status: int = 200, refresh: bool = False) -
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
-        f"{meta}<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
+        f"{meta}<title>{for_html(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
     )
     return Page(status, text, dict(HEADERS))
 
 
 def refused(status: int, title: str, message: str) -> Page:
     """Every answer of the view routes that is not a page: the same headers."""
-    return _document(title, f"<h1>{html.escape(title)}</h1><p class='notice'>{html.escape(message)}</p>", status)
+    return _document(title, f"<h1>{for_html(title)}</h1><p class='notice'>{for_html(message)}</p>", status)
 
 
 def _checked(key: bytes, subject: str, token: str) -> int:
@@ -116,9 +116,9 @@ def list_page(store: LaunchStore, environment: str, token: str, key: bytes, base
         view = sign_view(key, f"launch:{launch.launch_id}", expires)
         href = f"{base_path}/view/launches/{launch.launch_id}?token={view}"
         rows.append(
-            f"<tr><td><a href='{html.escape(href)}'>{html.escape(launch.launch_id)}</a></td>"
-            f"<td>{html.escape(launch.request.version)}</td><td>{_badge(launch.status)}</td>"
-            f"<td>{launch.created_at:%Y-%m-%d %H:%M} UTC</td><td>{html.escape(launch.requested_by)}</td></tr>"
+            f"<tr><td><a href='{for_html(href)}'>{for_html(launch.launch_id)}</a></td>"
+            f"<td>{for_html(launch.request.version)}</td><td>{_badge(launch.status)}</td>"
+            f"<td>{launch.created_at:%Y-%m-%d %H:%M} UTC</td><td>{for_html(launch.requested_by)}</td></tr>"
         )
     table = (
         "<table><tr><th>Launch</th><th>Version</th><th>Status</th><th>Started</th><th>By</th></tr>"
@@ -129,7 +129,7 @@ def list_page(store: LaunchStore, environment: str, token: str, key: bytes, base
     )
     running = any(not launch.status.is_final for launch in launches)
     title = f"Launches in {environment}"
-    return _document(title, f"<h1>{html.escape(title)}</h1>{table}", refresh=running)
+    return _document(title, f"<h1>{for_html(title)}</h1>{table}", refresh=running)
 
 
 def _badge(status: LaunchStatus | str) -> str:
@@ -143,7 +143,7 @@ def _badge(status: LaunchStatus | str) -> str:
         if status in {LaunchStatus.ROLLED_BACK, LaunchStatus.ABORTED}
         else "bad"
     )
-    return f"<span class='badge {tone}'>{html.escape(str(status))}</span>"
+    return f"<span class='badge {tone}'>{for_html(str(status))}</span>"
 
 
 def _seconds(value: float) -> str:
@@ -156,17 +156,17 @@ def render_launch(launch: Launch, approvals: list[Approval], timeline: list[Time
     ended = launch.status.is_final
     moment = launch.updated_at if ended else now
     header = (
-        f"<h1>{html.escape(request.version)} into {html.escape(request.environment)} {_badge(launch.status)}</h1>"
-        f"<p class='meta'>Launch {html.escape(launch.launch_id)} · commit {html.escape(request.git_sha)} · "
-        f"by {html.escape(launch.requested_by)} · started {launch.created_at:%Y-%m-%d %H:%M:%S} UTC · "
+        f"<h1>{for_html(request.version)} into {for_html(request.environment)} {_badge(launch.status)}</h1>"
+        f"<p class='meta'>Launch {for_html(launch.launch_id)} · commit {for_html(request.git_sha)} · "
+        f"by {for_html(launch.requested_by)} · started {launch.created_at:%Y-%m-%d %H:%M:%S} UTC · "
         f"{'took' if ended else 'running for'} {_seconds((moment - launch.created_at).total_seconds())}"
         + ("" if ended else f" · this page refreshes every {REFRESH_SECONDS} s")
         + "</p>"
     )
     if launch.error:
         header += (
-            f"<p class='notice'><strong>{html.escape(launch.error.get('error', ''))}</strong>: "
-            f"{html.escape(launch.error.get('cause', ''))}</p>"
+            f"<p class='notice'><strong>{for_html(launch.error.get('error', ''))}</strong>: "
+            f"{for_html(launch.error.get('cause', ''))}</p>"
         )
     sections = [
         header,
@@ -196,7 +196,7 @@ def _checklist(launch: Launch, timeline: list[TimelineEvent], moment: datetime) 
         else:
             state = "<span class='badge idle'>not reached</span>"
         duration = _seconds(took[name]) if name in took else ""
-        rows.append(f"<tr><td>{html.escape(label)}</td><td>{state}</td><td>{duration}</td></tr>")
+        rows.append(f"<tr><td>{for_html(label)}</td><td>{state}</td><td>{duration}</td></tr>")
     return "<h2>Checklist</h2><table><tr><th>Stage</th><th>State</th><th>Took</th></tr>" + "".join(rows) + "</table>"
 
 
@@ -208,15 +208,14 @@ def _approvals(launch: Launch, approvals: list[Approval]) -> str:
         approval = decided.get(role)
         if approval is None:
             rows.append(
-                f"<tr><td>{html.escape(role)}</td><td><span class='badge idle'>waiting</span></td>"
-                "<td></td><td></td></tr>"
+                f"<tr><td>{for_html(role)}</td><td><span class='badge idle'>waiting</span></td><td></td><td></td></tr>"
             )
             continue
         tone = "ok" if approval.decision == "approved" else "bad"
         rows.append(
-            f"<tr><td>{html.escape(role)}</td><td><span class='badge {tone}'>{approval.decision}</span></td>"
-            f"<td>{html.escape(approval.approver)} ({approval.via})<br><span class='meta'>"
-            f"{approval.decided_at:%Y-%m-%d %H:%M} UTC</span></td><td>{html.escape(approval.comment)}</td></tr>"
+            f"<tr><td>{for_html(role)}</td><td><span class='badge {tone}'>{approval.decision}</span></td>"
+            f"<td>{for_html(approval.approver)} ({approval.via})<br><span class='meta'>"
+            f"{approval.decided_at:%Y-%m-%d %H:%M} UTC</span></td><td>{for_html(approval.comment)}</td></tr>"
         )
     return (
         "<h2>Sign-off</h2><table><tr><th>Role</th><th>Decision</th><th>Who, when</th><th>Comment</th></tr>"
@@ -231,13 +230,13 @@ def _preflight(launch: Launch) -> str:
         return ""
     tones = {"pass": "ok", "fail": "bad", "warn": "warn", "skipped": "idle"}
     rows = "".join(
-        f"<tr><td>{html.escape(check.section)}</td><td>{html.escape(check.title)}</td>"
-        f"<td><span class='badge {tones.get(str(check.result), 'idle')}'>{html.escape(str(check.result))}</span></td>"
-        f"<td>{html.escape(check.severity)}</td><td class='meta'>{html.escape(check.resource)}</td></tr>"
+        f"<tr><td>{for_html(check.section)}</td><td>{for_html(check.title)}</td>"
+        f"<td><span class='badge {tones.get(str(check.result), 'idle')}'>{for_html(str(check.result))}</span></td>"
+        f"<td>{for_html(check.severity)}</td><td class='meta'>{for_html(check.resource)}</td></tr>"
         for check in report.checks
     )
     return (
-        f"<h2>Preflight</h2><p>{html.escape(report.summary)}</p>"
+        f"<h2>Preflight</h2><p>{for_html(report.summary)}</p>"
         "<table><tr><th>Section</th><th>Check</th><th>Result</th><th>Severity</th><th>Resource</th></tr>"
         + rows
         + "</table>"
@@ -268,7 +267,7 @@ def _bake(launch: Launch) -> str:
     return (
         f"<h2>Bake <span class='badge {verdict}'>{bake.verdict}</span></h2>"
         f"<p class='meta'>Figures read at each checkpoint ({', '.join(c.label for c in points) or 'none yet'}); "
-        f"alarms firing at the last look: {html.escape(alarms)}. Dashed: the profile's threshold.</p>"
+        f"alarms firing at the last look: {for_html(alarms)}. Dashed: the profile's threshold.</p>"
         f"<div class='charts'>{''.join(charts)}</div>"
     )
 
@@ -291,8 +290,8 @@ def _chart(
         return height - pad - (height - 2 * pad) * v / top
 
     parts = [
-        f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{html.escape(title)}'>",
-        f"<text x='{pad}' y='16' font-size='12' font-weight='600'>{html.escape(title)}</text>",
+        f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{for_html(title)}'>",
+        f"<text x='{pad}' y='16' font-size='12' font-weight='600'>{for_html(title)}</text>",
         f"<line x1='{pad}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#9aa4b2'/>",
         f"<text x='{pad}' y='{height - 8}' font-size='10' fill='#57606a'>0</text>",
         f"<text x='{width - pad}' y='{height - 8}' font-size='10' fill='#57606a' "
@@ -310,7 +309,7 @@ def _chart(
             f"<line x1='{x(point.offset_seconds):.1f}' y1='{pad}' x2='{x(point.offset_seconds):.1f}' "
             f"y2='{height - pad}' stroke='#d0d7de' stroke-dasharray='2 2'/>"
             f"<text x='{x(point.offset_seconds):.1f}' y='{pad - 4}' font-size='9' fill='#57606a' "
-            f"text-anchor='middle'>{html.escape(point.label)}</text>"
+            f"text-anchor='middle'>{for_html(point.label)}</text>"
         )
     if scaled:
         path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in scaled)
@@ -334,12 +333,12 @@ def _rollback(launch: Launch) -> str:
     if rollback is None:
         return ""
     rows = "".join(
-        f"<tr><td>{html.escape(change)}</td><td><span class='badge {'ok' if undone.settled else 'bad'}'>"
+        f"<tr><td>{for_html(change)}</td><td><span class='badge {'ok' if undone.settled else 'bad'}'>"
         f"{'undone' if undone.settled else 'not undone'}</span></td>"
-        f"<td>{html.escape(_undone_detail(undone.model_dump(exclude_none=True)))}</td></tr>"
+        f"<td>{for_html(_undone_detail(undone.model_dump(exclude_none=True)))}</td></tr>"
         for change, undone in rollback.undone.items()
     )
-    left = "".join(f"<li>{html.escape(item)}</li>" for item in rollback.left)
+    left = "".join(f"<li>{for_html(item)}</li>" for item in rollback.left)
     return (
         "<h2>Rollback</h2><table><tr><th>Change</th><th>State</th><th>What was done</th></tr>"
         + rows
@@ -354,8 +353,8 @@ def _undone_detail(fields: dict[str, Any]) -> str:
 
 def _timeline(timeline: list[TimelineEvent]) -> str:
     rows = "".join(
-        f"<tr><td class='meta'>{event.at:%H:%M:%S}</td><td>{html.escape(str(event.stage or ''))}</td>"
-        f"<td>{html.escape(event.message)}</td></tr>"
+        f"<tr><td class='meta'>{event.at:%H:%M:%S}</td><td>{for_html(str(event.stage or ''))}</td>"
+        f"<td>{for_html(event.message)}</td></tr>"
         for event in timeline[-60:]
     )
     return "<h2>Timeline</h2><table><tr><th>At (UTC)</th><th>Stage</th><th>What happened</th></tr>" + rows + "</table>"

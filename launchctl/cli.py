@@ -44,7 +44,11 @@ _STATUS_EXIT = {
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)
+    """JSON for scripts; for a person, the text with nothing in it that could steer their terminal (a reason
+    or a comment is someone else's words)."""
+    from chalicelib.caller_text import for_terminal
+
+    print(json.dumps(data, indent=2) if args.json else for_terminal(text, limit=100_000))
 
 
 def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:

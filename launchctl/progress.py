@@ -6,6 +6,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from chalicelib.caller_text import for_terminal
+
 STAGES = [
     ("preflight", "preflight checks"),
     ("approvals", "sign-off"),
@@ -80,8 +82,8 @@ class LiveDisplay:
         if self.drawn:
             self.out.write(f"\x1b[{self.drawn}F\x1b[J")
         for line in new_events:
-            self.out.write(line + "\n")
-        block = render(launch)
+            self.out.write(line + "\n")  # made by format_event, inert already
+        block = [for_terminal(line) for line in render(launch)]  # a cause may carry someone's words
         self.out.write("\n".join(block) + "\n")
         self.out.flush()
         self.drawn = len(block)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -191,10 +192,20 @@ def test_an_abort_at_the_gate_ends_the_launch_aborted_with_nothing_changed(stack
     before = snapshot(stack)
     launch_id = start(stack, api, next_version())
     wait(api, launch_id, lambda item: item["status"] == "AWAITING_APPROVAL")
-    api.abort(launch_id, "wrong artifact attached")
+    # A reason that would speak in the team's channel and on the page if it were shown as written.
+    reason = "wrong artifact attached <!channel> <@U024BE7LH> <https://evil.example|click here> <b>bold</b>"
+    api.abort(launch_id, reason)
     launch = wait(api, launch_id)
     assert launch["status"] == "ABORTED", launch["timeline"]
-    assert "wrong artifact attached" in launch["error"]["cause"]
+    assert reason in launch["error"]["cause"]  # recorded as the caller wrote it: the record is the audit
+    [ended] = stack.notifications(launch_id, "ended")
+    told = ended["description"] + " ".join(ended["manual_steps"]) + ended["cause"]
+    assert "wrong artifact attached" in told
+    assert not any(live in told for live in ("<!channel>", "<@U024BE7LH>", "<https://", "<b>")), told
+    with urllib.request.urlopen(api.view_link(launch_id)["url"], timeout=10) as answer:  # the launch page
+        page = answer.read().decode()
+    assert "wrong artifact attached &lt;!channel&gt;" in page
+    assert "<b>bold</b>" not in page
     assert {request["state"] for request in launch["approval_requests"]} == {"closed"}
     assert snapshot(stack) == before
     assert lock_holder() is None

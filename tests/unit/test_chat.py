@@ -47,7 +47,8 @@ def test_each_kind_of_message_is_chatbots_custom_notification_in_the_launchs_thr
     asked = notes[1].content.description
     assert all(email in asked for emails in unit_profile("local").approvals.approvers.values() for email in emails)
     assert "error_rate 0.0" in notes[2].content.description
-    assert "error rate 2% > 0.1%" in notes[3].content.description
+    # As Slack and Teams read it (entities for & < >): "error rate 2% > 0.1%".
+    assert "error rate 2% &gt; 0.1%" in notes[3].content.description
 
 
 def test_a_failed_rollback_is_told_to_the_channel_and_pages_with_the_steps_left(aws: Any, launch: Launch) -> None:
@@ -67,7 +68,8 @@ def test_a_failed_rollback_is_told_to_the_channel_and_pages_with_the_steps_left(
     [(_, paged, _, _, _)] = _sent(paging)
     assert told == paged
     body = chat.read(told)
-    assert (body["status"], body["severity"], body["manual_steps"]) == ("ROLLBACK_FAILED", "page", steps)
+    shown = [step.replace("<", "&lt;").replace(">", "&gt;") for step in steps]  # what the channel reads as <>
+    assert (body["status"], body["severity"], body["manual_steps"]) == ("ROLLBACK_FAILED", "page", shown)
     assert subject.startswith("[local] ACTION NEEDED: rollback of")
     assert attributes["severity"]["Value"] == "page"
 
