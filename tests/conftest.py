@@ -411,22 +411,28 @@ class People:
         self.aws = aws
         self.issuer = issuer
         self._sts_endpoint = sts_endpoint
-        self._keys: dict[str, tuple[str, str]] = {}
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def iam_token(self, person: str) -> Any:
+    def iam_token(self, person: str, account: str = UNIT_ACCOUNT) -> Any:
+        """An IAM token of the IAM user named `person` in `account` (another account's: made in moto's IAM
+        there, as that account's administrator would)."""
         import boto3
 
         from chalicelib.settings import settings
         from launchctl.credentials import IamToken
+        from launchctl.local import moto_fixes
 
         endpoint = self._sts_endpoint()
         os.environ["STS_ENDPOINT_URL"] = endpoint
         settings.cache_clear()
-        if person not in self._keys:
-            self.aws("iam").create_user(UserName=person)
-            key = self.aws("iam").create_access_key(UserName=person)["AccessKey"]
-            self._keys[person] = (key["AccessKeyId"], key["SecretAccessKey"])
-        key_id, secret = self._keys[person]
+        if (person, account) not in self._keys:
+            if account == UNIT_ACCOUNT:
+                self.aws("iam").create_user(UserName=person)
+                key = self.aws("iam").create_access_key(UserName=person)["AccessKey"]
+                self._keys[(person, account)] = (key["AccessKeyId"], key["SecretAccessKey"])
+            else:
+                self._keys[(person, account)] = moto_fixes.operator_keys(account, name=person)
+        key_id, secret = self._keys[(person, account)]
         session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION)
         return IamToken(session, "launch-controller", endpoint)
 

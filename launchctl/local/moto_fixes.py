@@ -569,18 +569,20 @@ def _presigned_caller_identity() -> None:
 
     original_identity = TokenResponse.get_caller_identity
 
-    def secret_of(backend: Any, access_key_id: str) -> str | None:
+    def holder_of(partition: str, access_key_id: str) -> tuple[str, str] | None:
+        """(the key's account, its secret), whichever account holds it: an assumed role's session keys live in
+        the role's account, a user's in the user's; STS answers for every account."""
         from moto.sts.models import sts_backends
 
-        # An assumed role's keys live in the role's account (sessions of another account's roles too).
         for account in list(sts_backends):
-            role = sts_backends[account][backend.partition].get_assumed_role_from_access_key(access_key_id)
+            role = sts_backends[account][partition].get_assumed_role_from_access_key(access_key_id)
             if role:
-                return str(role.secret_access_key)
-        user = iam_backends[backend.account_id][backend.partition].get_user_from_access_key_id(access_key_id)
-        for key in getattr(user, "access_keys", []):
-            if key.access_key_id == access_key_id:
-                return str(key.secret_access_key)
+                return str(account), str(role.secret_access_key)
+        for account in list(iam_backends):
+            user = iam_backends[account][partition].get_user_from_access_key_id(access_key_id)
+            for key in getattr(user, "access_keys", []):
+                if key.access_key_id == access_key_id:
+                    return str(account), str(key.secret_access_key)
         return None
 
     def get_caller_identity(self: Any) -> Any:
@@ -591,9 +593,10 @@ def _presigned_caller_identity() -> None:
                 raise STSClientError("MissingAuthenticationToken", "Request is missing Authentication Token")
             return original_identity(self)
         access_key_id, _day, region, service, _ = query["X-Amz-Credential"].split("/")
-        secret = secret_of(self.backend, access_key_id)
-        if secret is None:
+        holder = holder_of(self.partition, access_key_id)
+        if holder is None:
             raise STSClientError("InvalidClientTokenId", "The security token included in the request is invalid.")
+        account, secret = holder
         signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         if signed_at + timedelta(seconds=int(query["X-Amz-Expires"])) < datetime.now(UTC):
             raise STSClientError("ExpiredToken", "Request has expired.")
@@ -608,6 +611,7 @@ def _presigned_caller_identity() -> None:
         if expected != query["X-Amz-Signature"]:
             raise STSClientError("SignatureDoesNotMatch", "The request signature we calculated does not match.")
         self.headers = {**dict(self.headers), "Authorization": f"AWS4-HMAC-SHA256 Credential={access_key_id}/"}
+        self.current_account = account  # STS answers with the key's own account, whichever it is
         return original_identity(self)
 
     TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]

@@ -267,3 +267,26 @@ def test_the_local_sts_refuses_an_unsigned_get_caller_identity(sts_endpoint: str
         urllib.request.urlopen(f"{sts_endpoint}/?Action=GetCallerIdentity&Version=2011-06-15", timeout=5)
     assert 400 <= refused.value.code < 500
     assert b"MissingAuthenticationToken" in refused.value.read()
+
+
+def test_a_user_of_another_account_named_after_an_approver_is_known_for_who_it_is_and_refused(
+    client: Any, store: Any, aws: Any, directory: EnvironmentProfile
+) -> None:
+    """Over HTTP, as the API asks STS: an IAM user of another account is identified (its own account's ARN,
+    not a refusal of its token) and is no person of the directory, which binds users by their whole ARN."""
+    launch_id = _at_the_gate(client, store, aws, directory)
+    elsewhere = client.with_credential(client._people.iam_token(PAT, account=OTHER_ACCOUNT))
+    decided = _decide(elsewhere, launch_id, "product_manager")
+    assert decided.status_code == 403, decided.json_body
+    assert f"arn:aws:iam::{OTHER_ACCOUNT}:user/{PAT}" in decided.json_body["error"]["message"]
+    assert store.approvals(launch_id) == []
+
+
+def test_a_session_of_another_accounts_role_is_identified_as_that_account_over_http(
+    client: Any, store: Any, aws: Any, directory: EnvironmentProfile
+) -> None:
+    """The local STS answered such a session as `user/moto` of the default account: now as AWS does."""
+    impostor = client.as_role_session(f"arn:aws:iam::{OTHER_ACCOUNT}:role/Anything", PAT)
+    refused = impostor.http.get("/launches")
+    assert refused.status_code == 403
+    assert f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/Anything/{PAT}" in refused.json_body["error"]["message"]
