@@ -64,7 +64,8 @@ def _client(service: str, region: str | None) -> Any:
 # What CloudFront uses lives in us-east-1 wherever the controller and the environment are: its certificates
 # (ACM) and its web ACLs (WAF's CLOUDFRONT scope, which WAF answers in us-east-1 only). A client of those is
 # asked for as "acm@cloudfront" or "wafv2@cloudfront"; "acm" and "wafv2" are the environment's region's (an
-# ALB's certificate and web ACL).
+# ALB's certificate and web ACL). "<service>@controller" is the controller's own account's, among an
+# environment's clients.
 CLOUDFRONT_REGION = "us-east-1"
 
 
@@ -73,8 +74,8 @@ def placed(service: str) -> tuple[str, str | None]:
     name, _, place = service.partition("@")
     if place == "cloudfront":
         return name, CLOUDFRONT_REGION
-    if place:
-        raise ValueError(f"{service}: no place {place!r} (only @cloudfront)")
+    if place not in {"", "controller"}:
+        raise ValueError(f"{service}: no place {place!r} (@cloudfront, @controller)")
     return name, None
 
 
@@ -93,8 +94,9 @@ def environment_clients(
     session: Session = (role_arn, session_name, tuple(sorted(tags.items())), session_seconds, limit)
 
     def client_for(service: str) -> Any:
-        if service in own:
-            return preflight_client(service)
+        # "<service>@controller": the controller's own account's (a role of the controller's a caller uses).
+        if service in own or service.endswith("@controller"):
+            return preflight_client(service.partition("@")[0])
         return _environment_client(session, *placed(service))
 
     return client_for

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from chalicelib.models import Caller
@@ -300,9 +301,21 @@ def may_launch(caller: Caller, profile: EnvironmentProfile) -> bool:
     return by_environment or by_protected_ref
 
 
+# What only a person, or a workload no person can act as, may do: each starts an execution whose requesters
+# may not approve it.
+STARTING = {"start", "roll back"}
+
+
 def authorise_launch(caller: Caller, profile: EnvironmentProfile, action: str) -> None:
     if not may_launch(caller, profile):
         raise Forbidden(f"{caller.name} may not {action} launches into {profile.name!r} (see the profile's [callers])")
+    refusal = workload_refusal(caller, profile) if action in STARTING else None
+    if refusal:
+        raise Forbidden(
+            f"{caller.name} may not {action} launches into {profile.name!r}: {refusal}. Start as a person (an "
+            "Identity Center session the people directory names), or from a role only AWS services or an OIDC "
+            "identity bound to its subject may assume"
+        )
 
 
 _ASSUMED_ROLE = re.compile(r"arn:aws:sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)")
@@ -332,23 +345,79 @@ def person_of(caller: Caller, profile: EnvironmentProfile) -> str | None:
 
     An IAM user counts by its ARN (account included). A role session counts only for a role whose session
     names an identity provider sets: any other session is a workload, whatever it is named."""
+    return _person_and_why(caller, profile)[0]
+
+
+def _person_and_why(caller: Caller, profile: EnvironmentProfile) -> tuple[str | None, str]:
+    """The person, or why this identity is none (for the refusal's message)."""
     if caller.kind != "iam":
-        return None
+        return None, "a workflow's token is no person's"
     directory = profile.people
     arn = caller.subject
     if _IAM_USER.fullmatch(arn):
-        return next((email for email, person in directory.people.items() if arn in person.iam_users), None)
+        bound = next((email for email, person in directory.people.items() if arn in person.iam_users), None)
+        return bound, "the people directory binds no one to this IAM user"
     session = _ASSUMED_ROLE.fullmatch(arn)
     if session is None or caller.claims.get("Account") != session["account"]:
-        return None
+        return None, "not an IAM user or a role's session"
     role_arn = f"arn:aws:iam::{session['account']}:role/{session['role']}"
-    if not any(_principal_matches(listed, role_arn) for listed in directory.identity_provider_roles):
-        return None
+    listed = [item for item in directory.identity_provider_roles if _principal_matches(item, role_arn)]
+    if not listed:
+        return None, "its role is not one whose sessions an identity provider names (any other session is a workload)"
+    # The name alone proves nothing (anyone who may make a role may name it so, at any path): IAM says
+    # whether the role is where the profile lists it and trusts only the account's Identity Center.
+    refusal = _identity_role_refusal(role_arn, listed, profile)
+    if refusal:
+        return None, refusal
     name = session["session"].lower()
-    return next(
+    bound = next(
         (email for email, person in directory.people.items() if name in {n.lower() for n in person.session_names}),
         None,
     )
+    return bound, "the people directory binds no one to this session's name"
+
+
+def _identity_role_refusal(role_arn: str, listed: list[str], profile: EnvironmentProfile) -> str | None:
+    from chalicelib.roles import RoleUnverifiable, identity_center_refusal, role_facts
+    from chalicelib.wiring import role_reader
+
+    try:
+        facts = role_facts(role_arn, role_reader(profile))
+    except RoleUnverifiable as exc:
+        return f"its role could not be verified: {exc}"
+    except ClientError as exc:
+        return f"its role could not be read with IAM: {exc.response.get('Error', {}).get('Code')}"
+    if not any(_listed_path(item) == facts.path for item in listed):
+        return f"its role {facts.arn} is not at the path the profile lists"
+    return identity_center_refusal(facts)
+
+
+def _listed_path(listed: str) -> str:
+    """The path of a role ARN as a profile lists it (`role/aws-reserved/sso.amazonaws.com/Name_*`)."""
+    role = listed.partition(":role/")[2]
+    return "/" + role.rsplit("/", 1)[0] + "/" if "/" in role else "/"
+
+
+def workload_refusal(caller: Caller, profile: EnvironmentProfile) -> str | None:
+    """Why a role session with no person behind it may not start anything (None: its role is a true
+    workload, one only AWS's services or a bound OIDC identity may assume). A person who may assume a
+    workload's role could start a launch under a session name of their choosing and then approve it."""
+    session = _ASSUMED_ROLE.fullmatch(caller.subject) if caller.kind == "iam" else None
+    if session is None or _person_and_why(caller, profile)[0] is not None:
+        return None
+    from chalicelib.roles import RoleUnverifiable, people_who_may_assume, role_facts
+    from chalicelib.wiring import role_reader
+
+    role_arn = f"arn:aws:iam::{session['account']}:role/{session['role']}"
+    try:
+        who = people_who_may_assume(role_facts(role_arn, role_reader(profile)))
+    except RoleUnverifiable as exc:
+        return f"its role could not be verified as a workload: {exc}"
+    except ClientError as exc:
+        return f"its role could not be read with IAM: {exc.response.get('Error', {}).get('Code')}"
+    if who:
+        return f"its role {session['role']} may be assumed by {who}, so no one can tell who started this"
+    return None
 
 
 def identify(caller: Caller, profile: EnvironmentProfile) -> Caller:
@@ -372,13 +441,14 @@ def authorise_person(caller: Caller, profile: EnvironmentProfile, action: str) -
     """Only a person the environment's people directory knows may do this (a decision, an unlock)."""
     if caller.kind != "iam":
         raise Forbidden(f"{action} needs a person's AWS identity, not a workflow's token")
-    identified = identify(caller, profile)
-    if identified.person is None:
+    person, why = _person_and_why(caller, profile)
+    if person is None:
         raise Forbidden(
-            f"{caller.name} is not a person of {profile.name!r}: {action} needs an IAM user or an identity-provider "
-            "session the profile's [people] directory binds to someone (any other role session is a workload)"
+            f"{caller.name} is not a person of {profile.name!r} ({why}): {action} needs an IAM user or an "
+            "identity-provider session the profile's [people] directory binds to someone (any other role session is "
+            "a workload)"
         )
-    return identified
+    return caller.model_copy(update={"person": person})
 
 
 def authorise_reader(caller: Caller) -> None:

@@ -306,6 +306,58 @@ def _customer_managed(ctx: Context, key: str) -> bool:
     return bool(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["KeyManager"] == "CUSTOMER")
 
 
+def _workload_roles(profile: EnvironmentProfile) -> list[str]:
+    """The roles the profile lets start launches whose sessions no identity provider names: workloads."""
+    from chalicelib.callers import _principal_matches
+
+    return [
+        listed
+        for listed in profile.callers.iam_principals
+        if ":role/" in listed
+        and not listed.endswith("*")
+        and not any(_principal_matches(idp, _without_path(listed)) for idp in profile.people.identity_provider_roles)
+    ]
+
+
+def _without_path(role_arn: str) -> str:
+    return f"{role_arn.partition(':role/')[0]}:role/{role_arn.rsplit('/', 1)[-1]}"
+
+
+@check(
+    "callers.workloads",
+    "Security",
+    "Each role the profile lets start launches is a workload no person may assume (AWS's services, an OIDC "
+    "identity bound to its subject), so that whoever starts a launch is someone the controller can name",
+    lambda p: ", ".join(_workload_roles(p)) or "(none listed)",
+    applies=lambda p: bool(_workload_roles(p)),
+)
+def workloads(ctx: Context) -> Verdict:
+    from chalicelib.roles import RoleUnverifiable, people_who_may_assume, role_facts
+    from chalicelib.wiring import controller_account
+
+    controller, environment = controller_account(), ctx.profile.target.account_id
+    clients = {controller: "iam@controller", environment: "iam"}
+    verified: list[str] = []
+    refused: dict[str, str] = {}
+    for listed in _workload_roles(ctx.profile):
+        name = clients.get(listed.split(":")[4])
+
+        def iam_of(_account: str, name: str | None = name) -> Any:
+            return ctx.client(name) if name else None
+
+        try:
+            facts = role_facts(_without_path(listed), iam_of)
+        except RoleUnverifiable as exc:
+            refused[listed] = str(exc)
+            continue
+        who = people_who_may_assume(facts)
+        if who:
+            refused[listed] = f"may be assumed by {who}: a person could start a launch under any session name"
+        else:
+            verified.append(listed)
+    return not refused, {"workloads": verified, "refused": refused}
+
+
 @check("s3.backup_bucket", "Infrastructure", "Backup bucket present", lambda p: p.frontend.backup_bucket)
 def backup_bucket(ctx: Context) -> Verdict:
     ctx.client("s3").head_bucket(Bucket=ctx.profile.frontend.backup_bucket)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import aws
+from chalicelib import aws, runtime
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.models import Launch
 from chalicelib.profiles import EnvironmentProfile
@@ -34,6 +34,32 @@ def preflight_environment(profile: EnvironmentProfile) -> Callable[[str], Any]:
 
     tags = {"environment": profile.name}
     return _as_role(profile, "api_handler", f"preflight-{profile.name}", tags, own=PREFLIGHT_OWN_SERVICES)
+
+
+def role_reader(profile: EnvironmentProfile) -> Callable[[str], Any | None]:
+    """IAM in the accounts whose roles the controller reads: its own (its function's role), and the
+    environment's (the environment's role, as the API's function acts there); None for any other."""
+    controller = controller_account()
+
+    def iam_of(account: str) -> Any | None:
+        if account == controller:
+            return aws.client("iam")
+        if account == profile.target.account_id:
+            return preflight_environment(profile)("iam")
+        return None
+
+    return iam_of
+
+
+def controller_account() -> str:
+    """The account the controller runs in: its state machine's, else what STS says of the function."""
+    machine = settings().state_machine_arn
+    return machine.split(":")[4] if machine.count(":") >= 5 else _own_account()
+
+
+@runtime.kept
+def _own_account() -> str:
+    return str(aws.client("sts").get_caller_identity()["Account"])
 
 
 def _as_role(

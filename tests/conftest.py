@@ -40,6 +40,11 @@ def unit_profile(name: str) -> EnvironmentProfile:
     API is not probed (no application answers in a unit test; the local stack's sample site does)."""
     example = example_profile(name)
     role = example.target.role_arn.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
+    # The workloads in the environment's account are in the one account too.
+    principals = [
+        listed.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
+        for listed in example.callers.iam_principals
+    ]
     # No GitHub either: the release checks are tested against the local GitHub stand-in where they are.
     preflight = example.preflight.model_copy(update={"cors_paths": [], "release_checks": None})
     # Nor does it publish business metrics or real users' web vitals: tests that judge those name them.
@@ -47,6 +52,7 @@ def unit_profile(name: str) -> EnvironmentProfile:
     return example.model_copy(
         update={
             "target": example.target.model_copy(update={"role_arn": role}),
+            "callers": example.callers.model_copy(update={"iam_principals": principals}),
             "preflight": preflight,
             "bake": bake,
             "functional": None,  # no canaries run in a unit test: tests/unit/test_functional.py names them
@@ -133,8 +139,11 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
 
     aws.reset_clients()
     settings.cache_clear()
-    # Each test has its own moto: a profile a container read in an earlier test is not this test's.
+    # Each test has its own moto: a profile or a role a container read in an earlier test is not this test's.
     profile_store._kept_provider.cache_clear()
+    from chalicelib import roles
+
+    roles.forget()
     # moto hooks botocore's built-in handlers when it is imported, and a session copies them when it is
     # made: imported first, so the app's session is intercepted even when this test is the first to run.
     import moto.core.models  # noqa: F401

@@ -49,6 +49,8 @@ PREFLIGHT_SERVICES = (
     "sts",
     "wafv2",
     "wafv2@cloudfront",
+    "iam",
+    "iam@controller",
 )
 PREFLIGHT_OWN_SERVICES = ("sns",)
 

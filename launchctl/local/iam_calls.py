@@ -220,6 +220,9 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "ecs.StopTask": _in_cluster("ecs:StopTask", "task", "tasks", "task"),
     "ecs.RegisterTaskDefinition": _register_task_definition,
     "ecs.RunTask": _run_task,
+    "iam.GetRole": lambda params, account: [
+        ("iam:GetRole", account.arn("iam", f"role/{params['RoleName']}", region=False))
+    ],
     "rds.DescribeDBInstances": _rds("rds:DescribeDBInstances", ("DBInstanceIdentifier", "db:{}")),
     "rds.DescribeDBSnapshots": _rds("rds:DescribeDBSnapshots", ("DBSnapshotIdentifier", "snapshot:{}")),
     "rds.CreateDBSnapshot": _rds(

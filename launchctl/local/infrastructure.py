@@ -157,6 +157,7 @@ def create_environment(
     s3 = client("s3")
     for bucket in (profile.frontend.site_bucket, profile.frontend.backup_bucket, profile.frontend.artifact_bucket):
         s3.create_bucket(Bucket=bucket, **_located(s3))
+    _release_pipeline_roles(client, profile)
     s3.put_bucket_versioning(Bucket=profile.frontend.site_bucket, VersioningConfiguration={"Status": "Enabled"})
     expire_old_versions(client, profile)
     for key, body in site_build(FIRST_VERSION).items():
@@ -651,6 +652,61 @@ def _database_alone(client: ClientFactory, profile: EnvironmentProfile) -> None:
 AURORA_CLUSTER = "acme-aurora"
 
 
+def _pipeline_trust(principal: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def _release_pipeline_roles(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The workloads the profile lets start launches, in the environment's account: roles only CodeBuild may
+    assume (a release pipeline's)."""
+    for listed in profile.callers.iam_principals:
+        if ":role/" in listed and listed.split(":")[4] == profile.target.account_id:
+            client("iam").create_role(
+                RoleName=listed.rsplit("/", 1)[-1],
+                AssumeRolePolicyDocument=_pipeline_trust({"Service": "codebuild.amazonaws.com"}),
+            )
+
+
+def _pipeline_people_may_assume(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    account = client("sts").get_caller_identity()["Account"]
+    for role in _pipeline_role_names(profile):
+        client("iam").update_assume_role_policy(
+            RoleName=role, PolicyDocument=_pipeline_trust({"AWS": f"arn:aws:iam::{account}:root"})
+        )
+    _forget_roles()
+
+
+def _pipeline_codebuild_only(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    for role in _pipeline_role_names(profile):
+        client("iam").update_assume_role_policy(
+            RoleName=role, PolicyDocument=_pipeline_trust({"Service": "codebuild.amazonaws.com"})
+        )
+    _forget_roles()
+
+
+def _pipeline_role_names(profile: EnvironmentProfile) -> list[str]:
+    return [
+        listed.rsplit("/", 1)[-1]
+        for listed in profile.callers.iam_principals
+        if ":role/" in listed and listed.split(":")[4] == profile.target.account_id
+    ]
+
+
+def _forget_roles() -> None:
+    """What IAM's answer a container keeps for five minutes; the change is seen at once here (the local
+    functions share this process's containers)."""
+    from chalicelib import roles
+    from chalicelib.runtime import PROCESS, running
+
+    with running(PROCESS):
+        roles.forget()
+
+
 def _site_on_a_customer_key(client: ClientFactory, profile: EnvironmentProfile) -> None:
     key = client("kms").create_key(Description="acme's own key for the site")["KeyMetadata"]["Arn"]
     client("s3").put_bucket_encryption(
@@ -857,6 +913,7 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "rds.performance_insights": _modify_database(EnablePerformanceInsights=False),
     "rds.storage_encrypted": _unencrypted_database,
     "rds.instance_snapshots": _database_in_a_cluster,
+    "callers.workloads": _pipeline_people_may_assume,
     "s3.bucket_keys": _site_on_a_customer_key,
     "rds.not_public": _modify_database(PubliclyAccessible=True),
     "rds.deletion_protection": _modify_database(DeletionProtection=False),
@@ -904,6 +961,7 @@ def _vendored_bundles_gone(client: ClientFactory, profile: EnvironmentProfile) -
 # How to put back what a breaker broke, for the items tests break on a shared stack and must leave whole.
 REPAIRS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "rds.instance_snapshots": _database_alone,
+    "callers.workloads": _pipeline_codebuild_only,
     "s3.bucket_keys": _site_on_s3s_key,
     "access.environment_role": _trust_the_controller_again,
     "s3.noncurrent_expiry": expire_old_versions,

@@ -603,6 +603,14 @@ class LocalStack:
 
     # -- releases and faults, for the demo and the tests ------------------------------------------
 
+    def forget_roles(self) -> None:
+        """What a role's changed trust policy costs in time (KEEP_SECONDS): every container reads IAM afresh."""
+        from chalicelib import roles
+
+        for container in self.containers.values():
+            with running(container):
+                roles.forget()
+
     def forget_profiles(self) -> None:
         """What the profile cache's max age does in time: every container reads the stored profiles afresh
         (a test that pushed one and put it back leaves no container holding its copy)."""
@@ -802,6 +810,7 @@ class LocalStack:
             self.github.default_checks[FAILING_RELEASE_TEST] = "failure"
         else:
             BREAKERS[check_id](self.environment_client, self.profile)
+        self.forget_roles()
         self.broken_checks.append(check_id)
         if check_id in RELEASE_DEFECTS:
             self.release_defects.add(check_id)
@@ -815,6 +824,7 @@ class LocalStack:
             self.github.default_checks[FAILING_RELEASE_TEST] = "success"
         else:
             REPAIRS[check_id](self.environment_client, self.profile)
+        self.forget_roles()
         self.release_defects.discard(check_id)
         while check_id in self.broken_checks:
             self.broken_checks.remove(check_id)

@@ -131,7 +131,9 @@ def test_the_subject_alone_never_authorises() -> None:
 
 
 def test_an_assumed_role_session_counts_as_its_role() -> None:
-    production = example_profile("production")
+    example = example_profile("production")
+    listed = [*example.callers.iam_principals, "arn:aws:iam::123456789012:role/ReleaseEngineer"]
+    production = example.model_copy(update={"callers": example.callers.model_copy(update={"iam_principals": listed})})
     session = Caller(
         kind="iam",
         subject="arn:aws:sts::123456789012:assumed-role/ReleaseEngineer/sam@acme.example",

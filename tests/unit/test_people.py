@@ -44,7 +44,26 @@ def directory(aws: Any) -> EnvironmentProfile:
     ]
     for person in (TESS, PAT, QUINN):
         data["people"]["people"][person]["session_names"] = [person]
+    # The roles as IAM holds them: Identity Center's for the permission set, trusting its SAML provider only;
+    # the Deployer a pipeline's, which only CodeBuild may assume.
+    provider = aws("iam").create_saml_provider(
+        Name=SSO_PROVIDER_NAME, SAMLMetadataDocument="<EntityDescriptor>" + "x" * 1000 + "</EntityDescriptor>"
+    )["SAMLProviderArn"]
+    _role(aws, SSO_ROLE, SSO_PATH, _trust({"Federated": provider}, ["sts:AssumeRoleWithSAML", "sts:TagSession"]))
+    _role(aws, DEPLOYER_ROLE, "/", _trust({"Service": "codebuild.amazonaws.com"}, ["sts:AssumeRole"]))
     return push_profile(aws("ssm"), EnvironmentProfile.model_validate(data)).profile
+
+
+SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
+SSO_PROVIDER_NAME = "AWSSSO_0123456789abcdef_DO_NOT_DELETE"
+
+
+def _trust(principal: dict[str, Any], actions: list[str]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": actions}]}
+
+
+def _role(aws: Any, arn: str, path: str, trust: dict[str, Any]) -> None:
+    aws("iam").create_role(RoleName=arn.rsplit("/", 1)[-1], Path=path, AssumeRolePolicyDocument=json.dumps(trust))
 
 
 def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
@@ -290,3 +309,61 @@ def test_a_session_of_another_accounts_role_is_identified_as_that_account_over_h
     refused = impostor.http.get("/launches")
     assert refused.status_code == 403
     assert f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/Anything/{PAT}" in refused.json_body["error"]["message"]
+
+
+ROOT_TRUST = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+
+
+@pytest.mark.parametrize(
+    ("path", "trust", "why"),
+    [
+        ("/", _trust(ROOT_TRUST, ["sts:AssumeRole"]), "not at the path the profile lists"),
+        (SSO_PATH, _trust(ROOT_TRUST, ["sts:AssumeRole"]), "admits more than the account's Identity Center"),
+    ],
+    ids=["made-at-the-root-path", "made-at-identity-centers-path-trusting-the-account"],
+)
+def test_a_role_named_like_identity_centers_is_verified_with_iam_before_its_session_names_a_person(
+    client: Any, store: Any, aws: Any, directory: EnvironmentProfile, path: str, trust: dict[str, Any], why: str
+) -> None:
+    """Anyone who may make a role may name it AWSReservedSSO_LaunchApprover_<16 hex> (an assumed-role ARN
+    carries no path): the controller reads the role with IAM, its path and its trust policy, and a role that
+    is not Identity Center's names no person, whatever its sessions are called."""
+    forged = f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_LaunchApprover_1111111111111111"
+    _role(aws, forged, path, trust)
+    launch_id = _at_the_gate(client, store, aws, directory)
+    decided = _decide(client.as_role_session(forged, PAT), launch_id, "product_manager")
+    assert decided.status_code == 403, decided.json_body
+    assert why in decided.json_body["error"]["message"]
+    assert store.approvals(launch_id) == []
+
+
+def test_a_workload_role_people_may_assume_cannot_start_a_launch(
+    client: Any, store: Any, aws: Any, directory: EnvironmentProfile
+) -> None:
+    """A person who may assume a role listed as a workload would start under a session name of their choosing
+    and then approve as themselves: a start must have a person behind it, or come from a role no person can
+    assume (AWS's services, an OIDC identity bound to its subject)."""
+    aws("iam").update_assume_role_policy(
+        RoleName="Deployer", PolicyDocument=json.dumps(_trust(ROOT_TRUST, ["sts:AssumeRole"]))
+    )
+    from chalicelib import roles
+
+    roles.forget()  # what IAM says of it changed: a container would see it within KEEP_SECONDS
+    started = _post(client.as_role_session(DEPLOYER_ROLE, QUINN), "/launches", BODY)
+    assert started.status_code == 403, started.json_body
+    assert f"may be assumed by AWS principals (arn:aws:iam::{ACCOUNT}:root)" in started.json_body["error"]["message"]
+
+
+def test_an_oidc_workload_is_one_only_with_a_condition_on_its_subject(aws: Any) -> None:
+    from chalicelib.roles import RoleFacts, people_who_may_assume
+
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    bound = _trust({"Federated": provider}, ["sts:AssumeRoleWithWebIdentity"])
+    bound["Statement"][0]["Condition"] = {
+        "StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/shop:environment:production"}
+    }
+    unbound = _trust({"Federated": provider}, ["sts:AssumeRoleWithWebIdentity"])
+    assert people_who_may_assume(RoleFacts(arn=DEPLOYER_ROLE, path="/", trust=bound["Statement"])) is None
+    assert "no condition on the subject" in str(
+        people_who_may_assume(RoleFacts(arn=DEPLOYER_ROLE, path="/", trust=unbound["Statement"]))
+    )
