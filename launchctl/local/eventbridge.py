@@ -89,9 +89,15 @@ def service_event(
     }
 
 
+# Events delivered at once: EventBridge delivers each on its own, in no order, so one whose target is slow or
+# retried (0.2, 0.4, 0.8 s apart) holds back no other.
+DELIVERING_AT_ONCE = 8
+
+
 class LocalEventBridge:
     """Routes the environment account's service events to the controller's functions, as the deployed rules
-    say, on a thread of its own (EventBridge invokes its targets asynchronously)."""
+    say, asynchronously: each event is delivered on its own (EventBridge invokes its targets asynchronously,
+    and one event's slow or failing target holds back no other)."""
 
     def __init__(
         self,
@@ -111,10 +117,15 @@ class LocalEventBridge:
         self.deliveries: list[Delivery] = []
         self._idle = threading.Event()
         self._idle.set()
+        self._pending = 0  # emitted and not yet delivered (or dropped)
+        self._pool: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=DELIVERING_AT_ONCE, thread_name_prefix="local-eventbridge")
         self._thread = threading.Thread(target=self._run, name="local-eventbridge", daemon=True)
         self._thread.start()
 
@@ -122,6 +133,8 @@ class LocalEventBridge:
         self._queue.put(None)
         if self._thread:
             self._thread.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- faults ----------------------------------------------------------------------------------
 
@@ -157,8 +170,10 @@ class LocalEventBridge:
     # -- emitting and routing ----------------------------------------------------------------------
 
     def emit(self, event: dict[str, Any]) -> None:
-        """An event a service emitted in its account; delivered later, on the bridge's thread."""
-        self._idle.clear()
+        """An event a service emitted in its account; delivered later, on the bridge's threads."""
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
         self._queue.put(event)
 
     def settled(self, timeout: float = 5.0) -> bool:
@@ -170,12 +185,18 @@ class LocalEventBridge:
             event = self._queue.get()
             if event is None:
                 return
-            try:
-                self._deliver(event)
-            except Exception:  # the bridge must outlive one bad event, as EventBridge does
-                logger.exception("local EventBridge could not deliver %s", event.get("detail-type"))
-            if self._queue.empty():
-                self._idle.set()
+            self._pool.submit(self._deliver_one, event)
+
+    def _deliver_one(self, event: dict[str, Any]) -> None:
+        try:
+            self._deliver(event)
+        except Exception:  # the bridge must outlive one bad event, as EventBridge does
+            logger.exception("local EventBridge could not deliver %s", event.get("detail-type"))
+        finally:
+            with self._lock:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
 
     def _deliver(self, event: dict[str, Any]) -> None:
         """As EventBridge routes a service's event: onto its account's default bus, whose rules invoke their
