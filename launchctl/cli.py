@@ -273,26 +273,23 @@ def _version_asked(versions: list[Any], asked: int | None) -> Any:
     return next(v for v in versions if v.version == (asked or versions[-1].version))
 
 
-def _bad_answer(version: Any) -> dict[str, Any]:
-    """A version of the history that is not a valid profile, as show and diff report it."""
+def _pushed(version: Any) -> dict[str, Any]:
+    """Which version of which environment's profile, and who pushed it when: what every answer about one says."""
     return {
         "environment": version.environment,
         "version": version.version,
         "pushed_at": version.pushed_at.isoformat(),
         "pushed_by": version.pushed_by,
-        "valid": False,
-        "problem": version.problem,
     }
+
+
+def _bad_answer(version: Any) -> dict[str, Any]:
+    """A version of the history that is not a valid profile, as show and diff report it."""
+    return {**_pushed(version), "valid": False, "problem": version.problem}
 
 
 def _stored_answer(stored: Any) -> dict[str, Any]:
-    return {
-        "environment": stored.environment,
-        "version": stored.version,
-        "pushed_at": stored.pushed_at.isoformat(),
-        "pushed_by": stored.pushed_by,
-        "digest": stored.profile.digest,
-    }
+    return {**_pushed(stored), "digest": stored.profile.digest}
 
 
 def _profile_validate(args: argparse.Namespace) -> int:

@@ -7,11 +7,14 @@ tests/unit/test_aws_limits.py holds one test per row that goes past the limit an
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +238,19 @@ def apply() -> None:
         _applied = True
 
 
+def _refuse_before(owner: Any, method: str, argument: str, check: Callable[[Any], None]) -> None:
+    """Make moto's `owner.method` hand the argument named to `check` (which raises AWS's error) before its work."""
+    original = getattr(owner, method)
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check(signature.bind(*args, **kwargs).arguments[argument])
+        return original(*args, **kwargs)
+
+    setattr(owner, method, checked)
+
+
 # -- IAM --------------------------------------------------------------------------------------------------
 
 
@@ -255,22 +271,9 @@ def _iam_quotas() -> None:
         if policy_size(document) > 6144:
             raise LimitExceededException("Cannot exceed quota for PolicySize: 6144")
 
-    create_policy = IAMBackend.create_policy
+    _refuse_before(IAMBackend, "create_policy", "policy_document", policy_within_quota)
+    _refuse_before(IAMBackend, "create_policy_version", "policy_document", policy_within_quota)
 
-    def create_policy_within_quota(
-        self: Any, description: str, path: str, policy_document: str, *a: Any, **k: Any
-    ) -> Any:
-        policy_within_quota(policy_document)
-        return create_policy(self, description, path, policy_document, *a, **k)
-
-    IAMBackend.create_policy = create_policy_within_quota  # type: ignore[method-assign]
-    create_version = IAMBackend.create_policy_version
-
-    def create_version_within_quota(self: Any, policy_arn: str, policy_document: str, *a: Any, **k: Any) -> Any:
-        policy_within_quota(policy_document)
-        return create_version(self, policy_arn, policy_document, *a, **k)
-
-    IAMBackend.create_policy_version = create_version_within_quota  # type: ignore[method-assign]
     put_policy = Role.put_policy
 
     def put_policy_within_quota(self: Any, policy_name: str, policy_json: Any) -> None:
@@ -285,20 +288,8 @@ def _iam_quotas() -> None:
         if policy_size(document) > 2048:
             raise LimitExceededException("Cannot exceed quota for ACLSizePerRole: 2048")
 
-    create_role = IAMBackend.create_role
-
-    def create_role_within_quota(self: Any, role_name: str, assume_role_policy_document: str, *a: Any, **k: Any) -> Any:
-        trust_within_quota(assume_role_policy_document)
-        return create_role(self, role_name, assume_role_policy_document, *a, **k)
-
-    IAMBackend.create_role = create_role_within_quota  # type: ignore[method-assign]
-    update_trust = IAMBackend.update_assume_role_policy
-
-    def update_trust_within_quota(self: Any, role_name: str, policy_document: str) -> None:
-        trust_within_quota(policy_document)
-        update_trust(self, role_name, policy_document)
-
-    IAMBackend.update_assume_role_policy = update_trust_within_quota  # type: ignore[method-assign]
+    _refuse_before(IAMBackend, "create_role", "assume_role_policy_document", trust_within_quota)
+    _refuse_before(IAMBackend, "update_assume_role_policy", "policy_document", trust_within_quota)
 
 
 def _role_chaining() -> None:
