@@ -14,7 +14,7 @@ from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineE
 from chalicelib.profiles import EnvironmentProfile, profile_of
 from chalicelib.progress import Progress
 from chalicelib.settings import Settings
-from chalicelib.store import LaunchHasEnded, LaunchStore
+from chalicelib.store import LaunchHasEnded, LaunchStore, StatusConflict
 
 Entry = tuple[LaunchStatus, Stage]
 
@@ -167,9 +167,15 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
     if not spec.persists:
         return progress.model_dump(mode="json")
     status, stage = spec.exits(launch) if spec.exits else (None, None)
-    store.write_progress(
-        launch, stage, progress, kept_under=spec.stage, events=recorder.events, status=status, status_last=True
-    )
+    try:
+        store.write_progress(
+            launch, stage, progress, kept_under=spec.stage, events=recorder.events, status=status, status_last=True
+        )
+    except StatusConflict:
+        # The launch moved on while the step worked (its gate timed out, it was aborted): what the step did
+        # stays on the record, the status it would have set does not, and the execution is not told it won.
+        store.write_progress(launch, progress=progress, kept_under=spec.stage, events=recorder.events)
+        raise
     return progress.model_dump(mode="json")
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.clock import iso
-from chalicelib.models import Approval, ApprovalRequest
+from chalicelib.models import TERMINAL_STATUSES, Approval, ApprovalRequest
+from chalicelib.store.launches import LaunchHasEnded
 from chalicelib.store.table import APPROVAL_PREFIX, REQUEST_PREFIX, Keys, Table, cancellation_codes, s
 
 
@@ -59,14 +60,20 @@ class ApprovalRecords(Table):
         """Keep the execution's task token server-side and store one request per role, with its link id.
 
         A retried step (a new task token) keeps the requests already stored (`existing`, read here
-        when the caller has not), so links already emailed stay valid; it returns the requests in force."""
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **Keys.gate(launch_id),
-                "task_token": s(task_token),
-                "roles": {"L": [s(request.role) for request in requests]},
-                "expires_at": s(iso(expires_at)),
+        when the caller has not), so links already emailed stay valid; it returns the requests in force.
+        Each write holds only while the launch has not ended (LaunchHasEnded otherwise): a gate whose
+        execution already timed out or was aborted opens no request and sends nobody a link."""
+        self._while_running(
+            launch_id,
+            {
+                "Put": {
+                    "Item": {
+                        **Keys.gate(launch_id),
+                        "task_token": s(task_token),
+                        "roles": {"L": [s(request.role) for request in requests]},
+                        "expires_at": s(iso(expires_at)),
+                    }
+                }
             },
         )
         stored = existing if existing is not None else self.approval_requests(launch_id)
@@ -74,32 +81,49 @@ class ApprovalRecords(Table):
         for request in requests:
             if request.role in in_force:
                 continue
-            self.transact(
-                [
-                    {
-                        "Put": {
-                            "Item": {
-                                **Keys.request(launch_id, request.role),
-                                "request": s(request.model_dump_json()),
-                                "approval_id": s(request.approval_id),
-                                "state": s("open"),
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "Item": {
-                                **Keys.approval_link(request.approval_id),
-                                "launch_id": s(launch_id),
-                                "role": s(request.role),
-                            },
-                        }
-                    },
-                ]
+            self._while_running(
+                launch_id,
+                {
+                    "Put": {
+                        "Item": {
+                            **Keys.request(launch_id, request.role),
+                            "request": s(request.model_dump_json()),
+                            "approval_id": s(request.approval_id),
+                            "state": s("open"),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "Item": {
+                            **Keys.approval_link(request.approval_id),
+                            "launch_id": s(launch_id),
+                            "role": s(request.role),
+                        },
+                    }
+                },
             )
             in_force[request.role] = request
         return [in_force[request.role] for request in requests]
+
+    def _while_running(self, launch_id: str, *writes: dict[str, Any]) -> None:
+        """The writes, in one transaction that holds only while the launch has not ended."""
+        ended = sorted(TERMINAL_STATUSES)
+        check = {
+            "ConditionCheck": {
+                "Key": Keys.launch(launch_id),
+                "ConditionExpression": f"NOT #status IN ({', '.join(f':ended{i}' for i in range(len(ended)))})",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {f":ended{i}": s(status) for i, status in enumerate(ended)},
+            }
+        }
+        try:
+            self.transact([check, *writes])
+        except self._db.exceptions.TransactionCanceledException as exc:
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise LaunchHasEnded(f"launch {launch_id} ended before its approval gate opened") from None
+            raise
 
     def approval_gate(self, launch_id: str) -> ApprovalGate | None:
         item = self.get(Keys.gate(launch_id))

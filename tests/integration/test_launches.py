@@ -229,9 +229,10 @@ def test_an_abort_while_baking_releases_the_bake_at_once_and_rolls_back_what_the
     launch = wait(api, launch_id)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "LaunchAborted"
-    # Released from the alarm watch by the abort itself, within a second or two by the launch's own record.
+    # Released from the alarm watch by the abort itself (a second or two by the launch's own record), not by
+    # the checkpoint a minute in: a bound a loaded machine cannot race.
     released = first_event_at(launch, "status", "rollback") - first_event_at(launch, "abort_requested")
-    assert 0 < released.total_seconds() < 3, launch["timeline"]
+    assert 0 < released.total_seconds() < 30, launch["timeline"]
     assert snapshot(stack) == before
     assert not launch_alarms(stack, launch_id)  # the launch's alarms go with it
     assert len(launch["timeline"][-1]["details"]["launch_alarms_deleted"]) == 2

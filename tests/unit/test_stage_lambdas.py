@@ -145,3 +145,32 @@ def test_a_stage_reaching_for_a_client_it_did_not_declare_is_refused() -> None:
     call = StageCall(**fields, declared=("s3",), make_client=lambda service: object())
     with pytest.raises(UndeclaredClient, match="rds"):
         call.client("rds")
+
+
+def test_a_step_whose_launch_ended_while_it_worked_keeps_what_it_did_but_not_its_status(
+    store: Any, launch: Launch, aws: Any
+) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from chalicelib.progress import ApprovalsProgress
+    from chalicelib.settings import settings
+    from chalicelib.stages.harness import Dependencies, StageCall, handle
+    from chalicelib.store import StatusConflict
+
+    move_to(store, launch.launch_id, LaunchStatus.PREFLIGHT)
+
+    def gate_timed_out_meanwhile(call: StageCall) -> ApprovalsProgress:
+        call.store.append_event(launch.launch_id, "approval_requested", "sign-off asked of qa_lead", Stage.APPROVALS)
+        store.set_status(launch.launch_id, LaunchStatus.EXPIRED)  # the execution's timeout, ending the launch
+        return ApprovalsProgress(roles=["qa_lead"], expires_at=datetime.now(UTC))
+
+    spec = dataclasses.replace(STAGES["request_approvals"], run=gate_timed_out_meanwhile)
+    needs = Dependencies(store=lambda: store, client=aws, environment=lambda *_: aws, settings=settings)
+    with pytest.raises(StatusConflict):
+        handle(spec, {"launch_id": launch.launch_id, "task_token": "token"}, needs)
+    stored = store.get_launch(launch.launch_id)
+    assert stored.status == LaunchStatus.EXPIRED
+    assert stored.results.approvals is not None
+    assert "approval_requested" in [event.kind for event in store.timeline(launch.launch_id)]
+    assert not any("-> AWAITING_APPROVAL" in event.message for event in store.timeline(launch.launch_id))

@@ -210,6 +210,18 @@ def _open_request(store: Any, launch: Launch, role: str = "qa_lead") -> Approval
     return stored
 
 
+def test_an_approval_gate_does_not_open_for_a_launch_that_ended(store: Any, launch: Launch) -> None:
+    from chalicelib.store import LaunchHasEnded
+
+    # The execution's gate timed out (or the launch was aborted) before its step opened the gate.
+    store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    store.set_status(launch.launch_id, LaunchStatus.EXPIRED)
+    with pytest.raises(LaunchHasEnded):
+        _open_request(store, launch)
+    assert store.approval_requests(launch.launch_id) == []
+    assert store.approval_gate(launch.launch_id) is None
+
+
 def test_a_role_decides_only_once_and_its_request_says_by_whom(store: Any, launch: Launch) -> None:
     request = _open_request(store, launch)
     assert store.approval_request(request.approval_id) == request
