@@ -10,10 +10,11 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response
 
-from chalicelib.errors import BadRequest, PayloadTooLarge
-from chalicelib.event_pattern import EXECUTIONS_ENDED, WATCHED_EVENTS
-from chalicelib.log import about, begin_invocation, logger
-from chalicelib.models import (
+from chalicelib.api.request_input import MAX_BODY_BYTES, idempotency_key, json_object
+from chalicelib.api.request_input import launch_id as checked_launch_id
+from chalicelib.domain.errors import BadRequest, PayloadTooLarge
+from chalicelib.domain.event_pattern import EXECUTIONS_ENDED, WATCHED_EVENTS
+from chalicelib.domain.models import (
     AbortRequest,
     DecisionRequest,
     LaunchRequest,
@@ -22,24 +23,23 @@ from chalicelib.models import (
     RollbackRequest,
     UnlockRequest,
 )
-from chalicelib.request_input import MAX_BODY_BYTES, idempotency_key, json_object
-from chalicelib.request_input import launch_id as checked_launch_id
-from chalicelib.stages.harness import handle
-from chalicelib.stages.table import STAGES, wait_row
-from chalicelib.trace import traced, traced_function
-from chalicelib.wiring import dependencies, launch_store, preflight_environment
+from chalicelib.platform.log import about, begin_invocation, logger
+from chalicelib.platform.trace import traced, traced_function
+from chalicelib.platform.wiring import launch_store, preflight_environment
+from chalicelib.stages.harness import dependencies, handle
+from chalicelib.stages.table import PREFLIGHT_OWN_SERVICES, STAGES, wait_row
 
 app = Chalice(app_name="launch-controller")
 
 
 def _aws(service: str) -> Any:
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     return aws.client(service)
 
 
 def _settings() -> Any:
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
 
     return settings()
 
@@ -60,7 +60,7 @@ def _answer(view: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
     try:
         return view(*args, **kwargs)
     except Exception as exc:
-        from chalicelib.api_errors import error_answer
+        from chalicelib.api.responses import error_answer
 
         answer = error_answer(exc)
         if answer is None:
@@ -104,7 +104,7 @@ def _public_path(route_path: str, target: str) -> str:
 
 def _caller() -> Any:
     """The verified caller of this request (401 without a valid credential)."""
-    from chalicelib.callers import authenticate
+    from chalicelib.api.callers import authenticate
 
     # Chalice's headers are case-insensitive already.
     # The audience a token must name is this API's own host unless the deployment names one: API Gateway sets
@@ -117,7 +117,7 @@ def _caller() -> Any:
 
 
 def _reader() -> Any:
-    from chalicelib.callers import authorise_reader
+    from chalicelib.api.callers import authorise_reader
 
     caller = _caller()
     authorise_reader(caller)
@@ -130,7 +130,7 @@ def _reader() -> Any:
 @app.route("/launches", methods=["POST"])
 @api
 def create_launch() -> Response:
-    from chalicelib.launches import start_launch, start_launch_once, summary
+    from chalicelib.api.launches import start_launch, start_launch_once, summary
 
     caller = _caller()
     request = LaunchRequest.model_validate(_json_body())
@@ -162,7 +162,7 @@ def create_launch() -> Response:
 @app.route("/launches", methods=["GET"])
 @api
 def list_launches() -> dict[str, Any]:
-    from chalicelib.launches import list_launches as page
+    from chalicelib.api.launches import list_launches as page
 
     _reader()
     return page(launch_store(), ListQuery.model_validate(_request().query_params or {}))
@@ -171,7 +171,7 @@ def list_launches() -> dict[str, Any]:
 @app.route("/launches/{launch_id}", methods=["GET"])
 @api
 def get_launch(launch_id: str) -> dict[str, Any]:
-    from chalicelib.launches import describe_launch
+    from chalicelib.api.launches import describe_launch
 
     _reader()
     return describe_launch(launch_store(), checked_launch_id(launch_id))
@@ -180,7 +180,7 @@ def get_launch(launch_id: str) -> dict[str, Any]:
 @app.route("/launches/{launch_id}/approvals", methods=["POST"])
 @api
 def decide_approval(launch_id: str) -> dict[str, Any]:
-    from chalicelib.approvals import decide_as_caller
+    from chalicelib.api.approvals import decide_as_caller
 
     caller = _caller()
     decision = DecisionRequest.model_validate(_json_body())
@@ -188,7 +188,7 @@ def decide_approval(launch_id: str) -> dict[str, Any]:
 
 
 def _link_key() -> bytes:
-    from chalicelib.links import signing_key
+    from chalicelib.platform.links import signing_key
 
     return signing_key(_aws("secretsmanager"), _settings().approval_key_secret_id)
 
@@ -199,7 +199,7 @@ def approval_route(view: Callable[..., Any]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        from chalicelib.approval_page import refusal
+        from chalicelib.api.pages.approval import refusal
 
         with traced(view.__name__):
             _request_keys({})  # the approval id is a capability: never logged
@@ -224,7 +224,7 @@ FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/
 @app.route("/approve/{approval_id}", methods=["GET"])
 @approval_route
 def approval_page(approval_id: str) -> Any:
-    from chalicelib.approval_page import show
+    from chalicelib.api.pages.approval import show
 
     request = _request()
     query: Any = request.query_params or {}
@@ -240,7 +240,7 @@ def approval_page(approval_id: str) -> Any:
 def approval_decision(approval_id: str) -> Any:
     from urllib.parse import parse_qs
 
-    from chalicelib.approval_page import refusal, submit
+    from chalicelib.api.pages.approval import refusal, submit
 
     request = _request()
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -262,7 +262,7 @@ def view_route(view: Callable[..., Any]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        from chalicelib.launch_page import refused
+        from chalicelib.api.pages.launch import refused
 
         with traced(view.__name__):
             _request_keys(kwargs)  # the token is the capability: never logged
@@ -284,7 +284,7 @@ def _token() -> str:
 @app.route("/view/launches/{launch_id}", methods=["GET"])
 @view_route
 def launch_view(launch_id: str) -> Any:
-    from chalicelib.launch_page import launch_page
+    from chalicelib.api.pages.launch import launch_page
 
     return launch_page(launch_store(), launch_id, _token(), _link_key())
 
@@ -292,7 +292,7 @@ def launch_view(launch_id: str) -> Any:
 @app.route("/view/environments/{environment}", methods=["GET"])
 @view_route
 def environment_view(environment: str) -> Any:
-    from chalicelib.launch_page import list_page
+    from chalicelib.api.pages.launch import list_page
 
     base = _public_path(f"/view/environments/{environment}", "")
     return list_page(launch_store(), environment, _token(), _link_key(), base)
@@ -310,8 +310,8 @@ def _public_base() -> str:
 @app.route("/launches/{launch_id}/view-link", methods=["GET"])
 @api
 def launch_view_link(launch_id: str) -> dict[str, Any]:
-    from chalicelib.answers import ViewLinkAnswer
-    from chalicelib.links import VIEW_LINK_SECONDS, view_link
+    from chalicelib.api.answers import ViewLinkAnswer
+    from chalicelib.platform.links import VIEW_LINK_SECONDS, view_link
 
     _reader()
     launch = launch_store().get_launch(checked_launch_id(launch_id))  # 404 for a launch that is not
@@ -323,9 +323,9 @@ def launch_view_link(launch_id: str) -> dict[str, Any]:
 @app.route("/environments/{environment}/view-link", methods=["GET"])
 @api
 def environment_view_link(environment: str) -> dict[str, Any]:
-    from chalicelib.answers import ViewLinkAnswer
-    from chalicelib.links import VIEW_LINK_SECONDS, list_link
-    from chalicelib.profiles import load_profile
+    from chalicelib.api.answers import ViewLinkAnswer
+    from chalicelib.platform.links import VIEW_LINK_SECONDS, list_link
+    from chalicelib.platform.profile_store import load_profile
 
     _reader()
     load_profile(environment)  # 400 for an environment the controller does not know
@@ -337,7 +337,7 @@ def environment_view_link(environment: str) -> dict[str, Any]:
 @app.route("/launches/{launch_id}/abort", methods=["POST"])
 @api
 def abort_launch(launch_id: str) -> Response:
-    from chalicelib.launches import abort_launch as abort
+    from chalicelib.api.launches import abort_launch as abort
 
     caller = _caller()
     request = AbortRequest.model_validate(_json_body())
@@ -348,8 +348,8 @@ def abort_launch(launch_id: str) -> Response:
 @app.route("/launches/{launch_id}/rollback", methods=["POST"])
 @api
 def roll_back_launch(launch_id: str) -> Response:
-    from chalicelib.answers import LaunchSummary, RollbackAnswer
-    from chalicelib.launches import start_rollback
+    from chalicelib.api.answers import LaunchSummary, RollbackAnswer
+    from chalicelib.api.launches import start_rollback
 
     caller = _caller()
     request = RollbackRequest.model_validate(_json_body())
@@ -376,13 +376,13 @@ PREFLIGHT_REPORT_SECONDS = 24.0
 @api
 def environment_preflight(environment: str) -> dict[str, Any]:
     """The checklist's checks against the environment now, without a launch (read-only)."""
-    from chalicelib.answers import PreflightAnswer
-    from chalicelib.callers import authorise_launch
-    from chalicelib.launches import published_for
-    from chalicelib.preflight import Release, run_preflight
-    from chalicelib.profiles import load_profile
-    from chalicelib.progress import PreflightProgress
-    from chalicelib.release_checks import app_reader
+    from chalicelib.api.answers import PreflightAnswer
+    from chalicelib.api.callers import authorise_launch
+    from chalicelib.api.launches import published_for
+    from chalicelib.checks.checklist import Release, run_preflight
+    from chalicelib.checks.release import app_reader
+    from chalicelib.domain.progress import PreflightProgress
+    from chalicelib.platform.profile_store import load_profile
 
     caller = _caller()
     profile = load_profile(environment, fresh=True)  # the checks against the profile as it is now
@@ -393,7 +393,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     github = app_reader(lambda: _aws("secretsmanager"), _settings().github_app_secret_id, profile)
     report = run_preflight(
         profile,
-        preflight_environment(profile),
+        preflight_environment(profile, own=PREFLIGHT_OWN_SERVICES),
         release,
         _settings().notifications_topic_arn,
         github_app=github,
@@ -405,7 +405,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
 @app.route("/environments/{environment}/unlock", methods=["POST"])
 @api
 def unlock_environment(environment: str) -> dict[str, Any]:
-    from chalicelib.launches import unlock_environment as unlock
+    from chalicelib.api.launches import unlock_environment as unlock
 
     caller = _caller()
     return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()), caller)
@@ -413,7 +413,7 @@ def unlock_environment(environment: str) -> dict[str, Any]:
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi() -> dict[str, Any]:
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     # The paths below are the routes'; the server is where this caller reaches them (stage path included).
     return {**document(), "servers": [{"url": _public_path("/openapi.json", "") or "/"}]}
@@ -522,8 +522,8 @@ def finish_launch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.on_cw_event(WATCHED_EVENTS, name="launch_events")
 def launch_events(event: Any) -> None:
     """Answers the launches waiting on the resource an event names (Chalice hands the event, not a context)."""
-    from chalicelib.service_events import notice_of
-    from chalicelib.waits import on_event
+    from chalicelib.domain.service_events import notice_of
+    from chalicelib.stages.waits import on_event
 
     begin_invocation()
     with traced("launch_events"):
@@ -538,8 +538,8 @@ def execution_ended(event: Any) -> None:
     """Ends, and pages about, a launch whose execution ended before its finish wrote the end."""
     from pydantic import ValidationError
 
-    from chalicelib.executions import ExecutionEnded, confirmed
-    from chalicelib.executions import execution_ended as end
+    from chalicelib.events.executions import ExecutionEnded, confirmed
+    from chalicelib.events.executions import execution_ended as end
 
     begin_invocation()
     with traced("execution_ended"):
@@ -572,7 +572,7 @@ def execution_ended(event: Any) -> None:
 def watch_launches(event: Any) -> None:
     """Counts the launches stuck in a status longer than their profile allows: the controller's alarm on it
     pages (EventBridge's schedule hands the event, not a context)."""
-    from chalicelib.watch import watch_launches as watch
+    from chalicelib.events.watch import watch_launches as watch
 
     begin_invocation()
     with traced("watch_launches"):

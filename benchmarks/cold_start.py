@@ -17,7 +17,7 @@ ENTRY_POINTS = {
     "app + preflight stage + boto3": "import app, boto3, chalicelib.stages.preflight",
     "app + smoke stage (websockets)": "import app, chalicelib.stages.smoke, websockets.sync.client",
     # The API's first authenticated request: PyJWT with cryptography's RSA.
-    "app + caller verification (PyJWT)": "import app, chalicelib.callers, jwt, jwt.algorithms",
+    "app + caller verification (PyJWT)": "import app, chalicelib.api.callers, jwt, jwt.algorithms",
 }
 
 

@@ -67,9 +67,9 @@ def main() -> int:
     parser.add_argument("--per-batch", type=int, help="the profile's copies_per_batch (default: the profile's own)")
     args = parser.parse_args()
 
-    from chalicelib.profile_store import push_profile
-    from chalicelib.store.table import Keys
-    from chalicelib.wiring import launch_store
+    from chalicelib.platform.profile_store import push_profile
+    from chalicelib.platform.wiring import launch_store
+    from chalicelib.store.dynamodb import Keys
     from launchctl.client import is_final
     from launchctl.local.infrastructure import backend_image
     from launchctl.local.stack import LocalStack

@@ -23,7 +23,7 @@ PRICE_PER_TRANSITION = 0.025 / 1000
 
 
 def with_bake(stack: LocalStack, checkpoints: list[int]) -> None:
-    from chalicelib.profile_store import push_profile
+    from chalicelib.platform.profile_store import push_profile
 
     bake = stack.profile.bake.model_copy(update={"checkpoints": checkpoints})
     push_profile(stack.client("ssm"), stack.profile.model_copy(update={"bake": bake}), stack.profiles_path)

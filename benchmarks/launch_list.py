@@ -47,7 +47,7 @@ class CountingReads:
 def measure(launches: int) -> list[dict[str, Any]]:
     from moto import mock_aws
 
-    from chalicelib.models import Launch, LaunchRequest, LaunchStatus
+    from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
     from chalicelib.store import LaunchStore, table_definition
     from launchctl.examples import example_profile
     from launchctl.local import moto_fixes

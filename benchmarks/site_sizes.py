@@ -60,10 +60,10 @@ class S3Calls:
 def measure(objects: int, added_ms: float, generations: int = 1) -> dict[str, Any]:
     from moto import mock_aws
 
-    from chalicelib.models import Launch, LaunchRequest, LaunchStatus
+    from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
     from chalicelib.stages import frontend, rollback, rollback_point
     from chalicelib.store import LaunchStore, table_definition
-    from chalicelib.store.table import Keys
+    from chalicelib.store.dynamodb import Keys
     from launchctl.examples import example_profile
     from launchctl.local import moto_fixes
     from launchctl.local.infrastructure import create_environment

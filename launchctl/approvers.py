@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile
 
 
 def filter_policy(approver: str) -> str:

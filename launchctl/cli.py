@@ -46,7 +46,7 @@ _STATUS_EXIT = {
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
     """JSON for scripts; for a person, the text with nothing in it that could steer their terminal (a reason
     or a comment is someone else's words)."""
-    from chalicelib.caller_text import for_terminal
+    from chalicelib.domain.caller_text import for_terminal
 
     print(json.dumps(data, indent=2) if args.json else for_terminal(text, limit=100_000))
 
@@ -218,8 +218,8 @@ def _approvals_topic(args: argparse.Namespace) -> str | None:
 
 def cmd_approvers(args: argparse.Namespace) -> int:
     """Subscribe the stored profile's approvers to the approvals topic, or confirm one subscription."""
-    from chalicelib.profile_store import stored_version
-    from chalicelib.profiles import ProfileError
+    from chalicelib.domain.profiles import ProfileError
+    from chalicelib.platform.profile_store import stored_version
     from launchctl.approvers import confirm, sync_subscriptions
 
     topic = _approvals_topic(args)
@@ -247,7 +247,7 @@ def cmd_approvers(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """Environment profiles: validate a file; push one as the next stored version; show or diff a version."""
-    from chalicelib.profiles import ProfileError
+    from chalicelib.domain.profiles import ProfileError
 
     try:
         return _PROFILE_ACTIONS[args.action](args)
@@ -260,7 +260,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _profile_file(args: argparse.Namespace) -> Any:
-    from chalicelib.profiles import ProfileError, load_profile_file
+    from chalicelib.domain.profiles import ProfileError, load_profile_file
 
     profile = load_profile_file(Path(args.file))
     if getattr(args, "env", None) and profile.name != args.env:
@@ -305,8 +305,8 @@ def _profile_validate(args: argparse.Namespace) -> int:
 def _profile_push(args: argparse.Namespace) -> int:
     """Validate, then store as the next version; approvers changed: their subscriptions follow the stored
     profile. Nothing changed: nothing pushed (a version is a change someone made)."""
-    from chalicelib.profile_store import approvers_of, differences, history, push_profile, stored_version
-    from chalicelib.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.platform.profile_store import approvers_of, differences, history, push_profile, stored_version
     from launchctl.approvers import sync_subscriptions
 
     profile = _profile_file(args)
@@ -350,8 +350,8 @@ def _profile_push(args: argparse.Namespace) -> int:
 
 
 def _profile_show(args: argparse.Namespace) -> int:
-    from chalicelib.profile_store import history, stored_version
-    from chalicelib.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.platform.profile_store import history, stored_version
 
     ssm = _aws_client(args, "ssm")
     versions = history(ssm, args.env, args.path)
@@ -384,8 +384,8 @@ def _profile_show(args: argparse.Namespace) -> int:
 
 
 def _profile_diff(args: argparse.Namespace) -> int:
-    from chalicelib.profile_store import differences, history, stored_version
-    from chalicelib.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
+    from chalicelib.platform.profile_store import differences, history, stored_version
 
     profile = _profile_file(args)
     ssm = _aws_client(args, "ssm")

@@ -203,6 +203,6 @@ def is_final(launch: dict[str, Any]) -> bool:
 
 def format_event(event: dict[str, Any]) -> str:
     """A timeline event as a terminal line; its message may carry someone's words, made inert there."""
-    from chalicelib.caller_text import for_terminal
+    from chalicelib.domain.caller_text import for_terminal
 
     return f"  {event['at'][11:19]}  {(event.get('stage') or '-'):<15} {for_terminal(event['message'])}"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chalicelib.callers import AUDIENCE_HEADER, IAM_TOKEN_PREFIX
+from chalicelib.api.callers import AUDIENCE_HEADER, IAM_TOKEN_PREFIX
 
 IAM_TOKEN_SECONDS = 60
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.profiles import EnvironmentProfile, load_profile_file
+from chalicelib.domain.profiles import EnvironmentProfile, load_profile_file
 
 # Beside the code, never in it: `chalicelib/` is what Chalice packages, and no profile is packaged.
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "profiles"

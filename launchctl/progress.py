@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from chalicelib.caller_text import for_terminal
+from chalicelib.domain.caller_text import for_terminal
 
 STAGES = [
     ("preflight", "preflight checks"),

@@ -14,8 +14,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from chalicelib.models import Launch, LaunchRequest, LaunchStatus
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
+from chalicelib.domain.profiles import EnvironmentProfile
 from launchctl.examples import example_names, example_profile
 from launchctl.local.sessions import shared_session
 
@@ -134,14 +134,14 @@ def fake_aws_for_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
         "LAUNCH_PROFILES_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
-    from chalicelib import aws, profile_store
-    from chalicelib.settings import settings
+    from chalicelib.platform import aws, profile_store
+    from chalicelib.platform.settings import settings
 
     aws.reset_clients()
     settings.cache_clear()
     # Each test has its own moto: a profile or a role a container read in an earlier test is not this test's.
     profile_store._kept_provider.cache_clear()
-    from chalicelib import roles
+    from chalicelib.platform import roles
 
     roles.forget()
     # moto hooks botocore's built-in handlers when it is imported, and a session copies them when it is
@@ -175,8 +175,8 @@ def aws() -> Iterator[Any]:
             "a local stack runs in this process and moto's reset would wipe it: run tests/unit and "
             "tests/integration in separate pytest runs (make test does)"
         )
-    from chalicelib.aws import placed
-    from chalicelib.profile_store import put_profile
+    from chalicelib.platform.aws import placed
+    from chalicelib.platform.profile_store import put_profile
 
     with mock_aws():
         moto_fixes.apply()
@@ -217,7 +217,7 @@ class TestClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> TestClock:
     """The clock the store, the stages and the app's handlers read, for this test."""
-    from chalicelib import wiring
+    from chalicelib.platform import wiring
 
     shared = TestClock()
     monkeypatch.setattr(wiring, "CLOCK", shared)
@@ -237,7 +237,7 @@ def run_stage(store: Any, aws: Any) -> Any:
     """Runs a stage the way its Lambda does (the stage table's row through the harness), against moto:
     `run_stage("begin_bake", launch_id)` answers what the state machine would receive. `clients` stands in
     for some of the controller's own clients (a recording Step Functions)."""
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
     from chalicelib.stages.harness import Dependencies, handle
     from chalicelib.stages.table import STAGES
 
@@ -427,7 +427,7 @@ class People:
         there, as that account's administrator would)."""
         import boto3
 
-        from chalicelib.settings import settings
+        from chalicelib.platform.settings import settings
         from launchctl.credentials import IamToken
         from launchctl.local import moto_fixes
 
@@ -449,7 +449,7 @@ class People:
         """An IAM token of a session of `role_arn` (any account) under the session name the caller chose."""
         import boto3
 
-        from chalicelib.settings import settings
+        from chalicelib.platform.settings import settings
         from launchctl.credentials import IamToken
 
         endpoint = self._sts_endpoint()
@@ -479,7 +479,7 @@ def client(store: Any, aws: Any, people: Any, monkeypatch: pytest.MonkeyPatch) -
 
     from chalice.test import Client
 
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
 
     machine = aws("stepfunctions").create_state_machine(
         name="launch",
@@ -522,7 +522,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The EMF lines the code under test writes (the controller's metrics), parsed, in order."""
-    from chalicelib import telemetry
+    from chalicelib.platform import telemetry
 
     lines: list[dict[str, Any]] = []
     monkeypatch.setattr(telemetry, "write", lambda line: lines.append(json.loads(line)))
@@ -596,8 +596,8 @@ def site(aws: Any, store: Any, launch: Launch, run_stage: Any, monkeypatch: pyte
     Chalice's test client, with the links it emailed."""
     from chalice.test import Client
 
-    from chalicelib import approvals
-    from chalicelib.settings import settings
+    from chalicelib.api import approvals
+    from chalicelib.platform.settings import settings
 
     key = b"approval-link-key-for-the-tests-0123456789"
     secret = aws("secretsmanager").create_secret(Name="approval-key", SecretBinary=key)["ARN"]

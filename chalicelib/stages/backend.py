@@ -6,12 +6,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.errors import BackendRolloutFailed, MigrationFailed
-from chalicelib.models import Change, Launch, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import BackendProgress, Rollout
+from chalicelib.domain.errors import BackendRolloutFailed, MigrationFailed
+from chalicelib.domain.models import Change, Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import BackendProgress, Rollout
+from chalicelib.stages.waits import Outcome, Sighting, migration_outcome
 from chalicelib.store import LaunchStore
-from chalicelib.waits import Outcome, Sighting, migration_outcome
 
 # The fields of a described task definition that register_task_definition accepts back.
 _REGISTERABLE = (

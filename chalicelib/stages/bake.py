@@ -6,13 +6,13 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.alarms import described_alarms
-from chalicelib.errors import BakeBreached
-from chalicelib.models import Launch, Stage
-from chalicelib.profiles import BakeConfig, EnvironmentProfile
-from chalicelib.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, ScheduledCheckpoint
+from chalicelib.domain.errors import BakeBreached
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import BakeConfig, EnvironmentProfile
+from chalicelib.domain.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, ScheduledCheckpoint
+from chalicelib.platform.alarms import described_alarms
+from chalicelib.stages.waits import Outcome, Sighting, alarm_fired
 from chalicelib.store import LaunchStore
-from chalicelib.waits import Outcome, Sighting, alarm_fired
 
 
 def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[str]]:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.manifests import CopyKind, CopyPlan, ManifestUnreadable
-from chalicelib.models import LAUNCH_ID_PATTERN, Launch, Stage
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable
+from chalicelib.domain.models import LAUNCH_ID_PATTERN, Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages.per_object import each_object
 
 if TYPE_CHECKING:
@@ -191,8 +191,8 @@ def run_batch(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
 
     The batch comes from the plan its stage wrote to the controller's bucket; the buckets copied between are
     the launch's profile's, never the batch's to name."""
-    from chalicelib.log import about, begin_invocation, logger
-    from chalicelib.profiles import profile_of
+    from chalicelib.domain.profiles import profile_of
+    from chalicelib.platform.log import about, begin_invocation, logger
 
     begin_invocation()
     parsed = CopyBatchEvent.model_validate(event)

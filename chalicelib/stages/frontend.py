@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import FrontendDeployFailed
-from chalicelib.manifests import CopyKind, write_manifest
-from chalicelib.models import Change, Launch, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import FrontendProgress
+from chalicelib.domain.errors import FrontendDeployFailed
+from chalicelib.domain.manifests import CopyKind, write_manifest
+from chalicelib.domain.models import Change, Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import FrontendProgress
 from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import object_keys

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.models import Launch, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import CanaryRun, SmokeProgress
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import CanaryRun, SmokeProgress
+from chalicelib.stages.waits import Outcome, Sighting
 from chalicelib.store import LaunchStore
-from chalicelib.waits import Outcome, Sighting
 
 # A run Synthetics stamps a little before our clock's `since` (the two clocks differ) still counts.
 CLOCK_SKEW = timedelta(seconds=2)

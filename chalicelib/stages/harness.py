@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.errors import LaunchAborted, LaunchError
-from chalicelib.log import about, begin_invocation, logger
-from chalicelib.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
-from chalicelib.profiles import EnvironmentProfile, profile_of
-from chalicelib.progress import Progress
-from chalicelib.settings import Settings
+from chalicelib.domain.errors import LaunchAborted, LaunchError
+from chalicelib.domain.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
+from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.progress import Progress
+from chalicelib.platform import aws
+from chalicelib.platform.log import about, begin_invocation, logger
+from chalicelib.platform.settings import Settings, settings
+from chalicelib.platform.wiring import environment_of, launch_store
 from chalicelib.store import LaunchHasEnded, LaunchStore, StatusConflict
 
 Entry = tuple[LaunchStatus, Stage]
@@ -158,7 +160,7 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         logger.warning("step failed", extra={"error": type(exc).__name__})
         if not isinstance(exc, LaunchError):
             # Not a launch ending on purpose: an AWS call that kept failing, or a fault of the controller's.
-            from chalicelib import telemetry
+            from chalicelib.platform import telemetry
 
             telemetry.controller({"StepFaults": 1}, function=spec.function_name)
         _persist_failure(store, launch, spec.stage, exc, recorder.events)
@@ -196,3 +198,8 @@ def _persist_failure(
         )
     except Exception:  # the failure itself is what the state machine must see; the finish writes its cause
         logger.exception("could not write the failure of %s", stage)
+
+
+def dependencies() -> Dependencies:
+    """The stage harness's view of this deployment."""
+    return Dependencies(store=launch_store, client=aws.preflight_client, environment=environment_of, settings=settings)

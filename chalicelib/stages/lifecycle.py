@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from chalicelib.models import Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import FinishProgress, StartProgress
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import FinishProgress, StartProgress
 from chalicelib.store import LaunchStore
 
 Outcome = Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
@@ -84,7 +84,7 @@ def finish_launch(
         cause = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"  # SendTaskFailure may drop it
     final = launch.status if launch.status.is_final else status
     if final == LaunchStatus.EXPIRED:
-        from chalicelib.approvals import expire_requests
+        from chalicelib.stages.approval_gate import expire_requests
 
         expire_requests(store, launch_id)
     environment = launch.request.environment
@@ -116,7 +116,7 @@ def finish_launch(
             ],
         )
         # Once: a retried finish finds the final status written and emits nothing again.
-        from chalicelib import telemetry
+        from chalicelib.platform import telemetry
 
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
@@ -129,7 +129,7 @@ def finish_launch(
 def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict[str, Any]:
     """The alarms the launch made for its bake go with it, on every path: what was deleted, or what is left
     for a person (the launch still ends: a finish stuck on an alarm would hold the environment's lock)."""
-    from chalicelib.profiles import profile_of
+    from chalicelib.domain.profiles import profile_of
     from chalicelib.stages.bake import delete_launch_alarms
 
     try:
@@ -166,7 +166,7 @@ def notify_end(
 ) -> None:
     """The launch's end, to the team's channel (the notifications topic); `urgent` (a failed rollback, an
     execution that ended without its finish) also pages, through the topic the controller's alarms page on."""
-    from chalicelib import chat
+    from chalicelib.platform import chat
 
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
     note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page)

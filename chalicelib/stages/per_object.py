@@ -9,7 +9,7 @@ from typing import TypeVar
 
 # Calls in flight at once: enough to hide S3's latency, few enough that one Lambda's sockets and S3's
 # per-prefix request rate (3,500 writes a second) are never the limit; the clients' connection pools hold
-# this many (chalicelib/aws.py), and their standard retry mode absorbs a SlowDown.
+# this many (chalicelib/platform/aws.py), and their standard retry mode absorbs a SlowDown.
 CALLS_IN_FLIGHT = 16
 
 Item = TypeVar("Item")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chalicelib.errors import PreflightBlocked
-from chalicelib.models import Launch, Stage
-from chalicelib.preflight import ClientFactory, Release, run_preflight
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import PreflightProgress
-from chalicelib.release_checks import GitHubApp
+from chalicelib.checks.checklist import ClientFactory, Release, run_preflight
+from chalicelib.checks.release import GitHubApp
+from chalicelib.domain.errors import PreflightBlocked
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import PreflightProgress
 from chalicelib.store import LaunchStore
 
 

@@ -8,18 +8,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from chalicelib.errors import RollbackIncomplete
-from chalicelib.manifests import CopyKind
-from chalicelib.models import Change, Launch, RollbackPoint, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import RollbackProgress, UndoneChange
+from chalicelib.domain.errors import RollbackIncomplete
+from chalicelib.domain.manifests import CopyKind
+from chalicelib.domain.models import Change, Launch, RollbackPoint, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import RollbackProgress, UndoneChange
 from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
 from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.rollback_point import live_site, object_keys, recorded_site
+from chalicelib.stages.waits import Outcome, Sighting, restored
 from chalicelib.store import LaunchStore
-from chalicelib.waits import Outcome, Sighting, restored
 
 # Deploy order is frontend, migrations, backend; undo runs the other way.
 UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)

@@ -7,15 +7,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import RollbackPointFailed
-from chalicelib.manifests import CopyKind, CopyPlan, ManifestUnreadable, read_manifest, write_manifest
-from chalicelib.models import Launch, RollbackPoint, Stage
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.progress import RollbackPointProgress
+from chalicelib.domain.errors import RollbackPointFailed
+from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable, read_manifest, write_manifest
+from chalicelib.domain.models import Launch, RollbackPoint, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import RollbackPointProgress
 from chalicelib.stages.copy_batches import Batches, Copy
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.waits import Outcome, Sighting, snapshot_ready
 from chalicelib.store import LaunchStore
-from chalicelib.waits import Outcome, Sighting, snapshot_ready
 
 # A snapshot in one of these will never become available.
 SNAPSHOT_FAILED = {"failed", "incompatible-restore", "deleted"}

@@ -9,10 +9,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import SmokeTestFailed
-from chalicelib.models import Launch, Stage
-from chalicelib.profiles import EnvironmentProfile, SmokeCheck
-from chalicelib.progress import SmokeProgress, SmokeResult
+from chalicelib.domain.errors import SmokeTestFailed
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.domain.progress import SmokeProgress, SmokeResult
 from chalicelib.store import LaunchStore
 
 

@@ -8,17 +8,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.models import ApprovalGateEvent, CheckpointEvent, FinishEvent, Launch, LaunchStatus, Stage, WaitEvent
-from chalicelib.progress import Progress
+from chalicelib.domain.models import (
+    ApprovalGateEvent,
+    CheckpointEvent,
+    FinishEvent,
+    Launch,
+    LaunchStatus,
+    Stage,
+    WaitEvent,
+)
+from chalicelib.domain.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
 from chalicelib.store import WaitKind
 
 if TYPE_CHECKING:
-    from chalicelib.chat import ChatNotification
-    from chalicelib.settings import Settings
+    from chalicelib.platform.chat import ChatNotification
+    from chalicelib.platform.settings import Settings
     from chalicelib.stages.copy_batches import Batches
-    from chalicelib.waits import Sighting
+    from chalicelib.stages.waits import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
 WAIT_FUNCTION = "await_event"
@@ -57,7 +65,7 @@ PREFLIGHT_OWN_SERVICES = ("sns",)
 
 def launch_page_link(settings: Settings, client: Callable[[str], Any], launch_id: str) -> str:
     """The launch page's view link for a message, when the deployment says where its API is."""
-    from chalicelib.links import signing_key, view_link
+    from chalicelib.platform.links import signing_key, view_link
 
     if not settings.public_api_url:
         return ""
@@ -67,14 +75,14 @@ def launch_page_link(settings: Settings, client: Callable[[str], Any], launch_id
 
 def _announce(call: StageCall, note: ChatNotification) -> None:
     """To the team's channel (the notifications topic), when the deployment has one."""
-    from chalicelib import chat
+    from chalicelib.platform import chat
 
     if call.settings.notifications_topic_arn:
         chat.publish(call.client("sns"), call.settings.notifications_topic_arn, note)
 
 
 def _begin(call: StageCall) -> Progress:
-    from chalicelib import chat
+    from chalicelib.platform import chat
     from chalicelib.stages.lifecycle import begin_launch
 
     progress = begin_launch(call.store, call.launch, call.profile)
@@ -84,7 +92,7 @@ def _begin(call: StageCall) -> Progress:
 
 
 def _preflight(call: StageCall) -> Progress:
-    from chalicelib.release_checks import app_reader
+    from chalicelib.checks.release import app_reader
     from chalicelib.stages.preflight import preflight_stage
 
     # The checks fan out over many services: they take the declared clients as a factory. The GitHub App's
@@ -98,9 +106,9 @@ def _preflight(call: StageCall) -> Progress:
 
 
 def _request_approvals(call: StageCall) -> Progress:
-    from chalicelib import chat
-    from chalicelib.approvals import request_approvals
-    from chalicelib.links import signing_key, view_link
+    from chalicelib.platform import chat
+    from chalicelib.platform.links import signing_key, view_link
+    from chalicelib.stages.approval_gate import request_approvals
 
     assert isinstance(call.event, ApprovalGateEvent)
     settings = call.settings
@@ -187,9 +195,9 @@ def _begin_bake(call: StageCall) -> Progress:
 
 def _bake_checkpoint(call: StageCall) -> Progress:
     """A checkpoint's figures, written before the last one ends the alarm watch (the launch goes on then)."""
-    from chalicelib import chat
+    from chalicelib.platform import chat
     from chalicelib.stages.bake import pass_checkpoint
-    from chalicelib.waits import Outcome, settle
+    from chalicelib.stages.waits import Outcome, settle
 
     assert isinstance(call.event, CheckpointEvent)
     progress = pass_checkpoint(
@@ -212,7 +220,7 @@ def _wait(
     """A wait's row: opens the wait and looks once, or, called without a token at the deadline, looks a last time."""
 
     def run(call: StageCall) -> Progress:
-        from chalicelib.waits import at_deadline, begin_wait
+        from chalicelib.stages.waits import at_deadline, begin_wait
 
         event = call.event
         assert isinstance(event, WaitEvent)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.clock import iso
-from chalicelib.models import Approval, ApprovalRequest, Launch, LaunchStatus, TimelineEvent
-from chalicelib.store.approvals import (
+from chalicelib.domain.clock import iso
+from chalicelib.domain.models import Approval, ApprovalRequest, Launch, LaunchStatus, TimelineEvent
+from chalicelib.store.approval_records import (
     AlreadyDecided,
     ApprovalGate,
     ApprovalRecords,
@@ -17,7 +17,20 @@ from chalicelib.store.approvals import (
     approval_from_item,
     request_from_item,
 )
-from chalicelib.store.launches import (
+from chalicelib.store.dynamodb import (
+    APPROVAL_PREFIX,
+    EVENT_PREFIX,
+    LAUNCH_LIST,
+    LIST_INDEX,
+    REQUEST_PREFIX,
+    Keys,
+    cancellation_codes,
+    environment_status,
+    n,
+    s,
+    table_definition,
+)
+from chalicelib.store.launch_records import (
     SEQUENCE_ATTEMPTS,
     LaunchHasEnded,
     LaunchNotFound,
@@ -31,20 +44,7 @@ from chalicelib.store.launches import (
     sequence_of,
 )
 from chalicelib.store.locks import EnvironmentLocked, EnvironmentLocks, Lock, NotLocked
-from chalicelib.store.table import (
-    APPROVAL_PREFIX,
-    EVENT_PREFIX,
-    LAUNCH_LIST,
-    LIST_INDEX,
-    REQUEST_PREFIX,
-    Keys,
-    cancellation_codes,
-    environment_status,
-    n,
-    s,
-    table_definition,
-)
-from chalicelib.store.waits import Wait, WaitKind, WaitRecords
+from chalicelib.store.wait_records import Wait, WaitKind, WaitRecords
 
 __all__ = [
     "LIST_INDEX",

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.clock import iso
-from chalicelib.store.table import Keys, Table, n, s
+from chalicelib.domain.clock import iso
+from chalicelib.store.dynamodb import Keys, Table, n, s
 
 # A held lock (after a failed rollback) has no lease: it stays until a person unlocks it.
 NO_LEASE = "9999-12-31T23:59:59+00:00"

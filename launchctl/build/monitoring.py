@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.telemetry import NAMESPACE, ROLLBACKS_FAILED, SERVICE, UNFINISHED
+from chalicelib.platform.telemetry import NAMESPACE, ROLLBACKS_FAILED, SERVICE, UNFINISHED
 
 # The functions the state machine invokes: a domain error is how they end a launch on purpose (caught by
 # the ASL), so Lambda's Errors count those too. Their alarm counts what is not on purpose: the steps that

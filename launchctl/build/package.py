@@ -22,7 +22,7 @@ _CLIENT_CALL = re.compile(r"""\b(?:client|_aws|_preflight_client)\(\s*["']([a-z0
 def services_used(root: Path = ROOT) -> set[str]:
     """Every AWS service the Lambdas make a client of: the stage table's declared clients, and each
     service named in a client call in app.py and chalicelib/."""
-    from chalicelib.aws import placed
+    from chalicelib.platform.aws import placed
     from chalicelib.stages.table import PREFLIGHT_SERVICES, STAGES
 
     declared = {service for spec in STAGES.values() for service in spec.clients} | set(PREFLIGHT_SERVICES)
@@ -86,7 +86,7 @@ os.environ.update(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_
 import app, chalicelib
 for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
     importlib.import_module(module.name)
-from chalicelib import aws
+from chalicelib.platform import aws
 for service in services:
     aws.client(service)
 import jwt.algorithms

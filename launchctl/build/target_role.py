@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.profiles import TASK_ROLE_ARN, TASK_ROLES_MAX, EnvironmentProfile
+from chalicelib.domain.profiles import TASK_ROLE_ARN, TASK_ROLES_MAX, EnvironmentProfile
 from launchctl.build.iam_quotas import ATTACHED_POLICIES_PER_ROLE, MANAGED_POLICY_CHARACTERS, characters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,7 +317,7 @@ def longest_lists() -> dict[str, list[str]]:
 
 # The events a waiting launch needs from this account, each as narrow as its pattern can say: only a
 # launch's own migration task (started by launch/<id>) and snapshot (pre-launch-<id>), only alarms going to
-# ALARM. Each is within the controller's own rule (chalicelib.service_events.WATCHED_EVENTS).
+# ALARM. Each is within the controller's own rule (chalicelib.domain.service_events.WATCHED_EVENTS).
 FORWARDED_EVENTS: dict[str, dict[str, Any]] = {
     "Deployments": {"source": ["aws.ecs"], "detail-type": ["ECS Deployment State Change"]},
     "MigrationTasks": {

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from chalicelib.runtime import PROCESS, Runtime, running
+from chalicelib.platform.runtime import PROCESS, Runtime, running
 from launchctl.local import aws_limits
 from launchctl.local.faults import FaultInjector, LambdaTimedOut
 from launchctl.local.xray import invocation

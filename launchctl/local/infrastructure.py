@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile
 
 # Two accounts, as a team runs it: the controller in a tools account, the environment in its own.
 ACCOUNT_ID = "123456789012"
@@ -700,8 +700,8 @@ def _pipeline_role_names(profile: EnvironmentProfile) -> list[str]:
 def _forget_roles() -> None:
     """What IAM's answer a container keeps for five minutes; the change is seen at once here (the local
     functions share this process's containers)."""
-    from chalicelib import roles
-    from chalicelib.runtime import PROCESS, running
+    from chalicelib.platform import roles
+    from chalicelib.platform.runtime import PROCESS, running
 
     with running(PROCESS):
         roles.forget()

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from chalicelib.profiles import MetricReference
+from chalicelib.domain.profiles import MetricReference
 from launchctl.local.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from launchctl.local.servers import LoopbackServer
 

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chalicelib import telemetry
-from chalicelib.aws import placed
-from chalicelib.profiles import EnvironmentProfile
-from chalicelib.runtime import PROCESS, Runtime, running
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.platform import telemetry
+from chalicelib.platform.aws import placed
+from chalicelib.platform.runtime import PROCESS, Runtime, running
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
@@ -208,8 +208,8 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from chalicelib import aws
-        from chalicelib.settings import settings
+        from chalicelib.platform import aws
+        from chalicelib.platform.settings import settings
         from launchctl.examples import example_profile
 
         self._environment()
@@ -416,7 +416,7 @@ class LocalStack:
         """Store the example profiles as `launchctl profile push` does, the local one with its smoke checks
         pointed at this stack's sample site (so two stacks never test each other's site); the local one
         as stored."""
-        from chalicelib.profile_store import push_profile
+        from chalicelib.platform.profile_store import push_profile
         from launchctl.examples import example_profiles
 
         assert self.site is not None
@@ -605,7 +605,7 @@ class LocalStack:
 
     def forget_roles(self) -> None:
         """What a role's changed trust policy costs in time (KEEP_SECONDS): every container reads IAM afresh."""
-        from chalicelib import roles
+        from chalicelib.platform import roles
 
         for container in self.containers.values():
             with running(container):
@@ -614,7 +614,7 @@ class LocalStack:
     def forget_profiles(self) -> None:
         """What the profile cache's max age does in time: every container reads the stored profiles afresh
         (a test that pushed one and put it back leaves no container holding its copy)."""
-        from chalicelib.profile_store import _kept_provider
+        from chalicelib.platform.profile_store import _kept_provider
 
         for container in self.containers.values():
             with running(container):
@@ -648,7 +648,7 @@ class LocalStack:
     def _published(self, topic: str, launch_id: str, event: str | None) -> list[dict[str, Any]]:
         from moto.sns.models import sns_backends
 
-        from chalicelib.chat import read
+        from chalicelib.platform.chat import read
 
         sent = sns_backends[ACCOUNT_ID][REGION].topics[self.topics[topic]].sent_notifications
         found = []
@@ -836,9 +836,9 @@ class LocalStack:
         is stored again as the stack started with it, and no container keeps the other; a launch still
         running is aborted and followed to its end; a lock its ended launch still holds (a failed
         rollback's) is released."""
-        from chalicelib.profile_store import push_profile, stored_version
-        from chalicelib.profiles import ProfileError
-        from chalicelib.wiring import launch_store
+        from chalicelib.domain.profiles import ProfileError
+        from chalicelib.platform.profile_store import push_profile, stored_version
+        from chalicelib.platform.wiring import launch_store
         from launchctl.client import ApiError, is_final
 
         restored: list[str] = []

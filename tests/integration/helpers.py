@@ -63,7 +63,7 @@ def snapshot(stack: Any) -> tuple[str, dict[str, bytes]]:
 def use_profile(stack: Any, **sections: Any) -> None:
     """The local profile stored with `sections` in place of its own (none: as the stack started with it),
     and read afresh by every function; the stack's restore stores the starting one again after the test."""
-    from chalicelib.profile_store import push_profile
+    from chalicelib.platform.profile_store import push_profile
 
     push_profile(stack.client("ssm"), stack.profile.model_copy(update=sections), stack.profiles_path)
     stack.forget_profiles()
@@ -101,6 +101,6 @@ def launch_alarms(stack: Any, launch_id: str) -> list[str]:
 
 def lock_holder() -> str | None:
     """The launch holding the local environment, as the controller's store sees it."""
-    from chalicelib.wiring import launch_store
+    from chalicelib.platform.wiring import launch_store
 
     return launch_store().lock_holder("local")

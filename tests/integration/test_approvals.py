@@ -32,8 +32,8 @@ def link_for(stack: Any, launch_id: str, role: str) -> str:
 
 
 def test_each_approver_receives_only_their_own_links(stack: Any, api: ControllerApi) -> None:
-    from chalicelib.links import signing_key, verify
-    from chalicelib.settings import settings
+    from chalicelib.platform.links import signing_key, verify
+    from chalicelib.platform.settings import settings
 
     launch_id = at_gate(stack, api)
     key = signing_key(stack.client("secretsmanager"), settings().approval_key_secret_id)
@@ -105,7 +105,7 @@ SHORT_WINDOW_SECONDS = 12
 def short_approval_window(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Approval requests open for SHORT_WINDOW_SECONDS instead of the local profile's 10 minutes: the profile
     a launch starts with, which it keeps."""
-    from chalicelib import launches
+    from chalicelib.api import launches
 
     real = launches.current_profile
 

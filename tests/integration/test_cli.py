@@ -132,7 +132,7 @@ def test_cli_without_a_valid_credential_is_refused_with_exit_code_2(
 def test_cli_preflight_prints_the_full_report_and_exits_4_on_a_blocking_failure(
     stack: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chalicelib.preflight import CHECK_IDS
+    from chalicelib.checks.checklist import CHECK_IDS
 
     code, out = _run(stack, capsys, "preflight", "--env", "local")
     assert code == cli.EXIT_OK, out

@@ -55,7 +55,7 @@ def test_a_started_launch_is_located_under_the_stage_path(stack: Any, api: Any) 
 
 
 def test_the_local_profile_points_at_this_stacks_own_ports(stack: Any) -> None:
-    from chalicelib.profiles import load_profile
+    from chalicelib.platform.profile_store import load_profile
 
     assert stack.site is not None
     smoke = load_profile("local").smoke

@@ -166,7 +166,7 @@ class CapturedLog(logging.Handler):
     """The functions' log lines, formatted as Lambda writes them (Powertools' JSON), while a launch runs."""
 
     def __init__(self) -> None:
-        from chalicelib.log import logger
+        from chalicelib.platform.log import logger
 
         super().__init__(logging.INFO)
         self.setFormatter(logger.registered_formatter)
@@ -179,7 +179,7 @@ class CapturedLog(logging.Handler):
 @pytest.fixture
 def captured_log() -> Any:
     """The functions' logger at INFO (the template's level) for the test, as it was after."""
-    from chalicelib.log import logger
+    from chalicelib.platform.log import logger
 
     handler = CapturedLog()
     level = logger._logger.level
@@ -276,7 +276,7 @@ def assert_traced(stack: Any, api: ControllerApi, launch_id: str) -> None:
 def secrets_of(stack: Any, api: ControllerApi) -> list[str]:
     """What no log line and no trace may hold: the link key, the smoke credential, the caller's credential,
     every approval link's token."""
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
 
     secrets = [
         stack.client("secretsmanager").get_secret_value(SecretId=settings().approval_key_secret_id)["SecretString"],

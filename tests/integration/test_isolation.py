@@ -25,7 +25,7 @@ def test_restore_undoes_what_a_test_left_broken_running_or_locked(stack: Any, ap
     stack.faults.add("smoke_test", "secrets-manager.GetSecretValue", "error", times=100)
     assert lock_holder() == launch_id
     # A profile pushed and not put back, which the API's container has read.
-    from chalicelib.profile_store import push_profile
+    from chalicelib.platform.profile_store import push_profile
 
     moved = stack.profile.frontend.model_copy(update={"site_bucket": "acme-site-moved"})
     push_profile(stack.client("ssm"), stack.profile.model_copy(update={"frontend": moved}), stack.profiles_path)

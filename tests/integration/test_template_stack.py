@@ -73,8 +73,8 @@ def test_each_function_has_only_its_templates_environment(stack: Any) -> None:
 
 
 def test_each_function_calls_aws_as_a_session_of_its_own_role(stack: Any) -> None:
-    from chalicelib import aws
-    from chalicelib.runtime import running
+    from chalicelib.platform import aws
+    from chalicelib.platform.runtime import running
 
     assert stack.deployment is not None
     for deployed in stack.deployment.functions.values():
@@ -107,8 +107,8 @@ def test_a_call_the_functions_role_does_not_allow_is_refused_as_on_aws(stack: An
     passes."""
     from botocore.exceptions import ClientError
 
-    from chalicelib import aws
-    from chalicelib.runtime import running
+    from chalicelib.platform import aws
+    from chalicelib.platform.runtime import running
 
     with running(stack.containers["begin_launch"]), pytest.raises(ClientError) as refused:
         aws.client("sns").list_subscriptions()
@@ -132,8 +132,8 @@ def test_a_function_acts_in_the_environment_only_as_its_role_and_writes_only_wha
     cannot take the role at all."""
     from botocore.exceptions import ClientError
 
-    from chalicelib import aws
-    from chalicelib.runtime import running
+    from chalicelib.platform import aws
+    from chalicelib.platform.runtime import running
 
     frontend = stack.profile.frontend
     deploy = stack.containers["deploy_frontend"]
@@ -173,8 +173,8 @@ def test_a_transaction_needs_each_of_its_items_actions(stack: Any) -> None:
     and update items but not delete them."""
     from botocore.exceptions import ClientError
 
-    from chalicelib import aws
-    from chalicelib.runtime import running
+    from chalicelib.platform import aws
+    from chalicelib.platform.runtime import running
 
     begin = stack.containers["begin_launch"]
     table = begin.environ["LAUNCH_TABLE"]

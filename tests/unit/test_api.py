@@ -171,7 +171,7 @@ def test_aborting_needs_a_reason_and_a_launch_that_exists(client: Client) -> Non
 
 
 def test_aborting_an_ended_launch_is_a_409(client: Client, store: Any) -> None:
-    from chalicelib.models import LaunchStatus
+    from chalicelib.domain.models import LaunchStatus
 
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     store.set_status(launch_id, LaunchStatus.FAILED)
@@ -181,7 +181,7 @@ def test_aborting_an_ended_launch_is_a_409(client: Client, store: Any) -> None:
 
 
 def test_launches_are_listed_by_page_with_a_cursor_and_filters(client: Client, store: Any) -> None:
-    from chalicelib.models import LaunchStatus
+    from chalicelib.domain.models import LaunchStatus
 
     first = _post(client, "/launches", BODY).json_body["launch_id"]
     store.set_status(first, LaunchStatus.FAILED)
@@ -321,7 +321,7 @@ def _succeeded(client: Client, store: Any) -> str:
     """A launch started through the API, walked to SUCCEEDED with a rollback point and its changes."""
     from datetime import UTC, datetime
 
-    from chalicelib.models import Change, LaunchStatus, RollbackPoint
+    from chalicelib.domain.models import Change, LaunchStatus, RollbackPoint
 
     launch_id = _post(client, "/launches", BODY).json_body["launch_id"]
     store.record_rollback_point(
@@ -373,7 +373,7 @@ def test_a_launch_keeps_its_profile_and_a_rollback_of_it_undoes_in_the_places_th
 ) -> None:
     """Recorded at the start, shown by version only; a requested rollback follows the launch's own profile
     even after a newer one was pushed (its site bucket moved, say)."""
-    from chalicelib.profile_store import push_profile, stored_version
+    from chalicelib.platform.profile_store import push_profile, stored_version
 
     launch_id = _succeeded(client, store)
     started_with = stored_version(aws("ssm"), "local")
@@ -445,7 +445,7 @@ def test_a_lock_whose_lease_ran_out_is_not_taken_while_its_execution_runs(client
         roleArn="arn:aws:iam::123456789012:role/states",
     )["stateMachineArn"]
     alive = sfn.start_execution(stateMachineArn=waiting, name="alive")["executionArn"]
-    from chalicelib.wiring import launch_store
+    from chalicelib.platform.wiring import launch_store
 
     launch_store().set_execution(running, alive)
     _expire_lease(aws)
@@ -507,7 +507,7 @@ def test_concurrent_rollbacks_of_one_launch_start_one_and_leave_nothing_else(cli
 def test_a_bad_stored_profile_answers_profile_invalid_naming_its_version_until_a_valid_one_is_pushed(
     client: Client, aws: Any
 ) -> None:
-    from chalicelib.profile_store import parameter_name, push_profile
+    from chalicelib.platform.profile_store import parameter_name, push_profile
     from tests.conftest import unit_profile
 
     bad = aws("ssm").put_parameter(Name=parameter_name("local"), Value="{cut short", Type="String", Overwrite=True)

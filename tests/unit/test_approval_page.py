@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.links import sign
+from chalicelib.platform.links import sign
 from tests.conftest import Site
 
 ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import approvals
-from chalicelib.approvals import (
+from chalicelib.api import approvals
+from chalicelib.api.approvals import (
     MissingAttestations,
     NotAnApprover,
     NotARequiredRole,
@@ -17,11 +17,12 @@ from chalicelib.approvals import (
     RequestExpired,
     SeparationOfDuties,
     decide,
-    request_approvals,
 )
-from chalicelib.links import verify
-from chalicelib.models import Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.platform.links import verify
+from chalicelib.stages import approval_gate
+from chalicelib.stages.approval_gate import request_approvals
 from chalicelib.store import AlreadyDecided
 from tests.conftest import race
 
@@ -203,7 +204,7 @@ def test_an_expired_request_takes_no_decision(store: Any, clock: Any, launch: La
     clock.advance(601)
     with pytest.raises(RequestExpired):
         _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example")
-    approvals.expire_requests(store, launch.launch_id)
+    approval_gate.expire_requests(store, launch.launch_id)
     assert {request.state for request in store.approval_requests(launch.launch_id)} == {"expired"}
 
 
@@ -236,7 +237,7 @@ def test_one_person_clicking_for_two_roles_at_once_counts_once(store: Any, launc
 def test_the_email_carries_the_preflight_report_and_what_did_not_pass(
     aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile
 ) -> None:
-    from chalicelib.progress import PreflightProgress
+    from chalicelib.domain.progress import PreflightProgress
 
     def check(id: str, title: str, result: str, evidence: dict[str, str]) -> dict[str, Any]:
         return {"id": id, "title": title, "section": "Infrastructure", "result": result, "resource": "r"} | {

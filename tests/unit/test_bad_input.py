@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.links import ForgedLink, sign, verify
-from chalicelib.request_input import json_depth
+from chalicelib.api.request_input import json_depth
+from chalicelib.platform.links import ForgedLink, sign, verify
 from tests.conftest import LAUNCH_BODY as BODY
 from tests.conftest import Site, race
 
@@ -106,7 +106,7 @@ def test_every_refusal_of_the_approval_routes_is_a_page_with_its_headers(site: S
 def test_a_server_fault_on_the_approval_page_is_still_a_page_with_its_headers(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib import approval_page
+    from chalicelib.api.pages import approval as approval_page
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("DynamoDB is having a day")
@@ -136,7 +136,7 @@ def test_a_malformed_cookie_header_is_refused_not_a_fault(site: Site) -> None:
 
 
 def test_the_form_posts_to_its_own_url_and_the_cookie_keeps_the_stage_path(site: Site) -> None:
-    from chalicelib.approval_page import show
+    from chalicelib.api.pages.approval import show
 
     request = site.store.approval_requests(site.launch.launch_id)[0]
     approver = request.approvers[0]
@@ -204,8 +204,8 @@ def test_a_decision_through_the_api_after_the_request_expired_is_a_410(site: Sit
 
 
 def test_a_decision_after_the_gate_expired_and_the_launch_ended_is_still_a_410(site: Site, client: Any) -> None:
-    from chalicelib.approvals import expire_requests
-    from chalicelib.models import LaunchStatus
+    from chalicelib.domain.models import LaunchStatus
+    from chalicelib.stages.approval_gate import expire_requests
 
     expire_requests(site.store, site.launch.launch_id)
     site.store.set_status(site.launch.launch_id, LaunchStatus.EXPIRED)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import BakeBreached
-from chalicelib.models import Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile, MetricReference, WebVitals
-from chalicelib.progress import BakeProgress
+from chalicelib.domain.errors import BakeBreached
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
+from chalicelib.domain.profiles import EnvironmentProfile, MetricReference, WebVitals
+from chalicelib.domain.progress import BakeProgress
 from chalicelib.stages.bake import alarm_sighting, begin_bake, delete_launch_alarms, pass_checkpoint
-from chalicelib.waits import begin_wait
+from chalicelib.stages.waits import begin_wait
 from tests.conftest import RecordingStepFunctions, move_to
 
 

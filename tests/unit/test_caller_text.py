@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import caller_text
+from chalicelib.domain import caller_text
 
 HOSTILE = [
     "<!channel> the deploy is broken",
@@ -58,7 +58,7 @@ def _inert_in_chat(text: str) -> None:
 @pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
 def test_in_the_teams_channel(hostile: str, launch: Any) -> None:
     """Every place of a notification a cause reaches: the description, the next steps, the context."""
-    from chalicelib import chat
+    from chalicelib.platform import chat
 
     note = chat.ended(launch, "ABORTED", "LaunchAborted", hostile, [f"read the cause: {hostile}"], urgent=True)
     _inert_in_chat(note.content.description.split("Cause: LaunchAborted: ", 1)[1])
@@ -80,8 +80,8 @@ def test_on_an_html_page(hostile: str) -> None:
 @pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
 def test_in_an_email(hostile: str, launch: Any) -> None:
     """The requester (a session's name is the caller's to choose) in an approval email's body, and a subject."""
-    from chalicelib.approvals import _email
-    from chalicelib.models import ApprovalRequest
+    from chalicelib.domain.models import ApprovalRequest
+    from chalicelib.stages.approval_gate import _email
     from tests.conftest import unit_profile
 
     asking = launch.model_copy(update={"requested_by": hostile})
@@ -131,7 +131,7 @@ def test_in_a_log_line(hostile: str) -> None:
     """A field a caller's words reach neither splits the line nor steers a viewer of it."""
     import io
 
-    from chalicelib.log import logger
+    from chalicelib.platform.log import logger
 
     written = io.StringIO()
     handler = logging.StreamHandler(written)

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.callers import (
+from chalicelib.api.callers import (
     IdentityConfig,
     IdentityProviderUnavailable,
     Unauthenticated,
     authenticate,
     may_launch,
 )
-from chalicelib.models import Caller
+from chalicelib.domain.models import Caller
 from launchctl.examples import example_profile
 from launchctl.local.oidc import SigningKey
 
@@ -214,7 +214,7 @@ def test_an_iam_token_for_another_sts_endpoint_is_not_forwarded(iam: tuple[Any, 
 def test_a_token_sts_vouched_for_is_believed_until_it_expires_without_asking_again(
     iam: tuple[Any, IdentityConfig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib import callers
+    from chalicelib.api import callers
 
     people, config = iam
     asked: list[str] = []
@@ -239,7 +239,7 @@ def test_a_token_sts_vouched_for_is_believed_until_it_expires_without_asking_aga
 def test_the_verified_identities_forget_an_expired_token_and_keep_at_most_their_bound() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from chalicelib.callers import VerifiedIdentities
+    from chalicelib.api.callers import VerifiedIdentities
 
     kept = VerifiedIdentities()
     now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -258,7 +258,7 @@ def test_by_default_a_token_must_name_this_controllers_own_host_so_another_contr
     """Every deployment shared the audience launch-controller, so a token minted for one controller (staging,
     another team's) was good at any other for its lifetime. By default each expects its API's own host, the
     domain API Gateway says the request reached."""
-    from chalicelib.settings import Settings
+    from chalicelib.platform.settings import Settings
 
     here = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
     there = "f6g7h8i9j0.execute-api.eu-west-1.amazonaws.com"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import chat
-from chalicelib.models import Launch, LaunchStatus
+from chalicelib.domain.models import Launch, LaunchStatus
+from chalicelib.platform import chat
 from chalicelib.stages.lifecycle import notify_end
 from tests.conftest import unit_profile
 

@@ -147,7 +147,7 @@ def test_status_watch_polls_every_few_seconds_by_default() -> None:
 def test_profile_validate_names_the_version_or_each_field_wrong(tmp_path: Any, capsys: Any) -> None:
     from pathlib import Path
 
-    from chalicelib.profiles import load_profile_file
+    from chalicelib.domain.profiles import load_profile_file
     from launchctl.examples import EXAMPLES_DIR
 
     production = EXAMPLES_DIR / "production.toml"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import FrontendDeployFailed, RollbackIncomplete, RollbackPointFailed
-from chalicelib.manifests import CopyKind, ManifestUnreadable
-from chalicelib.models import Change, Launch, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.errors import FrontendDeployFailed, RollbackIncomplete, RollbackPointFailed
+from chalicelib.domain.manifests import CopyKind, ManifestUnreadable
+from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import frontend, rollback, rollback_point
 from chalicelib.stages.copy_batches import (
     BATCH_BYTES,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws as controller_aws
+from chalicelib.platform import aws as controller_aws
 
 ENVIRONMENT_ACCOUNT = "210987654321"
 ROLE = f"arn:aws:iam::{ENVIRONMENT_ACCOUNT}:role/launch-controller/launch-controller-local"
@@ -17,7 +17,7 @@ ROLE = f"arn:aws:iam::{ENVIRONMENT_ACCOUNT}:role/launch-controller/launch-contro
 @pytest.fixture
 def assumed(aws: Any) -> list[dict[str, Any]]:
     """Every AssumeRole the function's own STS client sends, with its parameters."""
-    from chalicelib import aws as clients
+    from chalicelib.platform import aws as clients
 
     asked: list[dict[str, Any]] = []
     clients.client("sts").meta.events.register(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.executions import ExecutionEnded, execution_ended
-from chalicelib.models import Change, Launch, LaunchStatus
+from chalicelib.domain.models import Change, Launch, LaunchStatus
+from chalicelib.events.executions import ExecutionEnded, execution_ended
 from tests.conftest import move_to
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:launch-controller-launch:"
@@ -102,7 +102,7 @@ def test_an_execution_end_is_acted_on_only_as_step_functions_itself_tells_it(
     from chalice.test import Client
 
     import app
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
 
     machine, execution = _machine_and_execution(aws, launch)
     monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.models import Launch, Stage
-from chalicelib.profiles import EnvironmentProfile, FunctionalConfig
-from chalicelib.progress import SmokeProgress
-from chalicelib.service_events import notice_of
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile, FunctionalConfig
+from chalicelib.domain.progress import SmokeProgress
+from chalicelib.domain.service_events import notice_of
 from chalicelib.stages.functional import canary_heard, canary_sighting, start_canaries
 from launchctl.local import synthetics
 from launchctl.local.emitters import forget, listen
@@ -216,7 +216,7 @@ class RacingStore:
 def test_two_canaries_passing_at_the_same_moment_are_both_kept_and_answer_the_launch(
     aws: Any, store: Any, launch: Launch, canaries: EnvironmentProfile, events: list[dict[str, Any]]
 ) -> None:
-    from chalicelib.waits import Outcome, Sighting, begin_wait, on_event
+    from chalicelib.stages.waits import Outcome, Sighting, begin_wait, on_event
     from tests.conftest import RecordingStepFunctions
 
     two = canaries.model_copy(update={"functional": FunctionalConfig(canaries=[CANARY, "acme-local-mobile"])})

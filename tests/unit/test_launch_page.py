@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from chalicelib.links import sign_view
+from chalicelib.platform.links import sign_view
 from tests.conftest import Site
 
 

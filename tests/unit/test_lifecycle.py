@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.chat import read
-from chalicelib.models import Caller, Launch, LaunchStatus, Stage
-from chalicelib.progress import RollbackProgress, UndoneChange
+from chalicelib.domain.models import Caller, Launch, LaunchStatus, Stage
+from chalicelib.domain.progress import RollbackProgress, UndoneChange
+from chalicelib.platform.chat import read
 from chalicelib.stages.lifecycle import final_status
 
 
@@ -85,7 +85,7 @@ def test_a_rejection_without_a_cause_is_explained_from_the_approvals(
 ) -> None:
     from datetime import UTC, datetime
 
-    from chalicelib.models import Approval, ApprovalRequest
+    from chalicelib.domain.models import Approval, ApprovalRequest
 
     store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
     store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL)
@@ -113,7 +113,7 @@ def test_a_rejection_without_a_cause_is_explained_from_the_approvals(
 @pytest.fixture
 def finish(run_stage: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Runs the finish Lambda's stage: `finish(launch_id, outcome, caught error, notifications topic)`."""
-    from chalicelib.settings import settings
+    from chalicelib.platform.settings import settings
 
     def call(launch_id: str, outcome: str, error: dict[str, str] | None, topic: str = "") -> dict[str, Any]:
         monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
@@ -132,7 +132,7 @@ def _subscribed_queue(aws: Any, topic: str) -> str:
 
 def _failed_rollback(store: Any, launch: Launch, run_stage: Any) -> None:
     """A launch that changed the backend and frontend, then could not undo the backend."""
-    from chalicelib.models import Change
+    from chalicelib.domain.models import Change
 
     run_stage("begin_launch", launch.launch_id)
     for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING, LaunchStatus.ROLLING_BACK):
@@ -200,8 +200,8 @@ RILEY = Caller(
 def test_unlock_releases_a_held_environment_and_writes_who_and_why(
     aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any
 ) -> None:
-    from chalicelib.launches import unlock_environment
-    from chalicelib.models import UnlockRequest
+    from chalicelib.api.launches import unlock_environment
+    from chalicelib.domain.models import UnlockRequest
 
     _failed_rollback(store, launch, run_stage)
     finish(launch.launch_id, "rollback_failed", ROLLBACK_ERROR, "")
@@ -217,8 +217,8 @@ def test_unlock_releases_a_held_environment_and_writes_who_and_why(
 def test_unlock_refuses_while_the_holding_launch_still_runs(
     store: Any, launch: Launch, profile: Any, run_stage: Any
 ) -> None:
-    from chalicelib.launches import LaunchStillRunning, unlock_environment
-    from chalicelib.models import UnlockRequest
+    from chalicelib.api.launches import LaunchStillRunning, unlock_environment
+    from chalicelib.domain.models import UnlockRequest
 
     run_stage("begin_launch", launch.launch_id)
     with pytest.raises(LaunchStillRunning):
@@ -233,7 +233,7 @@ def test_an_abort_honoured_at_the_first_change_ends_aborted_and_a_later_one_roll
 
 
 def _abort_event(reason: str) -> Any:
-    from chalicelib.models import TimelineEvent
+    from chalicelib.domain.models import TimelineEvent
 
     return TimelineEvent(at=datetime.now(UTC), kind="abort_requested", message=f"asked to abort: {reason}")
 
@@ -255,7 +255,7 @@ def test_an_abort_is_recorded_once_and_only_while_the_launch_runs(store: Any, la
 
 
 def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch: Launch, run_stage: Any) -> None:
-    from chalicelib.errors import LaunchAborted
+    from chalicelib.domain.errors import LaunchAborted
     from chalicelib.stages.table import STAGES
 
     store.request_abort(

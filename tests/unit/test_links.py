@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from chalicelib.links import (
+from chalicelib.platform.links import (
     ExpiredLink,
     ForgedLink,
     _b64,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.models import InvalidTransition, LaunchStatus, check_transition
+from chalicelib.domain.models import InvalidTransition, LaunchStatus, check_transition
 from tests.conftest import make_request
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.approvals import request_approvals
-from chalicelib.callers import IdentityConfig, Unauthenticated, authenticate, person_of
-from chalicelib.models import Caller, LaunchStatus, Stage
-from chalicelib.profiles import EnvironmentProfile, ProfileError, load_profile_file
+from chalicelib.api.callers import Unauthenticated, authenticate, person_of
+from chalicelib.domain.models import Caller, LaunchStatus, Stage
+from chalicelib.domain.profiles import EnvironmentProfile, ProfileError, load_profile_file
+from chalicelib.platform.settings import IdentityConfig
+from chalicelib.stages.approval_gate import request_approvals
 from launchctl.examples import EXAMPLES_DIR as PROFILES_DIR
 from tests.conftest import LAUNCH_BODY as BODY
 
@@ -34,7 +35,7 @@ ALL = ["code_freeze", "rollback_plan", "on_call", "runbooks"]
 def directory(aws: Any) -> EnvironmentProfile:
     """The local profile as deployed, with Identity Center's approver role trusted to name people, tess
     allowed to launch (so she can be both requester and approver) and the Deployer role a workload."""
-    from chalicelib.profile_store import push_profile
+    from chalicelib.platform.profile_store import push_profile
 
     local = load_profile_file(PROFILES_DIR / "local.toml")
     data = local.model_dump(mode="json")
@@ -265,7 +266,7 @@ def test_a_stripped_iam_token_is_refused_before_sts_is_asked(people: Any, stripp
 
 
 def test_a_complete_token_is_forwarded_so_the_check_above_is_not_vacuous(people: Any) -> None:
-    from chalicelib.callers import IdentityProviderUnavailable
+    from chalicelib.api.callers import IdentityProviderUnavailable
 
     with pytest.raises(IdentityProviderUnavailable):
         authenticate(
@@ -346,7 +347,7 @@ def test_a_workload_role_people_may_assume_cannot_start_a_launch(
     aws("iam").update_assume_role_policy(
         RoleName="Deployer", PolicyDocument=json.dumps(_trust(ROOT_TRUST, ["sts:AssumeRole"]))
     )
-    from chalicelib import roles
+    from chalicelib.platform import roles
 
     roles.forget()  # what IAM says of it changed: a container would see it within KEEP_SECONDS
     started = _post(client.as_role_session(DEPLOYER_ROLE, QUINN), "/launches", BODY)
@@ -355,7 +356,7 @@ def test_a_workload_role_people_may_assume_cannot_start_a_launch(
 
 
 def test_an_oidc_workload_is_one_only_with_a_condition_on_its_subject(aws: Any) -> None:
-    from chalicelib.roles import RoleFacts, people_who_may_assume
+    from chalicelib.platform.roles import RoleFacts, people_who_may_assume
 
     provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     bound = _trust({"Federated": provider}, ["sts:AssumeRoleWithWebIdentity"])

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.preflight import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
+from chalicelib.checks.checklist import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
 from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
 from tests.conftest import UNIT_ACCOUNT, put_alarms
@@ -283,7 +283,7 @@ def test_a_custom_response_headers_policy_is_read_for_the_headers_it_sets(ready:
 def test_an_environment_outside_us_east_1_reads_its_distributions_web_acl_in_us_east_1(aws: Any, profile: Any) -> None:
     """WAF answers a CLOUDFRONT web ACL in us-east-1 only: the ALB's web ACL is read in the environment's
     region, the distribution's in us-east-1 (as an ACM certificate of CloudFront's is)."""
-    from chalicelib.aws import placed
+    from chalicelib.platform.aws import placed
     from launchctl.local.infrastructure import create_environment
     from launchctl.local.sessions import shared_session
 
@@ -323,7 +323,7 @@ def test_a_composite_alarm_the_profile_names_is_found_and_read_like_a_metric_ala
 
 def test_more_alarms_than_one_describe_call_takes_are_all_read(aws: Any) -> None:
     """A hundred names a call, fifty alarms a page: 130 named alarms are all found."""
-    from chalicelib.alarms import described_alarms
+    from chalicelib.platform.alarms import described_alarms
 
     cloudwatch = aws("cloudwatch")
     names = [f"alarm-{n:03d}" for n in range(130)]
@@ -340,7 +340,7 @@ def test_a_report_with_a_deadline_is_made_then_and_what_did_not_finish_fails_say
     import threading
     import time
 
-    from chalicelib import preflight
+    from chalicelib.checks import checklist as preflight
 
     released = threading.Event()
     index = next(n for n, item in enumerate(preflight.CHECKS) if item.id == "monitoring.dashboard")

@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib import profile_store
-from chalicelib.profile_store import current_profile, differences, history, push_profile, stored_version
-from chalicelib.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment, known_environments
+from chalicelib.domain.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment
+from chalicelib.platform import profile_store
+from chalicelib.platform.profile_store import (
+    current_profile,
+    differences,
+    history,
+    known_environments,
+    push_profile,
+    stored_version,
+)
 from launchctl import cli
 from launchctl.examples import EXAMPLES_DIR
 from tests.conftest import unit_profile as example_profile
@@ -59,7 +66,7 @@ def test_a_stored_profile_edited_by_hand_into_an_invalid_one_is_refused_naming_t
     )
     with pytest.raises(ProfileError, match=r"version 2: bake: .*ascending") as invalid:
         current_profile("local", fresh=True)
-    from chalicelib.api_errors import error_answer
+    from chalicelib.api.responses import error_answer
 
     status, body = error_answer(invalid.value) or (500, {})
     assert (status, body["error"]["code"]) == (503, "profile_invalid")
@@ -150,7 +157,7 @@ def test_role_parameters_are_the_target_templates_from_the_profile(capsys: Any) 
 def _team(profile: EnvironmentProfile, people: int, approvers: int) -> EnvironmentProfile:
     """`profile` with a team of `people` people (each an Identity Center session name and a GitHub login),
     `approvers` of whom sign off, spread over its roles."""
-    from chalicelib.profiles import Person
+    from chalicelib.domain.profiles import Person
 
     emails = [f"person.{n:03d}@acme.example" for n in range(people)]
     directory = {email: Person(session_names=[email], github=[f"person-{n:03d}"]) for n, email in enumerate(emails)}
@@ -200,7 +207,7 @@ def test_a_profile_is_stored_as_the_team_wrote_it_without_the_defaults(aws: Any)
 
 
 def test_a_profile_past_what_parameter_store_holds_is_refused_before_anything_is_written(aws: Any) -> None:
-    from chalicelib.profiles import Attestation
+    from chalicelib.domain.profiles import Attestation
 
     production = example_profile("production")
     many = [Attestation(id=f"item_{n:03d}", text="x" * 150) for n in range(60)]

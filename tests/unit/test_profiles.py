@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.profiles import ProfileError, load_profile_file
+from chalicelib.domain.profiles import ProfileError, load_profile_file
 from launchctl.examples import EXAMPLES_DIR, example_profile
 
 
@@ -105,7 +105,7 @@ def test_a_launch_recorded_with_a_longer_session_still_reads_back(store: Any, la
     """A record made before the hour was enforced is read, at the hour (STS refused anything longer)."""
     import json
 
-    from chalicelib.store.table import Keys
+    from chalicelib.store.dynamodb import Keys
     from tests.conftest import TABLE
 
     dynamodb = aws("dynamodb")

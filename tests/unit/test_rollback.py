@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import RollbackIncomplete
-from chalicelib.models import Change, Launch, Stage
-from chalicelib.profiles import EnvironmentProfile
+from chalicelib.domain.errors import RollbackIncomplete
+from chalicelib.domain.models import Change, Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
 from launchctl.local.ecs_scheduler import EcsScheduler
 from launchctl.local.infrastructure import DATABASE_OPTIONS, DATABASE_PARAMETERS, FIRST_VERSION, REGION, site_build

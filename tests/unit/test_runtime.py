@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chalicelib import runtime
-from chalicelib.runtime import Runtime, kept, running
-from chalicelib.settings import settings
+from chalicelib.platform import runtime
+from chalicelib.platform.runtime import Runtime, kept, running
+from chalicelib.platform.settings import settings
 from launchctl.local.bridge import LambdaBridge, LocalFunction
 
 CHALICELIB = Path(__file__).parents[2] / "chalicelib"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.event_pattern import WATCHED_EVENTS
-from chalicelib.service_events import notice_of
+from chalicelib.domain.event_pattern import WATCHED_EVENTS
+from chalicelib.domain.service_events import notice_of
 from launchctl.build.target_role import FORWARDED_EVENTS
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
@@ -51,7 +51,7 @@ def test_an_in_progress_deployment_decides_nothing() -> None:
 
 
 def test_a_stopped_task_keeps_its_containers_for_the_launch_to_judge() -> None:
-    from chalicelib.service_events import task_outcome
+    from chalicelib.domain.service_events import task_outcome
 
     notice = notice_of(fixture("ecs-task-stopped"))
     assert notice is not None
@@ -192,8 +192,8 @@ def test_the_local_scheduler_emits_ecs_events_in_aws_shapes(aws: Any) -> None:
 
 
 def test_an_execution_that_ended_unfinished_is_heard_by_its_own_rule() -> None:
-    from chalicelib.event_pattern import EXECUTIONS_ENDED
-    from chalicelib.executions import ExecutionEnded
+    from chalicelib.domain.event_pattern import EXECUTIONS_ENDED
+    from chalicelib.events.executions import ExecutionEnded
 
     event = fixture("states-execution-failed")
     assert matches(EXECUTIONS_ENDED, event)

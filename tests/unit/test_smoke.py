@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import SmokeTestFailed
-from chalicelib.models import Launch
-from chalicelib.profiles import EnvironmentProfile, SmokeCheck
-from chalicelib.progress import SmokeProgress
+from chalicelib.domain.errors import SmokeTestFailed
+from chalicelib.domain.models import Launch
+from chalicelib.domain.profiles import EnvironmentProfile, SmokeCheck
+from chalicelib.domain.progress import SmokeProgress
 from chalicelib.stages.smoke import check_http, check_websocket, run_smoke
 
 ANSWERS = {"/health": (200, b"ok"), "/": (200, b"<html>home</html>"), "/broken": (503, b"down")}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import Change, Launch, LaunchStatus, Stage
+from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
 from chalicelib.stages.table import STAGES
 from tests.conftest import move_to
 
@@ -88,7 +88,7 @@ def test_roll_back_of_a_launch_that_changed_nothing_settles_at_once(store: Any, 
 
 
 def test_a_failing_stage_keeps_its_failure_and_enters_nothing_further(store: Any, launch: Launch, lambdas: Any) -> None:
-    from chalicelib.errors import RollbackIncomplete
+    from chalicelib.domain.errors import RollbackIncomplete
 
     move_to(store, launch.launch_id, LaunchStatus.DEPLOYING)
     store.record_change(launch.launch_id, Change.BACKEND)  # a change without its rollback point
@@ -125,7 +125,7 @@ def test_a_stage_called_for_a_launch_that_ended_does_nothing(store: Any, launch:
 def test_preflight_runs_on_the_clients_its_row_declares_and_keeps_its_report(
     environment: Any, store: Any, launch: Launch, run_stage: Any
 ) -> None:
-    from chalicelib.errors import PreflightBlocked
+    from chalicelib.domain.errors import PreflightBlocked
 
     # A check reaching for a client its row does not declare would fail the stage with UndeclaredClient;
     # here the checks all ran, and block on what this bare account lacks (the notification topic).
@@ -153,8 +153,8 @@ def test_a_step_whose_launch_ended_while_it_worked_keeps_what_it_did_but_not_its
     import dataclasses
     from datetime import UTC, datetime
 
-    from chalicelib.progress import ApprovalsProgress
-    from chalicelib.settings import settings
+    from chalicelib.domain.progress import ApprovalsProgress
+    from chalicelib.platform.settings import settings
     from chalicelib.stages.harness import Dependencies, StageCall, handle
     from chalicelib.store import StatusConflict
 

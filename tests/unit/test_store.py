@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import Approval, ApprovalRequest, Change, Launch, LaunchStatus, RollbackPoint, Stage
-from chalicelib.progress import SmokeProgress
+from chalicelib.domain.models import Approval, ApprovalRequest, Change, Launch, LaunchStatus, RollbackPoint, Stage
+from chalicelib.domain.progress import SmokeProgress
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchNotFound
-from chalicelib.store.table import Keys
+from chalicelib.store.dynamodb import Keys
 
 
 def test_a_created_launch_reads_back(store: Any, launch: Launch) -> None:
@@ -29,7 +29,7 @@ def test_status_changes_are_written_and_timelined(store: Any, launch: Launch) ->
 
 
 def test_a_forbidden_transition_is_refused_and_not_written(store: Any, launch: Launch) -> None:
-    from chalicelib.models import InvalidTransition
+    from chalicelib.domain.models import InvalidTransition
 
     with pytest.raises(InvalidTransition):
         store.set_status(launch.launch_id, LaunchStatus.SUCCEEDED)

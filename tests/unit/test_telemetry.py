@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import telemetry
-from chalicelib.models import Launch, LaunchStatus, Stage, TimelineEvent
+from chalicelib.domain.models import Launch, LaunchStatus, Stage, TimelineEvent
+from chalicelib.platform import telemetry
 
 
 def test_a_line_is_cloudwatchs_embedded_metric_format_in_one_namespace_by_environment(

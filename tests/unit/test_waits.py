@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import Launch, LaunchStatus, Stage
-from chalicelib.progress import BackendProgress
-from chalicelib.service_events import notice_of
-from chalicelib.waits import Outcome, Sighting, abort_open_wait, begin_wait, on_event
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
+from chalicelib.domain.progress import BackendProgress
+from chalicelib.domain.service_events import notice_of
+from chalicelib.stages.waits import Outcome, Sighting, abort_open_wait, begin_wait, on_event
 from tests.conftest import UNIT_ACCOUNT, RecordingStepFunctions, move_to
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"

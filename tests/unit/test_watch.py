@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.models import Launch, LaunchStatus
-from chalicelib.watch import STEP_SECONDS, allowed_seconds, watch_launches
+from chalicelib.domain.models import Launch, LaunchStatus
+from chalicelib.events.watch import STEP_SECONDS, allowed_seconds, watch_launches
 from tests.conftest import move_to, unit_profile
 
 

@@ -1,0 +1,1 @@
+"""The HTML pages people open: the approval page and the launch pages."""

@@ -1,0 +1,242 @@
+"""The page an emailed approval link opens: GET shows the request, only the form's POST decides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.api.approvals import (
+    MissingAttestations,
+    NotAnApprover,
+    NotAwaitingApproval,
+    RequestExpired,
+    SeparationOfDuties,
+    decide,
+)
+from chalicelib.domain.caller_text import for_html
+from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus
+from chalicelib.domain.profiles import profile_of
+from chalicelib.platform.links import (
+    ExpiredLink,
+    ForgedLink,
+    LinkHolder,
+    form_token,
+    form_token_matches,
+    new_form_nonce,
+    verify,
+)
+from chalicelib.store import AlreadyDecided, LaunchStore
+
+COOKIE = "approval_form"
+APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
+_TEMPLATE = Path(__file__).parent / "templates" / "approval.html"
+
+
+@dataclass
+class Page:
+    status: int
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@cache
+def _template() -> Template:
+    return Template(_TEMPLATE.read_text())
+
+
+def _page(status: int, title: str, body: str, headers: dict[str, str] | None = None) -> Page:
+    page = _template().substitute(title=for_html(title), body=body)
+    # Nothing here may be cached, framed, or leak the link in a Referer to another site.
+    base = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
+    }
+    return Page(status, page, {**base, **(headers or {})})
+
+
+def _notice(status: int, title: str, message: str, tone: str = "bad") -> Page:
+    return _page(status, title, f'<p class="notice {tone}">{for_html(message)}</p>')
+
+
+class _Refusal(Exception):
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+
+def refusal(status: int, title: str, message: str) -> Page:
+    """Any answer of the approval routes that is not the form: the same page, with the same headers."""
+    return _notice(status, title, message)
+
+
+def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tuple[ApprovalRequest, LinkHolder, Launch]:
+    """The request, who holds the link and the launch, or the page that says why the link cannot be used."""
+    if not APPROVAL_ID.fullmatch(approval_id):
+        raise _Refusal(_notice(400, "Malformed link", "This link's approval id is not one we issue."))
+    if len(token) > 512:
+        raise _Refusal(_notice(400, "Malformed link", "This link's token is longer than any we issue."))
+    request = store.approval_request(approval_id)
+    if request is None:
+        raise _Refusal(_notice(404, "Unknown link", "This approval link does not name a request we know."))
+    try:
+        holder = verify(key, approval_id, token)
+    except ForgedLink:
+        raise _Refusal(
+            _notice(403, "Link refused", "This link is not valid: it was altered or not issued by us.")
+        ) from None
+    except ExpiredLink as exc:
+        raise _Refusal(_notice(410, "Link expired", f"This approval request has closed: {exc}.")) from None
+    if holder.approver not in request.approvers:
+        raise _Refusal(_notice(403, "Link refused", "This link was not issued to an approver of this request."))
+    if request.state == "expired" or (request.state == "open" and store.clock.now() >= request.expires_at):
+        raise _Refusal(_notice(410, "Request expired", "Nobody may decide on this request any more: it expired."))
+    if request.state != "open":
+        if request.decided_by:
+            when = f"{request.decided_at:%Y-%m-%d %H:%M} UTC" if request.decided_at else "an earlier time"
+            said = f"{request.role} was {request.state} by {request.decided_by} at {when}."
+        else:
+            said = f"This request was closed: {request.closed_because or request.state}."
+        raise _Refusal(_notice(409, "Link already used", said))
+    launch = store.get_launch(request.launch_id)
+    if launch.status != LaunchStatus.AWAITING_APPROVAL:
+        raise _Refusal(_notice(409, "Not awaiting approval", f"The launch is {launch.status}; it no longer waits."))
+    return request, holder, launch
+
+
+def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> str:
+    asked = launch.request
+    checks = launch.results.preflight.checks if launch.results.preflight else []
+    passed = sum(1 for check in checks if check.result == "pass")
+    rows = [
+        ("Launch", launch.launch_id),
+        ("Environment", asked.environment),
+        ("Version", f"{asked.version} (commit {asked.git_sha})"),
+        ("Requested by", launch.requested_by),
+        ("Preflight", f"{passed}/{len(checks)} checks passed"),
+        ("Your role", request.role),
+        ("You are", holder.approver),
+        ("Open until", f"{request.expires_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    return "<dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{for_html(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def cookie_name(approval_id: str) -> str:
+    return f"{COOKIE}_{approval_id}"
+
+
+def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path: str | None = None) -> Page:
+    """The request and the decision form. A GET changes nothing: mail scanners fetch links too.
+
+    The form posts to the page's own URL and the cookie is scoped to it, both without naming a base path:
+    the page works at the root, under an API Gateway stage (`/api/approve/...`) or a custom domain's
+    base path alike. `page_path` is the path the browser asked for, when the gateway says it."""
+    try:
+        request, holder, launch = _check(store, approval_id, token, key)
+    except _Refusal as refusal:
+        return refusal.page
+    attestations = profile_of(launch).approvals.attestations
+    nonce = new_form_nonce()
+    boxes = "".join(
+        f'<label><input type="checkbox" name="attest" value="{for_html(a.id)}"> {for_html(a.text)}</label>'
+        for a in attestations
+    )
+    form = (
+        # Relative to /<base>/approve/<id>: the same URL, whatever the base path.
+        f'<form method="post" action="{for_html(approval_id)}">'
+        f'<input type="hidden" name="token" value="{for_html(token)}">'
+        f'<input type="hidden" name="form_token" value="{form_token(key, approval_id, nonce)}">'
+        f"<fieldset><legend>Before approving, confirm</legend>{boxes}</fieldset>"
+        '<label for="comment">Comment (required to reject)</label><textarea id="comment" name="comment"></textarea>'
+        '<p><button type="submit" name="decision" value="approve">Approve</button>'
+        '<button type="submit" name="decision" value="reject">Reject</button></p></form>'
+    )
+    # Without a known path the browser scopes the cookie to the page's directory (/<base>/approve).
+    scope = f"; Path={page_path}" if page_path and page_path.endswith(f"/approve/{approval_id}") else ""
+    cookie = f"{cookie_name(approval_id)}={nonce}{scope}; HttpOnly; SameSite=Strict; Max-Age=86400"
+    return _page(
+        200,
+        f"Sign off {launch.request.version} into {launch.request.environment}",
+        _summary(launch, request, holder) + form,
+        {"Set-Cookie": cookie},
+    )
+
+
+def _same_origin(origin: str | None, host: str | None) -> bool:
+    """A browser's Origin, when it sends one, must be this host's: a form posted from elsewhere (or an Origin
+    that does not even parse) is forged."""
+    if not origin:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return origin != "null" and bool(netloc) and netloc == (host or "")
+
+
+def submit(
+    store: LaunchStore,
+    approval_id: str,
+    form: dict[str, list[str]],
+    headers: dict[str, str],
+    key: bytes,
+    sfn: Any,
+) -> Page:
+    """Decide from the form: the link, the form token and its cookie must all hold, then the rules apply."""
+    first = {name: values[0] for name, values in form.items() if values}
+    try:
+        request, holder, launch = _check(store, approval_id, first.get("token", ""), key)
+    except _Refusal as refusal:
+        return refusal.page
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except CookieError:
+        cookie = SimpleCookie()
+    name = cookie_name(approval_id)
+    nonce = cookie[name].value if name in cookie else None
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if not form_token_matches(key, approval_id, nonce, first.get("form_token")) or not _same_origin(
+        lowered.get("origin"), lowered.get("host")
+    ):
+        return _notice(403, "Form refused", "This form was not sent from the page we served. Open the link again.")
+    decision = first.get("decision")
+    if decision not in {"approve", "reject"}:
+        return _notice(400, "No decision", "Choose Approve or Reject.")
+    comment = first.get("comment", "").strip()[:2000]
+    if decision == "reject" and not comment:
+        return _notice(400, "Say why", "A rejection needs a comment: the requester reads it.")
+    try:
+        result = decide(
+            store,
+            request.launch_id,
+            request.role,
+            holder.approver,
+            decision,  # type: ignore[arg-type]
+            sfn,
+            comment=comment,
+            attestations=form.get("attest", []),
+            via="link",
+        )
+    except MissingAttestations as exc:
+        return _notice(400, "Confirm first", f"{exc}. Go back, tick them, and approve again.")
+    except AlreadyDecided as exc:
+        return _notice(409, "Link already used", str(exc))
+    except RequestExpired as exc:
+        return _notice(410, "Request expired", str(exc))
+    except (SeparationOfDuties, NotAnApprover) as exc:
+        return _notice(403, "Not allowed", str(exc))
+    except NotAwaitingApproval as exc:
+        return _notice(409, "Not awaiting approval", str(exc))
+    states = ", ".join(f"{role}: {state}" for role, state in result["approvals"].items())
+    if result["decision"] == "rejected":
+        return _notice(200, "Rejected", f"You rejected launch {launch.launch_id}; it stops and nothing is deployed.")
+    gate = "Every role has approved: the launch goes on." if result["gate"] == "approved" else f"So far: {states}."
+    return _notice(200, "Approved", f"You approved {launch.launch_id} as {request.role}. {gate}", tone="good")

@@ -1,0 +1,1 @@
+"""The checklist's preflight checks: the infrastructure, security and monitoring checks, and the release's own."""

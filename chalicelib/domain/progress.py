@@ -1,0 +1,270 @@
+"""What each stage keeps of its progress on the launch record: one typed model per stage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+from chalicelib.domain.manifests import CopyPlan
+from chalicelib.domain.profiles import Severity
+
+CheckOutcome = Literal["pass", "fail", "warn", "skipped"]
+Rollout = Literal["steady", "in_progress", "failed"]
+
+
+class Progress(BaseModel):
+    """A stage's progress: what a retried or later step reads back, and what the launch's reader sees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartProgress(Progress):
+    """The deadlines the state machine takes from the environment's profile."""
+
+    approval_timeout_seconds: int
+    snapshot_deadline_seconds: int
+    migration_deadline_seconds: int
+    rollout_deadline_seconds: int
+    functional_deadline_seconds: int = 0  # 0: the profile names no canaries, the launch does not wait for any
+
+
+class CheckResult(BaseModel):
+    """One checklist item: what was checked, how it came out, and the evidence seen (never a secret)."""
+
+    id: str
+    title: str
+    section: str
+    severity: Severity = "blocking"
+    result: CheckOutcome
+    resource: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class PreflightReport(BaseModel):
+    checks: list[CheckResult]
+
+    @property
+    def blocking_failures(self) -> list[CheckResult]:
+        return [check for check in self.checks if check.result == "fail" and check.severity == "blocking"]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [check for check in self.checks if check.result == "warn"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking_failures
+
+    def summary(self) -> str:
+        counts = {outcome: sum(c.result == outcome for c in self.checks) for outcome in ("pass", "fail", "warn")}
+        skipped = sum(c.result == "skipped" for c in self.checks)
+        return (
+            f"{counts['pass']}/{len(self.checks)} checks passed, {len(self.blocking_failures)} blocking, "
+            f"{counts['warn']} warnings, {skipped} skipped"
+        )
+
+
+class PreflightProgress(Progress):
+    """The preflight report as kept with the launch, with its verdict."""
+
+    checks: list[CheckResult]
+    passed: bool
+    summary: str
+
+    @classmethod
+    def of(cls, report: PreflightReport) -> PreflightProgress:
+        return cls(checks=report.checks, passed=report.passed, summary=report.summary())
+
+
+class ApprovalsProgress(Progress):
+    """The sign-off asked for (roles, until when), then the decisions that gave it."""
+
+    roles: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    signoff: list[dict[str, Any]] | None = Field(default=None, description="each role's approval, once all approved")
+
+
+class RollbackPointProgress(Progress):
+    """Whether what rollback needs is recorded: the backup copy made and the snapshot available."""
+
+    task_definition_arn: str
+    site_objects: int
+    site_backup: str | None
+    backup_objects_copied: int
+    db_snapshot_id: str | None
+    snapshot_status: str
+    ready: bool
+    copies: CopyPlan | None = Field(
+        default=None, description="the backup's copies, planned for the state machine's batches"
+    )
+
+
+class FrontendProgress(Progress):
+    uploaded: int
+    unchanged: int
+    deleted: int
+    invalidation_id: str
+    manifest: str | None = None  # s3:// of the keys uploaded and deleted
+    copies: CopyPlan | None = Field(
+        default=None, description="the assets' copies, planned for the state machine's batches"
+    )
+
+
+class BackendProgress(Progress):
+    """The migration, then the service's rollout to the release's revision."""
+
+    phase: Literal["migrating", "migrated", "rolling"]
+    rollout: Rollout = "in_progress"
+    deployment_id: str | None = None
+    migration_task_arn: str | None = None
+    migration_deadline: datetime | None = None
+    task_definition_arn: str | None = None
+    rolling_since: datetime | None = None
+    deadline: datetime | None = None
+    reason: str | None = None
+
+
+class SmokeResult(BaseModel):
+    name: str
+    target: str
+    passed: bool
+    detail: str
+    latency_ms: float
+    attempts: int
+
+
+class CanaryRun(BaseModel):
+    """One of the team's Synthetics canaries, run against the release: the first run after `since` decides."""
+
+    name: str
+    arn: str
+    since: datetime
+    started: bool = Field(description="the launch started it (StartCanary); false: its own schedule runs it")
+    state: Literal["waiting", "PASSED", "FAILED"] = "waiting"
+    run_id: str | None = None
+    reason: str | None = None
+    artifacts: str | None = Field(default=None, description="where Synthetics keeps the run's screenshots and logs")
+
+
+class SmokeProgress(Progress):
+    checks: list[SmokeResult]
+    canaries: list[CanaryRun] = Field(default_factory=list, description="the functional tests after the smoke test")
+
+
+class BakeFigures(BaseModel):
+    """What the bake read at one look: alarms, and the load balancer's figures when it has one."""
+
+    alarms_in_alarm: list[str]
+    alarms_missing: list[str]
+    requests: float | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+    # The release against the window before the launch: the limits the baseline sets, when it had figures.
+    error_rate_limit: float | None = None
+    p95_limit_ms: float | None = None
+    web_vitals: dict[str, float | None] | None = Field(
+        default=None, description="p75 LCP (ms), INP (ms) and CLS from RUM since the release; null: no data"
+    )
+    business_metrics: dict[str, float] | None = Field(
+        default=None, description="each business metric's data points since the release"
+    )
+
+
+class Baseline(BaseModel):
+    """The load balancer's figures over the window before the launch, read when the bake begins."""
+
+    since: datetime
+    until: datetime
+    requests: float | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+
+
+class Checkpoint(BakeFigures):
+    offset_seconds: int
+    label: str
+    at: datetime
+
+
+class ScheduledCheckpoint(BaseModel):
+    """A checkpoint's time, set when the bake begins: the state machine waits until `at`."""
+
+    offset_seconds: int
+    label: str
+    at: datetime
+    final: bool
+
+
+class BakeProgress(Progress):
+    started_at: datetime
+    elapsed_seconds: float
+    checkpoints: list[Checkpoint]
+    schedule: list[ScheduledCheckpoint] = Field(default_factory=list)
+    launch_alarms: list[str] = Field(default_factory=list, description="the alarms the launch made for its bake")
+    watch_seconds: int | None = None
+    baseline: Baseline | None = None
+    last: BakeFigures
+    polls: int  # checkpoints looked at
+    verdict: Literal["watching", "healthy", "breach"]
+
+
+class UndoneChange(BaseModel):
+    """How far undoing one change got."""
+
+    settled: bool
+    reason: str | None = None
+    task_definition_arn: str | None = None
+    deployment_id: str | None = None
+    restored_instance: str | None = None
+    status: str | None = None
+    restored: int | None = None
+    deleted: int | None = None
+    invalidation_id: str | None = None
+    copies: CopyPlan | None = None
+
+
+class RollbackProgress(Progress):
+    started_at: datetime
+    undone: dict[str, UndoneChange]
+    settled: bool
+    left: list[str]
+    copies: CopyPlan | None = Field(
+        default=None, description="the frontend's copies back, planned for the state machine's batches"
+    )
+
+
+class FinishProgress(Progress):
+    """The launch's end as written: the final status, whether the team was told, what became of the lock."""
+
+    status: str
+    notified: bool
+    lock_released: bool | None = None
+    lock_held: bool | None = None
+
+
+class LaunchResults(BaseModel):
+    """Each stage's progress, under the stage's name; a stage not reached has none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: StartProgress | None = None
+    preflight: PreflightProgress | None = None
+    approvals: ApprovalsProgress | None = None
+    rollback_point: RollbackPointProgress | None = None
+    frontend: FrontendProgress | None = None
+    backend: BackendProgress | None = None
+    smoke: SmokeProgress | None = None
+    bake: BakeProgress | None = None
+    rollback: RollbackProgress | None = None
+    finish: FinishProgress | None = None
+
+    @model_serializer(mode="plain")
+    def _reached(self, info: Any) -> dict[str, Any]:
+        # Only the stages reached, each as it was written.
+        return {
+            name: progress.model_dump(mode=info.mode, exclude_unset=True)
+            for name, progress in self
+            if progress is not None
+        }

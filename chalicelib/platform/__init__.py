@@ -1,0 +1,1 @@
+"""What the controller stands on: AWS clients, settings, profiles kept in SSM, links, chat, telemetry, logs."""

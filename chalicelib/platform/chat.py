@@ -1,0 +1,198 @@
+"""What the team's channel hears about a launch, as AWS Chatbot's custom notifications (Slack, Microsoft Teams).
+
+Amazon Q Developer in chat applications (AWS Chatbot) renders a message of this shape published to a topic
+a channel subscribes to: a team maps the notifications topic to its channel and writes no code. Every
+message of a launch carries the launch as its thread, so its updates gather under its first message."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.caller_text import for_chat, for_email_subject
+
+if TYPE_CHECKING:
+    from chalicelib.domain.models import Launch
+    from chalicelib.domain.profiles import EnvironmentProfile
+
+ChatEvent = Literal["started", "awaiting_approval", "checkpoint", "ended"]
+
+
+class ChatContent(BaseModel):
+    textType: Literal["client-markdown"] = "client-markdown"  # noqa: N815 - Chatbot's field names
+    title: str
+    description: str
+    nextSteps: list[str] = Field(default_factory=list)  # noqa: N815
+    keywords: list[str] = Field(default_factory=list)
+
+
+class ChatMetadata(BaseModel):
+    threadId: str  # noqa: N815
+    summary: str
+    eventType: str  # noqa: N815
+    relatedResources: list[str] = Field(default_factory=list)  # noqa: N815
+    additionalContext: dict[str, str] = Field(default_factory=dict)  # noqa: N815
+
+
+class ChatNotification(BaseModel):
+    """The custom notification schema, version 1.0."""
+
+    version: Literal["1.0"] = "1.0"
+    source: Literal["custom"] = "custom"
+    id: str
+    content: ChatContent
+    metadata: ChatMetadata
+
+
+def _notification(
+    launch: Launch,
+    event: ChatEvent,
+    title: str,
+    description: str,
+    next_steps: list[str] | None = None,
+    related: list[str] | None = None,
+    **context: str,
+) -> ChatNotification:
+    request = launch.request
+    return ChatNotification(
+        id=f"{launch.launch_id}/{event}/{context.get('checkpoint', context.get('status', ''))}".rstrip("/"),
+        content=ChatContent(
+            title=title,
+            description=description,
+            nextSteps=next_steps or [],
+            keywords=[request.environment, request.version, event],
+        ),
+        metadata=ChatMetadata(
+            threadId=launch.launch_id,
+            summary=title,
+            eventType=f"launch_{event}",
+            relatedResources=[r for r in [launch.execution_arn, *(related or [])] if r],
+            additionalContext={
+                "launch_id": launch.launch_id,
+                "environment": request.environment,
+                "version": request.version,
+                "git_sha": request.git_sha,
+                "event": event,
+                **context,
+            },
+        ),
+    )
+
+
+def started(launch: Launch) -> ChatNotification:
+    request = launch.request
+    return _notification(
+        launch,
+        "started",
+        f":rocket: [{request.environment}] launch of {request.version} started",
+        f"*{for_chat(launch.requested_by, 200)}* is launching `{request.version}` (`{request.git_sha[:12]}`) to "
+        f"*{request.environment}*. Launch `{launch.launch_id}`.",
+        status=str(launch.status),
+    )
+
+
+def awaiting_approval(launch: Launch, profile: EnvironmentProfile, expires_at: str, page: str = "") -> ChatNotification:
+    request, policy = launch.request, profile.approvals
+    asked = [f"*{role}*: {', '.join(policy.approvers.get(role, [])) or 'nobody named'}" for role in policy.roles]
+    return _notification(
+        launch,
+        "awaiting_approval",
+        f":hourglass: [{request.environment}] {request.version} awaits sign-off",
+        "Sign-off is asked of:\n"
+        + "\n".join(f"• {line}" for line in asked)
+        + f"\nOpen until {expires_at}."
+        + _page_line(page),
+        next_steps=["each approver signs off through the link in their own email"],
+        status="AWAITING_APPROVAL",
+        expires_at=expires_at,
+    )
+
+
+def checkpoint(launch: Launch, label: str, figures: dict[str, Any], final: bool) -> ChatNotification:
+    request = launch.request
+    shown = ", ".join(f"{name} {value}" for name, value in figures.items() if value is not None) or "no figures"
+    healthy = ": the release is healthy" if final else ""
+    return _notification(
+        launch,
+        "checkpoint",
+        f":white_check_mark: [{request.environment}] {request.version} passed {label}{healthy}",
+        f"Bake checkpoint {label}: {shown}.",
+        status="BAKING",
+        checkpoint=label,
+    )
+
+
+def ended(
+    launch: Launch,
+    status: str,
+    error_name: str | None,
+    cause: str,
+    manual_steps: list[str],
+    urgent: bool,
+    page: str = "",
+) -> ChatNotification:
+    request = launch.request
+    what = "requested rollback" if launch.rollback_of else "launch"
+    icon = {"SUCCEEDED": ":tada:", "ROLLED_BACK": ":leftwards_arrow_with_hook:"}.get(status, ":rotating_light:")
+    if status == "ROLLBACK_FAILED":
+        title = f"{icon} [{request.environment}] ACTION NEEDED: rollback of {request.version} failed"
+    elif urgent:
+        title = f"{icon} [{request.environment}] ACTION NEEDED: {what} of {request.version} ended {status} unfinished"
+    else:
+        title = f"{icon} [{request.environment}] {what} of {request.version} {status}"
+    description = f"Launch `{launch.launch_id}` ended *{status}*."
+    if cause:
+        # A cause may be a caller's words (an abort's reason, a rejection's comment): inert in the channel.
+        description += f"\nCause: {error_name + ': ' if error_name else ''}{for_chat(cause)}"
+    if launch.changes:
+        description += f"\nChanged: {', '.join(launch.changes)}."
+    description += _page_line(page)
+    return _notification(
+        launch,
+        "ended",
+        title,
+        description,
+        next_steps=[for_chat(step) for step in manual_steps] if urgent else [],
+        status=status,
+        error=error_name or "",
+        cause=for_chat(cause),
+        severity="page" if urgent else "info",
+    )
+
+
+def _page_line(page: str) -> str:
+    """The launch page's view link (read-only, expiring): the channel is the team's, as the page is."""
+    return f"\nLaunch page: {page}" if page else ""
+
+
+def publish(sns: Any, topic_arn: str, note: ChatNotification) -> None:
+    """Publish to `topic_arn`; the attributes let a subscription take only some (the pages, an environment)."""
+    context = note.metadata.additionalContext
+    sns.publish(
+        TopicArn=topic_arn,
+        Subject=for_email_subject(note.content.title.split(" ", 1)[1]),  # email subscribers': no emoji code
+        Message=note.model_dump_json(),
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": context[key]}
+            for name, key in [
+                ("event", "event"),
+                ("environment", "environment"),
+                ("status", "status"),
+                ("severity", "severity"),
+            ]
+            if context.get(key)
+        },
+    )
+
+
+def read(message: str) -> dict[str, Any]:
+    """A published notification as one flat record: its context, title, description and next steps."""
+    note = ChatNotification.model_validate(json.loads(message))
+    return {
+        **note.metadata.additionalContext,
+        "title": note.content.title,
+        "description": note.content.description,
+        "manual_steps": note.content.nextSteps,
+    }

@@ -1,0 +1,327 @@
+"""Event-driven waits: the execution waits on a task token that AWS's event, or one look, answers.
+
+A wait is opened by the state that waits (its task token kept under each resource it waits on), then the
+resource is looked at once: what happened before the wait was kept is not missed. From then on the
+event that AWS emits for the resource answers it (`on_event`); when none comes by the deadline, one
+last look decides (`at_deadline`). Whoever closes the wait first answers; the others find it gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from chalicelib.domain.errors import (
+    BackendRolloutFailed,
+    BakeBreached,
+    FunctionalTestFailed,
+    LaunchAborted,
+    MigrationFailed,
+    RollbackIncomplete,
+    RollbackPointFailed,
+)
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.progress import BakeProgress, Progress
+from chalicelib.domain.service_events import Notice, task_outcome
+from chalicelib.platform.log import about, logger
+from chalicelib.store import LaunchStore, StatusConflict, Wait, WaitKind
+
+# Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
+CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+
+# The stage each wait belongs to: its progress is kept there, its events are that stage's.
+STAGE_OF: dict[WaitKind, Stage] = {
+    "snapshot": Stage.ROLLBACK_POINT,
+    "migration": Stage.BACKEND,
+    "rollout": Stage.BACKEND,
+    "restore": Stage.ROLLBACK,
+    "alarms": Stage.BAKE,
+    "canary": Stage.SMOKE,  # the functional tests follow the smoke test, their runs kept beside its checks
+}
+# What a wait that failed raises in the execution, by kind.
+ERROR_OF: dict[WaitKind, type[Exception]] = {
+    "snapshot": RollbackPointFailed,
+    "migration": MigrationFailed,
+    "rollout": BackendRolloutFailed,
+    "restore": RollbackIncomplete,
+    "alarms": BakeBreached,
+    "canary": FunctionalTestFailed,
+}
+# The notice kinds each wait listens to.
+NOTICE_OF: dict[WaitKind, str] = {
+    "snapshot": "snapshot",
+    "migration": "migration",
+    "rollout": "rollout",
+    "restore": "rollout",
+    "alarms": "alarm",
+    "canary": "canary",
+}
+
+
+class Outcome(BaseModel):
+    """Where a wait stands: still pending, or done (the progress to go on with) or failed (why)."""
+
+    verdict: Literal["pending", "done", "failed"]
+    reason: str
+    progress: Progress | None = None
+    happened_at: datetime | None = None  # when AWS says it happened, when it says
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One look at what a wait waits on: the resources whose events decide it, and how it stands now."""
+
+    resources: list[str]
+    outcome: Outcome
+    expects: dict[str, str] | None = None
+
+
+def answer_task(send: Callable[..., Any], **kwargs: Any) -> bool:
+    """Answer the execution; False when the task had already closed (decided, timed out)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        send(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in CLOSED_TASK_ERRORS:
+            raise
+        return False
+    return True
+
+
+def begin_wait(
+    store: LaunchStore,
+    sfn: Any,
+    launch: Launch,
+    kind: WaitKind,
+    token: str,
+    deadline_seconds: int,
+    sighting: Sighting,
+    look_again: Callable[[], Sighting] | None = None,
+) -> Outcome:
+    """Keep the wait under the resources the first look named, then look again: what changed before the wait
+    was kept (its event found no wait) is seen by the second look; what changes after, its event answers.
+    Answers at once what a look decided."""
+    moment = store.clock.now()
+    wait = Wait(
+        launch_id=launch.launch_id,
+        kind=kind,
+        token=token,
+        resources=sighting.resources,
+        expects=sighting.expects or {},
+        since=moment,
+        deadline=moment + timedelta(seconds=deadline_seconds),
+    )
+    store.open_wait(wait)
+    outcome = sighting.outcome
+    if outcome.verdict == "pending" and look_again is not None:
+        outcome = look_again().outcome
+    if outcome.verdict != "pending":
+        settle(store, sfn, wait, outcome, "seen at once")
+        return outcome
+    # Written once both looks are done: from here on only the resource's event (or the deadline) answers.
+    store.append_event(
+        launch.launch_id,
+        "waiting",
+        f"waiting for AWS's event on {', '.join(short(r) for r in wait.resources)} (deadline {deadline_seconds}s)",
+        stage=STAGE_OF[kind],
+        details={"kind": kind, "resources": wait.resources, **wait.expects},
+    )
+    if kind != "restore":
+        # An abort asked for while the wait was being kept found no wait to release: release it here.
+        abort = store.get_launch(launch.launch_id).abort
+        if abort:
+            abort_open_wait(store, sfn, launch.launch_id, f"aborted by {abort['aborted_by']}: {abort['reason']}")
+    return outcome
+
+
+def settle(store: LaunchStore, sfn: Any, wait: Wait, outcome: Outcome, how: str) -> bool:
+    """Close the wait, keep what it came to with the launch, and answer the execution; False when someone
+    else closed it first (a duplicate event, the deadline's look)."""
+    if outcome.verdict == "pending" or not store.close_wait(wait):
+        return False
+    launch = store.get_launch(wait.launch_id)
+    stage = STAGE_OF[wait.kind]
+    error = ERROR_OF[wait.kind].__name__
+    if outcome.verdict == "done":
+        event = store.event("wait_over", f"{outcome.reason} ({how})", stage, {"kind": wait.kind, "how": how})
+    else:
+        details = {"kind": wait.kind, "how": how, "error": error, "cause": outcome.reason}
+        if outcome.happened_at is not None:
+            details["happened_at"] = outcome.happened_at.isoformat()
+        event = store.event("stage_failed", f"{stage} failed: {outcome.reason} ({how})", stage, details)
+    store.write_progress(
+        launch, progress=outcome.progress, kept_under=stage if outcome.progress else None, events=[event]
+    )
+    if outcome.verdict == "done":
+        output = outcome.progress.model_dump_json(exclude_unset=True) if outcome.progress else "{}"
+        answer_task(sfn.send_task_success, taskToken=wait.token, output=output)
+    else:
+        answer_task(sfn.send_task_failure, taskToken=wait.token, error=error, cause=outcome.reason[:32768])
+    return True
+
+
+# How often an event's progress is judged again when other writes keep coming in between.
+PROGRESS_ATTEMPTS = 5
+
+
+def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
+    """Answer every launch waiting on the resource the event names, when the event decides its wait; the
+    launches answered. An event from another account than the launch's environment is not believed."""
+    answered: list[str] = []
+    for wait in store.waits_on(notice.resource):
+        if NOTICE_OF[wait.kind] != notice.kind:
+            continue
+        launch = store.get_launch(wait.launch_id)
+        about(launch_id=launch.launch_id, execution=launch.execution_arn)
+        if launch.status.is_final:
+            store.close_wait(wait)
+            continue
+        profile = profile_of(launch)
+        if notice.account != profile.target.account_id or notice.account != _account(notice.resource):
+            logger.warning(
+                "event %s from account %s names %s, which launch %s waits on in %s: ignored",
+                notice.event_id,
+                notice.account,
+                notice.resource,
+                launch.launch_id,
+                profile.target.account_id,
+            )
+            continue
+        outcome = judge(wait, notice, launch, profile)
+        for _ in range(PROGRESS_ATTEMPTS):
+            if outcome.verdict != "pending" or outcome.progress is None:
+                break
+            # One canary of several passed: kept, so the next one's event finds it decided. Their events
+            # may come together: a write made since this one's read sends it back to read and judge again.
+            try:
+                store.write_progress(launch, progress=outcome.progress, kept_under=STAGE_OF[wait.kind], unchanged=True)
+                break
+            except StatusConflict:
+                launch = store.get_launch(wait.launch_id)
+                if launch.status.is_final:
+                    break
+                outcome = judge(wait, notice, launch, profile)
+        if outcome.verdict == "pending" or launch.status.is_final:
+            continue
+        if settle(store, sfn, wait, outcome, f"event {notice.event_id}"):
+            logger.info("wait answered", extra={"wait": wait.kind, "verdict": outcome.verdict})
+            answered.append(launch.launch_id)
+    return answered
+
+
+def judge(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """What the event means for this launch's wait."""
+    if notice.verdict == "progress":
+        return Outcome(verdict="pending", reason=notice.reason)
+    if wait.kind in {"rollout", "restore"}:
+        if notice.deployment_id != wait.expects.get("deployment_id"):
+            return Outcome(verdict="pending", reason=f"another deployment: {notice.deployment_id}")
+        what = "rollout" if wait.kind == "rollout" else "rollback deployment"
+        if notice.verdict == "failed":
+            return Outcome(verdict="failed", reason=f"ECS {what} of {profile.backend.service} failed: {notice.reason}")
+        if wait.kind == "restore":
+            return restored(launch, notice.reason)
+        backend = launch.results.backend
+        if backend is None:
+            return Outcome(verdict="done", reason=notice.reason)
+        steady = backend.model_copy(update={"rollout": "steady", "reason": notice.reason})
+        return Outcome(verdict="done", reason=notice.reason, progress=steady)
+    if wait.kind == "migration":
+        return migration_outcome(launch, profile, notice.task or {})
+    if wait.kind == "canary":
+        from chalicelib.stages.functional import canary_heard
+
+        return canary_heard(launch, profile, notice.canary_name or "", notice.canary_run or {})
+    if wait.kind == "snapshot":
+        if notice.verdict == "failed":
+            return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")
+        return snapshot_ready(launch, "available", notice.reason)
+    return alarm_fired(launch, [notice.reason]).model_copy(update={"happened_at": notice.happened_at})
+
+
+def migration_outcome(launch: Launch, profile: EnvironmentProfile, task: dict[str, Any]) -> Outcome:
+    migration = profile.backend.migration
+    assert migration is not None, "a migration wait is opened for a profile with a migration"
+    succeeded, reason = task_outcome(task, migration.container)
+    if succeeded is None:
+        return Outcome(verdict="pending", reason=reason)
+    if succeeded is False:
+        return Outcome(verdict="failed", reason=reason)
+    backend = launch.results.backend
+    assert backend is not None
+    return Outcome(
+        verdict="done", reason=reason, progress=backend.model_copy(update={"phase": "migrated", "reason": reason})
+    )
+
+
+def snapshot_ready(launch: Launch, status: str, reason: str) -> Outcome:
+    point = launch.results.rollback_point
+    assert point is not None, "a snapshot wait follows the rollback point"
+    progress = point.model_copy(update={"snapshot_status": status, "ready": True})
+    return Outcome(verdict="done", reason=f"snapshot {point.db_snapshot_id} {status}: {reason}", progress=progress)
+
+
+def restored(launch: Launch, reason: str) -> Outcome:
+    """The service is back on its recorded revision: the rollback has settled (its other parts settled
+    before it waited)."""
+    rollback = launch.results.rollback
+    if rollback is None:
+        return Outcome(verdict="done", reason=reason)
+    undone = {
+        change: part.model_copy(update={"settled": True, "reason": reason}) if change == "backend" else part
+        for change, part in rollback.undone.items()
+    }
+    progress = rollback.model_copy(update={"undone": undone, "settled": not rollback.left})
+    return Outcome(verdict="done", reason=f"backend restored: {reason}", progress=progress)
+
+
+def alarm_fired(launch: Launch, reasons: list[str]) -> Outcome:
+    bake = launch.results.bake
+    progress = bake.model_copy(update={"verdict": "breach"}) if isinstance(bake, BakeProgress) else None
+    return Outcome(verdict="failed", reason="; ".join(reasons), progress=progress)
+
+
+def at_deadline(
+    store: LaunchStore, launch: Launch, kind: WaitKind, sighting: Sighting, overrun: Callable[[], None] | None = None
+) -> Progress:
+    """The deadline passed without the event: one last look decides. Done (the event was lost): go on with
+    what the look saw; otherwise the wait's error, after `overrun` (stopping what may not go on)."""
+    wait = store.open_wait_of(launch.launch_id)
+    if wait is not None and wait.kind == kind:
+        store.close_wait(wait)
+    outcome = sighting.outcome
+    stage = STAGE_OF[kind]
+    if outcome.verdict == "done":
+        event = store.event("wait_over", f"{stage}: {outcome.reason} (seen at the deadline: no event came)", stage)
+        store.write_progress(
+            launch, progress=outcome.progress, kept_under=stage if outcome.progress else None, events=[event]
+        )
+        return outcome.progress or Progress()
+    if outcome.verdict == "pending" and overrun is not None:
+        overrun()
+    reason = outcome.reason if outcome.verdict == "failed" else f"not done by its deadline: {outcome.reason}"
+    raise ERROR_OF[kind](reason)
+
+
+def abort_open_wait(store: LaunchStore, sfn: Any, launch_id: str, cause: str) -> bool:
+    """Release the execution from what it waits on with LaunchAborted: an abort is heard at once."""
+    wait = store.open_wait_of(launch_id)
+    if wait is None or not store.close_wait(wait):
+        return False
+    answer_task(sfn.send_task_failure, taskToken=wait.token, error=LaunchAborted.__name__, cause=cause[:32768])
+    return True
+
+
+def short(arn: str) -> str:
+    """The readable end of an ARN: service/cluster/name, snapshot:name, alarm:name."""
+    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
+
+
+def _account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
