@@ -57,7 +57,7 @@ class DeployedFunction:
 
     logical_id: str
     name: str  # Chalice's name for it (its policy file's): the handler's attribute, `api_handler` for the API
-    handler: str  # the attribute of app.py Lambda calls: `app` for the API
+    handler: str  # what Lambda calls, module and attribute: `app.app` for the API, a Blueprint's function else
     function_name: str
     arn: str
     role_arn: str
@@ -350,8 +350,8 @@ def _functions(lambda_: Any, template: dict[str, Any], physical: dict[str, str])
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         configuration = lambda_.get_function_configuration(FunctionName=physical[key])
-        handler = configuration["Handler"].split(".", 1)[1]
-        name = API_FUNCTION if handler == "app" else handler
+        handler = configuration["Handler"]
+        name = API_FUNCTION if handler == "app.app" else handler.rpartition(".")[2]
         functions[name] = DeployedFunction(
             logical_id=key,
             name=name,

@@ -243,7 +243,7 @@ class LocalStack:
         aws.reset_clients()
         settings.cache_clear()
         self.traces = LocalTraces(self.credentials_file.parent / "traces.jsonl").start()
-        self.bootstrap(chalice_app, packaged)
+        self.bootstrap(packaged)
         settings.cache_clear()
         self.events.start()
         emitters.listen(self.events.emit)
@@ -461,7 +461,7 @@ class LocalStack:
 
     # -- the emulated account ------------------------------------------------------------------
 
-    def bootstrap(self, chalice_app: Any, local: EnvironmentProfile) -> None:
+    def bootstrap(self, local: EnvironmentProfile) -> None:
         """Deploy the packaged template, run each function as it defines it, and create the infrastructure
         the local profile names."""
         assert self.issuer is not None
@@ -483,7 +483,7 @@ class LocalStack:
             "paging": outputs["PagingTopicArn"],
         }
         self.state_machine_arn = outputs["LaunchStateMachineArn"]
-        functions = [self._local_function(chalice_app, f) for f in self.deployment.functions.values()]
+        functions = [self._local_function(f) for f in self.deployment.functions.values()]
         # This process (the tests, the demo, `launchctl local`) reads the stack as the API function does.
         os.environ.update(self.deployment.functions[API_FUNCTION].environment)
         self.bridge = LambdaBridge(functions, self.faults)
@@ -574,7 +574,7 @@ class LocalStack:
         assert self.bridge is not None, "events are routed once the functions are deployed"
         return self.bridge.invoke(function, event)
 
-    def _local_function(self, chalice_app: Any, deployed: DeployedFunction) -> LocalFunction:
+    def _local_function(self, deployed: DeployedFunction) -> LocalFunction:
         """The function as Lambda would run it: its handler, its template's environment and its role's
         credentials (a session of its role named after the function, as Lambda's is, assumed as Lambda's
         service assumes it: the role trusts only lambda.amazonaws.com)."""
@@ -594,7 +594,7 @@ class LocalStack:
         self.containers[deployed.name] = container
         return LocalFunction(
             name=deployed.name,
-            handler=getattr(chalice_app, deployed.handler),
+            handler=entry_point(deployed.handler),
             function_name=deployed.function_name,
             arn=deployed.arn,
             runtime=container,
@@ -947,3 +947,11 @@ def _role_policies(iam: Any, role: str) -> list[dict[str, Any]]:
 def _managed_policy(iam: Any, arn: str) -> dict[str, Any]:
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     return dict(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+
+
+def entry_point(handler: str) -> Any:
+    """What Lambda calls for a function's `Handler` (module.attribute), found as Lambda finds it."""
+    import importlib
+
+    module, _, attribute = handler.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)

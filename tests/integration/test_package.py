@@ -165,7 +165,6 @@ def test_the_lambda_package_holds_no_profile_test_or_local_tools(template: tuple
     assert "app.py" in names
     # Profiles are deployed configuration (Parameter Store), never packaged code.
     assert not [name for name in names if name.endswith((".toml", "profiles/local.json"))]
-    assert "chalicelib/api/pages/templates/approval.html" in names
     for unwanted in ("moto/", "launchctl/", "tests/", "pytest/", "cfnlint/"):
         assert not any(name.startswith(unwanted) for name in names), unwanted
 

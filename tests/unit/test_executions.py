@@ -101,13 +101,14 @@ def test_an_execution_end_is_acted_on_only_as_step_functions_itself_tells_it(
 
     from chalice.test import Client
 
-    import app
+    from app import app
+    from chalicelib.events import handlers
     from chalicelib.platform.settings import settings
 
     machine, execution = _machine_and_execution(aws, launch)
     monkeypatch.setenv("LAUNCH_STATE_MACHINE_ARN", machine)
     settings.cache_clear()
-    monkeypatch.setattr(app, "launch_store", lambda: store)
+    monkeypatch.setattr(handlers, "launch_store", lambda: store)
     store.acquire_lock("local", launch.launch_id, 3600)
     store.set_execution(launch.launch_id, execution)
     move_to(store, launch.launch_id, LaunchStatus.AWAITING_APPROVAL)
@@ -117,7 +118,7 @@ def test_an_execution_end_is_acted_on_only_as_step_functions_itself_tells_it(
         _status_change(execution.replace("launch-controller-launch", "someone-elses"), launch),
         _status_change(execution, launch),  # this machine's, but the execution is still RUNNING
     ]
-    with Client(app.app) as client:
+    with Client(app) as client:
         for event in forged:
             client.lambda_.invoke("execution_ended", copy.deepcopy(event))
         assert store.get_launch(launch.launch_id).status == LaunchStatus.AWAITING_APPROVAL

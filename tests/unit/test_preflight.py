@@ -369,7 +369,7 @@ def test_a_report_with_a_deadline_is_made_then_and_what_did_not_finish_fails_say
 
 
 def test_the_apis_report_is_made_within_api_gateways_wait() -> None:
-    import app
+    from chalicelib.api import routes
     from launchctl.local.aws_limits import INTEGRATION_TIMEOUT_SECONDS
 
-    assert app.PREFLIGHT_REPORT_SECONDS <= INTEGRATION_TIMEOUT_SECONDS - 4
+    assert routes.PREFLIGHT_REPORT_SECONDS <= INTEGRATION_TIMEOUT_SECONDS - 4

@@ -132,16 +132,17 @@ def test_the_event_function_answers_through_chalice(store: Any, rolling: Launch,
     """The Lambda EventBridge invokes: Chalice's event source, the notice, the waiting launch."""
     from chalice.test import Client
 
-    import app
+    from app import app
+    from chalicelib.events import handlers
 
     sfn = RecordingStepFunctions()
-    monkeypatch.setattr(app, "launch_store", lambda: store)
-    monkeypatch.setattr(app, "_aws", lambda service: sfn)
+    monkeypatch.setattr(handlers, "launch_store", lambda: store)
+    monkeypatch.setattr(handlers, "_aws", lambda service: sfn)
     _wait_for_rollout(store, sfn, rolling)
     event = json.loads((FIXTURES / "ecs-deployment-completed.json").read_text())
     event |= {"account": UNIT_ACCOUNT, "region": "us-east-1", "resources": [SERVICE]}
     event["detail"]["deploymentId"] = "ecs-svc/1"
-    with Client(app.app) as client:
+    with Client(app) as client:
         client.lambda_.invoke("launch_events", copy.deepcopy(event))
     assert [kind for kind, _ in sfn.answers] == ["success"]
 

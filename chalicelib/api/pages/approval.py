@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import cache
 from http.cookies import CookieError, SimpleCookie
-from pathlib import Path
-from string import Template
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +15,7 @@ from chalicelib.api.approvals import (
     SeparationOfDuties,
     decide,
 )
+from chalicelib.api.pages.html import APPROVAL, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
 from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus
 from chalicelib.domain.profiles import profile_of
@@ -35,79 +32,47 @@ from chalicelib.store import AlreadyDecided, LaunchStore
 
 COOKIE = "approval_form"
 APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
-_TEMPLATE = Path(__file__).parent / "templates" / "approval.html"
-
-
-@dataclass
-class Page:
-    status: int
-    html: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@cache
-def _template() -> Template:
-    return Template(_TEMPLATE.read_text())
 
 
 def _page(status: int, title: str, body: str, headers: dict[str, str] | None = None) -> Page:
-    page = _template().substitute(title=for_html(title), body=body)
-    # Nothing here may be cached, framed, or leak the link in a Referer to another site.
-    base = {
-        "Content-Type": "text/html; charset=utf-8",
-        "Cache-Control": "no-store",
-        "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
-    }
-    return Page(status, page, {**base, **(headers or {})})
+    return document(APPROVAL, title, f"<h1>{for_html(title)}</h1>{body}", status, extra=headers)
 
 
 def _notice(status: int, title: str, message: str, tone: str = "bad") -> Page:
-    return _page(status, title, f'<p class="notice {tone}">{for_html(message)}</p>')
-
-
-class _Refusal(Exception):
-    def __init__(self, page: Page) -> None:
-        self.page = page
-
-
-def refusal(status: int, title: str, message: str) -> Page:
-    """Any answer of the approval routes that is not the form: the same page, with the same headers."""
-    return _notice(status, title, message)
+    return refusal(APPROVAL, status, title, message, tone)
 
 
 def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tuple[ApprovalRequest, LinkHolder, Launch]:
     """The request, who holds the link and the launch, or the page that says why the link cannot be used."""
     if not APPROVAL_ID.fullmatch(approval_id):
-        raise _Refusal(_notice(400, "Malformed link", "This link's approval id is not one we issue."))
+        raise Refused(_notice(400, "Malformed link", "This link's approval id is not one we issue."))
     if len(token) > 512:
-        raise _Refusal(_notice(400, "Malformed link", "This link's token is longer than any we issue."))
+        raise Refused(_notice(400, "Malformed link", "This link's token is longer than any we issue."))
     request = store.approval_request(approval_id)
     if request is None:
-        raise _Refusal(_notice(404, "Unknown link", "This approval link does not name a request we know."))
+        raise Refused(_notice(404, "Unknown link", "This approval link does not name a request we know."))
     try:
         holder = verify(key, approval_id, token)
     except ForgedLink:
-        raise _Refusal(
+        raise Refused(
             _notice(403, "Link refused", "This link is not valid: it was altered or not issued by us.")
         ) from None
     except ExpiredLink as exc:
-        raise _Refusal(_notice(410, "Link expired", f"This approval request has closed: {exc}.")) from None
+        raise Refused(_notice(410, "Link expired", f"This approval request has closed: {exc}.")) from None
     if holder.approver not in request.approvers:
-        raise _Refusal(_notice(403, "Link refused", "This link was not issued to an approver of this request."))
+        raise Refused(_notice(403, "Link refused", "This link was not issued to an approver of this request."))
     if request.state == "expired" or (request.state == "open" and store.clock.now() >= request.expires_at):
-        raise _Refusal(_notice(410, "Request expired", "Nobody may decide on this request any more: it expired."))
+        raise Refused(_notice(410, "Request expired", "Nobody may decide on this request any more: it expired."))
     if request.state != "open":
         if request.decided_by:
             when = f"{request.decided_at:%Y-%m-%d %H:%M} UTC" if request.decided_at else "an earlier time"
             said = f"{request.role} was {request.state} by {request.decided_by} at {when}."
         else:
             said = f"This request was closed: {request.closed_because or request.state}."
-        raise _Refusal(_notice(409, "Link already used", said))
+        raise Refused(_notice(409, "Link already used", said))
     launch = store.get_launch(request.launch_id)
     if launch.status != LaunchStatus.AWAITING_APPROVAL:
-        raise _Refusal(_notice(409, "Not awaiting approval", f"The launch is {launch.status}; it no longer waits."))
+        raise Refused(_notice(409, "Not awaiting approval", f"The launch is {launch.status}; it no longer waits."))
     return request, holder, launch
 
 
@@ -140,7 +105,7 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path
     base path alike. `page_path` is the path the browser asked for, when the gateway says it."""
     try:
         request, holder, launch = _check(store, approval_id, token, key)
-    except _Refusal as refusal:
+    except Refused as refusal:
         return refusal.page
     attestations = profile_of(launch).approvals.attestations
     nonce = new_form_nonce()
@@ -193,7 +158,7 @@ def submit(
     first = {name: values[0] for name, values in form.items() if values}
     try:
         request, holder, launch = _check(store, approval_id, first.get("token", ""), key)
-    except _Refusal as refusal:
+    except Refused as refusal:
         return refusal.page
     cookie: SimpleCookie = SimpleCookie()
     try:

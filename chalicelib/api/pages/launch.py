@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from chalicelib.api.pages.approval import Page
+from chalicelib.api.pages.html import VIEW, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
 from chalicelib.domain.models import LAUNCH_ID_PATTERN, Approval, Launch, LaunchStatus, Stage, TimelineEvent
 from chalicelib.domain.profiles import profile_of
@@ -31,61 +31,25 @@ CHECKLIST = [
     (Stage.BAKE, "Bake (metrics watch)"),
     (Stage.ROLLBACK, "Rollback"),
 ]
-HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'",
-    "Referrer-Policy": "no-referrer",  # the link is the capability: never sent onwards
-}
-STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; max-width: 64rem; margin: 1.5rem auto; padding: 0 1rem; color: #1b1f24; }
-h1 { font-size: 1.35rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 1.6rem; }
-.meta { color: #57606a; } table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
-.badge { display: inline-block; padding: .1rem .55rem; border-radius: 1rem; font-weight: 600; font-size: .85rem; }
-.ok { background: #e6f4ea; color: #1f7a3a; } .bad { background: #fde8e8; color: #a3262b; }
-.run { background: #e8f0fe; color: #1a56c4; } .idle { background: #f3f4f6; color: #57606a; }
-.warn { background: #fff4e5; color: #8a5300; }
-.charts { display: grid; grid-template-columns: repeat(3, 1fr); gap: 1rem; }
-svg { width: 100%; height: auto; background: #fafbfc; border: 1px solid #e5e7eb; border-radius: .4rem; }
-.notice { padding: .75rem 1rem; border-radius: .5rem; background: #fde8e8; }
-"""
-
-
-class ViewRefused(Exception):
-    def __init__(self, page: Page) -> None:
-        self.page = page
 
 
 def _document(title: str, body: str, status: int = 200, refresh: bool = False) -> Page:
-    meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
-    text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
-        f"{meta}<title>{for_html(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-    return Page(status, text, dict(HEADERS))
+    return document(VIEW, title, body, status, refresh_seconds=REFRESH_SECONDS if refresh else 0)
 
 
 def refused(status: int, title: str, message: str) -> Page:
-    """Every answer of the view routes that is not a page: the same headers."""
-    return _document(title, f"<h1>{for_html(title)}</h1><p class='notice'>{for_html(message)}</p>", status)
+    return refusal(VIEW, status, title, message)
 
 
 def _checked(key: bytes, subject: str, token: str) -> int:
     if len(token) > 256:
-        raise ViewRefused(refused(400, "Malformed link", "This link's token is longer than any we issue."))
+        raise Refused(refused(400, "Malformed link", "This link's token is longer than any we issue."))
     try:
         return verify_view(key, subject, token)
     except ForgedLink:
-        raise ViewRefused(
-            refused(403, "Link refused", "This link is not valid: altered, or not issued by us.")
-        ) from None
+        raise Refused(refused(403, "Link refused", "This link is not valid: altered, or not issued by us.")) from None
     except ExpiredLink as exc:
-        raise ViewRefused(refused(410, "Link expired", f"{exc}. Ask for a new one: launchctl open.")) from None
+        raise Refused(refused(410, "Link expired", f"{exc}. Ask for a new one: launchctl open.")) from None
 
 
 def launch_page(store: LaunchStore, launch_id: str, token: str, key: bytes) -> Page:
@@ -95,7 +59,7 @@ def launch_page(store: LaunchStore, launch_id: str, token: str, key: bytes) -> P
     try:
         _checked(key, f"launch:{launch_id}", token)
         launch, approvals, _, timeline = store.launch_history(launch_id)
-    except ViewRefused as refusal:
+    except Refused as refusal:
         return refusal.page
     except LaunchNotFound:
         return refused(404, "Unknown launch", "No launch has this id.")
@@ -108,7 +72,7 @@ def list_page(store: LaunchStore, environment: str, token: str, key: bytes, base
         return refused(400, "Malformed link", "This link does not name an environment.")
     try:
         expires = _checked(key, f"environment:{environment}", token)
-    except ViewRefused as refusal:
+    except Refused as refusal:
         return refusal.page
     launches, _ = store.list_launches(limit=25, environment=environment)
     rows = []
