@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint format package deploy local clean bench bench-cold-start bench-events bench-sites bench-list bench-distributed browser target-role
+.PHONY: demo test unit lint docs format package deploy local clean bench bench-cold-start bench-events bench-sites bench-list bench-distributed browser target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -62,13 +62,18 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
 	  || { echo "could not install chromium: run 'apt-get install chromium' as root, then make test"; exit 1; }; }
 
-# Strict types on what runs in the Lambdas (chalicelib/ and app.py; settings in pyproject.toml), and the
-# layers of chalicelib/ (import-linter's contracts in pyproject.toml).
+# Strict types on what runs in the Lambdas (chalicelib/ and app.py; settings in pyproject.toml), the layers
+# of chalicelib/ (import-linter's contracts in pyproject.toml), and the documentation built strict.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
+	$(BIN)/mkdocs build --quiet
+
+# The documentation's pages, built into out/site (strict: a broken link or anchor fails; mkdocs.yml).
+docs: $(STAMP)
+	$(BIN)/mkdocs build
 
 # The unit tests alone, about four minutes on two cores: no local stack, no browser.
 unit: $(STAMP)
@@ -108,7 +113,7 @@ clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) out .pytest_cache .ruff_cache
 
 # Every benchmark, one after another (never two at once: each measures time), some 40 minutes; each is also
-# a target of its own. Measured, never asserted: the README's tables are their output.
+# a target of its own. Measured, never asserted: docs/benchmarks.md's tables are their output.
 bench: $(STAMP)
 	for bench in bench-cold-start bench-events bench-sites bench-list bench-distributed; do \
 	  $(MAKE) --no-print-directory $$bench || exit 1; done

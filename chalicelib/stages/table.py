@@ -1,7 +1,7 @@
 """The stage table: every checklist stage the state machine calls, what it enters and what it needs.
 
-Adding a stage is one module, one row here, one Lambda line in app.py and one ASL state. The waits share one
-function (`await_event`), which runs the row the state names."""
+Adding a stage is one module, one row here, one Lambda in stages/lambdas.py and one ASL state (see
+docs/adding-a-stage.md). The waits share one function (`await_event`), which runs the row the state names."""
 
 from __future__ import annotations
 

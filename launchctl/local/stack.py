@@ -496,7 +496,7 @@ class LocalStack:
         self.profile = self._push_profiles(local)
         sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
         self.people = create_people(self.client("iam"), local_people(self.profile))
-        # The release engineer keeps the profiles too, with the rights README's "Environment profiles" lists.
+        # The release engineer keeps the profiles too, with the rights docs/profiles.md lists.
         self.client("iam").put_user_policy(
             UserName=RELEASE_ENGINEER,
             PolicyName="profile-keeper",

@@ -55,7 +55,7 @@ def test_every_resource_of_the_translated_template_exists_in_the_emulated_accoun
         "AWS::StepFunctions::StateMachine",
         "AWS::Events::EventBusPolicy",
         "AWS::CloudWatch::Alarm",
-    }, "a new resource type made outside CloudFormation must be named in the README's local-stack section"
+    }, "a new resource type made outside CloudFormation must be named in docs/local-stack.md"
 
 
 def test_each_function_has_only_its_templates_environment(stack: Any) -> None:

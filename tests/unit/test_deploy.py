@@ -242,7 +242,7 @@ def test_an_update_of_a_stack_with_the_old_table_announces_its_index_steps(aws: 
 
 def test_every_deploy_command_the_docs_give_sends_a_large_template_through_s3(package_dir: Path) -> None:
     """`aws cloudformation deploy` sends the template in the request unless --s3-bucket is given, and
-    CloudFormation refuses one past 51,200 bytes that way: the README's by-hand deploy of the packaged
+    CloudFormation refuses one past 51,200 bytes that way: the by-hand deploy (docs/deploying.md) of the packaged
     template failed."""
     import re
 
