@@ -14,11 +14,13 @@ MAKEFLAGS += --jobs=2
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-$(STAMP): pyproject.toml requirements.txt
+$(STAMP): pyproject.toml requirements.txt emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip<26.3' 'uv==0.13.8'  # chalice 1.34 packages with pip below 26.3
-	# uv installs in a fifth of pip's time; pip is the fallback where uv cannot reach the index.
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' || $(BIN)/python -m pip install --quiet -e '.[dev]'
+	# uv installs in a fifth of pip's time; pip is the fallback where uv cannot reach the index. The embedded
+	# local AWS (emulator/) is a development package of its own, installed beside the controller.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' -e ./emulator \
+	  || $(BIN)/python -m pip install --quiet -e '.[dev]' -e ./emulator
 	touch $(STAMP)
 
 $(CHECKOV):
@@ -29,10 +31,10 @@ $(CHECKOV):
 
 # The local Synthetics runs the functional tests' canaries in Chromium.
 demo: $(STAMP) browser
-	$(BIN)/launchctl demo
+	$(BIN)/python -m localaws demo
 
 local: $(STAMP) browser
-	$(BIN)/launchctl local
+	$(BIN)/python -m localaws local
 
 # The unit and the integration tests each spread over worker processes, never in one run: a unit test's
 # moto resets the process's emulated AWS, which a worker's local stack lives in. They run side by side, the

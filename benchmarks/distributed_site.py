@@ -27,9 +27,8 @@ VERSION = "9.0.0"
 def seed(stack: Any, objects: int) -> None:
     """`objects` more site objects, served now, and the release's own, each with other bytes (put through
     moto's backend directly: the stack's API would take minutes to make them)."""
+    from localaws.infrastructure import ARTIFACT_BUCKET
     from moto.s3.models import s3_backends
-
-    from launchctl.local.infrastructure import ARTIFACT_BUCKET
 
     profile = stack.profile
     account = stack.environment_client("sts").get_caller_identity()["Account"]
@@ -67,12 +66,13 @@ def main() -> int:
     parser.add_argument("--per-batch", type=int, help="the profile's copies_per_batch (default: the profile's own)")
     args = parser.parse_args()
 
+    from localaws.infrastructure import backend_image
+    from localaws.stack import LocalStack
+
     from chalicelib.platform.profile_store import push_profile
     from chalicelib.platform.wiring import launch_store
     from chalicelib.store.dynamodb import Keys
     from launchctl.client import is_final
-    from launchctl.local.infrastructure import backend_image
-    from launchctl.local.stack import LocalStack
     from tests.integration.helpers import APPROVERS, decide, start, wait
 
     with LocalStack() as stack:

@@ -14,8 +14,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the launches are driven as the tests drive them
 
-from launchctl.local.infrastructure import backend_image
-from launchctl.local.stack import LocalStack, Ports
+from localaws.infrastructure import backend_image
+from localaws.stack import LocalStack, Ports
+
 from tests.integration.helpers import approve_all, next_version, start, wait
 
 # Step Functions Standard: $0.025 per 1,000 state transitions (us-east-1, 2026).

@@ -45,13 +45,13 @@ class CountingReads:
 
 
 def measure(launches: int) -> list[dict[str, Any]]:
+    from localaws import moto_fixes
+    from localaws.sessions import shared_session
     from moto import mock_aws
 
     from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
     from chalicelib.store import LaunchStore, table_definition
     from launchctl.examples import example_profile
-    from launchctl.local import moto_fixes
-    from launchctl.local.sessions import shared_session
 
     statuses = [LaunchStatus.SUCCEEDED] * 6 + [LaunchStatus.ROLLED_BACK, LaunchStatus.FAILED, LaunchStatus.BLOCKED]
     with mock_aws():

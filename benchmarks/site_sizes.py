@@ -58,6 +58,9 @@ class S3Calls:
 
 
 def measure(objects: int, added_ms: float, generations: int = 1) -> dict[str, Any]:
+    from localaws import moto_fixes
+    from localaws.infrastructure import create_environment
+    from localaws.sessions import shared_session
     from moto import mock_aws
 
     from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
@@ -65,9 +68,6 @@ def measure(objects: int, added_ms: float, generations: int = 1) -> dict[str, An
     from chalicelib.store import LaunchStore, table_definition
     from chalicelib.store.dynamodb import Keys
     from launchctl.examples import example_profile
-    from launchctl.local import moto_fixes
-    from launchctl.local.infrastructure import create_environment
-    from launchctl.local.sessions import shared_session
 
     with mock_aws():
         moto_fixes.apply()

@@ -52,6 +52,6 @@ def confirm(sns: Any, topic_arn: str, link_or_token: str) -> str:
         token = parse_qs(urlsplit(link_or_token).query).get("Token", [""])[0]
     if not token:
         raise ValueError("no Token in that confirmation link")
-    return sns.confirm_subscription(TopicArn=topic_arn, Token=token, AuthenticateOnUnsubscribe="true")[
-        "SubscriptionArn"
-    ]
+    confirmed = sns.confirm_subscription(TopicArn=topic_arn, Token=token, AuthenticateOnUnsubscribe="true")
+    subscription: str = confirmed["SubscriptionArn"]
+    return subscription

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -75,12 +74,12 @@ def cmd_open(args: argparse.Namespace, api: ControllerApi) -> int:
 
 def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
     if not args.watch:
-        launch = api.get(args.launch_id)
+        looked = api.get(args.launch_id)
         text = "\n".join(
-            [f"{launch['launch_id']}: {launch['status']} (stage {launch.get('stage')})"]
-            + [format_event(event) for event in launch["timeline"]]
+            [f"{looked['launch_id']}: {looked['status']} (stage {looked.get('stage')})"]
+            + [format_event(event) for event in looked["timeline"]]
         )
-        _print(args, launch, text)
+        _print(args, looked, text)
         return EXIT_OK
     launch: dict[str, Any] = {}
     live = LiveDisplay() if sys.stdout.isatty() and not args.json else None
@@ -423,62 +422,27 @@ _PROFILE_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from launchctl.credentials import RELEASE_ENGINEER
-    from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS
-    from launchctl.local.stack import LocalStack
-
-    known = {*BREAKERS, *GITHUB_ITEMS}
-    unknown = sorted(set(args.breaks) - known)
-    if unknown:
-        print(f"error: no check {', '.join(unknown)}; known: {', '.join(sorted(known))}", file=sys.stderr)
-        return EXIT_USAGE
-    with LocalStack() as stack:
-        assert stack.site is not None
-        for check_id in args.breaks:
-            stack.break_check(check_id)
-            print(f"broken on purpose:  {check_id}")
-        print(f"local AWS (moto):   {stack.moto_url}")
-        print(f"controller API:     {stack.api_url}")
-        print(f"sample site:        {stack.site.url}  (WebSocket {stack.site.websocket_url})")
-        print(f"state machine:      {stack.state_machine_arn}")
-        print("environment:        local (profiles/local.toml, stored: launchctl profile show --env local)")
-        print("try: launchctl start --env local --version 1.1.0 --git-sha abc1234 \\")
-        print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
-        print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
-        print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
-        assert stack.outbox_server is not None
-        print(f"approval emails:    {stack.outbox_server.url}  (launchctl outbox; new ones are printed here)")
-        assert stack.traces is not None
-        print(f"metrics (EMF):      {stack.metrics_file}  (a JSON line per metric set, as CloudWatch Logs gets it)")
-        print(f"traces (X-Ray):     {stack.traces.path}  (a JSON line per segment; one trace per launch)")
-        people = ", ".join(person for person in stack.people if person != RELEASE_ENGINEER)
-        print(f"you are:            {RELEASE_ENGINEER} (IAM user; keys in {stack.credentials_file})")
-        print(f"approvers:          {people}: launchctl --profile PERSON approve ID --role ROLE ...")
-        assert stack.issuer is not None
-        print(f"GitHub OIDC issuer: {stack.issuer.url} (jobs for the action: see tests/integration/test_action.py)")
-        print("Ctrl-C stops.", flush=True)
-        shown = 0
-        try:
-            while True:
-                time.sleep(1)
-                emails = stack.outbox()
-                for mail in emails[shown:]:
-                    print(f"\n[email to {mail['to']}] {mail['subject']}\n  open: {mail['link']}", flush=True)
-                shown = len(emails)
-        except KeyboardInterrupt:
-            return EXIT_OK
-
-
-def _image(version: str) -> str:
-    from launchctl.local.infrastructure import backend_image
-
-    return backend_image(version)
+    return _local_aws(["local", *(f"--break={check}" for check in args.breaks)])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from launchctl.local.demo import run_demo
+    return _local_aws(["demo"])
 
-    return run_demo()
+
+def _local_aws(argv: list[str]) -> int:
+    """The embedded local AWS is a development package (emulator/), installed beside the controller by `make`,
+    never with the CLI."""
+    try:
+        from localaws.__main__ import main as local_aws  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print(
+            "error: the local AWS is not installed: it is a development tool; from a clone of the repository,"
+            " `make local` or `make demo` install and run it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    code: int = local_aws(argv)
+    return code
 
 
 def _credential(args: argparse.Namespace) -> Callable[[], str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import urllib.error
@@ -91,7 +92,8 @@ class ControllerApi:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"{}")
+                answer: dict[str, Any] = json.loads(response.read() or b"{}")
+                return answer
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
@@ -154,7 +156,7 @@ class ControllerApi:
         role: str,
         decision: str,
         comment: str = "",
-        attestations: list[str] | None = None,
+        attestations: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """Decide as the person this client's credential proves."""
         body = {"role": role, "decision": decision, "comment": comment}
@@ -162,7 +164,7 @@ class ControllerApi:
 
     def follow(
         self, launch_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 3600, interval: float = 0.3
-    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    ) -> Iterator[tuple[dict[str, Any], builtins.list[dict[str, Any]]]]:
         """Yield (launch, timeline events not yet seen) until `until(launch)` holds or time runs out.
 
         A poll that fails even after its retries is skipped once: the next one decides."""

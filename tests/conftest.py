@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from localaws.sessions import shared_session
 
 from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
 from chalicelib.domain.profiles import EnvironmentProfile
 from launchctl.examples import example_names, example_profile
-from launchctl.local.sessions import shared_session
 
 REGION = "us-east-1"
 TABLE = "launch-controller-test"
@@ -63,7 +63,7 @@ def unit_profile(name: str) -> EnvironmentProfile:
 @pytest.fixture(scope="session")
 def issuer() -> Iterator[Any]:
     """A local OIDC issuer (key pair, JWKS over HTTP) standing in for GitHub's, for the whole session."""
-    from launchctl.local.oidc import LocalIssuer
+    from localaws.oidc import LocalIssuer
 
     local = LocalIssuer().start()
     yield local
@@ -73,9 +73,8 @@ def issuer() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def sts_endpoint() -> Iterator[str]:
     """moto in server mode, for the API's STS calls that verify IAM tokens (it shares moto's state)."""
+    from localaws import moto_fixes
     from moto.server import ThreadedMotoServer
-
-    from launchctl.local import moto_fixes
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -88,8 +87,8 @@ def sts_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session", autouse=True)
 def aws_model_constraints() -> Iterator[None]:
     """Every AWS call a test makes, or makes the code make, is checked against its service model's `min`,
-    `max`, `pattern` and `enum`, as AWS checks it (launchctl/local/model_constraints.py)."""
-    from launchctl.local import model_constraints
+    `max`, `pattern` and `enum`, as AWS checks it (emulator/localaws/model_constraints.py)."""
+    from localaws import model_constraints
 
     model_constraints.install()
     yield
@@ -101,7 +100,7 @@ def calls_within_aws_constraints(request: pytest.FixtureRequest) -> Iterator[Non
     """A test fails when a call it led to broke a model constraint, even if the code caught AWS's refusal and
     went on (a call made by a fixture, such as a local stack's start, fails the first test after it). A test
     that makes such a call on purpose takes its violations itself (`model_constraints.taken()`)."""
-    from launchctl.local import model_constraints
+    from localaws import model_constraints
 
     yield
     found = model_constraints.taken()
@@ -166,9 +165,8 @@ _UNIT_SESSION: list[Any] = []
 @pytest.fixture
 def aws() -> Iterator[Any]:
     """Inside moto: yields a factory of clients (`aws("s3")`)."""
+    from localaws import moto_fixes
     from moto import mock_aws
-
-    from launchctl.local import moto_fixes
 
     if _STACKS_STARTED:
         pytest.fail(
@@ -358,7 +356,7 @@ def move_to(store: Any, launch_id: str, status: LaunchStatus) -> Launch:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Any]:
     """The embedded local AWS with the real ASL and Lambda code, once per test session."""
-    from launchctl.local.stack import LocalStack, Ports
+    from localaws.stack import LocalStack, Ports
 
     global _STACKS_STARTED
     _STACKS_STARTED = True
@@ -426,10 +424,10 @@ class People:
         """An IAM token of the IAM user named `person` in `account` (another account's: made in moto's IAM
         there, as that account's administrator would)."""
         import boto3
+        from localaws import moto_fixes
 
         from chalicelib.platform.settings import settings
         from launchctl.credentials import IamToken
-        from launchctl.local import moto_fixes
 
         endpoint = self._sts_endpoint()
         os.environ["STS_ENDPOINT_URL"] = endpoint
@@ -511,8 +509,8 @@ def stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless Chromium (launchctl/local/browser.py), closed however the test ends."""
-    from launchctl.local.browser import Chromium
+    """Headless Chromium (emulator/localaws/browser.py), closed however the test ends."""
+    from localaws.browser import Chromium
 
     chromium = Chromium()
     yield chromium
@@ -532,7 +530,7 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 @pytest.fixture
 def environment(aws: Any, profile: EnvironmentProfile) -> Any:
     """The local profile's infrastructure inside moto, running version 1.0.0; yields the client factory."""
-    from launchctl.local.infrastructure import create_environment, publish_release
+    from localaws.infrastructure import create_environment, publish_release
 
     create_environment(aws, profile)
     publish_release(aws, "1.1.0")
@@ -543,7 +541,7 @@ def environment(aws: Any, profile: EnvironmentProfile) -> Any:
 def application(aws: Any, profile: EnvironmentProfile) -> Any:
     """What a launch changes and watches (site, service, database, alarms), without the network and edge
     only preflight reads: a third of `environment`'s making, for the stages after preflight."""
-    from launchctl.local.infrastructure import create_environment, publish_release
+    from localaws.infrastructure import create_environment, publish_release
 
     create_environment(aws, profile, edge=False)
     publish_release(aws, "1.1.0")

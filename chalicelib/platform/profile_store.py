@@ -185,6 +185,11 @@ def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
     return _stored(aws.client("ssm"), environment, parameter)
 
 
+def forget_kept_profiles() -> None:
+    """What the cache's max age does in time: the next read in this container asks Parameter Store afresh."""
+    _kept_provider.cache_clear()
+
+
 def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
     """Every environment's valid profile as stored now, by environment. An environment whose newest version
     is not a valid profile is left out (and logged, naming the version): it does not stop the others, and

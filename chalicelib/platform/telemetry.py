@@ -18,13 +18,13 @@ NAMESPACE = "LaunchController"
 SERVICE = "launch-controller"
 
 
-def _stdout(line: str) -> None:
+def to_stdout(line: str) -> None:
     # Lambda sends stdout to CloudWatch Logs, which turns each EMF line into its metrics.
     print(line, flush=True)
 
 
-# Where the lines go: the function's log. The local stack collects them instead (launchctl/local).
-write: Callable[[str], None] = _stdout
+# Where the lines go: the function's log. The local stack collects them instead (emulator/localaws).
+write: Callable[[str], None] = to_stdout
 
 
 def emit(

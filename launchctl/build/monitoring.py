@@ -179,7 +179,9 @@ def dashboard(functions: dict[str, str], alarms: dict[str, dict[str, Any]]) -> d
         for alarm in alarms.values()
     ]
 
-    def widget(title: str, metrics: list[Any], x: int, y: int, stat: str = "Sum", view: str = "timeSeries") -> dict:
+    def widget(
+        title: str, metrics: list[Any], x: int, y: int, stat: str = "Sum", view: str = "timeSeries"
+    ) -> dict[str, Any]:
         return {
             "type": "metric",
             "x": x,

@@ -189,7 +189,7 @@ def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[
     from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
     from chalice.utils import OSUtils
 
-    class NamedZip(deployer.BaseDeployStep):  # type: ignore[misc]
+    class NamedZip(deployer.BaseDeployStep):
         def handle_deploymentpackage(self, config: Any, resource: Any) -> None:
             if isinstance(resource.filename, models.Placeholder):
                 resource.filename = CODE_URI
@@ -203,8 +203,11 @@ def sam_template(project_dir: Path = ROOT, stage: str = PACKAGED_STAGE) -> dict[
         steps=[
             deployer.InjectDefaults(),
             NamedZip(),
-            deployer.PolicyGenerator(policy_gen=deployer.AppPolicyGenerator(osutils=osutils), osutils=osutils),
-            deployer.SwaggerBuilder(swagger_generator=package.CFNSwaggerGenerator()),
+            deployer.PolicyGenerator(
+                policy_gen=deployer.AppPolicyGenerator(osutils=osutils),  # type: ignore[attr-defined]
+                osutils=osutils,
+            ),
+            deployer.SwaggerBuilder(swagger_generator=package.CFNSwaggerGenerator()),  # type: ignore[attr-defined]
             deployer.LambdaEventSourcePolicyInjector(),
             deployer.WebsocketPolicyInjector(),
         ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from localaws.infrastructure import backend_image
+
 from launchctl.client import ControllerApi, is_final
-from launchctl.local.infrastructure import backend_image
 
 APPROVERS = {
     "tech_lead": "tess.lead@acme.example",

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from localaws.github_api import LocalGitHubApi
+from localaws.infrastructure import backend_image
 
-from launchctl.local.github_api import LocalGitHubApi
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, wait
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from localaws.browser import Chromium
+from localaws.inbox import decide_by_link, open_link
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.local.browser import Chromium
-from launchctl.local.inbox import decide_by_link, open_link
 from tests.integration.helpers import APPROVERS, decide, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration

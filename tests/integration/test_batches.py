@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image, site_build
 
 from launchctl.client import ControllerApi
-from launchctl.local.infrastructure import backend_image, site_build
 from tests.integration.helpers import drive, lock_holder, next_version, snapshot, use_profile
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image
 
 from launchctl import cli
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import APPROVERS, ATTESTATIONS
 
 pytestmark = pytest.mark.integration

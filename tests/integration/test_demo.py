@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from launchctl.local.demo import Scenario, run_scenarios
+from localaws.demo import Scenario, run_scenarios
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"

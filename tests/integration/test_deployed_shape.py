@@ -10,10 +10,10 @@ import urllib.request
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image
 
 from launchctl import cli
 from launchctl.client import is_final
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import start
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws import emitters
+from localaws.infrastructure import backend_image
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.local import emitters
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import (
     approve_all,
     first_event_at,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image, site_build
 
 from launchctl.client import ControllerApi, is_final
-from launchctl.local.infrastructure import backend_image, site_build
 from tests.integration.helpers import approve_all, drive, lock_holder, next_version, snapshot, start, wait
 
 pytestmark = pytest.mark.integration

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image
 
 from launchctl.client import ControllerApi
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import lock_holder, next_version, start, wait
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localaws.browser import Chromium
+
 from launchctl.client import ControllerApi
-from launchctl.local.browser import Chromium
 from tests.integration.helpers import approve_all, next_version, run_approved, start, use_profile, wait
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "launch-page"

@@ -7,9 +7,9 @@ import urllib.request
 from typing import Any
 
 import pytest
+from localaws.infrastructure import backend_image
 
 from launchctl.client import ApiError, ControllerApi, is_final
-from launchctl.local.infrastructure import backend_image
 from tests.integration.helpers import (
     APPROVERS,
     approve_all,

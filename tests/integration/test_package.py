@@ -107,7 +107,7 @@ def test_checkov_finds_nothing_in_the_templates_that_is_not_explained(template: 
 def test_an_api_domain_maps_to_the_apis_stage_and_becomes_the_approval_links_base(template: tuple[Path, dict]) -> None:
     """ApiDomainName makes a regional custom domain (TLS 1.2) mapped at its root to the API's stage, and,
     unless PublicApiUrl says otherwise, the emailed links use it; without a certificate the stack refuses."""
-    from launchctl.local.deployment import translate
+    from localaws.deployment import translate
 
     _, body = template
     translated = translate(body, "us-east-1")
@@ -210,7 +210,7 @@ def test_the_local_stack_deploys_exactly_the_packaged_template(template: tuple[P
 
 
 def test_the_api_stage_is_rate_capped_access_logged_and_traced(template: tuple[Path, dict]) -> None:
-    from launchctl.local.deployment import translate
+    from localaws.deployment import translate
 
     _, body = template
     stage = next(

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 import pytest
-
-from launchctl.local.deployment import LOCALLY_MADE, MADE_AFTER, translate
-from launchctl.local.infrastructure import ENVIRONMENT_ACCOUNT_ID, REGION
-from launchctl.local.stack import API_FUNCTION
+from localaws.deployment import LOCALLY_MADE, MADE_AFTER, translate
+from localaws.infrastructure import ENVIRONMENT_ACCOUNT_ID, REGION
+from localaws.stack import API_FUNCTION
 
 pytestmark = pytest.mark.integration
 

@@ -42,9 +42,10 @@ def test_no_write_on_named_resources_is_granted_on_everything(run: Recorded) -> 
 def test_every_function_the_calls_name_has_a_policy_and_every_policy_a_function(run: Recorded) -> None:
     """Each function's role, and for each function that acts in environments, the environment role's
     policy for it (`<function>@environment`, its sessions' limit)."""
+    from localaws.faults import ENVIRONMENT_SUFFIX
+
     from app import app
     from launchctl.build.template import acting_in_environments
-    from launchctl.local.faults import ENVIRONMENT_SUFFIX
 
     calls, policies = run
     functions = {function.name for function in app.pure_lambda_functions} | {"api_handler"}

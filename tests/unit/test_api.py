@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-
-from launchctl.local.infrastructure import backend_image
+from localaws.infrastructure import backend_image
 
 BODY = {
     "environment": "local",
@@ -466,7 +465,7 @@ def test_a_lock_whose_lease_ran_out_is_not_taken_while_its_execution_runs(client
 
 
 def test_preflight_of_an_environment_answers_the_report_without_a_launch(client: Client, environment: Any) -> None:
-    from launchctl.local.infrastructure import publish_release
+    from localaws.infrastructure import publish_release
 
     artifact = publish_release(environment, "1.1.0")
     response = client.http.get(f"/environments/local/preflight?frontend_artifact={artifact}")

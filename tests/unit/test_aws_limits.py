@@ -1,4 +1,4 @@
-"""Each row of the limits table (launchctl/local/aws_limits.py): just within it passes, just past it meets
+"""Each row of the limits table (emulator/localaws/aws_limits.py): just within it passes, just past it meets
 AWS's error, on moto as the local stack runs it."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws import aws_limits, model_constraints
 
-from launchctl.local import aws_limits, model_constraints
 from tests.conftest import REGION, UNIT_ACCOUNT, put_alarms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_a_trust_policy_past_2048_characters_is_refused(aws: Any) -> None:
 
 
 def _session_of(aws: Any, role_arn: str, seconds: int = 3600) -> Any:
-    from launchctl.local.sessions import shared_session
+    from localaws.sessions import shared_session
 
     credentials = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="first", DurationSeconds=seconds)[
         "Credentials"
@@ -181,7 +181,7 @@ def _web_acl(waf: Any, scope: str) -> dict[str, Any]:
 
 @row("wafv2.cloudfront_scope")
 def test_a_cloudfront_web_acl_is_reached_in_us_east_1_only(aws: Any) -> None:
-    from launchctl.local.sessions import shared_session
+    from localaws.sessions import shared_session
 
     acl = _web_acl(aws("wafv2"), "CLOUDFRONT")
     aws("wafv2").get_web_acl(Name="edge", Scope="CLOUDFRONT", Id=acl["Id"])
@@ -289,9 +289,8 @@ def test_the_local_api_answers_504_when_the_function_outlasts_api_gateways_wait(
     from chalice import Chalice
     from chalice.config import Config
     from chalice.local import LocalDevServer
-
-    from launchctl.local.servers import LoopbackServer
-    from launchctl.local.stack import staged_handler
+    from localaws.servers import LoopbackServer
+    from localaws.stack import staged_handler
 
     app = Chalice("slow")
     release = threading.Event()
@@ -415,7 +414,7 @@ def test_a_bucket_name_past_63_characters_is_refused(aws: Any) -> None:
 
 @row("states.executions_failed")
 def test_an_execution_that_ends_in_a_fail_state_counts_as_failed(aws: Any) -> None:
-    from launchctl.local.emitters import _count_execution
+    from localaws.emitters import _count_execution
 
     machine = f"arn:aws:states:{REGION}:{UNIT_ACCOUNT}:stateMachine:m"
     for status in ("FAILED", "SUCCEEDED", "FAILED", "ABORTED"):
@@ -440,8 +439,7 @@ def test_an_execution_that_ends_in_a_fail_state_counts_as_failed(aws: Any) -> No
 @row("states.payload_size")
 def test_a_state_output_past_256_kib_fails_the_state_and_the_test(aws: Any) -> None:
     import boto3
-
-    from launchctl.local.bridge import LambdaBridge, LocalFunction
+    from localaws.bridge import LambdaBridge, LocalFunction
 
     def large(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"size": "x" * event["size"]}
@@ -536,5 +534,5 @@ def test_every_row_of_the_table_has_its_test() -> None:
 
 def test_the_docs_table_is_the_limits_table() -> None:
     assert (ROOT / "docs" / "limits.md").read_text() == aws_limits.markdown(), (
-        "docs/limits.md is stale: python -m launchctl.local.aws_limits docs/limits.md"
+        "docs/limits.md is stale: python -m localaws.aws_limits docs/limits.md"
     )

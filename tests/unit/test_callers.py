@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from localaws.oidc import SigningKey
 
 from chalicelib.api.callers import (
     IdentityConfig,
@@ -17,7 +18,6 @@ from chalicelib.api.callers import (
 )
 from chalicelib.domain.models import Caller
 from launchctl.examples import example_profile
-from launchctl.local.oidc import SigningKey
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from localaws.servers import LoopbackServer
 
 from launchctl import cli
 from launchctl.client import ApiError, ControllerApi
-from launchctl.local.servers import LoopbackServer
 
 
 class FlakyApi:

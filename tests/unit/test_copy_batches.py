@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from localaws.infrastructure import FIRST_VERSION, site_build
 
 from chalicelib.domain.errors import FrontendDeployFailed, RollbackIncomplete, RollbackPointFailed
 from chalicelib.domain.manifests import CopyKind, ManifestUnreadable
@@ -23,7 +24,6 @@ from chalicelib.stages.copy_batches import (
     run_batch,
 )
 from chalicelib.stages.harness import Dependencies
-from launchctl.local.infrastructure import FIRST_VERSION, site_build
 from tests.conftest import move_to
 
 PLANS = "launch-controller-copy-plans"

@@ -147,7 +147,7 @@ def test_an_api_reservation_that_would_leave_fewer_than_100_unreserved_is_refuse
 ) -> None:
     """An account whose Lambda limit is 120 cannot reserve the default 50 (Lambda keeps 100 unreserved): make
     deploy says what to pass instead; with ApiReservedConcurrency=0 it goes on."""
-    from launchctl.local import aws_limits
+    from localaws import aws_limits
 
     monkeypatch.setitem(aws_limits.account_concurrency, ACCOUNT, 120)
     session, asked = _session(aws)
@@ -246,7 +246,7 @@ def test_every_deploy_command_the_docs_give_sends_a_large_template_through_s3(pa
     template failed."""
     import re
 
-    from launchctl.local.aws_limits import TEMPLATE_BODY_BYTES
+    from localaws.aws_limits import TEMPLATE_BODY_BYTES
 
     root = Path(__file__).resolve().parents[2]
     sizes = {

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from localaws.ecs_scheduler import EcsScheduler
+from localaws.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
 
 from chalicelib.domain.errors import BackendRolloutFailed, FrontendDeployFailed, MigrationFailed, RollbackPointFailed
 from chalicelib.domain.manifests import Manifest, ManifestUnreadable, read_manifest
 from chalicelib.domain.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback_point
-from launchctl.local.ecs_scheduler import EcsScheduler
-from launchctl.local.infrastructure import FIRST_VERSION, REGION, backend_image, site_build
 
 
 @pytest.fixture

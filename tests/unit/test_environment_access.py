@@ -85,9 +85,8 @@ def test_a_role_that_does_not_trust_the_controller_or_does_not_exist_is_a_clear_
     import json
 
     from botocore.exceptions import ClientError
+    from localaws import moto_fixes
     from moto.iam.models import iam_backends
-
-    from launchctl.local import moto_fixes
 
     if trusted:
         trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": ["sts:AssumeRole"]}]}
@@ -115,9 +114,8 @@ def aws_environment(launch_id: str) -> Any:
 def test_a_role_trusting_the_controllers_account_for_assume_and_tag_is_taken(aws: Any) -> None:
     import json
 
+    from localaws import moto_fixes
     from moto.iam.models import iam_backends
-
-    from launchctl.local import moto_fixes
 
     principal = {"AWS": "arn:aws:iam::123456789012:root"}
     trust = {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}

@@ -1,4 +1,4 @@
-"""The environments' events reach the controller as EventBridge routes them (launchctl/local/eventbridge.py):
+"""The environments' events reach the controller as EventBridge routes them (emulator/localaws/eventbridge.py):
 forwarded by the environment's rules, as its forwarding role, to the controller's own bus, whose policy admits
 only those roles and only AWS's events about launches."""
 
@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from launchctl.local.eventbridge import LocalEventBridge, service_event
+from localaws.eventbridge import LocalEventBridge, service_event
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROLLER = "123456789012"
@@ -22,8 +21,7 @@ FUNCTION = f"arn:aws:lambda:{REGION}:{CONTROLLER}:function:launch-events"
 def _client(service: str, account: str) -> Any:
     """A client of `account` in moto (moto takes the account from the keys' ids)."""
     import boto3
-
-    from launchctl.local import moto_fixes
+    from localaws import moto_fixes
 
     key, secret = moto_fixes.operator_keys(account)
     return boto3.client(service, region_name=REGION, aws_access_key_id=key, aws_secret_access_key=secret)
@@ -33,8 +31,9 @@ def _client(service: str, account: str) -> Any:
 def accounts(aws: Any) -> dict[str, Any]:
     """The controller's bus (as deploy/resources.json makes it: launch_events' rule, the policy), and the
     environment's forwarding as deploy/target-account-role.json makes it."""
+    from localaws.deployment import _with_parameters
+
     from launchctl.build.target_role import FORWARDED_EVENTS
-    from launchctl.local.deployment import _with_parameters
 
     controller = _client("events", CONTROLLER)
     bus = controller.create_event_bus(Name="lc-environments")["EventBusArn"]

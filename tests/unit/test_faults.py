@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from launchctl.local.faults import FaultInjector, LambdaTimedOut
+from localaws.faults import FaultInjector, LambdaTimedOut
 
 # One read-only call per wire protocol the stages use (moto also answers the request in-process).
 CALLS: dict[str, tuple[str, str, Callable[[Any], Any]]] = {

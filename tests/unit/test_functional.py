@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws import synthetics
+from localaws.emitters import forget, listen
+from localaws.infrastructure import create_canaries
+from localaws.synthetics import JourneyResult
 
 from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile, FunctionalConfig
 from chalicelib.domain.progress import SmokeProgress
 from chalicelib.domain.service_events import notice_of
 from chalicelib.stages.functional import canary_heard, canary_sighting, start_canaries
-from launchctl.local import synthetics
-from launchctl.local.emitters import forget, listen
-from launchctl.local.infrastructure import create_canaries
-from launchctl.local.synthetics import JourneyResult
 
 CANARY = "acme-local-journeys"
 

@@ -104,7 +104,7 @@ def test_the_environment_role_lets_a_session_last_an_hour_as_role_chaining_allow
 def test_the_committed_target_template_can_be_sent_in_the_request() -> None:
     """`aws cloudformation deploy --template-file deploy/target-account-role.json` sends the file as
     TemplateBody: at most 51,200 bytes."""
-    from launchctl.local.aws_limits import TEMPLATE_BODY_BYTES
+    from localaws.aws_limits import TEMPLATE_BODY_BYTES
 
     assert len((ROOT / "deploy" / "target-account-role.json").read_bytes()) <= TEMPLATE_BODY_BYTES
 

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
-from launchctl.local.bridge import LambdaBridge, LocalFunction
-from launchctl.local.ecs_scheduler import EcsScheduler
+from localaws.bridge import LambdaBridge, LocalFunction
+from localaws.ecs_scheduler import EcsScheduler
 
 
 class Boom(Exception):
@@ -44,7 +43,7 @@ def test_an_exception_becomes_a_function_error_named_by_its_class() -> None:
 
 
 def test_a_function_killed_mid_call_is_reported_as_lambda_reports_a_timeout() -> None:
-    from launchctl.local.faults import LambdaTimedOut
+    from localaws.faults import LambdaTimedOut
 
     def killed(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise LambdaTimedOut("killed after ecs.UpdateService")
@@ -198,7 +197,7 @@ def test_a_cancelled_transaction_puts_back_exactly_the_items_it_named(store: Any
 
 
 def test_a_demo_scenario_that_ends_otherwise_fails_the_demo() -> None:
-    from launchctl.local.demo import Scenario, verdict
+    from localaws.demo import Scenario, verdict
 
     scenarios = [Scenario("healthy", "7.1.0", "SUCCEEDED"), Scenario("unhealthy", "7.2.0", "ROLLED_BACK")]
     assert verdict([{"status": "SUCCEEDED"}, {"status": "ROLLED_BACK"}], scenarios) == (
@@ -259,3 +258,27 @@ def test_a_query_answers_its_partition_in_key_order_page_by_page_by_table_key_an
         dynamodb.query(TableName="ordered", **{**by_key, "ExpressionAttributeValues": {":p": {"S": "z"}}})["Items"]
         == []
     )
+
+
+def test_the_local_aws_reaches_the_controller_through_its_public_names_only() -> None:
+    import ast
+    from pathlib import Path
+
+    product = ("chalicelib", "launchctl", "app")
+    found = []
+    for path in sorted((Path(__file__).parents[2] / "emulator" / "localaws").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in product:
+                for alias in node.names:
+                    if alias.name.startswith("_"):
+                        found.append(f"{path.name}:{node.lineno} imports {node.module}.{alias.name}")
+                    modules.add(alias.asname or alias.name)
+            if isinstance(node, ast.Import):
+                modules |= {alias.asname or alias.name for alias in node.names if alias.name.split(".")[0] in product}
+        for node in ast.walk(tree):
+            private = isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+            if private and isinstance(node.value, ast.Name) and node.value.id in modules:
+                found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert found == []

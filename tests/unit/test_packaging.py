@@ -119,3 +119,16 @@ def test_no_function_makes_its_own_log_group_the_template_makes_each() -> None:
         if r["Type"] == "AWS::Logs::LogGroup" and isinstance(r["Properties"].get("LogGroupName"), dict)
     }
     assert {f"/aws/lambda/${{{logical_id}}}" for logical_id in function_ids().values()} <= groups
+
+
+def test_the_cli_installs_and_runs_without_the_local_aws_or_moto() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert not [dependency for dependency in project["project"]["dependencies"] if dependency.startswith("moto")]
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["chalicelib*", "launchctl*"]
+    blocked = "import sys; sys.modules.update(moto=None, localaws=None, samtranslator=None); "
+    run = [sys.executable, "-c", blocked + "from launchctl.cli import main; sys.exit(main(sys.argv[1:]))"]
+    helped = subprocess.run([*run, "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0, helped.stderr
+    demo = subprocess.run([*run, "demo"], capture_output=True, text=True, check=False)
+    assert demo.returncode == 2
+    assert "make demo" in demo.stderr

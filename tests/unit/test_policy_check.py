@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from launchctl.local.iam_calls import Account, needs
+from localaws.iam_calls import Account, needs
+
 from tests.policies.iam import is_write, unexercised_writes, ungranted, writes_on_everything
 
 ACCOUNT = Account("us-east-1", "123456789012")

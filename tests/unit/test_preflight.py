@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
 
 from chalicelib.checks.checklist import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
-from launchctl.local.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
 from tests.conftest import UNIT_ACCOUNT, put_alarms
 
 TOPIC = "notifications"
@@ -18,7 +18,7 @@ TOPIC = "notifications"
 @pytest.fixture
 def ready(aws: Any, profile: Any) -> Any:
     """The local profile's environment as the stack builds it, alarms and on-call on a notifications topic."""
-    from launchctl.local.infrastructure import create_environment
+    from localaws.infrastructure import create_environment
 
     topic = aws("sns").create_topic(Name=TOPIC)["TopicArn"]
     create_environment(aws, profile, topic)
@@ -214,7 +214,7 @@ def _api_answering_cors(allow_any_origin: bool) -> Any:
     import threading
     from http.server import BaseHTTPRequestHandler
 
-    from launchctl.local.servers import LoopbackServer
+    from localaws.servers import LoopbackServer
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:
@@ -253,7 +253,7 @@ def test_an_api_that_lets_any_origin_read_with_credentials_fails_cors(
 
 def test_a_custom_response_headers_policy_is_read_for_the_headers_it_sets(ready: Any, profile: Any) -> None:
     """The managed SecurityHeadersPolicy is known; any other policy is read (moto has none: a stand-in)."""
-    from launchctl.local.infrastructure import _change_distribution
+    from localaws.infrastructure import _change_distribution
 
     _change_distribution(lambda config: config["DefaultCacheBehavior"].update(ResponseHeadersPolicyId="custom-1"))(
         ready, profile
@@ -283,9 +283,10 @@ def test_a_custom_response_headers_policy_is_read_for_the_headers_it_sets(ready:
 def test_an_environment_outside_us_east_1_reads_its_distributions_web_acl_in_us_east_1(aws: Any, profile: Any) -> None:
     """WAF answers a CLOUDFRONT web ACL in us-east-1 only: the ALB's web ACL is read in the environment's
     region, the distribution's in us-east-1 (as an ACM certificate of CloudFront's is)."""
+    from localaws.infrastructure import create_environment
+    from localaws.sessions import shared_session
+
     from chalicelib.platform.aws import placed
-    from launchctl.local.infrastructure import create_environment
-    from launchctl.local.sessions import shared_session
 
     session = shared_session(region_name="eu-west-1")
     clients: dict[str, Any] = {}
@@ -369,7 +370,8 @@ def test_a_report_with_a_deadline_is_made_then_and_what_did_not_finish_fails_say
 
 
 def test_the_apis_report_is_made_within_api_gateways_wait() -> None:
+    from localaws.aws_limits import INTEGRATION_TIMEOUT_SECONDS
+
     from chalicelib.api import routes
-    from launchctl.local.aws_limits import INTEGRATION_TIMEOUT_SECONDS
 
     assert routes.PREFLIGHT_REPORT_SECONDS <= INTEGRATION_TIMEOUT_SECONDS - 4

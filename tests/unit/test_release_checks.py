@@ -8,11 +8,11 @@ from typing import Any
 
 import jwt
 import pytest
+from localaws.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
 
 from chalicelib.checks.checklist import CHECKS, Context, Release, _run_one
 from chalicelib.checks.release import GitHubApp, GitHubUnreadable, app_from_secret, app_jwt
 from chalicelib.domain.profiles import EnvironmentProfile, ReleaseChecks
-from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
 from tests.conftest import unit_profile
 
 APP_ID = "31337"

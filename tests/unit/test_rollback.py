@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from localaws.ecs_scheduler import EcsScheduler
+from localaws.infrastructure import DATABASE_OPTIONS, DATABASE_PARAMETERS, FIRST_VERSION, REGION, site_build
 
 from chalicelib.domain.errors import RollbackIncomplete
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from launchctl.local.ecs_scheduler import EcsScheduler
-from launchctl.local.infrastructure import DATABASE_OPTIONS, DATABASE_PARAMETERS, FIRST_VERSION, REGION, site_build
 from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
 
 

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from localaws.bridge import LambdaBridge, LocalFunction
+
 from chalicelib.platform import runtime
 from chalicelib.platform.runtime import Runtime, kept, running
 from chalicelib.platform.settings import settings
-from launchctl.local.bridge import LambdaBridge, LocalFunction
 
 CHALICELIB = Path(__file__).parents[2] / "chalicelib"
 

@@ -156,8 +156,8 @@ def test_each_forwarded_pattern_is_within_the_controllers_rule() -> None:
 
 
 def test_the_local_scheduler_emits_ecs_events_in_aws_shapes(aws: Any) -> None:
-    from launchctl.local.ecs_scheduler import EcsScheduler
-    from launchctl.local.infrastructure import REGION
+    from localaws.ecs_scheduler import EcsScheduler
+    from localaws.infrastructure import REGION
 
     ecs = aws("ecs")
     ecs.create_cluster(clusterName="c")

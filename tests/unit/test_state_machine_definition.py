@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws.bridge import chalice_functions
 
 from launchctl.build.asl import bind_definition, function_name, resource_names
-from launchctl.local.bridge import chalice_functions
 
 ASL = Path(__file__).parents[2] / "statemachines" / "launch.asl.json"
 LAMBDA_ERRORS = {

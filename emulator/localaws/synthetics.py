@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from launchctl.local import emitters
-from launchctl.local.eventbridge import service_event
+from localaws import emitters
+from localaws.eventbridge import service_event
 
 logger = logging.getLogger(__name__)
 PHONE = (375, 667)
@@ -196,7 +196,7 @@ class LocalJourney:
             self._browser = None
 
     def _chromium(self) -> Any:
-        from launchctl.local.browser import Chromium
+        from localaws.browser import Chromium
 
         if self._browser is None:
             self._browser = Chromium()

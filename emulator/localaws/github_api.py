@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from launchctl.local.servers import JsonHandler, LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 _DEPLOYMENTS = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/deployments$")

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chalicelib.domain.profiles import MetricReference
-from launchctl.local.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
-from launchctl.local.servers import LoopbackServer
+from localaws.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
+from localaws.servers import LoopbackServer
 
 logger = logging.getLogger(__name__)
 SITE_ORIGIN = f"https://{SITE_DOMAIN}"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from launchctl.client import ControllerApi, format_event, is_final
-from launchctl.local.inbox import decide_by_link
-from launchctl.local.infrastructure import backend_image
-from launchctl.local.stack import LocalStack
+from localaws.inbox import decide_by_link
+from localaws.infrastructure import backend_image
+from localaws.stack import LocalStack
 
 APPROVERS = {
     "tech_lead": "tess.lead@acme.example",

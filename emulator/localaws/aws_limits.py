@@ -2,7 +2,7 @@
 
 Each rule is a row of `LIMITS` (what is refused, AWS's error, where AWS documents it, who enforces it
 locally); `apply()` makes moto in this process enforce every row the local stack plays. docs/limits.md is
-this table (`python -m launchctl.local.aws_limits docs/limits.md` writes it; a test compares), and
+this table (`python -m localaws.aws_limits docs/limits.md` writes it; a test compares), and
 tests/unit/test_aws_limits.py holds one test per row that goes past the limit and meets the error."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from launchctl.build.iam_quotas import policy_size
+
 IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 
 
@@ -31,7 +33,7 @@ class Limit:
     rule: str
     error: str
     source: str
-    enforced_by: str = "the local stack (launchctl/local/aws_limits.py)"
+    enforced_by: str = "the local stack (emulator/localaws/aws_limits.py)"
 
 
 LIMITS: tuple[Limit, ...] = (
@@ -117,7 +119,7 @@ LIMITS: tuple[Limit, ...] = (
         "API Gateway waits at most 29 s for the API's function; the caller gets a 504 (the function runs on)",
         '504 {"message": "Endpoint request timed out"}',
         "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html",
-        "the local API (launchctl/local/stack.py, staged_handler)",
+        "the local API (emulator/localaws/stack.py, staged_handler)",
     ),
     Limit(
         "lambda.unreserved_concurrency",
@@ -153,14 +155,14 @@ LIMITS: tuple[Limit, ...] = (
         "A Fail state ends its execution FAILED: it counts in AWS/States ExecutionsFailed, as an error does",
         "(a metric: ExecutionsFailed, ExecutionsSucceeded, ExecutionsAborted, ExecutionsTimedOut by StateMachineArn)",
         "https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html",
-        "the local stack (launchctl/local/emitters.py)",
+        "the local stack (emulator/localaws/emitters.py)",
     ),
     Limit(
         "states.payload_size",
         "A state's input or output of at most 256 KiB (262,144 bytes of UTF-8)",
         "States.DataLimitExceeded: the execution fails, or the state's Catch takes it",
         "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html",
-        "the local Lambda bridge (launchctl/local/bridge.py)",
+        "the local Lambda bridge (emulator/localaws/bridge.py)",
     ),
     Limit(
         "rds.cluster_member_snapshot",
@@ -182,7 +184,7 @@ LIMITS: tuple[Limit, ...] = (
         "ValidationException: 1 validation error detected: ... at 'transactItems' failed to satisfy constraint: "
         "Member must have length less than or equal to 100",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html",
-        "the model check (launchctl/local/model_constraints.py)",
+        "the model check (emulator/localaws/model_constraints.py)",
     ),
     Limit(
         "sns.message_size",
@@ -198,7 +200,7 @@ LIMITS: tuple[Limit, ...] = (
         "ValidationException / ValidationError: 1 validation error detected: Value '...' at '...' failed to "
         "satisfy constraint: ...",
         "each service's API reference; botocore's service models",
-        "the model check (launchctl/local/model_constraints.py)",
+        "the model check (emulator/localaws/model_constraints.py)",
     ),
 )
 
@@ -211,12 +213,6 @@ account_concurrency: dict[str, int] = {}
 # API Gateway's wait for the integration (a test may shorten it for the 504 only: nothing else reads it).
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 STATE_PAYLOAD_BYTES = 262_144
-
-
-def policy_size(document: Any) -> int:
-    """A policy's size as IAM counts it: its characters without white space."""
-    text = document if isinstance(document, str) else json.dumps(document)
-    return len(re.sub(r"\s", "", text))
 
 
 def apply() -> None:
@@ -650,7 +646,7 @@ def markdown() -> str:
         "",
         "Each row is a limit or rule of AWS that the code can meet, enforced locally with AWS's own error, so a",
         "green `make test` means the stack deploys and its launches run on AWS. The table is",
-        "`launchctl/local/aws_limits.py`'s `LIMITS` (`python -m launchctl.local.aws_limits docs/limits.md`",
+        "`emulator/localaws/aws_limits.py`'s `LIMITS` (`python -m localaws.aws_limits docs/limits.md`",
         "writes this page; a test compares). `tests/unit/test_aws_limits.py` has one test per row that goes past",
         "the limit and meets the error.",
         "",

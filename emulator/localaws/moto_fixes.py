@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from launchctl.local import aws_limits
+from localaws import aws_limits
 
 _applied = False
 _judging_trust = False
@@ -679,7 +679,7 @@ def enforce_iam() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam import access_control
 
-    from launchctl.local.iam_calls import TRANSACTION_ITEM_ACTIONS
+    from localaws.iam_calls import TRANSACTION_ITEM_ACTIONS
 
     global _enforcing
     if not getattr(access_control.IAMRequestBase, "_launchctl_named_as_iam", False):
@@ -822,7 +822,7 @@ def _refusal_in_protocol(headers: dict[str, str], message: str) -> Exception:
     botocore cannot read for a JSON, CBOR or query service: the caller would see a bare 403)."""
     from werkzeug.exceptions import HTTPException
 
-    from launchctl.local.faults import cbor_text_map
+    from localaws.faults import cbor_text_map
 
     lowered = {key.lower(): value for key, value in headers.items()}
     content_type = lowered.get("content-type", "")

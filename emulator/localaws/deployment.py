@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from launchctl.local.aws_limits import refuse_logging_without_account_role
+from localaws.aws_limits import refuse_logging_without_account_role
 
 STACK_NAME = "launch-controller"
 # The API's Lambda function as Chalice names it (and its policy file); its handler is `app.app`.

@@ -16,9 +16,9 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from chalicelib.platform.runtime import PROCESS, Runtime, running
-from launchctl.local import aws_limits
-from launchctl.local.faults import FaultInjector, LambdaTimedOut
-from launchctl.local.xray import invocation
+from localaws import aws_limits
+from localaws.faults import FaultInjector, LambdaTimedOut
+from localaws.xray import invocation
 
 FUNCTION_PATH_MARKER = "/functions/"
 
@@ -140,7 +140,7 @@ class LambdaBridge:
 def _data_limit_exceeded(name: str, part: str, size: int) -> dict[str, Any]:
     """What Step Functions ends a state with when its input or output is past 256 KiB; kept as a refusal, so
     the test whose launch met it fails even where the state machine catches it (AWS's States.ALL does not)."""
-    from launchctl.local import model_constraints
+    from localaws import model_constraints
 
     message = f"The state's {part} ({size:,} bytes) is past Step Functions' limit of 262,144 bytes"
     model_constraints.record("states", "Task", f"{name.rsplit(':', 1)[-1]}.{part}", message, f"{size} bytes", name)

@@ -11,9 +11,9 @@ from typing import Any
 from moto.core.utils import utcnow
 from moto.ecs.models import ecs_backends
 
-from launchctl.local import emitters
-from launchctl.local.eventbridge import service_event
-from launchctl.local.infrastructure import ACCOUNT_ID
+from localaws import emitters
+from localaws.eventbridge import service_event
+from localaws.infrastructure import ACCOUNT_ID
 
 
 class EcsScheduler:

@@ -130,7 +130,7 @@ def expire_old_versions(client: ClientFactory, profile: EnvironmentProfile) -> N
 def create_canaries(client: ClientFactory, profile: EnvironmentProfile) -> None:
     """The team's functional test canaries, each to run once when started (rate(0 minute)), keeping their
     screenshots and logs in the backup bucket; the local Synthetics runs the sample site's journey."""
-    from launchctl.local import synthetics
+    from localaws import synthetics
 
     synthetics.install()
     for name in profile.functional.canaries if profile.functional else []:

@@ -3,7 +3,7 @@
 - RDS: a manual snapshot is `creating` for a moment, then `available` with "Manual snapshot created"
   (RDS-EVENT-0042), as RDS takes it in the background.
 - CloudWatch: an alarm whose state changes emits "CloudWatch Alarm State Change".
-- ECS: the local scheduler (launchctl.local.ecs_scheduler) emits its deployments' and tasks' changes; an
+- ECS: the local scheduler (localaws.ecs_scheduler) emits its deployments' and tasks' changes; an
   `update_service` starts the new deployment at once, so its answer names it as ECS's does.
 - Step Functions: an execution that ends emits "Step Functions Execution Status Change", and counts in
   AWS/States' ExecutionsSucceeded, ExecutionsFailed, ExecutionsAborted or ExecutionsTimedOut.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from launchctl.local.eventbridge import service_event
+from localaws.eventbridge import service_event
 
 Emit = Callable[[dict[str, Any]], None]
 

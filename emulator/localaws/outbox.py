@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.local.servers import LoopbackServer
+from localaws.servers import LoopbackServer
 
 LINK = re.compile(r"https?://\S+/approve/[0-9a-f]{32}\?token=\S+")
 

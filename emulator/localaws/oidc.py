@@ -9,7 +9,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from launchctl.local.servers import JsonHandler, LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 DEFAULT_JOB: dict[str, str] = {
     "repository": "acme/shop",

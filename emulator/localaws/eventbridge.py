@@ -7,7 +7,7 @@ matched with moto's own pattern matcher. A forwarded event reaches the controlle
 policy admits the forwarding rule's role (account, aws:PrincipalArn and events:source conditions). The
 events' shapes are AWS's documented examples
 (tests/fixtures/events). Where moto emits nothing the emitters here do it at the moment AWS would:
-ECS's scheduler (launchctl.local.ecs_scheduler), a snapshot becoming available, an alarm changing state.
+ECS's scheduler (localaws.ecs_scheduler), a snapshot becoming available, an alarm changing state.
 
 Faults: an event can be dropped (lost on the way, as EventBridge's "best effort" delivery allows) or
 delivered twice (EventBridge delivers at least once)."""

@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from botocore.awsrequest import AWSResponse
 
-from launchctl.local import iam_calls
-from launchctl.local.iam_calls import Account
-from launchctl.local.infrastructure import ACCOUNT_ID, REGION
+from localaws import iam_calls
+from localaws.iam_calls import Account
+from localaws.infrastructure import ACCOUNT_ID, REGION
 
 FaultKind = Literal["throttle", "error", "timeout"]
 # What a function does in an environment's account, as its role there, is recorded under this suffix.

@@ -31,14 +31,14 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from launchctl.local import aws_limits, emitters, model_constraints, moto_fixes, synthetics
-from launchctl.local.bridge import LambdaBridge, LocalFunction
-from launchctl.local.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
-from launchctl.local.ecs_scheduler import EcsScheduler
-from launchctl.local.eventbridge import LocalEventBridge
-from launchctl.local.faults import FaultInjector
-from launchctl.local.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
-from launchctl.local.infrastructure import (
+from localaws import aws_limits, emitters, model_constraints, moto_fixes, synthetics
+from localaws.bridge import LambdaBridge, LocalFunction
+from localaws.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
+from localaws.ecs_scheduler import EcsScheduler
+from localaws.eventbridge import LocalEventBridge
+from localaws.faults import FaultInjector
+from localaws.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
+from localaws.infrastructure import (
     ACCOUNT_ID,
     ENVIRONMENT_ACCOUNT_ID,
     REGION,
@@ -46,14 +46,14 @@ from launchctl.local.infrastructure import (
     publish_release,
     write_application_logs,
 )
-from launchctl.local.load_balancer import LocalLoadBalancer
-from launchctl.local.oidc import LocalIssuer
-from launchctl.local.outbox import OutboxServer, delivered, published
-from launchctl.local.sample_site import SampleSite
-from launchctl.local.servers import LoopbackServer
-from launchctl.local.sessions import shared_session
-from launchctl.local.synthetics import LocalJourney
-from launchctl.local.xray import LocalTraces, invocation
+from localaws.load_balancer import LocalLoadBalancer
+from localaws.oidc import LocalIssuer
+from localaws.outbox import OutboxServer, delivered, published
+from localaws.sample_site import SampleSite
+from localaws.servers import LoopbackServer
+from localaws.sessions import shared_session
+from localaws.synthetics import LocalJourney
+from localaws.xray import LocalTraces, invocation
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "launch-controller"
@@ -287,7 +287,7 @@ class LocalStack:
             self.load_balancer.stop()
         emitters.forget(self.events.emit)
         self.events.stop()
-        telemetry.write = telemetry._stdout
+        telemetry.write = telemetry.to_stdout
         if self.bridge:
             self.bridge.uninstall()
         if self._moto:
@@ -614,11 +614,11 @@ class LocalStack:
     def forget_profiles(self) -> None:
         """What the profile cache's max age does in time: every container reads the stored profiles afresh
         (a test that pushed one and put it back leaves no container holding its copy)."""
-        from chalicelib.platform.profile_store import _kept_provider
+        from chalicelib.platform.profile_store import forget_kept_profiles
 
         for container in self.containers.values():
             with running(container):
-                _kept_provider.cache_clear()
+                forget_kept_profiles()
 
     def publish_release(self, version: str) -> str:
         return publish_release(self.environment_client, version, self.release_defects)
@@ -783,7 +783,7 @@ class LocalStack:
         resolved), by the function's Chalice name; and, as `<function>@environment`, the environment
         role's policy for what that function does there."""
         from launchctl.build.template import acting_in_environments
-        from launchctl.local.faults import ENVIRONMENT_SUFFIX
+        from localaws.faults import ENVIRONMENT_SUFFIX
 
         assert self.deployment is not None
         policies: dict[str, list[dict[str, Any]]] = {}
@@ -802,8 +802,8 @@ class LocalStack:
         return self.api_as().wait(launch_id, lambda item: item["status"] in statuses, timeout)
 
     def break_check(self, check_id: str) -> None:
-        """Break one preflight item in the emulated account (see launchctl.local.infrastructure.BREAKERS)."""
-        from launchctl.local.infrastructure import BREAKERS, FAILING_RELEASE_TEST, GITHUB_ITEMS, RELEASE_DEFECTS
+        """Break one preflight item in the emulated account (see localaws.infrastructure.BREAKERS)."""
+        from localaws.infrastructure import BREAKERS, FAILING_RELEASE_TEST, GITHUB_ITEMS, RELEASE_DEFECTS
 
         if check_id in GITHUB_ITEMS:
             assert self.github is not None
@@ -816,8 +816,8 @@ class LocalStack:
             self.release_defects.add(check_id)
 
     def repair(self, check_id: str) -> None:
-        """Put back an item `break_check` broke (those with a way back: launchctl.local.infrastructure.REPAIRS)."""
-        from launchctl.local.infrastructure import FAILING_RELEASE_TEST, GITHUB_ITEMS, REPAIRS
+        """Put back an item `break_check` broke (those with a way back: localaws.infrastructure.REPAIRS)."""
+        from localaws.infrastructure import FAILING_RELEASE_TEST, GITHUB_ITEMS, REPAIRS
 
         if check_id in GITHUB_ITEMS:
             assert self.github is not None
@@ -892,7 +892,7 @@ class LocalStack:
     @contextlib.contextmanager
     def broken(self, check_id: str) -> Iterator[None]:
         """The item broken for the block, and whole again after it, however the block ends."""
-        from launchctl.local.infrastructure import GITHUB_ITEMS, REPAIRS
+        from localaws.infrastructure import GITHUB_ITEMS, REPAIRS
 
         if check_id not in REPAIRS and check_id not in GITHUB_ITEMS:
             raise ValueError(f"{check_id} has no repair: a shared stack cannot be left with it broken")
