@@ -129,7 +129,7 @@ class GitHubDeployment:
 
 # The action runs on the job's runner with the standard library alone, so it carries its own copy of
 # chalicelib.domain.caller_text.plain: no control characters (a newline would start a workflow command), no marks that
-# reorder text, one line, cut to the output's length (tests/unit/test_caller_text.py holds the two alike).
+# reorder text, one line, cut to the output's length (tests/unit/domain/test_caller_text.py holds the two alike).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAKS = re.compile(r"[\r\n\t\u2028\u2029\x85]+")
 _STEERING = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")

@@ -55,7 +55,7 @@ def unit_profile(name: str) -> EnvironmentProfile:
             "callers": example.callers.model_copy(update={"iam_principals": principals}),
             "preflight": preflight,
             "bake": bake,
-            "functional": None,  # no canaries run in a unit test: tests/unit/test_functional.py names them
+            "functional": None,  # no canaries run in a unit test: tests/unit/stages/test_functional.py names them
         }
     )
 
@@ -241,7 +241,7 @@ def run_stage(store: Any, aws: Any) -> Any:
 
     def run(name: str, launch_id: str, clients: dict[str, Any] | None = None, **event: Any) -> dict[str, Any]:
         # One moto account here: the stage's environment clients are the test's (the role is assumed in
-        # tests/unit/test_environment_access.py and on the local stack).
+        # tests/unit/platform/test_environment_access.py and on the local stack).
         own = {**(clients or {})}
         needs = Dependencies(
             store=lambda: store,

@@ -3,36 +3,20 @@ requests with and shape their answers with."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from chalicelib.api.answers import (
-    AbortAnswer,
-    DecisionAnswer,
     ErrorAnswer,
-    LaunchDetail,
-    LaunchPage,
-    LaunchSummary,
-    PreflightAnswer,
-    RollbackAnswer,
-    UnlockAnswer,
-    ViewLinkAnswer,
 )
-from chalicelib.api.pages.approval import APPROVAL_ID
 from chalicelib.api.request_input import IDEMPOTENCY_KEY_PATTERN
 from chalicelib.domain.models import (
     LAUNCH_ID_PATTERN,
-    AbortRequest,
-    DecisionRequest,
-    LaunchRequest,
-    ListQuery,
-    PreflightQuery,
-    RollbackRequest,
-    UnlockRequest,
 )
 from chalicelib.platform.profile_store import known_environments
 
@@ -68,114 +52,40 @@ def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _routes() -> dict[str, dict[str, Operation]]:
-    """Every route the API serves that answers JSON, with its operations."""
-    launch_id = _path("launch_id", {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern})
-    environment = _path("environment", {"enum": known_environments()})
-    idempotency_key = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """Each `{name}` of a route's path, described by what the route accepts for it."""
+    from chalicelib.api.pages.approval import APPROVAL_ID
+
+    schemas: dict[str, Callable[[], dict[str, Any]]] = {
+        "launch_id": lambda: {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern},
+        "environment": lambda: {"enum": known_environments()},
+        "approval_id": lambda: {"type": "string", "pattern": f"^{APPROVAL_ID.pattern}$"},
     }
-    return {
-        "/launches": {
-            "post": Operation(
-                "Start a launch",
-                202,
-                LaunchSummary,
-                "started",
-                (400, 409, 413),
-                LaunchRequest,
-                parameters=(idempotency_key,),
-            ),
-            "get": Operation("Launches, newest first", 200, LaunchPage, "a page", (400,), query=ListQuery),
-        },
-        "/launches/{launch_id}": {
-            "get": Operation(
-                "A launch: status, results, approvals, timeline",
-                200,
-                LaunchDetail,
-                "the launch",
-                (400, 404),
-                parameters=(launch_id,),
-            ),
-        },
-        "/launches/{launch_id}/approvals": {
-            "post": Operation(
-                "Decide for one role",
-                200,
-                DecisionAnswer,
-                "recorded",
-                (400, 403, 404, 409, 410, 413),
-                DecisionRequest,
-                parameters=(launch_id,),
-            ),
-        },
-        "/launches/{launch_id}/abort": {
-            "post": Operation(
-                "Stop a launch: it ends, or rolls back what it changed",
-                202,
-                AbortAnswer,
-                "requested",
-                (400, 404, 409, 413),
-                AbortRequest,
-                parameters=(launch_id,),
-            ),
-        },
-        "/launches/{launch_id}/rollback": {
-            "post": Operation(
-                "Roll back a launch that succeeded, within the profile's window, as its own launch",
-                202,
-                RollbackAnswer,
-                "the rollback's own launch, started",
-                (400, 404, 409, 413),
-                RollbackRequest,
-                parameters=(launch_id,),
-            ),
-        },
-        "/environments/{environment}/preflight": {
-            "get": Operation(
-                "The checklist's checks against the environment now, without a launch",
-                200,
-                PreflightAnswer,
-                "the report",
-                (400,),
-                query=PreflightQuery,
-                parameters=(environment,),
-            ),
-        },
-        "/launches/{launch_id}/view-link": {
-            "get": Operation(
-                "A signed, expiring link to the launch's read-only page (launchctl open)",
-                200,
-                ViewLinkAnswer,
-                "the link",
-                (400, 404),
-                parameters=(launch_id,),
-            ),
-        },
-        "/environments/{environment}/view-link": {
-            "get": Operation(
-                "A signed, expiring link to the environment's list of recent launches",
-                200,
-                ViewLinkAnswer,
-                "the link",
-                (400,),
-                parameters=(environment,),
-            ),
-        },
-        "/environments/{environment}/unlock": {
-            "post": Operation(
-                "Release a lock held after ROLLBACK_FAILED",
-                200,
-                UnlockAnswer,
-                "unlocked",
-                (400, 404, 409, 413),
-                UnlockRequest,
-                parameters=(environment,),
-            ),
-        },
-    }
+    return [_path(name, schemas[name]()) for name in re.findall(r"{(\w+)}", path)]
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+}
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def described(operation: Operation | Callable[[str], dict[str, Any]]) -> Callable[[View], View]:
+    """Declares what a route takes and answers, beside the route: /openapi.json is made from the routes
+    themselves (a JSON route's Operation, or a page's own description made for its path)."""
+
+    def declare(view: View) -> View:
+        view.openapi = operation  # type: ignore[attr-defined]
+        return view
+
+    return declare
+
+
+class Undescribed(Exception):
+    """A route without its description: every route the API serves is described."""
 
 
 def _json(model: type[BaseModel]) -> dict[str, Any]:
@@ -183,7 +93,7 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _operation(path: str, operation: Operation) -> dict[str, Any]:
-    parameters = list(operation.parameters)
+    parameters = [*_path_parameters(path), *operation.parameters]
     if operation.query is not None:
         properties = operation.query.model_json_schema(ref_template=_REF)["properties"]
         parameters += [{"name": name, "in": "query", "schema": schema} for name, schema in properties.items()]
@@ -203,11 +113,10 @@ def _operation(path: str, operation: Operation) -> dict[str, Any]:
     return described
 
 
-def _schemas(routes: dict[str, dict[str, Operation]]) -> dict[str, Any]:
+def _schemas(operations: list[Operation]) -> dict[str, Any]:
     """Each model's schema: answers as they are serialised, requests as they are validated (last, so a
     model that is both, like LaunchRequest inside a launch's detail, is described as it is accepted)."""
     schemas: dict[str, Any] = {}
-    operations = [operation for methods in routes.values() for operation in methods.values()]
     answers = {operation.answer for operation in operations} | {ErrorAnswer}
     requests = {operation.body for operation in operations if operation.body is not None}
     passes: list[tuple[set[type[BaseModel]], JsonSchemaMode]] = [(answers, "serialization"), (requests, "validation")]
@@ -246,28 +155,31 @@ SECURED_PREFIXES = ("/launches", "/environments")
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 
 
-def _approval_page() -> dict[str, Any]:
-    approval_id = _path("approval_id", {"type": "string", "pattern": f"^{APPROVAL_ID.pattern}$"})
-    pages = {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()}
+def approval_page(path: str) -> dict[str, Any]:
     return {
-        "get": {
-            "summary": "The page an emailed approval link opens; changes nothing",
-            "parameters": [
-                approval_id,
-                {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 512}},
-            ],
-            "responses": pages,
-        },
-        "post": {
-            "summary": "The page's form: approve or reject",
-            "parameters": [approval_id],
-            "requestBody": {
-                "required": True,
-                "content": {"application/x-www-form-urlencoded": {"schema": APPROVAL_FORM}},
-            },
-            "responses": {**pages, "415": {"description": "not a form", **_HTML}},
-        },
+        "summary": "The page an emailed approval link opens; changes nothing",
+        "parameters": [
+            *_path_parameters(path),
+            {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 512}},
+        ],
+        "responses": _page_answers(),
     }
+
+
+def approval_form(path: str) -> dict[str, Any]:
+    return {
+        "summary": "The page's form: approve or reject",
+        "parameters": _path_parameters(path),
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": APPROVAL_FORM}},
+        },
+        "responses": {**_page_answers(), "415": {"description": "not a form", **_HTML}},
+    }
+
+
+def _page_answers() -> dict[str, Any]:
+    return {code: {"description": text, **_HTML} for code, text in _PAGE_ANSWERS.items()}
 
 
 _VIEW_ANSWERS = {
@@ -279,40 +191,42 @@ _VIEW_ANSWERS = {
 }
 
 
-def _view_page(parameter: dict[str, Any], summary: str) -> dict[str, Any]:
-    return {
-        "get": {
+def view_page(summary: str) -> Callable[[str], dict[str, Any]]:
+    def describe(path: str) -> dict[str, Any]:
+        return {
             "summary": summary + "; changes nothing",
             "parameters": [
-                parameter,
+                *_path_parameters(path),
                 {"name": "token", "in": "query", "schema": {"type": "string", "maxLength": 256}},
             ],
             "responses": {code: {"description": text, **_HTML} for code, text in _VIEW_ANSWERS.items()},
         }
+
+    return describe
+
+
+def this_description(path: str) -> dict[str, Any]:
+    return {
+        "summary": "This description",
+        "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
     }
 
 
-@cache
-def document() -> dict[str, Any]:
-    """The whole description; `/openapi.json` serves it and a test keeps it true to the routes."""
-    routes = _routes()
-    paths: dict[str, Any] = {
-        path: {method: _operation(path, operation) for method, operation in methods.items()}
-        for path, methods in routes.items()
-    }
-    paths["/approve/{approval_id}"] = _approval_page()
-    launch_id = _path("launch_id", {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern})
-    environment = _path("environment", {"enum": known_environments()})
-    paths["/view/launches/{launch_id}"] = _view_page(launch_id, "The launch's read-only page (its view link)")
-    paths["/view/environments/{environment}"] = _view_page(
-        environment, "An environment's recent launches, opened by its view link"
-    )
-    paths["/openapi.json"] = {
-        "get": {
-            "summary": "This description",
-            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
-        }
-    }
+def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The whole description, made from the app's routes (`app.routes`: each path's methods and their
+    views); `/openapi.json` serves it."""
+    paths: dict[str, Any] = {}
+    operations: list[Operation] = []
+    for path, methods in sorted(routes.items()):
+        for method, entry in sorted(methods.items()):
+            declared = getattr(entry.view_function, "openapi", None)
+            if declared is None:
+                raise Undescribed(f"{method} {path} has no description: declare it with @described")
+            if isinstance(declared, Operation):
+                operations.append(declared)
+                paths.setdefault(path, {})[method.lower()] = _operation(path, declared)
+            else:
+                paths.setdefault(path, {})[method.lower()] = declared(path)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -321,7 +235,7 @@ def document() -> dict[str, Any]:
             "description": "Runs the Production Launch Checklist as one durable execution per launch.",
         },
         "paths": paths,
-        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": _schemas(routes)},
+        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": _schemas(operations)},
     }
 
 

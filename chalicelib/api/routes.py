@@ -14,6 +14,19 @@ from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
+from chalicelib.api.answers import (
+    AbortAnswer,
+    DecisionAnswer,
+    LaunchDetail,
+    LaunchPage,
+    LaunchSummary,
+    PreflightAnswer,
+    RollbackAnswer,
+    UnlockAnswer,
+    ViewLinkAnswer,
+)
+from chalicelib.api.openapi import IDEMPOTENCY_KEY, Operation, approval_form, described, this_description, view_page
+from chalicelib.api.openapi import approval_page as approval_page_description
 from chalicelib.api.pages.html import APPROVAL, VIEW, Family, Refused, refusal
 from chalicelib.api.request_input import MAX_BODY_BYTES, idempotency_key, json_object
 from chalicelib.api.request_input import launch_id as checked_launch_id
@@ -132,6 +145,11 @@ def _reader() -> Any:
 
 @routes.route("/launches", methods=["POST"])
 @answered
+@described(
+    Operation(
+        "Start a launch", 202, LaunchSummary, "started", (400, 409, 413), LaunchRequest, parameters=(IDEMPOTENCY_KEY,)
+    )
+)
 def create_launch() -> Response:
     from chalicelib.api.launches import start_launch, start_launch_once, summary
 
@@ -164,6 +182,7 @@ def create_launch() -> Response:
 
 @routes.route("/launches", methods=["GET"])
 @answered
+@described(Operation("Launches, newest first", 200, LaunchPage, "a page", (400,), query=ListQuery))
 def list_launches() -> dict[str, Any]:
     from chalicelib.api.launches import list_launches as page
 
@@ -173,6 +192,7 @@ def list_launches() -> dict[str, Any]:
 
 @routes.route("/launches/{launch_id}", methods=["GET"])
 @answered
+@described(Operation("A launch: status, results, approvals, timeline", 200, LaunchDetail, "the launch", (400, 404)))
 def get_launch(launch_id: str) -> dict[str, Any]:
     from chalicelib.api.launches import describe_launch
 
@@ -182,6 +202,9 @@ def get_launch(launch_id: str) -> dict[str, Any]:
 
 @routes.route("/launches/{launch_id}/approvals", methods=["POST"])
 @answered
+@described(
+    Operation("Decide for one role", 200, DecisionAnswer, "recorded", (400, 403, 404, 409, 410, 413), DecisionRequest)
+)
 def decide_approval(launch_id: str) -> dict[str, Any]:
     from chalicelib.api.approvals import decide_as_caller
 
@@ -234,6 +257,7 @@ FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/
 
 @routes.route("/approve/{approval_id}", methods=["GET"])
 @page_answered(APPROVAL)
+@described(approval_page_description)
 def approval_page(approval_id: str) -> Any:
     from chalicelib.api.pages.approval import show
 
@@ -248,6 +272,7 @@ def approval_page(approval_id: str) -> Any:
 
 @routes.route("/approve/{approval_id}", methods=["POST"], content_types=FORM_TYPES)
 @page_answered(APPROVAL)
+@described(approval_form)
 def approval_decision(approval_id: str) -> Any:
     from urllib.parse import parse_qs
 
@@ -275,6 +300,7 @@ def _token() -> str:
 
 @routes.route("/view/launches/{launch_id}", methods=["GET"])
 @page_answered(VIEW)
+@described(view_page("The launch's read-only page (its view link)"))
 def launch_view(launch_id: str) -> Any:
     from chalicelib.api.pages.launch import launch_page
 
@@ -283,6 +309,7 @@ def launch_view(launch_id: str) -> Any:
 
 @routes.route("/view/environments/{environment}", methods=["GET"])
 @page_answered(VIEW)
+@described(view_page("An environment's recent launches, opened by its view link"))
 def environment_view(environment: str) -> Any:
     from chalicelib.api.pages.launch import list_page
 
@@ -301,6 +328,15 @@ def _public_base() -> str:
 
 @routes.route("/launches/{launch_id}/view-link", methods=["GET"])
 @answered
+@described(
+    Operation(
+        "A signed, expiring link to the launch's read-only page (launchctl open)",
+        200,
+        ViewLinkAnswer,
+        "the link",
+        (400, 404),
+    )
+)
 def launch_view_link(launch_id: str) -> dict[str, Any]:
     from chalicelib.api.answers import ViewLinkAnswer
     from chalicelib.platform.links import VIEW_LINK_SECONDS, view_link
@@ -314,6 +350,11 @@ def launch_view_link(launch_id: str) -> dict[str, Any]:
 
 @routes.route("/environments/{environment}/view-link", methods=["GET"])
 @answered
+@described(
+    Operation(
+        "A signed, expiring link to the environment's list of recent launches", 200, ViewLinkAnswer, "the link", (400,)
+    )
+)
 def environment_view_link(environment: str) -> dict[str, Any]:
     from chalicelib.api.answers import ViewLinkAnswer
     from chalicelib.platform.links import VIEW_LINK_SECONDS, list_link
@@ -328,6 +369,16 @@ def environment_view_link(environment: str) -> dict[str, Any]:
 
 @routes.route("/launches/{launch_id}/abort", methods=["POST"])
 @answered
+@described(
+    Operation(
+        "Stop a launch: it ends, or rolls back what it changed",
+        202,
+        AbortAnswer,
+        "requested",
+        (400, 404, 409, 413),
+        AbortRequest,
+    )
+)
 def abort_launch(launch_id: str) -> Response:
     from chalicelib.api.launches import abort_launch as abort
 
@@ -339,6 +390,16 @@ def abort_launch(launch_id: str) -> Response:
 
 @routes.route("/launches/{launch_id}/rollback", methods=["POST"])
 @answered
+@described(
+    Operation(
+        "Roll back a launch that succeeded, within the profile's window, as its own launch",
+        202,
+        RollbackAnswer,
+        "the rollback's own launch, started",
+        (400, 404, 409, 413),
+        RollbackRequest,
+    )
+)
 def roll_back_launch(launch_id: str) -> Response:
     from chalicelib.api.answers import LaunchSummary, RollbackAnswer
     from chalicelib.api.launches import start_rollback
@@ -366,6 +427,16 @@ PREFLIGHT_REPORT_SECONDS = 24.0
 
 @routes.route("/environments/{environment}/preflight", methods=["GET"])
 @answered
+@described(
+    Operation(
+        "The checklist's checks against the environment now, without a launch",
+        200,
+        PreflightAnswer,
+        "the report",
+        (400,),
+        query=PreflightQuery,
+    )
+)
 def environment_preflight(environment: str) -> dict[str, Any]:
     """The checklist's checks against the environment now, without a launch (read-only)."""
     from chalicelib.api.answers import PreflightAnswer
@@ -396,6 +467,11 @@ def environment_preflight(environment: str) -> dict[str, Any]:
 
 @routes.route("/environments/{environment}/unlock", methods=["POST"])
 @answered
+@described(
+    Operation(
+        "Release a lock held after ROLLBACK_FAILED", 200, UnlockAnswer, "unlocked", (400, 404, 409, 413), UnlockRequest
+    )
+)
 def unlock_environment(environment: str) -> dict[str, Any]:
     from chalicelib.api.launches import unlock_environment as unlock
 
@@ -404,8 +480,15 @@ def unlock_environment(environment: str) -> dict[str, Any]:
 
 
 @routes.route("/openapi.json", methods=["GET"])
+@described(this_description)
 def openapi() -> dict[str, Any]:
     from chalicelib.api.openapi import document
 
-    # The paths below are the routes'; the server is where this caller reaches them (stage path included).
-    return {**document(), "servers": [{"url": _public_path("/openapi.json", "") or "/"}]}
+    # Made once per container, from the routes themselves; the server is where this caller reaches them
+    # (stage path included).
+    if not _DESCRIPTION:
+        _DESCRIPTION.update(document(routes.current_app.routes))
+    return {**_DESCRIPTION, "servers": [{"url": _public_path("/openapi.json", "") or "/"}]}
+
+
+_DESCRIPTION: dict[str, Any] = {}

@@ -3,7 +3,7 @@
 Each rule is a row of `LIMITS` (what is refused, AWS's error, where AWS documents it, who enforces it
 locally); `apply()` makes moto in this process enforce every row the local stack plays. docs/limits.md is
 this table (`python -m localaws.aws_limits docs/limits.md` writes it; a test compares), and
-tests/unit/test_aws_limits.py holds one test per row that goes past the limit and meets the error."""
+tests/unit/localaws/test_aws_limits.py holds one test per row that goes past the limit and meets the error."""
 
 from __future__ import annotations
 
@@ -647,8 +647,8 @@ def markdown() -> str:
         "Each row is a limit or rule of AWS that the code can meet, enforced locally with AWS's own error, so a",
         "green `make test` means the stack deploys and its launches run on AWS. The table is",
         "`emulator/localaws/aws_limits.py`'s `LIMITS` (`python -m localaws.aws_limits docs/limits.md`",
-        "writes this page; a test compares). `tests/unit/test_aws_limits.py` has one test per row that goes past",
-        "the limit and meets the error.",
+        "writes this page; a test compares). `tests/unit/localaws/test_aws_limits.py` has one test per row that",
+        "goes past the limit and meets the error.",
         "",
         "| rule | AWS's answer | enforced locally by | source |",
         "|---|---|---|---|",

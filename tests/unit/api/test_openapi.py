@@ -8,7 +8,7 @@ from typing import Any
 from chalice.test import Client
 from jsonschema import Draft202012Validator
 
-from tests.unit.test_api import BODY, _post
+from tests.unit.api.test_api import BODY, _post
 
 
 def _document(client: Client) -> dict[str, Any]:
@@ -68,3 +68,21 @@ def test_an_oversized_body_is_a_413_and_broken_json_a_400(client: Client) -> Non
     broken = client.http.post("/launches", headers={"Content-Type": "application/json"}, body="{not json")
     assert broken.status_code == 400
     assert broken.json_body["error"]["fields"][0]["field"] == "body"
+
+
+def test_the_description_is_made_from_the_routes_and_refuses_one_without_its_own() -> None:
+    import re
+
+    import pytest
+    from chalice.app import Chalice
+
+    from chalicelib.api.openapi import Undescribed, document
+
+    app = Chalice(app_name="undescribed")
+
+    @app.route("/launches/{launch_id}/pause", methods=["POST"])
+    def pause(launch_id: str) -> dict[str, Any]:
+        return {}
+
+    with pytest.raises(Undescribed, match=re.escape("POST /launches/{launch_id}/pause")):
+        document(app.routes)

@@ -45,7 +45,7 @@ def _run(aws: Any, profile: Any, release: bool = True) -> Any:
 def test_the_bootstrapped_environment_passes_every_check(ready: Any, profile: Any) -> None:
     report = _run(ready, profile)
     failing = {c.id: c.evidence for c in report.checks if c.result != "pass"}
-    # The release's tests are read on GitHub: tests/unit/test_release_checks.py, against the local GitHub.
+    # The release's tests are read on GitHub: tests/unit/checks/test_release_checks.py, against the local GitHub.
     assert failing == {"app.release_tests": {"reason": "the profile does not ask for it"}}
     assert [c.id for c in report.checks] == CHECK_IDS
     assert report.passed
@@ -65,7 +65,7 @@ def _breaker_groups() -> list[list[str]]:
     Checks of different families read different resources, so items broken together in one environment
     still each show their own check failing; one environment per group instead of one per item keeps the
     matrix to a handful of environments."""
-    # The environment's role is judged where it is assumed (tests/unit/test_environment_access.py, and on
+    # The environment's role is judged where it is assumed (tests/unit/platform/test_environment_access.py, and on
     # the local stack, tests/integration/test_faults.py): a unit test's one account has no role to distrust.
     families: dict[str, list[str]] = {}
     for check_id in sorted(set(BREAKERS) - {ACCESS_CHECK}):

@@ -15,7 +15,7 @@ from chalicelib.domain.event_pattern import WATCHED_EVENTS
 from chalicelib.domain.service_events import notice_of
 from launchctl.build.target_role import FORWARDED_EVENTS
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "events"
 
 
 def fixture(name: str) -> dict[str, Any]:

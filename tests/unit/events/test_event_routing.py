@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from localaws.eventbridge import LocalEventBridge, service_event
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONTROLLER = "123456789012"
 ENVIRONMENT = "210987654321"
 REGION = "us-east-1"

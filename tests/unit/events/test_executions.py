@@ -85,7 +85,7 @@ def _status_change(execution: str, launch: Launch, account: str = "123456789012"
     import json
     from pathlib import Path
 
-    event = json.loads((Path(__file__).parents[1] / "fixtures/events/states-execution-failed.json").read_text())
+    event = json.loads((Path(__file__).parents[2] / "fixtures/events/states-execution-failed.json").read_text())
     event |= {"account": account, "region": region, "resources": [execution]}
     event["detail"] |= {"executionArn": execution, "name": launch.launch_id, "status": "FAILED"}
     return dict(event)

@@ -176,7 +176,7 @@ def test_make_deploy_refuses_without_a_named_aws_profile() -> None:
     import os
     import subprocess
 
-    root = Path(__file__).parents[2]
+    root = Path(__file__).parents[3]
     env = {key: value for key, value in os.environ.items() if key != "AWS_PROFILE"}
     result = subprocess.run(["make", "-s", "deploy"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
@@ -248,7 +248,7 @@ def test_every_deploy_command_the_docs_give_sends_a_large_template_through_s3(pa
 
     from localaws.aws_limits import TEMPLATE_BODY_BYTES
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     sizes = {
         "out/package/sam.json": len((package_dir / "sam.json").read_bytes()),
         "out/packaged.json": len((package_dir / "sam.json").read_bytes()),  # the same, its code's URI rewritten

@@ -11,7 +11,7 @@ import pytest
 from launchctl.build import iam_quotas
 from launchctl.build.iam_quotas import quota_problems, worst_case
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _target() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def test_requirements_txt_pins_exactly_the_runtime_dependencies() -> None:
@@ -122,7 +122,7 @@ def test_no_function_makes_its_own_log_group_the_template_makes_each() -> None:
 
 
 def test_the_cli_installs_and_runs_without_the_local_aws_or_moto() -> None:
-    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     assert not [dependency for dependency in project["project"]["dependencies"] if dependency.startswith("moto")]
     assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["chalicelib*", "launchctl*"]
     blocked = "import sys; sys.modules.update(moto=None, localaws=None, samtranslator=None); "

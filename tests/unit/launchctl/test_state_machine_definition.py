@@ -11,7 +11,7 @@ from localaws.bridge import chalice_functions
 
 from launchctl.build.asl import bind_definition, function_name, resource_names
 
-ASL = Path(__file__).parents[2] / "statemachines" / "launch.asl.json"
+ASL = Path(__file__).parents[3] / "statemachines" / "launch.asl.json"
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",

@@ -15,7 +15,7 @@ from localaws import aws_limits, model_constraints
 
 from tests.conftest import REGION, UNIT_ACCOUNT, put_alarms
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TESTED: set[str] = set()
 
 
@@ -525,7 +525,7 @@ def test_a_call_that_breaks_its_model_is_refused_as_aws_refuses_it(aws: Any) -> 
     assert error.response["Error"]["Message"].startswith("1 validation error detected: ")
     found = model_constraints.taken()
     assert [(v.service, v.operation, v.member) for v in found] == [("sts", "AssumeRole", "roleSessionName")]
-    assert found[0].caller.startswith("tests/unit/test_aws_limits.py:")
+    assert found[0].caller.startswith("tests/unit/localaws/test_aws_limits.py:")
 
 
 def test_every_row_of_the_table_has_its_test() -> None:

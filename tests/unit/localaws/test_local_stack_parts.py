@@ -266,7 +266,7 @@ def test_the_local_aws_reaches_the_controller_through_its_public_names_only() ->
 
     product = ("chalicelib", "launchctl", "app")
     found = []
-    for path in sorted((Path(__file__).parents[2] / "emulator" / "localaws").glob("*.py")):
+    for path in sorted((Path(__file__).parents[3] / "emulator" / "localaws").glob("*.py")):
         tree = ast.parse(path.read_text())
         modules: set[str] = set()
         for node in ast.walk(tree):

@@ -14,7 +14,7 @@ from chalicelib.platform import runtime
 from chalicelib.platform.runtime import Runtime, kept, running
 from chalicelib.platform.settings import settings
 
-CHALICELIB = Path(__file__).parents[2] / "chalicelib"
+CHALICELIB = Path(__file__).parents[3] / "chalicelib"
 
 
 def test_each_container_reads_its_own_environment_and_keeps_its_own_settings() -> None:

@@ -12,7 +12,7 @@ from chalicelib.domain.errors import RollbackIncomplete
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from tests.unit.test_deploy_stages import Recording, ecs_settles, forcing
+from tests.unit.stages.test_deploy_stages import Recording, ecs_settles, forcing
 
 
 @pytest.fixture

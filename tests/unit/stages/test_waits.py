@@ -16,7 +16,7 @@ from chalicelib.domain.service_events import notice_of
 from chalicelib.stages.waits import Outcome, Sighting, abort_open_wait, begin_wait, on_event
 from tests.conftest import UNIT_ACCOUNT, RecordingStepFunctions, move_to
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "events"
 SERVICE = f"arn:aws:ecs:us-east-1:{UNIT_ACCOUNT}:service/acme-local/acme-api"
 
 

@@ -165,7 +165,7 @@ def test_the_deployed_table_is_the_one_the_store_is_tested_against() -> None:
 
     from chalicelib.store import table_definition
 
-    deployed = json.loads((Path(__file__).parents[2] / "deploy" / "resources.json").read_text())
+    deployed = json.loads((Path(__file__).parents[3] / "deploy" / "resources.json").read_text())
     table = deployed["Resources"]["LaunchTable"]["Properties"]
     tested = table_definition("any")
     for shape in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):

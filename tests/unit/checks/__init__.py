@@ -1,0 +1,1 @@
+"""Unit tests of chalicelib/checks: the preflight checklist and the release's checks."""

@@ -1,0 +1,1 @@
+"""Unit tests of chalicelib/domain: models, profiles, caller text, service events."""

@@ -1,0 +1,1 @@
+"""Unit tests of chalicelib/events: the event handlers, the executions' ends, the watch."""

@@ -1,0 +1,1 @@
+"""Unit tests of chalicelib/platform: clients, runtime, profile store, links, chat, telemetry."""

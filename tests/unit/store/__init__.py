@@ -1,0 +1,1 @@
+"""Unit tests of chalicelib/store against moto's DynamoDB."""
