@@ -9,9 +9,17 @@ from typing import Any
 from chalicelib.domain.errors import BackendRolloutFailed, MigrationFailed
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import BackendProgress, Rollout
-from chalicelib.stages.waits import Outcome, Sighting, migration_outcome
-from chalicelib.store import LaunchStore
+from chalicelib.domain.progress import BackendProgress
+from chalicelib.domain.service_events import Notice
+from chalicelib.stages.service import (
+    another_deployment,
+    migration_started_by,
+    migration_task,
+    primary_deployment,
+    rollout_state,
+)
+from chalicelib.stages.wait_outcomes import Outcome, Sighting, migration_outcome
+from chalicelib.store import LaunchStore, Wait
 
 # The fields of a described task definition that register_task_definition accepts back.
 _REGISTERABLE = (
@@ -112,19 +120,6 @@ def deploy_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfi
     return state  # a retried step: already migrating or rolling
 
 
-def migration_started_by(launch_id: str) -> str:
-    return f"launch/{launch_id}"
-
-
-def migration_task(ecs: Any, cluster: str, launch_id: str) -> str | None:
-    """The migration task this launch started already, running or stopped."""
-    for status in ("RUNNING", "STOPPED"):
-        found = ecs.list_tasks(cluster=cluster, startedBy=migration_started_by(launch_id), desiredStatus=status)
-        if found["taskArns"]:
-            return str(found["taskArns"][0])
-    return None
-
-
 def start_migration(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
 ) -> BackendProgress:
@@ -184,7 +179,7 @@ def migration_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) ->
     return Sighting(resources=[state.migration_task_arn], outcome=migration_outcome(launch, profile, task))
 
 
-def stop_migration(profile: EnvironmentProfile, launch: Launch, ecs: Any) -> None:
+def stop_migration(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> None:
     """A migration past its deadline is stopped: nothing may keep changing the database after the launch
     gave up on it."""
     state = launch.results.backend
@@ -242,40 +237,6 @@ def roll_service(
     )
 
 
-def primary_deployment(service: dict[str, Any], task_definition_arn: str) -> str | None:
-    """The id of the service's deployment of `task_definition_arn`: its events name it."""
-    for deployment in service.get("deployments", []):
-        if deployment.get("status") == "PRIMARY" and deployment.get("taskDefinition") == task_definition_arn:
-            return str(deployment["id"])
-    return None
-
-
-def rollout_state(
-    service: dict[str, Any], task_definition_arn: str, since: datetime | None = None
-) -> tuple[Rollout, str]:
-    """Steady once the only deployment runs the expected revision with every desired task.
-
-    `since`: for a forced deployment of the same revision, only a deployment created after it counts."""
-    deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
-    if primary is None or primary.get("taskDefinition") != task_definition_arn:
-        return "in_progress", "the deployment of the new revision has not started yet"
-    if since is not None and primary.get("createdAt") and primary["createdAt"] < since:
-        return "in_progress", "the forced deployment has not started yet"
-    if primary.get("rolloutState") == "FAILED":
-        return "failed", primary.get("rolloutStateReason", "the ECS deployment failed")
-    drained = len(deployments) == 1
-    running = primary.get("runningCount", 0)
-    desired = primary.get("desiredCount", 0)
-    revision = task_definition_arn.rsplit("/", 1)[-1]
-    if primary.get("rolloutState", "COMPLETED") == "COMPLETED" and running == desired and drained:
-        return "steady", f"{running}/{desired} tasks running {revision}"
-    return (
-        "in_progress",
-        f"{running}/{desired} tasks running {revision}, {len(deployments) - 1} old deployment(s) draining",
-    )
-
-
 def rollout_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Sighting:
     """The rollout as ECS describes it now; its deployment's COMPLETED or FAILED event decides its wait."""
     deployed = launch.results.backend
@@ -295,3 +256,22 @@ def rollout_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> S
     else:
         outcome = Outcome(verdict="pending", reason=reason)
     return Sighting(resources=[service["serviceArn"]], outcome=outcome, expects=expects)
+
+
+def rollout_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """ECS's event about the launch's deployment of the service."""
+    other = another_deployment(wait, notice)
+    if other is not None:
+        return other
+    if notice.verdict == "failed":
+        return Outcome(verdict="failed", reason=f"ECS rollout of {profile.backend.service} failed: {notice.reason}")
+    backend = launch.results.backend
+    if backend is None:
+        return Outcome(verdict="done", reason=notice.reason)
+    steady = backend.model_copy(update={"rollout": "steady", "reason": notice.reason})
+    return Outcome(verdict="done", reason=notice.reason, progress=steady)
+
+
+def migration_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """ECS's event about the migration task: its container's exit decides."""
+    return migration_outcome(launch, profile, notice.task or {})

@@ -10,9 +10,10 @@ from chalicelib.domain.errors import BakeBreached
 from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import BakeConfig, EnvironmentProfile
 from chalicelib.domain.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, ScheduledCheckpoint
+from chalicelib.domain.service_events import Notice
 from chalicelib.platform.alarms import described_alarms
-from chalicelib.stages.waits import Outcome, Sighting, alarm_fired
-from chalicelib.store import LaunchStore
+from chalicelib.stages.wait_outcomes import Outcome, Sighting, alarm_fired
+from chalicelib.store import LaunchStore, Wait
 
 
 def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[str]]:
@@ -433,3 +434,8 @@ def delete_launch_alarms(profile: EnvironmentProfile, launch: Launch, cloudwatch
     if names:
         cloudwatch.delete_alarms(AlarmNames=names)
     return names
+
+
+def alarm_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """CloudWatch's event: a watched alarm went into ALARM."""
+    return alarm_fired(launch, [notice.reason]).model_copy(update={"happened_at": notice.happened_at})

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable
 from chalicelib.domain.models import LAUNCH_ID_PATTERN, Launch, Stage
-from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.site import Copy, backup_prefix, copier
 
 if TYPE_CHECKING:
     from chalicelib.stages.harness import Dependencies
@@ -30,15 +32,6 @@ if TYPE_CHECKING:
 # and a child makes its copies in some seconds, 16 at a time, well inside its Lambda's time.
 BATCH_COPIES = 500
 BATCH_BYTES = 128 * 1024
-
-
-class Copy(NamedTuple):
-    """One object to copy: its key, the version to copy from (backup, restore), and the ETag it has once
-    copied (deploy, restore), by which a retried batch knows it is done."""
-
-    key: str
-    version: str = ""
-    etag: str = ""
 
 
 class CopyBatch(BaseModel):
@@ -134,25 +127,9 @@ class Batches:
         return [copy for batch in json.loads(body) for copy in CopyBatch.model_validate(batch).copies]
 
 
-def copier(kind: CopyKind, s3: Any, launch: Launch, profile: EnvironmentProfile) -> Callable[[Copy], None]:
-    """The one copy each kind makes, the same in a stage's own Lambda and in a batch's child."""
-    from chalicelib.stages.frontend import uploader
-    from chalicelib.stages.rollback import copier_back
-    from chalicelib.stages.rollback_point import backer_up, backup_prefix
-
-    frontend = profile.frontend
-    if kind == CopyKind.BACKUP:
-        return backer_up(s3, frontend.site_bucket, frontend.backup_bucket, backup_prefix(launch.launch_id))
-    if kind == CopyKind.DEPLOY:
-        return uploader(s3, launch, frontend.site_bucket)
-    return copier_back(s3, frontend.site_bucket)
-
-
 def copy_batch(s3: Any, launch: Launch, profile: EnvironmentProfile, kind: CopyKind, batch: CopyBatch) -> int:
     """Make the batch's copies that are not made yet (its range of the destination is listed first, so a
     retried child copies nothing twice); how many it copied."""
-    from chalicelib.stages.rollback_point import backup_prefix
-
     frontend = profile.frontend
     if kind == CopyKind.BACKUP:
         bucket, prefix = frontend.backup_bucket, backup_prefix(launch.launch_id)
@@ -191,8 +168,6 @@ def run_batch(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
 
     The batch comes from the plan its stage wrote to the controller's bucket; the buckets copied between are
     the launch's profile's, never the batch's to name."""
-    from chalicelib.domain.profiles import profile_of
-    from chalicelib.platform.log import about, begin_invocation, logger
 
     begin_invocation()
     parsed = CopyBatchEvent.model_validate(event)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-import re
-from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import FrontendDeployFailed
@@ -12,73 +9,19 @@ from chalicelib.domain.manifests import CopyKind, write_manifest
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import FrontendProgress
-from chalicelib.stages.copy_batches import Batches, Copy
+from chalicelib.stages.copy_batches import Batches
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.rollback_point import object_keys
+from chalicelib.stages.site import (
+    NO_CACHE,
+    Copy,
+    cache_control,
+    delete_objects,
+    invalidate,
+    object_keys,
+    uploader,
+    wait_for_invalidation,
+)
 from chalicelib.store import LaunchStore
-
-# A bundler's content hash in the file name (app.3f9a2c1b.js, chunk-5d2e8f01.css): safe to cache forever.
-_HASHED = re.compile(r"[.-][0-9a-f]{8,}\.[a-z0-9]+$", re.IGNORECASE)
-# Documents a browser asks for by a fixed name: always revalidated, so a release shows at once.
-_ENTRY_DOCUMENTS = {
-    "robots.txt",
-    "manifest.json",
-    "manifest.webmanifest",
-    "service-worker.js",
-    "sw.js",
-    "asset-manifest.json",
-}
-
-IMMUTABLE = "public, max-age=31536000, immutable"
-NO_CACHE = "no-cache"
-SHORT = "public, max-age=300"
-
-
-def content_type(key: str) -> str:
-    return mimetypes.guess_type(key)[0] or "application/octet-stream"
-
-
-def cache_control(key: str) -> str:
-    name = key.rsplit("/", 1)[-1]
-    if name.endswith(".html") or name in _ENTRY_DOCUMENTS:
-        return NO_CACHE
-    if _HASHED.search(name):
-        return IMMUTABLE
-    return SHORT
-
-
-def invalidate(cloudfront: Any, distribution_id: str, paths: list[str], reference: str) -> str:
-    """Create an invalidation; AWS answers a repeated caller reference with the first invalidation."""
-    response = cloudfront.create_invalidation(
-        DistributionId=distribution_id,
-        InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
-    )
-    return str(response["Invalidation"]["Id"])
-
-
-def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id: str, delay: int = 10) -> None:
-    """Block until CloudFront reports the invalidation Completed (about 10 minutes at most)."""
-    cloudfront.get_waiter("invalidation_completed").wait(
-        DistributionId=distribution_id, Id=invalidation_id, WaiterConfig={"Delay": delay, "MaxAttempts": 60}
-    )
-
-
-def uploader(s3: Any, launch: Launch, site_bucket: str) -> Callable[[Copy], None]:
-    """Copy one object of the release's build onto the site, with its type, caching and the launch's mark."""
-    request = launch.request
-
-    def upload(copy: Copy) -> None:
-        s3.copy_object(
-            Bucket=site_bucket,
-            Key=copy.key,
-            CopySource={"Bucket": request.artifact_bucket, "Key": request.artifact_prefix + copy.key},
-            ContentType=content_type(copy.key),
-            CacheControl=cache_control(copy.key),
-            MetadataDirective="REPLACE",
-            Metadata={"launch-id": launch.launch_id, "release-version": request.version},
-        )
-
-    return upload
 
 
 def deploy_frontend(
@@ -161,15 +104,3 @@ def deploy_frontend(
         invalidation_id=invalidation,
         manifest=manifest.location,
     )
-
-
-def delete_objects(s3: Any, bucket: str, keys: list[str]) -> str:
-    """Delete `keys` from `bucket`, a thousand a request; what S3 did not delete, by key and reason ("" when
-    all went). DeleteObjects answers 200 even when it deletes nothing: each key's refusal is in `Errors`."""
-    refused = []
-    for start in range(0, len(keys), 1000):
-        answer = s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True}
-        )
-        refused += [f"{error.get('Key')} ({error.get('Code')})" for error in answer.get("Errors", [])]
-    return ", ".join(refused)

@@ -8,8 +8,9 @@ from typing import Any
 from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import CanaryRun, SmokeProgress
-from chalicelib.stages.waits import Outcome, Sighting
-from chalicelib.store import LaunchStore
+from chalicelib.domain.service_events import Notice
+from chalicelib.stages.wait_outcomes import Outcome, Sighting
+from chalicelib.store import LaunchStore, Wait
 
 # A run Synthetics stamps a little before our clock's `since` (the two clocks differ) still counts.
 CLOCK_SKEW = timedelta(seconds=2)
@@ -130,3 +131,8 @@ def canary_heard(launch: Launch, profile: EnvironmentProfile, name: str, run: di
         else:
             runs.append(known)
     return outcome_of(smoke.model_copy(update={"canaries": runs}), profile)
+
+
+def canary_run_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """Synthetics' event: a canary's run ended."""
+    return canary_heard(launch, profile, notice.canary_name or "", notice.canary_run or {})

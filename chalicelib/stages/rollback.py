@@ -13,13 +13,22 @@ from chalicelib.domain.manifests import CopyKind
 from chalicelib.domain.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import RollbackProgress, UndoneChange
-from chalicelib.stages.backend import migration_task, primary_deployment, rollout_state
-from chalicelib.stages.copy_batches import Batches, Copy
-from chalicelib.stages.frontend import delete_objects, invalidate, wait_for_invalidation
+from chalicelib.domain.service_events import Notice
+from chalicelib.stages.copy_batches import Batches
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.rollback_point import live_site, object_keys, recorded_site
-from chalicelib.stages.waits import Outcome, Sighting, restored
-from chalicelib.store import LaunchStore
+from chalicelib.stages.service import another_deployment, migration_task, primary_deployment, rollout_state
+from chalicelib.stages.site import (
+    Copy,
+    copier_back,
+    delete_objects,
+    invalidate,
+    live_site,
+    object_keys,
+    recorded_site,
+    wait_for_invalidation,
+)
+from chalicelib.stages.wait_outcomes import Outcome, Sighting, restored
+from chalicelib.store import LaunchStore, Wait
 
 # Deploy order is frontend, migrations, backend; undo runs the other way.
 UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
@@ -137,17 +146,6 @@ def restore_database(
     )
 
 
-def copier_back(s3: Any, bucket: str) -> Callable[[Copy], None]:
-    """Make one recorded version of a site object current again (a copy of it onto its own key)."""
-
-    def copy_back(copy: Copy) -> None:
-        s3.copy_object(
-            Bucket=bucket, Key=copy.key, CopySource={"Bucket": bucket, "Key": copy.key, "VersionId": copy.version}
-        )
-
-    return copy_back
-
-
 def restore_frontend(
     launch: Launch,
     point: RollbackPoint,
@@ -260,3 +258,14 @@ def roll_back(
     if not launch.changes and not state:
         store.append_event(launch.launch_id, "rolled_back", "nothing had been changed", stage=Stage.ROLLBACK)
     return progress
+
+
+def restore_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """ECS's event about the service's rollback deployment."""
+    other = another_deployment(wait, notice)
+    if other is not None:
+        return other
+    if notice.verdict == "failed":
+        reason = f"ECS rollback deployment of {profile.backend.service} failed: {notice.reason}"
+        return Outcome(verdict="failed", reason=reason)
+    return restored(launch, notice.reason)

@@ -3,66 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import RollbackPointFailed
-from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable, read_manifest, write_manifest
+from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable, write_manifest
 from chalicelib.domain.models import Launch, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import RollbackPointProgress
-from chalicelib.stages.copy_batches import Batches, Copy
+from chalicelib.domain.service_events import Notice
+from chalicelib.stages.copy_batches import Batches
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.waits import Outcome, Sighting, snapshot_ready
-from chalicelib.store import LaunchStore
+from chalicelib.stages.site import Copy, backer_up, backup_prefix, live_site, object_keys, recorded_site
+from chalicelib.stages.wait_outcomes import Outcome, Sighting, snapshot_ready
+from chalicelib.store import LaunchStore, Wait
 
 # A snapshot in one of these will never become available.
 SNAPSHOT_FAILED = {"failed", "incompatible-restore", "deleted"}
 
 
-def live_site(s3: Any, bucket: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Key -> version id, and key -> ETag, of every object currently served from a versioned bucket.
-
-    The current objects are listed with their ETags (a page per thousand), then each one's version is read
-    (HeadObject, many at once): the cost follows the site's size, not the bucket's history, which
-    ListObjectVersions would read in full, every old version of every launch before."""
-    etags = {key: etag for key, etag in object_keys(s3, bucket).items() if not key.endswith("/")}
-    versions: dict[str, str] = {}
-    lock = threading.Lock()
-
-    def version_of(key: str) -> None:
-        found = s3.head_object(Bucket=bucket, Key=key).get("VersionId") or "null"
-        with lock:
-            versions[key] = found
-
-    each_object(version_of, sorted(etags))
-    return dict(sorted(versions.items())), etags
-
-
-def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
-    """Key -> ETag of every object under `prefix`."""
-    keys: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.update({item["Key"]: item["ETag"] for item in page.get("Contents", [])})
-    return keys
-
-
 def snapshot_id(launch_id: str) -> str:
     return f"pre-launch-{launch_id}"[:255]
-
-
-def backup_prefix(launch_id: str) -> str:
-    return f"pre-launch/{launch_id}/"
-
-
-def recorded_site(s3: Any, point: RollbackPoint) -> tuple[dict[str, str], dict[str, str]]:
-    """Key -> version id, and key -> ETag, of the site as the rollback point recorded it: from its manifest
-    in S3 (records made before manifests kept the versions alone, in the launch record itself)."""
-    if point.site_manifest is None:
-        return point.site_versions, {}
-    content = read_manifest(s3, point.site_manifest)
-    return content["versions"], content.get("etags", {})
 
 
 def recorded_versions(s3: Any, point: RollbackPoint) -> dict[str, str]:
@@ -74,19 +34,6 @@ def missing_backups(s3: Any, backup_bucket: str, versions: dict[str, str], prefi
     """The recorded versions not yet copied into the backup bucket (a retried step copied some already)."""
     present = object_keys(s3, backup_bucket, prefix)
     return [Copy(key, versions[key]) for key in sorted(versions) if prefix + key not in present]
-
-
-def backer_up(s3: Any, site_bucket: str, backup_bucket: str, prefix: str) -> Callable[[Copy], None]:
-    """Copy one recorded object version into the backup bucket, under the launch's prefix."""
-
-    def back_up(copy: Copy) -> None:
-        s3.copy_object(
-            Bucket=backup_bucket,
-            Key=prefix + copy.key,
-            CopySource={"Bucket": site_bucket, "Key": copy.key, "VersionId": copy.version},
-        )
-
-    return back_up
 
 
 def back_up_site(s3: Any, backup_bucket: str, versions: dict[str, str], site_bucket: str, prefix: str) -> int:
@@ -105,7 +52,7 @@ def snapshot_status(rds: Any, snapshot: str) -> str:
     return status
 
 
-def snapshot_sighting(launch: Launch, rds: Any) -> Sighting:
+def snapshot_sighting(launch: Launch, profile: EnvironmentProfile, rds: Any) -> Sighting:
     """The snapshot as RDS describes it now; RDS's "snapshot created" event decides its wait."""
     point = launch.rollback_point
     assert point is not None, "the rollback point was recorded"
@@ -242,3 +189,10 @@ def _record(
         },
     )
     return point, versions
+
+
+def snapshot_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
+    """RDS's event about the launch's snapshot."""
+    if notice.verdict == "failed":
+        return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")
+    return snapshot_ready(launch, "available", notice.reason)

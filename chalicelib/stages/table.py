@@ -20,13 +20,13 @@ from chalicelib.domain.models import (
 from chalicelib.domain.progress import Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.lifecycle import after_begin
-from chalicelib.store import WaitKind
+from chalicelib.stages.wait_kinds import WAIT_KINDS, WaitRow
 
 if TYPE_CHECKING:
     from chalicelib.platform.chat import ChatNotification
     from chalicelib.platform.settings import Settings
     from chalicelib.stages.copy_batches import Batches
-    from chalicelib.stages.waits import Sighting
+    from chalicelib.stages.wait_outcomes import Sighting
 
 # Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
 WAIT_FUNCTION = "await_event"
@@ -197,7 +197,8 @@ def _bake_checkpoint(call: StageCall) -> Progress:
     """A checkpoint's figures, written before the last one ends the alarm watch (the launch goes on then)."""
     from chalicelib.platform import chat
     from chalicelib.stages.bake import pass_checkpoint
-    from chalicelib.stages.waits import Outcome, settle
+    from chalicelib.stages.wait_outcomes import Outcome
+    from chalicelib.stages.waits import settle
 
     assert isinstance(call.event, CheckpointEvent)
     progress = pass_checkpoint(
@@ -214,9 +215,7 @@ def _bake_checkpoint(call: StageCall) -> Progress:
     return progress
 
 
-def _wait(
-    kind: WaitKind, look: Callable[[StageCall], Sighting], overrun: Callable[[StageCall], None] | None = None
-) -> Callable[[StageCall], Progress]:
+def _wait(row: WaitRow) -> Callable[[StageCall], Progress]:
     """A wait's row: opens the wait and looks once, or, called without a token at the deadline, looks a last time."""
 
     def run(call: StageCall) -> Progress:
@@ -224,59 +223,22 @@ def _wait(
 
         event = call.event
         assert isinstance(event, WaitEvent)
-        sighting = look(call)
+
+        def look() -> Sighting:
+            return row.look(call.launch, call.profile, call.client(row.service))
+
+        sighting = look()
         if event.task_token is None:
-            stop = (lambda: overrun(call)) if overrun else None
-            return at_deadline(call.store, call.launch, kind, sighting, stop)
+            stop = row.stop
+            overrun = (lambda: stop(call.launch, call.profile, call.client(row.service))) if stop else None
+            return at_deadline(call.store, call.launch, row.kind, sighting, overrun)
         sfn = call.client("stepfunctions")
         outcome = begin_wait(
-            call.store, sfn, call.launch, kind, event.task_token, event.deadline_seconds, sighting, lambda: look(call)
+            call.store, sfn, call.launch, row.kind, event.task_token, event.deadline_seconds, sighting, look
         )
         return outcome.progress or Progress()
 
     return run
-
-
-def _snapshot(call: StageCall) -> Sighting:
-    from chalicelib.stages.rollback_point import snapshot_sighting
-
-    return snapshot_sighting(call.launch, call.client("rds"))
-
-
-def _migration(call: StageCall) -> Sighting:
-    from chalicelib.stages.backend import migration_sighting
-
-    return migration_sighting(call.launch, call.profile, call.client("ecs"))
-
-
-def _stop_migration(call: StageCall) -> None:
-    from chalicelib.stages.backend import stop_migration
-
-    stop_migration(call.profile, call.launch, call.client("ecs"))
-
-
-def _rollout(call: StageCall) -> Sighting:
-    from chalicelib.stages.backend import rollout_sighting
-
-    return rollout_sighting(call.launch, call.profile, call.client("ecs"))
-
-
-def _restore(call: StageCall) -> Sighting:
-    from chalicelib.stages.rollback import restore_sighting
-
-    return restore_sighting(call.launch, call.profile, call.client("ecs"))
-
-
-def _alarms(call: StageCall) -> Sighting:
-    from chalicelib.stages.bake import alarm_sighting
-
-    return alarm_sighting(call.launch, call.profile, call.client("cloudwatch"))
-
-
-def _canaries(call: StageCall) -> Sighting:
-    from chalicelib.stages.functional import canary_sighting
-
-    return canary_sighting(call.launch, call.profile, call.client("synthetics"))
 
 
 def _roll_back(call: StageCall) -> Progress:
@@ -317,16 +279,6 @@ def _finish(call: StageCall) -> Progress:
 def _awaiting_approval(_: Launch) -> tuple[LaunchStatus, Stage]:
     return LaunchStatus.AWAITING_APPROVAL, Stage.APPROVALS
 
-
-# Each wait: what it waits for, its stage, its look, what its deadline stops, the service it looks at.
-WAITS: list[tuple[WaitKind, Stage, Callable[[StageCall], Sighting], Callable[[StageCall], None] | None, str]] = [
-    ("snapshot", Stage.ROLLBACK_POINT, _snapshot, None, "rds"),
-    ("migration", Stage.BACKEND, _migration, _stop_migration, "ecs"),
-    ("rollout", Stage.BACKEND, _rollout, None, "ecs"),
-    ("restore", Stage.ROLLBACK, _restore, None, "ecs"),
-    ("alarms", Stage.BAKE, _alarms, None, "cloudwatch"),
-    ("canary", Stage.SMOKE, _canaries, None, "synthetics"),
-]
 
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
@@ -385,17 +337,17 @@ STAGES: dict[str, StageSpec] = {
         ),
         *[
             StageSpec(
-                f"wait_for_{kind}",
-                stage,
-                _wait(kind, look, overrun),
-                honours_abort=kind != "restore",  # undoing is what an abort asks for
-                clients=(service,),
+                wait_row(row.kind),
+                row.stage,
+                _wait(row),
+                honours_abort=row.honours_abort,
+                clients=(row.service,),
                 own_clients=("stepfunctions",),
                 event=WaitEvent,
                 function=WAIT_FUNCTION,
                 persists=False,
             )
-            for kind, stage, look, overrun, service in WAITS
+            for row in WAIT_KINDS.values()
         ],
         StageSpec(
             "roll_back",

@@ -8,76 +8,23 @@ last look decides (`at_deadline`). Whoever closes the wait first answers; the ot
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from datetime import timedelta
+from typing import Any
 
 from chalicelib.domain.errors import (
-    BackendRolloutFailed,
-    BakeBreached,
-    FunctionalTestFailed,
     LaunchAborted,
-    MigrationFailed,
-    RollbackIncomplete,
-    RollbackPointFailed,
 )
-from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.models import Launch
 from chalicelib.domain.profiles import EnvironmentProfile, profile_of
-from chalicelib.domain.progress import BakeProgress, Progress
-from chalicelib.domain.service_events import Notice, task_outcome
+from chalicelib.domain.progress import Progress
+from chalicelib.domain.service_events import Notice
 from chalicelib.platform.log import about, logger
+from chalicelib.stages.wait_kinds import WAIT_KINDS
+from chalicelib.stages.wait_outcomes import Outcome, Sighting
 from chalicelib.store import LaunchStore, StatusConflict, Wait, WaitKind
 
 # Step Functions says TaskTimedOut for a closed task, moto says InvalidToken: both mean "decided already".
 CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
-
-# The stage each wait belongs to: its progress is kept there, its events are that stage's.
-STAGE_OF: dict[WaitKind, Stage] = {
-    "snapshot": Stage.ROLLBACK_POINT,
-    "migration": Stage.BACKEND,
-    "rollout": Stage.BACKEND,
-    "restore": Stage.ROLLBACK,
-    "alarms": Stage.BAKE,
-    "canary": Stage.SMOKE,  # the functional tests follow the smoke test, their runs kept beside its checks
-}
-# What a wait that failed raises in the execution, by kind.
-ERROR_OF: dict[WaitKind, type[Exception]] = {
-    "snapshot": RollbackPointFailed,
-    "migration": MigrationFailed,
-    "rollout": BackendRolloutFailed,
-    "restore": RollbackIncomplete,
-    "alarms": BakeBreached,
-    "canary": FunctionalTestFailed,
-}
-# The notice kinds each wait listens to.
-NOTICE_OF: dict[WaitKind, str] = {
-    "snapshot": "snapshot",
-    "migration": "migration",
-    "rollout": "rollout",
-    "restore": "rollout",
-    "alarms": "alarm",
-    "canary": "canary",
-}
-
-
-class Outcome(BaseModel):
-    """Where a wait stands: still pending, or done (the progress to go on with) or failed (why)."""
-
-    verdict: Literal["pending", "done", "failed"]
-    reason: str
-    progress: Progress | None = None
-    happened_at: datetime | None = None  # when AWS says it happened, when it says
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """One look at what a wait waits on: the resources whose events decide it, and how it stands now."""
-
-    resources: list[str]
-    outcome: Outcome
-    expects: dict[str, str] | None = None
 
 
 def answer_task(send: Callable[..., Any], **kwargs: Any) -> bool:
@@ -128,10 +75,10 @@ def begin_wait(
         launch.launch_id,
         "waiting",
         f"waiting for AWS's event on {', '.join(short(r) for r in wait.resources)} (deadline {deadline_seconds}s)",
-        stage=STAGE_OF[kind],
+        stage=WAIT_KINDS[kind].stage,
         details={"kind": kind, "resources": wait.resources, **wait.expects},
     )
-    if kind != "restore":
+    if WAIT_KINDS[kind].honours_abort:
         # An abort asked for while the wait was being kept found no wait to release: release it here.
         abort = store.get_launch(launch.launch_id).abort
         if abort:
@@ -145,8 +92,8 @@ def settle(store: LaunchStore, sfn: Any, wait: Wait, outcome: Outcome, how: str)
     if outcome.verdict == "pending" or not store.close_wait(wait):
         return False
     launch = store.get_launch(wait.launch_id)
-    stage = STAGE_OF[wait.kind]
-    error = ERROR_OF[wait.kind].__name__
+    stage = WAIT_KINDS[wait.kind].stage
+    error = WAIT_KINDS[wait.kind].error.__name__
     if outcome.verdict == "done":
         event = store.event("wait_over", f"{outcome.reason} ({how})", stage, {"kind": wait.kind, "how": how})
     else:
@@ -174,7 +121,7 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
     launches answered. An event from another account than the launch's environment is not believed."""
     answered: list[str] = []
     for wait in store.waits_on(notice.resource):
-        if NOTICE_OF[wait.kind] != notice.kind:
+        if WAIT_KINDS[wait.kind].hears != notice.kind:
             continue
         launch = store.get_launch(wait.launch_id)
         about(launch_id=launch.launch_id, execution=launch.execution_arn)
@@ -199,7 +146,9 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
             # One canary of several passed: kept, so the next one's event finds it decided. Their events
             # may come together: a write made since this one's read sends it back to read and judge again.
             try:
-                store.write_progress(launch, progress=outcome.progress, kept_under=STAGE_OF[wait.kind], unchanged=True)
+                store.write_progress(
+                    launch, progress=outcome.progress, kept_under=WAIT_KINDS[wait.kind].stage, unchanged=True
+                )
                 break
             except StatusConflict:
                 launch = store.get_launch(wait.launch_id)
@@ -215,75 +164,10 @@ def on_event(store: LaunchStore, sfn: Any, notice: Notice) -> list[str]:
 
 
 def judge(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
-    """What the event means for this launch's wait."""
+    """What the event means for this launch's wait: progress decides nothing; the rest its kind's judge."""
     if notice.verdict == "progress":
         return Outcome(verdict="pending", reason=notice.reason)
-    if wait.kind in {"rollout", "restore"}:
-        if notice.deployment_id != wait.expects.get("deployment_id"):
-            return Outcome(verdict="pending", reason=f"another deployment: {notice.deployment_id}")
-        what = "rollout" if wait.kind == "rollout" else "rollback deployment"
-        if notice.verdict == "failed":
-            return Outcome(verdict="failed", reason=f"ECS {what} of {profile.backend.service} failed: {notice.reason}")
-        if wait.kind == "restore":
-            return restored(launch, notice.reason)
-        backend = launch.results.backend
-        if backend is None:
-            return Outcome(verdict="done", reason=notice.reason)
-        steady = backend.model_copy(update={"rollout": "steady", "reason": notice.reason})
-        return Outcome(verdict="done", reason=notice.reason, progress=steady)
-    if wait.kind == "migration":
-        return migration_outcome(launch, profile, notice.task or {})
-    if wait.kind == "canary":
-        from chalicelib.stages.functional import canary_heard
-
-        return canary_heard(launch, profile, notice.canary_name or "", notice.canary_run or {})
-    if wait.kind == "snapshot":
-        if notice.verdict == "failed":
-            return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")
-        return snapshot_ready(launch, "available", notice.reason)
-    return alarm_fired(launch, [notice.reason]).model_copy(update={"happened_at": notice.happened_at})
-
-
-def migration_outcome(launch: Launch, profile: EnvironmentProfile, task: dict[str, Any]) -> Outcome:
-    migration = profile.backend.migration
-    assert migration is not None, "a migration wait is opened for a profile with a migration"
-    succeeded, reason = task_outcome(task, migration.container)
-    if succeeded is None:
-        return Outcome(verdict="pending", reason=reason)
-    if succeeded is False:
-        return Outcome(verdict="failed", reason=reason)
-    backend = launch.results.backend
-    assert backend is not None
-    return Outcome(
-        verdict="done", reason=reason, progress=backend.model_copy(update={"phase": "migrated", "reason": reason})
-    )
-
-
-def snapshot_ready(launch: Launch, status: str, reason: str) -> Outcome:
-    point = launch.results.rollback_point
-    assert point is not None, "a snapshot wait follows the rollback point"
-    progress = point.model_copy(update={"snapshot_status": status, "ready": True})
-    return Outcome(verdict="done", reason=f"snapshot {point.db_snapshot_id} {status}: {reason}", progress=progress)
-
-
-def restored(launch: Launch, reason: str) -> Outcome:
-    """The service is back on its recorded revision: the rollback has settled (its other parts settled
-    before it waited)."""
-    rollback = launch.results.rollback
-    if rollback is None:
-        return Outcome(verdict="done", reason=reason)
-    undone = {
-        change: part.model_copy(update={"settled": True, "reason": reason}) if change == "backend" else part
-        for change, part in rollback.undone.items()
-    }
-    progress = rollback.model_copy(update={"undone": undone, "settled": not rollback.left})
-    return Outcome(verdict="done", reason=f"backend restored: {reason}", progress=progress)
-
-
-def alarm_fired(launch: Launch, reasons: list[str]) -> Outcome:
-    bake = launch.results.bake
-    progress = bake.model_copy(update={"verdict": "breach"}) if isinstance(bake, BakeProgress) else None
-    return Outcome(verdict="failed", reason="; ".join(reasons), progress=progress)
+    return WAIT_KINDS[wait.kind].judge(wait, notice, launch, profile)
 
 
 def at_deadline(
@@ -295,7 +179,7 @@ def at_deadline(
     if wait is not None and wait.kind == kind:
         store.close_wait(wait)
     outcome = sighting.outcome
-    stage = STAGE_OF[kind]
+    stage = WAIT_KINDS[kind].stage
     if outcome.verdict == "done":
         event = store.event("wait_over", f"{stage}: {outcome.reason} (seen at the deadline: no event came)", stage)
         store.write_progress(
@@ -305,7 +189,7 @@ def at_deadline(
     if outcome.verdict == "pending" and overrun is not None:
         overrun()
     reason = outcome.reason if outcome.verdict == "failed" else f"not done by its deadline: {outcome.reason}"
-    raise ERROR_OF[kind](reason)
+    raise WAIT_KINDS[kind].error(reason)
 
 
 def abort_open_wait(store: LaunchStore, sfn: Any, launch_id: str, cause: str) -> bool:

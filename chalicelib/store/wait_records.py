@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from chalicelib.store.dynamodb import Keys, Table, n, s
 
-WaitKind = Literal["snapshot", "migration", "rollout", "restore", "alarms", "canary"]
+# A kind of wait: a row of chalicelib/stages/wait_kinds.py (the store keeps it, the stages know what it means).
+WaitKind = str
 
 # A wait outlives its deadline by this much in the table (TTL deletes late anyway): an event that comes
 # after it still finds it and is answered "already decided" rather than "unknown".

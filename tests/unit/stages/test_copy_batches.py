@@ -17,13 +17,13 @@ from chalicelib.stages.copy_batches import (
     BATCH_BYTES,
     Batches,
     BatchOutOfTurn,
-    Copy,
     CopyBatch,
     copy_batch,
     cut_batches,
     run_batch,
 )
 from chalicelib.stages.harness import Dependencies
+from chalicelib.stages.site import NO_CACHE, Copy, backup_prefix, cache_control, object_keys
 from tests.conftest import move_to
 
 PLANS = "launch-controller-copy-plans"
@@ -97,8 +97,8 @@ def test_a_backup_in_batches_is_made_by_the_children_once_and_checked_after(
     plan = first.copies
     assert plan is not None
     assert (first.ready, first.backup_objects_copied, plan.copies) == (False, 0, len(site_build(FIRST_VERSION)))
-    backup, prefix = profile.frontend.backup_bucket, rollback_point.backup_prefix(launch.launch_id)
-    assert rollback_point.object_keys(s3, backup, prefix) == {}
+    backup, prefix = profile.frontend.backup_bucket, backup_prefix(launch.launch_id)
+    assert object_keys(s3, backup, prefix) == {}
     store.write_progress(launch, progress=first, kept_under=Stage.ROLLBACK_POINT)
     stored = store.get_launch(launch.launch_id)
     # Checked before the children ran: nothing copied, the step fails naming what is missing.
@@ -112,7 +112,7 @@ def test_a_backup_in_batches_is_made_by_the_children_once_and_checked_after(
         store, stored, profile, environment("ecs"), s3, environment("rds"), batches, after_batches=True
     )
     assert (after.ready, after.copies, after.backup_objects_copied) == (True, None, plan.copies)
-    assert len(rollback_point.object_keys(s3, backup, prefix)) == plan.copies
+    assert len(object_keys(s3, backup, prefix)) == plan.copies
 
 
 def test_a_deploy_in_batches_uploads_the_assets_in_children_then_the_entry_documents_itself(
@@ -126,7 +126,7 @@ def test_a_deploy_in_batches_uploads_the_assets_in_children_then_the_entry_docum
     first = frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"), batches)
     plan = first.copies
     build = site_build("1.1.0")
-    assets = sorted(key for key in build if frontend.cache_control(key) != frontend.NO_CACHE)
+    assets = sorted(key for key in build if cache_control(key) != NO_CACHE)
     assert plan is not None
     assert [copy.key for copy in batches.copies(plan)] == assets
     assert first.invalidation_id == ""
@@ -141,7 +141,7 @@ def test_a_deploy_in_batches_uploads_the_assets_in_children_then_the_entry_docum
     assert (done.uploaded, done.copies) == (len(build), None)
     for key, body in build.items():
         served = s3.get_object(Bucket=site, Key=key)
-        assert (served["Body"].read(), served["CacheControl"]) == (body, frontend.cache_control(key))
+        assert (served["Body"].read(), served["CacheControl"]) == (body, cache_control(key))
     manifest = json.loads(
         s3.get_object(Bucket=profile.frontend.backup_bucket, Key=done.manifest.split("/", 3)[3])["Body"].read()
     )  # type: ignore[union-attr]

@@ -18,7 +18,8 @@ from chalicelib.domain.errors import BackendRolloutFailed, FrontendDeployFailed,
 from chalicelib.domain.manifests import Manifest, ManifestUnreadable, read_manifest
 from chalicelib.domain.models import Change, Launch, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.stages import backend, frontend, rollback_point
+from chalicelib.stages import backend, frontend, rollback_point, service
+from chalicelib.stages.site import IMMUTABLE, NO_CACHE, SHORT, cache_control, content_type, live_site
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_the_live_versions_cost_the_same_whatever_the_buckets_history(environmen
 
     def read() -> tuple[dict[str, str], Counter[str]]:
         s3 = Recording(raw)
-        return rollback_point.live_site(s3, site)[0], s3.calls
+        return live_site(s3, site)[0], s3.calls
 
     before, first = read()
     for generation in range(20):
@@ -200,15 +201,15 @@ def test_a_snapshot_is_waited_for_until_rds_says_it_is_available(
         ),
     )
     stored = store.get_launch(launch.launch_id)
-    creating = rollback_point.snapshot_sighting(stored, DescribedSnapshot("creating"))
+    creating = rollback_point.snapshot_sighting(stored, profile, DescribedSnapshot("creating"))
     assert (creating.outcome.verdict, creating.resources) == (
         "pending",
         ["arn:aws:rds:us-east-1:111122223333:snapshot:pre-launch-x"],
     )
-    available = rollback_point.snapshot_sighting(stored, DescribedSnapshot("available"))
+    available = rollback_point.snapshot_sighting(stored, profile, DescribedSnapshot("available"))
     assert available.outcome.verdict == "done"
     assert available.outcome.progress.ready is True  # type: ignore[union-attr]
-    assert rollback_point.snapshot_sighting(stored, DescribedSnapshot("failed")).outcome.verdict == "failed"
+    assert rollback_point.snapshot_sighting(stored, profile, DescribedSnapshot("failed")).outcome.verdict == "failed"
 
 
 def test_a_failed_snapshot_fails_the_rollback_point() -> None:
@@ -222,17 +223,17 @@ def test_a_failed_snapshot_fails_the_rollback_point() -> None:
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("index.html", frontend.NO_CACHE),
-        ("docs/guide.html", frontend.NO_CACHE),
-        ("service-worker.js", frontend.NO_CACHE),
-        ("assets/app.3f9a2c1b.js", frontend.IMMUTABLE),
-        ("assets/chunk-5d2e8f01ab.css", frontend.IMMUTABLE),
-        ("favicon.ico", frontend.SHORT),
-        ("assets/logo.svg", frontend.SHORT),
+        ("index.html", NO_CACHE),
+        ("docs/guide.html", NO_CACHE),
+        ("service-worker.js", NO_CACHE),
+        ("assets/app.3f9a2c1b.js", IMMUTABLE),
+        ("assets/chunk-5d2e8f01ab.css", IMMUTABLE),
+        ("favicon.ico", SHORT),
+        ("assets/logo.svg", SHORT),
     ],
 )
 def test_cache_control_keeps_hashed_assets_forever_and_entry_documents_fresh(key: str, expected: str) -> None:
-    assert frontend.cache_control(key) == expected
+    assert cache_control(key) == expected
 
 
 def test_frontend_syncs_the_build_with_types_and_caching_deletes_leftovers_and_invalidates(
@@ -250,8 +251,8 @@ def test_frontend_syncs_the_build_with_types_and_caching_deletes_leftovers_and_i
     for key, body in build.items():
         served = s3.get_object(Bucket=site, Key=key)
         assert served["Body"].read() == body
-        assert served["ContentType"] == frontend.content_type(key)
-        assert served["CacheControl"] == frontend.cache_control(key)
+        assert served["ContentType"] == content_type(key)
+        assert served["CacheControl"] == cache_control(key)
     invalidation = environment("cloudfront").get_invalidation(
         DistributionId=profile.frontend.distribution_id, Id=result.invalidation_id
     )["Invalidation"]
@@ -286,8 +287,8 @@ def test_every_asset_is_uploaded_before_any_entry_document_though_copies_run_at_
     stored = _with_rollback_point(store, launch, profile, environment)
     s3 = Recording(environment("s3"))
     frontend.deploy_frontend(store, stored, profile, s3, environment("cloudfront"))
-    entry = [(start, end) for key, start, end in s3.copies if frontend.cache_control(key) == frontend.NO_CACHE]
-    assets = [(start, end) for key, start, end in s3.copies if frontend.cache_control(key) != frontend.NO_CACHE]
+    entry = [(start, end) for key, start, end in s3.copies if cache_control(key) == NO_CACHE]
+    assets = [(start, end) for key, start, end in s3.copies if cache_control(key) != NO_CACHE]
     assert entry
     assert assets
     assert max(end for _, end in assets) <= min(start for start, _ in entry)
@@ -425,15 +426,15 @@ def _deployment(**fields: Any) -> dict[str, Any]:
 def test_rollout_state_is_steady_only_when_drained_and_complete(
     deployments: list[dict[str, Any]], expected: str
 ) -> None:
-    assert backend.rollout_state({"deployments": deployments}, "td:2")[0] == expected
+    assert service.rollout_state({"deployments": deployments}, "td:2")[0] == expected
 
 
 def test_a_forced_deployment_counts_only_once_it_started_after_the_launch_rolled() -> None:
     rolled = datetime.now(UTC)
     old = _deployment(createdAt=rolled - timedelta(minutes=5))
-    assert backend.rollout_state({"deployments": [old]}, "td:2", rolled)[0] == "in_progress"
+    assert service.rollout_state({"deployments": [old]}, "td:2", rolled)[0] == "in_progress"
     new = _deployment(createdAt=rolled + timedelta(seconds=1))
-    assert backend.rollout_state({"deployments": [new]}, "td:2", rolled)[0] == "steady"
+    assert service.rollout_state({"deployments": [new]}, "td:2", rolled)[0] == "steady"
 
 
 def test_a_rollout_not_steady_at_its_deadline_fails(
