@@ -64,8 +64,8 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
 	  || { echo "could not install chromium: run 'apt-get install chromium' as root, then make test"; exit 1; }; }
 
-# Strict types on what runs in the Lambdas (chalicelib/ and app.py; settings in pyproject.toml), the layers
-# of chalicelib/ (import-linter's contracts in pyproject.toml), and the documentation built strict.
+# Strict types on the Lambdas' code, the CLI and the local AWS (settings in pyproject.toml), the layers of
+# chalicelib/ (import-linter's contracts in pyproject.toml), and the documentation built strict.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

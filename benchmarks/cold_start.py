@@ -38,7 +38,7 @@ PACKAGED = {
     "preflight's start": (
         "import os; os.environ.update(AWS_ACCESS_KEY_ID='k', AWS_SECRET_ACCESS_KEY='s',"
         " AWS_DEFAULT_REGION='us-east-1');"
-        " import app; from chalicelib import aws; from chalicelib.stages.table import PREFLIGHT_SERVICES;"
+        " import app; from chalicelib.platform import aws; from chalicelib.checks.services import PREFLIGHT_SERVICES;"
         " [aws.preflight_client(service) for service in PREFLIGHT_SERVICES]"
     ),
 }

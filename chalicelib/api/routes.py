@@ -30,6 +30,7 @@ from chalicelib.api.openapi import approval_page as approval_page_description
 from chalicelib.api.pages.html import APPROVAL, VIEW, Family, Refused, refusal
 from chalicelib.api.request_input import MAX_BODY_BYTES, idempotency_key, json_object
 from chalicelib.api.request_input import launch_id as checked_launch_id
+from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES
 from chalicelib.domain.errors import BadRequest, PayloadTooLarge
 from chalicelib.domain.models import (
     AbortRequest,
@@ -43,7 +44,6 @@ from chalicelib.domain.models import (
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.platform.trace import traced
 from chalicelib.platform.wiring import launch_store, preflight_environment
-from chalicelib.stages.table import PREFLIGHT_OWN_SERVICES
 
 routes = Blueprint(__name__)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES, PREFLIGHT_SERVICES
 from chalicelib.domain.models import (
     ApprovalGateEvent,
     CheckpointEvent,
@@ -35,32 +36,6 @@ WAIT_FUNCTION = "await_event"
 def wait_row(kind: str) -> str:
     """The stage table's row for a wait of `kind`."""
     return f"wait_for_{kind}"
-
-
-# Every service a preflight check reads in the environment (`@cloudfront`: in us-east-1, where CloudFront's
-# certificates and web ACLs live; STS: who the environment's role is), and in the controller's account (its
-# topics).
-PREFLIGHT_SERVICES = (
-    "acm@cloudfront",
-    "cloudfront",
-    "cloudwatch",
-    "ec2",
-    "ecr",
-    "ecs",
-    "elbv2",
-    "kms",
-    "logs",
-    "rds",
-    "s3",
-    "secretsmanager",
-    "shield",
-    "sts",
-    "wafv2",
-    "wafv2@cloudfront",
-    "iam",
-    "iam@controller",
-)
-PREFLIGHT_OWN_SERVICES = ("sns",)
 
 
 def launch_page_link(settings: Settings, client: Callable[[str], Any], launch_id: str) -> str:

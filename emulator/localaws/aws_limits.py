@@ -355,7 +355,7 @@ def _instant(value: Any) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     from dateutil import parser
 
-    parsed = parser.isoparse(str(value))
+    parsed: datetime = parser.isoparse(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -398,15 +398,16 @@ def _describe_alarms_as_aws() -> None:
         limit = self._get_int_param("MaxRecords") or 50
         if not 1 <= limit <= 100:
             raise InvalidParameterValue("MaxRecords must be between 1 and 100")
-        found = [("MetricAlarm", a) for a in answer.result["MetricAlarms"]]
-        found += [("CompositeAlarm", a) for a in answer.result["CompositeAlarms"]]
+        result: dict[str, Any] = answer.result  # type: ignore[assignment]  # moto's answer, untyped
+        found = [("MetricAlarm", a) for a in result["MetricAlarms"]]
+        found += [("CompositeAlarm", a) for a in result["CompositeAlarms"]]
         found = sorted((item for item in found if item[0] in types), key=lambda item: item[1].name)
         start = int(self._get_param("NextToken") or 0)
         page = found[start : start + limit]
-        answer.result["MetricAlarms"] = [a for kind, a in page if kind == "MetricAlarm"]
-        answer.result["CompositeAlarms"] = [a for kind, a in page if kind == "CompositeAlarm"]
+        result["MetricAlarms"] = [a for kind, a in page if kind == "MetricAlarm"]
+        result["CompositeAlarms"] = [a for kind, a in page if kind == "CompositeAlarm"]
         if start + limit < len(found):
-            answer.result["NextToken"] = str(start + limit)
+            result["NextToken"] = str(start + limit)
         return answer
 
     CloudWatchResponse.describe_alarms = as_aws  # type: ignore[method-assign]
@@ -633,7 +634,7 @@ def _cluster_members_have_no_snapshot() -> None:
             )
         return create_db_snapshot(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, **kwargs)
 
-    RDSBackend.create_db_snapshot = instance_snapshot  # type: ignore[method-assign]
+    RDSBackend.create_db_snapshot = instance_snapshot  # type: ignore[method-assign,assignment]
 
 
 # -- the docs' table --------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class LambdaBridge:
     def install(self) -> None:
         """Register first on boto3's default session, which the interpreter's clients come from."""
         boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register_first("before-send.lambda.Invoke", self._on_invoke)  # type: ignore[union-attr]
+        boto3.DEFAULT_SESSION.events.register_first("before-send.lambda.Invoke", self._on_invoke)
 
     def uninstall(self) -> None:
         if boto3.DEFAULT_SESSION is not None:
@@ -122,6 +122,7 @@ class LambdaBridge:
         name = unquote(path.split("/invocations", 1)[0])
         body = request.body or b"{}"
         event = json.loads(body.decode() if isinstance(body, bytes) else body)
+        function_error: str | None
         if len(body) > aws_limits.STATE_PAYLOAD_BYTES:
             payload, function_error = _data_limit_exceeded(name, "input", len(body)), "Unhandled"
         else:

@@ -80,7 +80,8 @@ class Chromium:
             if message.get("id") == message_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
+                result: dict[str, Any] = message.get("result", {})
+                return result
             self._events.append(message)
 
     def _wait_for(self, event: str) -> None:

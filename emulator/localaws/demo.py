@@ -49,7 +49,7 @@ def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str) -> s
         show_release_checks(stack, launch_id)
         for role in stack.profile.approvals.roles:
             approve_from_inbox(stack, launch_id, role, APPROVERS[role])
-    return launch_id
+    return str(launch_id)
 
 
 def show_release_checks(stack: LocalStack, launch_id: str) -> None:

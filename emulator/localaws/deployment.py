@@ -285,11 +285,13 @@ def _make_machine(sfn: Any, name: str, key: str, resource: dict[str, Any], resol
     )
 
 
-def _put_bus_policy(events: Any, resource: dict[str, Any], conditions: dict[str, Any], known: dict[str, str]) -> None:
+def _put_bus_policy(
+    events: Any, resource: dict[str, Any], conditions: dict[str, Any], known: dict[str, str]
+) -> str | None:
     """An EventBusPolicy as CloudFormation puts it: its Statement under its StatementId, on its bus."""
     condition = resource.get("Condition")
     if condition and not _holds(conditions[condition], known):
-        return
+        return None
     properties = _with_parameters(resource["Properties"], known)
     statement = dict(properties["Statement"])
     principal = statement.get("Principal", {})

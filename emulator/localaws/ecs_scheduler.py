@@ -89,7 +89,7 @@ class EcsScheduler:
 
     def _image(self, task_definition_arn: str) -> str:
         definition = self._backend().describe_task_definition(task_definition_arn)
-        return definition.container_definitions[0].get("image", "")
+        return str(definition.container_definitions[0].get("image", ""))
 
     def settle(self) -> None:
         """One pass: start new deployments, finish or fail the due ones, stop the due one-off tasks."""

@@ -195,14 +195,14 @@ def error_response(request: Any, service: str, throttle: bool) -> AWSResponse:
         return _response(request, 400, {"Content-Type": content_type, "x-amzn-ErrorType": code}, body)
     if service == "s3":
         code, status = ("SlowDown", 503) if throttle else ("AccessDenied", 403)
-        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>"
-        return _response(request, status, {"Content-Type": "application/xml"}, body.encode())
+        text = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>"
+        return _response(request, status, {"Content-Type": "application/xml"}, text.encode())
     code, status = ("Throttling", 400) if throttle else ("AccessDenied", 403)
-    body = (
+    text = (
         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
         "<RequestId>fault</RequestId></ErrorResponse>"
     )
-    return _response(request, status, {"Content-Type": "text/xml"}, body.encode())
+    return _response(request, status, {"Content-Type": "text/xml"}, text.encode())
 
 
 def _response(request: Any, status: int, headers: dict[str, str], body: bytes) -> AWSResponse:

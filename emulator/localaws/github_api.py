@@ -272,19 +272,19 @@ class LocalGitHubApi:
                         self._answer(422, {"message": f"state must be one of {sorted(STATES)}"})
                         return
                     with api._lock:
-                        deployment = next((d for d in api.deployments if d.id == int(match[2])), None)
-                        if deployment is None:
+                        found = next((d for d in api.deployments if d.id == int(match[2])), None)
+                        if found is None:
                             self._answer(404, {"message": "Not Found"})
                             return
                         status = {
-                            "id": len(deployment.statuses) + 1,
+                            "id": len(found.statuses) + 1,
                             "state": body["state"],
                             "log_url": body.get("log_url", ""),
                             "environment_url": body.get("environment_url", ""),
                             "description": body.get("description", ""),
                             "created_at": datetime.now(UTC).isoformat(),
                         }
-                        deployment.statuses.append(status)
+                        found.statuses.append(status)
                     self._answer(201, status)
                 else:
                     self._answer(404, {"message": "Not Found"})

@@ -531,12 +531,13 @@ def import_certificate(client: ClientFactory, domain: str, days: int = 90, servi
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return client(service).import_certificate(
+    imported = client(service).import_certificate(
         Certificate=certificate.public_bytes(serialization.Encoding.PEM),
         PrivateKey=key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
         ),
-    )["CertificateArn"]
+    )
+    return str(imported["CertificateArn"])
 
 
 def serve_domain(client: ClientFactory, distribution_id: str, domain: str, certificate_arn: str) -> None:
@@ -566,9 +567,8 @@ OVERSIZED_KB = 600
 
 
 def _vpc_id(client: ClientFactory, profile: EnvironmentProfile) -> str:
-    return client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [profile.preflight.vpc]}])["Vpcs"][0][
-        "VpcId"
-    ]
+    vpcs = client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [profile.preflight.vpc]}])["Vpcs"]
+    return str(vpcs[0]["VpcId"])
 
 
 def _lose_internet_routes(client: ClientFactory, profile: EnvironmentProfile) -> None:

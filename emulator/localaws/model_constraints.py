@@ -188,7 +188,7 @@ def install() -> None:
                     raise refusal(self, operation_name, found)
             return _original(self, operation_name, api_params)
 
-        BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+        BaseClient._make_api_call = make_api_call
 
 
 def uninstall() -> None:
@@ -199,7 +199,7 @@ def uninstall() -> None:
     with _lock:
         _installed = max(0, _installed - 1)
         if _installed == 0 and _original is not None:
-            BaseClient._make_api_call = _original  # type: ignore[method-assign]
+            BaseClient._make_api_call = _original
             _original = None
 
 

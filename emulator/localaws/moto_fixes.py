@@ -129,13 +129,13 @@ def _transactions_back_up_their_items() -> None:
         def deepcopy(value: Any, memo: Any = None) -> Any:
             return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    models.copy = TablesKeptInPlace  # type: ignore[assignment]
+    models.copy = TablesKeptInPlace  # type: ignore[assignment,attr-defined]
     original = models.DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         backups = []
         for entry in transact_items:
-            operation = next(iter(entry.values()), {})
+            operation: Any = next(iter(entry.values()), {})
             table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
             key = (operation.get("Key") or operation.get("Item") or {}) if table else {}
             if table is None or table.hash_key_attr not in key:
@@ -235,7 +235,7 @@ def _backend_names_listed_once() -> None:
     from moto import backends
 
     names = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+    backends.list_of_moto_modules = lambda: names
 
 
 def _definitions_parsed_once() -> None:
@@ -343,7 +343,8 @@ def _percentiles() -> None:
     def get_metric_statistics(self: Any) -> Any:
         answer = original(self)
         asked = self._get_param("ExtendedStatistics") or []
-        for datapoint in answer.result["Datapoints"]:
+        result: dict[str, Any] = answer.result  # type: ignore[assignment]  # moto's answer, untyped
+        for datapoint in result["Datapoints"]:
             datapoint.asked_percentiles = asked
         return answer
 
@@ -493,7 +494,8 @@ def _assume_role_judged_by_trust() -> None:
         answer = original(self)
         limits = [str(item["arn"]) for item in self._get_param("PolicyArns") or []]
         if limits:
-            _session_policies[answer.result["Credentials"].access_key_id] = limits
+            credentials: Any = answer.result["Credentials"]  # type: ignore[index]
+            _session_policies[credentials.access_key_id] = limits
         return answer
 
     TokenResponse.assume_role = assume_role  # type: ignore[method-assign]
@@ -628,7 +630,7 @@ def _performance_insights() -> None:
         original(self, backend, **kwargs)
         self.enable_performance_insights = bool(kwargs.get("enable_performance_insights", False))
 
-    DBInstance.__init__ = init  # type: ignore[method-assign]
+    DBInstance.__init__ = init  # type: ignore[method-assign,assignment]
     DBInstance.performance_insights_enabled = property(  # type: ignore[attr-defined]
         lambda self: bool(getattr(self, "enable_performance_insights", False))
     )
@@ -726,7 +728,7 @@ def enforce_iam() -> None:
                 return None
             try:
                 return original_authorize(self, iam_request_cls, resource)
-            except access_control.AccessDeniedError as refused:
+            except access_control.AccessDeniedError as refused:  # type: ignore[attr-defined]
                 if iam_request_cls is access_control.S3IAMRequest:
                     raise  # S3's own error document already
                 raise _refusal_in_protocol(dict(self.headers), refused.message) from None
@@ -742,7 +744,7 @@ def enforce_iam() -> None:
                 return True
             return bool(original_matches(self, element, value))
 
-        access_control.IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign]
+        access_control.IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign,assignment]
         _delete_objects_judged_per_key()
         access_control.IAMRequestBase._launchctl_named_as_iam = True  # type: ignore[attr-defined]
     _enforcing += 1

@@ -134,7 +134,7 @@ class LocalIssuer:
                         self._answer(401, {"message": "not a job's request token"})
                         return
                     audience = urllib.parse.parse_qs(url.query).get("audience", [issuer.audience])[0]
-                    self._answer(200, {"value": issuer.issue(audience=audience, **job)})
+                    self._answer(200, {"value": issuer.issue(audience=audience, **job)})  # type: ignore[arg-type]
                 else:
                     self._answer(404, {"message": "not found"})
 

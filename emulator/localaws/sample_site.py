@@ -95,12 +95,13 @@ class SampleSite:
         ecs = self._clients("ecs")
         service = ecs.describe_services(cluster=self._cluster, services=[self._service])["services"][0]
         definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-        return definition["containerDefinitions"][0]["image"]
+        return str(definition["containerDefinitions"][0]["image"])
 
     def homepage(self) -> bytes | None:
         s3 = self._clients("s3")
         try:
-            return s3.get_object(Bucket=self._bucket, Key="index.html")["Body"].read()
+            body: bytes = s3.get_object(Bucket=self._bucket, Key="index.html")["Body"].read()
+            return body
         except s3.exceptions.NoSuchKey:
             return None
 

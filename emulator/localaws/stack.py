@@ -123,7 +123,7 @@ def staged_handler(
     class StagedHandler(ChaliceRequestHandler):
         def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
             self.local_gateway = StagedGateway(app_object, config)
-            BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
+            BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
         def log_message(self, *_: Any) -> None:
             return
@@ -631,9 +631,10 @@ class LocalStack:
 
     def service_task_definition(self) -> str:
         backend = self.profile.backend
-        return self.environment_client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])[
-            "services"
-        ][0]["taskDefinition"]
+        ecs = self.environment_client("ecs")
+        return str(
+            ecs.describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]["taskDefinition"]
+        )
 
     def notifications(self, launch_id: str, event: str | None = None) -> list[dict[str, Any]]:
         """What the team's channel heard about a launch (the notifications topic, Chatbot's format read flat:
@@ -790,10 +791,10 @@ class LocalStack:
         for name, function in sorted(self.deployment.functions.items()):
             policies[name] = _role_policies(self.client("iam"), function.role_arn.rsplit("/", 1)[-1])
         environment = self.environment_client("iam")
-        for function in acting_in_environments():
+        for acting in acting_in_environments():
             # The function's own managed policy there, which limits its sessions of the environment's role.
-            policies[function + ENVIRONMENT_SUFFIX] = [
-                _managed_policy(environment, self.profile.target.policy_arn(function))
+            policies[acting + ENVIRONMENT_SUFFIX] = [
+                _managed_policy(environment, self.profile.target.policy_arn(acting))
             ]
         return policies
 
@@ -930,7 +931,11 @@ class LocalStack:
         """The API as a GitHub Actions job (default: acme/shop in its `local` environment), a fresh token per call."""
         assert self.issuer is not None
         issuer = self.issuer
-        return ControllerApi(self.api_url, lambda: f"Bearer {issuer.issue(**claims)}", retries=1, backoff=0.2)
+
+        def token() -> str:
+            return f"Bearer {issuer.issue(**claims)}"  # type: ignore[arg-type]  # a job's claims, all strings
+
+        return ControllerApi(self.api_url, token, retries=1, backoff=0.2)
 
 
 def _role_policies(iam: Any, role: str) -> list[dict[str, Any]]:

@@ -22,8 +22,9 @@ _CLIENT_CALL = re.compile(r"""\b(?:client|_aws|_preflight_client)\(\s*["']([a-z0
 def services_used(root: Path = ROOT) -> set[str]:
     """Every AWS service the Lambdas make a client of: the stage table's declared clients, and each
     service named in a client call in app.py and chalicelib/."""
+    from chalicelib.checks.services import PREFLIGHT_SERVICES
     from chalicelib.platform.aws import placed
-    from chalicelib.stages.table import PREFLIGHT_SERVICES, STAGES
+    from chalicelib.stages.table import STAGES
 
     declared = {service for spec in STAGES.values() for service in spec.clients} | set(PREFLIGHT_SERVICES)
     named = {placed(service)[0] for service in declared}
