@@ -9,6 +9,7 @@ from chalice.app import Blueprint, Rate
 
 from chalicelib.domain.event_pattern import EXECUTIONS_ENDED, WATCHED_EVENTS
 from chalicelib.platform import aws
+from chalicelib.platform.links import launch_page_link
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.platform.settings import settings
 from chalicelib.platform.trace import traced
@@ -42,7 +43,6 @@ def execution_ended(event: Any) -> None:
 
     from chalicelib.events.executions import ExecutionEnded, confirmed
     from chalicelib.events.executions import execution_ended as end
-    from chalicelib.stages.table import launch_page_link
 
     begin_invocation()
     with traced("execution_ended"):

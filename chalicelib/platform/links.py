@@ -9,10 +9,12 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.platform.runtime import kept
+from chalicelib.platform.settings import Settings
 
 
 class ForgedLink(Exception):
@@ -145,3 +147,11 @@ def _cached_key(secret_id: str, client: Any) -> bytes:
 def signing_key(secrets_client: Any, secret_id: str) -> bytes:
     """The HMAC key from Secrets Manager, read once per Lambda container."""
     return _cached_key(secret_id, secrets_client)
+
+
+def launch_page_link(settings: Settings, client: Callable[[str], Any], launch_id: str) -> str:
+    """The launch page's view link for a message, when the deployment says where its API is."""
+    if not settings.public_api_url:
+        return ""
+    key = signing_key(client("secretsmanager"), settings.approval_key_secret_id)
+    return view_link(key, settings.public_api_url, launch_id)

@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.caller_text import for_email, for_email_subject
-from chalicelib.domain.models import ApprovalRequest, Launch, Stage
+from chalicelib.domain.models import ApprovalGateEvent, ApprovalRequest, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import ApprovalsProgress, CheckResult
+from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress
 from chalicelib.platform.links import sign, view_link
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
 
@@ -152,3 +153,40 @@ def expire_requests(store: LaunchStore, launch_id: str) -> None:
         store.append_event(
             launch_id, "approvals_expired", f"requests to {', '.join(expired)} expired", stage=Stage.APPROVALS
         )
+
+
+def _request_approvals_step(call: StageCall) -> Progress:
+    from chalicelib.platform import chat
+    from chalicelib.platform.links import signing_key, view_link
+
+    assert isinstance(call.event, ApprovalGateEvent)
+    settings = call.settings
+    key = signing_key(call.client("secretsmanager"), settings.approval_key_secret_id)
+    progress = request_approvals(
+        call.store,
+        call.launch,
+        call.profile,
+        call.event.task_token,
+        call.client("sns"),
+        settings.approvals_topic_arn,
+        settings.public_api_url,
+        key,
+    )
+    expires_at = progress.expires_at.isoformat(timespec="minutes") if progress.expires_at else "the gate closes"
+    page = view_link(key, settings.public_api_url, call.launch.launch_id) if settings.public_api_url else ""
+    call.announce(chat.awaiting_approval(call.launch, call.profile, expires_at, page))
+    return progress
+
+
+def _awaiting_approval(_: Launch) -> tuple[LaunchStatus, Stage]:
+    return LaunchStatus.AWAITING_APPROVAL, Stage.APPROVALS
+
+
+REQUEST_APPROVALS = StageSpec(
+    "request_approvals",
+    Stage.APPROVALS,
+    _request_approvals_step,
+    exits=_awaiting_approval,
+    own_clients=("sns", "secretsmanager"),
+    event=ApprovalGateEvent,
+)

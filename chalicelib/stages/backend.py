@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import BackendRolloutFailed, MigrationFailed
-from chalicelib.domain.models import Change, Launch, Stage
+from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import BackendProgress
+from chalicelib.domain.progress import BackendProgress, Progress
 from chalicelib.domain.service_events import Notice
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.service import (
     another_deployment,
     migration_started_by,
@@ -275,3 +276,13 @@ def rollout_heard(wait: Wait, notice: Notice, launch: Launch, profile: Environme
 def migration_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
     """ECS's event about the migration task: its container's exit decides."""
     return migration_outcome(launch, profile, notice.task or {})
+
+
+def _deploy_backend_step(call: StageCall) -> Progress:
+
+    return deploy_backend(call.store, call.launch, call.profile, call.client("ecs"))
+
+
+DEPLOY_BACKEND = StageSpec(
+    "deploy_backend", Stage.BACKEND, _deploy_backend_step, enters=LaunchStatus.DEPLOYING, clients=("ecs",)
+)

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import BakeBreached
-from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import BakeConfig, EnvironmentProfile
-from chalicelib.domain.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, ScheduledCheckpoint
+from chalicelib.domain.progress import BakeFigures, BakeProgress, Baseline, Checkpoint, Progress, ScheduledCheckpoint
 from chalicelib.domain.service_events import Notice
 from chalicelib.platform.alarms import described_alarms
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.wait_outcomes import Outcome, Sighting, alarm_fired
 from chalicelib.store import LaunchStore, Wait
 
@@ -439,3 +440,11 @@ def delete_launch_alarms(profile: EnvironmentProfile, launch: Launch, cloudwatch
 def alarm_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
     """CloudWatch's event: a watched alarm went into ALARM."""
     return alarm_fired(launch, [notice.reason]).model_copy(update={"happened_at": notice.happened_at})
+
+
+def _begin_bake_step(call: StageCall) -> Progress:
+
+    return begin_bake(call.store, call.launch, call.profile, call.client("cloudwatch"))
+
+
+BEGIN_BAKE = StageSpec("begin_bake", Stage.BAKE, _begin_bake_step, enters=LaunchStatus.BAKING, clients=("cloudwatch",))

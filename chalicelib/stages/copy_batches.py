@@ -25,7 +25,7 @@ from chalicelib.stages.per_object import each_object
 from chalicelib.stages.site import Copy, backup_prefix, copier
 
 if TYPE_CHECKING:
-    from chalicelib.stages.harness import Dependencies
+    from chalicelib.stages.harness import Dependencies, StageCall
     from chalicelib.store import LaunchStore
 
 # A child's input stays far under Step Functions' 256 KB whatever its keys' length (S3 allows 1,024 bytes),
@@ -188,3 +188,13 @@ def run_batch(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
         raise
     logger.info("batch copied", extra={"batch": parsed.batch.index, "copied": copied})
     return {"batch": parsed.batch.index, "copied": copied}
+
+
+def batches_for(call: StageCall) -> Batches | None:
+    """Where the stage plans copies for the state machine's batches: the controller's bucket, with its own
+    client (the copies themselves are made in the environment, as its role)."""
+    bucket = call.settings.copy_plan_bucket
+    if not bucket:
+        return None
+    frontend = call.profile.frontend
+    return Batches(call.controller_client("s3"), bucket, frontend.batch_copies_above, frontend.copies_per_batch)

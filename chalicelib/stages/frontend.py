@@ -6,10 +6,11 @@ from typing import Any
 
 from chalicelib.domain.errors import FrontendDeployFailed
 from chalicelib.domain.manifests import CopyKind, write_manifest
-from chalicelib.domain.models import Change, Launch, Stage
+from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import FrontendProgress
-from chalicelib.stages.copy_batches import Batches
+from chalicelib.domain.progress import FrontendProgress, Progress
+from chalicelib.stages.copy_batches import Batches, batches_for
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.site import (
     NO_CACHE,
@@ -104,3 +105,26 @@ def deploy_frontend(
         invalidation_id=invalidation,
         manifest=manifest.location,
     )
+
+
+def _deploy_frontend_step(call: StageCall) -> Progress:
+
+    return deploy_frontend(
+        call.store,
+        call.launch,
+        call.profile,
+        call.client("s3"),
+        call.client("cloudfront"),
+        batches_for(call),
+        call.event.after_batches,
+    )
+
+
+DEPLOY_FRONTEND = StageSpec(
+    "deploy_frontend",
+    Stage.FRONTEND,
+    _deploy_frontend_step,
+    enters=LaunchStatus.DEPLOYING,
+    clients=("s3", "cloudfront"),
+    own_clients=("s3",),
+)

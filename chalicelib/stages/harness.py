@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -17,6 +17,9 @@ from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.platform.settings import Settings, settings
 from chalicelib.platform.wiring import environment_of, launch_store
 from chalicelib.store import LaunchHasEnded, LaunchStore, StatusConflict
+
+if TYPE_CHECKING:
+    from chalicelib.platform.chat import ChatNotification
 
 Entry = tuple[LaunchStatus, Stage]
 
@@ -76,6 +79,13 @@ class StageCall:
             self._made[service] = make(service)
         return self._made[service]
 
+    def announce(self, note: ChatNotification) -> None:
+        """To the team's channel (the notifications topic), when the deployment has one."""
+        from chalicelib.platform import chat
+
+        if self.settings.notifications_topic_arn:
+            chat.publish(self.client("sns"), self.settings.notifications_topic_arn, note)
+
     def controller_client(self, service: str) -> Any:
         """The controller's own client of a service the stage also reads in the environment (secrets)."""
         if service not in self.own or self.make_own_client is None:
@@ -84,6 +94,15 @@ class StageCall:
         if key not in self._made:
             self._made[key] = self.make_own_client(service)
         return self._made[key]
+
+
+# Every wait runs in one function: it opens a wait or looks at its deadline, whatever the resource.
+WAIT_FUNCTION = "await_event"
+
+
+def wait_row(kind: str) -> str:
+    """The stage table's row for a wait of `kind`."""
+    return f"wait_for_{kind}"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from chalice.app import Blueprint
 
 from chalicelib.platform.log import logger
 from chalicelib.platform.trace import traced_function
-from chalicelib.stages.harness import dependencies, handle
-from chalicelib.stages.table import STAGES, wait_row
+from chalicelib.stages.harness import dependencies, handle, wait_row
+from chalicelib.stages.table import STAGES
 
 lambdas = Blueprint(__name__)
 

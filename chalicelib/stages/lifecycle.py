@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from chalicelib.domain.models import Launch, LaunchStatus, Stage
+from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import FinishProgress, StartProgress
+from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
+from chalicelib.platform.links import launch_page_link
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
 Outcome = Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
@@ -202,3 +204,42 @@ def _cause(error: dict[str, str] | None) -> str:
     except (TypeError, ValueError):
         return cause
     return parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+
+
+def _begin_step(call: StageCall) -> Progress:
+    from chalicelib.platform import chat
+
+    progress = begin_launch(call.store, call.launch, call.profile)
+    if not call.launch.rollback_of:
+        call.announce(chat.started(call.launch))
+    return progress
+
+
+def _finish_step(call: StageCall) -> Progress:
+
+    assert isinstance(call.event, FinishEvent)
+    error = call.event.error
+    caught = {"Error": error.Error, "Cause": error.Cause or ""} if error else None
+    return finish_launch(
+        call.store,
+        call.launch,
+        call.event.outcome,
+        caught,
+        call.client("sns"),
+        call.settings.notifications_topic_arn,
+        lambda: call.client("cloudwatch"),
+        call.settings.paging_topic_arn,
+        launch_page_link(call.settings, call.client, call.launch.launch_id),
+    )
+
+
+BEGIN_LAUNCH = StageSpec("begin_launch", Stage.START, _begin_step, exits=after_begin, own_clients=("sns",))
+FINISH_LAUNCH = StageSpec(
+    "finish_launch",
+    Stage.FINISH,
+    _finish_step,
+    honours_abort=False,
+    clients=("cloudwatch",),  # the launch's own alarms go with it
+    own_clients=("sns", "secretsmanager"),
+    event=FinishEvent,
+)

@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from chalicelib.checks.checklist import ClientFactory, Release, run_preflight
 from chalicelib.checks.release import GitHubApp
+from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES, PREFLIGHT_SERVICES
 from chalicelib.domain.errors import PreflightBlocked
 from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import PreflightProgress
+from chalicelib.domain.progress import PreflightProgress, Progress
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
 
@@ -37,3 +39,26 @@ def preflight_stage(
     if not report.passed:
         raise PreflightBlocked(f"blocking checks failed: {failed}", progress=progress)
     return progress
+
+
+def _preflight_step(call: StageCall) -> Progress:
+    from chalicelib.checks.release import app_reader
+
+    # The checks fan out over many services: they take the declared clients as a factory. The GitHub App's
+    # credential is the controller's own secret, not the environment's.
+    github = app_reader(
+        lambda: call.controller_client("secretsmanager"), call.settings.github_app_secret_id, call.profile
+    )
+    return preflight_stage(
+        call.store, call.launch, call.profile, call.client, call.settings.notifications_topic_arn, github
+    )
+
+
+PREFLIGHT = StageSpec(
+    "preflight",
+    Stage.PREFLIGHT,
+    _preflight_step,
+    clients=PREFLIGHT_SERVICES,
+    # and the GitHub App's credential, a secret of the controller's (`call.controller_client`)
+    own_clients=(*PREFLIGHT_OWN_SERVICES, "secretsmanager"),
+)

@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 from chalicelib.domain.errors import RollbackIncomplete
 from chalicelib.domain.manifests import CopyKind
-from chalicelib.domain.models import Change, Launch, RollbackPoint, Stage
+from chalicelib.domain.models import Change, Launch, LaunchStatus, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import RollbackProgress, UndoneChange
+from chalicelib.domain.progress import Progress, RollbackProgress, UndoneChange
 from chalicelib.domain.service_events import Notice
-from chalicelib.stages.copy_batches import Batches
+from chalicelib.stages.copy_batches import Batches, batches_for
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.service import another_deployment, migration_task, primary_deployment, rollout_state
 from chalicelib.stages.site import (
@@ -269,3 +270,29 @@ def restore_heard(wait: Wait, notice: Notice, launch: Launch, profile: Environme
         reason = f"ECS rollback deployment of {profile.backend.service} failed: {notice.reason}"
         return Outcome(verdict="failed", reason=reason)
     return restored(launch, notice.reason)
+
+
+def _roll_back_step(call: StageCall) -> Progress:
+
+    return roll_back(
+        call.store,
+        call.launch,
+        call.profile,
+        call.client("ecs"),
+        call.client("s3"),
+        call.client("cloudfront"),
+        call.client("rds"),
+        batches_for(call),
+        call.event.after_batches,
+    )
+
+
+ROLL_BACK = StageSpec(
+    "roll_back",
+    Stage.ROLLBACK,
+    _roll_back_step,
+    enters=LaunchStatus.ROLLING_BACK,
+    honours_abort=False,  # undoing is what an abort asks for
+    clients=("ecs", "s3", "cloudfront", "rds"),
+    own_clients=("s3",),
+)

@@ -7,11 +7,12 @@ from typing import Any
 
 from chalicelib.domain.errors import RollbackPointFailed
 from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable, write_manifest
-from chalicelib.domain.models import Launch, RollbackPoint, Stage
+from chalicelib.domain.models import Launch, LaunchStatus, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import RollbackPointProgress
+from chalicelib.domain.progress import Progress, RollbackPointProgress
 from chalicelib.domain.service_events import Notice
-from chalicelib.stages.copy_batches import Batches
+from chalicelib.stages.copy_batches import Batches, batches_for
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.site import Copy, backer_up, backup_prefix, live_site, object_keys, recorded_site
 from chalicelib.stages.wait_outcomes import Outcome, Sighting, snapshot_ready
@@ -196,3 +197,28 @@ def snapshot_heard(wait: Wait, notice: Notice, launch: Launch, profile: Environm
     if notice.verdict == "failed":
         return Outcome(verdict="failed", reason=f"database snapshot: {notice.reason}")
     return snapshot_ready(launch, "available", notice.reason)
+
+
+def _record_rollback_point_step(call: StageCall) -> Progress:
+
+    return record_rollback_point(
+        call.store,
+        call.launch,
+        call.profile,
+        call.client("ecs"),
+        call.client("s3"),
+        call.client("rds"),
+        batches_for(call),
+        call.event.after_batches,
+    )
+
+
+RECORD_ROLLBACK_POINT = StageSpec(
+    "record_rollback_point",
+    Stage.ROLLBACK_POINT,
+    _record_rollback_point_step,
+    enters=LaunchStatus.DEPLOYING,
+    honours_abort=False,  # it changes nothing; the next stage, the first change, honours an abort
+    clients=("ecs", "s3", "rds"),
+    own_clients=("s3",),  # its copy plans, in the controller's bucket
+)

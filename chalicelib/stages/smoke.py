@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import SmokeTestFailed
-from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile, SmokeCheck
-from chalicelib.domain.progress import SmokeProgress, SmokeResult
+from chalicelib.domain.progress import Progress, SmokeProgress, SmokeResult
+from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
 
@@ -122,3 +123,22 @@ def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s
     if failed:
         raise SmokeTestFailed("; ".join(f"{r.name}: {r.detail}" for r in failed), progress=report)
     return report
+
+
+def _smoke_test_step(call: StageCall) -> Progress:
+    """The smoke checks, then the functional tests' canaries started (their runs are waited for next)."""
+    from chalicelib.stages.functional import start_canaries
+
+    smoke = run_smoke(call.store, call.launch, call.profile, call.client("secretsmanager"))
+    if call.profile.functional is None:
+        return smoke
+    return start_canaries(call.store, call.launch, call.profile, smoke, call.client("synthetics"))
+
+
+SMOKE_TEST = StageSpec(
+    "smoke_test",
+    Stage.SMOKE,
+    _smoke_test_step,
+    enters=LaunchStatus.VERIFYING,
+    clients=("secretsmanager", "synthetics"),
+)

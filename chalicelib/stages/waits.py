@@ -14,12 +14,13 @@ from typing import Any
 from chalicelib.domain.errors import (
     LaunchAborted,
 )
-from chalicelib.domain.models import Launch
+from chalicelib.domain.models import Launch, WaitEvent
 from chalicelib.domain.profiles import EnvironmentProfile, profile_of
 from chalicelib.domain.progress import Progress
 from chalicelib.domain.service_events import Notice
 from chalicelib.platform.log import about, logger
-from chalicelib.stages.wait_kinds import WAIT_KINDS
+from chalicelib.stages.harness import WAIT_FUNCTION, StageCall, StageSpec, wait_row
+from chalicelib.stages.wait_kinds import WAIT_KINDS, WaitRow
 from chalicelib.stages.wait_outcomes import Outcome, Sighting
 from chalicelib.store import LaunchStore, StatusConflict, Wait, WaitKind
 
@@ -209,3 +210,43 @@ def short(arn: str) -> str:
 def _account(arn: str) -> str:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 else ""
+
+
+def _wait_step(row: WaitRow) -> Callable[[StageCall], Progress]:
+    """A wait's row: opens the wait and looks once, or, called without a token at the deadline, looks a last time."""
+
+    def run(call: StageCall) -> Progress:
+        event = call.event
+        assert isinstance(event, WaitEvent)
+
+        def look() -> Sighting:
+            return row.look(call.launch, call.profile, call.client(row.service))
+
+        sighting = look()
+        if event.task_token is None:
+            stop = row.stop
+            overrun = (lambda: stop(call.launch, call.profile, call.client(row.service))) if stop else None
+            return at_deadline(call.store, call.launch, row.kind, sighting, overrun)
+        sfn = call.client("stepfunctions")
+        outcome = begin_wait(
+            call.store, sfn, call.launch, row.kind, event.task_token, event.deadline_seconds, sighting, look
+        )
+        return outcome.progress or Progress()
+
+    return run
+
+
+WAIT_STEPS: dict[str, StageSpec] = {
+    wait_row(row.kind): StageSpec(
+        wait_row(row.kind),
+        row.stage,
+        _wait_step(row),
+        honours_abort=row.honours_abort,
+        clients=(row.service,),
+        own_clients=("stepfunctions",),
+        event=WaitEvent,
+        function=WAIT_FUNCTION,
+        persists=False,
+    )
+    for row in WAIT_KINDS.values()
+}

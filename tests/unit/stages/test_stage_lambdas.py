@@ -31,7 +31,7 @@ def lambdas(store: Any) -> Iterator[Any]:
 
 def test_every_stage_lambda_runs_rows_of_the_stage_table_and_nothing_else() -> None:
     import app
-    from chalicelib.stages.table import WAIT_FUNCTION
+    from chalicelib.stages.harness import WAIT_FUNCTION
 
     functions = {function.name: function for function in app.app.pure_lambda_functions}
     # The one other: a Distributed Map's child, which makes a batch of a stage's copies.
