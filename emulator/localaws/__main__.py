@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -61,24 +60,18 @@ def _image(version: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localaws", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    local = commands.add_parser("local", help="run the embedded local AWS and the API until Ctrl-C")
-    local.add_argument(
-        "--break",
-        dest="breaks",
-        action="append",
-        default=[],
-        metavar="CHECK_ID",
-        help="break one preflight item after start-up (repeatable), to see a launch refused or warned",
-    )
-    commands.add_parser("demo", help="run the demo's launches on the embedded local AWS and show what happened")
-    args = parser.parse_args(argv)
+    """`demo` or `local [--break CHECK_ID ...]`, read by the CLI's own parser (`launchctl demo|local` are these)."""
+    from launchctl.cli import parser
+
+    args = parser().parse_args(argv)
     if args.command == "local":
         return run_local(args.breaks)
-    from localaws.demo import run_demo
+    if args.command == "demo":
+        from localaws.demo import run_demo
 
-    return run_demo()
+        return run_demo()
+    print("usage: python -m localaws demo | local [--break CHECK_ID ...]", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -91,9 +91,9 @@ def test_a_launch_costs_a_fixed_number_of_transitions_and_duplicate_events_are_a
         Threshold=1,
         ComparisonOperator="GreaterThanThreshold",
     )
-    # A bake of 8 s, not the local 4: the test must see it under way (a look twice a second on a busy machine)
+    # A bake of 20 s, not the local 4: the test must see it under way (a look twice a second on a busy machine)
     # to set the other alarm within it; its transitions and timers are the same.
-    use_profile(stack, bake=stack.profile.bake.model_copy(update={"checkpoints": [2, 8]}))
+    use_profile(stack, bake=stack.profile.bake.model_copy(update={"checkpoints": [2, 20]}))
     quick_id = start(stack, api, next_version())
     approve_all(stack, api, quick_id)
     baking = wait(api, quick_id, lambda item: item["status"] == "BAKING" or is_final(item))
@@ -140,12 +140,17 @@ def test_a_lost_event_is_made_up_for_at_the_deadline_and_an_overrunning_migratio
     before = snapshot(stack)
     instances = len(stack.environment_client("rds").describe_db_instances()["DBInstances"])
     version = next_version()
-    emitters.SNAPSHOT_SECONDS = 3.0  # longer than the rollback point's look and the wait's two, within its deadline
+    # The snapshot is available 12 s after it starts: long after the rollback point's look and the wait's two,
+    # however loaded the machine (they once took 3.3 s); its deadline 12 s later still, when the last look
+    # must find it available. (3 s against a 5 s deadline raced those looks on a loaded machine and lost.)
+    emitters.SNAPSHOT_SECONDS = 12.0
+    database = stack.profile.database.model_copy(update={"snapshot_deadline_seconds": 24})
+    use_profile(stack, database=database)
     stack.events.drop("RDS DB Snapshot Event")
     stack.scheduler.slow_tasks.add(backend_image(version))
     launch_id = start(stack, api, version)
     approve_all(stack, api, launch_id)
-    launch = wait(api, launch_id, timeout=120)
+    launch = wait(api, launch_id, timeout=180)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert launch["error"]["error"] == "MigrationFailed"
     assert "not done by its deadline" in launch["error"]["cause"]
