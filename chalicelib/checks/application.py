@@ -1,0 +1,76 @@
+"""The release's own items: the bundle's budget, the image in ECR, the service, the release's checks."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from chalicelib.checks.check import Context, Missing, Verdict, check
+
+
+@check(
+    "app.bundle_budget",
+    "Application",
+    "Entry bundle within the budget",
+    lambda p: "release build",
+    needs="frontend_artifact",
+)
+def bundle_budget(ctx: Context) -> Verdict:
+    assert ctx.release is not None
+    assert ctx.release.frontend_artifact is not None
+    bucket, _, prefix = ctx.release.frontend_artifact.removeprefix("s3://").partition("/")
+    pattern = ctx.profile.preflight.entry_bundle
+    paginator = ctx.client("s3").get_paginator("list_objects_v2")
+    entries = [
+        {"key": item["Key"][len(prefix) :], "kb": round(item["Size"] / 1024, 1)}
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if fnmatch.fnmatch(item["Key"][len(prefix) :], pattern)
+    ]
+    if not entries:
+        raise Missing(f"no entry bundle matching {pattern!r} in {ctx.release.frontend_artifact}")
+    budget = ctx.profile.preflight.bundle_budget_kb
+    return all(e["kb"] <= budget for e in entries), {"entry_bundles": entries, "budget_kb": budget}
+
+
+@check(
+    "app.image_in_ecr", "Application", "Backend image exists in ECR", lambda p: "release image", needs="backend_image"
+)
+def image_in_ecr(ctx: Context) -> Verdict:
+    image, target = _ecr_image(ctx)
+    if target is None:
+        return not ctx.profile.preflight.ecr_required, {"image": image, "why": "not an ECR image"}
+    details = ctx.client("ecr").describe_images(
+        registryId=target["registryId"], repositoryName=target["repositoryName"], imageIds=[target["imageId"]]
+    )["imageDetails"]
+    return bool(details), {"image": image, "digest": details[0].get("imageDigest") if details else None}
+
+
+def _ecr_image(ctx: Context) -> tuple[str, dict[str, Any] | None]:
+    """The release's image, and where ECR keeps it (registry, repository, tag or digest); None outside ECR."""
+    assert ctx.release is not None
+    assert ctx.release.backend_image is not None
+    image = ctx.release.backend_image
+    registry, _, rest = image.partition("/")
+    if ".dkr.ecr." not in registry:
+        return image, None
+    if "@" in rest:
+        repository, digest = rest.split("@", 1)
+        image_id = {"imageDigest": digest}
+    else:
+        repository, _, tag = rest.rpartition(":")
+        image_id = {"imageTag": tag}
+    return image, {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
+
+
+@check("ecs.service_active", "Infrastructure", "ECS service present and active", lambda p: p.backend.service)
+def service_active(ctx: Context) -> Verdict:
+    backend = ctx.profile.backend
+    response = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])
+    services = response.get("services", [])
+    if not services:
+        return False, {"failures": response.get("failures", [])}
+    return services[0]["status"] == "ACTIVE", {
+        "status": services[0]["status"],
+        "task_definition": services[0].get("taskDefinition"),
+    }
