@@ -12,7 +12,8 @@ from chalicelib.domain.caller_text import for_email, for_email_subject
 from chalicelib.domain.models import ApprovalGateEvent, ApprovalRequest, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress
-from chalicelib.platform.links import sign, view_link
+from chalicelib.platform import chat
+from chalicelib.platform.links import launch_page_link, sign, signing_key, view_link
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
@@ -156,9 +157,6 @@ def expire_requests(store: LaunchStore, launch_id: str) -> None:
 
 
 def _request_approvals_step(call: StageCall) -> Progress:
-    from chalicelib.platform import chat
-    from chalicelib.platform.links import signing_key, view_link
-
     assert isinstance(call.event, ApprovalGateEvent)
     settings = call.settings
     key = signing_key(call.client("secretsmanager"), settings.approval_key_secret_id)
@@ -173,7 +171,7 @@ def _request_approvals_step(call: StageCall) -> Progress:
         key,
     )
     expires_at = progress.expires_at.isoformat(timespec="minutes") if progress.expires_at else "the gate closes"
-    page = view_link(key, settings.public_api_url, call.launch.launch_id) if settings.public_api_url else ""
+    page = launch_page_link(settings, call.client, call.launch.launch_id)
     call.announce(chat.awaiting_approval(call.launch, call.profile, expires_at, page))
     return progress
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
+from chalicelib.platform import chat
 from chalicelib.platform.links import launch_page_link
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
@@ -168,8 +169,6 @@ def notify_end(
 ) -> None:
     """The launch's end, to the team's channel (the notifications topic); `urgent` (a failed rollback, an
     execution that ended without its finish) also pages, through the topic the controller's alarms page on."""
-    from chalicelib.platform import chat
-
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
     note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page)
     chat.publish(sns, topic_arn, note)
@@ -207,8 +206,6 @@ def _cause(error: dict[str, str] | None) -> str:
 
 
 def _begin_step(call: StageCall) -> Progress:
-    from chalicelib.platform import chat
-
     progress = begin_launch(call.store, call.launch, call.profile)
     if not call.launch.rollback_of:
         call.announce(chat.started(call.launch))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chalicelib.checks.checklist import ClientFactory, Release, run_preflight
-from chalicelib.checks.release import GitHubApp
+from chalicelib.checks.release import GitHubApp, app_reader
 from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES, PREFLIGHT_SERVICES
 from chalicelib.domain.errors import PreflightBlocked
 from chalicelib.domain.models import Launch, Stage
@@ -42,8 +42,6 @@ def preflight_stage(
 
 
 def _preflight_step(call: StageCall) -> Progress:
-    from chalicelib.checks.release import app_reader
-
     # The checks fan out over many services: they take the declared clients as a factory. The GitHub App's
     # credential is the controller's own secret, not the environment's.
     github = app_reader(

@@ -13,6 +13,7 @@ from chalicelib.domain.errors import SmokeTestFailed
 from chalicelib.domain.models import Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile, SmokeCheck
 from chalicelib.domain.progress import Progress, SmokeProgress, SmokeResult
+from chalicelib.stages.functional import start_canaries
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
@@ -127,8 +128,6 @@ def run_smoke(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, s
 
 def _smoke_test_step(call: StageCall) -> Progress:
     """The smoke checks, then the functional tests' canaries started (their runs are waited for next)."""
-    from chalicelib.stages.functional import start_canaries
-
     smoke = run_smoke(call.store, call.launch, call.profile, call.client("secretsmanager"))
     if call.profile.functional is None:
         return smoke

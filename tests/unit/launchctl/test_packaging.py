@@ -132,3 +132,26 @@ def test_the_cli_installs_and_runs_without_the_local_aws_or_moto() -> None:
     demo = subprocess.run([*run, "demo"], capture_output=True, text=True, check=False)
     assert demo.returncode == 2
     assert "make demo" in demo.stderr
+
+
+def test_each_function_starts_from_its_own_handler_without_the_app() -> None:
+    """Lambda imports a function's Handler module alone; the local stack imports app.py first, for the API.
+    A stage's or an event's handler that needed the app's registrations would pass locally and fail on AWS."""
+    import app
+
+    handlers = sorted(
+        {function.handler_string for function in app.app.pure_lambda_functions}
+        | {source.handler_string for source in app.app.event_sources}
+    )
+    assert all(not handler.startswith("app.") for handler in handlers), handlers
+    probe = (
+        "import importlib, sys\n"
+        "for handler in sys.argv[1:]:\n"
+        "    module, _, name = handler.rpartition('.')\n"
+        "    assert callable(getattr(importlib.import_module(module), name)), handler\n"
+        "assert 'app' not in sys.modules\n"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", probe, *handlers], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert started.returncode == 0, started.stderr
