@@ -8,8 +8,8 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.api.answers import DecisionAnswer
-from chalicelib.domain.models import Approval, Caller, DecisionRequest, LaunchStatus, Stage
-from chalicelib.domain.profiles import profile_of
+from chalicelib.api.callers import authorise_person
+from chalicelib.domain.models import Approval, Caller, DecisionRequest, LaunchStatus, Stage, profile_of
 from chalicelib.domain.progress import ApprovalsProgress
 from chalicelib.platform.profile_store import load_profile
 from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted
@@ -155,8 +155,6 @@ def decide_as_caller(
     store: LaunchStore, launch_id: str, decision: DecisionRequest, caller: Caller, sfn: Any
 ) -> dict[str, Any]:
     """A decision through the API: only a person the environment's people directory proves may decide."""
-    from chalicelib.api.callers import authorise_person
-
     launch = store.get_launch(launch_id)
     person = authorise_person(caller, load_profile(launch.request.environment, fresh=True), "deciding on a launch")
     assert person.person is not None

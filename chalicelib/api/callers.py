@@ -19,9 +19,16 @@ from botocore.exceptions import ClientError
 from chalicelib.domain.models import Caller
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.platform.profile_store import load_profile_all
-from chalicelib.platform.roles import principal_matches
+from chalicelib.platform.roles import (
+    RoleUnverifiable,
+    identity_center_refusal,
+    people_who_may_assume,
+    principal_matches,
+    role_facts,
+)
 from chalicelib.platform.runtime import kept
 from chalicelib.platform.settings import IdentityConfig
+from chalicelib.platform.wiring import role_reader
 
 # The IAM token: a presigned sts:GetCallerIdentity URL, base64url, after this prefix (the EKS pattern).
 IAM_TOKEN_PREFIX = "aws-iam-v1."  # noqa: S105 - a token format, not a secret
@@ -92,14 +99,14 @@ GITHUB_RECORDED_CLAIMS = (
 @kept
 def _jwks_client(url: str) -> Any:
     """One key set client per URL for the container's life: keys cached, refetched for an unknown kid."""
-    from jwt import PyJWKClient
+    from jwt import PyJWKClient  # PyJWT with cryptography: only for a caller that brings a JWT
 
     return PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
 
 
 def verify_github_token(token: str, config: IdentityConfig) -> Caller:
     """Verify signature (the issuer's JWKS), issuer, audience and expiry; RS256 only."""
-    import jwt
+    import jwt  # PyJWT with cryptography: only for a caller that brings a JWT
 
     try:
         header = jwt.get_unverified_header(token)
@@ -348,9 +355,6 @@ def _person_and_why(caller: Caller, profile: EnvironmentProfile) -> tuple[str | 
 
 
 def _identity_role_refusal(role_arn: str, listed: list[str], profile: EnvironmentProfile) -> str | None:
-    from chalicelib.platform.roles import RoleUnverifiable, identity_center_refusal, role_facts
-    from chalicelib.platform.wiring import role_reader
-
     try:
         facts = role_facts(role_arn, role_reader(profile))
     except RoleUnverifiable as exc:
@@ -375,9 +379,6 @@ def workload_refusal(caller: Caller, profile: EnvironmentProfile) -> str | None:
     session = _ASSUMED_ROLE.fullmatch(caller.subject) if caller.kind == "iam" else None
     if session is None or _person_and_why(caller, profile)[0] is not None:
         return None
-    from chalicelib.platform.roles import RoleUnverifiable, people_who_may_assume, role_facts
-    from chalicelib.platform.wiring import role_reader
-
     role_arn = f"arn:aws:iam::{session['account']}:role/{session['role']}"
     try:
         who = people_who_may_assume(role_facts(role_arn, role_reader(profile)))

@@ -17,6 +17,7 @@ from chalicelib.api.answers import (
     LaunchSummary,
     UnlockAnswer,
 )
+from chalicelib.api.approvals import abort_at_gate
 from chalicelib.api.callers import authorise_launch, authorise_person, identify, people_behind
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import BadRequest
@@ -30,8 +31,10 @@ from chalicelib.domain.models import (
     RollbackRequest,
     Stage,
     UnlockRequest,
+    profile_of,
 )
-from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.platform import telemetry
 from chalicelib.platform.profile_store import current_profile, load_profile
 from chalicelib.store import (
     EnvironmentLocked,
@@ -126,7 +129,6 @@ def start_launch(
         ],
         lock_lease_seconds=profile.lock_lease_seconds,
     )
-    from chalicelib.platform import telemetry
 
     telemetry.launch_started(request.environment, launch.launch_id)
     return _start_execution(store, launch, sfn, state_machine_arn, "launch")
@@ -224,8 +226,6 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
     A launch waiting (at the approval gate, on AWS's event, through the bake) is released at once; one
     between stages is stopped by the next stage to start. Only the first request is recorded: a repeated
     one answers with the first one's reason and writes nothing."""
-    from chalicelib.api.approvals import abort_at_gate
-
     launch = store.get_launch(launch_id)
     profile = load_profile(launch.request.environment, fresh=True)
     authorise_launch(caller, profile, "abort")
@@ -253,7 +253,7 @@ def abort_launch(store: LaunchStore, launch_id: str, request: AbortRequest, call
         # request cut off before it released the execution does not leave it waiting out its timeout.
         abort_at_gate(store, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}", sfn)
     elif launch.status != LaunchStatus.ROLLING_BACK:  # undoing is what an abort asks for: it is not stopped
-        from chalicelib.stages.waits import abort_open_wait
+        from chalicelib.stages.waits import abort_open_wait  # the waits load five stages: only for an abort
 
         abort_open_wait(store, sfn, launch_id, f"aborted by {recorded['aborted_by']}: {recorded['reason']}")
     return AbortAnswer(
@@ -404,6 +404,7 @@ def start_launch_once(
 ) -> tuple[dict[str, Any], bool]:
     """Start a launch once per Idempotency-Key (Powertools idempotency on the launch table);
     (the launch's summary, whether this answer repeats an earlier one)."""
+    # Powertools idempotency (and its persistence layer): only for a start that carries an Idempotency-Key.
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,

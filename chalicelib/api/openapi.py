@@ -14,6 +14,7 @@ from pydantic.json_schema import JsonSchemaMode
 from chalicelib.api.answers import (
     ErrorAnswer,
 )
+from chalicelib.api.pages.approval import APPROVAL_ID
 from chalicelib.api.request_input import IDEMPOTENCY_KEY_PATTERN
 from chalicelib.domain.models import (
     LAUNCH_ID_PATTERN,
@@ -54,8 +55,6 @@ def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     """Each `{name}` of a route's path, described by what the route accepts for it."""
-    from chalicelib.api.pages.approval import APPROVAL_ID
-
     schemas: dict[str, Callable[[], dict[str, Any]]] = {
         "launch_id": lambda: {"type": "string", "pattern": LAUNCH_ID_PATTERN.pattern},
         "environment": lambda: {"enum": known_environments()},

@@ -2,7 +2,10 @@
 
 Every JSON route answers a domain error through one wrapper (`answered`: the error's status and code, from
 api/responses.py), and every page through one other (`page_answered`: a refusal page with the pages'
-security headers); anything else is a real 500."""
+security headers); anything else is a real 500.
+
+Its functions import what they use when called (a cold-start rule): every Lambda imports app.py and so
+this module, and a top-level import here would be paid by every function's cold start."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.checks.check import Context, Verdict, check
 from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.platform.roles import RoleUnverifiable, people_who_may_assume, principal_matches, role_facts
+from chalicelib.platform.wiring import controller_account
 
 
 @check("s3.site_versioning", "Infrastructure", "Site bucket versioning enabled", lambda p: p.frontend.site_bucket)
@@ -97,8 +99,6 @@ def _customer_managed(ctx: Context, key: str) -> bool:
 
 def _workload_roles(profile: EnvironmentProfile) -> list[str]:
     """The roles the profile lets start launches whose sessions no identity provider names: workloads."""
-    from chalicelib.platform.roles import principal_matches
-
     return [
         listed
         for listed in profile.callers.iam_principals
@@ -121,9 +121,6 @@ def _without_path(role_arn: str) -> str:
     applies=lambda p: bool(_workload_roles(p)),
 )
 def workloads(ctx: Context) -> Verdict:
-    from chalicelib.platform.roles import RoleUnverifiable, people_who_may_assume, role_facts
-    from chalicelib.platform.wiring import controller_account
-
     controller, environment = controller_account(), ctx.profile.target.account_id
     clients = {controller: "iam@controller", environment: "iam"}
     verified: list[str] = []

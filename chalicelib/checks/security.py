@@ -152,6 +152,7 @@ FOREIGN_ORIGIN = "https://preflight-probe.invalid"
 def _cors_answer(url: str) -> dict[str, Any]:
     """What the API answers a CORS preflight from a foreign origin: a wildcard or an echo of any origin,
     together with credentials allowed, lets any site read a signed-in user's data."""
+    # urllib.request loads http.client, ssl and email: only for the check that asks the API.
     import urllib.error
     import urllib.request
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.manifests import Manifest
-from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile, ProfileError
 from chalicelib.domain.progress import LaunchResults
 
 LAUNCH_ID_PATTERN = re.compile(r"^[a-z0-9-]{8,80}$")
@@ -410,3 +410,10 @@ class FinishEvent(StageEvent):
 
     outcome: Literal["succeeded", "rolled_back", "rollback_failed", "unchanged"]
     error: CaughtError | None = None
+
+
+def profile_of(launch: Launch) -> EnvironmentProfile:
+    """The profile a launch started with, which its stages, approvals and rollback follow to its end."""
+    if launch.profile is None:
+        raise ProfileError(f"launch {launch.launch_id} has no recorded profile")
+    return launch.profile

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,9 +18,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-if TYPE_CHECKING:
-    from chalicelib.domain.models import Launch
 
 
 class _Strict(BaseModel):
@@ -469,8 +467,6 @@ class EnvironmentProfile(_Strict):
     @property
     def digest(self) -> str:
         """Names this profile's content, whatever version of the store holds it (`profile diff` compares)."""
-        import hashlib
-
         return "sha256:" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
@@ -505,10 +501,3 @@ def load_profile_file(path: Path) -> EnvironmentProfile:
     if profile.name != path.stem:
         raise ProfileError(f"{path.name}: name: must be {path.stem!r}, the file's name")
     return profile
-
-
-def profile_of(launch: Launch) -> EnvironmentProfile:
-    """The profile a launch started with, which its stages, approvals and rollback follow to its end."""
-    if launch.profile is None:
-        raise ProfileError(f"launch {launch.launch_id} has no recorded profile")
-    return launch.profile

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -104,8 +104,6 @@ class CanaryRunDetail(_Detail):
 
 def _moment(value: str | int | float | None) -> datetime | None:
     """A run's time as Synthetics' event writes it: epoch seconds (AWS's example), milliseconds, or ISO 8601."""
-    from datetime import UTC
-
     if value is None:
         return None
     try:
@@ -136,7 +134,7 @@ def task_outcome(task: TaskDetail | dict[str, Any], container: str) -> tuple[boo
 def notice_of(event: dict[str, Any]) -> Notice | None:
     """What the event says about a resource a launch may wait on; None for an event no launch waits for
     (another detail-type, a snapshot not yet made, an alarm going back to OK)."""
-    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel  # only where events arrive
 
     try:
         envelope = EventBridgeModel.model_validate(event)

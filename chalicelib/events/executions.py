@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.models import LaunchStatus, Stage
+from chalicelib.platform import telemetry
+from chalicelib.stages.lifecycle import manual_steps_left, notify_end
 from chalicelib.store import LaunchNotFound, LaunchStore, StatusConflict
 
 
@@ -53,9 +55,6 @@ def execution_ended(
     Nothing it changed was rolled back as far as anyone knows: with changes, it ends ROLLBACK_FAILED and the
     environment stays held until a person has looked (`launchctl unlock`), as after a failed rollback;
     without, it ends FAILED and the environment is released. People are paged either way."""
-    from chalicelib.platform import telemetry
-    from chalicelib.stages.lifecycle import manual_steps_left, notify_end
-
     try:
         launch = store.get_launch(ended.name)
     except LaunchNotFound:

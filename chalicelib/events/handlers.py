@@ -1,5 +1,8 @@
 """What AWS tells the controller between steps, a Blueprint: the events launches wait on (forwarded from the
-environments' accounts), an execution's end, and the scheduled watch."""
+environments' accounts), an execution's end, and the scheduled watch.
+
+Its functions import what they use when called (a cold-start rule): every Lambda imports app.py and so
+this module, and a top-level import here would be paid by every function's cold start."""
 
 from __future__ import annotations
 

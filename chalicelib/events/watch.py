@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.models import Launch, LaunchStatus, TimelineEvent
+from chalicelib.domain.models import Launch, LaunchStatus, TimelineEvent, profile_of
+from chalicelib.platform import telemetry
+from chalicelib.platform.log import logger
 
 if TYPE_CHECKING:
     from chalicelib.domain.profiles import EnvironmentProfile
@@ -57,8 +59,6 @@ def allowed_seconds(profile: EnvironmentProfile, status: LaunchStatus) -> float:
 
 def stuck_launches(store: LaunchStore, now: datetime) -> list[StuckLaunch]:
     """The launches that have not ended and have been in their status longer than allowed."""
-    from chalicelib.domain.profiles import profile_of
-
     stuck = []
     for launch in store.running_since(now - LOOKBACK):
         entered = entered_status(launch, store.timeline(launch.launch_id))
@@ -79,9 +79,6 @@ def entered_status(launch: Launch, timeline: list[TimelineEvent]) -> datetime:
 def watch_launches(store: LaunchStore, now: datetime) -> list[StuckLaunch]:
     """Count the stuck launches into the controller's metric (0 too: the alarm sees the watch is alive), and
     log each, so the page leads to the launch."""
-    from chalicelib.platform import telemetry
-    from chalicelib.platform.log import logger
-
     stuck = stuck_launches(store, now)
     for launch in stuck:
         logger.warning(

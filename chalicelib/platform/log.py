@@ -6,6 +6,9 @@ import logging
 
 from aws_lambda_powertools import Logger
 
+from chalicelib.domain.caller_text import for_log
+from chalicelib.platform.trace import annotate
+
 logger = Logger(service="launch-controller")
 # A LogRecord's own attributes; anything else on a record is a field a line carries (`extra`, appended keys).
 _RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -16,8 +19,6 @@ class _InertFields(logging.Filter):
     reach (a launch id, an event's name) can neither split the line nor steer a log viewer."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from chalicelib.domain.caller_text import for_log
-
         if isinstance(record.msg, str):
             record.msg = for_log(record.msg)
         for name, value in list(record.__dict__.items()):
@@ -38,7 +39,5 @@ def begin_invocation() -> None:
 def about(**keys: str | None) -> None:
     """From here on in this invocation, every line carries `keys` (those given a value), and its trace is
     annotated with those X-Ray may index."""
-    from chalicelib.platform.trace import annotate
-
     logger.thread_safe_append_keys(**{key: value for key, value in keys.items() if value})
     annotate(**keys)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.profiles import EnvironmentProfile, ProfileError, UnknownEnvironment, parse_profile
 from chalicelib.platform import aws, runtime
+from chalicelib.platform.log import logger
 
 DEFAULT_PATH = "/launch-controller/profiles"
 # How long a container reuses a profile it read (Powertools' cache). Decisions read afresh: starting a
@@ -144,7 +145,7 @@ def _with_people(ssm: Any, value: str, origin: str) -> str:
 @runtime.kept
 def _kept_provider() -> Any:
     """The container's Powertools provider: it keeps what it read for max_age seconds."""
-    from aws_lambda_powertools.utilities.parameters import BaseProvider
+    from aws_lambda_powertools.utilities.parameters import BaseProvider  # loads boto3: only on first read
 
     class ProfileParameters(BaseProvider):
         """Parameter Store reads that keep the version with the value (a launch records which it follows)."""
@@ -172,7 +173,7 @@ def _max_age() -> int:
 
 def current_profile(environment: str, *, fresh: bool = False) -> StoredProfile:
     """The environment's profile as stored now; UnknownEnvironment when none is."""
-    from aws_lambda_powertools.utilities.parameters import GetParameterError
+    from aws_lambda_powertools.utilities.parameters import GetParameterError  # loads boto3: only on a read
 
     try:
         parameter = _kept_provider().get(parameter_name(environment), max_age=_max_age(), force_fetch=fresh)
@@ -194,8 +195,6 @@ def stored_profiles(*, fresh: bool = False) -> dict[str, StoredProfile]:
     """Every environment's valid profile as stored now, by environment. An environment whose newest version
     is not a valid profile is left out (and logged, naming the version): it does not stop the others, and
     its own requests answer profile_invalid (`current_profile`)."""
-    from chalicelib.platform.log import logger
-
     found = _kept_provider().get_multiple(profiles_path(), max_age=_max_age(), force_fetch=fresh)
     ssm = aws.client("ssm")
     valid = {}

@@ -9,9 +9,11 @@ unknown?"""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -126,9 +128,6 @@ def role_facts(role_arn: str, iam_of: Callable[[str], Any | None]) -> RoleFacts:
             role = iam.get_role(RoleName=name)["Role"]
             trust = role["AssumeRolePolicyDocument"]
             if isinstance(trust, str):
-                import json
-                import urllib.parse
-
                 trust = json.loads(urllib.parse.unquote(trust))
             result = RoleFacts(arn=role["Arn"], path=role.get("Path", "/"), trust=_listed(trust.get("Statement", [])))
         except ClientError as exc:

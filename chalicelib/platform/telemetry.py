@@ -36,7 +36,7 @@ def emit(
 ) -> None:
     """One EMF line: `counts` and `seconds` under the environment's (and `dimensions`') dimensions; the launch
     as a property, searchable in the log, not a dimension (one per launch would be a metric per launch)."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit  # only when a metric is emitted
 
     if not counts and not seconds:
         return
@@ -57,7 +57,7 @@ def emit(
 def controller(counts: dict[str, float], **dimensions: str) -> None:
     """One EMF line about the controller as a whole (the service, and `dimensions`, its dimensions): what its
     own alarms watch, whatever the environment."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit  # only when a metric is emitted
 
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     for dimension, label in dimensions.items():

@@ -36,7 +36,7 @@ def _tracer() -> Tracer | None:
         return None
     with _making:
         if not _made:
-            from aws_lambda_powertools import Tracer
+            from aws_lambda_powertools import Tracer  # X-Ray's SDK: only where Lambda runs the function
 
             _made.append(Tracer(service=SERVICE, patch_modules=list(PATCHED)))
         return _made[0]

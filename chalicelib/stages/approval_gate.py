@@ -12,7 +12,7 @@ from chalicelib.domain.caller_text import for_email, for_email_subject
 from chalicelib.domain.models import ApprovalGateEvent, ApprovalRequest, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress
-from chalicelib.platform import chat
+from chalicelib.platform import chat, telemetry
 from chalicelib.platform.links import launch_page_link, sign, signing_key, view_link
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
@@ -127,8 +127,6 @@ def request_approvals(
                 )["MessageId"]
             except Exception:
                 # Counted for the controller's alarm (the step fails and is retried; each failure counts).
-                from chalicelib.platform import telemetry
-
                 telemetry.controller(counts={"ApprovalEmailsFailed": 1})
                 raise
             store.mark_emailed(launch.launch_id, request.role, approver)

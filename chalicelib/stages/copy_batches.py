@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.manifests import CopyKind, CopyPlan, ManifestUnreadable
-from chalicelib.domain.models import LAUNCH_ID_PATTERN, Launch, Stage
-from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.models import LAUNCH_ID_PATTERN, Launch, Stage, profile_of
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.site import Copy, backup_prefix, copier
@@ -168,7 +168,6 @@ def run_batch(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
 
     The batch comes from the plan its stage wrote to the controller's bucket; the buckets copied between are
     the launch's profile's, never the batch's to name."""
-
     begin_invocation()
     parsed = CopyBatchEvent.model_validate(event)
     about(launch_id=parsed.launch_id, stage=str(_STAGE_OF[parsed.kind]), step="copy_batch")

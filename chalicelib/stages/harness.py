@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from chalicelib.domain.errors import LaunchAborted, LaunchError
-from chalicelib.domain.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent
-from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent, profile_of
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Progress
-from chalicelib.platform import aws
+from chalicelib.platform import aws, chat, telemetry
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.platform.settings import Settings, settings
 from chalicelib.platform.wiring import environment_of, launch_store
@@ -81,8 +81,6 @@ class StageCall:
 
     def announce(self, note: ChatNotification) -> None:
         """To the team's channel (the notifications topic), when the deployment has one."""
-        from chalicelib.platform import chat
-
         if self.settings.notifications_topic_arn:
             chat.publish(self.client("sns"), self.settings.notifications_topic_arn, note)
 
@@ -179,8 +177,6 @@ def handle(spec: StageSpec, event: dict[str, Any], needs: Dependencies) -> dict[
         logger.warning("step failed", extra={"error": type(exc).__name__})
         if not isinstance(exc, LaunchError):
             # Not a launch ending on purpose: an AWS call that kept failing, or a fault of the controller's.
-            from chalicelib.platform import telemetry
-
             telemetry.controller({"StepFaults": 1}, function=spec.function_name)
         _persist_failure(store, launch, spec.stage, exc, recorder.events)
         raise

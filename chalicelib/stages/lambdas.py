@@ -1,4 +1,7 @@
-"""The stage Lambdas the state machine invokes, a Blueprint: each runs a row of the stage table."""
+"""The stage Lambdas the state machine invokes, a Blueprint: each runs a row of the stage table.
+
+Its functions import what they use when called (a cold-start rule): every Lambda imports app.py and so
+this module, and a top-level import here would be paid by every function's cold start."""
 
 from __future__ import annotations
 

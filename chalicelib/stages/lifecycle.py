@@ -6,11 +6,13 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage
+from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage, profile_of
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
-from chalicelib.platform import chat
+from chalicelib.platform import chat, telemetry
 from chalicelib.platform.links import launch_page_link
+from chalicelib.stages.approval_gate import expire_requests
+from chalicelib.stages.bake import delete_launch_alarms
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
@@ -87,8 +89,6 @@ def finish_launch(
         cause = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"  # SendTaskFailure may drop it
     final = launch.status if launch.status.is_final else status
     if final == LaunchStatus.EXPIRED:
-        from chalicelib.stages.approval_gate import expire_requests
-
         expire_requests(store, launch_id)
     environment = launch.request.environment
     manual_steps = manual_steps_left(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
@@ -119,8 +119,6 @@ def finish_launch(
             ],
         )
         # Once: a retried finish finds the final status written and emits nothing again.
-        from chalicelib.platform import telemetry
-
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
         notify_end(
@@ -132,9 +130,6 @@ def finish_launch(
 def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict[str, Any]:
     """The alarms the launch made for its bake go with it, on every path: what was deleted, or what is left
     for a person (the launch still ends: a finish stuck on an alarm would hold the environment's lock)."""
-    from chalicelib.domain.profiles import profile_of
-    from chalicelib.stages.bake import delete_launch_alarms
-
     try:
         return {"launch_alarms_deleted": delete_launch_alarms(profile_of(launch), launch, cloudwatch())}
     except Exception as exc:  # noqa: BLE001 - a retried step tries again; the end is written regardless
@@ -213,7 +208,6 @@ def _begin_step(call: StageCall) -> Progress:
 
 
 def _finish_step(call: StageCall) -> Progress:
-
     assert isinstance(call.event, FinishEvent)
     error = call.event.error
     caught = {"Error": error.Error, "Cause": error.Cause or ""} if error else None

@@ -74,6 +74,7 @@ def check_http(
 
 def check_websocket(url: str, timeout: float, attempts: int) -> SmokeResult:
     """Open the socket, send one message, expect it echoed."""
+    # websockets: only for a profile that checks a socket.
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 

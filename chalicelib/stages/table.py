@@ -38,7 +38,7 @@ class StageTable(Mapping[str, StageSpec]):
         if name.startswith(wait_row("")):
             return _wait_steps()[name]
         module, attribute = ROWS[name]
-        declared = getattr(importlib.import_module(module), attribute)
+        declared = getattr(importlib.import_module(module), attribute, None)
         if not isinstance(declared, StageSpec) or declared.name != name:
             raise LookupError(f"{module}.{attribute} does not declare the step {name}")
         return declared

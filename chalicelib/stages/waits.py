@@ -11,11 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.domain.errors import (
     LaunchAborted,
 )
-from chalicelib.domain.models import Launch, WaitEvent
-from chalicelib.domain.profiles import EnvironmentProfile, profile_of
+from chalicelib.domain.models import Launch, WaitEvent, profile_of
+from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Progress
 from chalicelib.domain.service_events import Notice
 from chalicelib.platform.log import about, logger
@@ -30,7 +32,6 @@ CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
 def answer_task(send: Callable[..., Any], **kwargs: Any) -> bool:
     """Answer the execution; False when the task had already closed (decided, timed out)."""
-    from botocore.exceptions import ClientError
 
     try:
         send(**kwargs)

@@ -14,8 +14,7 @@ _READS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "ConditionChec
 
 # Writes a function is granted that a launch on the local stack does not make, and the test that makes them.
 EXERCISED_BY_UNIT_TESTS = {
-    ("deploy_backend@environment", "ecs:UpdateService"): "test_deploy_stages.py: a profile without migrations "
-    "rolls at once",
+    ("deploy_backend@environment", "ecs:UpdateService"): "test_backend.py: a profile without migrations rolls at once",
     ("await_event", "states:SendTaskFailure"): "test_waits.py: a look that sees the wait failed answers at once "
     "(on the local stack the failures are mostly heard as events first)",
 }

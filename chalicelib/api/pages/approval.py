@@ -17,8 +17,7 @@ from chalicelib.api.approvals import (
 )
 from chalicelib.api.pages.html import APPROVAL, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
-from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus
-from chalicelib.domain.profiles import profile_of
+from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus, profile_of
 from chalicelib.platform.links import (
     ExpiredLink,
     ForgedLink,

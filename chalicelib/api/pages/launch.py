@@ -12,8 +12,7 @@ from typing import Any
 
 from chalicelib.api.pages.html import VIEW, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
-from chalicelib.domain.models import LAUNCH_ID_PATTERN, Approval, Launch, LaunchStatus, Stage, TimelineEvent
-from chalicelib.domain.profiles import profile_of
+from chalicelib.domain.models import LAUNCH_ID_PATTERN, Approval, Launch, LaunchStatus, Stage, TimelineEvent, profile_of
 from chalicelib.domain.progress import Checkpoint
 from chalicelib.platform.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.platform.telemetry import stage_durations

@@ -16,12 +16,6 @@ from chalicelib.stages.waits import begin_wait
 from tests.conftest import RecordingStepFunctions, move_to
 
 
-@pytest.fixture
-def environment(application: Any) -> Any:
-    """These stages run after preflight: the application without the network and edge (tests/conftest.py)."""
-    return application
-
-
 def _begin(store: Any, launch_id: str, profile: EnvironmentProfile, aws: Any) -> BakeProgress:
     progress = begin_bake(store, store.get_launch(launch_id), profile, aws("cloudwatch"))
     store.record_result(launch_id, Stage.BAKE, progress)
@@ -38,12 +32,12 @@ def with_bake(profile: EnvironmentProfile, **changes: Any) -> EnvironmentProfile
 
 
 def test_the_bake_begins_by_making_the_launchs_own_alarms_on_the_profiles_thresholds(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     profile = with_bake(profile, min_requests_per_minute=10)
-    progress = _begin(store, launch.launch_id, profile, environment)
+    progress = _begin(store, launch.launch_id, profile, application)
     prefix = f"launch-controller-local/{launch.launch_id}/"
-    made = _alarms(environment, prefix)
+    made = _alarms(application, prefix)
     assert sorted(made) == [prefix + "error-rate", prefix + "p95-latency", prefix + "traffic"]
     assert sorted(progress.launch_alarms) == sorted(made)
     rate = made[prefix + "error-rate"]
@@ -62,7 +56,7 @@ def test_the_bake_begins_by_making_the_launchs_own_alarms_on_the_profiles_thresh
         10,
         "breaching",
     )
-    tags = environment("cloudwatch").list_tags_for_resource(ResourceARN=rate["AlarmArn"])["Tags"]
+    tags = application("cloudwatch").list_tags_for_resource(ResourceARN=rate["AlarmArn"])["Tags"]
     assert {"Key": "launch-id", "Value": launch.launch_id} in tags
     assert [c.label for c in progress.schedule] == ["T+2s", "T+4s"]
     assert progress.schedule[1].at - progress.started_at == timedelta(seconds=4)
@@ -70,44 +64,44 @@ def test_the_bake_begins_by_making_the_launchs_own_alarms_on_the_profiles_thresh
 
 
 def test_a_retried_begin_makes_no_second_set_of_alarms(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
-    first = _begin(store, launch.launch_id, profile, environment)
-    again = _begin(store, launch.launch_id, profile, environment)
+    first = _begin(store, launch.launch_id, profile, application)
+    again = _begin(store, launch.launch_id, profile, application)
     assert again.started_at == first.started_at
-    assert len(_alarms(environment, f"launch-controller-local/{launch.launch_id}/")) == 2
+    assert len(_alarms(application, f"launch-controller-local/{launch.launch_id}/")) == 2
 
 
 def test_without_a_load_balancer_only_the_teams_alarms_are_watched(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
-    progress = _begin(store, launch.launch_id, with_bake(profile, load_balancer=None), environment)
+    progress = _begin(store, launch.launch_id, with_bake(profile, load_balancer=None), application)
     assert progress.launch_alarms == []
 
 
 def test_checkpoints_record_the_figures_and_the_last_declares_the_release_healthy(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, clock: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     start = clock.set(clock.now())
-    _begin(store, launch.launch_id, profile, environment)
-    _load_balancer_metrics(environment, profile, start, RequestCount=120, TargetResponseTime=0.05)
+    _begin(store, launch.launch_id, profile, application)
+    _load_balancer_metrics(application, profile, start, RequestCount=120, TargetResponseTime=0.05)
     clock.set(start + timedelta(seconds=2))
-    first = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
+    first = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), 2)
     store.record_result(launch.launch_id, Stage.BAKE, first)
     assert (first.verdict, [c.label for c in first.checkpoints]) == ("watching", ["T+2s"])
     clock.set(start + timedelta(seconds=4))
-    last = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 4)
+    last = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), 4)
     assert (last.verdict, [c.label for c in last.checkpoints]) == ("healthy", ["T+2s", "T+4s"])
     assert store.timeline(launch.launch_id)[-1].message == "checkpoint T+4s passed: the release is healthy"
 
 
 def test_an_alarm_seen_in_alarm_at_a_checkpoint_is_a_breach_and_the_figures_are_kept(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
 ) -> None:
     name = profile.bake.alarm_names[0]
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
     run_stage("begin_bake", launch.launch_id)
-    environment("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    application("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     with pytest.raises(BakeBreached, match=f"alarm {name} is in ALARM"):
         run_stage("bake_checkpoint", launch.launch_id, offset_seconds=2)
     kept = store.get_launch(launch.launch_id).results.bake
@@ -115,13 +109,13 @@ def test_an_alarm_seen_in_alarm_at_a_checkpoint_is_a_breach_and_the_figures_are_
 
 
 def test_the_last_checkpoint_ends_the_alarm_watch_after_writing_its_figures(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile, run_stage: Any
 ) -> None:
     sfn = RecordingStepFunctions()
     move_to(store, launch.launch_id, LaunchStatus.VERIFYING)
     run_stage("begin_bake", launch.launch_id)
-    _load_balancer_metrics(environment, profile, datetime.now(UTC) - timedelta(seconds=5), RequestCount=300)
-    watching = alarm_sighting(store.get_launch(launch.launch_id), profile, environment("cloudwatch"))
+    _load_balancer_metrics(application, profile, datetime.now(UTC) - timedelta(seconds=5), RequestCount=300)
+    watching = alarm_sighting(store.get_launch(launch.launch_id), profile, application("cloudwatch"))
     assert watching.outcome.verdict == "pending"
     assert len(watching.resources) == 4  # the team's two and the launch's two
     begin_wait(store, sfn, store.get_launch(launch.launch_id), "alarms", "token-1", 60, watching)
@@ -134,22 +128,22 @@ def test_the_last_checkpoint_ends_the_alarm_watch_after_writing_its_figures(
 
 
 def test_the_alarm_watch_fails_at_once_for_an_alarm_already_in_alarm(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
-    _begin(store, launch.launch_id, profile, environment)
+    _begin(store, launch.launch_id, profile, application)
     name = profile.bake.alarm_names[1]
-    environment("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="p95 too high")
-    seen = alarm_sighting(store.get_launch(launch.launch_id), profile, environment("cloudwatch"))
+    application("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="p95 too high")
+    seen = alarm_sighting(store.get_launch(launch.launch_id), profile, application("cloudwatch"))
     assert seen.outcome.verdict == "failed"
     assert f"alarm {name} is in ALARM: p95 too high" in seen.outcome.reason
 
 
 def test_a_launch_deletes_its_own_alarms_and_no_other(
-    environment: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
-    _begin(store, launch.launch_id, profile, environment)
+    _begin(store, launch.launch_id, profile, application)
     other = f"launch-controller-local/{launch.launch_id}x/error-rate"
-    environment("cloudwatch").put_metric_alarm(
+    application("cloudwatch").put_metric_alarm(
         AlarmName=other,
         MetricName="RequestCount",
         Namespace="AWS/ApplicationELB",
@@ -159,9 +153,9 @@ def test_a_launch_deletes_its_own_alarms_and_no_other(
         Threshold=1,
         ComparisonOperator="LessThanThreshold",
     )
-    deleted = delete_launch_alarms(profile, store.get_launch(launch.launch_id), environment("cloudwatch"))
+    deleted = delete_launch_alarms(profile, store.get_launch(launch.launch_id), application("cloudwatch"))
     assert len(deleted) == 2
-    left = _alarms(environment)
+    left = _alarms(application)
     assert not [name for name in left if name.startswith(f"launch-controller-local/{launch.launch_id}/")]
     assert other in left
     assert set(profile.bake.alarm_names) <= set(left)
@@ -180,47 +174,47 @@ def _load_balancer_metrics(aws: Any, profile: Any, moment: Any, **values: float)
 
 
 def test_an_error_rate_above_threshold_at_a_checkpoint_is_a_breach(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     moment = clock.set(clock.now())
-    _begin(store, launch.launch_id, profile, environment)
-    _load_balancer_metrics(environment, profile, moment, RequestCount=1000, HTTPCode_Target_5XX_Count=3)
+    _begin(store, launch.launch_id, profile, application)
+    _load_balancer_metrics(application, profile, moment, RequestCount=1000, HTTPCode_Target_5XX_Count=3)
     clock.set(moment + timedelta(seconds=2))
     with pytest.raises(BakeBreached, match=r"error rate 0\.300% above 0\.100%"):
-        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), 2)
 
 
 def test_a_healthy_error_rate_is_recorded_at_a_checkpoint(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     moment = clock.set(clock.now())
-    _begin(store, launch.launch_id, profile, environment)
-    _load_balancer_metrics(environment, profile, moment, RequestCount=1000)
+    _begin(store, launch.launch_id, profile, application)
+    _load_balancer_metrics(application, profile, moment, RequestCount=1000)
     clock.set(moment + timedelta(seconds=2))
-    result = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
+    result = pass_checkpoint(store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), 2)
     assert result.last.error_rate == 0.0
     assert result.last.requests == 1000
 
 
 def test_too_little_traffic_at_a_checkpoint_fails_it_with_the_figure(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     """A release is not declared healthy on no evidence: no request since the release is a breach."""
     moment = clock.set(clock.now())
-    _begin(store, launch.launch_id, profile, environment)
+    _begin(store, launch.launch_id, profile, application)
     clock.set(moment + timedelta(seconds=2))
     with pytest.raises(BakeBreached, match="too little traffic to judge the release: 0 requests since the release"):
-        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), 2)
+        pass_checkpoint(store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), 2)
 
 
 def test_a_profile_may_ask_for_no_minimum_of_traffic(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     quiet = profile.model_copy(update={"bake": profile.bake.model_copy(update={"min_requests_per_checkpoint": 0})})
     moment = clock.set(clock.now())
-    _begin(store, launch.launch_id, quiet, environment)
+    _begin(store, launch.launch_id, quiet, application)
     clock.set(moment + timedelta(seconds=2))
-    result = pass_checkpoint(store, store.get_launch(launch.launch_id), quiet, environment("cloudwatch"), 2)
+    result = pass_checkpoint(store, store.get_launch(launch.launch_id), quiet, application("cloudwatch"), 2)
     assert (result.verdict, result.last.requests) == ("watching", None)
 
 
@@ -235,11 +229,11 @@ def _at_checkpoint(store: Any, clock: Any, launch: Launch, profile: Any, aws: An
 
 
 def test_the_baseline_before_the_launch_is_read_when_the_bake_begins_and_sets_each_checkpoints_limits(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     before = launch.created_at - timedelta(minutes=5)
-    _load_balancer_metrics(environment, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=1000)
+    _load_balancer_metrics(application, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=1000)
     result = look()
     assert result.baseline is not None
     assert (result.baseline.requests, result.baseline.error_rate) == (10_000, 0.0001)
@@ -251,32 +245,32 @@ def test_the_baseline_before_the_launch_is_read_when_the_bake_begins_and_sets_ea
 
 
 def test_a_release_worse_than_its_baseline_beyond_the_tolerance_is_a_breach_below_the_absolute_threshold(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     before = launch.created_at - timedelta(minutes=5)
-    _load_balancer_metrics(environment, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=10_000, HTTPCode_Target_5XX_Count=8)
+    _load_balancer_metrics(application, profile, before, RequestCount=10_000, HTTPCode_Target_5XX_Count=1)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=10_000, HTTPCode_Target_5XX_Count=8)
     with pytest.raises(BakeBreached, match=r"error rate 0\.080% worse than the baseline allows \(0\.065%\)") as raised:
         look()
     assert raised.value.progress is not None
 
 
 def test_a_slower_release_than_its_baseline_is_a_breach_with_both_figures(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, baseline_p95_margin_ms=50)  # production's (the local profile allows seconds)
     before = launch.created_at - timedelta(minutes=5)
-    _load_balancer_metrics(environment, profile, before, RequestCount=100, TargetResponseTime=0.1)
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100, TargetResponseTime=0.3)
+    _load_balancer_metrics(application, profile, before, RequestCount=100, TargetResponseTime=0.1)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100, TargetResponseTime=0.3)
     # p95 100 ms before: 100 * 1.5 + 50 = 200 ms allowed, well under the absolute 10 s of the local profile.
     with pytest.raises(BakeBreached, match=r"p95 latency 300\.0 ms worse than the baseline allows \(200\.0 ms\)"):
         look()
 
 
 def test_without_figures_before_the_launch_there_is_no_comparison_only_the_absolute_thresholds(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100, TargetResponseTime=0.3)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100, TargetResponseTime=0.3)
     result = look()
     assert result.baseline is not None
     assert result.baseline.requests is None
@@ -284,9 +278,9 @@ def test_without_figures_before_the_launch_there_is_no_comparison_only_the_absol
 
 
 def test_a_profile_may_turn_the_baseline_comparison_off(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
-    look = _at_checkpoint(store, clock, launch, with_bake(profile, baseline_minutes=0), environment, RequestCount=9)
+    look = _at_checkpoint(store, clock, launch, with_bake(profile, baseline_minutes=0), application, RequestCount=9)
     assert look().baseline is None
 
 
@@ -308,30 +302,30 @@ def _rum(aws: Any, moment: Any, **values: float) -> None:
 
 
 def test_web_vitals_within_googles_limits_pass_and_are_recorded(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
-    _rum(environment, clock.now() - timedelta(seconds=1), lcp_ms=1800, inp_ms=120, cls=0.02)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
+    _rum(application, clock.now() - timedelta(seconds=1), lcp_ms=1800, inp_ms=120, cls=0.02)
     result = look()
     assert result.last.web_vitals == {"lcp_ms": 1800, "inp_ms": 120, "cls": 0.02}
 
 
 def test_a_web_vital_above_its_limit_rolls_the_release_back_like_any_breach(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
-    _rum(environment, clock.now() - timedelta(seconds=1), lcp_ms=4100, inp_ms=120, cls=0.3)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
+    _rum(application, clock.now() - timedelta(seconds=1), lcp_ms=4100, inp_ms=120, cls=0.3)
     with pytest.raises(BakeBreached, match=r"web vital LCP p75 4100 ms above 2500 ms; web vital CLS p75 0\.3 above"):
         look()
 
 
 def test_no_rum_data_is_recorded_as_no_data_and_said_in_the_checkpoint_never_as_a_pass(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web"))
-    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    result = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)()
     assert result.last.web_vitals == {"lcp_ms": None, "inp_ms": None, "cls": None}
     said = [e.message for e in store.timeline(launch.launch_id) if e.kind == "checkpoint"]
     assert said == [
@@ -340,10 +334,10 @@ def test_no_rum_data_is_recorded_as_no_data_and_said_in_the_checkpoint_never_as_
 
 
 def test_a_profile_that_requires_web_vitals_fails_a_checkpoint_without_them(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, web_vitals=WebVitals(app_monitor="acme-web", required=True))
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
     with pytest.raises(BakeBreached, match="no web vitals from RUM app monitor acme-web since the release"):
         look()
 
@@ -366,34 +360,34 @@ def _business(aws: Any, moment: Any) -> None:
 
 
 def test_business_metrics_with_data_points_since_the_release_pass_and_are_counted(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, business_metrics=[ACTIVE_USERS])
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
-    _business(environment, clock.now() - timedelta(seconds=1))
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
+    _business(application, clock.now() - timedelta(seconds=1))
     assert look().last.business_metrics == {"Acme/Shop/ActiveUsers{Environment=local}": 1}
 
 
 def test_a_business_metric_silent_since_the_release_is_a_breach_even_with_data_before_it(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, business_metrics=[ACTIVE_USERS], business_metrics_judged_after_seconds=2)
-    _business(environment, clock.now() - timedelta(seconds=30))
-    look = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
+    _business(application, clock.now() - timedelta(seconds=30))
+    look = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
     with pytest.raises(BakeBreached, match=r"business metric Acme/Shop/ActiveUsers\{Environment=local\} has no data"):
         look()
 
 
 def test_figures_cloudwatch_will_not_give_fail_the_checkpoint_rather_than_pass_it(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Unreadable is not healthy: a refused GetMetricStatistics is the step's error (retried, then the launch's
     failure and rollback), never a checkpoint passed without figures."""
     from botocore.exceptions import ClientError
 
     profile = with_bake(profile, business_metrics=[ACTIVE_USERS])
-    _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)
-    cloudwatch = environment("cloudwatch")
+    _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)
+    cloudwatch = application("cloudwatch")
 
     def refused(**_: Any) -> Any:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetMetricStatistics")
@@ -405,15 +399,15 @@ def test_figures_cloudwatch_will_not_give_fail_the_checkpoint_rather_than_pass_i
 
 
 def test_a_business_metrics_silence_is_recorded_not_judged_before_its_period_has_passed(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(profile, business_metrics=[ACTIVE_USERS], business_metrics_judged_after_seconds=60)
-    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    result = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)()
     assert (result.verdict, result.last.business_metrics) == ("watching", {ACTIVE_USERS.label: 0})
 
 
 def test_a_bake_check_the_profile_makes_a_warning_is_recorded_on_the_checkpoint_and_rolls_nothing_back(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     profile = with_bake(
         profile,
@@ -421,7 +415,7 @@ def test_a_bake_check_the_profile_makes_a_warning_is_recorded_on_the_checkpoint_
         business_metrics_judged_after_seconds=2,
         severity={"bake.business_metrics": "warning"},
     )
-    result = _at_checkpoint(store, clock, launch, profile, environment, RequestCount=100)()
+    result = _at_checkpoint(store, clock, launch, profile, application, RequestCount=100)()
     assert result.verdict == "watching"
     event = next(e for e in store.timeline(launch.launch_id) if e.kind == "checkpoint")
     warning = (
@@ -440,7 +434,7 @@ def test_a_profile_naming_a_bake_check_that_does_not_exist_is_refused(profile: A
 
 
 def test_a_checkpoint_a_day_and_more_into_the_bake_reads_within_cloudwatchs_1440_points(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
     """A checkpoint 25 hours into the bake: a minute's period over the whole bake would be 1,500 data points,
     which CloudWatch refuses; the bake reads two-minute periods and judges the release as before."""
@@ -449,11 +443,11 @@ def test_a_checkpoint_a_day_and_more_into_the_bake_reads_within_cloudwatchs_1440
     day_and_more = 25 * 3600
     profile = with_bake(profile, checkpoints=[day_and_more])
     began = clock.set(clock.now() - timedelta(seconds=day_and_more))
-    _begin(store, launch.launch_id, profile, environment)
-    _load_balancer_metrics(environment, profile, began + timedelta(hours=24), RequestCount=1000)
+    _begin(store, launch.launch_id, profile, application)
+    _load_balancer_metrics(application, profile, began + timedelta(hours=24), RequestCount=1000)
     clock.set(began + timedelta(seconds=day_and_more))
     result = pass_checkpoint(
-        store, store.get_launch(launch.launch_id), profile, environment("cloudwatch"), day_and_more
+        store, store.get_launch(launch.launch_id), profile, application("cloudwatch"), day_and_more
     )
     assert (result.last.requests, result.last.error_rate) == (1000, 0.0)
     assert period_for(began, began + timedelta(days=1)) == 60  # a day is 1,440 minutes: within
@@ -462,15 +456,15 @@ def test_a_checkpoint_a_day_and_more_into_the_bake_reads_within_cloudwatchs_1440
 
 
 def test_a_composite_alarm_in_alarm_is_a_breach_like_a_metric_alarm(
-    environment: Any, store: Any, clock: Any, launch: Launch, profile: Any
+    application: Any, store: Any, clock: Any, launch: Launch, profile: Any
 ) -> None:
-    cloudwatch = environment("cloudwatch")
+    cloudwatch = application("cloudwatch")
     cloudwatch.put_composite_alarm(AlarmName="acme-local-health", AlarmRule="ALARM(acme-local-5xx-rate)")
     profile = with_bake(profile, alarm_names=[*profile.bake.alarm_names, "acme-local-health"])
     moment = clock.set(clock.now())
-    _begin(store, launch.launch_id, profile, environment)
+    _begin(store, launch.launch_id, profile, application)
     cloudwatch.set_alarm_state(AlarmName="acme-local-health", StateValue="ALARM", StateReason="its rule holds")
-    _load_balancer_metrics(environment, profile, moment, RequestCount=1000)
+    _load_balancer_metrics(application, profile, moment, RequestCount=1000)
     clock.set(moment + timedelta(seconds=2))
     with pytest.raises(BakeBreached, match="alarm acme-local-health is in ALARM"):
         pass_checkpoint(store, store.get_launch(launch.launch_id), profile, cloudwatch, 2)

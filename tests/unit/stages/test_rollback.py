@@ -12,13 +12,7 @@ from chalicelib.domain.errors import RollbackIncomplete
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from tests.unit.stages.test_deploy_stages import Recording, ecs_settles, forcing
-
-
-@pytest.fixture
-def environment(application: Any) -> Any:
-    """These stages run after preflight: the application without the network and edge (tests/conftest.py)."""
-    return application
+from tests.unit.stages.deploying import Recording, ecs_settles, forcing
 
 
 def _site(aws: Any, profile: Any) -> dict[str, bytes]:
@@ -62,32 +56,32 @@ def _deploy(store: Any, launch: Launch, profile: EnvironmentProfile, aws: Any) -
 
 
 @pytest.fixture
-def deployed(environment: Any, store: Any, launch: Launch, profile: Any) -> Launch:
+def deployed(application: Any, store: Any, launch: Launch, profile: Any) -> Launch:
     """A launch that changed the frontend, migrated the database and rolled the backend."""
-    return _deploy(store, launch, profile, environment)
+    return _deploy(store, launch, profile, application)
 
 
 def test_rollback_restores_site_and_service_waits_until_steady_and_restores_the_database_beside_it(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    application: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     assert deployed.rollback_point is not None
     assert set(deployed.changes) == {Change.FRONTEND, Change.DATABASE, Change.BACKEND}
-    first = _roll_back(store, deployed.launch_id, profile, environment)
+    first = _roll_back(store, deployed.launch_id, profile, application)
     assert first.settled is False  # the previous revision is deploying: the launch waits for its event
-    assert _service_definition(environment, profile) == deployed.rollback_point.task_definition_arn
-    waiting = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, environment("ecs"))
+    assert _service_definition(application, profile) == deployed.rollback_point.task_definition_arn
+    waiting = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, application("ecs"))
     assert waiting.outcome.verdict == "pending"
     ecs_settles()
-    restored_service = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, environment("ecs"))
+    restored_service = rollback.restore_sighting(store.get_launch(deployed.launch_id), profile, application("ecs"))
     assert restored_service.outcome.verdict == "done"
     assert restored_service.outcome.progress.settled is True  # type: ignore[union-attr]
-    rds = Recording(environment("rds"))
-    again = _roll_back(store, deployed.launch_id, profile, environment, rds=rds)  # a retried step
+    rds = Recording(application("rds"))
+    again = _roll_back(store, deployed.launch_id, profile, application, rds=rds)  # a retried step
     assert again.settled is True
     assert rds.calls["restore_db_instance_from_db_snapshot"] == 0  # done in the first step
-    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    assert _site(application, profile) == site_build(FIRST_VERSION)
     restored = rollback.restored_instance_id(profile.database.instance_id, deployed.launch_id)
-    instances = {db["DBInstanceIdentifier"]: db for db in environment("rds").describe_db_instances()["DBInstances"]}
+    instances = {db["DBInstanceIdentifier"]: db for db in application("rds").describe_db_instances()["DBInstances"]}
     assert set(instances) == {profile.database.instance_id, restored}
     # The original's parameter and option groups, not the engine's defaults RDS would give it otherwise.
     groups = {
@@ -125,11 +119,11 @@ class FailingAfter:
 
 
 def test_a_retried_frontend_restore_copies_nothing_it_already_restored(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    application: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     assert deployed.rollback_point is not None
-    s3 = environment("s3")
-    cloudfront = environment("cloudfront")
+    s3 = application("s3")
+    cloudfront = application("cloudfront")
     with pytest.raises(RuntimeError, match="died here"):
         rollback.restore_frontend(deployed, deployed.rollback_point, profile, FailingAfter(s3, 1), cloudfront)
     retried = Recording(s3)
@@ -141,55 +135,55 @@ def test_a_retried_frontend_restore_copies_nothing_it_already_restored(
     assert outcome.restored == retried.calls["copy_object"] == len(to_restore) - 1
     # Which bytes differ is read from the listing's ETags against the manifest's: no read per object.
     assert retried.calls["head_object"] == 0
-    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    assert _site(application, profile) == site_build(FIRST_VERSION)
     again = Recording(s3)
     assert rollback.restore_frontend(deployed, deployed.rollback_point, profile, again, cloudfront).restored == 0
     assert again.calls["copy_object"] == 0
 
 
 def test_a_rollback_point_recorded_before_manifests_still_restores_the_site(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    application: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     assert deployed.rollback_point is not None
-    s3 = environment("s3")
+    s3 = application("s3")
     versions = rollback_point.recorded_versions(s3, deployed.rollback_point)
     older = deployed.rollback_point.model_copy(update={"site_manifest": None, "site_versions": versions})
-    outcome = rollback.restore_frontend(deployed, older, profile, s3, environment("cloudfront"))
+    outcome = rollback.restore_frontend(deployed, older, profile, s3, application("cloudfront"))
     assert outcome.restored > 0
-    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    assert _site(application, profile) == site_build(FIRST_VERSION)
 
 
 def test_rollback_leaves_alone_what_the_launch_did_not_change(
-    environment: Any, store: Any, launch: Launch, profile: Any
+    application: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
     rollback_point.record_rollback_point(
-        store, launch, profile, environment("ecs"), environment("s3"), environment("rds")
+        store, launch, profile, application("ecs"), application("s3"), application("rds")
     )
     frontend.deploy_frontend(
-        store, store.get_launch(launch.launch_id), profile, environment("s3"), environment("cloudfront")
+        store, store.get_launch(launch.launch_id), profile, application("s3"), application("cloudfront")
     )
-    environment("ecs").update_service(
+    application("ecs").update_service(
         cluster=profile.backend.cluster, service=profile.backend.service, desiredCount=3
     )  # someone else's change, not this launch's
-    before = _service_definition(environment, profile)
-    result = _roll_back(store, launch.launch_id, profile, environment)
+    before = _service_definition(application, profile)
+    result = _roll_back(store, launch.launch_id, profile, application)
     assert set(result.undone) == {"frontend"}
     assert result.settled is True
-    assert _service_definition(environment, profile) == before
-    assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
+    assert _service_definition(application, profile) == before
+    assert len(application("rds").describe_db_instances()["DBInstances"]) == 1
 
 
 def test_a_launch_that_changed_nothing_rolls_back_nothing(
-    environment: Any, store: Any, launch: Launch, profile: Any
+    application: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
-    result = _roll_back(store, launch.launch_id, profile, environment)
+    result = _roll_back(store, launch.launch_id, profile, application)
     assert result.undone == {}
     assert result.settled is True
     assert store.timeline(launch.launch_id)[-1].message == "nothing had been changed"
 
 
 def test_a_failing_part_is_named_the_others_still_undone_and_a_retry_resumes(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    application: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     class BrokenEcs:
         def describe_services(self, **_: Any) -> None:
@@ -197,44 +191,44 @@ def test_a_failing_part_is_named_the_others_still_undone_and_a_retry_resumes(
 
     with pytest.raises(RollbackIncomplete, match="backend: RuntimeError: ECS is down") as failed:
         rollback.roll_back(
-            store, deployed, profile, BrokenEcs(), environment("s3"), environment("cloudfront"), environment("rds")
+            store, deployed, profile, BrokenEcs(), application("s3"), application("cloudfront"), application("rds")
         )
     # The failure carries how far it got; the harness keeps it, and a retry resumes from there.
     store.record_result(deployed.launch_id, Stage.ROLLBACK, failed.value.progress)
-    assert _site(environment, profile) == site_build(FIRST_VERSION)
+    assert _site(application, profile) == site_build(FIRST_VERSION)
     # The retry does only what is left.
-    s3 = Recording(environment("s3"))
-    _roll_back(store, deployed.launch_id, profile, environment, s3=s3)
+    s3 = Recording(application("s3"))
+    _roll_back(store, deployed.launch_id, profile, application, s3=s3)
     assert s3.calls["copy_object"] == 0
     ecs_settles()
-    assert _roll_back(store, deployed.launch_id, profile, environment).settled is True
+    assert _roll_back(store, deployed.launch_id, profile, application).settled is True
 
 
 def test_a_rollback_not_steady_by_its_deadline_is_incomplete(
-    environment: Any, store: Any, deployed: Launch, profile: Any, run_stage: Any
+    application: Any, store: Any, deployed: Launch, profile: Any, run_stage: Any
 ) -> None:
-    _roll_back(store, deployed.launch_id, profile, environment)  # starts the rollback deployment
+    _roll_back(store, deployed.launch_id, profile, application)  # starts the rollback deployment
     EcsScheduler(REGION, settle_seconds=3600).settle()  # ECS starts it and never finishes
     with pytest.raises(RollbackIncomplete, match="not done by its deadline"):
         run_stage("wait_for_restore", deployed.launch_id, wait="restore")
 
 
 def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(
-    environment: Any, store: Any, launch: Launch, profile: Any
+    application: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
     keep = profile.model_copy(update={"database": profile.database.model_copy(update={"restore_on_rollback": False})})
-    _deploy(store, launch, keep, environment)
-    result = _roll_back(store, launch.launch_id, keep, environment)
+    _deploy(store, launch, keep, application)
+    result = _roll_back(store, launch.launch_id, keep, application)
     assert "keeps the migrated database" in result.undone["database"].reason
-    assert len(environment("rds").describe_db_instances()["DBInstances"]) == 1
+    assert len(application("rds").describe_db_instances()["DBInstances"]) == 1
 
 
 def test_a_forced_deployment_cannot_be_undone_and_says_what_to_do_by_hand(
-    environment: Any, store: Any, deployed: Launch, profile: Any
+    application: Any, store: Any, deployed: Launch, profile: Any
 ) -> None:
     forced = forcing(profile)
     with pytest.raises(RollbackIncomplete, match="re-tag the previous image"):
-        _roll_back(store, deployed.launch_id, forced, environment)
+        _roll_back(store, deployed.launch_id, forced, application)
 
 
 def test_restored_instance_names_fit_rds_limits() -> None:
