@@ -8,7 +8,9 @@
 - Step Functions: an execution that ends emits "Step Functions Execution Status Change", and counts in
   AWS/States' ExecutionsSucceeded, ExecutionsFailed, ExecutionsAborted or ExecutionsTimedOut.
 
-One listener per process (the stack's EventBridge): moto's backends are the process's."""
+One listener per process (the stack's EventBridge): moto's backends are the process's. Once installed the
+patches stay, but change nothing while no stack listens: a test using plain moto after a stack has stopped in
+the same process sees moto as it is."""
 
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def _snapshots_taken_in_the_background() -> None:
 
     def create_db_snapshot(self: Any, *args: Any, **kwargs: Any) -> Any:
         snapshot = original(self, *args, **kwargs)
-        if snapshot.snapshot_type != "manual":
+        if snapshot.snapshot_type != "manual" or not _listeners:
             return snapshot
         snapshot.status = "creating"
 
@@ -180,6 +182,8 @@ def _executions_that_end() -> None:
 
     def terminated(self: Any) -> None:
         original(self)
+        if not _listeners:
+            return
         execution = self.execution
         status = str(getattr(execution.exec_status, "value", execution.exec_status))
 

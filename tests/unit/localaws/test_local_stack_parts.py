@@ -282,3 +282,31 @@ def test_the_local_aws_reaches_the_controller_through_its_public_names_only() ->
             if private and isinstance(node.value, ast.Name) and node.value.id in modules:
                 found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert found == []
+
+
+def _manual_snapshot(aws: Any, name: str) -> str:
+    rds = aws("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"{name}-db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        MasterUserPassword="correct-horse-battery",
+        AllocatedStorage=20,
+    )
+    made = rds.create_db_snapshot(DBInstanceIdentifier=f"{name}-db", DBSnapshotIdentifier=f"{name}-snapshot")
+    return str(made["DBSnapshot"]["Status"])
+
+
+def test_the_events_patches_change_nothing_once_no_stack_listens(aws: Any) -> None:
+    """A stack that stopped in this process leaves moto as moto: a unit test after it sees a snapshot
+    available at once, as plain moto makes it, not `creating` as the stack's RDS does."""
+    from localaws import emitters
+
+    heard: list[dict[str, Any]] = []
+    emitters.listen(heard.append)
+    try:
+        assert _manual_snapshot(aws, "listened") == "creating"
+    finally:
+        emitters.forget(heard.append)
+    assert _manual_snapshot(aws, "plain") == "available"
