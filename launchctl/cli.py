@@ -124,7 +124,10 @@ MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skipped": "skip"}
 
 
 def preflight_table(report: dict[str, Any]) -> str:
-    """The report as a person reads it: one line per check, by checklist section, evidence last."""
+    """The report as a person reads it: one line per check (its id, title and resource) by checklist section,
+    and what was seen under each that did not pass."""
+    from chalicelib.domain.progress import evidence_text
+
     lines = []
     known = ["Infrastructure", "Monitoring", "Security", "Performance", "Application"]
     sections = known + [c["section"] for c in report["checks"] if c["section"] not in known]
@@ -134,11 +137,9 @@ def preflight_table(report: dict[str, Any]) -> str:
             continue
         lines.append(f"{section}")
         for check in checks:
-            evidence = json.dumps(check["evidence"], default=str, separators=(",", ":"))
-            lines.append(
-                f"  {MARK[check['result']]} {check['id']:<34} {check['severity']:<8} {check['resource'][:32]:<32} "
-                f"{evidence[:110]}"
-            )
+            lines.append(f"  {MARK[check['result']]} {check['id']:<34} {check['title']} ({check['resource']})")
+            if check["result"] != "pass":  # what was seen, whole: the reason a person reads the row
+                lines.append(f"       {check['severity']}: {evidence_text(check['evidence'])}")
     lines.append(report["summary"] + ("" if report["passed"] else ": a launch would be BLOCKED"))
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.api.answers import DecisionAnswer
 from chalicelib.api.callers import authorise_person
+from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Approval, Caller, DecisionRequest, LaunchStatus, Stage, profile_of
 from chalicelib.domain.progress import ApprovalsProgress
 from chalicelib.platform.profile_store import load_profile
@@ -46,6 +47,10 @@ class MissingAttestations(ValueError):
         self.missing = missing
 
 
+# The same rule on the page, through the API and in the CLI.
+REJECTION_NEEDS_A_COMMENT = "a rejection needs a comment saying why: the requester reads it"
+
+
 def decide(
     store: LaunchStore,
     launch_id: str,
@@ -62,6 +67,8 @@ def decide(
 
     `approver` is a proven person: the holder of a signed link, or the API caller the people directory
     binds to them (`caller`, kept with the decision)."""
+    if decision == "reject" and not comment.strip():
+        raise BadRequest("comment", REJECTION_NEEDS_A_COMMENT)
     launch = store.get_launch(launch_id)
     requests = {request.role: request for request in store.approval_requests(launch_id)}
     request = requests.get(role)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import BadRequest, PayloadTooLarge
 from chalicelib.domain.models import LAUNCH_ID_PATTERN
+from chalicelib.domain.wording import problems, shaped
+
+Model = TypeVar("Model", bound=BaseModel)
 
 # An Idempotency-Key: visible ASCII, as a header carries it.
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
+IDEMPOTENCY_KEY_PATTERN = shaped(r"^[!-~]{1,255}$", "1 to 255 visible ASCII characters")
 
 # Every request body here is a few hundred bytes; anything near this is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
@@ -59,6 +64,15 @@ def json_object(raw: bytes | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("body", "must be a JSON object")
     return body
+
+
+def parsed(model: type[Model], data: Any) -> Model:
+    """`data` as `model`; BadRequest naming each field wrong and what it must be, in words."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        found = problems(exc, model)
+        raise BadRequest(*found[0], more=found[1:]) from None
 
 
 def launch_id(value: str) -> str:

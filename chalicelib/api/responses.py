@@ -24,6 +24,7 @@ from chalicelib.api.launches import (
 )
 from chalicelib.domain.errors import BadRequest, PayloadTooLarge
 from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
+from chalicelib.domain.wording import problems
 from chalicelib.store import AlreadyDecided, EnvironmentLocked, LaunchHasEnded, LaunchNotFound, NotLocked
 
 
@@ -63,13 +64,10 @@ _FIELD: list[tuple[type[Exception], str, str]] = [
 def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     """(status, body) for a caller's mistake or a conflict; None for a real server fault."""
     if isinstance(exc, ValidationError):
-        fields = [
-            {"field": ".".join(str(part) for part in err["loc"]) or "body", "reason": err["msg"]}
-            for err in exc.errors()
-        ]
-        return _error(400, "invalid_request", "; ".join(f"{f['field']}: {f['reason']}" for f in fields), fields=fields)
+        exc = BadRequest(*problems(exc)[0], more=problems(exc)[1:])
     if isinstance(exc, BadRequest):
-        return _error(400, "invalid_request", str(exc), fields=[{"field": exc.field, "reason": exc.reason}])
+        fields = [{"field": field, "reason": reason} for field, reason in exc.problems]
+        return _error(400, "invalid_request", str(exc), fields=fields)
     if isinstance(exc, LaunchNotFound):
         return _error(404, "launch_not_found", f"no launch {exc}")
     if isinstance(exc, EnvironmentLocked):

@@ -31,7 +31,7 @@ from chalicelib.api.answers import (
 from chalicelib.api.openapi import IDEMPOTENCY_KEY, Operation, approval_form, described, this_description, view_page
 from chalicelib.api.openapi import approval_page as approval_page_description
 from chalicelib.api.pages.html import APPROVAL, VIEW, Family, Refused, refusal
-from chalicelib.api.request_input import MAX_BODY_BYTES, idempotency_key, json_object
+from chalicelib.api.request_input import MAX_BODY_BYTES, idempotency_key, json_object, parsed
 from chalicelib.api.request_input import launch_id as checked_launch_id
 from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES
 from chalicelib.domain.errors import BadRequest, PayloadTooLarge
@@ -157,7 +157,7 @@ def create_launch() -> Response:
     from chalicelib.api.launches import start_launch, start_launch_once, summary
 
     caller = _caller()
-    request = LaunchRequest.model_validate(_json_body())
+    request = parsed(LaunchRequest, _json_body())
     key = idempotency_key(_request().headers.get("idempotency-key"))
     if key is None:
         launch = summary(
@@ -190,7 +190,7 @@ def list_launches() -> dict[str, Any]:
     from chalicelib.api.launches import list_launches as page
 
     _reader()
-    return page(launch_store(), ListQuery.model_validate(_request().query_params or {}))
+    return page(launch_store(), parsed(ListQuery, _request().query_params or {}))
 
 
 @routes.route("/launches/{launch_id}", methods=["GET"])
@@ -212,7 +212,7 @@ def decide_approval(launch_id: str) -> dict[str, Any]:
     from chalicelib.api.approvals import decide_as_caller
 
     caller = _caller()
-    decision = DecisionRequest.model_validate(_json_body())
+    decision = parsed(DecisionRequest, _json_body())
     return decide_as_caller(launch_store(), checked_launch_id(launch_id), decision, caller, _aws("stepfunctions"))
 
 
@@ -386,7 +386,7 @@ def abort_launch(launch_id: str) -> Response:
     from chalicelib.api.launches import abort_launch as abort
 
     caller = _caller()
-    request = AbortRequest.model_validate(_json_body())
+    request = parsed(AbortRequest, _json_body())
     answer = abort(launch_store(), checked_launch_id(launch_id), request, caller, _aws("stepfunctions"))
     return Response(body=answer, status_code=202)
 
@@ -408,7 +408,7 @@ def roll_back_launch(launch_id: str) -> Response:
     from chalicelib.api.launches import start_rollback
 
     caller = _caller()
-    request = RollbackRequest.model_validate(_json_body())
+    request = parsed(RollbackRequest, _json_body())
     target = checked_launch_id(launch_id)
     sfn, machine = _aws("stepfunctions"), _settings().state_machine_arn
     rollback = start_rollback(launch_store(), target, request, caller, sfn, machine)
@@ -453,7 +453,7 @@ def environment_preflight(environment: str) -> dict[str, Any]:
     caller = _caller()
     profile = load_profile(environment, fresh=True)  # the checks against the profile as it is now
     authorise_launch(caller, profile, "check")
-    query = PreflightQuery.model_validate(_request().query_params or {})
+    query = parsed(PreflightQuery, _request().query_params or {})
     published_for(profile, query.frontend_artifact)
     release = Release(query.frontend_artifact, query.backend_image, query.git_sha)
     github = app_reader(lambda: _aws("secretsmanager"), _settings().github_app_secret_id, profile)
@@ -479,7 +479,7 @@ def unlock_environment(environment: str) -> dict[str, Any]:
     from chalicelib.api.launches import unlock_environment as unlock
 
     caller = _caller()
-    return unlock(launch_store(), environment, UnlockRequest.model_validate(_json_body()), caller)
+    return unlock(launch_store(), environment, parsed(UnlockRequest, _json_body()), caller)
 
 
 @routes.route("/openapi.json", methods=["GET"])

@@ -86,6 +86,7 @@ class Check:
     severity: Severity = "blocking"
     needs: str | None = None  # the part of the release the check reads
     applies: Callable[[EnvironmentProfile], bool] | None = None  # when the profile asks for the item at all
+    after: tuple[str, ...] = ()  # checks that must pass first: when one does not, this one is skipped, naming it
 
 
 CHECKS: list[Check] = []
@@ -99,9 +100,10 @@ def check(
     severity: Severity = "blocking",
     needs: str | None = None,
     applies: Callable[[EnvironmentProfile], bool] | None = None,
+    after: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Context], Verdict]], Callable[[Context], Verdict]]:
     def register(read: Callable[[Context], Verdict]) -> Callable[[Context], Verdict]:
-        CHECKS.append(Check(check_id, section, title, resource, read, severity, needs, applies))
+        CHECKS.append(Check(check_id, section, title, resource, read, severity, needs, applies, after))
         return read
 
     return register

@@ -37,6 +37,11 @@ CHECK_IDS = [item.id for item in CHECKS]
 
 
 def _run_one(item: Check, ctx: Context) -> CheckResult:
+    """Run one check once per run, whether the pool or a check that must wait for it asks first."""
+    return ctx.once(f"check:{item.id}", lambda: _run(item, ctx))
+
+
+def _run(item: Check, ctx: Context) -> CheckResult:
     """Run one check; an unreadable or missing resource is a failure that says why, never a pass."""
     config = ctx.profile.preflight
     severity = config.severity.get(item.id, item.severity)
@@ -53,6 +58,11 @@ def _run_one(item: Check, ctx: Context) -> CheckResult:
         return CheckResult(**base, result="skipped", evidence={"reason": "the profile does not ask for it"})
     if item.needs and getattr(ctx.release, item.needs, None) is None:
         return CheckResult(**base, result="skipped", evidence={"reason": f"no release named ({item.needs})"})
+    for first in item.after:
+        before = _run_one(next(other for other in CHECKS if other.id == first), ctx)
+        if before.result == "fail":
+            reason = f"not run: {first} ({before.title}) did not pass"
+            return CheckResult(**base, result="skipped", evidence={"reason": reason})
     try:
         ok, evidence = item.read(ctx)
     except ClientError as exc:

@@ -279,6 +279,7 @@ SCAN_SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
     "The image's ECR scan shows no finding at or above the profile's severity",
     lambda p: "release image",
     needs="backend_image",
+    after=("app.image_in_ecr",),  # no image, no scan to read: one failure, not two
 )
 def image_scan(ctx: Context) -> Verdict:
     image, target = _ecr_image(ctx)

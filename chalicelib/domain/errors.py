@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,10 +10,11 @@ if TYPE_CHECKING:
 
 
 class BadRequest(Exception):
-    """A request the caller must fix; `field` names the part that is wrong."""
+    """A request the caller must fix; `field` names the part that is wrong (and `more`, any others)."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+    def __init__(self, field: str, reason: str, more: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems = [(field, reason), *more]
+        super().__init__("; ".join(f"{name}: {why}" for name, why in self.problems))
         self.field = field
         self.reason = reason
 

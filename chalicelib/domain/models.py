@@ -10,10 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.manifests import Manifest
-from chalicelib.domain.profiles import EnvironmentProfile, ProfileError
+from chalicelib.domain.profiles import IDENTIFIER, EnvironmentProfile, ProfileError
 from chalicelib.domain.progress import LaunchResults
+from chalicelib.domain.wording import PATTERN_WORDS, shaped
 
-LAUNCH_ID_PATTERN = re.compile(r"^[a-z0-9-]{8,80}$")
+LAUNCH_ID_PATTERN = re.compile(
+    shaped(r"^[a-z0-9-]{8,80}$", "a launch id: 8 to 80 lower-case letters, digits and dashes")
+)
 
 
 class LaunchStatus(StrEnum):
@@ -115,8 +118,21 @@ class Change(StrEnum):
 
 
 # ASCII-only patterns mean the same to pydantic (Rust regex), Python and JSON Schema tools.
-ARTIFACT_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$"
-IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$"
+ARTIFACT_PATTERN = shaped(
+    r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$", "the S3 folder of the release's build, like s3://releases/web/1.2.0/"
+)
+IMAGE_PATTERN = shaped(
+    r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$",
+    "a container image with its tag or digest, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.2.0",
+)
+ENVIRONMENT_NAME = shaped(
+    r"^[a-z][a-z0-9-]*$", "an environment's name: lower-case letters, digits and dashes, starting with a letter"
+)
+VERSION = shaped(
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+    "a version of letters, digits and . _ + -, starting with a letter or digit (like 1.2.0)",
+)
+GIT_SHA = shaped(r"^[0-9a-f]{7,40}$", "a commit SHA: 7 to 40 lower-case hexadecimal characters")
 
 ARTIFACT_MAX_BYTES = 1024
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>.*)$")
@@ -127,9 +143,9 @@ class LaunchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    environment: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
-    version: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-    git_sha: str = Field(pattern=r"^[0-9a-f]{7,40}$")
+    environment: str = Field(min_length=1, max_length=40, pattern=ENVIRONMENT_NAME)
+    version: str = Field(min_length=1, max_length=64, pattern=VERSION)
+    git_sha: str = Field(pattern=GIT_SHA)
     frontend_artifact: str = Field(
         description="s3://bucket/prefix/ holding the release's static build",
         max_length=ARTIFACT_MAX_BYTES,
@@ -146,7 +162,7 @@ class LaunchRequest(BaseModel):
     @classmethod
     def _s3_uri(cls, value: str) -> str:
         if not _S3_URI.match(value):
-            raise ValueError("must be an s3://bucket/prefix/ URI")
+            raise ValueError("must be " + PATTERN_WORDS[ARTIFACT_PATTERN])
         value = value if value.endswith("/") else value + "/"
         # Its prefix becomes part of S3 keys, which AWS caps at 1,024 bytes of UTF-8.
         if len(value.encode()) > ARTIFACT_MAX_BYTES:
@@ -290,7 +306,7 @@ RequestState = Literal["open", "approved", "rejected", "closed", "expired"]
 class ApprovalRequest(BaseModel):
     """The request to one role for its sign-off; its id is what the emailed links name."""
 
-    approval_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    approval_id: str = Field(pattern=shaped(r"^[0-9a-f]{32}$", "an approval id: 32 lower-case hexadecimal characters"))
     launch_id: str
     role: str
     approvers: list[str]
@@ -309,7 +325,7 @@ class DecisionRequest(BaseModel):
     # No whitespace stripping here: what the description allows is exactly what is accepted.
     model_config = ConfigDict(extra="forbid")
 
-    role: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    role: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=2000)
     attestations: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
@@ -321,7 +337,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     limit: int = Field(default=20, ge=1, le=100)
-    environment: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$", max_length=40)
+    environment: str | None = Field(default=None, pattern=ENVIRONMENT_NAME, max_length=40)
     status: LaunchStatus | None = None
     cursor: str | None = Field(default=None, max_length=2048)
 
@@ -346,9 +362,7 @@ class PreflightQuery(BaseModel):
         max_length=255,
         pattern=IMAGE_PATTERN,
     )
-    git_sha: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{7,40}$", description="the commit whose checks to read"
-    )
+    git_sha: str | None = Field(default=None, pattern=GIT_SHA, description="the commit whose checks to read")
 
 
 class RollbackRequest(BaseModel):

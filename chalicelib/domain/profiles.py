@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from chalicelib.domain.wording import in_words, shaped
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,7 +68,10 @@ class MigrationTask(_Strict):
 # The environment's role names each task role in its policy, sized for this many of at most this length
 # (IAM's 6,144 characters a managed policy: launchctl/build/target_role.py).
 TASK_ROLES_MAX = 8
-TASK_ROLE_ARN = r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,160}$"
+TASK_ROLE_ARN = shaped(
+    r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,160}$",
+    "an IAM role's ARN, like arn:aws:iam::123456789012:role/web-task (a name of at most 160 characters)",
+)
 
 
 class BackendTarget(_Strict):
@@ -106,12 +111,12 @@ class DatabaseTarget(_Strict):
 
 class SmokeCheck(_Strict):
     name: str
-    path: str = Field(pattern=r"^/")
+    path: str = Field(pattern=shaped(r"^/", "a path starting with /"))
     expect_status: int = Field(default=200, ge=100, le=599)
     expect_text: str | None = None
-    expect_headers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")]] = Field(
-        default_factory=list, description="response headers the answer must carry (the security headers)"
-    )
+    expect_headers: list[
+        Annotated[str, Field(pattern=shaped(r"^[A-Za-z0-9-]+$", "a header's name: letters, digits and dashes"))]
+    ] = Field(default_factory=list, description="response headers the answer must carry (the security headers)")
     authenticated: bool = Field(default=False, description="send the smoke credential as a Bearer token")
 
 
@@ -119,7 +124,16 @@ class FunctionalConfig(_Strict):
     """Post-launch functional testing: the team's CloudWatch Synthetics canaries (sign-up and login, dashboard
     data, real-time updates, navigation, a mobile viewport), each run once against the release."""
 
-    canaries: list[Annotated[str, Field(pattern=r"^[0-9a-z_\-]{1,255}$")]] = Field(min_length=1, max_length=10)
+    canaries: list[
+        Annotated[
+            str,
+            Field(
+                pattern=shaped(
+                    r"^[0-9a-z_\-]{1,255}$", "a canary's name: up to 255 lower-case letters, digits, _ and -"
+                )
+            ),
+        ]
+    ] = Field(min_length=1, max_length=10)
     deadline_seconds: int = Field(
         default=900, ge=5, le=3600, description="how long the canaries' runs may take, all together"
     )
@@ -131,7 +145,9 @@ class FunctionalConfig(_Strict):
 class SmokeConfig(_Strict):
     base_url: HttpUrl
     checks: list[SmokeCheck] = Field(min_length=1)
-    websocket_url: str | None = Field(default=None, pattern=r"^wss?://")
+    websocket_url: str | None = Field(
+        default=None, pattern=shaped(r"^wss?://", "a WebSocket URL, starting with wss:// (or ws://)")
+    )
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     attempts: int = Field(default=3, ge=1, le=10)
     credential_secret_id: str | None = Field(
@@ -239,10 +255,16 @@ class BakeConfig(_Strict):
         return self
 
 
+# A role's or an attestation's id.
+IDENTIFIER = shaped(
+    r"^[a-z][a-z0-9_]*$", "an id of lower-case letters, digits and underscores, starting with a letter (like qa_lead)"
+)
+
+
 class Attestation(_Strict):
     """Something an approver confirms by ticking it before approving."""
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    id: str = Field(pattern=IDENTIFIER)
     text: str = Field(min_length=1, max_length=200)
 
 
@@ -254,7 +276,9 @@ CHECKLIST_ATTESTATIONS = [
     Attestation(id="runbooks", text="Runbooks complete"),
 ]
 
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# A GitHub repository, as owner/name.
+REPOSITORY = shaped(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", "a GitHub repository as owner/name, like acme/web")
+_EMAIL = shaped(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address, like quinn@example.com")
 
 
 class ApprovalPolicy(_Strict):
@@ -286,7 +310,7 @@ class ApprovalPolicy(_Strict):
 class GitHubCallers(_Strict):
     """Which GitHub Actions jobs may launch: the repository, and the job's environment or a protected ref."""
 
-    repositories: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]] = Field(min_length=1)
+    repositories: list[Annotated[str, Field(pattern=REPOSITORY)]] = Field(min_length=1)
     environments: list[str] = Field(
         default_factory=list, description="GitHub deployment environments (the token's environment claim)"
     )
@@ -304,7 +328,7 @@ class SecretNames(_Strict):
 class ReleaseChecks(_Strict):
     """The release's own tests: the GitHub checks that must have passed on the launch's commit."""
 
-    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    repository: str = Field(pattern=REPOSITORY, description="owner/name")
     required: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, description="check run names or commit status contexts that must be success"
     )
@@ -338,7 +362,7 @@ class PreflightConfig(_Strict):
     )
     logs_recent_minutes: int = Field(default=15, ge=1, description="each log group received events this recently")
     hashed_assets_path: str = Field(default="/assets/*", description="the cache behaviour serving fingerprinted assets")
-    cors_paths: list[Annotated[str, Field(pattern=r"^/")]] = Field(
+    cors_paths: list[Annotated[str, Field(pattern=shaped(r"^/", "a path starting with /"))]] = Field(
         default_factory=list, description="paths of the application's API, under smoke.base_url, probed for CORS"
     )
     shield_advanced: bool = Field(default=False, description="require AWS Shield Advanced on the distribution and ALB")
@@ -349,22 +373,46 @@ class PreflightConfig(_Strict):
 
 # A role ARN, account included; a trailing * only for the suffix Identity Center appends to a permission
 # set's role (AWSReservedSSO_<permission set>_<suffix>), never a wildcard over an account's roles.
-_ACCOUNT_ROLE = r"^arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?:AWSReservedSSO_[\w+=,.@-]+_\*|[\w+=,.@-]+)$"
-_PRINCIPAL = r"^arn:aws:iam::\d{12}:user/(?:[\w+=,.@-]+/)*[\w+=,.@-]+$|" + _ACCOUNT_ROLE[1:]
+_ACCOUNT_ROLE = shaped(
+    r"^arn:aws:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?:AWSReservedSSO_[\w+=,.@-]+_\*|[\w+=,.@-]+)$",
+    "an IAM role's ARN, like arn:aws:iam::123456789012:role/release (an IAM Identity Center permission set's "
+    "roles as arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Release_*)",
+)
+_PRINCIPAL = shaped(
+    r"^arn:aws:iam::\d{12}:user/(?:[\w+=,.@-]+/)*[\w+=,.@-]+$|" + _ACCOUNT_ROLE[1:],
+    "an IAM user's or role's ARN, like arn:aws:iam::123456789012:user/quinn or arn:aws:iam::123456789012:role/release",
+)
 
 
 class Person(_Strict):
     """The identities that prove one person: what an account or an identity provider vouches for."""
 
-    iam_users: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:user/[\w+=,.@/-]+$")]] = Field(
-        default_factory=list, description="IAM user ARNs (account included) whose keys are this person's"
-    )
+    iam_users: list[
+        Annotated[
+            str,
+            Field(
+                pattern=shaped(
+                    r"^arn:aws:iam::\d{12}:user/[\w+=,.@/-]+$",
+                    "an IAM user's ARN, like arn:aws:iam::123456789012:user/quinn",
+                )
+            ),
+        ]
+    ] = Field(default_factory=list, description="IAM user ARNs (account included) whose keys are this person's")
     session_names: list[Annotated[str, Field(min_length=2, max_length=64)]] = Field(
         default_factory=list,
         description="the names an identity provider gives this person's sessions of the identity-provider roles "
         "(IAM Identity Center: the user name)",
     )
-    github: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]] = Field(
+    github: list[
+        Annotated[
+            str,
+            Field(
+                pattern=shaped(
+                    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", "a GitHub login: up to 39 letters, digits and dashes"
+                )
+            ),
+        ]
+    ] = Field(
         default_factory=list, description="GitHub logins: a launch this person triggered is not theirs to approve"
     )
 
@@ -414,7 +462,10 @@ class EnvironmentAccess(_Strict):
     functions' roles; the controller's own functions hold no rights over any environment."""
 
     role_arn: str = Field(
-        pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        pattern=shaped(
+            r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+            "an IAM role's ARN, like arn:aws:iam::123456789012:role/launch",
+        ),
         description="the environment's role (account included): the target-account stack's output RoleArn",
     )
     # The role is assumed from the function's own role session: role chaining, which STS holds to an hour.
@@ -479,8 +530,8 @@ class UnknownEnvironment(ProfileError):
 
 
 def problems_of(exc: ValidationError) -> str:
-    """Each field wrong and why, as one line."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+    """Each field of a profile wrong and what it must be, in words, as one line."""
+    return in_words(exc, EnvironmentProfile, tables=True)
 
 
 def parse_profile(text: str, origin: str, toml: bool = False) -> EnvironmentProfile:

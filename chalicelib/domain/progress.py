@@ -41,6 +41,28 @@ class CheckResult(BaseModel):
     resource: str
     evidence: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def in_words(self) -> str:
+        """`id (title): what was seen`, as a timeline or a terminal shows it."""
+        return f"{self.id} ({self.title}): {evidence_text(self.evidence)}"
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """A check's evidence as a person reads it: `image: web:1.2.0; digest: none`, never a Python repr."""
+    return "; ".join(f"{key.replace('_', ' ')}: {_plain(value)}" for key, value in evidence.items()) or "no detail"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == [] or value == {}:
+        return "none"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_plain(item)}" for key, item in value.items())
+    return str(value)
+
 
 class PreflightReport(BaseModel):
     checks: list[CheckResult]

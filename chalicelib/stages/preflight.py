@@ -28,7 +28,7 @@ def preflight_stage(
     release = Release(request.frontend_artifact, request.backend_image, request.git_sha)
     report = run_preflight(profile, client, release, notification_topic_arn, github_app=github_app)
     progress = PreflightProgress.of(report)
-    failed = ", ".join(f"{c.id} ({c.evidence})" for c in report.blocking_failures)
+    failed = "; ".join(check.in_words for check in report.blocking_failures)
     warned = ", ".join(c.id for c in report.warnings)
     store.append_event(
         launch.launch_id,

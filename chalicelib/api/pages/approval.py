@@ -17,6 +17,7 @@ from chalicelib.api.approvals import (
 )
 from chalicelib.api.pages.html import APPROVAL, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
+from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus, profile_of
 from chalicelib.platform.links import (
     ExpiredLink,
@@ -134,10 +135,10 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path
 
 
 def _same_origin(origin: str | None, host: str | None) -> bool:
-    """A browser's Origin, when it sends one, must be this host's: a form posted from elsewhere (or an Origin
-    that does not even parse) is forged."""
+    """The browser's Origin must be this host's: a form posted from elsewhere, without an Origin (every browser
+    sends one with a POST) or with one that does not even parse is forged."""
     if not origin:
-        return True
+        return False
     try:
         netloc = urlsplit(origin).netloc
     except ValueError:
@@ -175,8 +176,6 @@ def submit(
     if decision not in {"approve", "reject"}:
         return _notice(400, "No decision", "Choose Approve or Reject.")
     comment = first.get("comment", "").strip()[:2000]
-    if decision == "reject" and not comment:
-        return _notice(400, "Say why", "A rejection needs a comment: the requester reads it.")
     try:
         result = decide(
             store,
@@ -189,6 +188,8 @@ def submit(
             attestations=form.get("attest", []),
             via="link",
         )
+    except BadRequest as exc:
+        return _notice(400, "Say why", f"{exc.reason[0].upper()}{exc.reason[1:]}. Go back and add one.")
     except MissingAttestations as exc:
         return _notice(400, "Confirm first", f"{exc}. Go back, tick them, and approve again.")
     except AlreadyDecided as exc:

@@ -39,7 +39,9 @@ def test_the_form_approves_and_the_used_link_then_says_so(site: Site) -> None:
 
 
 def test_a_rejection_needs_a_reason_and_stops_the_launch(site: Site) -> None:
-    assert site.submit("quinn.qa@acme.example", "reject", attest=[]).status_code == 400
+    refused = site.submit("quinn.qa@acme.example", "reject", attest=[])
+    assert refused.status_code == 400
+    assert "A rejection needs a comment saying why" in refused.body.decode()
     answer = site.submit("quinn.qa@acme.example", "reject", attest=[], comment="checkout is broken")
     assert answer.status_code == 200
     assert "nothing is deployed" in answer.body.decode()

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.api import approvals
 from chalicelib.api.approvals import (
+    REJECTION_NEEDS_A_COMMENT,
     MissingAttestations,
     NotAnApprover,
     NotARequiredRole,
@@ -157,7 +158,9 @@ def test_one_rejection_fails_the_gate_and_closes_the_other_requests(store: Any, 
 
 
 def test_a_closed_task_counts_as_already_decided(store: Any, launch: Launch, gate: str) -> None:
-    _decide(store, launch, FakeStepFunctions(closed=True), "tech_lead", "tess.lead@acme.example", "reject")
+    _decide(
+        store, launch, FakeStepFunctions(closed=True), "tech_lead", "tess.lead@acme.example", "reject", comment="no"
+    )
 
 
 def test_a_role_cannot_decide_twice(store: Any, launch: Launch, gate: str) -> None:
@@ -197,7 +200,16 @@ def test_approving_needs_every_attestation_and_rejecting_none(store: Any, launch
     with pytest.raises(MissingAttestations, match="Runbooks complete"):
         _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example", attestations=ALL[:3])
     assert store.approvals(launch.launch_id) == []
-    _decide(store, launch, FakeStepFunctions(), "tech_lead", "tess.lead@acme.example", "reject", attestations=[])
+    _decide(
+        store,
+        launch,
+        FakeStepFunctions(),
+        "tech_lead",
+        "tess.lead@acme.example",
+        "reject",
+        comment="no",
+        attestations=[],
+    )
 
 
 def test_an_expired_request_takes_no_decision(store: Any, clock: Any, launch: Launch, gate: str) -> None:
@@ -262,3 +274,15 @@ def test_the_email_carries_the_preflight_report_and_what_did_not_pass(
     assert '  - warn: monitoring.dashboard (Dashboard exists): {"unreadable": "ResourceNotFound"}' in body
     assert '  - skipped: elb.access_logs (Access logs): {"reason": "no ALB"}' in body
     assert "s3.site_versioning" not in body
+
+
+def test_a_rejection_without_a_comment_is_refused_by_the_api_as_the_page_refuses_it(
+    store: Any, launch: Launch, gate: str
+) -> None:
+    from chalicelib.domain.errors import BadRequest
+
+    for blank in ("", "   "):
+        with pytest.raises(BadRequest) as refused:
+            _decide(store, launch, FakeStepFunctions(), "qa_lead", "quinn.qa@acme.example", "reject", comment=blank)
+        assert (refused.value.field, refused.value.reason) == ("comment", REJECTION_NEEDS_A_COMMENT)
+    assert store.approvals(launch.launch_id) == []

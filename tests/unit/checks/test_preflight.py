@@ -115,6 +115,29 @@ def test_an_empty_account_fails_every_check_and_passes_none(aws: Any, profile: A
     # The environment's role is reachable; nothing it should find is there.
     assert [c.id for c in report.checks if c.result == "pass"] == ["access.environment_role"]
     assert all(c.evidence for c in report.checks)
+    # With no image there is no scan to read: skipped, naming why, rather than a second failure.
+    scan = next(c for c in report.checks if c.id == "app.image_scan")
+    assert (scan.result, scan.evidence) == (
+        "skipped",
+        {"reason": "not run: app.image_in_ecr (Backend image exists in ECR) did not pass"},
+    )
+
+
+def test_a_failure_reads_as_words_in_the_timeline_never_a_repr() -> None:
+    from chalicelib.domain.progress import CheckResult
+
+    check = CheckResult(
+        id="app.image_in_ecr",
+        title="Backend image exists in ECR",
+        section="Application",
+        result="fail",
+        resource="release image",
+        evidence={"image": "web:1.2.0", "digest": None, "findings": {"HIGH": 2}, "ok": False, "tags": ["a", "b"]},
+    )
+    assert check.in_words == (
+        "app.image_in_ecr (Backend image exists in ECR): image: web:1.2.0; digest: none; findings: HIGH 2; ok: no; "
+        "tags: a, b"
+    )
 
 
 class Denied:
@@ -135,7 +158,9 @@ def test_access_denied_is_a_failure_that_says_so_never_a_pass(aws: Any, profile:
         return aws(service) if service == "sts" else Denied(service)
 
     report = run_preflight(profile, client, Release("s3://a/b/", backend_image("1.1.0", UNIT_ACCOUNT)), "arn:aws:sns:x")
-    refused = [c for c in report.checks if c.id not in {"access.environment_role", "app.release_tests"}]
+    refused = [
+        c for c in report.checks if c.id not in {"access.environment_role", "app.release_tests", "app.image_scan"}
+    ]
     assert {c.result for c in refused} == {"fail"}
     assert {c.evidence.get("unreadable") for c in refused} == {"AccessDenied"}
 
