@@ -14,12 +14,24 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
-from launchctl.client import ApiError, ControllerApi, format_event, is_final
+from launchctl.client import FINAL_STATUSES, ApiError, ControllerApi, format_event, is_final
+from launchctl.output import Parser, ago, completion, known_fields, moment, selected, span, table
 from launchctl.progress import LiveDisplay
 
 # `launchctl local`'s API, under the stage path the deployed API has.
 DEFAULT_API = "http://127.0.0.1:24561/api"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+STATUSES = [
+    "REQUESTED",
+    "PREFLIGHT",
+    "AWAITING_APPROVAL",
+    "DEPLOYING",
+    "VERIFYING",
+    "BAKING",
+    "ROLLING_BACK",
+    *sorted(FINAL_STATUSES),
+]
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0
@@ -43,11 +55,38 @@ _STATUS_EXIT = {
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    """JSON for scripts; for a person, the text with nothing in it that could steer their terminal (a reason
-    or a comment is someone else's words)."""
+    """JSON for scripts (only `--fields`' fields when given); for a person, the text with nothing in it that
+    could steer their terminal (a reason or a comment is someone else's words)."""
     from chalicelib.domain.caller_text import for_terminal
 
-    print(json.dumps(data, indent=2) if args.json else for_terminal(text, limit=100_000))
+    fields = [field.strip() for field in (getattr(args, "fields", None) or "").split(",") if field.strip()]
+    if fields:
+        unknown = sorted(set(fields) - set(known_fields(data))) if known_fields(data) else []
+        if unknown:
+            raise UsageError(f"no field {', '.join(unknown)} here; the fields are {', '.join(known_fields(data))}")
+        print(json.dumps(selected(data, fields), indent=2))
+    else:
+        print(json.dumps(data, indent=2) if args.json else for_terminal(text, limit=100_000))
+
+
+class UsageError(Exception):
+    """The command was asked for something it cannot do (exit 2, the message on stderr)."""
+
+
+def _open_in_browser(url: str) -> None:
+    """The page in the person's browser (`--web`), as `gh ... --web` does; the link is printed as well."""
+    import webbrowser
+
+    print(f"opening {url}", file=sys.stderr)
+    webbrowser.open(url)
+
+
+def _page_link(api: ControllerApi, launch_id: str) -> str | None:
+    """The launch's page, when the caller may read launches (a starter may not always)."""
+    try:
+        return str(api.view_link(launch_id)["url"])
+    except ApiError:
+        return None
 
 
 def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
@@ -59,7 +98,12 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         backend_image=args.image,
         idempotency_key=args.idempotency_key,
     )
-    _print(args, launch, f"launch {launch['launch_id']} started ({launch['status']})")
+    launch_id = launch["launch_id"]
+    page = _page_link(api, launch_id)
+    lines = [f"launch {launch_id} started: {launch['version']} into {launch['environment']} ({launch['status']})"]
+    lines += [f"  page:   {page}"] if page else []
+    lines += [f"  follow: launchctl status {launch_id} --watch"]
+    _print(args, {**launch, "page": page}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -68,11 +112,21 @@ def cmd_open(args: argparse.Namespace, api: ControllerApi) -> int:
         print("error: give a launch id, or --env for the environment's list", file=sys.stderr)
         return EXIT_USAGE
     link = api.view_link(args.launch_id, args.env)
+    if args.web:
+        _open_in_browser(link["url"])
     _print(args, link, f"{link['url']}\n(read-only; anyone with the link may look until {link['expires_at']})")
     return EXIT_OK
 
 
+def _exit_of(launch: dict[str, Any]) -> int:
+    """A launch's exit code: its outcome once it has ended, 0 while it runs (as `gh run view --exit-status`)."""
+    return _STATUS_EXIT.get(launch["status"], EXIT_ERROR) if is_final(launch) else EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
+    if args.web:
+        _open_in_browser(api.view_link(args.launch_id)["url"])
+        return EXIT_OK
     if not args.watch:
         looked = api.get(args.launch_id)
         text = "\n".join(
@@ -80,7 +134,7 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
             + [format_event(event) for event in looked["timeline"]]
         )
         _print(args, looked, text)
-        return EXIT_OK
+        return _exit_of(looked)
     launch: dict[str, Any] = {}
     live = LiveDisplay() if sys.stdout.isatty() and not args.json else None
     for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout, interval=args.interval):
@@ -94,21 +148,55 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
         print(json.dumps(launch, indent=2))
     else:
         print(f"{launch['launch_id']}: {launch['status']}")
-    return _STATUS_EXIT.get(launch["status"], EXIT_ERROR) if is_final(launch) else EXIT_ERROR
+    # Still running when the watch ran out of time: not an outcome.
+    return _exit_of(launch) if is_final(launch) else EXIT_ERROR
 
 
 def cmd_list(args: argparse.Namespace, api: ControllerApi) -> int:
-    launches = api.list(args.limit, args.env, args.status)["launches"]
-    rows = [
-        f"{item['launch_id']:<36} {item['version']:<12} {item['status']:<18} {item['created_at'][:19]}"
-        for item in launches
-    ]
-    _print(args, launches, "\n".join(rows) or "no launches")
+    if args.web:
+        if not args.env:
+            raise UsageError("--web opens an environment's list: name it with --env")
+        _open_in_browser(api.view_link(environment=args.env)["url"])
+        return EXIT_OK
+    page = api.list(args.limit, args.env, args.status, args.cursor)
+    launches, cursor = page["launches"], page.get("next_cursor")
+    while args.all and cursor:
+        page = api.list(args.limit, args.env, args.status, cursor)
+        launches, cursor = launches + page["launches"], page.get("next_cursor")
+    rows = [_list_row(item) for item in launches]
+    text = table(["launch", "version", "env", "status", "by", "started", "took"], rows) if rows else "no launches"
+    if cursor:
+        text += f"\nmore: launchctl list --cursor {cursor}" + (f" --env {args.env}" if args.env else "")
+    _print(args, {"launches": launches, "next_cursor": cursor}, text)
+    return EXIT_OK
+
+
+def _list_row(item: dict[str, Any]) -> list[str]:
+    status = item["status"] + (f" (rolled back by {item['rolled_back_by']})" if item.get("rolled_back_by") else "")
+    began, last = moment(item["created_at"]), moment(item["updated_at"])
+    took = span((last - began).total_seconds()) if began and last and item["status"] in FINAL_STATUSES else "running"
+    by = str(item.get("requested_by") or "unknown")
+    return [item["launch_id"], item["version"], item["environment"], status, by, ago(item["created_at"]), took]
+
+
+def cmd_whoami(args: argparse.Namespace, api: ControllerApi) -> int:
+    """Who the API takes you for, at which API, and what you may do where."""
+    me = api.whoami()
+    caller = me["caller"]
+    lines = [f"{caller.get('person') or caller['name']} ({caller['kind']}: {caller['name']}) at {args.api}"]
+    for place in me["environments"]:
+        does = (["launch, abort, roll back"] if place["may_launch"] else []) + [
+            f"approve as {', '.join(place['approves'])}" for _ in [0] if place["approves"]
+        ]
+        lines.append(f"  {place['environment']}: {'; '.join(does) or 'read only'}")
+    if not me["environments"]:
+        lines.append("  no environment's profile names you: you may not launch, approve or read launches")
+    _print(args, {**me, "api": args.api}, "\n".join(lines))
     return EXIT_OK
 
 
 def cmd_decide(args: argparse.Namespace, api: ControllerApi) -> int:
-    result = api.decide(args.launch_id, args.role, args.command, args.comment, args.confirm)
+    result = api.decide(args.launch_id, args.role, args.command, args.comment, getattr(args, "confirm", []))
     states = ", ".join(f"{role} {state}" for role, state in result["approvals"].items())
     _print(args, result, f"{args.launch_id}: gate {result['gate']} ({states})")
     return EXIT_OK
@@ -472,12 +560,12 @@ def audience_of(args: argparse.Namespace) -> str:
     return str(args.audience or urllib.parse.urlsplit(args.api).netloc)
 
 
-def _common_options(default: Any) -> argparse.ArgumentParser:
+def _common_options(default: Any) -> Parser:
     """The options every command takes, before or after its name (`launchctl preflight --env x --json`).
 
     The root parser sets their defaults; a subcommand's copy has none (SUPPRESS), so one given before the
     command is not reset by the command's parser."""
-    options = argparse.ArgumentParser(add_help=False)
+    options = Parser(add_help=False)
     options.add_argument(
         "--api",
         default=default(os.environ.get("LAUNCHCTL_API_URL", DEFAULT_API)),
@@ -500,11 +588,22 @@ def _common_options(default: Any) -> argparse.ArgumentParser:
         help="the STS endpoint the controller trusts (default: your region's)",
     )
     options.add_argument("--json", action="store_true", default=default(False), help="print JSON for scripts")
+    options.add_argument(
+        "--fields",
+        default=default(None),
+        metavar="FIELD,...",
+        help="print only these fields of the answer, as JSON (each launch's, for a list)",
+    )
     return options
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="launchctl", description=__doc__, parents=[_common_options(lambda v: v)])
+    from chalicelib.domain.profiles import CHECKLIST_ATTESTATIONS, ApprovalPolicy
+
+    # The checklist's roles and attestations, named in the help (an environment's profile may name others).
+    checklist_roles = ", ".join(ApprovalPolicy.model_fields["roles"].default)
+    checklist_attestations = ", ".join(attestation.id for attestation in CHECKLIST_ATTESTATIONS)
+    root = Parser(prog="launchctl", description=__doc__, parents=[_common_options(lambda v: v)])
     common = _common_options(lambda _: argparse.SUPPRESS)
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -521,27 +620,50 @@ def parser() -> argparse.ArgumentParser:
 
     status = command("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id")
-    status.add_argument("--watch", action="store_true")
-    status.add_argument("--timeout", type=float, default=4 * 3600)
+    status.add_argument("--watch", action="store_true", help="follow it to its end, exiting with its outcome")
+    status.add_argument("--timeout", type=float, default=4 * 3600, help="seconds --watch follows before giving up")
     status.add_argument("--interval", type=float, default=3.0, help="seconds between polls with --watch")
+    status.add_argument("--web", action="store_true", help="open the launch's page in your browser")
 
     opening = command("open", help="print a signed, expiring link to a launch's page (or --env: the list page)")
     opening.add_argument("launch_id", nargs="?")
     opening.add_argument("--env", help="the environment's list of recent launches instead")
+    opening.add_argument("--web", action="store_true", help="open the link in your browser too")
 
     listing = command("list", help="recent launches, newest first")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=int, default=20, help="launches per page (1 to 100)")
     listing.add_argument("--env", help="only launches into this environment")
-    listing.add_argument("--status", help="only launches with this status (e.g. ROLLED_BACK)")
+    listing.add_argument(
+        "--status", choices=STATUSES, metavar="STATUS", help=f"only launches with this status: {', '.join(STATUSES)}"
+    )
+    listing.add_argument("--cursor", help="the page after the one that printed this cursor")
+    listing.add_argument("--all", action="store_true", help="every page, not only the first")
+    listing.add_argument("--web", action="store_true", help="open the environment's list page (with --env)")
 
     for verb in ("approve", "reject"):
         decide = command(verb, help=f"{verb} a launch for one role")
         decide.add_argument("launch_id")
-        decide.add_argument("--role", required=True)
-        decide.add_argument("--comment", default="")
         decide.add_argument(
-            "--confirm", action="append", default=[], metavar="ATTESTATION", help="an attestation id you confirm"
+            "--role",
+            required=True,
+            help="the role you sign off for, as the environment's profile names it (the checklist's: "
+            f"{checklist_roles})",
         )
+        decide.add_argument(
+            "--comment",
+            required=verb == "reject",
+            default="",
+            help="why: a rejection needs one (the requester reads it)" if verb == "reject" else "a note for the record",
+        )
+        if verb == "approve":
+            decide.add_argument(
+                "--confirm",
+                action="append",
+                default=[],
+                metavar="ATTESTATION",
+                help="an attestation you confirm, once for each the profile asks (the checklist's: "
+                f"{checklist_attestations})",
+            )
 
     abort = command("abort", help="stop a launch: before a change it ends, after one it rolls back")
     abort.add_argument("launch_id")
@@ -566,7 +688,7 @@ def parser() -> argparse.ArgumentParser:
     outbox = command("outbox", help="the approval emails of a running `launchctl local`")
     outbox.add_argument("--outbox", help="the local outbox's URL (default: the local stack's, found by --api)")
 
-    topic = argparse.ArgumentParser(add_help=False)
+    topic = Parser(add_help=False)
     topic.add_argument(
         "--topic",
         default=os.environ.get("LAUNCH_APPROVALS_TOPIC_ARN"),
@@ -623,7 +745,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="CHECK_ID",
         help="break one preflight item after start-up (repeatable), to see a launch refused or warned",
     )
-    command("demo", help="run two launches on the embedded local AWS and show what happened")
+    command("demo", help="run four launches on the embedded local AWS and show what happened")
+    command("whoami", help="who the API takes you for, at which API, and what you may do where")
+    shells = command("completion", help='a shell completion script: eval "$(launchctl completion bash)"')
+    shells.add_argument("shell", choices=["bash", "zsh"])
     return root
 
 
@@ -633,6 +758,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_local(args)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "completion":
+        print(completion(parser(), args.shell), end="")
+        return EXIT_OK
     if args.command == "outbox":
         return cmd_outbox(args)
     if args.command == "profile":
@@ -658,9 +786,13 @@ def main(argv: list[str] | None = None) -> int:
         "abort": cmd_abort,
         "rollback": cmd_rollback,
         "preflight": cmd_preflight,
+        "whoami": cmd_whoami,
     }
     try:
         return handlers[args.command](args, api)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ApiError as exc:
         print(json.dumps(exc.body, indent=2) if args.json else f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE if 400 <= exc.status < 500 else EXIT_ERROR

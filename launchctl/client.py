@@ -135,6 +135,10 @@ class ControllerApi:
     def unlock(self, environment: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/environments/{environment}/unlock", {"reason": reason})
 
+    def whoami(self) -> dict[str, Any]:
+        """The caller as the API verified this client's credential, and where they count."""
+        return self._call("GET", "/me")
+
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
 

@@ -62,6 +62,8 @@ class LaunchSummary(Answer):
     stage: Stage | None
     created_at: Moment
     updated_at: Moment
+    requested_by: str = Field(default="unknown", description="the verified caller who started it")
+    rolled_back_by: str | None = Field(default=None, description="the launch that later rolled this one back")
 
     @classmethod
     def of(cls, launch: Launch | ListedLaunch) -> LaunchSummary:
@@ -77,6 +79,8 @@ def _summary_fields(launch: Launch | ListedLaunch) -> dict[str, Any]:
         "stage": launch.stage,
         "created_at": launch.created_at,
         "updated_at": launch.updated_at,
+        "requested_by": launch.requested_by,
+        "rolled_back_by": launch.rolled_back_by,
     }
 
 
@@ -85,6 +89,22 @@ class ViewLinkAnswer(Answer):
 
     url: str
     expires_at: Moment
+
+
+class EnvironmentStanding(Answer):
+    """What a caller may do in one environment, as its profile says now."""
+
+    environment: str
+    person: str | None = Field(description="who the environment's people directory says the caller is")
+    may_launch: bool = Field(description="may start, abort and roll back launches")
+    approves: list[str] = Field(description="the roles the caller may sign off for")
+
+
+class WhoAmIAnswer(Answer):
+    """The caller as the API verified them, and where they count (launchctl whoami)."""
+
+    caller: Caller
+    environments: list[EnvironmentStanding] = Field(description="only those where the caller counts")
 
 
 class LaunchPage(Answer):
@@ -144,7 +164,6 @@ class AbortAnswer(LaunchSummary):
 
 class RollbackAnswer(LaunchSummary):
     rollback_of: str = Field(description="the launch this execution rolls back")
-    requested_by: str | None
     caller: dict[str, Any] | None = Field(description="the verified identity that asked")
 
 

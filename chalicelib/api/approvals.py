@@ -90,6 +90,10 @@ def decide(
         raise NotAnApprover(f"{person} is not an approver for {role} in {launch.request.environment}")
     if person in launch.requesters or person == launch.requested_by.strip().lower():
         raise SeparationOfDuties(f"{person} requested this launch and cannot decide on it")
+    unknown = sorted(set(attestations or []) - {a.id for a in policy.attestations})
+    if unknown:
+        named = ", ".join(a.id for a in policy.attestations) or "none"
+        raise BadRequest("attestations", f"not an attestation here: {', '.join(unknown)}; the attestations are {named}")
     confirmed = [a.id for a in policy.attestations if a.id in set(attestations or [])]
     if decision == "approve":
         missing = [a.text for a in policy.attestations if a.id not in confirmed]

@@ -422,6 +422,18 @@ def authorise_person(caller: Caller, profile: EnvironmentProfile, action: str) -
     return caller.model_copy(update={"person": person})
 
 
+def standing(caller: Caller) -> list[tuple[str, str | None, bool, list[str]]]:
+    """Where the caller counts: (environment, person, may launch, roles they approve), each profile as now."""
+    found = []
+    for profile in load_profile_all():
+        person = person_of(caller, profile)
+        approves = [role for role in profile.approvals.roles if person and profile.approvals.may_approve(role, person)]
+        launches = may_launch(caller, profile)
+        if launches or approves or person:
+            found.append((profile.name, person, launches, approves))
+    return found
+
+
 def authorise_reader(caller: Caller) -> None:
     """Reading launches: anyone some profile lets launch, and every approver the directory proves."""
     for profile in load_profile_all():

@@ -33,9 +33,9 @@ from chalicelib.domain.models import (
     UnlockRequest,
     profile_of,
 )
-from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile, UnknownEnvironment
 from chalicelib.platform import telemetry
-from chalicelib.platform.profile_store import current_profile, load_profile
+from chalicelib.platform.profile_store import current_profile, known_environments, load_profile
 from chalicelib.store import (
     EnvironmentLocked,
     LaunchHasEnded,
@@ -377,6 +377,11 @@ def list_launches(store: LaunchStore, query: ListQuery) -> dict[str, Any]:
         status=query.status,
         after=decode_cursor(query.cursor) if query.cursor else None,
     )
+    if query.environment and not launches and not query.cursor and query.environment not in known_environments():
+        # Nothing listed because nothing could be: a misspelt environment is said, not shown as "no launches".
+        raise UnknownEnvironment(
+            f"no environment named {query.environment!r}; known: {', '.join(known_environments()) or 'none'}"
+        )
     return LaunchPage(launches=[LaunchSummary.of(launch) for launch in launches], next_cursor=encode_cursor(key)).body()
 
 

@@ -27,6 +27,7 @@ from chalicelib.api.answers import (
     RollbackAnswer,
     UnlockAnswer,
     ViewLinkAnswer,
+    WhoAmIAnswer,
 )
 from chalicelib.api.openapi import IDEMPOTENCY_KEY, Operation, approval_form, described, this_description, view_page
 from chalicelib.api.openapi import approval_page as approval_page_description
@@ -181,6 +182,21 @@ def create_launch() -> Response:
     if replayed:
         answer_headers["Idempotent-Replayed"] = "true"
     return Response(body=launch, status_code=202, headers=answer_headers)
+
+
+@routes.route("/me", methods=["GET"])
+@answered
+@described(Operation("Who the API takes you for, and what you may do where", 200, WhoAmIAnswer, "the caller", ()))
+def who_am_i() -> dict[str, Any]:
+    from chalicelib.api.answers import EnvironmentStanding
+    from chalicelib.api.callers import standing
+
+    caller = _caller()  # any verified caller may ask: a refusal elsewhere is easier to understand after
+    environments = [
+        EnvironmentStanding(environment=name, person=person, may_launch=launches, approves=roles)
+        for name, person, launches, roles in standing(caller)
+    ]
+    return WhoAmIAnswer(caller=caller, environments=environments).body()
 
 
 @routes.route("/launches", methods=["GET"])

@@ -516,3 +516,27 @@ def test_a_bad_stored_profile_answers_profile_invalid_naming_its_version_until_a
     assert client.http.get("/launches").status_code == 200  # the other environments' profiles still read
     push_profile(aws("ssm"), unit_profile("local"))
     assert _post(client, "/launches", BODY).status_code == 202  # a start reads the newest version at once
+
+
+def test_listing_an_environment_that_does_not_exist_says_so_rather_than_no_launches(client: Client) -> None:
+    response = client.http.get("/launches?environment=nope")
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "unknown_environment"
+    assert "no environment named 'nope'; known: local" in response.json_body["error"]["message"]
+    assert client.http.get("/launches?environment=local").json_body["launches"] == []
+
+
+def test_whoami_names_the_verified_caller_and_what_they_may_do_where(client: Client) -> None:
+    tess = client.as_person("tess.lead@acme.example").http.get("/me").json_body
+    assert tess["caller"]["kind"] == "iam"
+    assert tess["environments"] == [
+        {"environment": "local", "person": "tess.lead@acme.example", "may_launch": False, "approves": ["tech_lead"]}
+    ]
+    assert client.as_person("mallory@acme.example").http.get("/me").json_body["environments"] == []
+    assert client.anonymous().http.get("/me").status_code == 401
+
+
+def test_a_listed_launch_names_who_started_it(client: Client) -> None:
+    _post(client, "/launches", BODY)
+    listed = client.http.get("/launches").json_body["launches"][0]
+    assert listed["requested_by"].startswith("github:")

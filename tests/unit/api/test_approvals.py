@@ -286,3 +286,15 @@ def test_a_rejection_without_a_comment_is_refused_by_the_api_as_the_page_refuses
             _decide(store, launch, FakeStepFunctions(), "qa_lead", "quinn.qa@acme.example", "reject", comment=blank)
         assert (refused.value.field, refused.value.reason) == ("comment", REJECTION_NEEDS_A_COMMENT)
     assert store.approvals(launch.launch_id) == []
+
+
+def test_an_attestation_the_profile_does_not_ask_for_is_named_not_ignored(
+    store: Any, launch: Launch, gate: str
+) -> None:
+    from chalicelib.domain.errors import BadRequest
+
+    with pytest.raises(BadRequest) as refused:
+        _decide(store, launch, FakeStepFunctions(), "qa_lead", "quinn.qa@acme.example", attestations=[*ALL, "oncall"])
+    assert refused.value.field == "attestations"
+    assert refused.value.reason.startswith("not an attestation here: oncall; the attestations are code_freeze")
+    assert store.approvals(launch.launch_id) == []
