@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint docs format package deploy local clean bench bench-cold-start bench-events bench-sites bench-list bench-distributed browser target-role
+.PHONY: demo test unit lint docs format package deploy local clean bench bench-cold-start bench-events bench-sites bench-list bench-distributed browser accessibility screenshots target-role
 
 # Prerequisites are made two at a time (`make test` builds its two venvs at once); a recipe's steps still
 # run in order.
@@ -47,7 +47,7 @@ local: $(STAMP) browser
 # checks them against each function's own policy (.chalice/policies/): nothing more, nothing less.
 # The two virtualenvs and the browser are made at once (about 10 s of a fresh clone's 30 s of set-up).
 test:
-	$(MAKE) --no-print-directory -j3 $(STAMP) $(CHECKOV) browser
+	$(MAKE) --no-print-directory -j3 $(STAMP) $(CHECKOV) browser accessibility
 	$(MAKE) --no-print-directory lint
 	@units=$$(mktemp -d); calls=$$(mktemp -d); \
 	( nice -n 19 $(BIN)/python -m pytest tests/unit -n 2 > $$units/log 2>&1; echo $$? > $$units/rc ) & \
@@ -56,6 +56,21 @@ test:
 	wait $$unit; echo "== unit tests (run beside the integration tests)"; cat $$units/log; \
 	[ "$$(cat $$units/rc)" = 0 ] && [ $$integration = 0 ] && \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/policies
+
+# The pages' accessibility check injects axe-core (pinned in tests/accessibility/package-lock.json) into that
+# browser; npm comes with Debian's nodejs, installed here when missing.
+AXE := tests/accessibility/node_modules/axe-core/axe.min.js
+accessibility: $(AXE)
+$(AXE): tests/accessibility/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null \
+	  || { echo "could not install npm: run 'apt-get install npm' as root, then make test"; exit 1; }; }
+	cd tests/accessibility && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+# The pages as the docs show them, photographed on a laptop's screen and a phone's (docs/pages/).
+screenshots: $(STAMP) browser accessibility
+	LAUNCH_PAGE_SCREENSHOTS=docs/pages $(BIN)/python -m pytest -q tests/unit/api/test_pages_in_a_browser.py
 
 # The approval page is tested in a real browser: Debian's chromium, installed here when missing.
 browser:
@@ -78,7 +93,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build
 
 # The unit tests alone, about four minutes on two cores: no local stack, no browser.
-unit: $(STAMP)
+unit: $(STAMP) browser accessibility
 	$(BIN)/python -m pytest tests/unit -n 2
 
 format: $(STAMP)

@@ -394,7 +394,14 @@ def _profile_push(args: argparse.Namespace) -> int:
     """Validate, then store as the next version; approvers changed: their subscriptions follow the stored
     profile. Nothing changed: nothing pushed (a version is a change someone made)."""
     from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
-    from chalicelib.platform.profile_store import approvers_of, differences, history, push_profile, stored_version
+    from chalicelib.platform.profile_store import (
+        approvers_of,
+        changes,
+        differences,
+        history,
+        push_profile,
+        stored_version,
+    )
     from launchctl.approvers import sync_subscriptions
 
     profile = _profile_file(args)
@@ -426,11 +433,12 @@ def _profile_push(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     stored = push_profile(ssm, profile, args.path)
-    changes = differences(before.profile, stored.profile) if before is not None else ["(first version)"]
-    answer: dict[str, Any] = {"pushed": True, **_stored_answer(stored), "changes": changes}
+    lines = differences(before.profile, stored.profile) if before is not None else ["(first version)"]
+    changed = changes(before.profile, stored.profile) if before is not None else None
+    answer: dict[str, Any] = {"pushed": True, **_stored_answer(stored), "first": before is None, "changes": changed}
     if approvers_change and topic:
         answer["approvers"] = sync_subscriptions(_aws_client(args, "sns"), topic, stored.profile)
-    lines = [f"{profile.name}: pushed version {stored.version} as {stored.pushed_by}", *[f"  {c}" for c in changes]]
+    lines = [f"{profile.name}: pushed version {stored.version} as {stored.pushed_by}", *[f"  {line}" for line in lines]]
     if "approvers" in answer:
         lines.append(f"approvers subscribed: {', '.join(answer['approvers']['subscribed']) or 'nobody new'}")
     _print(args, answer, "\n".join(lines))
@@ -473,7 +481,7 @@ def _profile_show(args: argparse.Namespace) -> int:
 
 def _profile_diff(args: argparse.Namespace) -> int:
     from chalicelib.domain.profiles import ProfileError, UnknownEnvironment
-    from chalicelib.platform.profile_store import differences, history, stored_version
+    from chalicelib.platform.profile_store import changes, differences, history, stored_version
 
     profile = _profile_file(args)
     ssm = _aws_client(args, "ssm")
@@ -486,9 +494,9 @@ def _profile_diff(args: argparse.Namespace) -> int:
         text = f"{args.env} version {bad.version} is not a valid profile ({bad.problem}): pushing {args.file} mends it"
         _print(args, {**_bad_answer(bad), "changes": None}, text)
         return EXIT_ERROR
-    changes = differences(stored.profile, profile)
-    text = "\n".join(changes) or f"{args.file} is what {args.env} version {stored.version} stores"
-    _print(args, {**_stored_answer(stored), "changes": changes}, text)
+    lines = differences(stored.profile, profile)
+    text = "\n".join(lines) or f"{args.file} is what {args.env} version {stored.version} stores"
+    _print(args, {**_stored_answer(stored), "changes": changes(stored.profile, profile)}, text)
     return EXIT_OK
 
 

@@ -313,8 +313,12 @@ def approval_decision(approval_id: str) -> Any:
 
 
 def _token() -> str:
+    return _query("token")
+
+
+def _query(name: str) -> str:
     query: Any = _request().query_params or {}
-    return str(query.get("token", ""))
+    return str(query.get(name, ""))
 
 
 @routes.route("/view/launches/{launch_id}", methods=["GET"])
@@ -323,7 +327,7 @@ def _token() -> str:
 def launch_view(launch_id: str) -> Any:
     from chalicelib.api.pages.launch import launch_page
 
-    return launch_page(launch_store(), launch_id, _token(), _link_key())
+    return launch_page(launch_store(), launch_id, _token(), _link_key(), paused=_query("paused") == "1")
 
 
 @routes.route("/view/environments/{environment}", methods=["GET"])
@@ -333,7 +337,9 @@ def environment_view(environment: str) -> Any:
     from chalicelib.api.pages.launch import list_page
 
     base = _public_path(f"/view/environments/{environment}", "")
-    return list_page(launch_store(), environment, _token(), _link_key(), base)
+    return list_page(
+        launch_store(), environment, _token(), _link_key(), base, _query("cursor"), paused=_query("paused") == "1"
+    )
 
 
 def _public_base() -> str:
@@ -430,9 +436,8 @@ def roll_back_launch(launch_id: str) -> Response:
     rollback = start_rollback(launch_store(), target, request, caller, sfn, machine)
     requested = rollback.rollback_of or {}
     answer = RollbackAnswer(
-        **dict(LaunchSummary.of(rollback)),
+        **{**dict(LaunchSummary.of(rollback)), "requested_by": requested.get("requested_by") or rollback.requested_by},
         rollback_of=launch_id,
-        requested_by=requested.get("requested_by"),
         caller=requested.get("caller"),
     )
     location = _public_path(f"/launches/{target}/rollback", f"/launches/{rollback.launch_id}")

@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.models import LaunchStatus, Stage
+from chalicelib.domain.next_steps import next_steps
 from chalicelib.platform import telemetry
-from chalicelib.stages.lifecycle import manual_steps_left, notify_end
+from chalicelib.stages.lifecycle import notify_end
 from chalicelib.store import LaunchNotFound, LaunchStore, StatusConflict
 
 
@@ -71,14 +72,16 @@ def execution_ended(
             final = LaunchStatus.ROLLBACK_FAILED if launch.changes else LaunchStatus.ROLLED_BACK
         else:
             final = LaunchStatus.FAILED
-        steps = manual_steps_left(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
+        steps = next_steps(launch, final, cause)
         if final == LaunchStatus.ROLLBACK_FAILED:
             lock = {
                 "lock_held": store.hold_lock(environment, launch.launch_id, f"execution of {launch.launch_id} ended")
             }
         else:
             lock = {"lock_released": store.release_lock(environment, launch.launch_id)}
-        summary = f"launch {final}: {cause}" + (f"; {environment} stays locked" if steps else "")
+        summary = f"launch {final}: {cause}" + (
+            f"; {environment} stays locked" if final == LaunchStatus.ROLLBACK_FAILED else ""
+        )
         launch = store.set_status(
             launch.launch_id,
             final,

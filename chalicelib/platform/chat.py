@@ -154,11 +154,11 @@ def ended(
         "ended",
         title,
         description,
-        next_steps=[for_chat(step) for step in manual_steps] if urgent else [],
+        next_steps=[for_chat(step) for step in manual_steps],
         status=status,
         error=error_name or "",
         cause=for_chat(cause),
-        severity="page" if urgent else "info",
+        severity="page" if urgent else "action" if manual_steps else "info",
     )
 
 

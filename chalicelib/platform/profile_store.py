@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -304,19 +305,36 @@ def stored_version(ssm: Any, environment: str, version: int | None = None, path:
     return _stored(ssm, environment, chosen, chosen.get("LastModifiedUser"))
 
 
-def differences(before: EnvironmentProfile, after: EnvironmentProfile) -> list[str]:
-    """What changes from `before` to `after`, one line per field: `path: old -> new`."""
-    lines: list[str] = []
+def changes(before: EnvironmentProfile, after: EnvironmentProfile) -> list[dict[str, Any]]:
+    """Each field that changes from `before` to `after`: its path as TOML writes it (a key with a dot quoted:
+    `people.people."riley@acme.example".iam_users`), and its value before and after (absent: left out)."""
+    found: list[dict[str, Any]] = []
 
-    def walk(old: Any, new: Any, where: str) -> None:
+    def walk(old: Any, new: Any, where: list[str]) -> None:
         if isinstance(old, dict) and isinstance(new, dict):
             for key in sorted(set(old) | set(new), key=str):
-                walk(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{where}.{key}" if where else str(key))
+                walk(old.get(key, _ABSENT), new.get(key, _ABSENT), [*where, str(key)])
         elif old != new:
-            lines.append(f"{where}: {_shown(old)} -> {_shown(new)}")
+            change: dict[str, Any] = {"field": ".".join(_toml_key(part) for part in where)}
+            change |= {"before": old} if old is not _ABSENT else {}
+            change |= {"after": new} if new is not _ABSENT else {}
+            found.append(change)
 
-    walk(before.model_dump(mode="json"), after.model_dump(mode="json"), "")
-    return lines
+    walk(before.model_dump(mode="json"), after.model_dump(mode="json"), [])
+    return found
+
+
+def differences(before: EnvironmentProfile, after: EnvironmentProfile) -> list[str]:
+    """What changes from `before` to `after`, one line per field: `path: old -> new`."""
+    return [
+        f"{change['field']}: {_shown(change.get('before', _ABSENT))} -> {_shown(change.get('after', _ABSENT))}"
+        for change in changes(before, after)
+    ]
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, quoted otherwise."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 _ABSENT = object()

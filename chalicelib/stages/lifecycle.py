@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage, profile_of
+from chalicelib.domain.next_steps import next_steps
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
 from chalicelib.platform import chat, telemetry
@@ -91,7 +92,7 @@ def finish_launch(
     if final == LaunchStatus.EXPIRED:
         expire_requests(store, launch_id)
     environment = launch.request.environment
-    manual_steps = manual_steps_left(launch, cause) if final == LaunchStatus.ROLLBACK_FAILED else []
+    manual_steps = next_steps(launch, final, cause)
     # The lock comes before the final status, so whoever sees the status finds the lock as it will stay.
     if final == LaunchStatus.ROLLBACK_FAILED:
         # Nobody may launch on top of a half-rolled-back system until a person says it is sound.
@@ -134,20 +135,6 @@ def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict
         return {"launch_alarms_deleted": delete_launch_alarms(profile_of(launch), launch, cloudwatch())}
     except Exception as exc:  # noqa: BLE001 - a retried step tries again; the end is written regardless
         return {"left": f"the launch's alarms could not be deleted ({type(exc).__name__}: {exc}): delete them by hand"}
-
-
-def manual_steps_left(launch: Launch, cause: str) -> list[str]:
-    """What a person must still undo: each change the rollback did not settle, with what went wrong."""
-    rollback = launch.results.rollback
-    undone = rollback.undone if rollback else {}
-    left = rollback.left if rollback else []
-    steps = [f"undo by hand: {entry}" for entry in left]
-    for change in launch.changes:
-        settled = change in undone and undone[change].settled
-        if not settled and not any(entry.startswith(f"{change}:") for entry in left):
-            steps.append(f"undo by hand: {change} was not restored ({cause or 'rollback did not finish'})")
-    steps.append(f"then run: launchctl unlock {launch.request.environment} --reason '<what you did>'")
-    return steps
 
 
 def notify_end(

@@ -76,7 +76,7 @@ def test_three_approvals_by_link_lead_to_deployment_with_the_signoff_record(stac
     other = next(m["link"] for m in inbox(stack, launch_id) if m["to"] == "quentin.qa@acme.example")
     used, _ = open_link(other)
     assert used.status == 409
-    assert f"approved by {APPROVERS['qa_lead']}" in used.text
+    assert f"{APPROVERS['qa_lead']} approved qa_lead at" in used.text
 
 
 def test_a_rejection_by_link_changes_nothing_and_closes_the_other_links(stack: Any, api: ControllerApi) -> None:

@@ -44,7 +44,16 @@ def test_the_launch_page_shows_a_running_a_rolled_back_and_a_succeeded_launch(
     assert baking["status"] == "BAKING", baking["timeline"]
     url = api.view_link(launch_id)["url"]
     running = _shoot(browser, url, "running")
-    for shown in ("BAKING", "this page refreshes every 5 s", "Bake", "watching", "T+2s", "Sign-off", "approved"):
+    for shown in (
+        "BAKING",
+        "refreshes every 5 s",
+        "Pause the refresh",
+        "Bake",
+        "watching",
+        "T+2s",
+        "Sign-off",
+        "approved",
+    ):
         assert shown in running, shown
     assert browser.run("document.querySelectorAll('svg polyline').length") >= 1  # the figures, charted
     assert browser.run("document.querySelector('meta[http-equiv=refresh]') !== null")

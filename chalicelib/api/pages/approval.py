@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +19,8 @@ from chalicelib.api.approvals import (
 from chalicelib.api.pages.html import APPROVAL, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
 from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import ApprovalRequest, Launch, LaunchStatus, profile_of
+from chalicelib.domain.models import Approval, ApprovalRequest, Launch, LaunchStatus, profile_of
+from chalicelib.domain.progress import evidence_text
 from chalicelib.platform.links import (
     ExpiredLink,
     ForgedLink,
@@ -26,6 +28,7 @@ from chalicelib.platform.links import (
     form_token,
     form_token_matches,
     new_form_nonce,
+    sign_view,
     verify,
 )
 from chalicelib.store import AlreadyDecided, LaunchStore
@@ -64,33 +67,104 @@ def _check(store: LaunchStore, approval_id: str, token: str, key: bytes) -> tupl
     if request.state == "expired" or (request.state == "open" and store.clock.now() >= request.expires_at):
         raise Refused(_notice(410, "Request expired", "Nobody may decide on this request any more: it expired."))
     if request.state != "open":
+        # Not a fault of whoever opens it: said plainly, in a neutral tone.
+        when = f"{request.decided_at:%Y-%m-%d %H:%M} UTC" if request.decided_at else "an earlier time"
+        verb = "approved" if request.state == "approved" else "rejected"
+        if request.decided_by and request.decided_by == holder.approver:
+            raise Refused(_notice(200, "Already decided", f"You {verb} this as {request.role} at {when}.", "idle"))
         if request.decided_by:
-            when = f"{request.decided_at:%Y-%m-%d %H:%M} UTC" if request.decided_at else "an earlier time"
-            said = f"{request.role} was {request.state} by {request.decided_by} at {when}."
-        else:
-            said = f"This request was closed: {request.closed_because or request.state}."
-        raise Refused(_notice(409, "Link already used", said))
+            said = f"{request.decided_by} {verb} {request.role} at {when}: nothing is left to decide for it."
+            raise Refused(_notice(409, "Already decided", said, "idle"))
+        said = f"This request was closed: {request.closed_because or request.state}. Nothing is left to decide."
+        raise Refused(_notice(409, "Request closed", said, "idle"))
     launch = store.get_launch(request.launch_id)
     if launch.status != LaunchStatus.AWAITING_APPROVAL:
-        raise Refused(_notice(409, "Not awaiting approval", f"The launch is {launch.status}; it no longer waits."))
+        if launch.abort:
+            said = f"The launch was aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}."
+            raise Refused(_notice(409, "Launch aborted", said, "idle"))
+        said = f"The launch is {launch.status}: it no longer waits for sign-off."
+        raise Refused(_notice(409, "No longer waiting", said, "idle"))
     return request, holder, launch
 
 
-def _summary(launch: Launch, request: ApprovalRequest, holder: LinkHolder) -> str:
+def _summary(
+    launch: Launch,
+    request: ApprovalRequest,
+    holder: LinkHolder,
+    decided: list[Approval],
+    key: bytes,
+    now: datetime,
+) -> str:
+    """What an approver needs to decide: what changes, the release's checks, who else decided, the deadline."""
     asked = launch.request
-    checks = launch.results.preflight.checks if launch.results.preflight else []
+    profile = profile_of(launch)
+    report = launch.results.preflight
+    checks = report.checks if report else []
     passed = sum(1 for check in checks if check.result == "pass")
+    left = max(0, int((request.expires_at - now).total_seconds()))
+    view = sign_view(key, f"launch:{launch.launch_id}", int(request.expires_at.timestamp()) + 86400)
+    migration = profile.backend.migration
     rows = [
-        ("Launch", launch.launch_id),
-        ("Environment", asked.environment),
-        ("Version", f"{asked.version} (commit {asked.git_sha})"),
-        ("Requested by", launch.requested_by),
-        ("Preflight", f"{passed}/{len(checks)} checks passed"),
-        ("Your role", request.role),
-        ("You are", holder.approver),
-        ("Open until", f"{request.expires_at:%Y-%m-%d %H:%M} UTC"),
+        (
+            "Launch",
+            f"<a href='../view/launches/{for_html(launch.launch_id)}?token={view}'>"
+            f"{for_html(launch.launch_id)}</a> (its page)",
+        ),
+        ("Environment", for_html(asked.environment)),
+        ("Version", f"{for_html(asked.version)} (commit {for_html(asked.git_sha)})"),
+        ("Requested by", for_html(launch.requested_by)),
+        ("Backend image", for_html(asked.backend_image)),
+        ("Frontend build", for_html(asked.frontend_artifact)),
+        (
+            "Database",
+            f"migrated first by the task {for_html(migration.task_definition)}, a snapshot taken before"
+            if migration
+            else "no migration",
+        ),
+        ("Preflight", f"{passed}/{len(checks)} checks passed" + _warnings(checks)),
+        ("Release checks", _release_checks(checks)),
+        ("Your role", for_html(request.role)),
+        ("You are", for_html(holder.approver)),
+        ("Open until", f"{request.expires_at:%Y-%m-%d %H:%M} UTC (closes in {_span(left)})"),
     ]
-    return "<dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{for_html(v)}</dd>" for k, v in rows) + "</dl>"
+    listing = "<dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+    others = [approval for approval in decided if approval.role != request.role]
+    if others:
+        listing += (
+            "<h2>Other sign-offs</h2><ul>"
+            + "".join(
+                f"<li>{for_html(a.role)}: {a.decision} by {for_html(a.approver)} at {a.decided_at:%H:%M} UTC"
+                + (f": “{for_html(a.comment)}”" if a.comment else "")
+                + "</li>"
+                for a in others
+            )
+            + "</ul>"
+        )
+    return listing
+
+
+def _warnings(checks: list[Any]) -> str:
+    warned = [check.title for check in checks if check.result == "warn"]
+    return f"; warnings: {for_html('; '.join(warned))}" if warned else ""
+
+
+def _release_checks(checks: list[Any]) -> str:
+    """The release's CI checks as preflight read them on its commit, each linked to its run."""
+    tests = next((check for check in checks if check.id == "app.release_tests"), None)
+    found = (tests.evidence.get("checks") or {}) if tests else {}
+    if not found:
+        return "not read for this environment" if tests is None else for_html(evidence_text(tests.evidence))
+    return ", ".join(
+        f"<a href='{for_html(str(seen.get('url')))}'>{for_html(name)}</a>: {for_html(str(seen.get('result')))}"
+        if seen.get("url")
+        else f"{for_html(name)}: {for_html(str(seen.get('result')))}"
+        for name, seen in found.items()
+    )
+
+
+def _span(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min"
 
 
 def cookie_name(approval_id: str) -> str:
@@ -129,7 +203,7 @@ def show(store: LaunchStore, approval_id: str, token: str, key: bytes, page_path
     return _page(
         200,
         f"Sign off {launch.request.version} into {launch.request.environment}",
-        _summary(launch, request, holder) + form,
+        _summary(launch, request, holder, store.approvals(launch.launch_id), key, store.clock.now()) + form,
         {"Set-Cookie": cookie},
     )
 

@@ -44,8 +44,19 @@ button[value=approve] { background: #1f7a3a; color: white; } button[value=reject
 .ok, .good { background: #e6f4ea; color: #1f7a3a; } .bad { background: #fde8e8; color: #a3262b; }
 .run { background: #e8f0fe; color: #1a56c4; } .idle { background: #f3f4f6; color: #57606a; }
 .warn { background: #fff4e5; color: #8a5300; }
-.charts { display: grid; grid-template-columns: repeat(3, 1fr); gap: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(17rem, 1fr)); gap: 1rem; }
 svg { width: 100%%; height: auto; background: #fafbfc; border: 1px solid #e5e7eb; border-radius: .4rem; }
+td, dd, .meta, .notice, li { overflow-wrap: anywhere; }
+.steps { border-left: .3rem solid #8a5300; background: #fff4e5; padding: .6rem 1rem; border-radius: .3rem; }
+.steps h2 { margin-top: 0; }
+details { margin: .6rem 0; } summary { cursor: pointer; color: #1a56c4; }
+a { color: #1a56c4; }
+@media (max-width: 40rem) {
+  table, tbody, tr, td, th { display: block; width: auto; }
+  tr:first-child:has(th) { display: none; }
+  tr { border-bottom: 1px solid #d0d7de; padding: .3rem 0; } td { border: 0; padding: .1rem 0; }
+  dl { grid-template-columns: 1fr; } dd { margin: 0 0 .4rem; }
+}
 """
 
 

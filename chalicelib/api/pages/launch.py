@@ -7,13 +7,26 @@ launch runs."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
+from chalicelib.api.launches import decode_cursor, encode_cursor
 from chalicelib.api.pages.html import VIEW, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
-from chalicelib.domain.models import LAUNCH_ID_PATTERN, Approval, Launch, LaunchStatus, Stage, TimelineEvent, profile_of
-from chalicelib.domain.progress import Checkpoint
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import (
+    LAUNCH_ID_PATTERN,
+    Approval,
+    Launch,
+    LaunchStatus,
+    ListedLaunch,
+    Stage,
+    TimelineEvent,
+    profile_of,
+)
+from chalicelib.domain.progress import Baseline, Checkpoint, evidence_text
 from chalicelib.platform.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.platform.telemetry import stage_durations
 from chalicelib.store import LaunchNotFound, LaunchStore
@@ -51,48 +64,113 @@ def _checked(key: bytes, subject: str, token: str) -> int:
         raise Refused(refused(410, "Link expired", f"{exc}. Ask for a new one: launchctl open.")) from None
 
 
-def launch_page(store: LaunchStore, launch_id: str, token: str, key: bytes) -> Page:
+@dataclass(frozen=True)
+class Links:
+    """Where a page's links lead: related launches' pages (signed to expire with this one), the page itself
+    paused or refreshing, and the consoles a person goes on to."""
+
+    key: bytes
+    expires: int
+    token: str
+    paused: bool = False
+
+    def launch(self, launch_id: str) -> str:
+        # Relative to .../view/launches/<id>: a sibling page, whatever the base path.
+        return f"{launch_id}?token={sign_view(self.key, f'launch:{launch_id}', self.expires)}"
+
+    def environment(self, environment: str) -> str:
+        token = sign_view(self.key, f"environment:{environment}", self.expires)
+        return f"../environments/{environment}?token={token}"
+
+    def refreshing(self, paused: bool) -> str:
+        return f"?token={self.token}" + ("&paused=1" if paused else "")
+
+
+def launch_page(store: LaunchStore, launch_id: str, token: str, key: bytes, paused: bool = False) -> Page:
     """The launch as its people would look at it: status, checklist, sign-off, preflight, bake, rollback."""
     if not LAUNCH_ID_PATTERN.fullmatch(launch_id):
         return refused(400, "Malformed link", "This link does not name a launch we issue ids like.")
     try:
-        _checked(key, f"launch:{launch_id}", token)
+        expires = _checked(key, f"launch:{launch_id}", token)
         launch, approvals, _, timeline = store.launch_history(launch_id)
     except Refused as refusal:
         return refusal.page
     except LaunchNotFound:
         return refused(404, "Unknown launch", "No launch has this id.")
-    return render_launch(launch, approvals, timeline, store.clock.now())
+    return render_launch(launch, approvals, timeline, store.clock.now(), Links(key, expires, token, paused))
 
 
-def list_page(store: LaunchStore, environment: str, token: str, key: bytes, base_path: str) -> Page:
-    """The environment's recent launches, newest first, each linked to its page (links as long-lived as this)."""
+LIST_PAGE_SIZE = 25
+
+
+def list_page(
+    store: LaunchStore, environment: str, token: str, key: bytes, base_path: str, cursor: str = "", paused: bool = False
+) -> Page:
+    """The environment's launches, newest first, 25 a page: what is live now, what was rolled back, how long
+    each took, each linked to its page (links as long-lived as this one)."""
     if not ENVIRONMENT.fullmatch(environment):
         return refused(400, "Malformed link", "This link does not name an environment.")
     try:
         expires = _checked(key, f"environment:{environment}", token)
+        after = decode_cursor(cursor) if cursor else None
     except Refused as refusal:
         return refusal.page
-    launches, _ = store.list_launches(limit=25, environment=environment)
+    except BadRequest:
+        return refused(400, "Malformed link", "This link's page is not one we issue.")
+    launches, last = store.list_launches(limit=LIST_PAGE_SIZE, environment=environment, after=after)
+    live = None if cursor else _live_now(store, environment, launches)
     rows = []
     for launch in launches:
         view = sign_view(key, f"launch:{launch.launch_id}", expires)
         href = f"{base_path}/view/launches/{launch.launch_id}?token={view}"
+        marks = " <span class='badge good'>live now</span>" if live == launch.launch_id else ""
+        if launch.rolled_back_by:
+            marks += " <span class='badge warn'>rolled back</span>"
+        ended = launch.status.is_final
+        took = _seconds((launch.updated_at - launch.created_at).total_seconds()) if ended else "running"
         rows.append(
             f"<tr><td><a href='{for_html(href)}'>{for_html(launch.launch_id)}</a></td>"
-            f"<td>{for_html(launch.request.version)}</td><td>{_badge(launch.status)}</td>"
-            f"<td>{launch.created_at:%Y-%m-%d %H:%M} UTC</td><td>{for_html(launch.requested_by)}</td></tr>"
+            f"<td>{for_html(launch.request.version)}</td><td>{_badge(launch.status)}{marks}</td>"
+            f"<td>{launch.created_at:%Y-%m-%d %H:%M} UTC</td><td>{took}</td>"
+            f"<td>{for_html(launch.requested_by)}</td></tr>"
         )
     table = (
-        "<table><tr><th>Launch</th><th>Version</th><th>Status</th><th>Started</th><th>By</th></tr>"
+        "<table><tr><th>Launch</th><th>Version</th><th>Status</th><th>Started</th><th>Took</th><th>By</th></tr>"
         + "".join(rows)
         + "</table>"
         if rows
         else "<p class='meta'>No launch yet.</p>"
     )
+    more = encode_cursor(last)
+    if more:
+        table += f"<p><a href='?token={for_html(token)}&amp;cursor={for_html(more)}'>Older launches</a></p>"
     running = any(not launch.status.is_final for launch in launches)
     title = f"Launches in {environment}"
-    return _document(title, f"<h1>{for_html(title)}</h1>{table}", refresh=running)
+    refresh = _refresh_note(Links(key, expires, token, paused), running)
+    body = f"<h1>{for_html(title)}</h1>{refresh}{table}"
+    return _document(title, body, refresh=running and not paused)
+
+
+def _live_now(store: LaunchStore, environment: str, launches: list[ListedLaunch]) -> str | None:
+    """The launch whose release the environment serves: its newest that succeeded and was not rolled back
+    (on this page, else the newest such ever)."""
+    for launch in launches:
+        if launch.status == LaunchStatus.SUCCEEDED and not launch.rolled_back_by:
+            return launch.launch_id
+    found, _ = store.list_launches(limit=5, environment=environment, status=LaunchStatus.SUCCEEDED)
+    return next((launch.launch_id for launch in found if not launch.rolled_back_by), None)
+
+
+def _refresh_note(links: Links, running: bool) -> str:
+    """A page that refreshes says so and lets its reader stop it (WCAG 2.2.1): a link to the page without it."""
+    if not running:
+        return ""
+    if links.paused:
+        return f"<p class='meta'>Refresh paused. <a href='{for_html(links.refreshing(False))}'>Refresh again</a></p>"
+    return (
+        f"<p class='meta'>This page refreshes every {REFRESH_SECONDS} s while the launch runs. "
+        f"<a href='{for_html(links.refreshing(True))}'>Pause the refresh</a></p>"
+    )
 
 
 def _badge(status: LaunchStatus | str) -> str:
@@ -114,25 +192,49 @@ def _seconds(value: float) -> str:
     return f"{value // 60} min {value % 60:02d} s" if value >= 60 else f"{value} s"
 
 
-def render_launch(launch: Launch, approvals: list[Approval], timeline: list[TimelineEvent], now: datetime) -> Page:
+def render_launch(
+    launch: Launch, approvals: list[Approval], timeline: list[TimelineEvent], now: datetime, links: Links
+) -> Page:
     request = launch.request
     ended = launch.status.is_final
     moment = launch.updated_at if ended else now
+    asked = launch.rollback_of
+    if asked:
+        title = f"Rollback of {request.version} in {request.environment}: {launch.status}"
+        heading = f"Rollback of {for_html(request.version)} in {for_html(request.environment)}"
+    else:
+        title = f"{request.version} into {request.environment}: {launch.status}"
+        heading = f"{for_html(request.version)} into {for_html(request.environment)}"
+    marks = " <span class='badge warn'>rolled back later</span>" if launch.rolled_back_by else ""
     header = (
-        f"<h1>{for_html(request.version)} into {for_html(request.environment)} {_badge(launch.status)}</h1>"
+        f"<h1>{heading} {_badge(launch.status)}{marks}</h1>"
         f"<p class='meta'>Launch {for_html(launch.launch_id)} · commit {for_html(request.git_sha)} · "
         f"by {for_html(launch.requested_by)} · started {launch.created_at:%Y-%m-%d %H:%M:%S} UTC · "
-        f"{'took' if ended else 'running for'} {_seconds((moment - launch.created_at).total_seconds())}"
-        + ("" if ended else f" · this page refreshes every {REFRESH_SECONDS} s")
-        + "</p>"
+        f"{'took' if ended else 'running for'} {_seconds((moment - launch.created_at).total_seconds())}</p>"
+        + _refresh_note(links, not ended)
     )
-    if launch.error:
+    if asked:
         header += (
-            f"<p class='notice'><strong>{for_html(launch.error.get('error', ''))}</strong>: "
+            f"<p class='notice'>{for_html(asked.get('requested_by', 'someone'))} asked to roll back "
+            f"<a href='{for_html(links.launch(asked['launch_id']))}'>launch {for_html(asked['launch_id'])}</a>: "
+            f"{for_html(asked.get('reason', ''))}</p>"
+        )
+    if launch.rolled_back_by:
+        header += (
+            "<p class='notice warn'>This launch was rolled back later, by "
+            f"<a href='{for_html(links.launch(launch.rolled_back_by))}'>launch {for_html(launch.rolled_back_by)}</a>."
+            "</p>"
+        )
+    if launch.error and launch.error.get("error") != "RollbackRequested":
+        tone = "warn" if launch.status in {LaunchStatus.ROLLED_BACK, LaunchStatus.ABORTED} else "bad"
+        header += (
+            f"<p class='notice {tone}'><strong>{for_html(launch.error.get('error', ''))}</strong>: "
             f"{for_html(launch.error.get('cause', ''))}</p>"
         )
     sections = [
         header,
+        _next_steps(timeline),
+        _links_out(launch),
         _checklist(launch, timeline, moment),
         _approvals(launch, approvals),
         _bake(launch),
@@ -140,8 +242,70 @@ def render_launch(launch: Launch, approvals: list[Approval], timeline: list[Time
         _preflight(launch),
         _timeline(timeline),
     ]
-    title = f"{request.version} into {request.environment}: {launch.status}"
-    return _document(title, "".join(sections), refresh=not ended)
+    return _document(title, "".join(sections), refresh=not ended and not links.paused)
+
+
+def _next_steps(timeline: list[TimelineEvent]) -> str:
+    """What a person must do now, as the finish wrote it: the very steps the team's channel was sent."""
+    finished = next((event for event in reversed(timeline) if event.kind == "finished"), None)
+    steps = list(finished.details.get("manual_steps", [])) if finished else []
+    if not steps:
+        return ""
+    items = "".join(f"<li>{for_html(str(step))}</li>" for step in steps)
+    return f"<section class='steps' aria-labelledby='next'><h2 id='next'>What to do now</h2><ol>{items}</ol></section>"
+
+
+def _links_out(launch: Launch) -> str:
+    """Where to look next: the commit, its CI runs, the execution, the dashboard, the logs, canary artifacts."""
+    request = launch.request
+    profile = launch.profile
+    found: list[tuple[str, str]] = []
+    checks = profile.preflight.release_checks if profile else None
+    repository = checks.repository if checks else _repository_of(launch)
+    if repository:
+        found.append((f"commit {request.git_sha[:12]}", f"https://github.com/{repository}/commit/{request.git_sha}"))
+    report = launch.results.preflight
+    tests = next((check for check in report.checks if check.id == "app.release_tests"), None) if report else None
+    for name, seen in ((tests.evidence.get("checks") or {}) if tests else {}).items():
+        if isinstance(seen, dict) and seen.get("url"):
+            found.append((f"CI: {name} ({seen.get('result')})", str(seen["url"])))
+    region = launch.execution_arn.split(":")[3] if launch.execution_arn and launch.execution_arn.count(":") > 3 else ""
+    console = f"https://{region}.console.aws.amazon.com" if region else ""
+    if console and launch.execution_arn:
+        found.append(
+            ("the execution", f"{console}/states/home?region={region}#/v2/executions/details/{launch.execution_arn}")
+        )
+    if console and profile:
+        dashboard = profile.preflight.dashboard
+        found.append(("the dashboard", f"{console}/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard}"))
+        query = quote(f"fields @timestamp, @message | filter launch_id = '{launch.launch_id}' | sort @timestamp")
+        found.append(
+            (
+                "the controller's logs for this launch",
+                f"{console}/cloudwatch/home?region={region}"
+                f"#logsV2:logs-insights$3FqueryDetail$3D~(editorString~'{query})",
+            )
+        )
+    smoke = launch.results.smoke
+    for canary in smoke.canaries if smoke else []:
+        if canary.artifacts:
+            found.append((f"canary {canary.name}: screenshots and logs", _s3_console(canary.artifacts)))
+    if not found:
+        return ""
+    items = "".join(f"<li><a href='{for_html(url)}'>{for_html(label)}</a></li>" for label, url in found)
+    return f"<h2>Links</h2><ul>{items}</ul>"
+
+
+def _repository_of(launch: Launch) -> str | None:
+    callers = launch.profile.callers.github if launch.profile else None
+    return callers.repositories[0] if callers and callers.repositories else None
+
+
+def _s3_console(location: str) -> str:
+    bucket_and_key = location.removeprefix("s3://")
+    return f"https://s3.console.aws.amazon.com/s3/buckets/{bucket_and_key.split('/', 1)[0]}?prefix=" + quote(
+        bucket_and_key.split("/", 1)[1] if "/" in bucket_and_key else ""
+    )
 
 
 def _checklist(launch: Launch, timeline: list[TimelineEvent], moment: datetime) -> str:
@@ -156,6 +320,8 @@ def _checklist(launch: Launch, timeline: list[TimelineEvent], moment: datetime) 
             state = "<span class='badge run'>running</span>"
         elif getattr(launch.results, name, None) is not None or name in took:
             state = "<span class='badge ok'>done</span>"
+        elif launch.rollback_of and stage != Stage.ROLLBACK:
+            state = "<span class='badge idle'>not needed</span>"  # a requested rollback only undoes
         else:
             state = "<span class='badge idle'>not reached</span>"
         duration = _seconds(took[name]) if name in took else ""
@@ -164,6 +330,10 @@ def _checklist(launch: Launch, timeline: list[TimelineEvent], moment: datetime) 
 
 
 def _approvals(launch: Launch, approvals: list[Approval]) -> str:
+    if launch.rollback_of:
+        return (
+            "<h2>Sign-off</h2><p class='meta'>Not required: rolling back a launch that succeeded is not signed off.</p>"
+        )
     roles = profile_of(launch).approvals.roles if launch.profile else [a.role for a in approvals]
     decided = {a.role: a for a in approvals}
     rows = []
@@ -192,18 +362,26 @@ def _preflight(launch: Launch) -> str:
     if report is None:
         return ""
     tones = {"pass": "ok", "fail": "bad", "warn": "warn", "skipped": "idle"}
-    rows = "".join(
-        f"<tr><td>{for_html(check.section)}</td><td>{for_html(check.title)}</td>"
-        f"<td><span class='badge {tones.get(str(check.result), 'idle')}'>{for_html(str(check.result))}</span></td>"
-        f"<td>{for_html(check.severity)}</td><td class='meta'>{for_html(check.resource)}</td></tr>"
-        for check in report.checks
+    head = "<table><tr><th>Section</th><th>Check</th><th>Result</th><th>Severity</th><th>What was seen</th></tr>"
+
+    def rows(checks: list[Any]) -> str:
+        return "".join(
+            f"<tr><td>{for_html(check.section)}</td><td>{for_html(check.title)}</td>"
+            f"<td><span class='badge {tones.get(str(check.result), 'idle')}'>{for_html(str(check.result))}</span></td>"
+            f"<td>{for_html(check.severity)}</td><td class='meta'>{for_html(check.resource)}: "
+            f"{for_html(evidence_text(check.evidence))}</td></tr>"
+            for check in checks
+        )
+
+    noted = [check for check in report.checks if check.result != "pass"]
+    passed = [check for check in report.checks if check.result == "pass"]
+    shown = head + rows(noted) + "</table>" if noted else ""
+    folded = (
+        f"<details><summary>The {len(passed)} checks that passed</summary>{head}{rows(passed)}</table></details>"
+        if passed
+        else ""
     )
-    return (
-        f"<h2>Preflight</h2><p>{for_html(report.summary)}</p>"
-        "<table><tr><th>Section</th><th>Check</th><th>Result</th><th>Severity</th><th>Resource</th></tr>"
-        + rows
-        + "</table>"
-    )
+    return f"<h2>Preflight</h2><p>{for_html(report.summary)}</p>{shown}{folded}"
 
 
 def _bake(launch: Launch) -> str:
@@ -213,82 +391,132 @@ def _bake(launch: Launch) -> str:
     config = profile_of(launch).bake if launch.profile else None
     points = sorted(bake.checkpoints, key=lambda c: c.offset_seconds)
     horizon = max([c.offset_seconds for c in points] + [s.offset_seconds for s in bake.schedule] + [1])
+    error_floor = config.error_rate_threshold if config else None
+    p95_floor = config.p95_latency_threshold_ms if config else None
     charts = [
-        _chart(
-            "Error rate (%)",
-            points,
-            "error_rate",
-            100.0,
-            config.error_rate_threshold * 100 if config else None,
-            horizon,
-        ),
-        _chart("p95 latency (ms)", points, "p95_ms", 1.0, config.p95_latency_threshold_ms if config else None, horizon),
-        _chart("Requests", points, "requests", 1.0, None, horizon),
+        Chart("Error rate (%)", "error_rate", 100.0, "error_rate_limit", error_floor, "error_rate"),
+        Chart("p95 latency (ms)", "p95_ms", 1.0, "p95_limit_ms", p95_floor, "p95_ms"),
+        Chart("Requests", "requests", 1.0, None, None, "requests"),
     ]
     verdict = {"healthy": "ok", "breach": "bad"}.get(bake.verdict, "run")
     alarms = ", ".join(bake.last.alarms_in_alarm) or "none"
     return (
         f"<h2>Bake <span class='badge {verdict}'>{bake.verdict}</span></h2>"
         f"<p class='meta'>Figures read at each checkpoint ({', '.join(c.label for c in points) or 'none yet'}); "
-        f"alarms firing at the last look: {for_html(alarms)}. Dashed: the profile's threshold.</p>"
-        f"<div class='charts'>{''.join(charts)}</div>"
+        f"alarms firing at the last look: {for_html(alarms)}. Red dashes: the limit each checkpoint was judged "
+        "against (the baseline's, or the profile's threshold); grey dots: the baseline before the launch.</p>"
+        f"<div class='charts'>{''.join(chart.svg(points, bake.baseline, horizon) for chart in charts)}</div>"
+        + _figures_table(points, bake.baseline)
     )
 
 
-def _chart(
-    title: str, points: list[Checkpoint], field: str, scale: float, threshold: float | None, horizon: int
-) -> str:
-    """A small line chart of one figure over the bake, the checkpoints marked, the threshold dashed."""
-    width, height, pad = 300, 150, 28
-    values: list[tuple[int, float]] = [
-        (c.offset_seconds, float(getattr(c, field))) for c in points if getattr(c, field) is not None
-    ]
-    scaled = [(t, v * scale) for t, v in values]
-    top = max([v for _, v in scaled] + ([threshold] if threshold else []) + [1e-9]) * 1.15
+@dataclass(frozen=True)
+class Chart:
+    """One figure over the bake: the checkpoints' values, the limit each was judged by, the baseline."""
 
-    def x(t: float) -> float:
-        return pad + (width - 2 * pad) * t / horizon
+    title: str
+    field: str
+    scale: float  # to the unit shown (a rate as a percentage)
+    limit_field: str | None  # the limit a checkpoint was judged by, when the baseline set one
+    floor: float | None  # the profile's threshold, the limit when no baseline set one
+    baseline_field: str
 
-    def y(v: float) -> float:
-        return height - pad - (height - 2 * pad) * v / top
+    def limit(self, point: Checkpoint) -> float | None:
+        judged: float | None = getattr(point, self.limit_field) if self.limit_field else None
+        return judged if judged is not None else self.floor
 
-    parts = [
-        f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{for_html(title)}'>",
-        f"<text x='{pad}' y='16' font-size='12' font-weight='600'>{for_html(title)}</text>",
-        f"<line x1='{pad}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#9aa4b2'/>",
-        f"<text x='{pad}' y='{height - 8}' font-size='10' fill='#57606a'>0</text>",
-        f"<text x='{width - pad}' y='{height - 8}' font-size='10' fill='#57606a' "
-        f"text-anchor='end'>{_seconds(horizon)}</text>",
-    ]
-    if threshold:
-        parts.append(
-            f"<line x1='{pad}' y1='{y(threshold):.1f}' x2='{width - pad}' y2='{y(threshold):.1f}' "
-            "stroke='#a3262b' stroke-dasharray='4 3'/>"
-            f"<text x='{width - pad}' y='{y(threshold) - 3:.1f}' font-size='10' fill='#a3262b' "
-            f"text-anchor='end'>{threshold:g}</text>"
-        )
-    for point in points:
-        parts.append(
-            f"<line x1='{x(point.offset_seconds):.1f}' y1='{pad}' x2='{x(point.offset_seconds):.1f}' "
-            f"y2='{height - pad}' stroke='#d0d7de' stroke-dasharray='2 2'/>"
-            f"<text x='{x(point.offset_seconds):.1f}' y='{pad - 4}' font-size='9' fill='#57606a' "
-            f"text-anchor='middle'>{for_html(point.label)}</text>"
-        )
-    if scaled:
-        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in scaled)
-        parts.append(f"<polyline points='{path}' fill='none' stroke='#1a56c4' stroke-width='2'/>")
-        for t, v in scaled:
+    def svg(self, points: list[Checkpoint], baseline: Baseline | None, horizon: int) -> str:
+        """A small line chart with a y scale; the checkpoints marked; text alternatives in its label."""
+        width, height, left, pad = 320, 170, 44, 24
+        values = [
+            (c.offset_seconds, float(getattr(c, self.field)) * self.scale)
+            for c in points
+            if getattr(c, self.field) is not None
+        ]
+        limits = [(c.offset_seconds, limit * self.scale) for c in points if (limit := self.limit(c)) is not None]
+        if not limits and self.floor is not None:
+            limits = [(0, self.floor * self.scale), (horizon, self.floor * self.scale)]
+        read: float | None = getattr(baseline, self.baseline_field, None) if baseline else None
+        base = read * self.scale if read is not None else None
+        top = max([v for _, v in values + limits] + ([base] if base is not None else []) + [1e-9]) * 1.15
+
+        def x(t: float) -> float:
+            return left + (width - left - pad) * t / horizon
+
+        def y(v: float) -> float:
+            return height - pad - (height - 2 * pad) * v / top
+
+        said = "; ".join(f"{label_of(points, t)}: {v:.3g}" for t, v in values) or "no figures yet"
+        parts = [
+            f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{for_html(self.title)}: {for_html(said)}'>",
+            f"<text x='{left}' y='14' font-size='13' font-weight='600'>{for_html(self.title)}</text>",
+            f"<line x1='{left}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#9aa4b2'/>",
+            f"<line x1='{left}' y1='{pad}' x2='{left}' y2='{height - pad}' stroke='#9aa4b2'/>",
+            f"<text x='{left}' y='{height - 6}' font-size='11' fill='#57606a'>0</text>",
+            f"<text x='{width - pad}' y='{height - 6}' font-size='11' fill='#57606a' "
+            f"text-anchor='end'>{_seconds(horizon)}</text>",
+        ]
+        for tick in (0.0, top / 2.3, top / 1.15):
             parts.append(
-                f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='3' fill='#1a56c4'/>"
-                f"<text x='{x(t) + 4:.1f}' y='{y(v) - 4:.1f}' font-size='10'>{v:.3g}</text>"
+                f"<text x='{left - 4}' y='{y(tick) + 4:.1f}' font-size='11' fill='#57606a' "
+                f"text-anchor='end'>{tick:.3g}</text>"
             )
-    else:
-        parts.append(
-            f"<text x='{width / 2}' y='{height / 2}' font-size='11' text-anchor='middle' "
-            "fill='#57606a'>no figures</text>"
+        if base is not None:
+            parts.append(
+                f"<line x1='{left}' y1='{y(base):.1f}' x2='{width - pad}' y2='{y(base):.1f}' stroke='#57606a' "
+                "stroke-dasharray='1 3'/>"
+            )
+        if limits:
+            path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in limits)
+            parts.append(f"<polyline points='{path}' fill='none' stroke='#a3262b' stroke-dasharray='5 3'/>")
+        for point in points:
+            parts.append(
+                f"<text x='{x(point.offset_seconds):.1f}' y='{pad - 6}' font-size='11' fill='#57606a' "
+                f"text-anchor='middle'>{for_html(point.label)}</text>"
+            )
+        if values:
+            path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in values)
+            parts.append(f"<polyline points='{path}' fill='none' stroke='#1a56c4' stroke-width='2'/>")
+            parts += [f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='3.5' fill='#1a56c4'/>" for t, v in values]
+        else:
+            parts.append(
+                f"<text x='{width / 2}' y='{height / 2}' font-size='12' text-anchor='middle' "
+                "fill='#57606a'>no figures yet</text>"
+            )
+        parts.append("</svg>")
+        return "".join(parts)
+
+
+def label_of(points: list[Checkpoint], offset: int) -> str:
+    return next((point.label for point in points if point.offset_seconds == offset), _seconds(offset))
+
+
+def _figures_table(points: list[Checkpoint], baseline: Baseline | None) -> str:
+    """The charts' figures as a table, for a screen reader and for anyone who wants the numbers."""
+
+    def shown(value: float | None, scale: float = 1.0) -> str:
+        return "-" if value is None else f"{value * scale:.3g}"
+
+    rows = [
+        f"<tr><td>{for_html(point.label)}</td><td>{shown(point.requests)}</td>"
+        f"<td>{shown(point.error_rate, 100)}</td><td>{shown(point.error_rate_limit, 100)}</td>"
+        f"<td>{shown(point.p95_ms)}</td><td>{shown(point.p95_limit_ms)}</td></tr>"
+        for point in points
+    ]
+    if baseline is not None:
+        rows.insert(
+            0,
+            f"<tr><td>baseline</td><td>{shown(baseline.requests)}</td><td>{shown(baseline.error_rate, 100)}</td>"
+            f"<td></td><td>{shown(baseline.p95_ms)}</td><td></td></tr>",
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    if not rows:
+        return ""
+    return (
+        "<details><summary>The figures as a table</summary><table><tr><th>Checkpoint</th><th>Requests</th>"
+        "<th>Error rate (%)</th><th>Its limit (%)</th><th>p95 (ms)</th><th>Its limit (ms)</th></tr>"
+        + "".join(rows)
+        + "</table></details>"
+    )
 
 
 def _rollback(launch: Launch) -> str:

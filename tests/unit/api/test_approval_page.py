@@ -33,9 +33,10 @@ def test_the_form_approves_and_the_used_link_then_says_so(site: Site) -> None:
     assert "You approved" in answer.body.decode()
     [approval] = site.store.approvals(site.launch.launch_id)
     assert (approval.role, approval.via, approval.attestations) == ("tech_lead", "link", ALL)
-    again = site.open("tess.lead@acme.example")
-    assert again.status_code == 409
-    assert "approved by tess.lead@acme.example" in again.body.decode()
+    again = site.open("tess.lead@acme.example")  # re-opening your own link: what you did, not an error
+    assert again.status_code == 200
+    assert "You approved this as tech_lead at" in again.body.decode()
+    assert "notice idle" in again.body.decode()
 
 
 def test_a_rejection_needs_a_reason_and_stops_the_launch(site: Site) -> None:
@@ -83,3 +84,44 @@ def test_a_form_without_its_cookie_or_from_another_site_is_refused(site: Site) -
     forged = site.post("tess.lead@acme.example", fields, cookie, Origin="https://evil.example")
     assert forged.status_code == 403
     assert site.store.approvals(site.launch.launch_id) == []
+
+
+def test_the_page_shows_what_goes_live_the_other_sign_offs_and_when_it_closes(site: Site) -> None:
+    assert site.submit("quinn.qa@acme.example", comment="checked checkout on Safari").status_code == 200
+    text = site.open("tess.lead@acme.example").body.decode()
+    for shown in (
+        site.launch.request.backend_image,
+        site.launch.request.frontend_artifact,
+        "migrated first by the task",
+        "closes in",
+        "qa_lead: approved by quinn.qa@acme.example",
+        "checked checkout on Safari",
+        f"../view/launches/{site.launch.launch_id}?token=",
+    ):
+        assert shown in text, shown
+
+
+def test_a_role_decided_by_another_approver_is_said_plainly_not_as_an_error(site: Site) -> None:
+    assert site.submit("quinn.qa@acme.example").status_code == 200
+    page = site.open("quentin.qa@acme.example").body.decode()
+    assert "Already decided" in page
+    assert "quinn.qa@acme.example approved qa_lead at" in page
+    assert "notice idle" in page
+
+
+def test_an_aborted_launch_says_who_aborted_it_and_why(site: Site) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.models import LaunchStatus
+
+    launch_id = site.launch.launch_id
+    abort = {
+        "aborted_by": "riley.release@acme.example",
+        "reason": "wrong artifact",
+        "at": datetime.now(UTC).isoformat(),
+    }
+    site.store.request_abort(launch_id, abort, site.store.event("abort_requested", "abort asked", None))
+    site.store.set_status(launch_id, LaunchStatus.ABORTED)
+    page = site.open("tess.lead@acme.example").body.decode()
+    assert "The launch was aborted by riley.release@acme.example: wrong artifact." in page
+    assert "notice idle" in page

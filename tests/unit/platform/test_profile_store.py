@@ -115,9 +115,13 @@ def test_push_of_new_approvers_needs_the_topic_and_subscribes_them_from_the_stor
     assert cli.main(["profile", "push", *API, "--json", "--env", "local", "--topic", topic, path]) == cli.EXIT_OK
     answer = json.loads(capsys.readouterr().out)
     assert answer["version"] == 2
-    assert (
-        'approvals.approvers.qa_lead: ["quinn.qa@acme.example", "quentin.qa@acme.example"] -> ' in answer["changes"][0]
-    )
+    assert answer["changes"] == [
+        {
+            "field": "approvals.approvers.qa_lead",
+            "before": ["quinn.qa@acme.example", "quentin.qa@acme.example"],
+            "after": ["quinn.qa@acme.example", "nia.new@acme.example"],
+        }
+    ]
     assert "nia.new@acme.example" in answer["approvers"]["subscribed"]
     endpoints = {s["Endpoint"] for s in aws("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
     assert "nia.new@acme.example" in endpoints
@@ -260,3 +264,16 @@ def test_one_environments_bad_profile_leaves_the_others_readable(aws: Any) -> No
     _store_by_hand(aws, "staging", "not json")
     assert known_environments() == ["local", "production"]
     assert current_profile("local").profile == example_profile("local")
+
+
+def test_a_changed_field_is_named_as_the_profile_writes_it_a_key_with_a_dot_quoted() -> None:
+    from chalicelib.platform.profile_store import changes
+
+    local = example_profile("local")
+    people = dict(local.people.people)
+    riley = people["riley.release@acme.example"]
+    people["riley.release@acme.example"] = riley.model_copy(update={"github": []})
+    changed = local.model_copy(update={"people": local.people.model_copy(update={"people": people})})
+    assert changes(local, changed) == [
+        {"field": 'people.people."riley.release@acme.example".github', "before": ["riley-release"], "after": []}
+    ]
