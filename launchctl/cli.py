@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -99,6 +100,9 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         idempotency_key=args.idempotency_key,
     )
     launch_id = launch["launch_id"]
+    if args.quiet:
+        print(launch_id)  # for a script: ID=$(launchctl start ... -q)
+        return EXIT_OK
     page = _page_link(api, launch_id)
     lines = [f"launch {launch_id} started: {launch['version']} into {launch['environment']} ({launch['status']})"]
     lines += [f"  page:   {page}"] if page else []
@@ -276,7 +280,20 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     with urllib.request.urlopen(url, timeout=10) as response:
         outbox = json.loads(response.read())
     emails, channel = outbox["emails"], outbox.get("channel", [])
-    lines = [f"to {mail['to']}: {mail['subject']}\n  {mail['link']}" for mail in emails]
+    if args.launch:
+        emails = [mail for mail in emails if mail.get("launch_id") == args.launch]
+        channel = [
+            sent
+            for sent in channel
+            if sent["notification"].get("metadata", {}).get("additionalContext", {}).get("launch_id") == args.launch
+        ]
+    if args.to:
+        emails = [mail for mail in emails if mail["to"].lower() == args.to.lower()]
+        channel = []
+    lines = [
+        f"to {mail['to']} ({mail.get('launch_id')}, {mail.get('role')}): {mail['subject']}\n  {mail['link']}"
+        for mail in emails
+    ]
     for sent in channel:  # AWS Chatbot's custom notifications, as the channel would show them
         content = sent["notification"].get("content", {})
         lines.append(f"[{sent['topic']}] {content.get('title', sent['subject'])}")
@@ -519,7 +536,38 @@ _PROFILE_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    if args.local_action == "publish":
+        done = _control(args, "publish", {"version": args.version, "defect": args.defect})
+        broken = f" (broken: {done['defect']})" if done.get("defect") else ""
+        text = (
+            f"published {done['version']}{broken}\nstart it: launchctl start --env local --version {done['version']} "
+            f"--git-sha abc1234 --frontend {done['frontend']} --image {done['image']}"
+        )
+        _print(args, done, text)
+        return EXIT_OK
+    if args.local_action == "alarm":
+        if not args.name:
+            raise UsageError("name the alarm: launchctl local alarm NAME [--ok]")
+        done = _control(args, "alarm", {"name": args.name, "state": "OK" if args.ok else "ALARM"})
+        _print(args, done, f"{done['alarm']} is {done['state']}")
+        return EXIT_OK
     return _local_aws(["local", *(f"--break={check}" for check in args.breaks)])
+
+
+def _control(args: argparse.Namespace, name: str, asked: dict[str, Any]) -> dict[str, Any]:
+    """One of the running local stack's controls (beside its outbox, on loopback)."""
+    url = (_local_stack(args.api) or {}).get("control_url")
+    if not url:
+        raise UsageError(f"no local stack serves {args.api}: start `launchctl local` in another terminal first")
+    request = urllib.request.Request(
+        f"{url}/{name}", data=json.dumps(asked).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        raise UsageError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -619,22 +667,27 @@ def parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], **kwargs)
 
     start = command("start", help="start a launch")
-    start.add_argument("--env", required=True)
-    start.add_argument("--version", required=True)
-    start.add_argument("--git-sha", required=True)
+    start.add_argument("--env", required=True, help="the environment, as its profile names it (e.g. production)")
+    start.add_argument("--version", required=True, help="the release's version, e.g. 1.2.0")
+    start.add_argument(
+        "--git-sha", required=True, help="the release's commit: 7 to 40 lower-case hexadecimal characters"
+    )
     start.add_argument("--frontend", required=True, help="s3://bucket/prefix/ of the static build")
     start.add_argument("--image", required=True, help="the backend container image")
     start.add_argument("--idempotency-key", help="a retried start with the same key returns the same launch")
+    start.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the launch's id (ID=$(launchctl start ... -q))"
+    )
 
     status = command("status", help="show a launch, or follow it with --watch")
-    status.add_argument("launch_id")
+    status.add_argument("launch_id", help="the launch's id, as start and list print it")
     status.add_argument("--watch", action="store_true", help="follow it to its end, exiting with its outcome")
     status.add_argument("--timeout", type=float, default=4 * 3600, help="seconds --watch follows before giving up")
     status.add_argument("--interval", type=float, default=3.0, help="seconds between polls with --watch")
     status.add_argument("--web", action="store_true", help="open the launch's page in your browser")
 
     opening = command("open", help="print a signed, expiring link to a launch's page (or --env: the list page)")
-    opening.add_argument("launch_id", nargs="?")
+    opening.add_argument("launch_id", nargs="?", help="the launch whose page to link")
     opening.add_argument("--env", help="the environment's list of recent launches instead")
     opening.add_argument("--web", action="store_true", help="open the link in your browser too")
 
@@ -650,7 +703,7 @@ def parser() -> argparse.ArgumentParser:
 
     for verb in ("approve", "reject"):
         decide = command(verb, help=f"{verb} a launch for one role")
-        decide.add_argument("launch_id")
+        decide.add_argument("launch_id", help="the launch at its approval gate")
         decide.add_argument(
             "--role",
             required=True,
@@ -674,11 +727,11 @@ def parser() -> argparse.ArgumentParser:
             )
 
     abort = command("abort", help="stop a launch: before a change it ends, after one it rolls back")
-    abort.add_argument("launch_id")
-    abort.add_argument("--reason", required=True)
+    abort.add_argument("launch_id", help="the launch's id")
+    abort.add_argument("--reason", required=True, help="why: written on the launch's timeline (at least 5 characters)")
 
     preflight = command("preflight", help="run the checklist's checks against an environment now, without a launch")
-    preflight.add_argument("--env", required=True)
+    preflight.add_argument("--env", required=True, help="the environment to check, as its profile names it")
     preflight.add_argument("--frontend", help="also check this build (s3://bucket/prefix/) against the bundle budget")
     preflight.add_argument("--image", help="also check this backend image exists in ECR")
     preflight.add_argument("--git-sha", help="also check the release's required GitHub checks passed on this commit")
@@ -686,15 +739,17 @@ def parser() -> argparse.ArgumentParser:
     rollback = command(
         "rollback", help="take a launch that succeeded back out (within the profile's window), as its own launch"
     )
-    rollback.add_argument("launch_id")
-    rollback.add_argument("--reason", required=True)
+    rollback.add_argument("launch_id", help="the launch that succeeded, to take back out")
+    rollback.add_argument("--reason", required=True, help="why: written on both launches' timelines")
 
     unlock = command("unlock", help="release an environment a failed rollback left locked, once it is sound again")
-    unlock.add_argument("environment")
+    unlock.add_argument("environment", help="the environment a failed rollback left locked")
     unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
 
     outbox = command("outbox", help="the approval emails of a running `launchctl local`")
     outbox.add_argument("--outbox", help="the local outbox's URL (default: the local stack's, found by --api)")
+    outbox.add_argument("--launch", metavar="LAUNCH_ID", help="only what was sent about this launch")
+    outbox.add_argument("--to", metavar="EMAIL", help="only the emails to this person (the channel is left out)")
 
     topic = Parser(add_help=False)
     topic.add_argument(
@@ -711,7 +766,9 @@ def parser() -> argparse.ArgumentParser:
     approvers = commands.add_parser(
         "approvers", parents=[common, topic], help="approvers' email subscriptions (uses your AWS credentials)"
     )
-    approvers.add_argument("action", choices=["sync", "confirm"])
+    approvers.add_argument(
+        "action", choices=["sync", "confirm"], help="sync: subscribe the stored approvers; confirm: one subscription"
+    )
     approvers.add_argument("--env", help="sync: the environment whose stored approvers to subscribe")
     approvers.add_argument("--link", help="confirm: the link from AWS's confirmation email")
 
@@ -744,7 +801,10 @@ def parser() -> argparse.ArgumentParser:
     diff = action("diff", "what a profile file would change in the stored version", file=True)
     diff.add_argument("--version", type=int, help="compare with this stored version (default: the newest)")
 
-    local = command("local", help="run the embedded local AWS and the API until Ctrl-C")
+    local = command(
+        "local",
+        help="run the embedded local AWS and the API until Ctrl-C; or, beside it, publish a release or set an alarm",
+    )
     local.add_argument(
         "--break",
         dest="breaks",
@@ -753,15 +813,39 @@ def parser() -> argparse.ArgumentParser:
         metavar="CHECK_ID",
         help="break one preflight item after start-up (repeatable), to see a launch refused or warned",
     )
+    beside = local.add_subparsers(dest="local_action", required=False, metavar="{publish,alarm}")
+    publish = beside.add_parser(
+        "publish", parents=[common], help="publish a release (its build and image) to the local stack"
+    )
+    publish.add_argument("version", help="the release's version, e.g. 1.2.0")
+    publish.add_argument(
+        "--defect",
+        choices=["unhealthy", "silent", "broken-journey"],
+        help="break the release: unhealthy (the smoke test fails), silent (no business metrics: the bake breaches), "
+        "broken-journey (the canaries fail)",
+    )
+    alarm = beside.add_parser(
+        "alarm", parents=[common], help="set one of the local environment's alarms (a bake breach)"
+    )
+    alarm.add_argument("name", help="the alarm's name (launchctl local alarm --list names them)", nargs="?")
+    alarm.add_argument("--ok", action="store_true", help="set it back to OK")
     command("demo", help="run four launches on the embedded local AWS and show what happened")
     command("whoami", help="who the API takes you for, at which API, and what you may do where")
     shells = command("completion", help='a shell completion script: eval "$(launchctl completion bash)"')
-    shells.add_argument("shell", choices=["bash", "zsh"])
+    shells.add_argument("shell", choices=["bash", "zsh"], help="the shell whose script to print")
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "local":
         return cmd_local(args)
     if args.command == "demo":
@@ -798,9 +882,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args, api)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except ApiError as exc:
         print(json.dumps(exc.body, indent=2) if args.json else f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE if 400 <= exc.status < 500 else EXIT_ERROR

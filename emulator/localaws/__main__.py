@@ -28,8 +28,8 @@ def run_local(breaks: list[str]) -> int:
         print("environment:        local (profiles/local.toml, stored: launchctl profile show --env local)")
         print("try: launchctl start --env local --version 1.1.0 --git-sha abc1234 \\")
         print(f"       --frontend {stack.publish_release('1.1.0')} --image {_image('1.1.0')}")
-        print(f"make a release unhealthy: curl -X POST {stack.site.url}/_sample/faults \\")
-        print(f'       -d \'{{"unhealthy_image": "{_image("1.2.0")}"}}\'')
+        print("another release:    launchctl local publish 1.2.0 [--defect unhealthy|silent|broken-journey]")
+        print(f"a bake breach:      launchctl local alarm {stack.profile.bake.alarm_names[0]}  (--ok to clear it)")
         assert stack.outbox_server is not None
         print(f"approval emails:    {stack.outbox_server.url}  (launchctl outbox; new ones are printed here)")
         assert stack.traces is not None
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     from launchctl.cli import parser
 
     args = parser().parse_args(argv)
+    if args.command == "local" and args.local_action:
+        from launchctl.cli import main as launchctl  # beside a running stack: the CLI's own command
+
+        return launchctl(argv)
     if args.command == "local":
         return run_local(args.breaks)
     if args.command == "demo":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -44,28 +45,57 @@ def delivered(account_id: str, region: str, topic_arn: str) -> list[dict[str, An
     return mail
 
 
-class OutboxServer:
-    """Serves the outbox as JSON on loopback, for `launchctl outbox` in another terminal."""
+Control = Callable[[dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, host: str, port: int, read: Any, read_channel: Any = list) -> None:
+
+class ControlRefused(ValueError):
+    """A control asked for something the stack cannot do (an unknown alarm, a defect it does not know)."""
+
+
+class OutboxServer:
+    """Serves the outbox as JSON on loopback, for `launchctl outbox` in another terminal, and the stack's
+    controls (`POST /control/<name>` with a JSON body: publish a release, set an alarm) for `launchctl local`."""
+
+    def __init__(
+        self, host: str, port: int, read: Any, read_channel: Any = list, controls: dict[str, Control] | None = None
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_: Any) -> None:
                 return
 
-            def do_GET(self) -> None:
-                body = json.dumps({"emails": outer.read(), "channel": outer.read_channel()}).encode()
-                self.send_response(200 if self.path.rstrip("/") == "/outbox" else 404)
+            def _send(self, status: int, answer: dict[str, Any]) -> None:
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/outbox":
+                    self._send(404, {"error": "not found"})
+                    return
+                self._send(200, {"emails": outer.read(), "channel": outer.read_channel()})
+
+            def do_POST(self) -> None:
+                control = outer.controls.get(self.path.removeprefix("/control/"))
+                if not self.path.startswith("/control/") or control is None:
+                    self._send(404, {"error": f"no control {self.path}; there are {', '.join(outer.controls)}"})
+                    return
+                try:
+                    asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                    self._send(200, control(asked))
+                except (ValueError, KeyError, ControlRefused) as exc:
+                    self._send(400, {"error": str(exc)})
+
         self.read = read
         self.read_channel = read_channel
+        self.controls = controls or {}
         self._server = LoopbackServer((host, port), Handler)
         self.url = f"http://{host}:{self._server.server_address[1]}/outbox"
+        self.control_url = f"http://{host}:{self._server.server_address[1]}/control"
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, name="outbox", daemon=True).start()

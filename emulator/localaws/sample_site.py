@@ -46,6 +46,15 @@ socket.onmessage = event => {{ document.getElementById("live").textContent = eve
 SESSION_COOKIE = "acme_session"
 
 
+# What a release of the sample application can be broken in (`launchctl local publish VERSION --defect D`):
+# what each breaks, and so which stage of a launch finds it.
+RELEASE_FAULTS = {
+    "unhealthy": "/health answers 503 while it runs: the smoke test fails and the launch rolls back",
+    "silent": "it publishes no business metrics: the bake's business-metric watch breaches",
+    "broken-journey": "the dashboard's data API answers 500: the functional tests (canaries) fail, not the smoke test",
+}
+
+
 class SampleSite:
     """Homepage from the site bucket; health from the image the ECS service runs; echo WebSocket.
 

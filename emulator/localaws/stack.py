@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import urllib.parse
 import urllib.request
@@ -42,14 +43,15 @@ from localaws.infrastructure import (
     ACCOUNT_ID,
     ENVIRONMENT_ACCOUNT_ID,
     REGION,
+    backend_image,
     create_environment,
     publish_release,
     write_application_logs,
 )
 from localaws.load_balancer import LocalLoadBalancer
 from localaws.oidc import LocalIssuer
-from localaws.outbox import OutboxServer, delivered, published
-from localaws.sample_site import SampleSite
+from localaws.outbox import Control, ControlRefused, OutboxServer, delivered, published
+from localaws.sample_site import RELEASE_FAULTS, SampleSite
 from localaws.servers import LoopbackServer
 from localaws.sessions import shared_session
 from localaws.synthetics import LocalJourney
@@ -258,13 +260,15 @@ class LocalStack:
                 log=lambda line: write_application_logs(self.environment_client, packaged, line),
             )
             self.load_balancer.start()
-        self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox, self.channel)
+        controls: dict[str, Control] = {"publish": self._publish_control, "alarm": self._alarm_control}
+        self.outbox_server = OutboxServer(self.host, self.ports.outbox, self.outbox, self.channel, controls)
         self.outbox_server.start()
         write_stack_file(
             self.api_port,
             {
                 "moto_url": self.moto_url,
                 "outbox_url": self.outbox_server.url,
+                "control_url": self.outbox_server.control_url,
                 "approvals_topic": self.topics["approvals"],
             },
         )
@@ -622,6 +626,42 @@ class LocalStack:
 
     def publish_release(self, version: str) -> str:
         return publish_release(self.environment_client, version, self.release_defects)
+
+    def _publish_control(self, asked: dict[str, Any]) -> dict[str, Any]:
+        """`launchctl local publish VERSION [--defect D]`: the release's build and image, broken as named."""
+        version = str(asked["version"])
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
+            raise ControlRefused(f"{version!r} is not a version (letters, digits and . _ + -)")
+        defect = asked.get("defect")
+        if defect is not None and defect not in RELEASE_FAULTS:
+            raise ControlRefused(f"no defect {defect!r}; there are {', '.join(RELEASE_FAULTS)}")
+        frontend, image = self.publish_release(version), backend_image(version)
+        assert self.site is not None
+        for fault, images in self._site_faults(self.site).items():
+            images.discard(image)
+            if fault == defect:
+                images.add(image)
+        return {"version": version, "frontend": frontend, "image": image, "defect": defect}
+
+    @staticmethod
+    def _site_faults(site: SampleSite) -> dict[str, set[str]]:
+        return {
+            "unhealthy": site.unhealthy_images,
+            "silent": site.silent_images,
+            "broken-journey": site.broken_journey_images,
+        }
+
+    def _alarm_control(self, asked: dict[str, Any]) -> dict[str, Any]:
+        """`launchctl local alarm NAME [--ok]`: one of the environment's alarms set as CloudWatch would."""
+        name, state = str(asked["name"]), str(asked.get("state", "ALARM"))
+        if state not in {"ALARM", "OK"}:
+            raise ControlRefused(f"{state!r} is not a state to set: ALARM or OK")
+        cloudwatch = self.environment_client("cloudwatch")
+        known = [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]]
+        if name not in known:
+            raise ControlRefused(f"no alarm {name!r}; the environment has {', '.join(sorted(known))}")
+        self.set_alarm(name, state)
+        return {"alarm": name, "state": state}
 
     def site_objects(self) -> dict[str, bytes]:
         s3 = self.environment_client("s3")

@@ -228,3 +228,42 @@ def test_times_and_tables_read_as_a_person_says_them() -> None:
     assert ago(NOW.isoformat(), NOW) == "just now"
     assert ago((NOW - timedelta(days=40)).isoformat(), NOW) == (NOW - timedelta(days=40)).strftime("%Y-%m-%d")
     assert table(["a", "bb"], [["xxx", "y"]]) == "A    BB\nxxx  y"
+
+
+def test_every_option_and_argument_of_every_command_says_what_it_is() -> None:
+    import argparse
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, where: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{where} {name}")
+            elif action.help is None and not isinstance(action, argparse._HelpAction):
+                missing.append(f"{where}: {action.dest}")
+
+    walk(cli.parser(), "launchctl")
+    assert missing == []
+
+
+def test_the_outbox_shows_each_emails_launch_and_role_and_filters_by_launch_and_person(api: Any, capsys: Any) -> None:
+    mail = [
+        {
+            "to": "tess.lead@acme.example",
+            "subject": "Sign off 1.4.0",
+            "link": "L1",
+            "launch_id": "a",
+            "role": "tech_lead",
+        },
+        {"to": "quinn.qa@acme.example", "subject": "Sign off 1.4.0", "link": "L2", "launch_id": "a", "role": "qa_lead"},
+        {"to": "quinn.qa@acme.example", "subject": "Sign off 1.5.0", "link": "L3", "launch_id": "b", "role": "qa_lead"},
+    ]
+    served = api({"/outbox": (200, {"emails": mail, "channel": []})})
+    outbox = served.url.removesuffix("/api") + "/api/outbox"
+    assert cli.main(["outbox", "--outbox", outbox, "--launch", "a", "--json"]) == cli.EXIT_OK
+    assert [sent["link"] for sent in json.loads(capsys.readouterr().out)["emails"]] == ["L1", "L2"]
+    assert cli.main(["outbox", "--outbox", outbox, "--to", "QUINN.qa@acme.example"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "to quinn.qa@acme.example (b, qa_lead): Sign off 1.5.0" in out
+    assert "tess" not in out
