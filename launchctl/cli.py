@@ -141,7 +141,11 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
         return _exit_of(looked)
     launch: dict[str, Any] = {}
     live = LiveDisplay() if sys.stdout.isatty() and not args.json else None
-    for current, new_events in api.follow(args.launch_id, is_final, timeout=args.timeout, interval=args.interval):
+
+    def reached(launch: dict[str, Any]) -> bool:
+        return is_final(launch) or (args.until is not None and launch["status"] == args.until)
+
+    for current, new_events in api.follow(args.launch_id, reached, timeout=args.timeout, interval=args.interval):
         launch = current
         if live is not None:
             live.update(launch, [format_event(event) for event in new_events])
@@ -152,6 +156,8 @@ def cmd_status(args: argparse.Namespace, api: ControllerApi) -> int:
         print(json.dumps(launch, indent=2))
     else:
         print(f"{launch['launch_id']}: {launch['status']}")
+    if args.until is not None and launch.get("status") == args.until:
+        return EXIT_OK
     # Still running when the watch ran out of time: not an outcome.
     return _exit_of(launch) if is_final(launch) else EXIT_ERROR
 
@@ -685,6 +691,13 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=4 * 3600, help="seconds --watch follows before giving up")
     status.add_argument("--interval", type=float, default=3.0, help="seconds between polls with --watch")
     status.add_argument("--web", action="store_true", help="open the launch's page in your browser")
+    status.add_argument(
+        "--until",
+        choices=[s for s in STATUSES if s not in FINAL_STATUSES],
+        metavar="STATUS",
+        help="with --watch: stop when the launch reaches this status (e.g. AWAITING_APPROVAL), exit 0; "
+        "a launch that ends first exits with its outcome",
+    )
 
     opening = command("open", help="print a signed, expiring link to a launch's page (or --env: the list page)")
     opening.add_argument("launch_id", nargs="?", help="the launch whose page to link")

@@ -50,17 +50,21 @@ def _ecr_image(ctx: Context) -> tuple[str, dict[str, Any] | None]:
     """The release's image, and where ECR keeps it (registry, repository, tag or digest); None outside ECR."""
     assert ctx.release is not None
     assert ctx.release.backend_image is not None
-    image = ctx.release.backend_image
+    return ctx.release.backend_image, ecr_location(ctx.release.backend_image)
+
+
+def ecr_location(image: str) -> dict[str, Any] | None:
+    """Where ECR keeps an image (registry, repository, and its tag or digest); None for an image outside ECR."""
     registry, _, rest = image.partition("/")
     if ".dkr.ecr." not in registry:
-        return image, None
+        return None
     if "@" in rest:
         repository, digest = rest.split("@", 1)
         image_id = {"imageDigest": digest}
     else:
         repository, _, tag = rest.rpartition(":")
         image_id = {"imageTag": tag}
-    return image, {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
+    return {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
 
 
 @check("ecs.service_active", "Infrastructure", "ECS service present and active", lambda p: p.backend.service)

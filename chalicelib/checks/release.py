@@ -91,16 +91,21 @@ def _call(app: GitHubApp, path: str, token: str, body: dict[str, Any] | None = N
         raise GitHubUnreadable(f"GitHub could not be read at {app.api_url}: {exc}") from None
 
 
-def installation_token(app: GitHubApp, repository: str) -> str:
-    """A token of the app's installation on the repository, narrowed to reading its checks and statuses
-    (it lives an hour at most and is never logged or stored)."""
+# What the checks read (a commit's check runs and statuses), and what the approvers' view of the change reads.
+READ_CHECKS = {"checks": "read", "statuses": "read"}
+READ_CONTENTS = {"contents": "read"}
+
+
+def installation_token(app: GitHubApp, repository: str, permissions: dict[str, str] | None = None) -> str:
+    """A token of the app's installation on the repository, narrowed to `permissions` (reading its checks and
+    statuses unless named; it lives an hour at most and is never logged or stored)."""
     proof = app_jwt(app)
     installation = _call(app, f"/repos/{repository}/installation", proof)["id"]
     granted = _call(
         app,
         f"/app/installations/{installation}/access_tokens",
         proof,
-        body={"repositories": [repository.split("/", 1)[1]], "permissions": {"checks": "read", "statuses": "read"}},
+        body={"repositories": [repository.split("/", 1)[1]], "permissions": permissions or READ_CHECKS},
     )
     token: str = granted["token"]
     return token
@@ -139,3 +144,26 @@ def commit_checks(app: GitHubApp, token: str, repository: str, sha: str) -> dict
         if name not in found:  # a check run of the same name is the richer record
             found[name] = CommitCheck(name, "status", status["state"], status.get("target_url") or "", combined["sha"])
     return found
+
+
+# How many of the commits between two releases an approver is shown (GitHub's compare lists up to 250).
+COMMITS_SHOWN = 50
+
+
+def compare(app: GitHubApp, token: str, repository: str, base: str, head: str) -> dict[str, Any]:
+    """The commits from `base` (what is live) to `head` (the release): how many, the newest COMMITS_SHOWN
+    (sha, first line, author), and GitHub's page of the comparison."""
+    found = _call(app, f"/repos/{repository}/compare/{base}...{head}", token)
+    commits = [
+        {
+            "sha": str(item["sha"]),
+            "title": str(item.get("commit", {}).get("message", "")).split("\n", 1)[0][:200],
+            "author": str((item.get("commit", {}).get("author") or {}).get("name", "")),
+        }
+        for item in reversed(found.get("commits", []))
+    ]
+    return {
+        "total": int(found.get("total_commits", len(commits))),
+        "commits": commits[:COMMITS_SHOWN],
+        "url": str(found.get("html_url") or f"https://github.com/{repository}/compare/{base}...{head}"),
+    }

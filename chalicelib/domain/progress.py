@@ -88,12 +88,63 @@ class PreflightReport(BaseModel):
         )
 
 
+class Commit(BaseModel):
+    sha: str
+    title: str
+    author: str = ""
+
+
+class ReleaseChanges(BaseModel):
+    """What the launch changes, read at preflight for its approvers: what is live now against what it puts
+    live. A part that could not be read is None, and `unread` says why; nothing here decides the launch."""
+
+    live_launch_id: str | None = Field(default=None, description="the launch whose release is live now")
+    live_version: str | None = None
+    live_git_sha: str | None = None
+    live_image: str | None = Field(default=None, description="the image the service runs now")
+    live_image_digest: str | None = None
+    live_task_definition: str | None = Field(default=None, description="family:revision the service runs now")
+    image: str
+    image_digest: str | None = Field(default=None, description="what the release's tag names in ECR now")
+    migration: str | None = Field(default=None, description="the task definition that migrates the database first")
+    site_added: int | None = None
+    site_changed: int | None = None
+    site_removed: int | None = None
+    site_unchanged: int | None = None
+    commits_total: int | None = Field(default=None, description="commits from the live release's to this one's")
+    commits: list[Commit] = Field(default_factory=list, description="the newest of them, newest first")
+    compare_url: str | None = None
+    unread: list[str] = Field(default_factory=list)
+
+    def in_words(self) -> list[str]:
+        """The changes as lines of text (the approval email)."""
+        lines = [
+            f"  - backend: {self.live_image or 'unknown'} ({self.live_task_definition or 'unknown revision'}) -> "
+            f"{self.image}" + (f" ({self.image_digest})" if self.image_digest else "")
+        ]
+        if self.image_digest is not None and self.image_digest == self.live_image_digest:
+            lines.append("    the same image as live: the service is redeployed, its code does not change")
+        if self.site_added is not None:
+            lines.append(
+                f"  - frontend: {self.site_added} objects added, {self.site_changed} changed, {self.site_removed} "
+                f"removed, {self.site_unchanged} unchanged; live now: {self.live_version or 'no launch yet'}"
+            )
+        if self.commits_total is not None:
+            lines.append(
+                f"  - {self.commits_total} commits since {self.live_version}: {self.compare_url or ''}".rstrip()
+            )
+            lines += [f"      {commit.sha[:7]} {commit.title} ({commit.author})" for commit in self.commits[:10]]
+        lines += [f"  - not read: {unread}" for unread in self.unread]
+        return lines
+
+
 class PreflightProgress(Progress):
-    """The preflight report as kept with the launch, with its verdict."""
+    """The preflight report as kept with the launch, with its verdict and what the launch would change."""
 
     checks: list[CheckResult]
     passed: bool
     summary: str
+    changes: ReleaseChanges | None = None
 
     @classmethod
     def of(cls, report: PreflightReport) -> PreflightProgress:

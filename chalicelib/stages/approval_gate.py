@@ -3,7 +3,6 @@ closing by time, when nobody decided before the requests expired."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from chalicelib.domain.caller_text import for_email, for_email_subject
 from chalicelib.domain.models import ApprovalGateEvent, ApprovalRequest, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress
+from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress, evidence_text
 from chalicelib.platform import chat, telemetry
 from chalicelib.platform.links import launch_page_link, sign, signing_key, view_link
 from chalicelib.stages.harness import StageCall, StageSpec
@@ -30,12 +29,15 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
     passed = sum(1 for check in checks if check.result == "pass")
     # What did not pass is what an approver should weigh: each warning, failure and skip, with its evidence.
     attention = [
-        f"  - {check.result}: {check.id} ({check.title}): {json.dumps(check.evidence, default=str)}"
+        f"  - {check.result}: {check.id} ({check.title}): {evidence_text(check.evidence)}"
         for check in checks
         if check.result != "pass"
     ]
     confirm = "\n".join(f"  - {attestation.text}" for attestation in profile.approvals.attestations)
     tests = _release_tests(checks)
+    changes = preflight.changes.in_words() if preflight and preflight.changes else []
+    migration = profile.backend.migration
+    database = f"migrated first by {migration.task_definition}" if migration else "no migration"
     requester = for_email(launch.requested_by, 200)  # a session's name is the caller's to choose
     return "\n".join(
         [
@@ -47,6 +49,9 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Version:      {asked.version} (commit {asked.git_sha})",
             f"Requested by: {requester}",
             f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
+            "What changes:",
+            *(changes or [f"  - backend: the service rolls to {asked.backend_image}"]),
+            f"  - database: {database}",
             *(["The release's checks on its commit:", *tests] if tests else []),
             *(["Preflight items that did not pass:", *attention] if attention else []),
             f"Open until:   {request.expires_at.isoformat(timespec='minutes')}",

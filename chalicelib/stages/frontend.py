@@ -19,6 +19,7 @@ from chalicelib.stages.site import (
     delete_objects,
     invalidate,
     object_keys,
+    release_objects,
     uploader,
     wait_for_invalidation,
 )
@@ -40,11 +41,7 @@ def deploy_frontend(
     assets than the profile's `batch_copies_above` are planned in batches for the state machine's Distributed
     Map; the step called `after_batches` checks they are all there, then goes on with the entry documents."""
     request = launch.request
-    release = {
-        key[len(request.artifact_prefix) :]: etag
-        for key, etag in object_keys(s3, request.artifact_bucket, request.artifact_prefix).items()
-        if not key.endswith("/")
-    }
+    release = release_objects(s3, request)
     if not release:
         raise FrontendDeployFailed(f"the release's frontend artifact {request.frontend_artifact} holds no objects")
     assert launch.rollback_point is not None, "the rollback point is recorded before the frontend changes"

@@ -12,6 +12,7 @@ from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import PreflightProgress, Progress
 from chalicelib.stages.harness import StageCall, StageSpec
+from chalicelib.stages.release_changes import read_changes
 from chalicelib.store import LaunchStore
 
 
@@ -28,6 +29,8 @@ def preflight_stage(
     release = Release(request.frontend_artifact, request.backend_image, request.git_sha)
     report = run_preflight(profile, client, release, notification_topic_arn, github_app=github_app)
     progress = PreflightProgress.of(report)
+    if report.passed:  # what the approvers are shown: read only for a launch that goes on to them
+        progress.changes = read_changes(store, launch, profile, client, github_app)
     failed = "; ".join(check.in_words for check in report.blocking_failures)
     warned = ", ".join(c.id for c in report.warnings)
     store.append_event(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chalicelib.domain.manifests import CopyKind, read_manifest
-from chalicelib.domain.models import Launch, RollbackPoint
+from chalicelib.domain.models import Launch, LaunchRequest, RollbackPoint
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages.per_object import each_object
 
@@ -126,6 +126,15 @@ def object_keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, str]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.update({item["Key"]: item["ETag"] for item in page.get("Contents", [])})
     return keys
+
+
+def release_objects(s3: Any, request: LaunchRequest) -> dict[str, str]:
+    """Key (as the site will serve it) -> ETag of every object of the release's build."""
+    return {
+        key[len(request.artifact_prefix) :]: etag
+        for key, etag in object_keys(s3, request.artifact_bucket, request.artifact_prefix).items()
+        if not key.endswith("/")
+    }
 
 
 def backup_prefix(launch_id: str) -> str:

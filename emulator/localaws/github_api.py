@@ -10,6 +10,7 @@ values. The tests control the commits' checks (`record_checks`); a commit nothin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -30,6 +31,7 @@ _INSTALLATION = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/installation$")
 _ACCESS_TOKENS = re.compile(r"^/app/installations/(\d+)/access_tokens$")
 _CHECK_RUNS = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/commits/([0-9a-f]{7,40})/check-runs$")
 _COMBINED_STATUS = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/commits/([0-9a-f]{7,40})/status$")
+_COMPARE = re.compile(r"^/repos/([\w.-]+/[\w.-]+)/compare/([0-9a-f]{7,40})\.\.\.([0-9a-f]{7,40})$")
 # GitHub refuses an app JWT that lives longer than ten minutes.
 JWT_MAX_SECONDS = 600
 
@@ -97,6 +99,7 @@ class LocalGitHubApi:
         self.checks: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.default_checks: dict[str, str] = {}
+        self.histories: dict[tuple[str, str, str], list[str]] = {}
         self.installation_tokens: dict[str, dict[str, Any]] = {}  # token -> installation, repositories, permissions
         self._lock = threading.Lock()
         self._server = LoopbackServer((host, port), self._handler())
@@ -120,6 +123,30 @@ class LocalGitHubApi:
                 {"context": context, "state": state, "target_url": f"{self.url}/{repository}/statuses/{context}"}
                 for context, state in (statuses or {}).items()
             ]
+
+    def comparison(self, repository: str, base: str, head: str) -> dict[str, Any]:
+        """GitHub's compare of two commits, in its shape: the recorded history between them, else three commits
+        made up from their SHAs (the stand-in knows no real history), oldest first as GitHub lists them."""
+        with self._lock:
+            recorded = self.histories.get((repository, base, head))
+        messages = recorded or [f"change {n} between {base[:7]} and {head[:7]}" for n in (1, 2, 3)]
+        commits = [
+            {
+                "sha": hashlib.sha1(f"{base}{head}{n}".encode()).hexdigest(),  # noqa: S324 - a made-up commit id
+                "commit": {"message": message, "author": {"name": "Riley Release"}},
+            }
+            for n, message in enumerate(messages)
+        ]
+        return {
+            "total_commits": len(commits),
+            "commits": commits,
+            "html_url": f"{self.url}/{repository}/compare/{base}...{head}",
+        }
+
+    def record_history(self, repository: str, base: str, head: str, messages: list[str]) -> None:
+        """The commits from `base` to `head`, oldest first, as their messages."""
+        with self._lock:
+            self.histories[(repository, base, head)] = messages
 
     def forget_checks(self) -> None:
         with self._lock:
@@ -211,6 +238,12 @@ class LocalGitHubApi:
                             state = "success" if all(st["state"] == "success" for st in statuses) else "failure"
                             self._answer(200, {"sha": sha, "state": state, "statuses": statuses})
                         return True
+                if match := _COMPARE.match(path):
+                    if not api._installation_token(authorization, match[1], "contents"):
+                        self._answer(401, {"message": "Bad credentials"})
+                    else:
+                        self._answer(200, api.comparison(match[1], match[2], match[3]))
+                    return True
                 return False
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name

@@ -82,7 +82,8 @@ def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsy
     code, out = _run(stack, capsys, "outbox", "--outbox", stack.outbox_server.url)
     assert code == cli.EXIT_OK
     for approver in APPROVERS.values():
-        assert f"to {approver}: [local] sign off 5.0.2" in out
+        assert f"to {approver} ({launch_id}, " in out
+        assert "): [local] sign off 5.0.2 as " in out
     assert f"{stack.api_url}/approve/" in out
     # What the team's channel was told, in Chatbot's format rendered as text: who is asked, the page.
     assert "[notifications] :hourglass: [local] 5.0.2 awaits sign-off" in out

@@ -131,11 +131,12 @@ def test_failed_release_tests_a_vulnerable_image_and_an_api_open_to_any_origin_b
     )
     assert tests["checks"]["build"]["url"].startswith(stack.github.url + "/acme/shop/actions/runs/")
     assert (tests["checks"]["e2e-tests"]["result"], tests["checks"]["e2e-tests"]["kind"]) == ("failure", "status")
-    # The controller's app asked for a token narrowed to reading this repository's checks and statuses.
+    # The controller's app asked for tokens narrowed to this repository: reading its checks and statuses, or (the
+    # approvers' list of the commits since the live release) its contents.
     granted = list(stack.github.installation_tokens.values())
     assert granted
     assert all(g["repositories"] == ["shop"] for g in granted)
-    assert all(g["permissions"] == {"checks": "read", "statuses": "read"} for g in granted)
+    assert all(g["permissions"] in ({"checks": "read", "statuses": "read"}, {"contents": "read"}) for g in granted)
     assert failed["app.image_scan"]["blocking"] == {"CRITICAL": 1}
     assert failed["security.cors"]["api"]["/api/me"]["any_origin_with_credentials"] is True
     assert snapshot(stack) == before

@@ -20,7 +20,7 @@ from chalicelib.api.pages.html import APPROVAL, Page, Refused, document, refusal
 from chalicelib.domain.caller_text import for_html
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Approval, ApprovalRequest, Launch, LaunchStatus, profile_of
-from chalicelib.domain.progress import evidence_text
+from chalicelib.domain.progress import ReleaseChanges, evidence_text
 from chalicelib.platform.links import (
     ExpiredLink,
     ForgedLink,
@@ -113,14 +113,7 @@ def _summary(
         ("Environment", for_html(asked.environment)),
         ("Version", f"{for_html(asked.version)} (commit {for_html(asked.git_sha)})"),
         ("Requested by", for_html(launch.requested_by)),
-        ("Backend image", for_html(asked.backend_image)),
         ("Frontend build", for_html(asked.frontend_artifact)),
-        (
-            "Database",
-            f"migrated first by the task {for_html(migration.task_definition)}, a snapshot taken before"
-            if migration
-            else "no migration",
-        ),
         ("Preflight", f"{passed}/{len(checks)} checks passed" + _warnings(checks)),
         ("Release checks", _release_checks(checks)),
         ("Your role", for_html(request.role)),
@@ -128,6 +121,9 @@ def _summary(
         ("Open until", f"{request.expires_at:%Y-%m-%d %H:%M} UTC (closes in {_span(left)})"),
     ]
     listing = "<dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+    listing += _what_changes(
+        launch, report.changes if report else None, migration.task_definition if migration else None
+    )
     others = [approval for approval in decided if approval.role != request.role]
     if others:
         listing += (
@@ -141,6 +137,69 @@ def _summary(
             + "</ul>"
         )
     return listing
+
+
+def _what_changes(launch: Launch, changes: ReleaseChanges | None, migration: str | None) -> str:
+    """What is live now against what this launch puts live, as preflight read it."""
+    asked = launch.request
+    rows = []
+    if changes is None:
+        rows.append(("Backend", f"the service rolls to {for_html(asked.backend_image)}"))
+    else:
+        live = for_html(changes.live_image or "unknown")
+        revision = f" ({for_html(changes.live_task_definition)})" if changes.live_task_definition else ""
+        same = changes.image_digest is not None and changes.image_digest == changes.live_image_digest
+        rows.append(
+            (
+                "Backend",
+                f"live: {live}{revision}{_digest(changes.live_image_digest)}<br>"
+                f"new: {for_html(changes.image)}{_digest(changes.image_digest)}"
+                + (" <strong>the same image as live</strong>" if same else ""),
+            )
+        )
+        if changes.site_added is not None:
+            rows.append(
+                (
+                    "Frontend",
+                    f"{changes.site_added} objects added, {changes.site_changed} changed, {changes.site_removed} "
+                    f"removed ({changes.site_unchanged} unchanged); live now: "
+                    + (
+                        for_html(f"{changes.live_version} ({changes.live_launch_id})")
+                        if changes.live_version
+                        else "no launch yet"
+                    ),
+                )
+            )
+        if changes.commits_total is not None:
+            shown = "".join(
+                f"<li><code>{for_html(commit.sha[:7])}</code> {for_html(commit.title)}"
+                f" <span class='meta'>{for_html(commit.author)}</span></li>"
+                for commit in changes.commits
+            )
+            more = changes.commits_total - len(changes.commits)
+            link = f" <a href='{for_html(changes.compare_url)}'>compare on GitHub</a>" if changes.compare_url else ""
+            rows.append(
+                (
+                    "Commits",
+                    f"{changes.commits_total} since {for_html(changes.live_version or 'the live release')}{link}"
+                    f"<ul>{shown}</ul>" + (f"<span class='meta'>and {more} older</span>" if more > 0 else ""),
+                )
+            )
+        if changes.unread:
+            rows.append(("Not read", for_html("; ".join(changes.unread))))
+    rows.append(
+        (
+            "Database",
+            f"migrated first by the task {for_html(migration)}, a snapshot taken before"
+            if migration
+            else "no migration",
+        )
+    )
+    return "<h2>What changes</h2><dl>" + "".join(f"<dt>{for_html(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+
+
+def _digest(digest: str | None) -> str:
+    return f" <span class='meta'>{for_html(digest[:19])}…</span>" if digest else ""
 
 
 def _warnings(checks: list[Any]) -> str:

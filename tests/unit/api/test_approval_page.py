@@ -125,3 +125,40 @@ def test_an_aborted_launch_says_who_aborted_it_and_why(site: Site) -> None:
     page = site.open("tess.lead@acme.example").body.decode()
     assert "The launch was aborted by riley.release@acme.example: wrong artifact." in page
     assert "notice idle" in page
+
+
+def test_the_page_shows_what_is_live_against_what_goes_live_and_the_commits_between(site: Site) -> None:
+    from chalicelib.domain.models import Stage
+    from chalicelib.domain.progress import Commit, PreflightProgress, ReleaseChanges
+
+    changes = ReleaseChanges(
+        live_launch_id="local-20261101-000000-aaaaaa",
+        live_version="1.0.0",
+        live_image="210987654321.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.0.0",
+        live_image_digest="sha256:" + "a" * 64,
+        live_task_definition="acme-api:41",
+        image=site.launch.request.backend_image,
+        image_digest="sha256:" + "b" * 64,
+        site_added=3,
+        site_changed=2,
+        site_removed=1,
+        site_unchanged=40,
+        commits_total=57,
+        commits=[Commit(sha="c" * 40, title="Fix the pay button on Safari", author="Riley")],
+        compare_url="https://github.com/acme/shop/compare/1a2b...abcd",
+    )
+    preflight = PreflightProgress(checks=[], passed=True, summary="0/0 checks passed", changes=changes)
+    site.store.write_progress(
+        site.store.get_launch(site.launch.launch_id), progress=preflight, kept_under=Stage.PREFLIGHT
+    )
+    text = site.open("tess.lead@acme.example").body.decode()
+    for shown in (
+        "What changes",
+        "live: 210987654321.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.0.0 (acme-api:41)",
+        "3 objects added, 2 changed, 1 removed (40 unchanged); live now: 1.0.0 (local-20261101-000000-aaaaaa)",
+        "57 since 1.0.0",
+        "Fix the pay button on Safari",
+        "and 56 older",
+        "https://github.com/acme/shop/compare/1a2b...abcd",
+    ):
+        assert shown in text, shown

@@ -267,3 +267,12 @@ def test_the_outbox_shows_each_emails_launch_and_role_and_filters_by_launch_and_
     out = capsys.readouterr().out
     assert "to quinn.qa@acme.example (b, qa_lead): Sign off 1.5.0" in out
     assert "tess" not in out
+
+
+@pytest.mark.parametrize(("status", "code"), [("AWAITING_APPROVAL", cli.EXIT_OK), ("BLOCKED", cli.EXIT_STOPPED)])
+def test_watching_until_a_status_stops_there_and_a_launch_that_ended_first_says_how(
+    api: Any, status: str, code: int
+) -> None:
+    launch = {**_launch("local-1", status, 1, 5), "timeline": []}
+    served = api({"/launches/local-1": (200, launch)})
+    assert served.run("status", "local-1", "--watch", "--until", "AWAITING_APPROVAL", "--interval", "0.1") == code
