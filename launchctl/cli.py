@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from launchctl.client import FINAL_STATUSES, ApiError, ControllerApi, format_event, is_final
 from launchctl.output import Parser, ago, completion, known_fields, moment, selected, span, table
@@ -877,6 +877,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_approvers(args)
     try:
         api = ControllerApi(args.api, _credential(args))
+    except ProfileNotFound:
+        import boto3
+
+        known = ", ".join(boto3.session.Session().available_profiles) or "none"
+        print(
+            f"error: no AWS profile named {args.profile!r} in your AWS config (~/.aws/config, ~/.aws/credentials); "
+            f"the profiles there: {known}. Name one with --profile or AWS_PROFILE, or sign in: aws sso login",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except (OSError, BotoCoreError) as exc:
         print(f"error: no credentials to call {args.api} with: {exc}", file=sys.stderr)
         return EXIT_ERROR

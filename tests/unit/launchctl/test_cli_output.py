@@ -276,3 +276,19 @@ def test_watching_until_a_status_stops_there_and_a_launch_that_ended_first_says_
     launch = {**_launch("local-1", status, 1, 5), "timeline": []}
     served = api({"/launches/local-1": (200, launch)})
     assert served.run("status", "local-1", "--watch", "--until", "AWAITING_APPROVAL", "--interval", "0.1") == code
+
+
+def test_an_aws_profile_that_does_not_exist_is_named_with_the_ones_that_do(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile release]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.delenv("LAUNCHCTL_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    assert cli.main(["status", "local-1", "--api", "https://api.example/api", "--profile", "relaese"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "no AWS profile named 'relaese'" in error
+    assert "the profiles there: release" in error
+    assert "could not be found" not in error  # botocore's words
