@@ -96,3 +96,10 @@ def for_terminal(text: str, limit: int = 2000) -> str:
 def for_log(text: str, limit: int = 2000) -> str:
     """For a log field: one line (a reader's viewer cannot be steered or split into a forged line)."""
     return plain(text, limit)
+
+
+def for_lark(text: str, limit: int = 2000) -> str:
+    """For a Lark (Feishu) card's plain text, lines kept: no tag Lark would read (`<at user_id="all">`, a
+    `<font>`, a link) survives, its angle brackets swapped for full-width look-alikes. Chat's entities (the
+    channel's message is escaped for Chatbot first) are read back so that `&lt;` does not show as such."""
+    return plain(html.unescape(text), limit, one_line=False).replace("<", "\uff1c").replace(">", "\uff1e")

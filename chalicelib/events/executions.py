@@ -3,6 +3,7 @@ stopped it by hand. Step Functions says so with an event; the launch is ended tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.models import LaunchStatus, Stage
 from chalicelib.domain.next_steps import next_steps
 from chalicelib.platform import telemetry
+from chalicelib.platform.chat import ChatNotification
 from chalicelib.stages.lifecycle import notify_end
 from chalicelib.store import LaunchNotFound, LaunchStore, StatusConflict
 
@@ -49,7 +51,13 @@ def confirmed(ended: ExecutionEnded, account: str, region: str, machine_arn: str
 
 
 def execution_ended(
-    store: LaunchStore, sns: Any, topic_arn: str, ended: ExecutionEnded, paging: str = "", page: str = ""
+    store: LaunchStore,
+    sns: Any,
+    topic_arn: str,
+    ended: ExecutionEnded,
+    paging: str = "",
+    page: str = "",
+    lark: Callable[[ChatNotification], None] | None = None,
 ) -> bool:
     """End the launch whose execution ended before its finish wrote its end; True when this call ended it.
 
@@ -106,5 +114,6 @@ def execution_ended(
             urgent=True,
             paging_topic_arn=paging,
             page=page,
+            lark=lark,
         )
     return True

@@ -65,7 +65,10 @@ def execution_ended(event: Any) -> None:
             logger.warning("an execution's end not confirmed by Step Functions, or not this controller's: ignored")
             return
         page = launch_page_link(deployed, _aws, told.name)
-        end(launch_store(), _aws("sns"), deployed.notifications_topic_arn, told, deployed.paging_topic_arn, page)
+        from chalicelib.platform.lark import deliver
+
+        sns, topic, paging = _aws("sns"), deployed.notifications_topic_arn, deployed.paging_topic_arn
+        end(launch_store(), sns, topic, told, paging, page, lambda note: deliver(note, deployed, _aws))
 
 
 @handlers.schedule(Rate(5, unit=Rate.MINUTES), name="watch_launches")

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     public_api_url: str = ""
     approval_key_secret_id: str = "launch-controller/approval-link-key"  # noqa: S105 - a secret's name
     github_app_secret_id: str = ""  # the controller's GitHub App, which reads the release's checks
+    lark_bot_secret_id: str = ""  # the team's Lark group's custom bot (its webhook and signing secret), if any
     oidc_issuer: str = GITHUB_ISSUER
     # Empty: each request's own API host (requestContext.domainName), so a token minted for one controller is
     # no good at another; a deployment may name one audience instead (OidcAudience).
@@ -68,6 +69,7 @@ def settings() -> Settings:
         public_api_url=environ.get("PUBLIC_API_URL", "").rstrip("/"),
         approval_key_secret_id=environ.get("APPROVAL_KEY_SECRET_ID", "launch-controller/approval-link-key"),
         github_app_secret_id=environ.get("GITHUB_APP_SECRET_ID", ""),
+        lark_bot_secret_id=environ.get("LARK_BOT_SECRET_ID", ""),
         oidc_issuer=environ.get("OIDC_ISSUER", GITHUB_ISSUER),
         oidc_audience=environ.get("OIDC_AUDIENCE", ""),
         oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),

@@ -34,7 +34,7 @@ BAKE_CHECKPOINT = StageSpec(
     Stage.BAKE,
     _bake_checkpoint_step,
     clients=("cloudwatch",),
-    own_clients=("stepfunctions", "sns"),
+    own_clients=("stepfunctions", "sns", "secretsmanager"),  # the channel's Lark bot
     event=CheckpointEvent,
     persists=False,
 )

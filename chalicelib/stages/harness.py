@@ -12,7 +12,7 @@ from chalicelib.domain.errors import LaunchAborted, LaunchError
 from chalicelib.domain.models import Launch, LaunchStatus, Stage, StageEvent, TimelineEvent, profile_of
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Progress
-from chalicelib.platform import aws, chat, telemetry
+from chalicelib.platform import aws, chat, lark, telemetry
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.platform.settings import Settings, settings
 from chalicelib.platform.wiring import environment_of, launch_store
@@ -83,6 +83,7 @@ class StageCall:
         """To the team's channel (the notifications topic), when the deployment has one."""
         if self.settings.notifications_topic_arn:
             chat.publish(self.client("sns"), self.settings.notifications_topic_arn, note)
+        lark.deliver(note, self.settings, self.client)
 
     def controller_client(self, service: str) -> Any:
         """The controller's own client of a service the stage also reads in the environment (secrets)."""

@@ -10,7 +10,8 @@ from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage, p
 from chalicelib.domain.next_steps import next_steps
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
-from chalicelib.platform import chat, telemetry
+from chalicelib.platform import chat, lark, telemetry
+from chalicelib.platform.chat import ChatNotification
 from chalicelib.platform.links import launch_page_link
 from chalicelib.stages.approval_gate import expire_requests
 from chalicelib.stages.bake import delete_launch_alarms
@@ -69,6 +70,7 @@ def finish_launch(
     cloudwatch: Callable[[], Any] | None = None,
     paging_topic_arn: str = "",
     page: str = "",
+    lark: Callable[[ChatNotification], None] | None = None,
 ) -> FinishProgress:
     """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
 
@@ -123,7 +125,16 @@ def finish_launch(
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
     if topic_arn:
         notify_end(
-            sns, topic_arn, launch, final, error_name, cause, manual_steps, paging_topic_arn=paging_topic_arn, page=page
+            sns,
+            topic_arn,
+            launch,
+            final,
+            error_name,
+            cause,
+            manual_steps,
+            paging_topic_arn=paging_topic_arn,
+            page=page,
+            lark=lark,
         )
     return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
 
@@ -148,12 +159,16 @@ def notify_end(
     urgent: bool | None = None,
     paging_topic_arn: str = "",
     page: str = "",
+    lark: Callable[[ChatNotification], None] | None = None,
 ) -> None:
-    """The launch's end, to the team's channel (the notifications topic); `urgent` (a failed rollback, an
-    execution that ended without its finish) also pages, through the topic the controller's alarms page on."""
+    """The launch's end, to the team's channel (the notifications topic, and `lark`'s group); `urgent` (a
+    failed rollback, an execution that ended without its finish) also pages, through the topic the
+    controller's alarms page on."""
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
     note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page)
     chat.publish(sns, topic_arn, note)
+    if lark is not None:
+        lark(note)
     if urgent and paging_topic_arn:
         chat.publish(sns, paging_topic_arn, note)
 
@@ -208,10 +223,13 @@ def _finish_step(call: StageCall) -> Progress:
         lambda: call.client("cloudwatch"),
         call.settings.paging_topic_arn,
         launch_page_link(call.settings, call.client, call.launch.launch_id),
+        lambda note: lark.deliver(note, call.settings, call.client),
     )
 
 
-BEGIN_LAUNCH = StageSpec("begin_launch", Stage.START, _begin_step, exits=after_begin, own_clients=("sns",))
+BEGIN_LAUNCH = StageSpec(
+    "begin_launch", Stage.START, _begin_step, exits=after_begin, own_clients=("sns", "secretsmanager")
+)
 FINISH_LAUNCH = StageSpec(
     "finish_launch",
     Stage.FINISH,

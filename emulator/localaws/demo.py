@@ -146,9 +146,19 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
     print(f"   every launch into local: {stack.api_as().view_link(environment=stack.profile.name)['url']}")
     print_metrics(stack, results)
+    print_lark(stack)
     ok, outcome = verdict(results, scenarios)
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
     return ok
+
+
+def print_lark(stack: LocalStack) -> None:
+    """What the team's Lark group saw: each card the stand-in accepted, its signature checked as Lark does."""
+    assert stack.lark is not None
+    cards = stack.lark.cards
+    print(f"\n== The team's Lark group: {len(cards)} cards arrived, each signed (refused: {len(stack.lark.refused)})")
+    for card in cards[-3:]:
+        print(f"   [{card['header']['template']}] {card['header']['title']['content']}")
 
 
 def print_metrics(stack: LocalStack, results: list[dict[str, Any]]) -> None:

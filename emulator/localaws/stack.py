@@ -48,6 +48,7 @@ from localaws.infrastructure import (
     publish_release,
     write_application_logs,
 )
+from localaws.lark import LocalLark
 from localaws.load_balancer import LocalLoadBalancer
 from localaws.oidc import LocalIssuer
 from localaws.outbox import Control, ControlRefused, OutboxServer, delivered, published
@@ -200,6 +201,7 @@ class LocalStack:
         self.topics: dict[str, str] = {}
         self.issuer: LocalIssuer | None = None
         self.github: LocalGitHubApi | None = None  # the repository's checks, read as the controller's GitHub App
+        self.lark: LocalLark | None = None  # the team's Lark group's bot, told what the channel is told
         self._github_app_key = ""
         self.people: dict[str, tuple[str, str]] = {}
         self._people_apis: dict[str, ControllerApi] = {}
@@ -220,6 +222,7 @@ class LocalStack:
         self._checking_models = True
         self.issuer = LocalIssuer(self.host, self.ports.oidc).start()
         self.github = self._start_github(example_profile("local"))
+        self.lark = LocalLark(self.host).start()
         self._start_moto()
         import app as chalice_app
 
@@ -301,6 +304,8 @@ class LocalStack:
             self._enforcing = False
         if self.issuer:
             self.issuer.stop()
+        if self.lark:
+            self.lark.stop()
         if self.github:
             self.github.stop()
         if self._checking_models:
@@ -496,6 +501,12 @@ class LocalStack:
         self.client("secretsmanager").put_secret_value(
             SecretId=self.deployment.functions["preflight"].environment["GITHUB_APP_SECRET_ID"],
             SecretString=json.dumps({"app_id": GITHUB_APP_ID, "private_key": self._github_app_key}),
+        )
+        # And the team's Lark bot: its webhook and signing secret where the template's secret waits for them.
+        assert self.lark is not None
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.deployment.functions["finish_launch"].environment["LARK_BOT_SECRET_ID"],
+            SecretString=json.dumps({"webhook": self.lark.webhook, "secret": self.lark.secret}),
         )
         self.profile = self._push_profiles(local)
         sync_subscriptions(self.client("sns"), self.topics["approvals"], self.profile)
@@ -883,6 +894,9 @@ class LocalStack:
         from launchctl.client import ApiError, is_final
 
         restored: list[str] = []
+        if self.lark is not None and self.lark.failing:
+            self.lark.failing = 0
+            restored.append("the Lark stand-in's planned failures")
         images = [
             self.scheduler.failing_images,
             self.scheduler.slow_images,

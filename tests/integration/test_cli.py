@@ -88,6 +88,11 @@ def test_cli_outbox_lists_the_approval_emails_with_their_links(stack: Any, capsy
     # What the team's channel was told, in Chatbot's format rendered as text: who is asked, the page.
     assert "[notifications] :hourglass: [local] 5.0.2 awaits sign-off" in out
     assert f"Launch page: {stack.api_url}/view/launches/{launch_id}?token=" in out
+    # The team's Lark group was told too, by a card its bot's signature check let in.
+    assert stack.lark is not None
+    cards = [card for card in stack.lark.cards if launch_id in json.dumps(card)]
+    assert [card["header"]["title"]["content"] for card in cards][-1].endswith("awaits sign-off")
+    assert stack.lark.refused == []
     _run(stack, capsys, "reject", launch_id, "--role", "qa_lead", "--comment", "done", person=APPROVERS["qa_lead"])
 
 
