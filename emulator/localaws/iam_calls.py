@@ -75,6 +75,14 @@ def _transaction(params: dict[str, Any], account: Account) -> list[Need]:
     ]
 
 
+def _batch_get(params: dict[str, Any], account: Account) -> list[Need]:
+    """A BatchGetItem needs dynamodb:BatchGetItem on each table it reads."""
+    return [
+        ("dynamodb:BatchGetItem", _named(table, account, "dynamodb", "table/{}"))
+        for table in params.get("RequestItems", {})
+    ]
+
+
 def _copy_object(params: dict[str, Any], account: Account) -> list[Need]:
     source = params["CopySource"]
     if isinstance(source, str):
@@ -211,6 +219,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "dynamodb.DeleteItem": _dynamodb("dynamodb:DeleteItem"),
     "dynamodb.Query": _dynamodb("dynamodb:Query"),
     "dynamodb.TransactWriteItems": _transaction,
+    "dynamodb.BatchGetItem": _batch_get,
     "ecr.DescribeImages": lambda params, account: [
         ("ecr:DescribeImages", account.arn("ecr", f"repository/{params['repositoryName']}"))
     ],

@@ -26,7 +26,7 @@ from chalicelib.domain.models import (
     TimelineEvent,
     profile_of,
 )
-from chalicelib.domain.progress import Baseline, Checkpoint, evidence_text
+from chalicelib.domain.progress import Baseline, Checkpoint, UndoneChange, evidence_text
 from chalicelib.platform.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.platform.telemetry import stage_durations
 from chalicelib.store import LaunchNotFound, LaunchStore
@@ -119,6 +119,7 @@ def list_page(
         return refused(400, "Malformed link", "This link's page is not one we issue.")
     launches, last = store.list_launches(limit=LIST_PAGE_SIZE, environment=environment, after=after)
     live = None if cursor else _live_now(store, environment, launches)
+    causes = store.causes([launch.launch_id for launch in launches if launch.status.is_final])
     rows = []
     for launch in launches:
         view = sign_view(key, f"launch:{launch.launch_id}", expires)
@@ -128,6 +129,10 @@ def list_page(
             marks += " <span class='badge warn'>rolled back</span>"
         ended = launch.status.is_final
         took = _seconds((launch.updated_at - launch.created_at).total_seconds()) if ended else "running"
+        cause = causes.get(launch.launch_id)
+        if cause and cause.get("error") not in {None, "", "RollbackRequested"}:
+            said = f"{cause.get('error')}: {cause.get('cause', '')}"
+            marks += f"<br><span class='meta'>{for_html(said[:160] + ('…' if len(said) > 160 else ''))}</span>"
         rows.append(
             f"<tr><td><a href='{for_html(href)}'>{for_html(launch.launch_id)}</a></td>"
             f"<td>{for_html(launch.request.version)}</td><td>{_badge(launch.status)}{marks}</td>"
@@ -234,7 +239,7 @@ def render_launch(
     sections = [
         header,
         _next_steps(timeline),
-        _links_out(launch),
+        _links_out(launch, links),
         _checklist(launch, timeline, moment),
         _approvals(launch, approvals),
         _bake(launch),
@@ -255,7 +260,7 @@ def _next_steps(timeline: list[TimelineEvent]) -> str:
     return f"<section class='steps' aria-labelledby='next'><h2 id='next'>What to do now</h2><ol>{items}</ol></section>"
 
 
-def _links_out(launch: Launch) -> str:
+def _links_out(launch: Launch, links: Links) -> str:
     """Where to look next: the commit, its CI runs, the execution, the dashboard, the logs, canary artifacts."""
     request = launch.request
     profile = launch.profile
@@ -290,9 +295,9 @@ def _links_out(launch: Launch) -> str:
     for canary in smoke.canaries if smoke else []:
         if canary.artifacts:
             found.append((f"canary {canary.name}: screenshots and logs", _s3_console(canary.artifacts)))
-    if not found:
-        return ""
     items = "".join(f"<li><a href='{for_html(url)}'>{for_html(label)}</a></li>" for label, url in found)
+    every = f"every launch into {request.environment}"
+    items += f"<li><a href='{for_html(links.environment(request.environment))}'>{for_html(every)}</a></li>"
     return f"<h2>Links</h2><ul>{items}</ul>"
 
 
@@ -526,7 +531,7 @@ def _rollback(launch: Launch) -> str:
     rows = "".join(
         f"<tr><td>{for_html(change)}</td><td><span class='badge {'ok' if undone.settled else 'bad'}'>"
         f"{'undone' if undone.settled else 'not undone'}</span></td>"
-        f"<td>{for_html(_undone_detail(undone.model_dump(exclude_none=True)))}</td></tr>"
+        f"<td>{for_html(_undone_words(undone))}</td></tr>"
         for change, undone in rollback.undone.items()
     )
     left = "".join(f"<li>{for_html(item)}</li>" for item in rollback.left)
@@ -538,8 +543,25 @@ def _rollback(launch: Launch) -> str:
     )
 
 
-def _undone_detail(fields: dict[str, Any]) -> str:
-    return "; ".join(f"{name.replace('_', ' ')}: {value}" for name, value in fields.items() if name != "settled")
+def _undone_words(undone: UndoneChange) -> str:
+    """What undoing one change did, as a sentence: the revision the service is back on, the objects copied
+    back, the instance the database was restored into."""
+    said = []
+    if undone.task_definition_arn:
+        said.append(f"the service is back on {undone.task_definition_arn.rsplit('/', 1)[-1]}")
+    if undone.deployment_id:
+        said.append(f"by ECS deployment {undone.deployment_id}")
+    if undone.restored is not None or undone.deleted is not None:
+        said.append(f"{undone.restored or 0} objects put back, {undone.deleted or 0} the release added deleted")
+    if undone.invalidation_id:
+        said.append(f"the CDN invalidated ({undone.invalidation_id})")
+    if undone.restored_instance:
+        said.append(f"restored into a new instance, {undone.restored_instance}: switch the application to it")
+    if undone.status and not undone.settled:
+        said.append(f"still {undone.status}")
+    if undone.reason:
+        said.append(undone.reason)
+    return "; ".join(said) or ("nothing to undo" if undone.settled else "not undone")
 
 
 def _timeline(timeline: list[TimelineEvent]) -> str:

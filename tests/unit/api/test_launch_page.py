@@ -85,3 +85,16 @@ def test_a_reader_gets_a_view_link_and_a_stranger_does_not(site: Site, people: A
         assert site.http.get(listed.removeprefix("https://api.example")).status_code == 200
         assert reader.anonymous().get(f"/launches/{site.launch.launch_id}/view-link").status_code == 401
         assert reader.get("/launches/local-20261128-000000-ffffff/view-link").status_code == 404
+
+
+def test_the_list_says_why_each_launch_ended_and_what_is_live(site: Site) -> None:
+    from chalicelib.domain.models import LaunchStatus
+
+    launch_id = site.launch.launch_id
+    error = {"error": "ApprovalRejected", "cause": "qa_lead rejected: checkout regression on Safari"}
+    site.store.set_status(launch_id, LaunchStatus.REJECTED, error=error)
+    page = site.http.get(f"/view/environments/local?token={_token(site, 'environment:local')}").body.decode()
+    assert "ApprovalRejected: qa_lead rejected: checkout regression on Safari" in page
+    assert "Took" in page
+    assert "live now" not in page  # nothing succeeded here yet
+    assert site.store.causes([launch_id, "local-20261128-000000-ffffff"]) == {launch_id: error}

@@ -88,3 +88,12 @@ def test_a_reader_can_pause_the_refresh(paused: bool) -> None:
     assert ('http-equiv="refresh"' in page) is not paused
     assert ("Pause the refresh" in page) is not paused
     assert ("Refresh again" in page) is paused
+
+
+def test_the_rollback_says_what_was_undone_in_sentences_and_the_page_links_the_list() -> None:
+    page = _render("rolled-back-by-smoke")
+    rollback = page.split("<h2>Rollback</h2>", 1)[1]
+    assert "the service is back on acme-api:41" in rollback
+    assert "restored into a new instance, acme-db-restored-1a2b3c4d: switch the application to it" in rollback
+    assert "task definition arn:" not in rollback  # not a dump of the record's keys
+    assert "../environments/local?token=" in page

@@ -94,6 +94,9 @@ def test_calls_map_to_the_actions_and_resources_iam_judges() -> None:
     assert needs(
         "dynamodb.TransactWriteItems", {"TransactItems": [{"ConditionCheck": {"TableName": "t"}}]}, ACCOUNT
     ) == [("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t")]
+    assert needs("dynamodb.BatchGetItem", {"RequestItems": {"t": {"Keys": []}}}, ACCOUNT) == [
+        ("dynamodb:BatchGetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t")
+    ]
     assert needs("secrets-manager.GetSecretValue", {"SecretId": "acme/key"}, ACCOUNT) == [
         ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme/key-XXXXXX")
     ]
