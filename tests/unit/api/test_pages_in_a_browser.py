@@ -105,6 +105,19 @@ def _fits_and_passes(seen: dict[str, Any]) -> None:
     assert seen["axe"] == [], seen["axe"]
 
 
+# What each state's page must say, as a reader sees it in the browser.
+SAYS = {
+    "running": ["BAKING", "Refresh paused", "Bake", "watching", "The figures as a table"],
+    "succeeded": ["SUCCEEDED", "healthy", "The 41 checks that passed"],
+    "rolled-back-by-smoke": ["ROLLED_BACK", "SmokeTestFailed", "What to do now", "acme-db-restored-1a2b3c4d"],
+    "rolled-back-by-alarm": ["ROLLED_BACK", "BakeBreached", "breach", "Rollback", "undone"],
+    "requested-rollback": ["Rollback of 1.2.0 in local", "Not required", "not needed", "asked to roll back"],
+    "rolled-back-later": ["SUCCEEDED", "rolled back later", "This launch was rolled back later, by"],
+    "blocked": ["BLOCKED", "Backend image exists in ECR", "digest: none"],
+    "rejected": ["REJECTED", "checkout regression on Safari", "qa_lead"],
+}
+
+
 @pytest.mark.parametrize("screen", list(SCREENS))
 @pytest.mark.parametrize("state", list(states()))
 def test_each_launch_page_fits_the_screen_and_axe_finds_nothing_serious(
@@ -114,6 +127,8 @@ def test_each_launch_page_fits_the_screen_and_axe_finds_nothing_serious(
     links = Links(KEY, 2_000_000_000, "tok", paused=True)
     page = render_launch(launch, approvals, timeline, START + timedelta(minutes=20), links)
     _fits_and_passes(_look(chromium, pages.serve(f"launch-{state}", page.html, page.headers), screen, state))
+    shown = chromium.text()
+    assert [said for said in SAYS[state] if said not in shown] == []
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))
@@ -127,6 +142,12 @@ def test_the_approval_page_and_the_list_fit_the_screen_and_axe_finds_nothing_ser
     answer_headers = {k: v for k, v in approval.headers.items() if k.lower() != "set-cookie"}
     url = pages.serve("approval", approval.body.decode(), answer_headers)
     _fits_and_passes(_look(chromium, url, screen, "approval"))
+    shown = chromium.text()
+    assert [
+        said
+        for said in ("Sign off 1.1.0 into local", "What changes", "closes in", "tess.lead@acme.example")
+        if said not in shown
+    ] == []
     token = _token(site, "environment:local")
     listing = site.http.get(f"/view/environments/local?token={token}&paused=1")
     assert listing.status_code == 200
