@@ -1,0 +1,68 @@
+"""A canary judged against its baseline over the same minutes: a test on the figures, too little said as such."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from chalicelib.domain.canary_verdict import error_rates, latencies
+
+
+def test_an_error_rate_clearly_above_the_baselines_fails_with_its_p_value() -> None:
+    judged = error_rates(50, 1000, 30, 1000)
+    assert judged.outcome == "fail"
+    assert judged.p_value == pytest.approx(0.0112, abs=0.0005)  # z = 0.02 / 0.00875 = 2.285
+    assert "errors 5.000% new against 3.000% old" in judged.detail
+
+
+def test_within_the_profiles_margin_is_a_pass() -> None:
+    assert error_rates(50, 1000, 30, 1000, margin=0.02).outcome == "pass"
+    assert error_rates(31, 1000, 30, 1000).outcome == "pass"
+
+
+def test_no_errors_on_either_side_passes_and_too_few_requests_is_not_a_pass() -> None:
+    assert error_rates(0, 500, 0, 500).outcome == "pass"
+    too_few = error_rates(5, 40, 0, 4000)
+    assert (too_few.outcome, too_few.p_value) == ("too_little", None)
+
+
+def _exact_upper_tail(new: list[float], old: list[float]) -> float:
+    """P(U >= observed U) over every way of splitting the points: the exact test, by brute force."""
+    pooled = new + old
+
+    def u_of(first: tuple[float, ...], second: list[float]) -> float:
+        return sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in first for b in second)
+
+    observed = u_of(tuple(new), old)
+    splits = list(itertools.combinations(range(len(pooled)), len(new)))
+    at_least = 0
+    for chosen in splits:
+        first = tuple(pooled[i] for i in chosen)
+        rest = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+        at_least += u_of(first, rest) >= observed
+    return at_least / len(splits)
+
+
+@pytest.mark.parametrize(
+    ("new", "old"),
+    [
+        ([120, 130, 125, 140, 150, 135], [100, 105, 110, 102, 108, 111]),
+        ([101, 118, 104, 120, 109, 115], [100, 105, 110, 102, 108, 111]),
+        ([99, 104, 107, 103, 112, 100], [100, 105, 110, 102, 108, 111]),
+    ],
+)
+def test_the_latency_tests_p_value_is_close_to_the_exact_tests(new: list[float], old: list[float]) -> None:
+    judged = latencies(new, old)
+    assert judged.p_value is not None
+    assert judged.p_value == pytest.approx(_exact_upper_tail(new, old), abs=0.03)
+
+
+def test_slower_latencies_fail_and_a_shift_inside_the_margin_passes() -> None:
+    old = [100.0, 105, 110, 102, 108, 111, 104, 99]
+    slower = [value + 40 for value in old]
+    assert latencies(slower, old).outcome == "fail"
+    assert latencies([value + 10 for value in old], old, margin_ms=20).outcome == "pass"
+    assert latencies(old, old).outcome == "pass"
+    assert latencies([100.0] * 6, [100.0] * 6).outcome == "pass"  # every point tied
+    assert latencies(slower[:3], old).outcome == "too_little"
