@@ -70,12 +70,12 @@ def send(
     secret: str,
     note: ChatNotification,
     post: Callable[[str, bytes], tuple[int, bytes]] | None = None,
-    now: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
     """Post the note's card, signed; retried while a retry could help. The attempts it took; LarkUndelivered
     when Lark refused it or every attempt failed."""
-    post = post or _post
+    post, now, sleep = post or _post, now or time.time, sleep or time.sleep  # looked up at call time
     said = ""
     for attempt in range(1, ATTEMPTS + 1):
         stamp = int(now())
