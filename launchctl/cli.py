@@ -23,16 +23,6 @@ from launchctl.progress import LiveDisplay
 DEFAULT_API = "http://127.0.0.1:24561/api"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-STATUSES = [
-    "REQUESTED",
-    "PREFLIGHT",
-    "AWAITING_APPROVAL",
-    "DEPLOYING",
-    "VERIFYING",
-    "BAKING",
-    "ROLLING_BACK",
-    *sorted(FINAL_STATUSES),
-]
 
 # Exit codes a script can tell apart.
 EXIT_OK = 0
@@ -660,7 +650,10 @@ def _common_options(default: Any) -> Parser:
 
 
 def parser() -> argparse.ArgumentParser:
+    from chalicelib.domain.models import LaunchStatus
     from chalicelib.domain.profiles import CHECKLIST_ATTESTATIONS, ApprovalPolicy
+
+    statuses = [str(status) for status in LaunchStatus]
 
     # The checklist's roles and attestations, named in the help (an environment's profile may name others).
     checklist_roles = ", ".join(ApprovalPolicy.model_fields["roles"].default)
@@ -693,7 +686,7 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--web", action="store_true", help="open the launch's page in your browser")
     status.add_argument(
         "--until",
-        choices=[s for s in STATUSES if s not in FINAL_STATUSES],
+        choices=[status for status in statuses if status not in FINAL_STATUSES],
         metavar="STATUS",
         help="with --watch: stop when the launch reaches this status (e.g. AWAITING_APPROVAL), exit 0; "
         "a launch that ends first exits with its outcome",
@@ -708,7 +701,7 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20, help="launches per page (1 to 100)")
     listing.add_argument("--env", help="only launches into this environment")
     listing.add_argument(
-        "--status", choices=STATUSES, metavar="STATUS", help=f"only launches with this status: {', '.join(STATUSES)}"
+        "--status", choices=statuses, metavar="STATUS", help=f"only launches with this status: {', '.join(statuses)}"
     )
     listing.add_argument("--cursor", help="the page after the one that printed this cursor")
     listing.add_argument("--all", action="store_true", help="every page, not only the first")

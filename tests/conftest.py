@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 from localaws.sessions import shared_session
 
 from chalicelib.domain.models import Launch, LaunchRequest, LaunchStatus
@@ -633,3 +634,16 @@ def put_alarms(cloudwatch: Any, names: list[str]) -> None:
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
         )
+
+
+class Denied:
+    """A client whose every call is refused, as with a role missing its read permissions."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __getattr__(self, operation: str) -> Any:
+        def refuse(*_: Any, **__: Any) -> Any:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"not allowed: {operation}"}}, operation)
+
+        return refuse

@@ -64,7 +64,8 @@ _FIELD: list[tuple[type[Exception], str, str]] = [
 def error_answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     """(status, body) for a caller's mistake or a conflict; None for a real server fault."""
     if isinstance(exc, ValidationError):
-        exc = BadRequest(*problems(exc)[0], more=problems(exc)[1:])
+        found = problems(exc)
+        exc = BadRequest(*found[0], more=found[1:])
     if isinstance(exc, BadRequest):
         fields = [{"field": field, "reason": reason} for field, reason in exc.problems]
         return _error(400, "invalid_request", str(exc), fields=fields)

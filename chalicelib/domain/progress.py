@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from chalicelib.domain.caller_text import for_email
 from chalicelib.domain.manifests import CopyPlan
 from chalicelib.domain.profiles import Severity
 
@@ -133,8 +134,12 @@ class ReleaseChanges(BaseModel):
             lines.append(
                 f"  - {self.commits_total} commits since {self.live_version}: {self.compare_url or ''}".rstrip()
             )
-            lines += [f"      {commit.sha[:7]} {commit.title} ({commit.author})" for commit in self.commits[:10]]
-        lines += [f"  - not read: {unread}" for unread in self.unread]
+            # A commit's title is its author's words, and GitHub's answer is GitHub's: inert in the email.
+            lines += [
+                f"      {commit.sha[:7]} {for_email(f'{commit.title} ({commit.author})')}"
+                for commit in self.commits[:10]
+            ]
+        lines += [f"  - not read: {for_email(unread)}" for unread in self.unread]
         return lines
 
 

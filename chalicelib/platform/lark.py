@@ -12,10 +12,10 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.caller_text import for_lark
 from chalicelib.platform import telemetry
@@ -111,6 +111,10 @@ def _code(status: int, answer: bytes) -> tuple[int, str]:
 
 
 def _post(url: str, body: bytes) -> tuple[int, bytes]:
+    # urllib.request loads http.client, ssl and email: every stage function imports this module, few post.
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # the webhook the operator set
@@ -135,11 +139,10 @@ def deliver(note: ChatNotification, settings: Settings, client: Callable[[str], 
     and logged with what Lark said."""
     if not settings.lark_bot_secret_id:
         return
-    webhook, secret = _bot(client("secretsmanager"), settings.lark_bot_secret_id)
-    if not webhook:
-        return
     try:
-        send(webhook, secret, note)
-    except LarkUndelivered as exc:
+        webhook, secret = _bot(client("secretsmanager"), settings.lark_bot_secret_id)
+        if webhook:
+            send(webhook, secret, note)
+    except (LarkUndelivered, ClientError, BotoCoreError) as exc:  # the bot's secret unreadable counts the same
         telemetry.controller({"LarkMessagesUndelivered": 1})
         logger.warning("Lark did not take the message", extra={"lark": str(exc), "chat_message": note.id})

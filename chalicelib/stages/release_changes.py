@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.checks.application import ecr_location
 from chalicelib.checks.release import READ_CONTENTS, GitHubApp, GitHubUnreadable, compare, installation_token
-from chalicelib.domain.models import Launch, LaunchStatus
+from chalicelib.domain.models import Launch
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Commit, ReleaseChanges
 from chalicelib.stages.site import object_keys, release_objects
@@ -42,7 +42,7 @@ def read_changes(
         except UNREADABLE as exc:
             unread.append(f"{what}: {_reason(exc)}")
 
-    live = _live_launch(store, launch)
+    live = store.live_launch(request.environment)  # this launch has not succeeded: it is never the live one
     if live is not None:
         found |= {"live_launch_id": live.launch_id, "live_version": live.request.version}
         found["live_git_sha"] = live.request.git_sha
@@ -62,12 +62,6 @@ def _reason(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
     return str(exc) or type(exc).__name__
-
-
-def _live_launch(store: LaunchStore, launch: Launch) -> Any:
-    """The environment's newest launch that succeeded and was not rolled back: the release live now."""
-    found, _ = store.list_launches(limit=10, environment=launch.request.environment, status=LaunchStatus.SUCCEEDED)
-    return next((item for item in found if not item.rolled_back_by and item.launch_id != launch.launch_id), None)
 
 
 def _live_image(client: Callable[[str], Any], profile: EnvironmentProfile) -> dict[str, Any]:

@@ -179,6 +179,12 @@ class LaunchRecords(Table):
             raise LaunchNotFound(launch_id)
         return launch_from_item(item)
 
+    def live_launch(self, environment: str) -> ListedLaunch | None:
+        """The launch whose release the environment serves: its newest that succeeded and was not rolled back
+        (a rollback is a launch of its own, so one or two rolled-back ones may come first)."""
+        found, _ = self.list_launches(limit=10, environment=environment, status=LaunchStatus.SUCCEEDED)
+        return next((launch for launch in found if not launch.rolled_back_by), None)
+
     def causes(self, launch_ids: list[str]) -> dict[str, dict[str, str]]:
         """Why each of these launches ended (its `error`), for those that ended with one: one BatchGetItem per
         hundred, reading that attribute only (the list's indexes do not project it)."""

@@ -14,7 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from localaws.servers import LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 SIGNATURE_WINDOW_SECONDS = 3600
 
@@ -52,19 +52,8 @@ class LocalLark:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         bot = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_POST(self) -> None:
+        class Handler(JsonHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 try:
                     message = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 except ValueError:

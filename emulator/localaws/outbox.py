@@ -7,10 +7,9 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from localaws.servers import LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 LINK = re.compile(r"https?://\S+/approve/[0-9a-f]{32}\?token=\S+")
 
@@ -61,34 +60,23 @@ class OutboxServer:
     ) -> None:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-            def _send(self, status: int, answer: dict[str, Any]) -> None:
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
+        class Handler(JsonHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.path.rstrip("/") != "/outbox":
-                    self._send(404, {"error": "not found"})
+                    self._answer(404, {"error": "not found"})
                     return
-                self._send(200, {"emails": outer.read(), "channel": outer.read_channel()})
+                self._answer(200, {"emails": outer.read(), "channel": outer.read_channel()})
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 control = outer.controls.get(self.path.removeprefix("/control/"))
                 if not self.path.startswith("/control/") or control is None:
-                    self._send(404, {"error": f"no control {self.path}; there are {', '.join(outer.controls)}"})
+                    self._answer(404, {"error": f"no control {self.path}; there are {', '.join(outer.controls)}"})
                     return
                 try:
                     asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                    self._send(200, control(asked))
+                    self._answer(200, control(asked))
                 except (ValueError, KeyError, ControlRefused) as exc:
-                    self._send(400, {"error": str(exc)})
+                    self._answer(400, {"error": str(exc)})
 
         self.read = read
         self.read_channel = read_channel

@@ -21,7 +21,6 @@ from chalicelib.domain.models import (
     Approval,
     Launch,
     LaunchStatus,
-    ListedLaunch,
     Stage,
     TimelineEvent,
     profile_of,
@@ -118,7 +117,8 @@ def list_page(
     except BadRequest:
         return refused(400, "Malformed link", "This link's page is not one we issue.")
     launches, last = store.list_launches(limit=LIST_PAGE_SIZE, environment=environment, after=after)
-    live = None if cursor else _live_now(store, environment, launches)
+    serving = None if cursor else store.live_launch(environment)
+    live = serving.launch_id if serving else None
     causes = store.causes([launch.launch_id for launch in launches if launch.status.is_final])
     rows = []
     for launch in launches:
@@ -154,16 +154,6 @@ def list_page(
     refresh = _refresh_note(Links(key, expires, token, paused), running)
     body = f"<h1>{for_html(title)}</h1>{refresh}{table}"
     return _document(title, body, refresh=running and not paused)
-
-
-def _live_now(store: LaunchStore, environment: str, launches: list[ListedLaunch]) -> str | None:
-    """The launch whose release the environment serves: its newest that succeeded and was not rolled back
-    (on this page, else the newest such ever)."""
-    for launch in launches:
-        if launch.status == LaunchStatus.SUCCEEDED and not launch.rolled_back_by:
-            return launch.launch_id
-    found, _ = store.list_launches(limit=5, environment=environment, status=LaunchStatus.SUCCEEDED)
-    return next((launch.launch_id for launch in found if not launch.rolled_back_by), None)
 
 
 def _refresh_note(links: Links, running: bool) -> str:

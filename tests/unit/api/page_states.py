@@ -137,6 +137,12 @@ def _deployed() -> dict[str, Any]:
     }
 
 
+def _undone_whole(minutes: int) -> RollbackProgress:
+    """A rollback, begun `minutes` after the launch, that undid the backend and the frontend."""
+    undone = {"backend": UndoneChange(settled=True), "frontend": UndoneChange(settled=True)}
+    return RollbackProgress(started_at=START + timedelta(minutes=minutes), undone=undone, settled=True, left=[])
+
+
 def _launch(launch_id: str, status: LaunchStatus, **fields: Any) -> Launch:
     ended = status.is_final
     return Launch(
@@ -237,12 +243,7 @@ def states() -> dict[str, tuple[Launch, list[Approval], list[TimelineEvent]]]:
             **_deployed(),
             preflight=_preflight(),
             bake=_bake("breach", [0.021]),
-            rollback=RollbackProgress(
-                started_at=START + timedelta(minutes=26),
-                undone={"backend": UndoneChange(settled=True), "frontend": UndoneChange(settled=True)},
-                settled=True,
-                left=[],
-            ),
+            rollback=_undone_whole(minutes=26),
         ),
     )
     undone = _launch(
@@ -263,14 +264,7 @@ def states() -> dict[str, tuple[Launch, list[Approval], list[TimelineEvent]]]:
             "reason": "checkout errors since 15:40",
         },
         changes=["frontend", "backend"],
-        results=LaunchResults(
-            rollback=RollbackProgress(
-                started_at=START + timedelta(minutes=1),
-                undone={"backend": UndoneChange(settled=True), "frontend": UndoneChange(settled=True)},
-                settled=True,
-                left=[],
-            )
-        ),
+        results=LaunchResults(rollback=_undone_whole(minutes=1)),
     )
     blocked = _launch(
         "local-20261201-140000-gggggg",

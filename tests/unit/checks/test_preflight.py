@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from localaws.infrastructure import BREAKERS, GITHUB_ITEMS, RELEASE_DEFECTS, backend_image, publish_release
 
 from chalicelib.checks.checklist import ACCESS_CHECK, CHECK_IDS, Release, run_preflight, unused_severity_keys
 from launchctl.examples import example_names, example_profile
-from tests.conftest import UNIT_ACCOUNT, put_alarms
+from tests.conftest import UNIT_ACCOUNT, Denied, put_alarms
 
 TOPIC = "notifications"
 
@@ -138,19 +137,6 @@ def test_a_failure_reads_as_words_in_the_timeline_never_a_repr() -> None:
         "app.image_in_ecr (Backend image exists in ECR): image: web:1.2.0; digest: none; findings: HIGH 2; ok: no; "
         "tags: a, b"
     )
-
-
-class Denied:
-    """A client whose every call is refused, as with a role missing its read permissions."""
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-
-    def __getattr__(self, operation: str) -> Any:
-        def refuse(*_: Any, **__: Any) -> Any:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"not allowed: {operation}"}}, operation)
-
-        return refuse
 
 
 def test_access_denied_is_a_failure_that_says_so_never_a_pass(aws: Any, profile: Any) -> None:

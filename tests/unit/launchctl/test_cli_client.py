@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from localaws.servers import LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 from launchctl import cli
 from launchctl.client import ApiError, ControllerApi
@@ -23,23 +23,14 @@ class FlakyApi:
         self.requests: list[tuple[str, str]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+        class Handler(JsonHandler):
+            def _reply(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append((self.command, self.path))
                 status = outer.plan.pop(0) if outer.plan else 200
-                payload = json.dumps(body if status == 200 else {"message": "gateway trouble"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._answer(status, body if status == 200 else {"message": "gateway trouble"})
 
-            do_GET = do_POST = _answer  # noqa: N815 - http.server's names
+            do_GET = do_POST = _reply  # noqa: N815 - http.server's names
 
         self.server = LoopbackServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"

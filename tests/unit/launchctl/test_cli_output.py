@@ -10,11 +10,10 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from localaws.servers import LoopbackServer
+from localaws.servers import JsonHandler, LoopbackServer
 
 from launchctl import cli
 from launchctl.output import ago, span, table
@@ -44,23 +43,14 @@ class ScriptedApi:
         self.asked: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
-
-            def _answer(self) -> None:
+        class Handler(JsonHandler):
+            def _reply(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.asked.append(f"{self.command} {self.path}")
                 path = self.path.removeprefix("/api")
-                status, body = answers.get(path) or answers.get(path.split("?")[0]) or (404, {"message": "no"})
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._answer(*(answers.get(path) or answers.get(path.split("?")[0]) or (404, {"message": "no"})))
 
-            do_GET = do_POST = _answer  # noqa: N815 - http.server's names
+            do_GET = do_POST = _reply  # noqa: N815 - http.server's names
 
         self.server = LoopbackServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from localaws.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
 from localaws.infrastructure import FIRST_VERSION, backend_image, site_build
 
@@ -15,7 +14,7 @@ from chalicelib.checks.release import GitHubApp
 from chalicelib.domain.models import Launch, LaunchStatus
 from chalicelib.domain.profiles import EnvironmentProfile, ReleaseChecks
 from chalicelib.stages.release_changes import read_changes
-from tests.conftest import make_request
+from tests.conftest import Denied, make_request
 
 REPOSITORY = "acme/shop"
 LIVE_SHA = "1a2b3c4d5e6f"
@@ -81,22 +80,11 @@ def test_the_commits_since_the_live_release_are_read_as_the_github_app(
     assert changes.compare_url == f"{api.url}/{REPOSITORY}/compare/{LIVE_SHA}...{launch.request.git_sha}"
 
 
-class Refusing:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        def refuse(*_: Any, **__: Any) -> Any:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"not allowed: {name}"}}, name)
-
-        return refuse
-
-
 def test_a_part_that_cannot_be_read_is_named_and_the_rest_still_read(
     application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     def client(service: str) -> Any:
-        return Refusing(application(service)) if service == "ecs" else application(service)
+        return Denied(service) if service == "ecs" else application(service)
 
     changes = read_changes(store, launch, profile, client)
     assert changes.unread == ["the service's image: AccessDenied: not allowed: describe_services"]
