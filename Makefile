@@ -143,9 +143,11 @@ bench-cold-start: $(STAMP)
 # fast a breach set mid-bake rolls back: launches on the local stack, about two and a half minutes.
 # The frontend stages by the site's size (100 and 1,000 objects, and 1,000 with 20 versions of each; S3 calls
 # made 30 ms slower, as on AWS): time, S3 calls, calls in flight, the launch item's size, the largest event.
+# Then 10,000 objects in layout releases (docs/release-switch.md): a rollback is one KeyValueStore write.
 bench-sites: $(STAMP)
 	$(BIN)/python benchmarks/site_sizes.py 100 1000 10000 --s3-ms 30
 	$(BIN)/python benchmarks/site_sizes.py 1000 --s3-ms 30 --generations 20
+	$(BIN)/python benchmarks/site_sizes.py 10000 --s3-ms 30 --layout releases
 
 bench-list: $(STAMP)
 	$(BIN)/python benchmarks/launch_list.py 10 1000 10000

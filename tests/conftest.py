@@ -50,9 +50,13 @@ def unit_profile(name: str) -> EnvironmentProfile:
     preflight = example.preflight.model_copy(update={"cors_paths": [], "release_checks": None})
     # Nor does it publish business metrics or real users' web vitals: tests that judge those name them.
     bake = example.bake.model_copy(update={"business_metrics": [], "web_vitals": None})
+    store = example.frontend.key_value_store_arn
+    if store is not None:
+        store = store.replace(f"::{example.target.account_id}:", f"::{UNIT_ACCOUNT}:")
     return example.model_copy(
         update={
             "target": example.target.model_copy(update={"role_arn": role}),
+            "frontend": example.frontend.model_copy(update={"key_value_store_arn": store}),
             "callers": example.callers.model_copy(update={"iam_principals": principals}),
             "preflight": preflight,
             "bake": bake,

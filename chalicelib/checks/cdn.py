@@ -206,3 +206,45 @@ def minimum_tls(ctx: Context) -> Verdict:
     required = ctx.profile.preflight.minimum_tls
     ok = version in _TLS_ORDER and _TLS_ORDER.index(version) >= _TLS_ORDER.index(required)
     return ok, {"minimum_protocol_version": version, "required": required}
+
+
+def _release_store(profile: EnvironmentProfile) -> str:
+    return profile.frontend.key_value_store_arn or "(none named)"
+
+
+@check(
+    "cloudfront.release_router",
+    "Infrastructure",
+    "The distribution serves the release the switch names: a CloudFront Function on its default behaviour's "
+    "viewer requests, published, reading the profile's KeyValueStore",
+    _release_store,
+    # Named, the store is meant to be switched (layout releases, or a team on its way there).
+    applies=lambda p: p.frontend.key_value_store_arn is not None,
+)
+def release_router(ctx: Context) -> Verdict:
+    """Layout releases goes live and rolls back by writing the store's entry; without the function reading it
+    on every viewer request, the switch would change nothing a user sees, and a rollback would not either."""
+    store = ctx.profile.frontend.key_value_store_arn
+    behaviour = _distribution(ctx)["DefaultCacheBehavior"]
+    associations = behaviour.get("FunctionAssociations", {}).get("Items", [])
+    viewer = [item["FunctionARN"] for item in associations if item["EventType"] == "viewer-request"]
+    evidence: dict[str, Any] = {"viewer_request_function": viewer[0] if viewer else None, "store": store}
+    if not viewer:
+        evidence["why"] = (
+            "the default cache behaviour runs no CloudFront Function on viewer requests: associate the release "
+            "router (deploy/release-router.js) with it"
+        )
+        return False, evidence
+    name = viewer[0].rsplit("/", 1)[-1]
+    summary = ctx.client("cloudfront").describe_function(Name=name, Stage="LIVE")["FunctionSummary"]
+    stores = [
+        item["KeyValueStoreARN"]
+        for item in summary["FunctionConfig"].get("KeyValueStoreAssociations", {}).get("Items", [])
+    ]
+    evidence["function_stores"] = stores
+    if store not in stores:
+        evidence["why"] = f"the function {name} does not read the profile's KeyValueStore {store}"
+        return False, evidence
+    described = ctx.client("cloudfront-keyvaluestore").describe_key_value_store(KvsARN=store)
+    evidence["store_items"] = described["ItemCount"]
+    return True, evidence

@@ -8,6 +8,7 @@ from __future__ import annotations
 PREFLIGHT_SERVICES = (
     "acm@cloudfront",
     "cloudfront",
+    "cloudfront-keyvaluestore",
     "cloudwatch",
     "ec2",
     "ecr",

@@ -205,6 +205,14 @@ class RollbackPoint(BaseModel):
         description="records made before manifests (issue 18) kept the versions here; read, never written",
     )
     site_backup: str | None = Field(default=None, description="s3://backup-bucket/prefix/ holding a copy of the site")
+    site_layout: Literal["copy", "releases"] = Field(
+        default="copy",
+        description="copy: the site's versions and backup above; releases: the release CloudFront served, below",
+    )
+    live_release: str | None = Field(
+        default=None,
+        description="layout releases: the release the switch served (None: none yet, the bucket's own layout)",
+    )
     db_snapshot_id: str | None = None
     recorded_at: datetime
 

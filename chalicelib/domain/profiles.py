@@ -31,6 +31,12 @@ Severity = Literal["blocking", "warning"]
 ROLE_CHAINING_SECONDS = 3600
 
 
+KEY_VALUE_STORE_ARN = shaped(
+    r"^arn:aws[a-z-]*:cloudfront::[0-9]{12}:key-value-store/[A-Za-z0-9-]{1,64}$",
+    "a CloudFront KeyValueStore's ARN: arn:aws:cloudfront::<account>:key-value-store/<id>",
+)
+
+
 class FrontendTarget(_Strict):
     site_bucket: str
     backup_bucket: str
@@ -47,6 +53,27 @@ class FrontendTarget(_Strict):
     copies_per_batch: int = Field(
         default=500, ge=1, le=500, description="how many copies one child of the Distributed Map makes"
     )
+    layout: Literal["copy", "releases"] = Field(
+        default="copy",
+        description="copy: each release is copied over the live site (the bucket's layout stays as it is); "
+        "releases: each release is uploaded once under releases/<version>/ and going live or rolling back "
+        "switches which release the distribution's CloudFront Function serves, copying nothing",
+    )
+    key_value_store_arn: str | None = Field(
+        default=None,
+        pattern=KEY_VALUE_STORE_ARN,
+        description="the CloudFront KeyValueStore whose `live-release` key the distribution's viewer-request "
+        "function reads (layout = releases)",
+    )
+
+    @model_validator(mode="after")
+    def _releases_need_their_store(self) -> FrontendTarget:
+        if self.layout == "releases" and self.key_value_store_arn is None:
+            raise ValueError(
+                "layout = releases needs key_value_store_arn: the CloudFront KeyValueStore the distribution's "
+                "function reads the live release from"
+            )
+        return self
 
 
 class MigrationTask(_Strict):

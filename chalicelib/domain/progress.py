@@ -185,6 +185,8 @@ class FrontendProgress(Progress):
     deleted: int
     invalidation_id: str
     manifest: str | None = None  # s3:// of the keys uploaded and deleted
+    release: str | None = Field(default=None, description="layout releases: the release switched to")
+    switched_from: str | None = Field(default=None, description="layout releases: the release served before")
     copies: CopyPlan | None = Field(
         default=None, description="the assets' copies, planned for the state machine's batches"
     )
@@ -301,6 +303,7 @@ class UndoneChange(BaseModel):
     deleted: int | None = None
     invalidation_id: str | None = None
     copies: CopyPlan | None = None
+    release: str | None = Field(default=None, description="layout releases: the release switched back to")
 
 
 class RollbackProgress(Progress):

@@ -44,14 +44,20 @@ def client(service: str, region: str | None = None) -> Any:
 
 @runtime.kept
 def _client(service: str, region: str | None) -> Any:
+    return _made(_session(), service, region)
+
+
+def _made(session: Any, service: str, region: str | None) -> Any:
+    """A client of `session`: the standard retry mode, AWS_ENDPOINT_URL when set (the local stack)."""
     from botocore.config import Config  # with boto3: paid by the first client
 
+    endpoint = runtime.environ().get("AWS_ENDPOINT_URL") or None
     # Session.client is not thread-safe; the local stack runs several functions at once.
     with _lock:
-        return _session().client(
+        made = session.client(
             service,
             region_name=region,
-            endpoint_url=runtime.environ().get("AWS_ENDPOINT_URL") or None,
+            endpoint_url=endpoint,
             config=Config(
                 retries={"mode": "standard", "max_attempts": 5},
                 connect_timeout=5,
@@ -59,6 +65,24 @@ def _client(service: str, region: str | None) -> Any:
                 max_pool_connections=CONNECTIONS,
             ),
         )
+    if endpoint and service == "cloudfront-keyvaluestore":
+        made.meta.events.register(f"before-send.{service}", _to_endpoint(endpoint))
+    return made
+
+
+def _to_endpoint(endpoint: str) -> Callable[..., None]:
+    """KeyValueStore's endpoint rules put the store's account before the host (`<account>.cloudfront-kvs...`),
+    before a configured endpoint's too, a name only AWS's DNS answers: the request goes to the endpoint
+    itself, its signed Host header (with the account) unchanged."""
+    scheme, _, rest = endpoint.partition("://")
+    authority = rest.split("/", 1)[0]
+
+    def send_to_endpoint(request: Any, **_: Any) -> None:
+        host, slash, path = request.url.partition("://")[2].partition("/")
+        if host.endswith("." + authority):
+            request.url = f"{scheme}://{authority}{slash}{path}"
+
+    return send_to_endpoint
 
 
 # What CloudFront uses lives in us-east-1 wherever the controller and the environment are: its certificates
@@ -142,20 +166,7 @@ def _environment_session(session: Session) -> Any:
 
 @runtime.kept
 def _environment_client(session: Session, service: str, region: str | None) -> Any:
-    from botocore.config import Config  # with boto3: paid by the first client
-
-    with _lock:
-        return _environment_session(session).client(
-            service,
-            region_name=region,
-            endpoint_url=runtime.environ().get("AWS_ENDPOINT_URL") or None,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 5},
-                connect_timeout=5,
-                read_timeout=30,
-                max_pool_connections=CONNECTIONS,
-            ),
-        )
+    return _made(_environment_session(session), service, region)
 
 
 def preflight_client(service: str) -> Any:

@@ -1,4 +1,7 @@
-"""Frontend: sync the release's static build to the site bucket, then invalidate CloudFront and wait."""
+"""Frontend: put the release's static build on the site bucket, then make it the one served.
+
+Layout copy: over the live site, then a CloudFront invalidation. Layout releases: under the release's own prefix,
+then the switch of stages/release_switch.py."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from chalicelib.domain.progress import FrontendProgress, Progress
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.release_switch import RELEASES, switch_release
 from chalicelib.stages.site import (
     NO_CACHE,
     Copy,
@@ -20,6 +24,7 @@ from chalicelib.stages.site import (
     invalidate,
     object_keys,
     release_objects,
+    upload_prefix,
     uploader,
     wait_for_invalidation,
 )
@@ -34,8 +39,12 @@ def deploy_frontend(
     cloudfront: Any,
     batches: Batches | None = None,
     after_batches: bool = False,
+    kvs: Any = None,
 ) -> FrontendProgress:
-    """Upload new and changed objects, delete what the release no longer has, invalidate and wait.
+    """Upload new and changed objects, delete what the release no longer has, then go live.
+
+    Layout copy: over the live site, then invalidate and wait. Layout releases: under the release's own
+    prefix, then switch the distribution to it (`kvs`, the KeyValueStore's client), nothing invalidated.
 
     A retried step compares ETags, so it uploads only what the interrupted attempt did not. More changed
     assets than the profile's `batch_copies_above` are planned in batches for the state machine's Distributed
@@ -44,11 +53,20 @@ def deploy_frontend(
     release = release_objects(s3, request)
     if not release:
         raise FrontendDeployFailed(f"the release's frontend artifact {request.frontend_artifact} holds no objects")
-    assert launch.rollback_point is not None, "the rollback point is recorded before the frontend changes"
+    point = launch.rollback_point
+    assert point is not None, "the rollback point is recorded before the frontend changes"
     site_bucket = profile.frontend.site_bucket
-    live = object_keys(s3, site_bucket)
-    changed = sorted(key for key, etag in release.items() if live.get(key) != etag)
-    removed = sorted(set(live) - set(release))
+    prefix = upload_prefix(launch, profile)
+    placed = {key[len(prefix) :]: etag for key, etag in object_keys(s3, site_bucket, prefix).items()}
+    if not prefix:  # the live site: a release's own prefixes are not part of it
+        placed = {key: etag for key, etag in placed.items() if not key.startswith(RELEASES)}
+    changed = sorted(key for key, etag in release.items() if placed.get(key) != etag)
+    removed = sorted(set(placed) - set(release))
+    if prefix and (changed or removed) and point.live_release == request.version:
+        raise FrontendDeployFailed(
+            f"release {request.version} is live with other objects than {request.frontend_artifact} holds: a live "
+            "release is never overwritten; publish this build as a new version"
+        )
     # Every asset before any entry document: a page never references an asset not yet uploaded.
     assets = [Copy(key, etag=release[key]) for key in changed if cache_control(key) != NO_CACHE]
     entries = [Copy(key, etag=release[key]) for key in changed if cache_control(key) == NO_CACHE]
@@ -68,32 +86,52 @@ def deploy_frontend(
         return FrontendProgress(
             uploaded=0, unchanged=len(release) - len(changed), deleted=0, invalidation_id="", copies=plan
         )
-    upload = uploader(s3, launch, site_bucket)
+    upload = uploader(s3, launch, site_bucket, prefix)
     each_object(upload, assets)
     each_object(upload, entries)
-    # The rollback point holds every removed object's version, so deleting is safe to undo.
-    refused = delete_objects(s3, site_bucket, removed)
+    # Layout copy: the rollback point holds every removed object's version, so deleting is safe to undo.
+    # Layout releases: only this release's own prefix, which is not live.
+    refused = delete_objects(s3, site_bucket, [prefix + key for key in removed])
     if refused:
         raise FrontendDeployFailed(f"S3 kept objects the release removes from {site_bucket}: {refused}")
-    invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
-    wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
     uploaded = sorted({*uploaded_in_batches, *changed})
+    if prefix:
+        assert profile.frontend.key_value_store_arn is not None, "a profile with layout releases names its store"
+        switch_release(kvs, profile.frontend.key_value_store_arn, request.version)
+        before = point.live_release  # as recorded: a retried step finds its own release live already
+        invalidation, went_live = "", f"switched from {before or 'the bucket root'} to {prefix}, nothing copied live"
+    else:
+        before = None
+        invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
+        wait_for_invalidation(cloudfront, profile.frontend.distribution_id, invalidation)
+        went_live = f"invalidation {invalidation} completed"
     # Which keys changed, for the record: beside the launch in S3, the timeline keeps counts and where.
     manifest = write_manifest(
         s3,
         profile.frontend.backup_bucket,
         launch.launch_id,
         "frontend-deployed",
-        {"bucket": site_bucket, "release": request.frontend_artifact, "uploaded": uploaded, "deleted": removed},
+        {
+            "bucket": site_bucket,
+            "prefix": prefix,
+            "release": request.frontend_artifact,
+            "uploaded": uploaded,
+            "deleted": removed,
+        },
         entries=len(uploaded) + len(removed),
     )
     store.append_event(
         launch.launch_id,
         "frontend_deployed",
-        f"s3://{site_bucket}: {len(uploaded)} uploaded, {len(release) - len(uploaded)} unchanged, "
-        f"{len(removed)} deleted; invalidation {invalidation} completed",
+        f"s3://{site_bucket}/{prefix}: {len(uploaded)} uploaded, {len(release) - len(uploaded)} unchanged, "
+        f"{len(removed)} deleted; {went_live}",
         stage=Stage.FRONTEND,
-        details={"uploaded": len(uploaded), "deleted": len(removed), "manifest": manifest.model_dump()},
+        details={
+            "uploaded": len(uploaded),
+            "deleted": len(removed),
+            "manifest": manifest.model_dump(),
+            **({"release": request.version, "switched_from": before} if prefix else {}),
+        },
     )
     return FrontendProgress(
         uploaded=len(uploaded),
@@ -101,6 +139,8 @@ def deploy_frontend(
         deleted=len(removed),
         invalidation_id=invalidation,
         manifest=manifest.location,
+        release=request.version if prefix else None,
+        switched_from=before,
     )
 
 
@@ -114,6 +154,7 @@ def _deploy_frontend_step(call: StageCall) -> Progress:
         call.client("cloudfront"),
         batches_for(call),
         call.event.after_batches,
+        call.client("cloudfront-keyvaluestore") if call.profile.frontend.layout == "releases" else None,
     )
 
 
@@ -122,6 +163,6 @@ DEPLOY_FRONTEND = StageSpec(
     Stage.FRONTEND,
     _deploy_frontend_step,
     enters=LaunchStatus.DEPLOYING,
-    clients=("s3", "cloudfront"),
+    clients=("s3", "cloudfront", "cloudfront-keyvaluestore"),
     own_clients=("s3",),
 )

@@ -17,6 +17,7 @@ from chalicelib.domain.service_events import Notice
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.release_switch import RELEASES, switch_release
 from chalicelib.stages.service import another_deployment, migration_task, primary_deployment, rollout_state
 from chalicelib.stages.site import (
     Copy,
@@ -155,21 +156,40 @@ def restore_frontend(
     cloudfront: Any,
     batches: Batches | None = None,
     after_batches: bool = False,
+    kvs: Any = None,
 ) -> UndoneChange:
     """Make the recorded versions current again, delete what the release added, invalidate and wait.
 
     More copies back than the profile's `batch_copies_above` are planned in batches for the state machine's
-    Distributed Map (unsettled until then); the step called `after_batches` checks they were all made."""
+    Distributed Map (unsettled until then); the step called `after_batches` checks they were all made.
+
+    A rollback point of layout releases goes back by switching to the release it recorded: nothing copied."""
+    if point.site_layout == "releases":
+        store_arn = profile.frontend.key_value_store_arn
+        if store_arn is None:
+            raise RollbackIncomplete(
+                f"the profile no longer names the KeyValueStore: switch it back to {point.live_release} by hand"
+            )
+        switch_release(kvs, store_arn, point.live_release)
+        return UndoneChange(
+            settled=True,
+            release=point.live_release,
+            reason=f"switched back to {point.live_release or 'the bucket root'}, nothing copied",
+        )
     bucket = profile.frontend.site_bucket
     recorded, recorded_etags = recorded_site(s3, point)
     if recorded_etags:
         # The listing's ETags say which objects serve other bytes than recorded: no HeadObject per object.
         # A copy-back makes a new version of the same bytes, so an object an earlier attempt of this step
         # restored has the recorded ETag again and is not copied twice.
-        live = {key: etag for key, etag in object_keys(s3, bucket).items() if not key.endswith("/")}
+        live = {
+            key: etag
+            for key, etag in object_keys(s3, bucket).items()
+            if not key.endswith("/") and not key.startswith(RELEASES)
+        }
         restored = sorted(key for key in recorded if live.get(key) != recorded_etags.get(key))
     else:  # a rollback point recorded before manifests kept version ids alone
-        live = live_site(s3, bucket)[0]
+        live = {key: version for key, version in live_site(s3, bucket)[0].items() if not key.startswith(RELEASES)}
         restored = sorted(key for key, version in recorded.items() if live.get(key) != version)
     copies = [Copy(key, recorded[key], recorded_etags.get(key, "")) for key in restored]
     earlier = launch.results.rollback.undone.get(Change.FRONTEND) if launch.results.rollback else None
@@ -204,6 +224,7 @@ def roll_back(
     rds: Any,
     batches: Batches | None = None,
     after_batches: bool = False,
+    kvs: Any = None,
 ) -> RollbackProgress:
     """Undo each recorded change that is not undone yet; called again until everything has settled.
 
@@ -225,7 +246,9 @@ def roll_back(
         undo = {
             Change.BACKEND: lambda: restore_backend(launch, point, profile, ecs, deadline, moment),
             Change.DATABASE: lambda: restore_database(launch, point, profile, rds, ecs),
-            Change.FRONTEND: lambda: restore_frontend(launch, point, profile, s3, cloudfront, batches, after_batches),
+            Change.FRONTEND: lambda: restore_frontend(
+                launch, point, profile, s3, cloudfront, batches, after_batches, kvs
+            ),
         }
     left: list[str] = []
     for change in UNDO_ORDER:
@@ -284,6 +307,7 @@ def _roll_back_step(call: StageCall) -> Progress:
         call.client("rds"),
         batches_for(call),
         call.event.after_batches,
+        call.client("cloudfront-keyvaluestore") if call.profile.frontend.layout == "releases" else None,
     )
 
 
@@ -293,6 +317,6 @@ ROLL_BACK = StageSpec(
     _roll_back_step,
     enters=LaunchStatus.ROLLING_BACK,
     honours_abort=False,  # undoing is what an abort asks for
-    clients=("ecs", "s3", "cloudfront", "rds"),
+    clients=("ecs", "s3", "cloudfront", "rds", "cloudfront-keyvaluestore"),
     own_clients=("s3",),
 )

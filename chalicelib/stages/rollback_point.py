@@ -14,6 +14,7 @@ from chalicelib.domain.service_events import Notice
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.release_switch import RELEASES, live_release
 from chalicelib.stages.site import Copy, backer_up, backup_prefix, live_site, object_keys, recorded_site
 from chalicelib.stages.wait_outcomes import Outcome, Sighting, snapshot_ready
 from chalicelib.store import LaunchStore, Wait
@@ -78,6 +79,7 @@ def record_rollback_point(
     rds: Any,
     batches: Batches | None = None,
     after_batches: bool = False,
+    kvs: Any = None,
 ) -> RollbackPointProgress:
     """Record the service's task definition, the site's versions, a backup copy and a DB snapshot.
 
@@ -87,12 +89,9 @@ def record_rollback_point(
     `after_batches` checks the backup is whole instead of copying."""
     point = launch.rollback_point
     if point is None:
-        point, versions = _record(store, launch, profile, ecs, s3, rds)
+        point, versions = _record(store, launch, profile, ecs, s3, rds, kvs)
     else:  # a retried step, or the one after the batches: the versions its first attempt recorded
-        try:
-            versions = recorded_versions(s3, point)
-        except ManifestUnreadable as exc:
-            raise RollbackPointFailed(str(exc)) from exc
+        versions = _versions_of(s3, point)
     frontend = profile.frontend
     copied = 0
     plan: CopyPlan | None = None
@@ -120,7 +119,11 @@ def record_rollback_point(
         store.append_event(
             launch.launch_id,
             "rollback_point_ready",
-            f"site copied to {point.site_backup}"
+            (
+                f"site copied to {point.site_backup}"
+                if point.site_backup
+                else f"the site goes back by switching to {point.live_release or 'the bucket root'}"
+            )
             + (f", snapshot {point.db_snapshot_id} available" if point.db_snapshot_id else ""),
             stage=Stage.ROLLBACK_POINT,
         )
@@ -138,7 +141,7 @@ def record_rollback_point(
 
 
 def _record(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any, kvs: Any
 ) -> tuple[RollbackPoint, dict[str, str]]:
     """The rollback point as recorded (by this attempt, or by one that raced it) and its site versions."""
     service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
@@ -153,43 +156,72 @@ def _record(
                 Tags=[{"Key": "launch-id", "Value": launch.launch_id}],
             )
     frontend = profile.frontend
-    versions, etags = live_site(s3, frontend.site_bucket)
-    manifest = write_manifest(
-        s3,
-        frontend.backup_bucket,
-        launch.launch_id,
-        "rollback-point",
-        {"bucket": frontend.site_bucket, "versions": versions, "etags": etags},
-        entries=len(versions),
-    )
-    point = RollbackPoint(
-        task_definition_arn=service["taskDefinition"],
-        site_manifest=manifest,
-        site_objects=len(versions),
-        site_backup=f"s3://{frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
-        db_snapshot_id=snapshot,
-        recorded_at=store.clock.now(),
-    )
+    if frontend.layout == "releases":
+        # Every release stays in place: what to go back to is the one served, no copy of the site.
+        assert frontend.key_value_store_arn is not None, "a profile with layout releases names its store"
+        versions: dict[str, str] = {}
+        manifest = None
+        point = RollbackPoint(
+            task_definition_arn=service["taskDefinition"],
+            site_layout="releases",
+            live_release=live_release(kvs, frontend.key_value_store_arn),
+            db_snapshot_id=snapshot,
+            recorded_at=store.clock.now(),
+        )
+    else:
+        versions, etags = live_site(s3, frontend.site_bucket)
+        versions = {key: version for key, version in versions.items() if not key.startswith(RELEASES)}
+        manifest = write_manifest(
+            s3,
+            frontend.backup_bucket,
+            launch.launch_id,
+            "rollback-point",
+            {"bucket": frontend.site_bucket, "versions": versions, "etags": etags},
+            entries=len(versions),
+        )
+        point = RollbackPoint(
+            task_definition_arn=service["taskDefinition"],
+            site_manifest=manifest,
+            site_objects=len(versions),
+            site_backup=f"s3://{frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
+            db_snapshot_id=snapshot,
+            recorded_at=store.clock.now(),
+        )
     if not store.record_rollback_point(launch.launch_id, point):
         recorded = store.get_launch(launch.launch_id).rollback_point
         if recorded is not None:
-            try:
-                return recorded, recorded_versions(s3, recorded)
-            except ManifestUnreadable as exc:
-                raise RollbackPointFailed(str(exc)) from exc
+            return recorded, _versions_of(s3, recorded)
+    site = (
+        f"live release {point.live_release or '(none: the bucket root)'}"
+        if point.site_layout == "releases"
+        else f"{len(versions)} site objects"
+    )
     store.append_event(
         launch.launch_id,
         "rollback_point",
-        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {len(versions)} site objects"
+        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {site}"
         + (f", snapshot {snapshot} started" if snapshot else ""),
         stage=Stage.ROLLBACK_POINT,
         details={
             "task_definition_arn": point.task_definition_arn,
-            "site_backup": point.site_backup,
-            "site_manifest": manifest.model_dump(),
+            **(
+                {"live_release": point.live_release}
+                if manifest is None
+                else {"site_backup": point.site_backup, "site_manifest": manifest.model_dump()}
+            ),
         },
     )
     return point, versions
+
+
+def _versions_of(s3: Any, point: RollbackPoint) -> dict[str, str]:
+    """The site versions a recorded rollback point kept (none in layout releases: nothing is copied)."""
+    if point.site_layout == "releases":
+        return {}
+    try:
+        return recorded_versions(s3, point)
+    except ManifestUnreadable as exc:
+        raise RollbackPointFailed(str(exc)) from exc
 
 
 def snapshot_heard(wait: Wait, notice: Notice, launch: Launch, profile: EnvironmentProfile) -> Outcome:
@@ -210,6 +242,7 @@ def _record_rollback_point_step(call: StageCall) -> Progress:
         call.client("rds"),
         batches_for(call),
         call.event.after_batches,
+        call.client("cloudfront-keyvaluestore") if call.profile.frontend.layout == "releases" else None,
     )
 
 
@@ -219,6 +252,6 @@ RECORD_ROLLBACK_POINT = StageSpec(
     _record_rollback_point_step,
     enters=LaunchStatus.DEPLOYING,
     honours_abort=False,  # it changes nothing; the next stage, the first change, honours an abort
-    clients=("ecs", "s3", "rds"),
+    clients=("ecs", "s3", "rds", "cloudfront-keyvaluestore"),
     own_clients=("s3",),  # its copy plans, in the controller's bucket
 )

@@ -14,6 +14,7 @@ from chalicelib.domain.manifests import CopyKind, read_manifest
 from chalicelib.domain.models import Launch, LaunchRequest, RollbackPoint
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages.per_object import each_object
+from chalicelib.stages.release_switch import release_prefix
 
 
 class Copy(NamedTuple):
@@ -71,14 +72,15 @@ def wait_for_invalidation(cloudfront: Any, distribution_id: str, invalidation_id
     )
 
 
-def uploader(s3: Any, launch: Launch, site_bucket: str) -> Callable[[Copy], None]:
-    """Copy one object of the release's build onto the site, with its type, caching and the launch's mark."""
+def uploader(s3: Any, launch: Launch, site_bucket: str, prefix: str = "") -> Callable[[Copy], None]:
+    """Copy one object of the release's build onto the site (under `prefix`: the release's own place), with
+    its type, caching and the launch's mark."""
     request = launch.request
 
     def upload(copy: Copy) -> None:
         s3.copy_object(
             Bucket=site_bucket,
-            Key=copy.key,
+            Key=prefix + copy.key,
             CopySource={"Bucket": request.artifact_bucket, "Key": request.artifact_prefix + copy.key},
             ContentType=content_type(copy.key),
             CacheControl=cache_control(copy.key),
@@ -137,6 +139,11 @@ def release_objects(s3: Any, request: LaunchRequest) -> dict[str, str]:
     }
 
 
+def upload_prefix(launch: Launch, profile: EnvironmentProfile) -> str:
+    """Where the release's objects go: over the live site (layout copy), or its own prefix (releases)."""
+    return release_prefix(launch.request.version) if profile.frontend.layout == "releases" else ""
+
+
 def backup_prefix(launch_id: str) -> str:
     return f"pre-launch/{launch_id}/"
 
@@ -180,5 +187,5 @@ def copier(kind: CopyKind, s3: Any, launch: Launch, profile: EnvironmentProfile)
     if kind == CopyKind.BACKUP:
         return backer_up(s3, frontend.site_bucket, frontend.backup_bucket, backup_prefix(launch.launch_id))
     if kind == CopyKind.DEPLOY:
-        return uploader(s3, launch, frontend.site_bucket)
+        return uploader(s3, launch, frontend.site_bucket, upload_prefix(launch, profile))
     return copier_back(s3, frontend.site_bucket)

@@ -177,6 +177,11 @@ class FaultInjector:
             raise LambdaTimedOut(f"{function} timed out after {operation}")
 
 
+# The services the functions call whose protocol is REST with JSON bodies (their errors: a JSON body and
+# the code in `x-amzn-ErrorType`).
+REST_JSON = {"cloudfront-keyvaluestore"}
+
+
 def error_response(request: Any, service: str, throttle: bool) -> AWSResponse:
     """The error AWS answers for this request's protocol: throttling (retryable) or access denied."""
     headers = {
@@ -193,6 +198,10 @@ def error_response(request: Any, service: str, throttle: bool) -> AWSResponse:
         code = "ThrottlingException" if throttle else "AccessDeniedException"
         body = json.dumps({"__type": code, "message": message}).encode()
         return _response(request, 400, {"Content-Type": content_type, "x-amzn-ErrorType": code}, body)
+    if service in REST_JSON:
+        code, status = ("ThrottlingException", 429) if throttle else ("AccessDeniedException", 403)
+        body = json.dumps({"message": message}).encode()
+        return _response(request, status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body)
     if service == "s3":
         code, status = ("SlowDown", 503) if throttle else ("AccessDenied", 403)
         text = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>"

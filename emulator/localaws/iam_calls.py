@@ -209,6 +209,15 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "cloudfront.CreateInvalidation": _distribution("cloudfront:CreateInvalidation", "DistributionId"),
     "cloudfront.GetInvalidation": _distribution("cloudfront:GetInvalidation", "DistributionId"),
     "cloudfront.GetDistribution": _distribution("cloudfront:GetDistribution", "Id"),
+    "cloudfront-keyvaluestore.DescribeKeyValueStore": _field_arn(
+        "cloudfront-keyvaluestore:DescribeKeyValueStore", "KvsARN"
+    ),
+    "cloudfront-keyvaluestore.GetKey": _field_arn("cloudfront-keyvaluestore:GetKey", "KvsARN"),
+    "cloudfront-keyvaluestore.PutKey": _field_arn("cloudfront-keyvaluestore:PutKey", "KvsARN"),
+    "cloudfront-keyvaluestore.DeleteKey": _field_arn("cloudfront-keyvaluestore:DeleteKey", "KvsARN"),
+    "cloudfront.DescribeFunction": lambda params, account: [
+        ("cloudfront:DescribeFunction", account.arn("cloudfront", f"function/{params['Name']}", region=False))
+    ],
     "cloudwatch.PutMetricAlarm": _put_metric_alarm,
     "cloudwatch.DeleteAlarms": lambda params, account: [
         ("cloudwatch:DeleteAlarms", account.arn("cloudwatch", f"alarm:{name}")) for name in params["AlarmNames"]

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from chalicelib.domain.profiles import EnvironmentProfile
@@ -163,6 +164,7 @@ def create_environment(
     for key, body in site_build(FIRST_VERSION).items():
         s3.put_object(Bucket=profile.frontend.site_bucket, Key=key, Body=body, ContentType=_type(key))
     create_distribution(client, profile.frontend.site_bucket, profile.frontend.distribution_id)
+    create_release_router(client, profile)
     create_canaries(client, profile)
 
     ecs = client("ecs")
@@ -302,6 +304,49 @@ def create_distribution(client: ClientFactory, bucket: str, distribution_id: str
     distribution.distribution_id = distribution.id = distribution_id
     distribution.arn = f"arn:aws:cloudfront::{account}:distribution/{distribution_id}"
     backend.distributions[distribution_id] = distribution
+
+
+# The release router (deploy/release-router.js), as a team publishes it beside its distribution.
+RELEASE_ROUTER = Path(__file__).resolve().parents[2] / "deploy" / "release-router.js"
+RELEASE_ROUTER_NAME = "release-router"
+
+
+def create_release_router(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The KeyValueStore the profile names (moto picks a random id: it is given the profile's), the release
+    router reading it, published, and associated with the distribution's default behaviour, viewer request.
+    The store starts empty: the distribution serves the bucket's own layout until a launch switches."""
+    from moto.cloudfront.models import cloudfront_backends
+
+    arn = profile.frontend.key_value_store_arn
+    if arn is None:
+        return
+    account = client("sts").get_caller_identity()["Account"]
+    if arn.split(":")[4] != account:
+        raise ValueError(f"the profile's KeyValueStore {arn} is not in the environment's account {account}")
+    cloudfront = client("cloudfront")
+    created = cloudfront.create_key_value_store(Name=f"{profile.name}-releases", Comment="the live release")
+    backend = cloudfront_backends[account]["aws"]
+    store = backend.key_value_stores[created["KeyValueStore"]["Name"]]
+    store.arn, store.id = arn, arn.rsplit("/", 1)[-1]
+    function = cloudfront.create_function(
+        Name=f"{profile.name}-{RELEASE_ROUTER_NAME}",
+        FunctionConfig={
+            "Comment": "serves the live release's prefix",
+            "Runtime": "cloudfront-js-2.0",
+            "KeyValueStoreAssociations": {"Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]},
+        },
+        FunctionCode=RELEASE_ROUTER.read_bytes(),
+    )["FunctionSummary"]
+    backend.functions[function["Name"]].stage = "LIVE"  # moto has no PublishFunction
+    current = cloudfront.get_distribution_config(Id=profile.frontend.distribution_id)
+    config = current["DistributionConfig"]
+    config["DefaultCacheBehavior"]["FunctionAssociations"] = {
+        "Quantity": 1,
+        "Items": [{"FunctionARN": function["FunctionMetadata"]["FunctionARN"], "EventType": "viewer-request"}],
+    }
+    cloudfront.update_distribution(
+        Id=profile.frontend.distribution_id, IfMatch=current["ETag"], DistributionConfig=config
+    )
 
 
 def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str) -> None:
@@ -901,6 +946,9 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     ),
     "cloudfront.enabled": _change_distribution(lambda config: config.update(Enabled=False)),
     "cloudfront.custom_domain": _change_distribution(lambda config: config.update(Aliases={"Quantity": 0})),
+    "cloudfront.release_router": _change_distribution(
+        lambda config: config["DefaultCacheBehavior"].update(FunctionAssociations={"Quantity": 0})
+    ),
     "cloudfront.certificate": _expiring_certificate,
     "cloudfront.https_only": _change_distribution(
         lambda config: config["DefaultCacheBehavior"].update(ViewerProtocolPolicy="allow-all")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localaws import aws_limits
+from localaws import aws_limits, key_value_store
 
 _applied = False
 _judging_trust = False
@@ -37,9 +37,27 @@ def apply() -> None:
         _state_machines_read_s3_as_their_role()
         _composite_alarms()
         _event_bus_refs()
+        key_value_store.install()
+        _function_associations_kept()
         aws_limits.apply()  # after the fixes above: what AWS refuses is refused before they answer
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
+
+
+def _function_associations_kept() -> None:
+    """A cache behaviour keeps the CloudFront Functions associated with it (moto answers none, always), so
+    preflight can see the release router on the distribution."""
+    from moto.cloudfront.models import DefaultCacheBehaviour
+
+    original = DefaultCacheBehaviour.__init__
+
+    def init(self: Any, config: dict[str, Any]) -> None:
+        original(self, config)
+        associations = config.get("FunctionAssociations") or {}
+        if associations.get("Quantity"):
+            self.function_associations = associations
+
+    DefaultCacheBehaviour.__init__ = init  # type: ignore[method-assign]
 
 
 def _empty_posts_signed_as_sent() -> None:

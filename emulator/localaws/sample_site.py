@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chalicelib.domain.profiles import MetricReference
+from chalicelib.stages.release_switch import LIVE_RELEASE_KEY, release_prefix
+from localaws import key_value_store
 from localaws.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from localaws.servers import LoopbackServer
 
@@ -71,8 +73,10 @@ class SampleSite:
         cluster: str,
         service: str,
         business_metrics: list[MetricReference] | None = None,
+        release_store: str | None = None,
     ) -> None:
         self.host, self.port, self.ws_port = host, port, ws_port
+        self.release_store = release_store  # the KeyValueStore the release router reads
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
         self.unhealthy_images: set[str] = set()
@@ -107,9 +111,13 @@ class SampleSite:
         return str(definition["containerDefinitions"][0]["image"])
 
     def homepage(self) -> bytes | None:
+        """The entry page as CloudFront serves it: through the release router (deploy/release-router.js),
+        from the live release's prefix when the release switch names one, else from the bucket's root."""
         s3 = self._clients("s3")
+        live = key_value_store.value_of(self.release_store, LIVE_RELEASE_KEY) if self.release_store else None
         try:
-            body: bytes = s3.get_object(Bucket=self._bucket, Key="index.html")["Body"].read()
+            key = f"{release_prefix(live)}index.html" if live else "index.html"
+            body: bytes = s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             return body
         except s3.exceptions.NoSuchKey:
             return None

@@ -19,6 +19,7 @@ from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.platform import telemetry
 from chalicelib.platform.aws import placed
 from chalicelib.platform.runtime import PROCESS, Runtime, running
+from chalicelib.stages.release_switch import LIVE_RELEASE_KEY
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
@@ -32,7 +33,7 @@ from launchctl.credentials import (
     write_local_credentials,
     write_stack_file,
 )
-from localaws import aws_limits, emitters, model_constraints, moto_fixes, synthetics
+from localaws import aws_limits, emitters, key_value_store, model_constraints, moto_fixes, synthetics
 from localaws.bridge import LambdaBridge, LocalFunction
 from localaws.deployment import API_FUNCTION, DeployedFunction, Deployment, deploy, served_stage
 from localaws.ecs_scheduler import EcsScheduler
@@ -239,6 +240,7 @@ class LocalStack:
             packaged.backend.cluster,
             packaged.backend.service,
             business_metrics=packaged.bake.business_metrics,
+            release_store=packaged.frontend.key_value_store_arn,
         )
         self.site.start()
         # Synthetics: a started canary runs the sample site's journey in this stack's Chromium.
@@ -942,6 +944,9 @@ class LocalStack:
         lock = store.lock("local")
         if lock is not None and store.release_lock("local", lock.owner):
             restored.append(f"lock of {lock.owner} released")
+        switched = self.profile.frontend.key_value_store_arn
+        if self.profile.frontend.layout == "copy" and switched and key_value_store.forget(switched, LIVE_RELEASE_KEY):
+            restored.append("the release switch's entry removed: the site's own layout served again")
         return restored
 
     @contextlib.contextmanager

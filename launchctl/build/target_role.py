@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.domain.profiles import TASK_ROLE_ARN, TASK_ROLES_MAX, EnvironmentProfile
+from chalicelib.domain.profiles import KEY_VALUE_STORE_ARN, TASK_ROLE_ARN, TASK_ROLES_MAX, EnvironmentProfile
 from launchctl.build.iam_quotas import ATTACHED_POLICIES_PER_ROLE, MANAGED_POLICY_CHARACTERS, characters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,10 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
     "frontend.backup_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
     "frontend.artifact_bucket": {"AllowedPattern": _BUCKET, "MaxLength": 63},
     "frontend.distribution_id": {"AllowedPattern": r"^[A-Z0-9]{1,32}$", "MaxLength": 32},
+    "frontend.key_value_store_arn": {
+        "AllowedPattern": "^$|" + KEY_VALUE_STORE_ARN,
+        "MaxLength": len("arn:aws-us-gov:cloudfront::123456789012:key-value-store/") + 64,
+    },
     "backend.cluster": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
     "backend.service": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
     "backend.migration.family": {"AllowedPattern": r"^$|^[A-Za-z0-9_-]{1,255}$", "MaxLength": 255},

@@ -17,6 +17,8 @@ EXERCISED_BY_UNIT_TESTS = {
     ("deploy_backend@environment", "ecs:UpdateService"): "test_backend.py: a profile without migrations rolls at once",
     ("await_event", "states:SendTaskFailure"): "test_waits.py: a look that sees the wait failed answers at once "
     "(on the local stack the failures are mostly heard as events first)",
+    ("roll_back@environment", "cloudfront-keyvaluestore:DeleteKey"): "test_release_switch.py: the first launch "
+    "with layout releases rolled back switches to no release, the bucket's own layout",
 }
 # Calls a test makes on purpose that the policies must refuse, and the test.
 REFUSED_ON_PURPOSE = {

@@ -58,7 +58,7 @@ def test_the_target_role_trusts_only_the_controllers_functions_and_names_each_on
     }
     assert len(policies) == len(acting_in_environments())
     frontend = policies["DeployFrontendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${FrontendSiteBucket}/*"} in [s["Resource"] for s in frontend]
+    assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${FrontendSiteBucket}/*"} in [s.get("Resource") for s in frontend]
     deploy_backend = policies["DeployBackendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     passing = next(
         s for s in deploy_backend if isinstance(s, dict) and s.get("Fn::If", [""])[0] == "HasBackendTaskRoles"
