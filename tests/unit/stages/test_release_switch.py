@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from localaws.infrastructure import FIRST_VERSION, RELEASE_ROUTER, site_build
 from pydantic import ValidationError
 
@@ -257,3 +258,46 @@ def test_the_release_router_serves_the_live_release_and_the_bucket_root_without_
     assert routed({}, uris) == uris
     # An entry that is not a release's name (written by hand) never leads outside the releases.
     assert routed({LIVE_RELEASE_KEY: "../private"}, ["/index.html"]) == ["/index.html"]
+
+
+class Refusing:
+    """A KeyValueStore client whose writes IAM refuses."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in {"put_key", "delete_key"}:
+            return getattr(self._client, name)
+
+        def refused(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, name)
+
+        return refused
+
+
+def test_a_refused_switch_fails_the_stage_with_the_site_as_it_was_and_its_rollback_changes_nothing(
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    profile = releases(profile)
+    switch_release(kvs_of(application), store_arn(profile), FIRST_VERSION)
+    kvs = Refusing(kvs_of(application))
+    rollback_point.record_rollback_point(
+        store, launch, profile, application("ecs"), application("s3"), application("rds"), kvs=kvs
+    )
+    recorded = store.get_launch(launch.launch_id)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        frontend.deploy_frontend(store, recorded, profile, application("s3"), application("cloudfront"), kvs=kvs)
+    assert live_release(kvs_of(application), store_arn(profile)) == FIRST_VERSION
+    progress = rollback.roll_back(
+        store,
+        store.get_launch(launch.launch_id),
+        profile,
+        application("ecs"),
+        application("s3"),
+        application("cloudfront"),
+        application("rds"),
+        kvs=kvs,  # still refused: the rollback finds the recorded release live and writes nothing
+    )
+    assert progress.settled
+    assert progress.undone[Change.FRONTEND].release == FIRST_VERSION
