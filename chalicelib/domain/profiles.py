@@ -101,6 +101,54 @@ TASK_ROLE_ARN = shaped(
 )
 
 
+class TrafficShift(_Strict):
+    """How the service's production traffic moves to the release: at once, or in steps by ECS's own CANARY or
+    LINEAR deployment strategy, each step watched for `step_bake_seconds` and judged against the old revision
+    over the same minutes (chalicelib/domain/canary_verdict.py) by the controller's lifecycle hook."""
+
+    shift: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    canary_percent: float = Field(
+        default=10.0, ge=0.1, le=100.0, description="canary: the share of traffic the first step gives the release"
+    )
+    linear_step_percent: float = Field(
+        default=20.0, ge=3.0, le=100.0, description="linear: the share of traffic each step moves to the release"
+    )
+    step_bake_seconds: int = Field(
+        default=600, ge=5, le=86400, description="how long each step is watched before it is judged"
+    )
+    error_rate_margin: float = Field(
+        default=0.001,
+        ge=0.0,
+        le=1.0,
+        description="how far above the old revision's error rate the release's may be (0.001: a tenth of a percent)",
+    )
+    latency_margin_ms: float = Field(
+        default=50.0, ge=0.0, description="how much slower than the old revision the release's answers may be"
+    )
+    min_requests: int = Field(
+        default=100, ge=1, description="each revision's requests in a step below which the step cannot be judged"
+    )
+    figures_period_seconds: Literal[1, 5, 10, 30, 60] = Field(
+        default=60,
+        description="the period of the points a step is judged on: an ALB publishes a minute's figures (60); the "
+        "local stack publishes each second's",
+    )
+    extensions: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="how many more bakes a step with too little traffic to judge is watched before it fails",
+    )
+
+    @field_validator("canary_percent", "linear_step_percent")
+    @classmethod
+    def _tenths(cls, value: float) -> float:
+        # ECS takes these in tenths of a percent (canaryPercent, stepPercent).
+        if abs(value * 10 - round(value * 10)) > 1e-9:
+            raise ValueError("must be a multiple of 0.1, as ECS takes it")
+        return value
+
+
 class BackendTarget(_Strict):
     cluster: str
     service: str
@@ -118,6 +166,7 @@ class BackendTarget(_Strict):
         description="the task and execution roles of the service's and the migration's task definitions: a "
         "release registers copies of those, which passes their roles to ECS, and the controller may pass no other",
     )
+    traffic: TrafficShift = Field(default_factory=TrafficShift)
 
 
 class DatabaseTarget(_Strict):

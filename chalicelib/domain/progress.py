@@ -192,6 +192,29 @@ class FrontendProgress(Progress):
     )
 
 
+class RevisionFigures(BaseModel):
+    """One revision's figures over a traffic step's minutes, from its target group."""
+
+    requests: int
+    errors: int
+    latency_points_ms: list[float] = Field(description="the p95 of each period, in ms")
+
+
+class TrafficStep(BaseModel):
+    """One step of a canary or linear rollout as the controller's lifecycle hook watched and judged it."""
+
+    weight: float = Field(description="the share of production traffic the release had, in percent")
+    started_at: datetime
+    extended: int = Field(default=0, description="more bakes, for too little traffic to judge")
+    judged_at: datetime | None = None
+    outcome: Literal["pass", "fail", "too_little"] | None = None
+    reasons: list[str] = Field(default_factory=list)
+    new: RevisionFigures | None = None
+    old: RevisionFigures | None = None
+    error_p_value: float | None = None
+    latency_p_value: float | None = None
+
+
 class BackendProgress(Progress):
     """The migration, then the service's rollout to the release's revision."""
 
@@ -204,6 +227,9 @@ class BackendProgress(Progress):
     rolling_since: datetime | None = None
     deadline: datetime | None = None
     reason: str | None = None
+    steps: list[TrafficStep] = Field(
+        default_factory=list, description="canary and linear rollouts: each traffic step, as judged"
+    )
 
 
 class SmokeResult(BaseModel):

@@ -25,25 +25,27 @@ def firing_alarms(cloudwatch: Any, names: list[str]) -> tuple[list[str], list[st
     return sorted(n for n, state in found.items() if state == "ALARM"), sorted(set(names) - set(found))
 
 
-def _datapoints(
+def datapoints(
     cloudwatch: Any,
     namespace: str,
     metric: str,
     dimensions: dict[str, str],
     start: datetime,
     end: datetime,
+    period: int | None = None,
     **statistics: list[str],
 ) -> list[dict[str, Any]]:
+    """A metric's data points in the window, oldest first, a period each (default: `period_for` the window)."""
     points: list[dict[str, Any]] = cloudwatch.get_metric_statistics(
         Namespace=namespace,
         MetricName=metric,
         Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
         StartTime=start,
         EndTime=end,
-        Period=period_for(start, end),
+        Period=period or period_for(start, end),
         **statistics,
     ).get("Datapoints", [])
-    return points
+    return sorted(points, key=lambda point: point["Timestamp"])
 
 
 # CloudWatch answers at most 1,440 data points a request (docs/limits.md, cloudwatch.datapoints).
@@ -58,7 +60,7 @@ def period_for(start: datetime, end: datetime) -> int:
 
 
 def _sum(cloudwatch: Any, load_balancer: str, metric: str, start: datetime, end: datetime) -> float | None:
-    points = _datapoints(
+    points = datapoints(
         cloudwatch, "AWS/ApplicationELB", metric, {"LoadBalancer": load_balancer}, start, end, Statistics=["Sum"]
     )
     return sum(point["Sum"] for point in points) if points else None
@@ -69,7 +71,7 @@ def _percentile(
 ) -> float | None:
     """The worst period's percentile in the window (a release is as bad as its worst minute; past a day, its
     worst few minutes: `period_for`)."""
-    points = _datapoints(cloudwatch, namespace, metric, dimensions, start, end, ExtendedStatistics=[p])
+    points = datapoints(cloudwatch, namespace, metric, dimensions, start, end, ExtendedStatistics=[p])
     values = [point["ExtendedStatistics"][p] for point in points if p in point.get("ExtendedStatistics", {})]
     return max(values) if values else None
 
@@ -139,7 +141,7 @@ def read_figures(
         figures["business_metrics"] = {
             metric.label: sum(
                 point["SampleCount"]
-                for point in _datapoints(
+                for point in datapoints(
                     cloudwatch,
                     metric.namespace,
                     metric.name,

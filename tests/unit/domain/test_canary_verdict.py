@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.domain.canary_verdict import error_rates, latencies
 
@@ -66,3 +69,51 @@ def test_slower_latencies_fail_and_a_shift_inside_the_margin_passes() -> None:
     assert latencies(old, old).outcome == "pass"
     assert latencies([100.0] * 6, [100.0] * 6).outcome == "pass"  # every point tied
     assert latencies(slower[:3], old).outcome == "too_little"
+
+
+_POINTS = st.lists(st.integers(min_value=50, max_value=400).map(float), min_size=5, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(new=_POINTS, old=_POINTS, seed=st.randoms(use_true_random=False))
+def test_the_latency_verdict_does_not_depend_on_the_order_of_the_points(
+    new: list[float], old: list[float], seed: random.Random
+) -> None:
+    judged = latencies(new, old, margin_ms=10)
+    shuffled_new, shuffled_old = list(new), list(old)
+    seed.shuffle(shuffled_new)
+    seed.shuffle(shuffled_old)
+    again = latencies(shuffled_new, shuffled_old, margin_ms=10)
+    assert (again.outcome, again.p_value) == (judged.outcome, judged.p_value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(30, 300), st.integers(0, 30), st.integers(30, 300)),
+        min_size=1,
+        max_size=20,
+    ),
+    seed=st.randoms(use_true_random=False),
+)
+def test_the_error_verdict_does_not_depend_on_the_order_of_the_minutes(
+    minutes: list[tuple[int, int, int, int]], seed: random.Random
+) -> None:
+    """The counts are summed over the step's minutes: any order of the minutes gives the same verdict."""
+
+    def judged(ordered: list[tuple[int, int, int, int]]) -> tuple[str, float | None]:
+        sums = [sum(minute[i] for minute in ordered) for i in range(4)]
+        verdict = error_rates(sums[0], sums[1], sums[2], sums[3], margin=0.001)
+        return verdict.outcome, verdict.p_value
+
+    shuffled = list(minutes)
+    seed.shuffle(shuffled)
+    assert judged(shuffled) == judged(minutes)
+
+
+def test_a_clearly_worse_canary_fails_an_equal_one_passes_and_a_sparse_one_extends() -> None:
+    """The three cases the analysis must tell apart, as a 10 % step of a canary sees them in some minutes."""
+    worse = error_rates(new_errors=40, new_requests=200, old_errors=18, old_requests=1800, margin=0.001)
+    equal = error_rates(new_errors=2, new_requests=200, old_errors=18, old_requests=1800, margin=0.001)
+    sparse = error_rates(new_errors=4, new_requests=20, old_errors=18, old_requests=1800, margin=0.001)
+    assert (worse.outcome, equal.outcome, sparse.outcome) == ("fail", "pass", "too_little")

@@ -1,0 +1,191 @@
+"""Traffic steps: the controller's ECS lifecycle hook, which watches each step of a canary or linear rollout
+and judges the release's revision against the old one over the same minutes.
+
+ECS invokes the hook at PRODUCTION_TRAFFIC_SHIFT, at every step of a CANARY or LINEAR deployment, with the
+share of production traffic each revision has (`productionTrafficWeights`) and the `hookDetails` the
+controller set on UpdateService: the launch, the load balancer, and which of the service's two target groups
+the release's tasks serve from. The hook answers IN_PROGRESS, with a `callBackDelay`, until the step has been
+watched for the profile's `step_bake_seconds`; then it reads both target groups' figures since the step
+began and answers SUCCEEDED, or FAILED, which makes ECS move the traffic back to the old revision. Too little
+traffic to judge extends the step by another bake, `extensions` times, and then fails: it is never a pass.
+The bake's fixed thresholds stay the floor: a release above them fails whatever the old revision does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.canary_verdict import Verdict, error_rates, latencies
+from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import BackendProgress, RevisionFigures, TrafficStep
+from chalicelib.stages.bake import datapoints
+from chalicelib.store import LaunchStore
+
+HookStatus = Literal["IN_PROGRESS", "SUCCEEDED", "FAILED"]
+ALB = "AWS/ApplicationELB"
+# ECS invokes an IN_PROGRESS hook again after its callBackDelay; the hook asks for no less than this.
+LEAST_CALLBACK_SECONDS = 1
+
+
+class StepDetails(BaseModel):
+    """What the controller put in the hook's `hookDetails` at UpdateService, passed on every invocation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    launch_id: str
+    load_balancer: str = Field(description="the ALB's CloudWatch dimension, app/<name>/<id>")
+    new_target_group: str = Field(description="targetgroup/<name>/<id> the release's tasks serve from")
+    old_target_group: str = Field(description="targetgroup/<name>/<id> the old revision's tasks serve from")
+
+
+class TrafficStepCall(BaseModel):
+    """ECS's lifecycle hook payload, as its documentation gives it (fields it may add are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    serviceArn: str  # noqa: N815 - ECS's own names
+    targetServiceRevisionArn: str  # noqa: N815
+    productionTrafficWeights: dict[str, float] = Field(default_factory=dict)  # noqa: N815
+    testTrafficWeights: dict[str, float] = Field(default_factory=dict)  # noqa: N815
+    hookDetails: StepDetails  # noqa: N815
+
+    @property
+    def weight(self) -> float:
+        """The release's share of production traffic at this step, in percent."""
+        return float(self.productionTrafficWeights.get(self.targetServiceRevisionArn, 0.0))
+
+
+class HookAnswer(BaseModel):
+    """What the hook returns to ECS."""
+
+    hookStatus: HookStatus  # noqa: N815
+    callBackDelay: int | None = None  # noqa: N815
+    reason: str = Field(default="", exclude=True)
+
+
+def revision_figures(
+    cloudwatch: Any, details: StepDetails, target_group: str, start: datetime, end: datetime, period: int
+) -> RevisionFigures:
+    """A target group's requests, 5xx answers and per-period p95 in the window (the ALB's own metrics)."""
+    dimensions = {"TargetGroup": target_group, "LoadBalancer": details.load_balancer}
+
+    def total(metric: str) -> int:
+        points = datapoints(cloudwatch, ALB, metric, dimensions, start, end, period, Statistics=["Sum"])
+        summed: float = sum(point["Sum"] for point in points)
+        return round(summed)
+
+    latency = datapoints(
+        cloudwatch, ALB, "TargetResponseTime", dimensions, start, end, period, ExtendedStatistics=["p95"]
+    )
+    return RevisionFigures(
+        requests=total("RequestCount"),
+        errors=total("HTTPCode_Target_5XX_Count"),
+        latency_points_ms=[
+            round(point["ExtendedStatistics"]["p95"] * 1000, 1)
+            for point in latency
+            if "p95" in point.get("ExtendedStatistics", {})
+        ],
+    )
+
+
+def judge_step(new: RevisionFigures, old: RevisionFigures, profile: EnvironmentProfile) -> tuple[str, list[Verdict]]:
+    """The step's outcome (fail over too_little over pass) and the verdicts it rests on: error rates and
+    latency against the old revision, then the bake's fixed thresholds on the release alone."""
+    traffic, bake = profile.backend.traffic, profile.bake
+    verdicts = [
+        error_rates(
+            new.errors,
+            new.requests,
+            old.errors,
+            old.requests,
+            margin=traffic.error_rate_margin,
+            min_requests=traffic.min_requests,
+        ),
+        latencies(new.latency_points_ms, old.latency_points_ms, margin_ms=traffic.latency_margin_ms),
+    ]
+    if new.requests >= traffic.min_requests and new.errors / new.requests > bake.error_rate_threshold:
+        verdicts.append(
+            Verdict("fail", None, f"error rate {new.errors / new.requests:.3%} above {bake.error_rate_threshold:.3%}")
+        )
+    if new.latency_points_ms and max(new.latency_points_ms) > bake.p95_latency_threshold_ms:
+        worst = max(new.latency_points_ms)
+        verdicts.append(Verdict("fail", None, f"p95 {worst:.0f} ms above {bake.p95_latency_threshold_ms:.0f} ms"))
+    outcomes = {verdict.outcome for verdict in verdicts}
+    outcome = "fail" if "fail" in outcomes else "too_little" if "too_little" in outcomes else "pass"
+    return outcome, verdicts
+
+
+def answer_step(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, call: TrafficStepCall
+) -> HookAnswer:
+    """Watch, then judge, the step ECS is at: IN_PROGRESS until its bake is over, then the verdict."""
+    traffic = profile.backend.traffic
+    now = store.clock.now()
+    progress = launch.results.backend or BackendProgress(phase="rolling")
+    steps = list(progress.steps)
+    current = steps[-1] if steps and steps[-1].weight == call.weight and steps[-1].judged_at is None else None
+    if current is None:
+        if steps and steps[-1].weight == call.weight and steps[-1].outcome is not None:
+            # ECS asked again about a step already judged (a retried invocation): the same answer.
+            return _answer(steps[-1])
+        current = TrafficStep(weight=call.weight, started_at=now)
+        steps.append(current)
+        _record(store, launch, progress, steps, f"traffic step: {call.weight:g} % to the release, watched")
+    due = current.started_at + timedelta(seconds=traffic.step_bake_seconds * (1 + current.extended))
+    if now < due:
+        return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=_seconds_until(now, due))
+    details = call.hookDetails
+    period = traffic.figures_period_seconds
+    new = revision_figures(cloudwatch, details, details.new_target_group, current.started_at, now, period)
+    old = revision_figures(cloudwatch, details, details.old_target_group, current.started_at, now, period)
+    outcome, verdicts = judge_step(new, old, profile)
+    reasons = [verdict.detail for verdict in verdicts]
+    if outcome == "too_little" and current.extended < traffic.extensions:
+        steps[-1] = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
+        _record(store, launch, progress, steps, f"traffic step {call.weight:g} %: too little to judge, extended")
+        return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=traffic.step_bake_seconds)
+    judged = current.model_copy(
+        update={
+            "judged_at": now,
+            "outcome": outcome,
+            "reasons": reasons,
+            "new": new,
+            "old": old,
+            "error_p_value": verdicts[0].p_value,
+            "latency_p_value": verdicts[1].p_value,
+        }
+    )
+    steps[-1] = judged
+    said = "passed" if outcome == "pass" else "failed" if outcome == "fail" else "too little traffic to judge"
+    _record(store, launch, progress, steps, f"traffic step {call.weight:g} % {said}: " + "; ".join(reasons))
+    return _answer(judged)
+
+
+def _answer(step: TrafficStep) -> HookAnswer:
+    return HookAnswer(hookStatus="SUCCEEDED" if step.outcome == "pass" else "FAILED", reason="; ".join(step.reasons))
+
+
+def _seconds_until(now: datetime, due: datetime) -> int:
+    return max(LEAST_CALLBACK_SECONDS, int((due - now).total_seconds() + 0.999))
+
+
+def _record(
+    store: LaunchStore, launch: Launch, progress: BackendProgress, steps: list[TrafficStep], message: str
+) -> None:
+    """The steps on the launch's backend record, and the event on its timeline, in one write."""
+    step = steps[-1]
+    event = store.event(
+        "traffic_step",
+        message,
+        Stage.BACKEND,
+        details=step.model_dump(mode="json", exclude_none=True),
+    )
+    store.write_progress(
+        launch,
+        progress=progress.model_copy(update={"steps": steps}),
+        kept_under=Stage.BACKEND,
+        events=[event],
+    )

@@ -1,0 +1,155 @@
+"""The controller's ECS lifecycle hook against moto's CloudWatch: each traffic step watched for its bake, then
+the release's target group judged against the old one's over the same minutes."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.models import Launch
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.stages.traffic_steps import StepDetails, TrafficStepCall, answer_step
+
+LOAD_BALANCER = "app/acme-local/50dc6c495c0c9188"
+NEW_GROUP, OLD_GROUP = "targetgroup/acme-green/6d0ecf831eec9f09", "targetgroup/acme-blue/73e2d6bc24d8a067"
+SERVICE = "arn:aws:ecs:us-east-1:123456789012:service/acme-local/acme-api"
+NEW_REVISION = "arn:aws:ecs:us-east-1:123456789012:service-revision/acme-local/acme-api/2"
+OLD_REVISION = "arn:aws:ecs:us-east-1:123456789012:service-revision/acme-local/acme-api/1"
+BAKE = 600
+
+
+def canary(profile: EnvironmentProfile, **traffic: Any) -> EnvironmentProfile:
+    shift = profile.backend.traffic.model_copy(update={"shift": "canary", "step_bake_seconds": BAKE, **traffic})
+    return profile.model_copy(update={"backend": profile.backend.model_copy(update={"traffic": shift})})
+
+
+def call(launch: Launch, weight: float) -> TrafficStepCall:
+    return TrafficStepCall.model_validate(
+        {
+            "serviceArn": SERVICE,
+            "targetServiceRevisionArn": NEW_REVISION,
+            "productionTrafficWeights": {NEW_REVISION: weight, OLD_REVISION: 100 - weight},
+            "testTrafficWeights": {},
+            "hookDetails": StepDetails(
+                launch_id=launch.launch_id,
+                load_balancer=LOAD_BALANCER,
+                new_target_group=NEW_GROUP,
+                old_target_group=OLD_GROUP,
+            ).model_dump(),
+            "lifecycleStage": "PRODUCTION_TRAFFIC_SHIFT",  # ECS may send more than the hook reads
+        }
+    )
+
+
+def serve(
+    cloudwatch: Any, group: str, start: datetime, minutes: int, requests: int, errors: int, p95_ms: float
+) -> None:
+    """A target group's figures for each minute, as the ALB publishes them."""
+    rng = random.Random(group)
+    dimensions = [{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": LOAD_BALANCER}]
+    for minute in range(minutes):
+        at = start + timedelta(minutes=minute, seconds=30)
+        latencies = [p95_ms / 1000 * rng.uniform(0.5, 1.0) for _ in range(19)] + [p95_ms / 1000]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/ApplicationELB",
+            MetricData=[
+                {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
+                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": errors},
+                {"MetricName": "TargetResponseTime", "Dimensions": dimensions, "Timestamp": at, "Values": latencies},
+            ],
+        )
+
+
+def watched(store: Any, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, clock: Any) -> datetime:
+    """The step's first invocation: watched for its bake, nothing judged yet."""
+    began = clock.set(datetime.now().astimezone() - timedelta(minutes=30))
+    first = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert (first.hookStatus, first.callBackDelay) == ("IN_PROGRESS", BAKE)
+    clock.advance(BAKE / 2)
+    again = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert (again.hookStatus, again.callBackDelay) == ("IN_PROGRESS", BAKE // 2)
+    return began
+
+
+def test_a_clearly_worse_release_fails_its_step_with_the_figures_and_p_values_on_the_timeline(
+    aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any
+) -> None:
+    profile, cloudwatch = canary(profile), aws("cloudwatch")
+    began = watched(store, launch, profile, cloudwatch, clock)
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=20, errors=4, p95_ms=180)  # 20 % of its requests fail
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=120)
+    clock.advance(BAKE / 2)
+    answer = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert answer.hookStatus == "FAILED"
+    step = store.get_launch(launch.launch_id).results.backend.steps[-1]
+    assert (step.weight, step.outcome) == (10, "fail")
+    assert step.new is not None
+    assert (step.new.requests, step.new.errors) == (200, 40)
+    assert step.old is not None
+    assert (step.old.requests, step.old.errors) == (1800, 0)
+    assert step.error_p_value is not None
+    assert step.error_p_value < 0.001
+    events = [event for event in store.timeline(launch.launch_id) if event.kind == "traffic_step"]
+    assert "traffic step 10 % failed: errors 20.000% new against 0.000% old" in events[-1].message
+    assert events[-1].details["error_p_value"] == step.error_p_value
+    # ECS asking again about the judged step (its retry) gets the same answer, and no new event.
+    retried = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert retried.hookStatus == "FAILED"
+    assert len([e for e in store.timeline(launch.launch_id) if e.kind == "traffic_step"]) == len(events)
+
+
+def test_a_release_as_good_as_the_old_revision_passes_and_the_next_step_is_watched_afresh(
+    aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any
+) -> None:
+    profile, cloudwatch = canary(profile), aws("cloudwatch")
+    began = watched(store, launch, profile, cloudwatch, clock)
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=20, errors=0, p95_ms=120)
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=120)
+    clock.advance(BAKE / 2)
+    passed = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert passed.hookStatus == "SUCCEEDED"
+    following = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 100))
+    assert (following.hookStatus, following.callBackDelay) == ("IN_PROGRESS", BAKE)
+    steps = store.get_launch(launch.launch_id).results.backend.steps
+    assert [(step.weight, step.outcome) for step in steps] == [(10, "pass"), (100, None)]
+
+
+def test_too_little_traffic_extends_the_step_and_then_fails_it_never_a_pass(
+    aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any
+) -> None:
+    profile, cloudwatch = canary(profile, extensions=1), aws("cloudwatch")
+    began = watched(store, launch, profile, cloudwatch, clock)
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=1, errors=0, p95_ms=120)  # 10 requests: fewer than 100
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=120)
+    clock.advance(BAKE / 2)
+    extended = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert (extended.hookStatus, extended.callBackDelay) == ("IN_PROGRESS", BAKE)
+    clock.advance(BAKE)
+    ended = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert ended.hookStatus == "FAILED"
+    step = store.get_launch(launch.launch_id).results.backend.steps[-1]
+    assert (step.outcome, step.extended) == ("too_little", 1)
+    assert any("10 requests to the new" in reason for reason in step.reasons)
+
+
+def test_the_bakes_fixed_thresholds_stay_the_floor(
+    aws: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any
+) -> None:
+    """A release as slow as the old revision still fails when both are past the profile's p95 limit."""
+    profile, cloudwatch = canary(profile), aws("cloudwatch")
+    began = watched(store, launch, profile, cloudwatch, clock)
+    slow = profile.bake.p95_latency_threshold_ms + 300
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=20, errors=0, p95_ms=slow)
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=slow)
+    clock.advance(BAKE / 2)
+    answer = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
+    assert answer.hookStatus == "FAILED"
+    assert any("above" in reason for reason in store.get_launch(launch.launch_id).results.backend.steps[-1].reasons)
+
+
+@pytest.mark.parametrize("weight", [0.1, 12.5, 100])
+def test_the_payload_names_the_releases_share(launch: Launch, weight: float) -> None:
+    assert call(launch, weight).weight == weight
