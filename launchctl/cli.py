@@ -826,9 +826,9 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("version", help="the release's version, e.g. 1.2.0")
     publish.add_argument(
         "--defect",
-        choices=["unhealthy", "silent", "broken-journey"],
+        choices=["unhealthy", "silent", "broken-journey", "flaky"],
         help="break the release: unhealthy (the smoke test fails), silent (no business metrics: the bake breaches), "
-        "broken-journey (the canaries fail)",
+        "broken-journey (the canaries fail), flaky (one page request in five fails)",
     )
     alarm = beside.add_parser(
         "alarm", parents=[common], help="set one of the local environment's alarms (a bake breach)"

@@ -52,8 +52,11 @@ def access_logs(ctx: Context) -> Verdict:
 
 @check("elb.targets_healthy", "Infrastructure", "Target groups health-checked, targets healthy", _balancer_name)
 def targets_healthy(ctx: Context) -> Verdict:
+    """Every target group health-checked and its targets healthy. The service's standby target group (blue/green's
+    alternate, which a canary or linear rollout moves the release's tasks into) is empty between deployments."""
     elb = ctx.client("elbv2")
     groups = elb.describe_target_groups(LoadBalancerArn=_balancer(ctx)["LoadBalancerArn"])["TargetGroups"]
+    standby = _standby_groups(ctx)
     seen = []
     for group in groups:
         health = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
@@ -65,7 +68,22 @@ def targets_healthy(ctx: Context) -> Verdict:
                 "path": group.get("HealthCheckPath"),
                 "targets": len(states),
                 "unhealthy": [s for s in states if s != "healthy"],
+                **({"standby": True} if group["TargetGroupArn"] in standby else {}),
             }
         )
-    ok = bool(seen) and all(g["health_check"] and g["targets"] and not g["unhealthy"] for g in seen)
+    ok = bool(seen) and all(
+        g["health_check"] and (g["targets"] or g.get("standby")) and not g["unhealthy"] for g in seen
+    )
     return ok, {"target_groups": seen}
+
+
+def _standby_groups(ctx: Context) -> set[str]:
+    """The alternate target groups of the service's load balancers (ECS blue/green's advanced configuration)."""
+    backend = ctx.profile.backend
+    services = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"]
+    return {
+        str(balancer["advancedConfiguration"]["alternateTargetGroupArn"])
+        for service in services
+        for balancer in service.get("loadBalancers", [])
+        if (balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+    }

@@ -12,6 +12,7 @@ from moto.core.utils import utcnow
 from moto.ecs.models import ecs_backends
 
 from localaws import emitters
+from localaws.ecs_strategies import Hook, TrafficShift, bake_seconds, revision_arn, steps_of
 from localaws.eventbridge import service_event
 from localaws.infrastructure import ACCOUNT_ID
 
@@ -40,6 +41,7 @@ class EcsScheduler:
         tick_seconds: float = 0.1,
         account_id: str = ACCOUNT_ID,
         emit: Callable[[dict[str, Any]], None] | None = None,
+        hook: Hook | None = None,
     ) -> None:
         self._region = region
         self._account_id = account_id  # the environment's account, where the services run
@@ -57,6 +59,9 @@ class EcsScheduler:
         self._tasks_seen: dict[str, float] = {}
         self._emit = emit
         self._pass = threading.RLock()  # one pass at a time: the scheduler's thread, or an UpdateService
+        # CANARY and LINEAR deployments: their traffic shifts, by deployment id, and how a hook is invoked.
+        self.shifts: dict[str, TrafficShift] = {}
+        self._hook = hook
 
     def start(self) -> None:
         emitters.on_service_updated(self._service_updated)
@@ -87,14 +92,37 @@ class EcsScheduler:
     def _backend(self) -> Any:
         return ecs_backends[self._account_id][self._region]
 
+    def image_of(self, task_definition_arn: str) -> str:
+        """The image of a task definition's first container."""
+        return self._image(task_definition_arn)
+
     def _image(self, task_definition_arn: str) -> str:
         definition = self._backend().describe_task_definition(task_definition_arn)
         return str(definition.container_definitions[0].get("image", ""))
 
     def settle(self) -> None:
-        """One pass: start new deployments, finish or fail the due ones, stop the due one-off tasks."""
+        """One pass: start new deployments, finish or fail the due ones, stop the due one-off tasks, and move
+        each traffic shift on (its hooks invoked outside the pass: a hook is a function that takes its time)."""
         with self._pass:
             self._settle()
+            shifting = [shift for shift in self.shifts.values() if shift.outcome is None]
+        for shift in shifting:
+            shift.advance(self._invoke_hook)
+        with self._pass:
+            self._conclude_shifts()
+
+    def _invoke_hook(self, target: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if self._hook is None:
+            raise RuntimeError(f"no way to invoke the lifecycle hook {target} here")
+        return self._hook(target, payload)
+
+    def traffic(self, service_arn: str) -> TrafficShift | None:
+        """The traffic shift under way for a service, if any (what the load balancer's weights are)."""
+        with self._pass:
+            return next(
+                (shift for shift in self.shifts.values() if shift.service_arn == service_arn and shift.outcome is None),
+                None,
+            )
 
     def _settle(self) -> None:
         self._stop_tasks()
@@ -107,6 +135,7 @@ class EcsScheduler:
             if (
                 primary["rolloutState"] == "IN_PROGRESS"
                 and time.monotonic() - self._started[primary["id"]] >= self.settle_seconds
+                and not self._shifting(primary)
             ):
                 self._finish(service, primary)
 
@@ -136,9 +165,86 @@ class EcsScheduler:
         service.deployments = [deployment, *previous]
         self._known.add(deployment_id)
         self._started[deployment_id] = time.monotonic()
+        if previous:
+            self._plan_shift(service, deployment, previous[0])
         if previous:  # moto's record of a service's creation is no deployment of ours
             self._deployment_event(service, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", "INFO")
         return deployment
+
+    def _plan_shift(self, service: Any, deployment: dict[str, Any], old: dict[str, Any]) -> None:
+        """A CANARY or LINEAR deployment of a service behind a load balancer with an alternate target group:
+        its traffic moves in steps once its tasks have started (`settle_seconds`)."""
+        configuration = getattr(service, "deployment_configuration", None) or {}
+        steps = steps_of(configuration)
+        balancers = [lb for lb in service.load_balancers if lb.get("targetGroupArn")]
+        alternate = (
+            (balancers[0].get("advancedConfiguration") or {}).get("alternateTargetGroupArn") if balancers else None
+        )
+        if steps is None or not alternate:
+            return
+        self.shifts[deployment["id"]] = TrafficShift(
+            service_arn=service.arn,
+            new_revision=revision_arn(service.arn, deployment["id"]),
+            old_revision=revision_arn(service.arn, old["id"]),
+            new_target_group=alternate,
+            old_target_group=balancers[0]["targetGroupArn"],
+            steps=steps,
+            bake=bake_seconds(configuration, self.settle_seconds),
+            hooks=list(configuration.get("lifecycleHooks") or []),
+            due=time.monotonic() + self.settle_seconds,
+            old_task_definition=old["taskDefinition"],
+            new_task_definition=deployment["taskDefinition"],
+        )
+
+    def _shifting(self, deployment: dict[str, Any]) -> bool:
+        """Its traffic still moving: the deployment ends with its shift, not when its tasks have started."""
+        shift = self.shifts.get(deployment["id"])
+        image = self._image(deployment["taskDefinition"])
+        return shift is not None and image not in self.failing_images and image not in self.slow_images
+
+    def _conclude_shifts(self) -> None:
+        for deployment_id, shift in list(self.shifts.items()):
+            if shift.outcome is None or shift.concluded:
+                continue
+            shift.concluded = True
+            service = next((s for s in self._backend().services.values() if s.arn == shift.service_arn), None)
+            if service is None or not service.deployments or service.deployments[0]["id"] != deployment_id:
+                continue  # another deployment replaced it meanwhile
+            deployment = service.deployments[0]
+            if shift.outcome == "COMPLETED":
+                # The release's target group is the production one now; the old one waits for the next release.
+                balancer = service.load_balancers[0]
+                advanced = dict(balancer.get("advancedConfiguration") or {})
+                advanced["alternateTargetGroupArn"] = shift.old_target_group
+                service.load_balancers = [
+                    {**balancer, "targetGroupArn": shift.new_target_group, "advancedConfiguration": advanced},
+                    *service.load_balancers[1:],
+                ]
+                self._finish(service, deployment)
+                continue
+            # Rolled back: the old revision serves everything again, and the release's deployment failed.
+            service.task_definition = shift.old_task_definition
+            deployment.update(
+                rolloutState="FAILED",
+                rolloutStateReason=shift.reason,
+                failedTasks=0,
+                pendingCount=0,
+                updatedAt=utcnow(),
+            )
+            self._deployment_event(service, deployment, "SERVICE_DEPLOYMENT_FAILED", "ERROR")
+            restored = {
+                **deployment,
+                "id": f"ecs-svc/{time.time_ns()}",
+                "taskDefinition": shift.old_task_definition,
+                "rolloutState": "COMPLETED",
+                "rolloutStateReason": f"rolled back to {shift.old_task_definition.rsplit('/', 1)[-1]}",
+                "runningCount": deployment["desiredCount"],
+                "createdAt": utcnow(),
+                "updatedAt": utcnow(),
+            }
+            self._known.add(restored["id"])
+            self._started[restored["id"]] = time.monotonic()
+            service.deployments = [restored]
 
     def _deployment_event(self, service: Any, deployment: dict[str, Any], name: str, kind: str) -> None:
         if self._emit is None:

@@ -349,6 +349,63 @@ def create_release_router(client: ClientFactory, profile: EnvironmentProfile) ->
     )
 
 
+def blue_green(client: ClientFactory, profile: EnvironmentProfile, vpc: str, listener: str, blue: str) -> None:
+    """The service behind two target groups, as ECS's blue/green, canary and linear deployments want it: the
+    standby (green) target group, a production listener rule forwarding to both (the standby weighted 0), the
+    role ECS changes the rule with, and the service's load balancer naming all three."""
+    elb = client("elbv2")
+    green = elb.create_target_group(
+        Name=f"{profile.preflight.load_balancer}-api-green",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckEnabled=True,
+        HealthCheckPath="/health",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    rule = elb.create_rule(
+        ListenerArn=listener,
+        Priority=1,
+        Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+        Actions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": green, "Weight": 0}]
+                },
+            }
+        ],
+    )["Rules"][0]["RuleArn"]
+    iam = client("iam")
+    role = iam.create_role(
+        RoleName=f"{profile.backend.service}-ecs-load-balancers",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    client("ecs").update_service(
+        cluster=profile.backend.cluster,
+        service=profile.backend.service,
+        loadBalancers=[
+            {
+                "targetGroupArn": blue,
+                "containerName": profile.backend.container,
+                "containerPort": 8080,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": green,
+                    "productionListenerRule": rule,
+                    "roleArn": role,
+                },
+            }
+        ],
+    )
+
+
 def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, alarm_topic_arn: str) -> None:
     """The rest of what preflight checks: VPC, certificate and domain, load balancer, secrets, monitoring."""
     preflight = profile.preflight
@@ -413,14 +470,15 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
     elb.register_targets(
         TargetGroupArn=targets, Targets=[{"Id": "10.20.10.10", "Port": 8080}, {"Id": "10.20.11.10", "Port": 8080}]
     )
-    elb.create_listener(
+    https = elb.create_listener(
         LoadBalancerArn=balancer,
         Protocol="HTTPS",
         Port=443,
         SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
         Certificates=[{"CertificateArn": certificate}],
         DefaultActions=[{"Type": "forward", "TargetGroupArn": targets}],
-    )
+    )["Listeners"][0]["ListenerArn"]
+    blue_green(client, profile, vpc, https, targets)
     elb.create_listener(
         LoadBalancerArn=balancer,
         Protocol="HTTP",

@@ -54,7 +54,13 @@ RELEASE_FAULTS = {
     "unhealthy": "/health answers 503 while it runs: the smoke test fails and the launch rolls back",
     "silent": "it publishes no business metrics: the bake's business-metric watch breaches",
     "broken-journey": "the dashboard's data API answers 500: the functional tests (canaries) fail, not the smoke test",
+    "flaky": "one request in five to its pages answers 500: a canary's first step, judged against the old revision, "
+    "fails it; launched all at once, the bake's error rate does",
 }
+# The image the local load balancer's target group runs, on each request it forwards (a canary's two
+# revisions serve side by side); without it a request is the service's, as the smoke test's are.
+TARGET_IMAGE_HEADER = "X-Local-Target-Image"
+FLAKY_EVERY = 5
 
 
 class SampleSite:
@@ -87,6 +93,10 @@ class SampleSite:
         # The dashboard's data API answers 500 while the service runs one of these: a release that broke a
         # user's journey though every page still loads (the functional tests find it, the smoke test cannot).
         self.broken_journey_images: set[str] = set()
+        # One request in FLAKY_EVERY to the pages answers 500 while one of these serves it.
+        self.flaky_images: set[str] = set()
+        self._served: dict[str, int] = {}
+        self._lock = threading.Lock()
         self._sessions: set[str] = set()
         self._dashboard_views = 0
         self._stopped = threading.Event()
@@ -155,7 +165,9 @@ class SampleSite:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
-                if path == "/health":
+                if path in {"/", "/dashboard"} and site.flaky_images and site._fails(self.headers):
+                    self._send(500, b"<html><body>internal error</body></html>", "text/html")
+                elif path == "/health":
                     image = site.current_image()
                     healthy = image not in site.unhealthy_images
                     body = json.dumps({"status": "ok" if healthy else "failing", "image": image}).encode()
@@ -236,6 +248,15 @@ class SampleSite:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _fails(self, headers: Any) -> bool:
+        """Whether this page request fails: every FLAKY_EVERY-th one its image serves, when that image is flaky."""
+        image = headers.get(TARGET_IMAGE_HEADER) or self.current_image()
+        if image not in self.flaky_images:
+            return False
+        with self._lock:
+            self._served[image] = self._served.get(image, 0) + 1
+            return self._served[image] % FLAKY_EVERY == 0
 
     def _signed_in(self, cookies: str) -> bool:
         sent = (part.strip().split("=", 1) for part in cookies.split(";") if "=" in part)

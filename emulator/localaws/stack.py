@@ -50,7 +50,7 @@ from localaws.infrastructure import (
     write_application_logs,
 )
 from localaws.lark import LocalLark
-from localaws.load_balancer import LocalLoadBalancer
+from localaws.load_balancer import LocalLoadBalancer, Split
 from localaws.oidc import LocalIssuer
 from localaws.outbox import Control, ControlRefused, OutboxServer, delivered, published
 from localaws.sample_site import RELEASE_FAULTS, SampleSite
@@ -190,7 +190,9 @@ class LocalStack:
         # EventBridge between the environment's account and the controller's: ECS's scheduler, RDS and
         # CloudWatch emit into it; the deployed rules route.
         self.events = LocalEventBridge(ACCOUNT_ID, REGION, self._invoke)
-        self.scheduler = EcsScheduler(REGION, account_id=ENVIRONMENT_ACCOUNT_ID, emit=self.events.emit)
+        self.scheduler = EcsScheduler(
+            REGION, account_id=ENVIRONMENT_ACCOUNT_ID, emit=self.events.emit, hook=self._lifecycle_hook
+        )
         self.faults = FaultInjector()
         self.metrics: list[dict[str, Any]] = []  # the EMF lines the functions wrote, as CloudWatch Logs takes them
         self.traces: LocalTraces | None = None  # the trace documents the functions' X-Ray SDK sent
@@ -263,6 +265,7 @@ class LocalStack:
                 lambda: self.environment_client("cloudwatch"),
                 packaged.bake.load_balancer,
                 log=lambda line: write_application_logs(self.environment_client, packaged, line),
+                shifting=self._traffic_split,
             )
             self.load_balancer.start()
         controls: dict[str, Control] = {"publish": self._publish_control, "alarm": self._alarm_control}
@@ -586,6 +589,26 @@ class LocalStack:
             "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
         }
 
+    def _lifecycle_hook(self, target: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """ECS invoking a deployment's lifecycle hook, a function of the controller's (as the hook's role)."""
+        answer, error = self._invoke(target, payload)
+        if error:
+            raise RuntimeError(f"the lifecycle hook {target} failed: {answer}")
+        return answer if isinstance(answer, dict) else None
+
+    def _traffic_split(self) -> Split | None:
+        """Where the load balancer sends production traffic while ECS shifts it in steps."""
+        for shift in list(self.scheduler.shifts.values()):
+            if shift.outcome is None and shift.weight > 0:
+                return Split(
+                    weight=shift.weight,
+                    new_target_group=shift.new_target_group,
+                    old_target_group=shift.old_target_group,
+                    new_image=self.scheduler.image_of(shift.new_task_definition),
+                    old_image=self.scheduler.image_of(shift.old_task_definition),
+                )
+        return None
+
     def _invoke(self, function: str, event: dict[str, Any]) -> tuple[Any, str | None]:
         """EventBridge invoking a rule's target function."""
         assert self.bridge is not None, "events are routed once the functions are deployed"
@@ -662,6 +685,7 @@ class LocalStack:
             "unhealthy": site.unhealthy_images,
             "silent": site.silent_images,
             "broken-journey": site.broken_journey_images,
+            "flaky": site.flaky_images,
         }
 
     def _alarm_control(self, asked: dict[str, Any]) -> dict[str, Any]:
@@ -906,7 +930,12 @@ class LocalStack:
             self.scheduler.slow_tasks,
         ]
         if self.site:
-            images += [self.site.unhealthy_images, self.site.silent_images, self.site.broken_journey_images]
+            images += [
+                self.site.unhealthy_images,
+                self.site.silent_images,
+                self.site.broken_journey_images,
+                self.site.flaky_images,
+            ]
         recorded = self.github is not None and bool(self.github.checks)
         if self.faults.planted() or self.events.planted() or any(images) or recorded:
             restored.append("faults and failing images")
