@@ -133,12 +133,27 @@ class TrafficShift(_Strict):
         description="the period of the points a step is judged on: an ALB publishes a minute's figures (60); the "
         "local stack publishes each second's",
     )
+    hook_role_arn: str | None = Field(
+        default=None,
+        pattern=TASK_ROLE_ARN,
+        description="the role ECS takes to invoke the controller's lifecycle hook (the output TrafficHookRoleArn of "
+        "deploy/target-account-role.json); required unless the shift is all_at_once",
+    )
     extensions: int = Field(
         default=2,
         ge=0,
         le=10,
         description="how many more bakes a step with too little traffic to judge is watched before it fails",
     )
+
+    @model_validator(mode="after")
+    def _steps_need_the_hook_role(self) -> TrafficShift:
+        if self.shift != "all_at_once" and self.hook_role_arn is None:
+            raise ValueError(
+                f"shift = {self.shift} needs hook_role_arn: the role ECS takes to invoke the controller's lifecycle "
+                "hook at each step (deploy/target-account-role.json's output TrafficHookRoleArn)"
+            )
+        return self
 
     @field_validator("canary_percent", "linear_step_percent")
     @classmethod

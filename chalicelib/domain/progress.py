@@ -204,6 +204,7 @@ class TrafficStep(BaseModel):
     """One step of a canary or linear rollout as the controller's lifecycle hook watched and judged it."""
 
     weight: float = Field(description="the share of production traffic the release had, in percent")
+    revision: str = Field(default="", description="the release's service revision, as ECS names it")
     started_at: datetime
     extended: int = Field(default=0, description="more bakes, for too little traffic to judge")
     judged_at: datetime | None = None
@@ -227,9 +228,6 @@ class BackendProgress(Progress):
     rolling_since: datetime | None = None
     deadline: datetime | None = None
     reason: str | None = None
-    steps: list[TrafficStep] = Field(
-        default_factory=list, description="canary and linear rollouts: each traffic step, as judged"
-    )
 
 
 class SmokeResult(BaseModel):

@@ -41,6 +41,7 @@ class Settings(BaseModel):
     oidc_jwks_url: str = ""
     sts_endpoint: str = ""
     copy_plan_bucket: str = ""  # where the frontend stages plan copies for the state machine's batches
+    traffic_hook_arn: str = ""  # judge_traffic_step, the lifecycle hook ECS invokes at each step of a rollout
 
     def identity(self, host: str = "") -> IdentityConfig:
         """What this deployment trusts, for a request that arrived at `host` (the API's own domain)."""
@@ -75,4 +76,5 @@ def settings() -> Settings:
         oidc_jwks_url=environ.get("OIDC_JWKS_URL", ""),
         sts_endpoint=environ.get("STS_ENDPOINT_URL", ""),
         copy_plan_bucket=environ.get("COPY_PLAN_BUCKET", ""),
+        traffic_hook_arn=environ.get("TRAFFIC_HOOK_ARN", ""),
     )

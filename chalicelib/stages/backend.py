@@ -19,6 +19,7 @@ from chalicelib.stages.service import (
     primary_deployment,
     rollout_state,
 )
+from chalicelib.stages.traffic_steps import StepDetails
 from chalicelib.stages.wait_outcomes import Outcome, Sighting, migration_outcome
 from chalicelib.store import LaunchStore, Wait
 
@@ -106,16 +107,18 @@ def register_release(
     return registered["taskDefinitionArn"], True
 
 
-def deploy_backend(store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any) -> BackendProgress:
+def deploy_backend(
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, hook_arn: str = ""
+) -> BackendProgress:
     """Start the migration task when the profile has one, otherwise (or once it migrated) roll the service."""
     state = launch.results.backend
     assert launch.rollback_point is not None, "the rollback point is recorded before the backend changes"
     if state is None:
         if profile.backend.migration is not None:
             return start_migration(store, launch, profile, ecs, store.clock.now())
-        return roll_service(store, launch, profile, ecs, store.clock.now())
+        return roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn)
     if state.phase == "migrated":
-        rolling = roll_service(store, launch, profile, ecs, store.clock.now())
+        rolling = roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn)
         rolling.migration_task_arn = state.migration_task_arn
         return rolling
     return state  # a retried step: already migrating or rolling
@@ -188,8 +191,68 @@ def stop_migration(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Non
         ecs.stop_task(cluster=profile.backend.cluster, task=state.migration_task_arn, reason="launch deadline")
 
 
+def traffic_configuration(
+    launch: Launch, profile: EnvironmentProfile, service: dict[str, Any], hook_arn: str
+) -> dict[str, Any] | None:
+    """The deployment configuration of a canary or linear rollout (None: all at once, as the service deploys):
+    ECS's strategy with no bake of its own, and the controller's lifecycle hook at every traffic step, told the
+    launch and which target group the release's tasks will serve from (the service's alternate one)."""
+    traffic = profile.backend.traffic
+    if traffic.shift == "all_at_once":
+        return None
+    balancers = [lb for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
+    alternate = (balancers[0].get("advancedConfiguration") or {}).get("alternateTargetGroupArn") if balancers else None
+    if not alternate or not profile.bake.load_balancer or not hook_arn or traffic.hook_role_arn is None:
+        missing = [
+            what
+            for what, there in (
+                ("a load balancer with an alternate target group (ECS blue/green's advancedConfiguration)", alternate),
+                ("the profile's bake.load_balancer (whose figures each step is judged on)", profile.bake.load_balancer),
+                ("the controller's lifecycle hook (TRAFFIC_HOOK_ARN)", hook_arn),
+            )
+            if not there
+        ]
+        raise BackendRolloutFailed(
+            f"a {traffic.shift} rollout of {profile.backend.service} needs " + "; ".join(missing)
+        )
+    details = StepDetails(
+        launch_id=launch.launch_id,
+        load_balancer=profile.bake.load_balancer,
+        new_target_group=target_group_dimension(alternate),
+        old_target_group=target_group_dimension(balancers[0]["targetGroupArn"]),
+    )
+    strategy: dict[str, Any] = (
+        {
+            "strategy": "CANARY",
+            "canaryConfiguration": {"canaryPercent": traffic.canary_percent, "canaryBakeTimeInMinutes": 0},
+        }
+        if traffic.shift == "canary"
+        else {
+            "strategy": "LINEAR",
+            "linearConfiguration": {"stepPercent": traffic.linear_step_percent, "stepBakeTimeInMinutes": 0},
+        }
+    )
+    return {
+        **strategy,
+        "bakeTimeInMinutes": 0,
+        "lifecycleHooks": [
+            {
+                "hookTargetArn": hook_arn,
+                "roleArn": traffic.hook_role_arn,
+                "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"],
+                "hookDetails": details.model_dump(),
+            }
+        ],
+    }
+
+
+def target_group_dimension(arn: str) -> str:
+    """A target group's CloudWatch dimension: its ARN's resource, targetgroup/<name>/<id>."""
+    return arn.split(":", 5)[5]
+
+
 def roll_service(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime, hook_arn: str = ""
 ) -> BackendProgress:
     """Point the service at the release (or force a new deployment) unless a retried step already did."""
     assert launch.rollback_point is not None
@@ -213,6 +276,7 @@ def roll_service(
             ecs, launch, launch.rollback_point.task_definition_arn, target.container, target.task_roles
         )
         already = service["taskDefinition"] == definition
+    steps = traffic_configuration(launch, profile, service, hook_arn)
     store.record_change(launch.launch_id, Change.BACKEND)
     if not already:
         service = ecs.update_service(
@@ -220,6 +284,7 @@ def roll_service(
             service=target.service,
             taskDefinition=definition,
             forceNewDeployment=target.strategy == "force_new_deployment",
+            **({"deploymentConfiguration": steps} if steps else {}),
         )["service"]
     store.append_event(
         launch.launch_id,
@@ -280,7 +345,7 @@ def migration_heard(wait: Wait, notice: Notice, launch: Launch, profile: Environ
 
 def _deploy_backend_step(call: StageCall) -> Progress:
 
-    return deploy_backend(call.store, call.launch, call.profile, call.client("ecs"))
+    return deploy_backend(call.store, call.launch, call.profile, call.client("ecs"), call.settings.traffic_hook_arn)
 
 
 DEPLOY_BACKEND = StageSpec(

@@ -104,6 +104,16 @@ def copy_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_batch(event, dependencies())
 
 
+@lambdas.lambda_function(name="judge_traffic_step")
+@traced_function
+@logger.inject_lambda_context(clear_state=True)
+def judge_traffic_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """ECS's lifecycle hook at each step of a canary or linear rollout: watched, then judged."""
+    from chalicelib.stages.traffic_steps import judge_hook_call
+
+    return judge_hook_call(event, dependencies())
+
+
 @lambdas.lambda_function(name="finish_launch")
 @traced_function
 @logger.inject_lambda_context(clear_state=True)

@@ -13,16 +13,20 @@ The bake's fixed thresholds stay the floor: a release above them fails whatever 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain.canary_verdict import Verdict, error_rates, latencies
-from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.models import Launch, Stage, profile_of
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import BackendProgress, RevisionFigures, TrafficStep
+from chalicelib.domain.progress import RevisionFigures, TrafficStep
+from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.stages.bake import datapoints
 from chalicelib.store import LaunchStore
+
+if TYPE_CHECKING:
+    from chalicelib.stages.harness import Dependencies
 
 HookStatus = Literal["IN_PROGRESS", "SUCCEEDED", "FAILED"]
 ALB = "AWS/ApplicationELB"
@@ -91,21 +95,30 @@ def revision_figures(
     )
 
 
-def judge_step(new: RevisionFigures, old: RevisionFigures, profile: EnvironmentProfile) -> tuple[str, list[Verdict]]:
+def judge_step(
+    new: RevisionFigures, old: RevisionFigures, profile: EnvironmentProfile, against_old: bool = True
+) -> tuple[str, list[Verdict]]:
     """The step's outcome (fail over too_little over pass) and the verdicts it rests on: error rates and
-    latency against the old revision, then the bake's fixed thresholds on the release alone."""
+    latency against the old revision, then the bake's fixed thresholds on the release alone. A step that gives
+    the release all the traffic (`against_old` False) leaves the old revision nothing to compare with: the
+    thresholds judge it alone, on at least the profile's minimum of requests."""
     traffic, bake = profile.backend.traffic, profile.bake
-    verdicts = [
-        error_rates(
-            new.errors,
-            new.requests,
-            old.errors,
-            old.requests,
-            margin=traffic.error_rate_margin,
-            min_requests=traffic.min_requests,
-        ),
-        latencies(new.latency_points_ms, old.latency_points_ms, margin_ms=traffic.latency_margin_ms),
-    ]
+    if against_old:
+        verdicts = [
+            error_rates(
+                new.errors,
+                new.requests,
+                old.errors,
+                old.requests,
+                margin=traffic.error_rate_margin,
+                min_requests=traffic.min_requests,
+            ),
+            latencies(new.latency_points_ms, old.latency_points_ms, margin_ms=traffic.latency_margin_ms),
+        ]
+    elif new.requests < traffic.min_requests:
+        verdicts = [Verdict("too_little", None, f"{new.requests} requests to the release: {traffic.min_requests}")]
+    else:
+        verdicts = [Verdict("pass", None, f"all traffic: {new.requests} requests, {new.errors} errors")]
     if new.requests >= traffic.min_requests and new.errors / new.requests > bake.error_rate_threshold:
         verdicts.append(
             Verdict("fail", None, f"error rate {new.errors / new.requests:.3%} above {bake.error_rate_threshold:.3%}")
@@ -118,22 +131,39 @@ def judge_step(new: RevisionFigures, old: RevisionFigures, profile: EnvironmentP
     return outcome, verdicts
 
 
+def recorded_steps(store: LaunchStore, launch_id: str) -> list[TrafficStep]:
+    """Each traffic step of the launch as last recorded, in the order they began. The timeline keeps them: the
+    backend's own record is rewritten by the rollout's wait, the timeline only grows."""
+    latest: dict[tuple[str, float], TrafficStep] = {}
+    for event in store.timeline(launch_id):
+        if event.kind == "traffic_step" and "started_at" in event.details:
+            step = TrafficStep.model_validate(event.details)
+            latest[(step.revision, step.weight)] = step
+    return sorted(latest.values(), key=lambda step: step.started_at)
+
+
 def answer_step(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, call: TrafficStepCall
 ) -> HookAnswer:
     """Watch, then judge, the step ECS is at: IN_PROGRESS until its bake is over, then the verdict."""
     traffic = profile.backend.traffic
     now = store.clock.now()
-    progress = launch.results.backend or BackendProgress(phase="rolling")
-    steps = list(progress.steps)
-    current = steps[-1] if steps and steps[-1].weight == call.weight and steps[-1].judged_at is None else None
+    steps = recorded_steps(store, launch.launch_id)
+    if steps and call.targetServiceRevisionArn != steps[0].revision:
+        # ECS moving the traffic back to the old revision (its rollback runs the hook too): let it.
+        return HookAnswer(hookStatus="SUCCEEDED", reason="the traffic moves back to the old revision")
+    if launch.abort or launch.status.is_final:
+        why = f"aborted by {launch.abort['aborted_by']}" if launch.abort else f"the launch has ended ({launch.status})"
+        store.append_event(
+            launch.launch_id, "traffic_step", f"traffic step {call.weight:g} % failed: {why}", stage=Stage.BACKEND
+        )
+        return HookAnswer(hookStatus="FAILED", reason=why)
+    current = next((step for step in steps if step.weight == call.weight), None)
+    if current is not None and current.judged_at is not None:
+        return _answer(current)  # ECS asking again about a step already judged (a retried invocation)
     if current is None:
-        if steps and steps[-1].weight == call.weight and steps[-1].outcome is not None:
-            # ECS asked again about a step already judged (a retried invocation): the same answer.
-            return _answer(steps[-1])
-        current = TrafficStep(weight=call.weight, started_at=now)
-        steps.append(current)
-        _record(store, launch, progress, steps, f"traffic step: {call.weight:g} % to the release, watched")
+        current = TrafficStep(weight=call.weight, revision=call.targetServiceRevisionArn, started_at=now)
+        _record(store, launch, current, f"traffic step: {call.weight:g} % to the release, watched")
     due = current.started_at + timedelta(seconds=traffic.step_bake_seconds * (1 + current.extended))
     if now < due:
         return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=_seconds_until(now, due))
@@ -141,11 +171,11 @@ def answer_step(
     period = traffic.figures_period_seconds
     new = revision_figures(cloudwatch, details, details.new_target_group, current.started_at, now, period)
     old = revision_figures(cloudwatch, details, details.old_target_group, current.started_at, now, period)
-    outcome, verdicts = judge_step(new, old, profile)
+    outcome, verdicts = judge_step(new, old, profile, against_old=call.weight < 100)
     reasons = [verdict.detail for verdict in verdicts]
     if outcome == "too_little" and current.extended < traffic.extensions:
-        steps[-1] = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
-        _record(store, launch, progress, steps, f"traffic step {call.weight:g} %: too little to judge, extended")
+        extended = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
+        _record(store, launch, extended, f"traffic step {call.weight:g} %: too little to judge, extended")
         return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=traffic.step_bake_seconds)
     judged = current.model_copy(
         update={
@@ -155,12 +185,11 @@ def answer_step(
             "new": new,
             "old": old,
             "error_p_value": verdicts[0].p_value,
-            "latency_p_value": verdicts[1].p_value,
+            "latency_p_value": verdicts[1].p_value if call.weight < 100 else None,
         }
     )
-    steps[-1] = judged
     said = "passed" if outcome == "pass" else "failed" if outcome == "fail" else "too little traffic to judge"
-    _record(store, launch, progress, steps, f"traffic step {call.weight:g} % {said}: " + "; ".join(reasons))
+    _record(store, launch, judged, f"traffic step {call.weight:g} % {said}: " + "; ".join(reasons))
     return _answer(judged)
 
 
@@ -172,20 +201,31 @@ def _seconds_until(now: datetime, due: datetime) -> int:
     return max(LEAST_CALLBACK_SECONDS, int((due - now).total_seconds() + 0.999))
 
 
-def _record(
-    store: LaunchStore, launch: Launch, progress: BackendProgress, steps: list[TrafficStep], message: str
-) -> None:
-    """The steps on the launch's backend record, and the event on its timeline, in one write."""
-    step = steps[-1]
-    event = store.event(
+def _record(store: LaunchStore, launch: Launch, step: TrafficStep, message: str) -> None:
+    """The step as it stands, on the launch's timeline: which share of traffic the release had, and when."""
+    store.append_event(
+        launch.launch_id,
         "traffic_step",
         message,
-        Stage.BACKEND,
+        stage=Stage.BACKEND,
         details=step.model_dump(mode="json", exclude_none=True),
     )
-    store.write_progress(
-        launch,
-        progress=progress.model_copy(update={"steps": steps}),
-        kept_under=Stage.BACKEND,
-        events=[event],
-    )
+
+
+def judge_hook_call(event: dict[str, Any], needs: Dependencies) -> dict[str, Any]:
+    """ECS's invocation of the hook: the launch its hookDetails name, its figures read as the environment's
+    role, the answer in ECS's shape. A payload that names no launch of ours is FAILED, never a pass."""
+    begin_invocation()
+    try:
+        call = TrafficStepCall.model_validate(event)
+    except ValidationError as exc:
+        logger.error("a lifecycle hook payload the controller did not ask for", extra={"error": str(exc)})
+        return {"hookStatus": "FAILED"}
+    about(launch_id=call.hookDetails.launch_id, stage=str(Stage.BACKEND), step="judge_traffic_step")
+    store = needs.store()
+    launch = store.get_launch(call.hookDetails.launch_id)
+    profile = profile_of(launch)
+    cloudwatch = needs.environment(launch, profile, "judge_traffic_step")("cloudwatch")
+    answer = answer_step(store, launch, profile, cloudwatch, call)
+    logger.info("traffic step answered", extra={"hook_status": answer.hookStatus, "weight": call.weight})
+    return answer.model_dump(exclude_none=True)

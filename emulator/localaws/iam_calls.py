@@ -138,6 +138,13 @@ def _in_cluster(action: str, kind: str, many: str, one: str) -> Callable[[dict[s
     return needs
 
 
+def _update_service(params: dict[str, Any], account: Account) -> list[Need]:
+    """UpdateService, and passing each lifecycle hook's role to ECS (it invokes the hook as that role)."""
+    hooks = (params.get("deploymentConfiguration") or {}).get("lifecycleHooks") or []
+    passed = [("iam:PassRole", str(hook["roleArn"])) for hook in hooks if hook.get("roleArn")]
+    return _in_cluster("ecs:UpdateService", "service", "services", "service")(params, account) + passed
+
+
 def _passed_roles(params: dict[str, Any], account: Account) -> list[Need]:
     roles = [params.get("taskRoleArn"), params.get("executionRoleArn")]
     return [("iam:PassRole", _named(role, account, "iam", "role/{}")) for role in roles if role]
@@ -233,7 +240,7 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
         ("ecr:DescribeImages", account.arn("ecr", f"repository/{params['repositoryName']}"))
     ],
     "ecs.DescribeServices": _in_cluster("ecs:DescribeServices", "service", "services", "service"),
-    "ecs.UpdateService": _in_cluster("ecs:UpdateService", "service", "services", "service"),
+    "ecs.UpdateService": _update_service,
     "ecs.DescribeTasks": _in_cluster("ecs:DescribeTasks", "task", "tasks", "task"),
     "ecs.StopTask": _in_cluster("ecs:StopTask", "task", "tasks", "task"),
     "ecs.RegisterTaskDefinition": _register_task_definition,

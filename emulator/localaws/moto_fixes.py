@@ -39,9 +39,26 @@ def apply() -> None:
         _event_bus_refs()
         key_value_store.install()
         _function_associations_kept()
+        _no_value_leaves_lists()
         aws_limits.apply()  # after the fixes above: what AWS refuses is refused before they answer
         _applied = True
     _tasks_run_until_stopped()  # moto's reset forgets it
+
+
+def _no_value_leaves_lists() -> None:
+    """AWS::NoValue in a list removes the item, as CloudFormation does (moto leaves a null there: a policy
+    whose optional statement is left out becomes a statement list with a null, which IAM calls malformed)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, list):
+            cleaned = (clean_json(item, resources_map) for item in resource_json)
+            return [item for item in cleaned if item is not None]
+        return original(resource_json, resources_map)
+
+    parsing.clean_json = clean_json
 
 
 def _function_associations_kept() -> None:

@@ -179,6 +179,8 @@ class LocalStack:
         self.environment_role = ""  # the role the launches act as in the environment's account
         self._role_trust = ""  # the controller's functions' roles it trusts
         self._event_bus = ""  # where the environment's account forwards its events
+        self._traffic_hook = ""  # the controller's lifecycle hook for canary and linear rollouts
+        self.traffic_hook_role = ""  # the role ECS invokes it as, in the environment's account
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
         self.deployment: Deployment | None = None
@@ -526,6 +528,7 @@ class LocalStack:
         )
         write_local_credentials(self.people, self.credentials_file)
         self._event_bus = outputs["EventBusArn"]
+        self._traffic_hook = outputs["TrafficHookArn"]
         self.environment_role = self._deploy_environment_role(outputs["EnvironmentRoleTrust"])
         create_environment(self.environment_client, self.profile, self.topics["notifications"])
 
@@ -569,6 +572,9 @@ class LocalStack:
         cloudformation.create_stack(**self._role_stack(self.profile), Capabilities=["CAPABILITY_NAMED_IAM"])
         stack = cloudformation.describe_stacks(StackName=self._role_stack(self.profile)["StackName"])["Stacks"][0]
         role_arn = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "RoleArn")
+        self.traffic_hook_role = next(
+            o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "TrafficHookRoleArn"
+        )
         if role_arn != self.profile.target.role_arn:
             raise RuntimeError(
                 f"the environment's role is {role_arn}; the local profile names {self.profile.target.role_arn}"
@@ -581,6 +587,7 @@ class LocalStack:
         parameters = {
             "ControllerRoleArns": self._role_trust,
             "ControllerEventBus": self._event_bus,
+            "ControllerTrafficHook": self._traffic_hook,
             **role_parameters(profile),
         }
         return {
@@ -939,6 +946,10 @@ class LocalStack:
         recorded = self.github is not None and bool(self.github.checks)
         if self.faults.planted() or self.events.planted() or any(images) or recorded:
             restored.append("faults and failing images")
+        if self.site and self.site.flaky_images:
+            # Its users' errors would count in the next launch's bake, whose window reaches back a whole minute.
+            self._forget_load_balancer_figures()
+            restored.append("the load balancer's figures of a flaky release")
         if self.github is not None:
             self.github.forget_checks()
         self.faults.clear()
@@ -977,6 +988,12 @@ class LocalStack:
         if self.profile.frontend.layout == "copy" and switched and key_value_store.forget(switched, LIVE_RELEASE_KEY):
             restored.append("the release switch's entry removed: the site's own layout served again")
         return restored
+
+    def _forget_load_balancer_figures(self) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        backend = cloudwatch_backends[ENVIRONMENT_ACCOUNT_ID][REGION]
+        backend.metric_data = [datum for datum in backend.metric_data if datum.namespace != "AWS/ApplicationELB"]
 
     @contextlib.contextmanager
     def broken(self, check_id: str) -> Iterator[None]:

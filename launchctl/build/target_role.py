@@ -51,6 +51,7 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
         "AllowedPattern": "^$|" + KEY_VALUE_STORE_ARN,
         "MaxLength": len("arn:aws-us-gov:cloudfront::123456789012:key-value-store/") + 64,
     },
+    "backend.traffic.hook_role_arn": {"AllowedPattern": "^$|" + TASK_ROLE_ARN, "MaxLength": TASK_ROLE_ARN_MAX},
     "backend.cluster": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
     "backend.service": {"AllowedPattern": _ECS_NAME, "MaxLength": 255},
     "backend.migration.family": {"AllowedPattern": r"^$|^[A-Za-z0-9_-]{1,255}$", "MaxLength": 255},
@@ -212,6 +213,46 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             },
         }
     }
+    parameters["ControllerTrafficHook"] = {
+        "Type": "String",
+        "Default": "",
+        "MaxLength": len("arn:aws-us-gov:lambda:ap-southeast-3:123456789012:function:") + 64,
+        "AllowedPattern": r"^$|^arn:aws[\w-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]{1,64}$",
+        "Description": "The controller stack's output TrafficHookArn: the lifecycle hook ECS invokes at each step "
+        "of a canary or linear rollout (empty: the environment's rollouts are all at once).",
+    }
+    conditions["HasControllerTrafficHook"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "ControllerTrafficHook"}, ""]}]}
+    resources["TrafficHookRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "HasControllerTrafficHook",
+        "Properties": {
+            # Role names are the account's, whatever their path: this one's holds the environment's name.
+            "RoleName": {"Fn::Sub": "ecs-hooks-${EnvironmentName}"},
+            "Path": {"Fn::Sub": "/${ControllerNamePrefix}/hooks/"},
+            "Description": {"Fn::Sub": "What ECS takes to ask the launch controller about each traffic step"},
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": "invoke-the-traffic-hook",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "lambda:InvokeFunction",
+                                "Resource": {"Ref": "ControllerTrafficHook"},
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
     resources |= event_forwarding()
     for number, statements in enumerate(packs, 1):
         resources[f"EnvironmentRolePolicy{number}"] = {
@@ -245,7 +286,12 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             "RoleArn": {
                 "Description": "The profile's target.role_arn",
                 "Value": {"Fn::GetAtt": ["EnvironmentRole", "Arn"]},
-            }
+            },
+            "TrafficHookRoleArn": {
+                "Condition": "HasControllerTrafficHook",
+                "Description": "The profile's backend.traffic.hook_role_arn",
+                "Value": {"Fn::GetAtt": ["TrafficHookRole", "Arn"]},
+            },
         },
     }
 

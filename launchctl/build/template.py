@@ -165,16 +165,65 @@ def function_ids(project_dir: Path = ROOT) -> dict[str, str]:
     return {name: "APIHandler" if name == "api_handler" else to_cfn_resource_name(name) for name in sorted(names)}
 
 
+# How many environment accounts' hook roles may invoke the traffic hook: one permission each (a Lambda
+# function's resource policy names one principal a statement; CloudFormation cannot loop over a list).
+HOOK_ACCOUNTS = 10
+
+
+def _account(index: int) -> dict[str, Any]:
+    """The `index`-th of EnvironmentAccounts, or "" past its end (the list padded with empty items)."""
+    padded = {"Fn::Join": ["", [{"Fn::Join": [",", {"Ref": "EnvironmentAccounts"}]}, "," * HOOK_ACCOUNTS]]}
+    return {"Fn::Select": [index, {"Fn::Split": [",", padded]}]}
+
+
+def traffic_hook() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(conditions, resources, function properties) of the lifecycle hook ECS invokes at each step of a canary
+    or linear rollout: each environment account may invoke judge_traffic_step (as the hook role its
+    target-account stack makes), and deploy_backend names the function to ECS."""
+    from chalice.utils import to_cfn_resource_name
+
+    hook = to_cfn_resource_name("judge_traffic_step")
+    conditions = {
+        f"HasEnvironmentAccount{index}": {"Fn::Not": [{"Fn::Equals": [_account(index), ""]}]}
+        for index in range(HOOK_ACCOUNTS)
+    }
+    resources = {
+        f"{hook}FromEnvironment{index}": {
+            "Type": "AWS::Lambda::Permission",
+            "Condition": f"HasEnvironmentAccount{index}",
+            "Properties": {
+                "FunctionName": {"Fn::GetAtt": [hook, "Arn"]},
+                "Action": "lambda:InvokeFunction",
+                "Principal": _account(index),
+            },
+        }
+        for index in range(HOOK_ACCOUNTS)
+    }
+    variables = {"TRAFFIC_HOOK_ARN": {"Fn::GetAtt": [hook, "Arn"]}}
+    properties = {to_cfn_resource_name("deploy_backend"): {"Properties": {"Environment": {"Variables": variables}}}}
+    return conditions, resources, properties
+
+
 def project_merge_template(project_dir: Path = ROOT) -> dict[str, Any]:
+    from chalice.utils import to_cfn_resource_name
+
     from launchctl.build.monitoring import monitoring_resources
 
     resources = json.loads((project_dir / "deploy" / "resources.json").read_text())
     resources["Resources"] |= role_policies(project_dir)
     resources["Resources"] |= monitoring_resources(function_ids(project_dir))
     resources["Outputs"] |= environment_role_trust(project_dir)
+    hook_conditions, hook_resources, hook_properties = traffic_hook()
+    resources["Conditions"] |= hook_conditions
+    resources["Resources"] |= hook_resources
+    resources["Outputs"]["TrafficHookArn"] = {
+        "Description": "ControllerTrafficHook of deploy/target-account-role.json: the lifecycle hook ECS invokes",
+        "Value": {"Fn::GetAtt": [to_cfn_resource_name("judge_traffic_step"), "Arn"]},
+    }
     from chalice.package import TemplateDeepMerger
 
     resources["Resources"] = TemplateDeepMerger().merge(function_check_notes(project_dir), resources["Resources"])
+    resources["Resources"] = TemplateDeepMerger().merge(hook_properties, resources["Resources"])
     return merge_template(resources, ASL_PATH.read_text())
 
 

@@ -17,6 +17,10 @@ def test_every_stage_lambda_runs_rows_of_the_stage_table_and_nothing_else() -> N
     # The one other: a Distributed Map's child, which makes a batch of a stage's copies.
     batch = functions.pop("copy_batch")
     assert inspect.getsource(batch.func).strip().splitlines()[-1].strip() == "return run_batch(event, dependencies())"
+    # And ECS's lifecycle hook, which ECS invokes at each step of a canary or linear rollout.
+    hook = functions.pop("judge_traffic_step")
+    last = inspect.getsource(hook.func).strip().splitlines()[-1].strip()
+    assert last == "return judge_hook_call(event, dependencies())"
     assert set(functions) == {spec.function_name for spec in STAGES.values()}
     for name, function in functions.items():
         body = inspect.getsource(function.func).strip().splitlines()[-1].strip()

@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from chalicelib.domain.errors import BackendRolloutFailed
 from chalicelib.domain.models import Launch
-from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.stages.traffic_steps import StepDetails, TrafficStepCall, answer_step
+from chalicelib.domain.profiles import EnvironmentProfile, TrafficShift
+from chalicelib.stages.traffic_steps import StepDetails, TrafficStepCall, answer_step, recorded_steps
 
 LOAD_BALANCER = "app/acme-local/50dc6c495c0c9188"
 NEW_GROUP, OLD_GROUP = "targetgroup/acme-green/6d0ecf831eec9f09", "targetgroup/acme-blue/73e2d6bc24d8a067"
@@ -19,10 +21,13 @@ SERVICE = "arn:aws:ecs:us-east-1:123456789012:service/acme-local/acme-api"
 NEW_REVISION = "arn:aws:ecs:us-east-1:123456789012:service-revision/acme-local/acme-api/2"
 OLD_REVISION = "arn:aws:ecs:us-east-1:123456789012:service-revision/acme-local/acme-api/1"
 BAKE = 600
+HOOK_ROLE = "arn:aws:iam::123456789012:role/launch-controller/hooks/ecs-hooks-local"
 
 
 def canary(profile: EnvironmentProfile, **traffic: Any) -> EnvironmentProfile:
-    shift = profile.backend.traffic.model_copy(update={"shift": "canary", "step_bake_seconds": BAKE, **traffic})
+    shift = profile.backend.traffic.model_copy(
+        update={"shift": "canary", "step_bake_seconds": BAKE, "hook_role_arn": HOOK_ROLE, **traffic}
+    )
     return profile.model_copy(update={"backend": profile.backend.model_copy(update={"traffic": shift})})
 
 
@@ -84,7 +89,7 @@ def test_a_clearly_worse_release_fails_its_step_with_the_figures_and_p_values_on
     clock.advance(BAKE / 2)
     answer = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
     assert answer.hookStatus == "FAILED"
-    step = store.get_launch(launch.launch_id).results.backend.steps[-1]
+    step = recorded_steps(store, launch.launch_id)[-1]
     assert (step.weight, step.outcome) == (10, "fail")
     assert step.new is not None
     assert (step.new.requests, step.new.errors) == (200, 40)
@@ -113,7 +118,7 @@ def test_a_release_as_good_as_the_old_revision_passes_and_the_next_step_is_watch
     assert passed.hookStatus == "SUCCEEDED"
     following = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 100))
     assert (following.hookStatus, following.callBackDelay) == ("IN_PROGRESS", BAKE)
-    steps = store.get_launch(launch.launch_id).results.backend.steps
+    steps = recorded_steps(store, launch.launch_id)
     assert [(step.weight, step.outcome) for step in steps] == [(10, "pass"), (100, None)]
 
 
@@ -130,7 +135,7 @@ def test_too_little_traffic_extends_the_step_and_then_fails_it_never_a_pass(
     clock.advance(BAKE)
     ended = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
     assert ended.hookStatus == "FAILED"
-    step = store.get_launch(launch.launch_id).results.backend.steps[-1]
+    step = recorded_steps(store, launch.launch_id)[-1]
     assert (step.outcome, step.extended) == ("too_little", 1)
     assert any("10 requests to the new" in reason for reason in step.reasons)
 
@@ -147,9 +152,46 @@ def test_the_bakes_fixed_thresholds_stay_the_floor(
     clock.advance(BAKE / 2)
     answer = answer_step(store, store.get_launch(launch.launch_id), profile, cloudwatch, call(launch, 10))
     assert answer.hookStatus == "FAILED"
-    assert any("above" in reason for reason in store.get_launch(launch.launch_id).results.backend.steps[-1].reasons)
+    assert any("above" in reason for reason in recorded_steps(store, launch.launch_id)[-1].reasons)
 
 
 @pytest.mark.parametrize("weight", [0.1, 12.5, 100])
 def test_the_payload_names_the_releases_share(launch: Launch, weight: float) -> None:
     assert call(launch, weight).weight == weight
+
+
+def test_a_canary_rollout_asks_ecs_for_its_strategy_and_names_the_controllers_hook(
+    launch: Launch, profile: EnvironmentProfile
+) -> None:
+    from chalicelib.stages.backend import traffic_configuration
+
+    service = {
+        "loadBalancers": [
+            {
+                "targetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:123456789012:{OLD_GROUP}",
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:123456789012:{NEW_GROUP}"
+                },
+            }
+        ]
+    }
+    hook = "arn:aws:lambda:us-east-1:123456789012:function:launch-controller-JudgeTrafficStep"
+    configuration = traffic_configuration(launch, canary(profile), service, hook)
+    assert configuration is not None
+    assert configuration["strategy"] == "CANARY"
+    assert configuration["canaryConfiguration"] == {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 0}
+    [lifecycle] = configuration["lifecycleHooks"]
+    assert (lifecycle["hookTargetArn"], lifecycle["roleArn"]) == (hook, HOOK_ROLE)
+    assert lifecycle["lifecycleStages"] == ["PRODUCTION_TRAFFIC_SHIFT"]
+    assert lifecycle["hookDetails"]["new_target_group"] == NEW_GROUP
+    assert lifecycle["hookDetails"]["old_target_group"] == OLD_GROUP
+    assert traffic_configuration(launch, profile, service, hook) is None  # all at once: as the service deploys
+    with pytest.raises(BackendRolloutFailed, match="a load balancer with an alternate target group"):
+        traffic_configuration(launch, canary(profile), {"loadBalancers": []}, hook)
+
+
+def test_a_shift_in_steps_needs_the_role_ecs_invokes_the_hook_as(profile: EnvironmentProfile) -> None:
+    with pytest.raises(ValidationError, match="shift = canary needs hook_role_arn"):
+        TrafficShift.model_validate({"shift": "canary"})
+    with pytest.raises(ValidationError, match=r"multiple of 0\.1"):
+        TrafficShift.model_validate({"shift": "canary", "canary_percent": 10.05, "hook_role_arn": HOOK_ROLE})

@@ -1,0 +1,74 @@
+"""Canary and linear rollouts on the local stack: ECS's own strategy moves the traffic, the controller's
+lifecycle hook judges each step against the old revision over the same seconds, and a worse release is
+rolled back by ECS at the step that found it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from localaws.infrastructure import backend_image
+
+from launchctl.client import ControllerApi
+from tests.integration.helpers import drive, lock_holder, next_version, use_profile
+
+pytestmark = pytest.mark.integration
+
+
+def in_steps(stack: Any, **traffic: Any) -> None:
+    """The local profile with the backend's traffic moved in steps, each watched for a few seconds of the local
+    load balancer's crowd (its figures a second each)."""
+    shift = stack.profile.backend.traffic.model_copy(
+        update={
+            "shift": "canary",
+            "canary_percent": 10.0,
+            "step_bake_seconds": 5,
+            "figures_period_seconds": 1,
+            "min_requests": 20,
+            "extensions": 2,
+            "hook_role_arn": stack.traffic_hook_role,
+            **traffic,
+        }
+    )
+    use_profile(stack, backend=stack.profile.backend.model_copy(update={"traffic": shift}))
+
+
+def steps_of(launch: dict[str, Any]) -> list[tuple[float, str]]:
+    """Each judged step: the release's share and the outcome."""
+    return [
+        (event["details"]["weight"], event["details"]["outcome"])
+        for event in launch["timeline"]
+        if event["kind"] == "traffic_step" and event["details"].get("outcome")
+    ]
+
+
+def test_a_canary_worse_than_its_baseline_is_rolled_back_by_ecs_at_its_first_step(
+    stack: Any, api: ControllerApi
+) -> None:
+    in_steps(stack)
+    before = stack.service_task_definition()
+    version = next_version()
+    stack.site.flaky_images.add(backend_image(version))
+    launch = drive(stack, api, version)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert steps_of(launch) == [(10.0, "fail")], launch["timeline"]
+    judged = next(e for e in launch["timeline"] if e["kind"] == "traffic_step" and e["details"].get("outcome"))
+    assert judged["details"]["error_p_value"] < 0.05
+    assert judged["details"]["new"]["errors"] > 0
+    assert judged["details"]["old"]["errors"] == 0
+    assert "ECS deployment rolled back" in str(launch["error"]), launch["error"]
+    assert stack.service_task_definition() == before
+    assert lock_holder() is None
+
+
+def test_a_linear_rollout_as_good_as_its_baseline_takes_every_step_to_all_the_traffic(
+    stack: Any, api: ControllerApi
+) -> None:
+    in_steps(stack, shift="linear", linear_step_percent=50.0)
+    launch = drive(stack, api, next_version())
+    assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    assert steps_of(launch) == [(50.0, "pass"), (100.0, "pass")]
+    balancer = stack.environment_client("ecs").describe_services(
+        cluster=stack.profile.backend.cluster, services=[stack.profile.backend.service]
+    )["services"][0]["loadBalancers"][0]
+    assert balancer["targetGroupArn"].split("/")[-2].endswith("green")  # the release's group serves production now
