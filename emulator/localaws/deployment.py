@@ -134,7 +134,12 @@ def deploy(
         if resource["Type"] == "AWS::ApiGateway::Stage":
             # What API Gateway answers CloudFormation for a stage that logs, in an account without its role.
             refuse_logging_without_account_role(account, region, resource.get("Properties", {}))
-    made = {key: _make_before(client, key, resource, known) for key, resource in before.items()}
+    conditions = template.get("Conditions", {})
+    made = {
+        key: _make_before(client, key, resource, known)
+        for key, resource in before.items()
+        if "Condition" not in resource or _holds(conditions[resource["Condition"]], known)
+    }
     policies = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::Events::EventBusPolicy"}
     alarms = {key: after.pop(key) for key in list(after) if after[key]["Type"] == "AWS::CloudWatch::Alarm"}
     # A state machine's Ref (its ARN) is known before it exists: it follows from its name.
@@ -304,9 +309,17 @@ def _put_bus_policy(
 
 
 def _holds(condition: Any, known: dict[str, str]) -> bool:
-    """The condition functions the template's conditions use (Not, Equals, Join over a Ref)."""
+    """The condition functions the template's conditions use (Not, Equals, Join, Split and Select over a Ref)."""
 
     def value(node: Any) -> Any:
+        if isinstance(node, list):
+            return [value(item) for item in node]
+        if isinstance(node, dict) and "Fn::Split" in node:
+            separator, text = node["Fn::Split"]
+            return str(value(text)).split(separator)
+        if isinstance(node, dict) and "Fn::Select" in node:
+            index, items = node["Fn::Select"]
+            return value(items)[int(index)]
         if isinstance(node, dict) and "Fn::Not" in node:
             return not value(node["Fn::Not"][0])
         if isinstance(node, dict) and "Fn::Equals" in node:

@@ -196,6 +196,15 @@ class EcsScheduler:
             new_task_definition=deployment["taskDefinition"],
         )
 
+    def _move_targets(self, old: str, new: str) -> None:
+        """The release's tasks are the new group's targets now, and the old group's are gone (drained)."""
+        from moto.elbv2.models import elbv2_backends
+
+        groups = elbv2_backends[self._account_id][self._region].target_groups
+        if old in groups and new in groups:
+            groups[new].targets.update(groups[old].targets)
+            groups[old].targets.clear()
+
     def _shifting(self, deployment: dict[str, Any]) -> bool:
         """Its traffic still moving: the deployment ends with its shift, not when its tasks have started."""
         shift = self.shifts.get(deployment["id"])
@@ -220,6 +229,7 @@ class EcsScheduler:
                     {**balancer, "targetGroupArn": shift.new_target_group, "advancedConfiguration": advanced},
                     *service.load_balancers[1:],
                 ]
+                self._move_targets(shift.old_target_group, shift.new_target_group)
                 self._finish(service, deployment)
                 continue
             # Rolled back: the old revision serves everything again, and the release's deployment failed.

@@ -229,7 +229,7 @@ def target_template(policies: dict[str, dict[str, Any]] | None = None) -> dict[s
             # Role names are the account's, whatever their path: this one's holds the environment's name.
             "RoleName": {"Fn::Sub": "ecs-hooks-${EnvironmentName}"},
             "Path": {"Fn::Sub": "/${ControllerNamePrefix}/hooks/"},
-            "Description": {"Fn::Sub": "What ECS takes to ask the launch controller about each traffic step"},
+            "Description": "What ECS takes to ask the launch controller about each traffic step",
             "AssumeRolePolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [

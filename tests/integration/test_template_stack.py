@@ -31,8 +31,10 @@ def test_every_resource_of_the_translated_template_exists_in_the_emulated_accoun
     # The local stack gives no alert email and no API domain: those conditional resources are left out, as on
     # AWS; it names its environment's account, so that account's events are admitted.
     conditional = {key for key, r in translated["Resources"].items() if "Condition" in r}
-    assert conditional == {"AlertEmailSubscription", "ApiDomain", "ApiDomainMapping", "EnvironmentEvents"}
-    left_out = conditional - {"EnvironmentEvents"}
+    # One account may invoke the traffic hook: the first of the ten permissions for EnvironmentAccounts.
+    hook = {f"JudgeTrafficStepFromEnvironment{index}" for index in range(10)}
+    assert conditional == {"AlertEmailSubscription", "ApiDomain", "ApiDomainMapping", "EnvironmentEvents", *hook}
+    left_out = conditional - {"EnvironmentEvents", "JudgeTrafficStepFromEnvironment0"}
     assert set(translated["Resources"]) - left_out == set(stack.deployment.resources)
     # The environments' events go to the controller's own bus, which admits only their forwarding roles and
     # only AWS's events about launches; nothing is admitted to the account's default bus.
