@@ -53,10 +53,15 @@ def unit_profile(name: str) -> EnvironmentProfile:
     store = example.frontend.key_value_store_arn
     if store is not None:
         store = store.replace(f"::{example.target.account_id}:", f"::{UNIT_ACCOUNT}:")
+    hook_role = example.backend.traffic.hook_role_arn
+    if hook_role is not None:
+        hook_role = hook_role.replace(f":{example.target.account_id}:", f":{UNIT_ACCOUNT}:")
+    traffic = example.backend.traffic.model_copy(update={"hook_role_arn": hook_role})
     return example.model_copy(
         update={
             "target": example.target.model_copy(update={"role_arn": role}),
             "frontend": example.frontend.model_copy(update={"key_value_store_arn": store}),
+            "backend": example.backend.model_copy(update={"traffic": traffic}),
             "callers": example.callers.model_copy(update={"iam_principals": principals}),
             "preflight": preflight,
             "bake": bake,

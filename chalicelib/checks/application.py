@@ -67,6 +67,51 @@ def ecr_location(image: str) -> dict[str, Any] | None:
     return {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
 
 
+def _shifts_in_steps(profile: Any) -> bool:
+    """A profile that asks for canary or linear rollouts, or names the hook role on its way there."""
+    traffic = profile.backend.traffic
+    return bool(traffic.shift != "all_at_once" or traffic.hook_role_arn)
+
+
+@check(
+    "ecs.traffic_shifting",
+    "Infrastructure",
+    "The service can move its traffic in steps: ECS's own deployment controller, and a load balancer with a "
+    "standby target group, the production listener rule and ECS's role for it (blue/green's set-up)",
+    lambda p: p.backend.service,
+    applies=_shifts_in_steps,
+    after=("ecs.service_active",),
+)
+def traffic_shifting(ctx: Context) -> Verdict:
+    """Canary and linear rollouts are ECS's deployment strategies, which need the service set up for blue/green:
+    without it ECS refuses the rollout, so it is refused here first, naming what the service lacks."""
+    backend = ctx.profile.backend
+    service = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    controller = (service.get("deploymentController") or {}).get("type", "ECS")
+    balancers = [lb for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
+    advanced = (balancers[0].get("advancedConfiguration") or {}) if balancers else {}
+    lacking = [] if controller == "ECS" else [f"deployment controller {controller}: the strategies need ECS's own"]
+    if not balancers:
+        lacking.append("no load balancer target group")
+    for field, what in (
+        ("alternateTargetGroupArn", "a standby target group"),
+        ("productionListenerRule", "the production listener rule"),
+        ("roleArn", "ECS's role for the load balancer"),
+    ):
+        if balancers and not advanced.get(field):
+            lacking.append(f"loadBalancers[0].advancedConfiguration.{field} ({what})")
+    if not ctx.profile.bake.load_balancer:
+        lacking.append("the profile's bake.load_balancer (each step's figures are its target groups')")
+    evidence: dict[str, Any] = {
+        "deployment_controller": controller,
+        "target_group": balancers[0]["targetGroupArn"] if balancers else None,
+        "standby_target_group": advanced.get("alternateTargetGroupArn"),
+    }
+    if lacking:
+        evidence["why"] = "the service cannot move its traffic in steps: " + "; ".join(lacking)
+    return not lacking, evidence
+
+
 @check("ecs.service_active", "Infrastructure", "ECS service present and active", lambda p: p.backend.service)
 def service_active(ctx: Context) -> Verdict:
     backend = ctx.profile.backend

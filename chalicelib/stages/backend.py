@@ -194,12 +194,12 @@ def stop_migration(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Non
 def traffic_configuration(
     launch: Launch, profile: EnvironmentProfile, service: dict[str, Any], hook_arn: str
 ) -> dict[str, Any] | None:
-    """The deployment configuration of a canary or linear rollout (None: all at once, as the service deploys):
+    """The deployment configuration of a canary or linear rollout (all at once: None, as the service deploys):
     ECS's strategy with no bake of its own, and the controller's lifecycle hook at every traffic step, told the
     launch and which target group the release's tasks will serve from (the service's alternate one)."""
     traffic = profile.backend.traffic
     if traffic.shift == "all_at_once":
-        return None
+        return _without_our_steps(service.get("deploymentConfiguration") or {}, hook_arn)
     balancers = [lb for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
     alternate = (balancers[0].get("advancedConfiguration") or {}).get("alternateTargetGroupArn") if balancers else None
     if not alternate or not profile.bake.load_balancer or not hook_arn or traffic.hook_role_arn is None:
@@ -244,6 +244,18 @@ def traffic_configuration(
             }
         ],
     }
+
+
+def _without_our_steps(current: dict[str, Any], hook_arn: str) -> dict[str, Any] | None:
+    """A service's deployment configuration persists from one UpdateService to the next: after a canary or linear
+    launch, an all-at-once one rolls again (ROLLING) and drops the controller's hook, which would otherwise be
+    asked about a launch that has ended. None when the service carries nothing of the controller's."""
+    hooks = current.get("lifecycleHooks") or []
+    ours = [hook for hook in hooks if hook_arn and hook.get("hookTargetArn") == hook_arn]
+    if not ours:
+        return None
+    kept = {key: value for key, value in current.items() if key not in {"canaryConfiguration", "linearConfiguration"}}
+    return {**kept, "strategy": "ROLLING", "lifecycleHooks": [hook for hook in hooks if hook not in ours]}
 
 
 def target_group_dimension(arn: str) -> str:

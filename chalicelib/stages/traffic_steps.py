@@ -148,12 +148,15 @@ def answer_step(
     """Watch, then judge, the step ECS is at: IN_PROGRESS until its bake is over, then the verdict."""
     traffic = profile.backend.traffic
     now = store.clock.now()
+    if launch.status.is_final:
+        # A deployment the launch no longer watches: never passed on its behalf.
+        return HookAnswer(hookStatus="FAILED", reason=f"launch {launch.launch_id} has ended ({launch.status})")
     steps = recorded_steps(store, launch.launch_id)
     if steps and call.targetServiceRevisionArn != steps[0].revision:
         # ECS moving the traffic back to the old revision (its rollback runs the hook too): let it.
         return HookAnswer(hookStatus="SUCCEEDED", reason="the traffic moves back to the old revision")
-    if launch.abort or launch.status.is_final:
-        why = f"aborted by {launch.abort['aborted_by']}" if launch.abort else f"the launch has ended ({launch.status})"
+    if launch.abort:
+        why = f"aborted by {launch.abort['aborted_by']}"
         store.append_event(
             launch.launch_id, "traffic_step", f"traffic step {call.weight:g} % failed: {why}", stage=Stage.BACKEND
         )

@@ -1,4 +1,4 @@
-"""`make demo`: complete launches on the embedded local AWS: one succeeds, three roll back."""
+"""`make demo`: complete launches on the embedded local AWS: one succeeds, five roll back."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from launchctl.client import ControllerApi, format_event, is_final
@@ -29,6 +30,8 @@ class Scenario:
     alarm_during_bake: bool = False
     broken_journey: bool = False  # every page loads, but the dashboard's data does not: the canary finds it
     by_github_job: bool = False  # started as the release workflow (OIDC token), else by an engineer (IAM)
+    flaky: bool = False  # one page request in five fails: the canary's step, or the bake, finds it
+    canary: bool = False  # the backend's traffic moved by ECS's CANARY strategy, each step judged
 
 
 def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str) -> str:
@@ -79,6 +82,11 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
         stack.site.unhealthy_images.add(backend_image(scenario.version))
     if scenario.broken_journey:
         stack.site.broken_journey_images.add(backend_image(scenario.version))
+    if scenario.flaky:
+        stack.site.flaky_images.add(backend_image(scenario.version))
+        stack.steady_crowd = True  # the same traffic all along, so the two ways of launching compare
+    if scenario.canary:
+        stack.shift_traffic_in_steps()
     print(f"\n== {scenario.title}: launching {scenario.version} into local", flush=True)
     started = time.monotonic()
     launch_id = launch_and_approve(stack, api, scenario.version)
@@ -87,12 +95,47 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
     final = api.wait(launch_id, is_final, timeout=120)
     if scenario.alarm_during_bake:
         stack.set_alarm(stack.profile.bake.alarm_names[0], "OK")
+    if scenario.canary:
+        stack.shift_traffic_at_once()
+    if scenario.flaky:
+        final["exposure"] = exposure(stack, final)
+        stack.site.flaky_images.discard(backend_image(scenario.version))
+        stack.steady_crowd = False
     print(f"   {launch_id}: {final['status']} in {time.monotonic() - started:.1f}s (expected {scenario.expect})")
     final["page"] = stack.api_as().view_link(launch_id)["url"]
     print(f"   launch page (read-only, signed, 7 days): {final['page']}")
     for event in final["timeline"]:
         print(format_event(event))
     return final
+
+
+def exposure(stack: LocalStack, launch: dict[str, Any]) -> dict[str, Any]:
+    """How many requests the flaky revision served before the launch rolled it back: at its canary step (the
+    release's target group's own count), or, launched all at once, every request from its rollout until the
+    rollback restored the old revision (the load balancer's count, an upper bound during ECS's rolling update);
+    and every request the load balancer served during the launch."""
+    timeline = launch["timeline"]
+    begun, ended = (datetime.fromisoformat(timeline[index]["at"]) for index in (0, -1))
+    total = stack.load_balancer_requests(begun, ended)
+    judged = [e for e in timeline if e["kind"] == "traffic_step" and e["details"].get("outcome")]
+    if judged:
+        step = judged[-1]["details"]
+        served, failed = step["new"]["requests"], step["new"]["errors"]
+        how = f"at its {step['weight']:g} % step, {served + step['old']['requests']} requests in all"
+    else:
+        deploying = next((e for e in timeline if e["kind"] == "backend_deploying"), timeline[0])
+        undone = next(
+            (e for e in timeline if e["kind"] == "rolled_back" and e["message"].startswith("backend")), timeline[-1]
+        )
+        window = (datetime.fromisoformat(deploying["at"]), datetime.fromisoformat(undone["at"]))
+        served, failed = stack.load_balancer_requests(*window), stack.load_balancer_requests(*window, errors=True)
+        how = f"all the traffic for {(window[1] - window[0]).total_seconds():.0f} s, until the rollback"
+    share = served / total if total else 0.0
+    print(
+        f"   the flaky revision served {served} requests ({failed} failed), {how}: {share:.1%} of the {total} "
+        "requests the load balancer served during the launch"
+    )
+    return {"served": served, "failed": failed, "total": total, "share": share}
 
 
 def trip_alarm_while_baking(stack: LocalStack, api: ControllerApi, launch_id: str) -> None:
@@ -119,6 +162,14 @@ SCENARIOS = [
         "ROLLED_BACK",
         broken_journey=True,
     ),
+    Scenario(
+        "A release that fails one request in five, launched as a canary (10 % first, judged against the old revision)",
+        "1.5.0",
+        "ROLLED_BACK",
+        flaky=True,
+        canary=True,
+    ),
+    Scenario("The same kind of release launched all at once", "1.6.0", "ROLLED_BACK", flaky=True),
 ]
 
 
@@ -146,10 +197,26 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print(f"   ECS service runs {serving}; the homepage says {heading!r}")
     print(f"   every launch into local: {stack.api_as().view_link(environment=stack.profile.name)['url']}")
     print_metrics(stack, results)
+    print_exposure(results, scenarios)
     print_lark(stack)
     ok, outcome = verdict(results, scenarios)
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
     return ok
+
+
+def print_exposure(results: list[dict[str, Any]], scenarios: list[Scenario]) -> None:
+    """The flaky releases' exposure side by side: as a canary, and all at once."""
+    flaky = [(scenario, result) for scenario, result in zip(scenarios, results, strict=True) if "exposure" in result]
+    if not flaky:
+        return
+    print("\n== How many requests a release that fails one in five reached")
+    for scenario, result in flaky:
+        seen = result["exposure"]
+        how = "as a canary" if scenario.canary else "all at once"
+        print(
+            f"   {scenario.version} {how:<12} {seen['served']:>5} requests served, {seen['failed']:>4} failed: "
+            f"{seen['share']:.1%} of the launch's {seen['total']}"
+        )
 
 
 def print_lark(stack: LocalStack) -> None:

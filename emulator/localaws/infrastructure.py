@@ -699,6 +699,24 @@ def _open_database_port(client: ClientFactory, profile: EnvironmentProfile) -> N
     )
 
 
+def _no_production_rule(client: ClientFactory, profile: EnvironmentProfile) -> None:
+    """The service's blue/green set-up without the production listener rule ECS would move the traffic with."""
+    ecs = client("ecs")
+    service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
+    balancers = [
+        {
+            **balancer,
+            "advancedConfiguration": {
+                key: value
+                for key, value in balancer.get("advancedConfiguration", {}).items()
+                if key != "productionListenerRule"
+            },
+        }
+        for balancer in service["loadBalancers"]
+    ]
+    ecs.update_service(cluster=profile.backend.cluster, service=profile.backend.service, loadBalancers=balancers)
+
+
 def _change_distribution(
     change: Callable[[dict[str, Any]], None],
 ) -> Callable[[ClientFactory, EnvironmentProfile], None]:
@@ -1027,6 +1045,7 @@ BREAKERS: dict[str, Callable[[ClientFactory, EnvironmentProfile], None]] = {
     "elb.http_redirect": _http_forwards,
     "elb.access_logs": _no_access_logs,
     "elb.targets_healthy": _no_targets,
+    "ecs.traffic_shifting": _no_production_rule,
     "secrets.database_password": _delete_secret("database_password"),
     "secrets.jwt_secret": _delete_secret("jwt_secret"),
     "secrets.github_oauth": _delete_secret("github_oauth"),

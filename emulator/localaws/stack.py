@@ -180,6 +180,8 @@ class LocalStack:
         self._role_trust = ""  # the controller's functions' roles it trusts
         self._event_bus = ""  # where the environment's account forwards its events
         self._traffic_hook = ""  # the controller's lifecycle hook for canary and linear rollouts
+        # The load balancer's crowd at every moment, not only while ECS shifts traffic (the demo's comparison).
+        self.steady_crowd = False
         self.traffic_hook_role = ""  # the role ECS invokes it as, in the environment's account
         self._client_lock = threading.Lock()
         self.bridge: LambdaBridge | None = None
@@ -604,7 +606,8 @@ class LocalStack:
         return answer if isinstance(answer, dict) else None
 
     def _traffic_split(self) -> Split | None:
-        """Where the load balancer sends production traffic while ECS shifts it in steps."""
+        """Where the load balancer sends production traffic while ECS shifts it in steps; with `steady_crowd`,
+        the crowd comes at other times too, all of it to the production target group."""
         for shift in list(self.scheduler.shifts.values()):
             if shift.outcome is None and shift.weight > 0:
                 return Split(
@@ -614,7 +617,16 @@ class LocalStack:
                     new_image=self.scheduler.image_of(shift.new_task_definition),
                     old_image=self.scheduler.image_of(shift.old_task_definition),
                 )
-        return None
+        if not self.steady_crowd or self.site is None:
+            return None
+        backend = self.profile.backend
+        service = self.environment_client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])[
+            "services"
+        ][0]
+        balancer = service["loadBalancers"][0]
+        image = self.site.current_image()
+        standby = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
+        return Split(0.0, standby, balancer["targetGroupArn"], image, image)
 
     def _invoke(self, function: str, event: dict[str, Any]) -> tuple[Any, str | None]:
         """EventBridge invoking a rule's target function."""
@@ -657,6 +669,46 @@ class LocalStack:
         for container in self.containers.values():
             with running(container):
                 roles.forget()
+
+    def shift_traffic_in_steps(self) -> None:
+        """The local profile stored with its backend's traffic moved by ECS's CANARY strategy, 10 % first, each
+        step watched for a few seconds of the load balancer's crowd (`shift_traffic_at_once` puts it back)."""
+        from chalicelib.platform.profile_store import push_profile
+
+        traffic = self.profile.backend.traffic.model_copy(
+            update={
+                "shift": "canary",
+                "canary_percent": 10.0,
+                "step_bake_seconds": 5,
+                "figures_period_seconds": 1,
+                "min_requests": 20,
+                "hook_role_arn": self.traffic_hook_role,
+            }
+        )
+        backend = self.profile.backend.model_copy(update={"traffic": traffic})
+        push_profile(self.client("ssm"), self.profile.model_copy(update={"backend": backend}), self.profiles_path)
+        self.forget_profiles()
+
+    def shift_traffic_at_once(self) -> None:
+        from chalicelib.platform.profile_store import push_profile
+
+        push_profile(self.client("ssm"), self.profile, self.profiles_path)
+        self.forget_profiles()
+
+    def load_balancer_requests(self, start: datetime, end: datetime, errors: bool = False) -> int:
+        """The requests (or the 5xx answers) the load balancer served in the window, as its metrics count them."""
+        assert self.profile.bake.load_balancer is not None
+        points = self.environment_client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count" if errors else "RequestCount",
+            Dimensions=[{"Name": "LoadBalancer", "Value": self.profile.bake.load_balancer}],
+            StartTime=start,
+            EndTime=end,
+            Period=1,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        summed: float = sum(point["Sum"] for point in points)
+        return round(summed)
 
     def forget_profiles(self) -> None:
         """What the profile cache's max age does in time: every container reads the stored profiles afresh

@@ -195,3 +195,22 @@ def test_a_shift_in_steps_needs_the_role_ecs_invokes_the_hook_as(profile: Enviro
         TrafficShift.model_validate({"shift": "canary"})
     with pytest.raises(ValidationError, match=r"multiple of 0\.1"):
         TrafficShift.model_validate({"shift": "canary", "canary_percent": 10.05, "hook_role_arn": HOOK_ROLE})
+
+
+def test_an_all_at_once_launch_after_a_canary_rolls_again_without_the_controllers_hook(
+    launch: Launch, profile: EnvironmentProfile
+) -> None:
+    """A service keeps its deployment configuration from one UpdateService to the next."""
+    from chalicelib.stages.backend import traffic_configuration
+
+    hook = "arn:aws:lambda:us-east-1:123456789012:function:launch-controller-JudgeTrafficStep"
+    theirs = {"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:team-audit", "lifecycleStages": []}
+    left = {
+        "strategy": "CANARY",
+        "canaryConfiguration": {"canaryPercent": 10.0},
+        "maximumPercent": 200,
+        "lifecycleHooks": [{"hookTargetArn": hook, "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}, theirs],
+    }
+    again = traffic_configuration(launch, profile, {"deploymentConfiguration": left}, hook)
+    assert again == {"strategy": "ROLLING", "maximumPercent": 200, "lifecycleHooks": [theirs]}
+    assert traffic_configuration(launch, profile, {"deploymentConfiguration": {"strategy": "ROLLING"}}, hook) is None
