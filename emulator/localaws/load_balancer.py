@@ -50,7 +50,7 @@ class LocalLoadBalancer:
         users: int = 1,
         log: Callable[[str], None] | None = None,
         shifting: Callable[[], Split | None] | None = None,
-        crowd: int = 12,
+        crowd: int = 8,
         crowd_interval: float = 0.25,
     ) -> None:
         self._site_url = site_url

@@ -681,7 +681,7 @@ class LocalStack:
                 "canary_percent": 10.0,
                 "step_bake_seconds": 5,
                 "figures_period_seconds": 1,
-                "min_requests": 20,
+                "min_requests": 15,
                 "hook_role_arn": self.traffic_hook_role,
             }
         )

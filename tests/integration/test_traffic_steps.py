@@ -24,7 +24,7 @@ def in_steps(stack: Any, **traffic: Any) -> None:
             "canary_percent": 10.0,
             "step_bake_seconds": 5,
             "figures_period_seconds": 1,
-            "min_requests": 20,
+            "min_requests": 15,
             "extensions": 2,
             "hook_role_arn": stack.traffic_hook_role,
             **traffic,
