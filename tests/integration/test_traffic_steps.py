@@ -72,3 +72,19 @@ def test_a_linear_rollout_as_good_as_its_baseline_takes_every_step_to_all_the_tr
         cluster=stack.profile.backend.cluster, services=[stack.profile.backend.service]
     )["services"][0]["loadBalancers"][0]
     assert balancer["targetGroupArn"].split("/")[-2].endswith("green")  # the release's group serves production now
+
+
+def test_a_hook_killed_mid_step_makes_ecs_roll_back_and_the_launch_undoes_the_rest(
+    stack: Any, api: ControllerApi
+) -> None:
+    """ECS does not invoke a hook that failed again: it rolls the deployment back (its documentation's rule for a
+    hook that returns no hookStatus or fails), and the launch rolls back what else it changed."""
+    in_steps(stack)
+    before = stack.service_task_definition()
+    killed = stack.faults.add("judge_traffic_step", "dynamodb.Query", "timeout")
+    launch = drive(stack, api, next_version())
+    assert killed.fired == 1
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert "a lifecycle hook answered None at PRODUCTION_TRAFFIC_SHIFT" in str(launch["error"]), launch["error"]
+    assert stack.service_task_definition() == before
+    assert lock_holder() is None
