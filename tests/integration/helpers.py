@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -105,3 +106,12 @@ def lock_holder() -> str | None:
     from chalicelib.platform.wiring import launch_store
 
     return launch_store().lock_holder("local")
+
+
+def pages_of(stack: Any, launch_id: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """What paged the on-call about a launch, once the finish has sent it: the finish pages after the launch's
+    final status, and after the team's channel and Lark, so a test reading at once would race it."""
+    deadline = time.monotonic() + timeout
+    while not (sent := stack.pages(launch_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(sent)

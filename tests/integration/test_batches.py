@@ -8,7 +8,7 @@ import pytest
 from localaws.infrastructure import backend_image, site_build
 
 from launchctl.client import ControllerApi
-from tests.integration.helpers import drive, lock_holder, next_version, snapshot, use_profile
+from tests.integration.helpers import drive, lock_holder, next_version, pages_of, snapshot, use_profile
 
 pytestmark = pytest.mark.integration
 
@@ -133,4 +133,4 @@ def test_copies_back_that_keep_being_refused_end_the_rollback_failed_naming_what
     assert stack.service_task_definition() == before[0]
     assert stack.site_objects() != before[1]
     assert lock_holder() == launch["launch_id"]
-    assert any("frontend" in step for step in stack.pages(launch["launch_id"])[0]["manual_steps"])
+    assert any("frontend" in step for step in pages_of(stack, launch["launch_id"])[0]["manual_steps"])

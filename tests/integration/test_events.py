@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from tests.integration.helpers import (
     launch_alarms,
     lock_holder,
     next_version,
+    pages_of,
     snapshot,
     start,
     use_profile,
@@ -360,10 +360,7 @@ def test_an_execution_that_ends_without_its_finish_ends_the_launch_and_pages(sta
     assert finished["kind"] == "finished"
     assert "its execution ended FAILED" in finished["message"]
     assert lock_holder() is None
-    deadline = time.monotonic() + 10
-    while not (sent := stack.pages(launch_id)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    [page] = sent
+    [page] = pages_of(stack, launch_id)
     assert page["subject"].startswith("[local] ACTION NEEDED")
     assert page["status"] == "FAILED"
     assert stack.notifications(launch_id, "ended") == [page]

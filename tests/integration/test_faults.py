@@ -12,7 +12,7 @@ import pytest
 from localaws.infrastructure import backend_image, site_build
 
 from launchctl.client import ControllerApi, is_final
-from tests.integration.helpers import approve_all, drive, lock_holder, next_version, snapshot, start, wait
+from tests.integration.helpers import approve_all, drive, lock_holder, next_version, pages_of, snapshot, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +188,7 @@ def test_a_rollback_that_keeps_failing_holds_the_lock_pages_and_waits_for_unlock
     assert lock_holder() == launch["launch_id"]
     [page] = notifications(stack, launch["launch_id"])
     assert page["subject"].startswith("[local] ACTION NEEDED")
-    assert stack.pages(launch["launch_id"]) == [page]  # the on-call is paged with the same message
+    assert pages_of(stack, launch["launch_id"]) == [page]  # the on-call is paged with the same message
     assert any("backend" in step for step in page["manual_steps"])
     # Nobody launches on top of it.
     with pytest.raises(Exception, match="409") as refused:
