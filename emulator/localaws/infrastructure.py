@@ -349,13 +349,10 @@ def create_release_router(client: ClientFactory, profile: EnvironmentProfile) ->
     )
 
 
-def blue_green(client: ClientFactory, profile: EnvironmentProfile, vpc: str, listener: str, blue: str) -> None:
-    """The service behind two target groups, as ECS's blue/green, canary and linear deployments want it: the
-    standby (green) target group, a production listener rule forwarding to both (the standby weighted 0), the
-    role ECS changes the rule with, and the service's load balancer naming all three."""
-    elb = client("elbv2")
-    green = elb.create_target_group(
-        Name=f"{profile.preflight.load_balancer}-api-green",
+def api_target_group(elb: Any, name: str, vpc: str) -> str:
+    """A target group of the API's tasks (by IP, port 8080), health-checked on /health: its ARN."""
+    created: str = elb.create_target_group(
+        Name=name,
         Protocol="HTTP",
         Port=8080,
         VpcId=vpc,
@@ -363,6 +360,15 @@ def blue_green(client: ClientFactory, profile: EnvironmentProfile, vpc: str, lis
         HealthCheckEnabled=True,
         HealthCheckPath="/health",
     )["TargetGroups"][0]["TargetGroupArn"]
+    return created
+
+
+def blue_green(client: ClientFactory, profile: EnvironmentProfile, vpc: str, listener: str, blue: str) -> None:
+    """The service behind two target groups, as ECS's blue/green, canary and linear deployments want it: the
+    standby (green) target group, a production listener rule forwarding to both (the standby weighted 0), the
+    role ECS changes the rule with, and the service's load balancer naming all three."""
+    elb = client("elbv2")
+    green = api_target_group(elb, f"{profile.preflight.load_balancer}-api-green", vpc)
     rule = elb.create_rule(
         ListenerArn=listener,
         Priority=1,
@@ -458,15 +464,7 @@ def create_network_and_edge(client: ClientFactory, profile: EnvironmentProfile, 
     balancer = elb.create_load_balancer(Name=preflight.load_balancer, Subnets=public_subnets, SecurityGroups=[web])[
         "LoadBalancers"
     ][0]["LoadBalancerArn"]
-    targets = elb.create_target_group(
-        Name=f"{preflight.load_balancer}-api",
-        Protocol="HTTP",
-        Port=8080,
-        VpcId=vpc,
-        TargetType="ip",
-        HealthCheckEnabled=True,
-        HealthCheckPath="/health",
-    )["TargetGroups"][0]["TargetGroupArn"]
+    targets = api_target_group(elb, f"{preflight.load_balancer}-api", vpc)
     elb.register_targets(
         TargetGroupArn=targets, Targets=[{"Id": "10.20.10.10", "Port": 8080}, {"Id": "10.20.11.10", "Port": 8080}]
     )

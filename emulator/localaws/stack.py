@@ -670,22 +670,25 @@ class LocalStack:
             with running(container):
                 roles.forget()
 
-    def shift_traffic_in_steps(self) -> None:
-        """The local profile stored with its backend's traffic moved by ECS's CANARY strategy, 10 % first, each
-        step watched for a few seconds of the load balancer's crowd (`shift_traffic_at_once` puts it back)."""
+    def shift_traffic_in_steps(self, **traffic: Any) -> None:
+        """The local profile stored with its backend's traffic moved by ECS's CANARY strategy, 10 % first (or as
+        `traffic` says), each step watched for a few seconds of the load balancer's crowd, its figures a second
+        each (`shift_traffic_at_once` puts it back; so does the stack's restore)."""
         from chalicelib.platform.profile_store import push_profile
 
-        traffic = self.profile.backend.traffic.model_copy(
+        steps = self.profile.backend.traffic.model_copy(
             update={
                 "shift": "canary",
                 "canary_percent": 10.0,
                 "step_bake_seconds": 5,
                 "figures_period_seconds": 1,
                 "min_requests": 15,
+                "extensions": 2,
                 "hook_role_arn": self.traffic_hook_role,
+                **traffic,
             }
         )
-        backend = self.profile.backend.model_copy(update={"traffic": traffic})
+        backend = self.profile.backend.model_copy(update={"traffic": steps})
         push_profile(self.client("ssm"), self.profile.model_copy(update={"backend": backend}), self.profiles_path)
         self.forget_profiles()
 

@@ -10,27 +10,14 @@ import pytest
 from localaws.infrastructure import backend_image
 
 from launchctl.client import ControllerApi
-from tests.integration.helpers import drive, lock_holder, next_version, use_profile
+from tests.integration.helpers import drive, lock_holder, next_version
 
 pytestmark = pytest.mark.integration
 
 
 def in_steps(stack: Any, **traffic: Any) -> None:
-    """The local profile with the backend's traffic moved in steps, each watched for a few seconds of the local
-    load balancer's crowd (its figures a second each)."""
-    shift = stack.profile.backend.traffic.model_copy(
-        update={
-            "shift": "canary",
-            "canary_percent": 10.0,
-            "step_bake_seconds": 5,
-            "figures_period_seconds": 1,
-            "min_requests": 15,
-            "extensions": 2,
-            "hook_role_arn": stack.traffic_hook_role,
-            **traffic,
-        }
-    )
-    use_profile(stack, backend=stack.profile.backend.model_copy(update={"traffic": shift}))
+    """The local profile with the backend's traffic moved in steps (the stack's restore puts it back)."""
+    stack.shift_traffic_in_steps(**traffic)
 
 
 def steps_of(launch: dict[str, Any]) -> list[tuple[float, str]]:
