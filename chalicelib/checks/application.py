@@ -67,6 +67,15 @@ def ecr_location(image: str) -> dict[str, Any] | None:
     return {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
 
 
+def service_description(ctx: Context) -> dict[str, Any]:
+    """DescribeServices of the profile's service, once per run (several checks read it)."""
+    backend = ctx.profile.backend
+    return ctx.once(
+        "service",
+        lambda: ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service]),
+    )
+
+
 def _shifts_in_steps(profile: Any) -> bool:
     """A profile that asks for canary or linear rollouts, or names the hook role on its way there."""
     traffic = profile.backend.traffic
@@ -85,8 +94,7 @@ def _shifts_in_steps(profile: Any) -> bool:
 def traffic_shifting(ctx: Context) -> Verdict:
     """Canary and linear rollouts are ECS's deployment strategies, which need the service set up for blue/green:
     without it ECS refuses the rollout, so it is refused here first, naming what the service lacks."""
-    backend = ctx.profile.backend
-    service = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    service = service_description(ctx)["services"][0]
     controller = (service.get("deploymentController") or {}).get("type", "ECS")
     balancers = [lb for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
     advanced = (balancers[0].get("advancedConfiguration") or {}) if balancers else {}
@@ -114,8 +122,7 @@ def traffic_shifting(ctx: Context) -> Verdict:
 
 @check("ecs.service_active", "Infrastructure", "ECS service present and active", lambda p: p.backend.service)
 def service_active(ctx: Context) -> Verdict:
-    backend = ctx.profile.backend
-    response = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])
+    response = service_description(ctx)
     services = response.get("services", [])
     if not services:
         return False, {"failures": response.get("failures", [])}

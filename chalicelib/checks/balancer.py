@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.checks.application import service_description
 from chalicelib.checks.check import Context, Verdict, check
 from chalicelib.domain.profiles import EnvironmentProfile
 
@@ -79,8 +80,7 @@ def targets_healthy(ctx: Context) -> Verdict:
 
 def _standby_groups(ctx: Context) -> set[str]:
     """The alternate target groups of the service's load balancers (ECS blue/green's advanced configuration)."""
-    backend = ctx.profile.backend
-    services = ctx.client("ecs").describe_services(cluster=backend.cluster, services=[backend.service])["services"]
+    services = service_description(ctx)["services"]
     return {
         str(balancer["advancedConfiguration"]["alternateTargetGroupArn"])
         for service in services

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.checks.application import _ecr_image
+from chalicelib.checks.application import _ecr_image, service_description
 from chalicelib.checks.balancer import _balancer
 from chalicelib.checks.cdn import _distribution
 from chalicelib.checks.check import Context, Missing, Verdict, check
@@ -254,7 +254,7 @@ SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?k
 def task_secrets(ctx: Context) -> Verdict:
     ecs = ctx.client("ecs")
     backend = ctx.profile.backend
-    service = ecs.describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    service = service_description(ctx)["services"][0]
     definitions = {"service": service["taskDefinition"]}
     if backend.migration is not None:
         definitions["migration"] = backend.migration.task_definition

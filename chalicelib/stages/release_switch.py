@@ -29,6 +29,11 @@ def live_release(kvs: Any, store_arn: str) -> str | None:
     """The release the distribution serves now; None when the store has no entry yet."""
     # Described first: a store that is not there is an error, not "no release yet".
     kvs.describe_key_value_store(KvsARN=store_arn)
+    return _entry(kvs, store_arn)
+
+
+def _entry(kvs: Any, store_arn: str) -> str | None:
+    """The store's live-release entry (of a store known to be there)."""
     try:
         value: str = kvs.get_key(KvsARN=store_arn, Key=LIVE_RELEASE_KEY)["Value"]
     except kvs.exceptions.ResourceNotFoundException:
@@ -42,7 +47,7 @@ def switch_release(kvs: Any, store_arn: str, release: str | None) -> str | None:
     reads again and writes again. Writing what is already live changes nothing (a retried step)."""
     for _ in range(SWITCH_ATTEMPTS):
         etag = kvs.describe_key_value_store(KvsARN=store_arn)["ETag"]
-        before = live_release(kvs, store_arn)
+        before = _entry(kvs, store_arn)
         if before == release:
             return before
         try:

@@ -230,5 +230,8 @@ def judge_hook_call(event: dict[str, Any], needs: Dependencies) -> dict[str, Any
     profile = profile_of(launch)
     cloudwatch = needs.environment(launch, profile, "judge_traffic_step")("cloudwatch")
     answer = answer_step(store, launch, profile, cloudwatch, call)
-    logger.info("traffic step answered", extra={"hook_status": answer.hookStatus, "weight": call.weight})
+    logger.info(
+        "traffic step answered",
+        extra={"hook_status": answer.hookStatus, "weight": call.weight, "reason": answer.reason},
+    )
     return answer.model_dump(exclude_none=True)

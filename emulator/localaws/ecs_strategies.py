@@ -71,7 +71,6 @@ class TrafficShift:
     rolling_back: bool = False
     outcome: str | None = None  # "COMPLETED" or "FAILED" once decided
     reason: str = ""
-    invocations: list[dict[str, Any]] = field(default_factory=list)  # each hook's payload and answer, in order
     concluded: bool = False  # the service told of the outcome
 
     def shifted(self) -> dict[str, float]:
@@ -111,11 +110,9 @@ class TrafficShift:
             "hookDetails": hook.get("hookDetails") or {},
         }
         try:
-            answer = invoke(str(hook["hookTargetArn"]), payload)
+            return invoke(str(hook["hookTargetArn"]), payload)
         except Exception as exc:  # noqa: BLE001 - a hook that fails rolls the deployment back
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        self.invocations.append({"payload": payload, "answer": answer})
-        return answer
+            return {"error": f"{type(exc).__name__}: {exc}"}
 
     def _roll_back(self, invoke: Hook, statuses: list[Any]) -> None:
         failed_at = self.weight

@@ -106,12 +106,11 @@ class LocalGitHubApi:
         self.url = f"http://{host}:{self._server.server_address[1]}"
 
     def start(self) -> LocalGitHubApi:
-        threading.Thread(target=self._server.serve_forever, name="github-api", daemon=True).start()
+        self._server.serve_in_background("github-api")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def record_checks(
         self, repository: str, sha: str, runs: dict[str, str], statuses: dict[str, str] | None = None

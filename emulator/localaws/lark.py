@@ -30,12 +30,11 @@ class LocalLark:
         self.webhook = f"http://{host}:{self._server.server_address[1]}/open-apis/bot/v2/hook/local"
 
     def start(self) -> LocalLark:
-        threading.Thread(target=self._server.serve_forever, name="lark", daemon=True).start()
+        self._server.serve_in_background("lark")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def signed(self, timestamp: str, sign: str) -> bool:
         """Whether `sign` is this bot's signature of `timestamp`, and the timestamp within Lark's hour."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.stages.backend import target_group_dimension
 from localaws.sample_site import TARGET_IMAGE_HEADER
 
 PAGES = ("/", "/dashboard")
@@ -106,7 +107,7 @@ class LocalLoadBalancer:
         data += self._figures(self._dimension, moment, everything, sum(errors for _, errors in served.values()))
         for group, (times, errors) in served.items():
             if times:
-                dimensions = [{"Name": "TargetGroup", "Value": group.split(":", 5)[5]}, *self._dimension]
+                dimensions = [{"Name": "TargetGroup", "Value": target_group_dimension(group)}, *self._dimension]
                 data += self._figures(dimensions, moment, times, errors)
         self._cloudwatch().put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -86,11 +85,10 @@ class OutboxServer:
         self.control_url = f"http://{host}:{self._server.server_address[1]}/control"
 
     def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, name="outbox", daemon=True).start()
+        self._server.serve_in_background("outbox")
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 def published(account_id: str, region: str, topics: dict[str, str]) -> list[dict[str, Any]]:

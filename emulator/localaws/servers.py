@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +14,14 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+
+    def serve_in_background(self, name: str) -> None:
+        """Answer requests on a daemon thread named `name` until `close`."""
+        threading.Thread(target=self.serve_forever, name=name, daemon=True).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 class JsonHandler(BaseHTTPRequestHandler):

@@ -19,6 +19,7 @@ from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.platform import telemetry
 from chalicelib.platform.aws import placed
 from chalicelib.platform.runtime import PROCESS, Runtime, running
+from chalicelib.stages.bake import datapoints
 from chalicelib.stages.release_switch import LIVE_RELEASE_KEY
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
@@ -701,15 +702,10 @@ class LocalStack:
     def load_balancer_requests(self, start: datetime, end: datetime, errors: bool = False) -> int:
         """The requests (or the 5xx answers) the load balancer served in the window, as its metrics count them."""
         assert self.profile.bake.load_balancer is not None
-        points = self.environment_client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count" if errors else "RequestCount",
-            Dimensions=[{"Name": "LoadBalancer", "Value": self.profile.bake.load_balancer}],
-            StartTime=start,
-            EndTime=end,
-            Period=1,
-            Statistics=["Sum"],
-        )["Datapoints"]
+        metric = "HTTPCode_Target_5XX_Count" if errors else "RequestCount"
+        dimensions = {"LoadBalancer": self.profile.bake.load_balancer}
+        cloudwatch = self.environment_client("cloudwatch")
+        points = datapoints(cloudwatch, "AWS/ApplicationELB", metric, dimensions, start, end, 1, Statistics=["Sum"])
         summed: float = sum(point["Sum"] for point in points)
         return round(summed)
 
