@@ -205,6 +205,7 @@ class TrafficStep(BaseModel):
 
     weight: float = Field(description="the share of production traffic the release had, in percent")
     revision: str = Field(default="", description="the release's service revision, as ECS names it")
+    target_group: str = Field(default="", description="targetgroup/<name>/<id> the release's tasks serve from")
     started_at: datetime
     extended: int = Field(default=0, description="more bakes, for too little traffic to judge")
     judged_at: datetime | None = None
@@ -214,6 +215,59 @@ class TrafficStep(BaseModel):
     old: RevisionFigures | None = None
     error_p_value: float | None = None
     latency_p_value: float | None = None
+
+    def words(self) -> str:
+        """The step in a sentence: its share, its verdict, both revisions' figures and the tests' p-values."""
+        said = {"pass": "passed", "fail": "failed", "too_little": "too little traffic to judge"}
+        line = f"{self.weight:g} % to the release: {said.get(self.outcome or '', 'watched')}"
+        if self.new is not None and self.old is not None:
+            line += (
+                f"; release {self.new.requests} requests, {self.new.errors} failed; "
+                f"old revision {self.old.requests}, {self.old.errors} failed"
+            )
+        tested = [
+            (name, p) for name, p in (("errors", self.error_p_value), ("p95", self.latency_p_value)) if p is not None
+        ]
+        return line + "".join(f"; {name} p={p:.2g}" for name, p in tested)
+
+
+def traffic_steps_of(timeline: list[Any]) -> list[TrafficStep]:
+    """Each traffic step of a launch as its timeline last recorded it, in the order they began. The timeline
+    keeps them: the backend's own record is rewritten by the rollout's wait, the timeline only grows."""
+    latest: dict[tuple[str, float], TrafficStep] = {}
+    for event in timeline:
+        if event.kind == "traffic_step" and "started_at" in event.details:
+            step = TrafficStep.model_validate(event.details)
+            latest[(step.revision, step.weight)] = step
+    return sorted(latest.values(), key=lambda step: step.started_at)
+
+
+class Exposure(BaseModel):
+    """How many requests the release's backend revision served before the launch succeeded or rolled it back,
+    as the load balancer counted them, and over which minutes."""
+
+    requests: int | None = Field(default=None, description="None: not measured (`how` says why)")
+    errors: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    upper_bound: bool = Field(
+        default=False, description="a rolling update's old and new tasks share one target group: at most this many"
+    )
+    how: str = ""
+
+    def words(self) -> str:
+        if self.requests is None:
+            return f"not measured: {self.how}"
+        bound = "at most " if self.upper_bound else ""
+        return f"{bound}{self.requests} requests ({self.errors or 0} failed), {self.how}"
+
+
+def exposure_of(timeline: list[Any]) -> Exposure | None:
+    """The exposure the finish wrote on its `finished` event, in the same write as the final status: whoever
+    reads a final status reads it too (the finish's own progress is kept a moment later)."""
+    finished = next((event for event in reversed(timeline) if event.kind == "finished"), None)
+    said = finished.details.get("exposure") if finished else None
+    return Exposure.model_validate(said) if said else None
 
 
 class BackendProgress(Progress):
@@ -347,6 +401,7 @@ class FinishProgress(Progress):
     notified: bool
     lock_released: bool | None = None
     lock_held: bool | None = None
+    exposure: Exposure | None = Field(default=None, description="what the release's backend revision served")
 
 
 class LaunchResults(BaseModel):

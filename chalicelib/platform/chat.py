@@ -16,6 +16,7 @@ from chalicelib.domain.caller_text import for_chat, for_email_subject
 if TYPE_CHECKING:
     from chalicelib.domain.models import Launch
     from chalicelib.domain.profiles import EnvironmentProfile
+    from chalicelib.domain.progress import Exposure, TrafficStep
 
 ChatEvent = Literal["started", "awaiting_approval", "checkpoint", "ended"]
 
@@ -132,7 +133,11 @@ def ended(
     manual_steps: list[str],
     urgent: bool,
     page: str = "",
+    steps: list[TrafficStep] | None = None,
+    exposure: Exposure | None = None,
 ) -> ChatNotification:
+    """The launch's end: its cause, what it changed, how each traffic step was judged, what the release's
+    revision served before the end, and the page."""
     request = launch.request
     what = "requested rollback" if launch.rollback_of else "launch"
     icon = {"SUCCEEDED": ":tada:", "ROLLED_BACK": ":leftwards_arrow_with_hook:"}.get(status, ":rotating_light:")
@@ -148,6 +153,10 @@ def ended(
         description += f"\nCause: {error_name + ': ' if error_name else ''}{for_chat(cause)}"
     if launch.changes:
         description += f"\nChanged: {', '.join(launch.changes)}."
+    for step in steps or []:
+        description += f"\nTraffic step {step.words()}."
+    if exposure is not None:
+        description += f"\nThe release's revision served {exposure.words()}."
     description += _page_line(page)
     return _notification(
         launch,

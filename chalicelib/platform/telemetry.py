@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chalicelib.domain.models import Launch, TimelineEvent
+    from chalicelib.domain.progress import Exposure
 
 NAMESPACE = "LaunchController"
 SERVICE = "launch-controller"
@@ -90,9 +91,12 @@ def launch_started(environment: str, launch_id: str) -> None:
     emit(environment, counts={"LaunchesStarted": 1}, launch_id=launch_id)
 
 
-def launch_ended(launch: Launch, status: str, timeline: list[TimelineEvent], moment: datetime) -> None:
+def launch_ended(
+    launch: Launch, status: str, timeline: list[TimelineEvent], moment: datetime, exposure: Exposure | None = None
+) -> None:
     """The launch's end, and what its timeline says it took: the whole launch, the wait for sign-off, the
-    rollback, a breach to the rollback starting; then each stage's time, one line per stage."""
+    rollback, a breach to the rollback starting; the requests the release's revision served (and failed)
+    before the end; then each stage's time, one line per stage."""
     environment = launch.request.environment
     seconds: dict[str, float] = {"LaunchDuration": (moment - launch.created_at).total_seconds()}
     asked = _first(timeline, lambda e: e.kind == "status" and e.message.endswith("-> AWAITING_APPROVAL"))
@@ -109,7 +113,10 @@ def launch_ended(launch: Launch, status: str, timeline: list[TimelineEvent], mom
             breached = datetime.fromisoformat(said) if said else breach.at
             seconds["BreachToRollback"] = max(0.0, (rolling.at - breached).total_seconds())
     launch_id = launch.launch_id
-    emit(environment, counts={ENDED.get(status, "LaunchesFailed"): 1}, seconds=seconds, launch_id=launch_id)
+    counts: dict[str, float] = {ENDED.get(status, "LaunchesFailed"): 1}
+    if exposure is not None and exposure.requests is not None:
+        counts |= {"ReleaseExposedRequests": exposure.requests, "ReleaseExposedErrors": exposure.errors or 0}
+    emit(environment, counts=counts, seconds=seconds, launch_id=launch_id)
     if status == "ROLLBACK_FAILED":
         controller(counts={ROLLBACKS_FAILED: 1})
     for stage, took in stage_durations(timeline, moment).items():

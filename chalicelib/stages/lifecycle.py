@@ -6,15 +6,24 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage, profile_of
+from chalicelib.domain.models import FinishEvent, Launch, LaunchStatus, Stage, TimelineEvent, profile_of
 from chalicelib.domain.next_steps import next_steps
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import FinishProgress, Progress, StartProgress
+from chalicelib.domain.progress import (
+    Exposure,
+    FinishProgress,
+    Progress,
+    StartProgress,
+    TrafficStep,
+    exposure_of,
+    traffic_steps_of,
+)
 from chalicelib.platform import chat, lark, telemetry
 from chalicelib.platform.chat import ChatNotification
 from chalicelib.platform.links import launch_page_link
 from chalicelib.stages.approval_gate import expire_requests
 from chalicelib.stages.bake import delete_launch_alarms
+from chalicelib.stages.exposure import measure_exposure
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
 
@@ -91,6 +100,8 @@ def finish_launch(
     if not cause and error_name == "LaunchAborted" and launch.abort:
         cause = f"aborted by {launch.abort['aborted_by']}: {launch.abort['reason']}"  # SendTaskFailure may drop it
     final = launch.status if launch.status.is_final else status
+    timeline = store.timeline(launch_id)
+    exposure = _exposure(store, launch, timeline, cloudwatch)
     if final == LaunchStatus.EXPIRED:
         expire_requests(store, launch_id)
     environment = launch.request.environment
@@ -117,12 +128,17 @@ def finish_launch(
                     "finished",
                     summary + (f"; {alarms['left']}" if "left" in alarms else ""),
                     Stage.FINISH,
-                    {**lock_note, "manual_steps": manual_steps, **alarms},
+                    {
+                        **lock_note,
+                        "manual_steps": manual_steps,
+                        **alarms,
+                        **({"exposure": exposure.model_dump(mode="json")} if exposure else {}),
+                    },
                 )
             ],
         )
         # Once: a retried finish finds the final status written and emits nothing again.
-        telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now())
+        telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now(), exposure)
     if topic_arn:
         notify_end(
             sns,
@@ -135,8 +151,25 @@ def finish_launch(
             paging_topic_arn=paging_topic_arn,
             page=page,
             lark=lark,
+            steps=traffic_steps_of(timeline),
+            exposure=exposure,
         )
-    return FinishProgress(status=str(final), notified=bool(topic_arn), **lock_note)
+    return FinishProgress(status=str(final), notified=bool(topic_arn), exposure=exposure, **lock_note)
+
+
+def _exposure(
+    store: LaunchStore, launch: Launch, timeline: list[TimelineEvent], cloudwatch: Callable[[], Any] | None
+) -> Exposure | None:
+    """What the release's revision served, read once: a retried finish after the final status finds it on the
+    finished event (the minutes since would count the next launch's traffic)."""
+    if launch.status.is_final:
+        return exposure_of(timeline)
+    if cloudwatch is None or launch.profile is None:
+        return None
+    try:
+        return measure_exposure(launch, profile_of(launch), timeline, cloudwatch(), store.clock.now())
+    except Exception as exc:  # noqa: BLE001 - the end is written whatever the figures say
+        return Exposure(how=f"the load balancer's figures could not be read ({type(exc).__name__}: {exc})")
 
 
 def _delete_launch_alarms(launch: Launch, cloudwatch: Callable[[], Any]) -> dict[str, Any]:
@@ -160,12 +193,14 @@ def notify_end(
     paging_topic_arn: str = "",
     page: str = "",
     lark: Callable[[ChatNotification], None] | None = None,
+    steps: list[TrafficStep] | None = None,
+    exposure: Exposure | None = None,
 ) -> None:
     """The launch's end, to the team's channel (the notifications topic, and `lark`'s group); `urgent` (a
     failed rollback, an execution that ended without its finish) also pages, through the topic the
     controller's alarms page on."""
     urgent = status == LaunchStatus.ROLLBACK_FAILED if urgent is None else urgent
-    note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page)
+    note = chat.ended(launch, str(status), error_name, cause, manual_steps, urgent, page, steps, exposure)
     chat.publish(sns, topic_arn, note)
     if lark is not None:
         lark(note)
@@ -235,7 +270,7 @@ FINISH_LAUNCH = StageSpec(
     Stage.FINISH,
     _finish_step,
     honours_abort=False,
-    clients=("cloudwatch",),  # the launch's own alarms go with it
+    clients=("cloudwatch",),  # the launch's own alarms go with it; the release's exposure is read
     own_clients=("sns", "secretsmanager"),
     event=FinishEvent,
 )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.domain.canary_verdict import Verdict, error_rates, latencies
 from chalicelib.domain.models import Launch, Stage, profile_of
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import RevisionFigures, TrafficStep
+from chalicelib.domain.progress import RevisionFigures, TrafficStep, traffic_steps_of
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.stages.bake import datapoints
 from chalicelib.store import LaunchStore
@@ -132,14 +132,8 @@ def judge_step(
 
 
 def recorded_steps(store: LaunchStore, launch_id: str) -> list[TrafficStep]:
-    """Each traffic step of the launch as last recorded, in the order they began. The timeline keeps them: the
-    backend's own record is rewritten by the rollout's wait, the timeline only grows."""
-    latest: dict[tuple[str, float], TrafficStep] = {}
-    for event in store.timeline(launch_id):
-        if event.kind == "traffic_step" and "started_at" in event.details:
-            step = TrafficStep.model_validate(event.details)
-            latest[(step.revision, step.weight)] = step
-    return sorted(latest.values(), key=lambda step: step.started_at)
+    """Each traffic step of the launch as last recorded, in the order they began."""
+    return traffic_steps_of(store.timeline(launch_id))
 
 
 def answer_step(
@@ -165,7 +159,12 @@ def answer_step(
     if current is not None and current.judged_at is not None:
         return _answer(current)  # ECS asking again about a step already judged (a retried invocation)
     if current is None:
-        current = TrafficStep(weight=call.weight, revision=call.targetServiceRevisionArn, started_at=now)
+        current = TrafficStep(
+            weight=call.weight,
+            revision=call.targetServiceRevisionArn,
+            target_group=call.hookDetails.new_target_group,
+            started_at=now,
+        )
         _record(store, launch, current, f"traffic step: {call.weight:g} % to the release, watched")
     due = current.started_at + timedelta(seconds=traffic.step_bake_seconds * (1 + current.extended))
     if now < due:

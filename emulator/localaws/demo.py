@@ -110,30 +110,20 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> dict[str, Any]:
 
 
 def exposure(stack: LocalStack, launch: dict[str, Any]) -> dict[str, Any]:
-    """How many requests the flaky revision served before the launch rolled it back: at its canary step (the
-    release's target group's own count), or, launched all at once, every request from its rollout until the
-    rollback restored the old revision (the load balancer's count, an upper bound during ECS's rolling update);
-    and every request the load balancer served during the launch."""
+    """How many requests the flaky revision served before the launch rolled it back, as the launch recorded it
+    (on its `finished` event, written with the final status), against every request the load balancer served
+    during the launch."""
     timeline = launch["timeline"]
     begun, ended = (datetime.fromisoformat(timeline[index]["at"]) for index in (0, -1))
     total = stack.load_balancer_requests(begun, ended)
-    judged = [e for e in timeline if e["kind"] == "traffic_step" and e["details"].get("outcome")]
-    if judged:
-        step = judged[-1]["details"]
-        served, failed = step["new"]["requests"], step["new"]["errors"]
-        how = f"at its {step['weight']:g} % step, {served + step['old']['requests']} requests in all"
-    else:
-        deploying = next((e for e in timeline if e["kind"] == "backend_deploying"), timeline[0])
-        undone = next(
-            (e for e in timeline if e["kind"] == "rolled_back" and e["message"].startswith("backend")), timeline[-1]
-        )
-        window = (datetime.fromisoformat(deploying["at"]), datetime.fromisoformat(undone["at"]))
-        served, failed = stack.load_balancer_requests(*window), stack.load_balancer_requests(*window, errors=True)
-        how = f"all the traffic for {(window[1] - window[0]).total_seconds():.0f} s, until the rollback"
+    finished = next(event for event in reversed(timeline) if event["kind"] == "finished")
+    recorded = finished["details"]["exposure"]
+    served, failed = recorded["requests"], recorded["errors"]
     share = served / total if total else 0.0
+    bound = "at most " if recorded["upper_bound"] else ""
     print(
-        f"   the flaky revision served {served} requests ({failed} failed), {how}: {share:.1%} of the {total} "
-        "requests the load balancer served during the launch"
+        f"   the flaky revision served {bound}{served} requests ({failed} failed), {recorded['how']}: {share:.1%} of "
+        f"the {total} requests the load balancer served during the launch"
     )
     return {"served": served, "failed": failed, "total": total, "share": share}
 

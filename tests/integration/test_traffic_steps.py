@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from localaws.infrastructure import backend_image
 
-from launchctl.client import ControllerApi
-from tests.integration.helpers import drive, lock_holder, next_version
+from launchctl.client import ControllerApi, is_final
+from tests.integration.helpers import approve_all, drive, lock_holder, next_version, start, wait
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,11 @@ def test_a_canary_worse_than_its_baseline_is_rolled_back_by_ecs_at_its_first_ste
     assert "ECS deployment rolled back" in str(launch["error"]), launch["error"]
     assert stack.service_task_definition() == before
     assert lock_holder() is None
+    # What the release served, counted on its own target group from its step to the backend's restore.
+    exposure = next(e for e in launch["timeline"] if e["kind"] == "finished")["details"]["exposure"]
+    assert exposure["upper_bound"] is False
+    assert exposure["requests"] >= judged["details"]["new"]["requests"]
+    assert 0 < exposure["errors"] < exposure["requests"]
 
 
 def test_a_linear_rollout_as_good_as_its_baseline_takes_every_step_to_all_the_traffic(
@@ -73,5 +78,46 @@ def test_a_hook_killed_mid_step_makes_ecs_roll_back_and_the_launch_undoes_the_re
     assert killed.fired == 1
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert "a lifecycle hook answered None at PRODUCTION_TRAFFIC_SHIFT" in str(launch["error"]), launch["error"]
+    assert stack.service_task_definition() == before
+    assert lock_holder() is None
+
+
+def judged_steps(item: dict[str, Any]) -> int:
+    return len(steps_of(item))
+
+
+def test_a_release_that_turns_bad_after_its_first_step_fails_at_the_later_step_and_ecs_rolls_it_back(
+    stack: Any, api: ControllerApi
+) -> None:
+    """Its first step passes; from then on it fails one request in five: the step that gives it all the
+    traffic has no old revision to compare with, and the bake's threshold fails it."""
+    in_steps(stack, shift="linear", linear_step_percent=50.0)
+    before = stack.service_task_definition()
+    version = next_version()
+    launch_id = start(stack, api, version)
+    approve_all(stack, api, launch_id)
+    first = wait(api, launch_id, lambda item: judged_steps(item) >= 1 or is_final(item))
+    assert steps_of(first) == [(50.0, "pass")], first["timeline"]
+    stack.site.flaky_images.add(backend_image(version))
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert steps_of(launch) == [(50.0, "pass"), (100.0, "fail")], launch["timeline"]
+    assert stack.service_task_definition() == before
+    assert lock_holder() is None
+
+
+def test_an_abort_mid_step_fails_the_step_and_ecs_moves_the_traffic_back(stack: Any, api: ControllerApi) -> None:
+    in_steps(stack)
+    before = stack.service_task_definition()
+    launch_id = start(stack, api, next_version())
+    approve_all(stack, api, launch_id)
+    watching = wait(
+        api, launch_id, lambda item: any(e["kind"] == "traffic_step" for e in item["timeline"]) or is_final(item)
+    )
+    assert watching["status"] == "DEPLOYING", watching["timeline"]
+    api.abort(launch_id, "the on-call saw checkout errors in the canary")
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "LaunchAborted"
     assert stack.service_task_definition() == before
     assert lock_holder() is None

@@ -7,6 +7,7 @@ launch runs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,16 @@ from chalicelib.domain.models import (
     TimelineEvent,
     profile_of,
 )
-from chalicelib.domain.progress import Baseline, Checkpoint, UndoneChange, evidence_text
+from chalicelib.domain.progress import (
+    Baseline,
+    Checkpoint,
+    RevisionFigures,
+    TrafficStep,
+    UndoneChange,
+    evidence_text,
+    exposure_of,
+    traffic_steps_of,
+)
 from chalicelib.platform.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.platform.telemetry import stage_durations
 from chalicelib.store import LaunchNotFound, LaunchStore
@@ -232,6 +242,7 @@ def render_launch(
         _links_out(launch, links),
         _checklist(launch, timeline, moment),
         _approvals(launch, approvals),
+        _traffic_steps(launch, timeline),
         _bake(launch),
         _rollback(launch),
         _preflight(launch),
@@ -377,6 +388,94 @@ def _preflight(launch: Launch) -> str:
         else ""
     )
     return f"<h2>Preflight</h2><p>{for_html(report.summary)}</p>{shown}{folded}"
+
+
+def _traffic_steps(launch: Launch, timeline: list[TimelineEvent]) -> str:
+    """Each traffic step of a canary or linear rollout, the release against the old revision over the same
+    minutes (a chart of each figure, step by step, and the table it is drawn from), and what the release's
+    revision served before the launch ended."""
+    steps, exposure = traffic_steps_of(timeline), exposure_of(timeline)
+    if not steps and exposure is None:
+        return ""
+    served = f"<p>The release's revision served {for_html(exposure.words())}.</p>" if exposure else ""
+    if not steps:
+        return f"<h2>Exposure</h2>{served}"
+    judged = [step for step in steps if step.new is not None and step.old is not None]
+    charts = [
+        StepChart("Error rate (%)", lambda f: 100 * f.errors / f.requests if f.requests else None),
+        StepChart("p95 latency (ms)", lambda f: max(f.latency_points_ms) if f.latency_points_ms else None),
+    ]
+    tones = {"pass": "ok", "fail": "bad", "too_little": "warn"}
+    rows = "".join(
+        f"<tr><td>{step.weight:g} %</td><td>{step.started_at:%H:%M:%S}</td>"
+        f"<td><span class='badge {tones.get(step.outcome or '', 'run')}'>{for_html(step.outcome or 'watching')}"
+        f"</span>{' (extended ' + str(step.extended) + ')' if step.extended else ''}</td>"
+        f"<td>{_revision(step.new)}</td><td>{_revision(step.old)}</td>"
+        f"<td>{_p(step.error_p_value)}</td><td>{_p(step.latency_p_value)}</td>"
+        f"<td class='meta'>{for_html('; '.join(step.reasons))}</td></tr>"
+        for step in steps
+    )
+    return (
+        "<h2>Traffic steps</h2><p class='meta'>Each step's figures over its own minutes: the release (blue) against "
+        "the old revision (grey), each from its own target group.</p>"
+        + (f"<div class='charts'>{''.join(chart.svg(judged) for chart in charts)}</div>" if judged else "")
+        + "<table><tr><th>Step</th><th>Began (UTC)</th><th>Verdict</th><th>Release: requests, failed</th>"
+        "<th>Old revision: requests, failed</th><th>Errors p</th><th>p95 p</th><th>Why</th></tr>"
+        + rows
+        + "</table>"
+        + served
+    )
+
+
+def _revision(figures: RevisionFigures | None) -> str:
+    return "-" if figures is None else f"{figures.requests}, {figures.errors}"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+@dataclass(frozen=True)
+class StepChart:
+    """One figure at each traffic step: the release's bar beside the old revision's."""
+
+    title: str
+    value: Callable[[RevisionFigures], float | None]
+
+    def svg(self, steps: list[TrafficStep]) -> str:
+        width, height, left, pad = 320, 170, 44, 24
+        pairs = [(step, self.value(step.new), self.value(step.old)) for step in steps if step.new and step.old]
+        top = max([v for _, new, old in pairs for v in (new, old) if v is not None] + [1e-9]) * 1.15
+        slot = (width - left - pad) / max(1, len(pairs))
+        said = "; ".join(f"{step.weight:g} %: release {_shown(new)}, old {_shown(old)}" for step, new, old in pairs)
+        parts = [
+            f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{for_html(self.title)}: {for_html(said)}'>",
+            f"<text x='{left}' y='14' font-size='13' font-weight='600'>{for_html(self.title)}</text>",
+            f"<line x1='{left}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#9aa4b2'/>",
+            f"<text x='{left - 4}' y='{pad + 4}' font-size='11' fill='#57606a' text-anchor='end'>"
+            f"{top / 1.15:.3g}</text>",
+        ]
+        for index, (step, new, old) in enumerate(pairs):
+            x = left + slot * index + slot * 0.15
+            bar = slot * 0.3
+            for offset, value, colour in ((0.0, new, "#1a56c4"), (bar, old, "#9aa4b2")):
+                if value is None:
+                    continue
+                tall = (height - 2 * pad) * value / top
+                parts.append(
+                    f"<rect x='{x + offset:.1f}' y='{height - pad - tall:.1f}' width='{bar:.1f}' "
+                    f"height='{tall:.1f}' fill='{colour}'/>"
+                )
+            parts.append(
+                f"<text x='{x + bar:.1f}' y='{height - 6}' font-size='11' fill='#57606a' "
+                f"text-anchor='middle'>{step.weight:g} %</text>"
+            )
+        parts.append("</svg>")
+        return "".join(parts)
+
+
+def _shown(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3g}"
 
 
 def _bake(launch: Launch) -> str:

@@ -14,13 +14,17 @@ from chalicelib.domain.progress import (
     Baseline,
     Checkpoint,
     CheckResult,
+    Exposure,
+    FinishProgress,
     FrontendProgress,
     LaunchResults,
     PreflightProgress,
+    RevisionFigures,
     RollbackPointProgress,
     RollbackProgress,
     SmokeProgress,
     SmokeResult,
+    TrafficStep,
     UndoneChange,
 )
 from tests.conftest import REQUESTER, make_request, unit_profile
@@ -281,6 +285,30 @@ def states() -> dict[str, tuple[Launch, list[Approval], list[TimelineEvent]]]:
         results=LaunchResults(preflight=_preflight(), approvals=ApprovalsProgress(roles=["tech_lead", "qa_lead"])),
     )
     finished = [_event("finished", "launch ROLLED_BACK", Stage.FINISH, 75, manual_steps=steps)]
+    exposure = Exposure(
+        requests=212,
+        errors=43,
+        since=START + timedelta(minutes=8),
+        until=START + timedelta(minutes=19),
+        how="the release's target group, from its first traffic step (10 %), until the backend was restored",
+    )
+    canary = _launch(
+        "local-20261201-140000-iiiiii",
+        LaunchStatus.ROLLED_BACK,
+        changes=["backend"],
+        error={"error": "BackendRolloutFailed", "cause": "ECS rolled the deployment back: its lifecycle hook failed"},
+        results=LaunchResults(
+            **_deployed(),
+            preflight=_preflight(),
+            rollback=RollbackProgress(
+                started_at=START + timedelta(minutes=19),
+                undone={"backend": UndoneChange(settled=True)},
+                settled=True,
+                left=[],
+            ),
+            finish=FinishProgress(status="ROLLED_BACK", notified=True, exposure=exposure),
+        ),
+    )
     return {
         "running": (running, _approvals(), []),
         "succeeded": (succeeded, _approvals(), []),
@@ -290,4 +318,43 @@ def states() -> dict[str, tuple[Launch, list[Approval], list[TimelineEvent]]]:
         "rolled-back-later": (undone, _approvals(), []),
         "blocked": (blocked, [], []),
         "rejected": (rejected, _approvals(rejected=True), []),
+        "canary-rolled-back": (canary, _approvals(), [*_canary_steps(), ended_with(exposure)]),
     }
+
+
+def ended_with(exposure: Exposure) -> TimelineEvent:
+    """The finish's event, as it writes it with the final status."""
+    return _event("finished", "launch ROLLED_BACK", Stage.FINISH, 20, exposure=exposure.model_dump(mode="json"))
+
+
+def _canary_steps() -> list[TimelineEvent]:
+    """A canary that passed its 10 % step and failed its 30 % one, as the lifecycle hook records them."""
+    passed = TrafficStep(
+        weight=10,
+        target_group="targetgroup/acme-green/6d0ecf831eec9f09",
+        started_at=START + timedelta(minutes=8),
+        judged_at=START + timedelta(minutes=13),
+        outcome="pass",
+        reasons=["errors 0.500% new against 0.400% old", "p95 121 ms new against 118 ms old"],
+        new=RevisionFigures(requests=200, errors=1, latency_points_ms=[118, 121, 119, 120, 117]),
+        old=RevisionFigures(requests=1800, errors=7, latency_points_ms=[117, 118, 118, 116, 117]),
+        error_p_value=0.57,
+        latency_p_value=0.21,
+    )
+    failed = TrafficStep(
+        weight=30,
+        target_group=passed.target_group,
+        started_at=START + timedelta(minutes=13),
+        judged_at=START + timedelta(minutes=18),
+        outcome="fail",
+        reasons=["errors 20.000% new against 0.400% old", "p95 180 ms new against 118 ms old"],
+        new=RevisionFigures(requests=600, errors=120, latency_points_ms=[170, 180, 176, 172, 174]),
+        old=RevisionFigures(requests=1400, errors=6, latency_points_ms=[117, 118, 118, 116, 117]),
+        error_p_value=1.2e-30,
+        latency_p_value=0.004,
+    )
+    return [
+        _event("traffic_step", f"traffic step {step.weight:g} % judged", Stage.BACKEND, minutes, **details)
+        for step, minutes in ((passed, 13), (failed, 18))
+        if (details := step.model_dump(mode="json", exclude_none=True))
+    ]

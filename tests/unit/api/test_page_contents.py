@@ -97,3 +97,20 @@ def test_the_rollback_says_what_was_undone_in_sentences_and_the_page_links_the_l
     assert "restored into a new instance, acme-db-restored-1a2b3c4d: switch the application to it" in rollback
     assert "task definition arn:" not in rollback  # not a dump of the record's keys
     assert "../environments/local?token=" in page
+
+
+def test_each_traffic_step_is_charted_release_against_old_revision_with_its_verdict_and_the_exposure() -> None:
+    page = _render("canary-rolled-back")
+    section = page.split("<h2>Traffic steps</h2>", 1)[1].split("<h2>", 1)[0]
+    error_chart = re.search(r"<svg[^>]*aria-label='Error rate \(%\): ([^']*)'.*?</svg>", section)
+    assert error_chart is not None, section
+    assert error_chart[1] == "10 %: release 0.5, old 0.389; 30 %: release 20, old 0.429"
+    assert error_chart[0].count("fill='#1a56c4'") == 2  # one bar of the release per step
+    assert error_chart[0].count("fill='#9aa4b2'") == 2  # and one of the old revision beside it
+    assert "aria-label='p95 latency (ms): 10 %: release 121, old 118; 30 %: release 180, old 118'" in section
+    assert "<td>30 %</td><td>14:13:00</td><td><span class='badge bad'>fail</span></td>" in section
+    assert "<td>600, 120</td><td>1400, 6</td><td>1.2e-30</td><td>0.004</td>" in section
+    assert (
+        "The release's revision served 212 requests (43 failed), the release&#x27;s target group, from its first "
+        "traffic step (10 %), until the backend was restored." in section
+    )

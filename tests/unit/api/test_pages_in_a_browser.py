@@ -115,6 +115,7 @@ SAYS = {
     "rolled-back-later": ["SUCCEEDED", "rolled back later", "This launch was rolled back later, by"],
     "blocked": ["BLOCKED", "Backend image exists in ECR", "digest: none"],
     "rejected": ["REJECTED", "checkout regression on Safari", "qa_lead"],
+    "canary-rolled-back": ["Traffic steps", "30 %", "fail", "served 212 requests (43 failed)"],
 }
 
 

@@ -272,3 +272,58 @@ def test_a_stage_that_finds_an_abort_request_refuses_to_start(store: Any, launch
         "roll_back",
         "wait_for_restore",
     ]
+
+
+def test_the_finish_records_what_the_release_served_tells_the_channel_and_emits_it(
+    aws: Any, store: Any, launch: Launch, profile: Any, finish: Any, run_stage: Any, emitted: list[dict[str, Any]]
+) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.models import Change
+    from chalicelib.domain.progress import BackendProgress, RevisionFigures, TrafficStep
+
+    topic = aws("sns").create_topic(Name="notifications")["TopicArn"]
+    queue = _subscribed_queue(aws, topic)
+    run_stage("begin_launch", launch.launch_id)
+    for status in (LaunchStatus.AWAITING_APPROVAL, LaunchStatus.DEPLOYING):
+        store.set_status(launch.launch_id, status)
+    store.record_change(launch.launch_id, Change.BACKEND)
+    began = datetime.now(UTC) - timedelta(minutes=3)
+    store.record_result(
+        launch.launch_id, Stage.BACKEND, BackendProgress(phase="rolling", rollout="failed", rolling_since=began)
+    )
+    group = "targetgroup/acme-green/6d0ecf831eec9f09"
+    step = TrafficStep(
+        weight=10,
+        target_group=group,
+        started_at=began,
+        judged_at=began + timedelta(minutes=2),
+        outcome="fail",
+        new=RevisionFigures(requests=30, errors=6, latency_points_ms=[150.0]),
+        old=RevisionFigures(requests=270, errors=0, latency_points_ms=[120.0]),
+        error_p_value=0.0001,
+    )
+    store.append_event(launch.launch_id, "traffic_step", "judged", Stage.BACKEND, step.model_dump(mode="json"))
+    dimensions = [
+        {"Name": "TargetGroup", "Value": group},
+        {"Name": "LoadBalancer", "Value": profile.bake.load_balancer},
+    ]
+    aws("cloudwatch").put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": began, "Value": 30},
+            {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": began, "Value": 6},
+        ],
+    )
+    error = {"Error": "BackendRolloutFailed", "Cause": "ECS rolled the deployment back"}
+    result = finish(launch.launch_id, "rolled_back", error, topic)
+    assert (result["exposure"]["requests"], result["exposure"]["errors"]) == (30, 6)
+    finished = next(e for e in store.timeline(launch.launch_id) if e.kind == "finished")
+    assert finished.details["exposure"]["requests"] == 30
+    assert store.get_launch(launch.launch_id).results.finish is not None
+    said = read(json.loads(aws("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"])
+    assert "Traffic step 10 % to the release: failed; release 30 requests, 6 failed" in said["description"]
+    assert "errors p=0.0001" in said["description"]
+    assert "The release's revision served 30 requests (6 failed), the release's target group" in said["description"]
+    ended = next(line for line in emitted if "LaunchesRolledBack" in line)
+    assert (ended["ReleaseExposedRequests"], ended["ReleaseExposedErrors"]) == ([30.0], [6.0])

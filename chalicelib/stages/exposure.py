@@ -1,0 +1,63 @@
+"""Exposure: how many requests the release's backend revision served before the launch succeeded or rolled it
+back, from the load balancer's own figures, read once when the launch ends.
+
+Rolled out in traffic steps, the release served from a target group of its own: its count from the first
+step until the launch ended (or the backend was restored) is the release's, exactly, to the figures' period.
+Rolled out all at once, the old and new tasks shared one target group while ECS replaced them: the load
+balancer's count from the rollout is then an upper bound, and says so."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.models import Launch, TimelineEvent
+from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.progress import Exposure, traffic_steps_of
+from chalicelib.stages.bake import MOST_DATAPOINTS, datapoints, period_for
+
+ALB = "AWS/ApplicationELB"
+
+
+def measure_exposure(
+    launch: Launch, profile: EnvironmentProfile, timeline: list[TimelineEvent], cloudwatch: Any, now: datetime
+) -> Exposure | None:
+    """The release's requests and failures from its first production traffic to its end; None when the launch
+    never rolled the service out."""
+    backend = launch.results.backend
+    if backend is None or backend.rolling_since is None:
+        return None
+    load_balancer = profile.bake.load_balancer
+    if not load_balancer:
+        return Exposure(how="the profile's bake names no load balancer to count requests on")
+    steps = [step for step in traffic_steps_of(timeline) if step.target_group]
+    restored = next(
+        (e.at for e in timeline if e.kind == "rolled_back" and e.message.startswith("backend restored")), None
+    )
+    until = restored or now
+    if steps:
+        since = steps[0].started_at
+        dimensions = {"TargetGroup": steps[0].target_group, "LoadBalancer": load_balancer}
+        how = f"the release's target group, from its first traffic step ({steps[0].weight:g} %)"
+    else:
+        since = backend.rolling_since
+        dimensions = {"LoadBalancer": load_balancer}
+        how = "the load balancer, from the rollout: the old and new tasks shared it while ECS replaced them"
+    if until <= since:
+        until = now
+    period: int = profile.backend.traffic.figures_period_seconds
+    if (until - since).total_seconds() / period > MOST_DATAPOINTS:
+        period = period_for(since, until)
+
+    def total(metric: str) -> int:
+        points = datapoints(cloudwatch, ALB, metric, dimensions, since, until, period, Statistics=["Sum"])
+        return round(sum(float(point["Sum"]) for point in points))
+
+    return Exposure(
+        requests=total("RequestCount"),
+        errors=total("HTTPCode_Target_5XX_Count"),
+        since=since,
+        until=until,
+        upper_bound=not steps,
+        how=how + (", until the backend was restored" if restored else ", until the launch ended"),
+    )
