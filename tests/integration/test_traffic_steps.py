@@ -106,7 +106,9 @@ def test_a_release_that_turns_bad_after_its_first_step_fails_at_the_later_step_a
     assert lock_holder() is None
 
 
-def test_an_abort_mid_step_fails_the_step_and_ecs_moves_the_traffic_back(stack: Any, api: ControllerApi) -> None:
+def test_an_abort_mid_step_rolls_the_service_back_and_the_rest_with_it(stack: Any, api: ControllerApi) -> None:
+    """The abort reaches the launch while ECS holds the canary's step: the launch rolls back at once (the
+    service's rollback supersedes ECS's deployment); the hook would fail the step at its next callback."""
     in_steps(stack)
     before = stack.service_task_definition()
     launch_id = start(stack, api, next_version())
@@ -121,3 +123,5 @@ def test_an_abort_mid_step_fails_the_step_and_ecs_moves_the_traffic_back(stack: 
     assert launch["error"]["error"] == "LaunchAborted"
     assert stack.service_task_definition() == before
     assert lock_holder() is None
+    finished = next(e for e in launch["timeline"] if e["kind"] == "finished")
+    assert finished["details"]["exposure"]["upper_bound"] is False  # counted on the release's own target group
