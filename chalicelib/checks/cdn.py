@@ -245,6 +245,16 @@ def release_router(ctx: Context) -> Verdict:
     if store not in stores:
         evidence["why"] = f"the function {name} does not read the profile's KeyValueStore {store}"
         return False, evidence
+    if ctx.profile.frontend.canary:
+        # The cookie that keeps a canary's viewer on its side is set on the way out.
+        responses = [item["FunctionARN"] for item in associations if item["EventType"] == "viewer-response"]
+        evidence["viewer_response_function"] = responses[0] if responses else None
+        if viewer[0] not in responses:
+            evidence["why"] = (
+                f"frontend.canary: associate {name} with viewer responses too, which give each viewer the cookie "
+                "that keeps them on the canary's side or the live release's"
+            )
+            return False, evidence
     described = ctx.client("cloudfront-keyvaluestore").describe_key_value_store(KvsARN=store)
     evidence["store_items"] = described["ItemCount"]
     return True, evidence

@@ -65,6 +65,11 @@ class FrontendTarget(_Strict):
         description="the CloudFront KeyValueStore whose `live-release` key the distribution's viewer-request "
         "function reads (layout = releases)",
     )
+    canary: bool = Field(
+        default=False,
+        description="layout releases: the release goes to a share of users first (sticky per user by cookie), "
+        "the share following the backend's traffic steps; testers opt in earlier with a header",
+    )
 
     @model_validator(mode="after")
     def _releases_need_their_store(self) -> FrontendTarget:
@@ -605,6 +610,16 @@ class EnvironmentProfile(_Strict):
     # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
+
+    @model_validator(mode="after")
+    def _frontend_canary_follows_the_backend(self) -> EnvironmentProfile:
+        # The frontend's share moves with the backend's steps, judged by the backend's hook: one release of both.
+        if self.frontend.canary and (self.frontend.layout != "releases" or self.backend.traffic.shift == "all_at_once"):
+            raise ValueError(
+                "frontend.canary needs frontend.layout = releases and backend.traffic.shift canary or linear: the "
+                "frontend's share of users follows the backend's traffic steps"
+            )
+        return self
 
     @property
     def digest(self) -> str:

@@ -187,6 +187,9 @@ class FrontendProgress(Progress):
     manifest: str | None = None  # s3:// of the keys uploaded and deleted
     release: str | None = Field(default=None, description="layout releases: the release switched to")
     switched_from: str | None = Field(default=None, description="layout releases: the release served before")
+    canary: bool = Field(
+        default=False, description="the release went to testers and a share of users, not live: [frontend] canary"
+    )
     copies: CopyPlan | None = Field(
         default=None, description="the assets' copies, planned for the state machine's batches"
     )

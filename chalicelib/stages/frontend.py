@@ -15,7 +15,7 @@ from chalicelib.domain.progress import FrontendProgress, Progress
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.release_switch import RELEASES, switch_release
+from chalicelib.stages.release_switch import RELEASES, open_canary, switch_release
 from chalicelib.stages.site import (
     NO_CACHE,
     Copy,
@@ -97,9 +97,14 @@ def deploy_frontend(
     uploaded = sorted({*uploaded_in_batches, *changed})
     if prefix:
         assert profile.frontend.key_value_store_arn is not None, "a profile with layout releases names its store"
-        switch_release(kvs, profile.frontend.key_value_store_arn, request.version)
-        before = point.live_release  # as recorded: a retried step finds its own release live already
-        invalidation, went_live = "", f"switched from {before or 'the bucket root'} to {prefix}, nothing copied live"
+        before, invalidation = point.live_release, ""  # as recorded: a retried step finds its own release live
+        if profile.frontend.canary:
+            # Testers first; users follow the backend's traffic steps (the lifecycle hook moves the share).
+            open_canary(kvs, profile.frontend.key_value_store_arn, request.version)
+            went_live = f"{prefix} open to testers as the canary, 0 % of users; {before or 'the bucket root'} live"
+        else:
+            switch_release(kvs, profile.frontend.key_value_store_arn, request.version)
+            went_live = f"switched from {before or 'the bucket root'} to {prefix}, nothing copied live"
     else:
         before = None
         invalidation = invalidate(cloudfront, profile.frontend.distribution_id, ["/*"], f"{launch.launch_id}-deploy")
@@ -131,6 +136,7 @@ def deploy_frontend(
             "deleted": len(removed),
             "manifest": manifest.model_dump(),
             **({"release": request.version, "switched_from": before} if prefix else {}),
+            **({"canary": True} if prefix and profile.frontend.canary else {}),
         },
     )
     return FrontendProgress(
@@ -141,6 +147,7 @@ def deploy_frontend(
         manifest=manifest.location,
         release=request.version if prefix else None,
         switched_from=before,
+        canary=bool(prefix) and profile.frontend.canary,
     )
 
 

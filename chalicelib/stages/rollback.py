@@ -17,7 +17,7 @@ from chalicelib.domain.service_events import Notice
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
-from chalicelib.stages.release_switch import RELEASES, switch_release
+from chalicelib.stages.release_switch import RELEASES, close_canary, switch_release
 from chalicelib.stages.service import another_deployment, migration_task, primary_deployment, rollout_state
 from chalicelib.stages.site import (
     Copy,
@@ -170,11 +170,16 @@ def restore_frontend(
             raise RollbackIncomplete(
                 f"the profile no longer names the KeyValueStore: switch it back to {point.live_release} by hand"
             )
+        frontend = launch.results.frontend
+        canary = frontend is not None and frontend.canary
+        if canary:
+            close_canary(kvs, store_arn)  # the canary's users back on the live release at once
         switch_release(kvs, store_arn, point.live_release)
         return UndoneChange(
             settled=True,
             release=point.live_release,
-            reason=f"switched back to {point.live_release or 'the bucket root'}, nothing copied",
+            reason=("the canary closed, " if canary else "")
+            + f"switched back to {point.live_release or 'the bucket root'}, nothing copied",
         )
     bucket = profile.frontend.site_bucket
     recorded, recorded_etags = recorded_site(s3, point)

@@ -23,6 +23,7 @@ from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import RevisionFigures, TrafficStep, traffic_steps_of
 from chalicelib.platform.log import about, begin_invocation, logger
 from chalicelib.stages.bake import datapoints
+from chalicelib.stages.release_switch import canary_share, close_canary
 from chalicelib.store import LaunchStore
 
 if TYPE_CHECKING:
@@ -137,9 +138,16 @@ def recorded_steps(store: LaunchStore, launch_id: str) -> list[TrafficStep]:
 
 
 def answer_step(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, cloudwatch: Any, call: TrafficStepCall
+    store: LaunchStore,
+    launch: Launch,
+    profile: EnvironmentProfile,
+    cloudwatch: Any,
+    call: TrafficStepCall,
+    kvs: Any = None,
 ) -> HookAnswer:
-    """Watch, then judge, the step ECS is at: IN_PROGRESS until its bake is over, then the verdict."""
+    """Watch, then judge, the step ECS is at: IN_PROGRESS until its bake is over, then the verdict. A frontend
+    canary (`kvs`, the router's store) moves with the steps: the same share of users, live once the last step
+    passes, closed at once when a step fails."""
     traffic = profile.backend.traffic
     now = store.clock.now()
     if launch.status.is_final:
@@ -149,7 +157,9 @@ def answer_step(
     if steps and call.targetServiceRevisionArn != steps[0].revision:
         # ECS moving the traffic back to the old revision (its rollback runs the hook too): let it.
         return HookAnswer(hookStatus="SUCCEEDED", reason="the traffic moves back to the old revision")
+    frontend = FrontendShare(launch, profile, kvs)
     if launch.abort:
+        frontend.close()
         why = f"aborted by {launch.abort['aborted_by']}"
         store.append_event(
             launch.launch_id, "traffic_step", f"traffic step {call.weight:g} % failed: {why}", stage=Stage.BACKEND
@@ -166,6 +176,7 @@ def answer_step(
             started_at=now,
         )
         _record(store, launch, current, f"traffic step: {call.weight:g} % to the release, watched")
+    frontend.follow(call.weight)  # every look: a hook killed after recording the step still moves the share
     due = current.started_at + timedelta(seconds=traffic.step_bake_seconds * (1 + current.extended))
     if now < due:
         return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=_seconds_until(now, due))
@@ -179,6 +190,11 @@ def answer_step(
         extended = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
         _record(store, launch, extended, f"traffic step {call.weight:g} %: too little to judge, extended")
         return HookAnswer(hookStatus="IN_PROGRESS", callBackDelay=traffic.step_bake_seconds)
+    # The frontend first: a retried invocation after the judgement is recorded answers from the record.
+    if outcome != "pass":
+        frontend.close()
+    elif call.weight >= 100:
+        frontend.go_live()
     judged = current.model_copy(
         update={
             "judged_at": now,
@@ -193,6 +209,35 @@ def answer_step(
     said = "passed" if outcome == "pass" else "failed" if outcome == "fail" else "too little traffic to judge"
     _record(store, launch, judged, f"traffic step {call.weight:g} % {said}: " + "; ".join(reasons))
     return _answer(judged)
+
+
+class FrontendShare:
+    """A frontend canary's share of users, moved by the backend's steps (none: a launch without one)."""
+
+    def __init__(self, launch: Launch, profile: EnvironmentProfile, kvs: Any) -> None:
+        frontend = launch.results.frontend
+        self.release = frontend.release if frontend is not None and frontend.canary else None
+        self.store_arn = profile.frontend.key_value_store_arn
+        self.kvs = kvs
+
+    @property
+    def _on(self) -> bool:
+        return self.release is not None and self.store_arn is not None and self.kvs is not None
+
+    def follow(self, weight: float) -> None:
+        if self._on:
+            assert self.store_arn is not None
+            canary_share(self.kvs, self.store_arn, weight)
+
+    def go_live(self) -> None:
+        if self._on:
+            assert self.store_arn is not None
+            close_canary(self.kvs, self.store_arn, live=self.release)
+
+    def close(self) -> None:
+        if self._on:
+            assert self.store_arn is not None
+            close_canary(self.kvs, self.store_arn)
 
 
 def _answer(step: TrafficStep) -> HookAnswer:
@@ -227,8 +272,9 @@ def judge_hook_call(event: dict[str, Any], needs: Dependencies) -> dict[str, Any
     store = needs.store()
     launch = store.get_launch(call.hookDetails.launch_id)
     profile = profile_of(launch)
-    cloudwatch = needs.environment(launch, profile, "judge_traffic_step")("cloudwatch")
-    answer = answer_step(store, launch, profile, cloudwatch, call)
+    environment = needs.environment(launch, profile, "judge_traffic_step")
+    kvs = environment("cloudfront-keyvaluestore") if profile.frontend.canary else None
+    answer = answer_step(store, launch, profile, environment("cloudwatch"), call, kvs)
     logger.info(
         "traffic step answered",
         extra={"hook_status": answer.hookStatus, "weight": call.weight, "reason": answer.reason},

@@ -313,7 +313,8 @@ RELEASE_ROUTER_NAME = "release-router"
 
 def create_release_router(client: ClientFactory, profile: EnvironmentProfile) -> None:
     """The KeyValueStore the profile names (moto picks a random id: it is given the profile's), the release
-    router reading it, published, and associated with the distribution's default behaviour, viewer request.
+    router reading it, published, and associated with the distribution's default behaviour, viewer request
+    and viewer response.
     The store starts empty: the distribution serves the bucket's own layout until a launch switches."""
     from moto.cloudfront.models import cloudfront_backends
 
@@ -340,9 +341,14 @@ def create_release_router(client: ClientFactory, profile: EnvironmentProfile) ->
     backend.functions[function["Name"]].stage = "LIVE"  # moto has no PublishFunction
     current = cloudfront.get_distribution_config(Id=profile.frontend.distribution_id)
     config = current["DistributionConfig"]
+    router = function["FunctionMetadata"]["FunctionARN"]
+    # Viewer request chooses the release; viewer response keeps a frontend canary's viewer on its side.
     config["DefaultCacheBehavior"]["FunctionAssociations"] = {
-        "Quantity": 1,
-        "Items": [{"FunctionARN": function["FunctionMetadata"]["FunctionARN"], "EventType": "viewer-request"}],
+        "Quantity": 2,
+        "Items": [
+            {"FunctionARN": router, "EventType": "viewer-request"},
+            {"FunctionARN": router, "EventType": "viewer-response"},
+        ],
     }
     cloudfront.update_distribution(
         Id=profile.frontend.distribution_id, IfMatch=current["ETag"], DistributionConfig=config

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chalicelib.domain.profiles import MetricReference
-from chalicelib.stages.release_switch import LIVE_RELEASE_KEY, release_prefix
+from chalicelib.stages.release_switch import release_prefix
 from localaws import key_value_store
+from localaws.cloudfront_router import BUCKET_COOKIE, bucket_of, release_for
 from localaws.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from localaws.servers import LoopbackServer
 
@@ -120,13 +121,24 @@ class SampleSite:
         definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
         return str(definition["containerDefinitions"][0]["image"])
 
-    def homepage(self) -> bytes | None:
-        """The entry page as CloudFront serves it: through the release router (deploy/release-router.js),
-        from the live release's prefix when the release switch names one, else from the bucket's root."""
+    def homepage(
+        self, request_id: str = "", cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> bytes | None:
+        """The entry page as CloudFront serves it: through the release router (deploy/release-router.js, as
+        localaws.cloudfront_router plays it), from the prefix of the release the viewer is served (the live
+        one, or a canary's for a tester or a viewer in its share), else from the bucket's root."""
         s3 = self._clients("s3")
-        live = key_value_store.value_of(self.release_store, LIVE_RELEASE_KEY) if self.release_store else None
+        release = None
+        if self.release_store:
+            store = self.release_store
+            release = release_for(
+                lambda key: key_value_store.value_of(store, key),
+                request_id or secrets.token_urlsafe(42),
+                cookies or {},
+                headers or {},
+            )
         try:
-            key = f"{release_prefix(live)}index.html" if live else "index.html"
+            key = f"{release_prefix(release)}index.html" if release else "index.html"
             body: bytes = s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             return body
         except s3.exceptions.NoSuchKey:
@@ -141,9 +153,17 @@ class SampleSite:
             def log_message(self, *_: Any) -> None:
                 return
 
-            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str = "application/json",
+                more: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for name, value in (more or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 # What the distribution's response headers policy adds on AWS (the managed security headers).
                 for name, value in SECURITY_HEADERS.items():
@@ -173,11 +193,16 @@ class SampleSite:
                     body = json.dumps({"status": "ok" if healthy else "failing", "image": image}).encode()
                     self._send(200 if healthy else 503, body)
                 elif path == "/":
-                    page = site.homepage()
+                    # CloudFront's request id: the router's bucket for a viewer without its cookie yet.
+                    request_id = secrets.token_urlsafe(42)
+                    cookies = _cookies(self.headers.get("Cookie", ""))
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    page = site.homepage(request_id, cookies, headers)
+                    kept = {} if BUCKET_COOKIE in cookies else {"Set-Cookie": _bucket_cookie(request_id)}
                     if page is None:
                         self._send(404, b"<html><body>no site deployed</body></html>", "text/html")
                     else:
-                        self._send(200, page, "text/html; charset=utf-8")
+                        self._send(200, page, "text/html; charset=utf-8", kept)
                 elif path == "/dashboard":
                     site._dashboard_views += 1
                     page = DASHBOARD_PAGE.format(websocket=json.dumps(site.websocket_url)).encode()
@@ -290,3 +315,15 @@ class SampleSite:
             self._http.server_close()
         if self._ws:
             self._ws.shutdown()
+
+
+def _cookies(header: str) -> dict[str, str]:
+    """A request's Cookie header as names and values."""
+    pairs = (part.strip().split("=", 1) for part in header.split(";") if "=" in part)
+    return {name: value for name, value in pairs}
+
+
+def _bucket_cookie(request_id: str) -> str:
+    """What the router's viewer-response event sets for a viewer without the cookie (local: not Secure, the
+    stand-in serves plain HTTP)."""
+    return f"{BUCKET_COOKIE}={bucket_of(request_id)}; Path=/; Max-Age=2592000; SameSite=Lax"

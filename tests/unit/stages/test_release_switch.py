@@ -4,7 +4,9 @@ prefix, going live and rolling back a switch of one entry, nothing copied over t
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import string
 import subprocess
 from typing import Any
 
@@ -14,11 +16,18 @@ from localaws.infrastructure import FIRST_VERSION, RELEASE_ROUTER, site_build
 from pydantic import ValidationError
 
 from chalicelib.domain.errors import FrontendDeployFailed
-from chalicelib.domain.models import Change, Launch
+from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile, FrontendTarget
 from chalicelib.domain.wording import in_words
 from chalicelib.stages import frontend, rollback, rollback_point
-from chalicelib.stages.release_switch import LIVE_RELEASE_KEY, live_release, release_prefix, switch_release
+from chalicelib.stages.release_switch import (
+    CANARY_PERCENT_KEY,
+    CANARY_RELEASE_KEY,
+    LIVE_RELEASE_KEY,
+    live_release,
+    release_prefix,
+    switch_release,
+)
 from tests.unit.stages.deploying import Recording
 
 
@@ -54,7 +63,8 @@ def go_live(store: Any, launch: Launch, profile: EnvironmentProfile, application
     )
     recorded = store.get_launch(launch.launch_id)
     s3, cloudfront = clients.get("s3", application("s3")), clients.get("cloudfront", application("cloudfront"))
-    frontend.deploy_frontend(store, recorded, profile, s3, cloudfront, kvs=kvs)
+    progress = frontend.deploy_frontend(store, recorded, profile, s3, cloudfront, kvs=kvs)
+    store.record_result(launch.launch_id, Stage.FRONTEND, progress)  # as the stage's harness keeps it
     return store.get_launch(launch.launch_id)
 
 
@@ -106,6 +116,49 @@ def test_a_release_goes_live_by_a_switch_and_rolls_back_by_switching_back_copyin
     assert cloudfront.calls["create_invalidation"] == 0
     # The release stays in place: launching it again uploads nothing.
     assert s3.list_objects_v2(Bucket=bucket, Prefix=release_prefix("1.1.0"))["KeyCount"] == len(site_build("1.1.0"))
+
+
+def test_a_frontend_canary_opens_to_testers_leaving_the_live_release_and_its_rollback_closes_it(
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    """The frontend stage of a frontend canary: the release uploaded under its prefix and opened to testers at
+    0 % of users, the live release as it was; the rollback closes the canary and copies nothing."""
+    from chalicelib.domain.profiles import EnvironmentProfile as Profile
+
+    stepped = profile.backend.traffic.model_copy(
+        update={"shift": "canary", "hook_role_arn": "arn:aws:iam::123456789012:role/hooks/h"}
+    )
+    fields = profile.model_dump()
+    fields["frontend"] |= {"layout": "releases", "canary": True}
+    fields["backend"]["traffic"] = stepped.model_dump()
+    profile = Profile.model_validate(fields)
+    kvs, arn = kvs_of(application), store_arn(profile)
+    switch_release(kvs, arn, FIRST_VERSION)
+    deployed = go_live(store, launch, profile, application)
+    entries = {item["Key"]: item["Value"] for item in kvs.list_keys(KvsARN=arn)["Items"]}
+    assert entries == {LIVE_RELEASE_KEY: FIRST_VERSION, CANARY_RELEASE_KEY: "1.1.0", CANARY_PERCENT_KEY: "0"}
+    assert deployed.results.frontend is not None
+    assert deployed.results.frontend.canary
+    event = next(e for e in store.timeline(launch.launch_id) if e.kind == "frontend_deployed")
+    assert "open to testers as the canary, 0 % of users" in event.message
+    progress = rollback.roll_back(
+        store,
+        deployed,
+        profile,
+        application("ecs"),
+        application("s3"),
+        application("cloudfront"),
+        application("rds"),
+        kvs=kvs,
+    )
+    assert progress.settled
+    assert (
+        progress.undone[Change.FRONTEND].reason
+        == f"the canary closed, switched back to {FIRST_VERSION}, nothing copied"
+    )
+    assert {item["Key"]: item["Value"] for item in kvs.list_keys(KvsARN=arn)["Items"]} == {
+        LIVE_RELEASE_KEY: FIRST_VERSION
+    }
 
 
 def test_the_release_live_before_is_what_rollback_switches_back_to(
@@ -216,35 +269,60 @@ def test_layout_releases_needs_its_store(profile: EnvironmentProfile) -> None:
     assert "key_value_store_arn: must be a CloudFront KeyValueStore's ARN" in in_words(refused.value, FrontendTarget)
 
 
-# The release router's code as CloudFront runs it, with its `cloudfront` module played by a store of entries.
+# The release router's code as CloudFront runs it, with its `cloudfront` module played by a store of entries:
+# each event given is handled in turn, and what the handler returned is printed.
 _ROUTER_DRIVER = """
+import { readFileSync } from 'node:fs';
 const entries = JSON.parse(process.argv[1]);
 const cf = { kvs: () => ({ get: async (key) => {
   if (!(key in entries)) { throw new Error('not found'); }
   return entries[key];
 } }) };
 %s
-const uris = JSON.parse(process.argv[2]);
-const routed = [];
-for (const uri of uris) {
-  routed.push((await handler({ request: { uri: uri, headers: {} } })).uri);
+const events = JSON.parse(readFileSync(0, 'utf8'));
+const handled = [];
+for (const event of events) {
+  handled.push(await handler(event));
 }
-console.log(JSON.stringify(routed));
+console.log(JSON.stringify(handled));
 """
 
 
-def routed(entries: dict[str, str], uris: list[str]) -> list[str]:
+def handled(entries: dict[str, str], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     assert node is not None, "node comes with npm, which make installs for the browser tests"
     code = RELEASE_ROUTER.read_text().replace("import cf from 'cloudfront';", "")
     result = subprocess.run(
-        [node, "--input-type=module", "-e", _ROUTER_DRIVER % code, json.dumps(entries), json.dumps(uris)],
+        [node, "--input-type=module", "-e", _ROUTER_DRIVER % code, json.dumps(entries)],
+        input=json.dumps(events),
         capture_output=True,
         text=True,
         check=True,
         timeout=30,
     )
     return list(json.loads(result.stdout))
+
+
+def viewer_request(
+    uri: str, request_id: str = "r-1", cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A viewer-request event as CloudFront Functions' documentation gives it."""
+    return {
+        "version": "1.0",
+        "context": {"eventType": "viewer-request", "requestId": request_id, "distributionId": "EDFDVBD6EXAMPLE"},
+        "viewer": {"ip": "198.51.100.11"},
+        "request": {
+            "method": "GET",
+            "uri": uri,
+            "querystring": {},
+            "headers": {name: {"value": value} for name, value in (headers or {}).items()},
+            "cookies": {name: {"value": value} for name, value in (cookies or {}).items()},
+        },
+    }
+
+
+def routed(entries: dict[str, str], uris: list[str]) -> list[str]:
+    return [answer["uri"] for answer in handled(entries, [viewer_request(uri) for uri in uris])]
 
 
 def test_the_release_router_serves_the_live_release_and_the_bucket_root_without_one() -> None:
@@ -258,6 +336,48 @@ def test_the_release_router_serves_the_live_release_and_the_bucket_root_without_
     assert routed({}, uris) == uris
     # An entry that is not a release's name (written by hand) never leads outside the releases.
     assert routed({LIVE_RELEASE_KEY: "../private"}, ["/index.html"]) == ["/index.html"]
+
+
+def test_a_frontend_canary_goes_to_testers_then_to_its_share_of_viewers_each_staying_on_their_side() -> None:
+    from localaws.cloudfront_router import bucket_of, release_for
+
+    live = {LIVE_RELEASE_KEY: "1.2.0", CANARY_RELEASE_KEY: "1.3.0"}
+    # Request ids as CloudFront makes them: 56 characters of URL-safe base64.
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + "-_"
+    viewers = ["".join(rng.choice(alphabet) for _ in range(54)) + "==" for _ in range(400)]
+
+    def served(share: str, cookies: dict[str, str] | None = None) -> list[str]:
+        events = [viewer_request("/", viewer, cookies) for viewer in viewers]
+        return [answer["uri"] for answer in handled({**live, CANARY_PERCENT_KEY: share}, events)]
+
+    # At 0 % only a tester who opts in is served the canary.
+    assert set(served("0")) == {"/releases/1.2.0/index.html"}
+    tester = viewer_request("/", headers={"x-release-canary": "opt-in"})
+    assert handled({**live, CANARY_PERCENT_KEY: "0"}, [tester])[0]["uri"] == "/releases/1.3.0/index.html"
+    # At 10 %, about a tenth of new viewers; every one of them still has it at 50 %.
+    at_10 = [uri == "/releases/1.3.0/index.html" for uri in served("10")]
+    at_50 = [uri == "/releases/1.3.0/index.html" for uri in served("50")]
+    assert 20 <= sum(at_10) <= 60, sum(at_10)
+    assert all(later for earlier, later in zip(at_10, at_50, strict=True) if earlier)
+    # The local CloudFront's router chooses as the function does, viewer by viewer.
+    entries = {**live, CANARY_PERCENT_KEY: "10"}
+    assert [release_for(entries.get, viewer, {}, {}) == "1.3.0" for viewer in viewers] == at_10
+    # A viewer's cookie decides, whatever the request: bucket 42 is in a 5 % share, bucket 500 is not.
+    assert set(served("5", {"release-bucket": "42"})) == {"/releases/1.3.0/index.html"}
+    assert set(served("5", {"release-bucket": "500"})) == {"/releases/1.2.0/index.html"}
+    # The viewer-response event gives a new viewer the bucket its request was served by, and the local
+    # CloudFront computes the same bucket.
+    response = {
+        **viewer_request("/", "req-7"),
+        "context": {"eventType": "viewer-response", "requestId": "req-7"},
+        "response": {"statusCode": 200, "headers": {}, "cookies": {}},
+    }
+    kept = handled(live, [response])[0]["cookies"]["release-bucket"]
+    assert kept["value"] == str(bucket_of("req-7"))
+    assert "Secure" in kept["attributes"]
+    returning = {**response, "request": viewer_request("/", "req-7", {"release-bucket": "3"})["request"]}
+    assert handled(live, [returning])[0]["cookies"] == {}  # a viewer with a bucket keeps it
 
 
 class Refusing:

@@ -214,3 +214,69 @@ def test_an_all_at_once_launch_after_a_canary_rolls_again_without_the_controller
     again = traffic_configuration(launch, profile, {"deploymentConfiguration": left}, hook)
     assert again == {"strategy": "ROLLING", "maximumPercent": 200, "lifecycleHooks": [theirs]}
     assert traffic_configuration(launch, profile, {"deploymentConfiguration": {"strategy": "ROLLING"}}, hook) is None
+
+
+def frontend_canary(profile: EnvironmentProfile) -> EnvironmentProfile:
+    """A canary backend whose frontend release follows its steps (layout releases, [frontend] canary)."""
+    stepped = canary(profile)
+    frontend = stepped.frontend.model_copy(update={"layout": "releases", "canary": True})
+    return EnvironmentProfile.model_validate({**stepped.model_dump(), "frontend": frontend.model_dump()})
+
+
+@pytest.mark.parametrize("passes", [False, True])
+def test_a_frontend_canary_follows_each_step_goes_live_with_the_last_and_closes_at_once_when_a_step_fails(
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any, passes: bool
+) -> None:
+    from chalicelib.domain.models import Stage
+    from chalicelib.domain.progress import FrontendProgress
+    from chalicelib.stages.release_switch import (
+        CANARY_PERCENT_KEY,
+        CANARY_RELEASE_KEY,
+        LIVE_RELEASE_KEY,
+        open_canary,
+    )
+
+    profile, cloudwatch, kvs = (
+        frontend_canary(profile),
+        application("cloudwatch"),
+        application("cloudfront-keyvaluestore"),
+    )
+    arn = profile.frontend.key_value_store_arn
+    assert arn is not None
+
+    def entries() -> dict[str, str]:
+        return {item["Key"]: item["Value"] for item in kvs.list_keys(KvsARN=arn)["Items"]}
+
+    open_canary(kvs, arn, "1.1.0")
+    progress = FrontendProgress(uploaded=3, unchanged=0, deleted=0, invalidation_id="", release="1.1.0", canary=True)
+    store.record_result(launch.launch_id, Stage.FRONTEND, progress)
+    assert entries() == {CANARY_RELEASE_KEY: "1.1.0", CANARY_PERCENT_KEY: "0"}  # testers only
+
+    def answer(weight: float) -> str:
+        recorded = store.get_launch(launch.launch_id)
+        return answer_step(store, recorded, profile, cloudwatch, call(launch, weight), kvs).hookStatus
+
+    began = clock.set(datetime.now().astimezone() - timedelta(minutes=30))
+    assert answer(10) == "IN_PROGRESS"
+    assert entries()[CANARY_PERCENT_KEY] == "10"  # the same share of users as of the backend's traffic
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=20, errors=0 if passes else 4, p95_ms=120)
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=120)
+    clock.advance(BAKE)
+    if not passes:
+        assert answer(10) == "FAILED"
+        assert entries() == {}  # every user back on the live release in the same answer that fails the step
+        return
+    assert answer(10) == "SUCCEEDED"
+    assert answer(100) == "IN_PROGRESS"
+    assert entries()[CANARY_PERCENT_KEY] == "100"
+    serve(cloudwatch, NEW_GROUP, began + timedelta(minutes=10), 10, requests=200, errors=0, p95_ms=120)
+    clock.advance(BAKE)
+    assert answer(100) == "SUCCEEDED"
+    assert entries() == {LIVE_RELEASE_KEY: "1.1.0"}  # live, the canary's entries gone
+
+
+def test_a_frontend_canary_needs_releases_and_a_backend_in_steps(profile: EnvironmentProfile) -> None:
+    fields = profile.model_dump()
+    fields["frontend"] |= {"layout": "releases", "canary": True}
+    with pytest.raises(ValidationError, match=r"frontend\.canary needs frontend\.layout = releases and backend"):
+        EnvironmentProfile.model_validate(fields)
