@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chalicelib.domain.profiles import EnvironmentProfile
+from chalicelib.domain.profiles import EnvironmentProfile, FrontendTarget
 from chalicelib.platform import telemetry
 from chalicelib.platform.aws import placed
 from chalicelib.platform.runtime import PROCESS, Runtime, running
 from chalicelib.stages.bake import datapoints
-from chalicelib.stages.release_switch import LIVE_RELEASE_KEY
+from chalicelib.stages.release_switch import CANARY_PERCENT_KEY, CANARY_RELEASE_KEY, LIVE_RELEASE_KEY
 from launchctl.approvers import sync_subscriptions
 from launchctl.build.template import PACKAGED_STAGE, sam_template
 from launchctl.client import ControllerApi
@@ -671,10 +671,11 @@ class LocalStack:
             with running(container):
                 roles.forget()
 
-    def shift_traffic_in_steps(self, **traffic: Any) -> None:
+    def shift_traffic_in_steps(self, frontend: FrontendTarget | None = None, **traffic: Any) -> None:
         """The local profile stored with its backend's traffic moved by ECS's CANARY strategy, 10 % first (or as
         `traffic` says), each step watched for a few seconds of the load balancer's crowd, its figures a second
-        each (`shift_traffic_at_once` puts it back; so does the stack's restore)."""
+        each; `frontend` in place of the profile's (a frontend canary follows the steps). `shift_traffic_at_once`
+        puts it back; so does the stack's restore."""
         from chalicelib.platform.profile_store import push_profile
 
         steps = self.profile.backend.traffic.model_copy(
@@ -690,7 +691,8 @@ class LocalStack:
             }
         )
         backend = self.profile.backend.model_copy(update={"traffic": steps})
-        push_profile(self.client("ssm"), self.profile.model_copy(update={"backend": backend}), self.profiles_path)
+        stepped = self.profile.model_copy(update={"backend": backend, "frontend": frontend or self.profile.frontend})
+        push_profile(self.client("ssm"), stepped, self.profiles_path)
         self.forget_profiles()
 
     def shift_traffic_at_once(self) -> None:
@@ -1038,6 +1040,10 @@ class LocalStack:
         switched = self.profile.frontend.key_value_store_arn
         if self.profile.frontend.layout == "copy" and switched and key_value_store.forget(switched, LIVE_RELEASE_KEY):
             restored.append("the release switch's entry removed: the site's own layout served again")
+        if switched and any(
+            [key_value_store.forget(switched, key) for key in (CANARY_RELEASE_KEY, CANARY_PERCENT_KEY)]
+        ):
+            restored.append("a frontend canary's entries removed")
         return restored
 
     def _forget_load_balancer_figures(self) -> None:

@@ -4,11 +4,16 @@ rolled back by ECS at the step that found it."""
 
 from __future__ import annotations
 
+import threading
+import time
+import urllib.request
 from typing import Any
 
 import pytest
+from localaws import key_value_store
 from localaws.infrastructure import backend_image
 
+from chalicelib.stages.release_switch import CANARY_RELEASE_KEY, LIVE_RELEASE_KEY
 from launchctl.client import ControllerApi, is_final
 from tests.integration.helpers import approve_all, drive, lock_holder, next_version, start, wait
 
@@ -29,16 +34,24 @@ def steps_of(launch: dict[str, Any]) -> list[tuple[float, str]]:
     ]
 
 
-def test_a_canary_worse_than_its_baseline_is_rolled_back_by_ecs_at_its_first_step(
+def test_a_canary_worse_than_its_baseline_is_rolled_back_by_ecs_at_its_first_step_frontend_and_backend(
     stack: Any, api: ControllerApi
 ) -> None:
-    in_steps(stack)
+    frontend = stack.profile.frontend.model_copy(update={"layout": "releases", "canary": True})
+    stack.shift_traffic_in_steps(frontend=frontend)
     before = stack.service_task_definition()
     version = next_version()
     stack.site.flaky_images.add(backend_image(version))
     launch = drive(stack, api, version)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
     assert steps_of(launch) == [(10.0, "fail")], launch["timeline"]
+    # The frontend's canary followed the step, and the hook closed it in the answer that failed the step: its
+    # users were back on the live release as ECS began moving the traffic back.
+    assert stack.faults.calls[("judge_traffic_step", "cloudfront-keyvaluestore.PutKey")] >= 1
+    assert stack.faults.calls[("judge_traffic_step", "cloudfront-keyvaluestore.DeleteKey")] == 2
+    store = stack.profile.frontend.key_value_store_arn
+    assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
+    assert key_value_store.value_of(store, LIVE_RELEASE_KEY) is None  # as before the launch: the bucket's root
     judged = next(e for e in launch["timeline"] if e["kind"] == "traffic_step" and e["details"].get("outcome"))
     assert judged["details"]["error_p_value"] < 0.05
     assert judged["details"]["new"]["errors"] > 0
@@ -80,6 +93,10 @@ def test_a_hook_killed_mid_step_makes_ecs_roll_back_and_the_launch_undoes_the_re
     assert "a lifecycle hook answered None at PRODUCTION_TRAFFIC_SHIFT" in str(launch["error"]), launch["error"]
     assert stack.service_task_definition() == before
     assert lock_holder() is None
+
+
+def has_event(item: dict[str, Any], kind: str) -> bool:
+    return any(event["kind"] == kind for event in item["timeline"])
 
 
 def judged_steps(item: dict[str, Any]) -> int:
@@ -125,3 +142,75 @@ def test_an_abort_mid_step_rolls_the_service_back_and_the_rest_with_it(stack: An
     assert lock_holder() is None
     finished = next(e for e in launch["timeline"] if e["kind"] == "finished")
     assert finished["details"]["exposure"]["upper_bound"] is False  # counted on the release's own target group
+
+
+class Viewers:
+    """Simulated users of the site, each with their own cookies, loading the homepage through the local
+    CloudFront's release router until stopped: which release each was served, in order."""
+
+    def __init__(self, site_url: str, count: int) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self._url = site_url + "/"
+        self._jars = [http.cookiejar.CookieJar() for _ in range(count)]
+        self._openers = [urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)) for jar in self._jars]
+        self.seen: list[list[str]] = [[] for _ in range(count)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._browse, name="viewers", daemon=True)
+
+    def __enter__(self) -> Viewers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def buckets(self) -> list[int]:
+        """Each user's bucket, as the router's cookie keeps it."""
+        return [int(next(str(c.value) for c in jar if c.name == "release-bucket")) for jar in self._jars]
+
+    def _browse(self) -> None:
+        while not self._stop.is_set():
+            for viewer, opener in enumerate(self._openers):
+                with opener.open(self._url, timeout=5) as answer:
+                    page = answer.read().decode()
+                self.seen[viewer].append(page[page.find("<h1>Acme ") + 9 : page.find("</h1>")])
+            self._stop.wait(0.5)
+
+
+def frontend_in_steps(stack: Any) -> None:
+    """Layout releases with a frontend canary, and the backend in steps that its share follows."""
+    frontend = stack.profile.frontend.model_copy(update={"layout": "releases", "canary": True})
+    stack.shift_traffic_in_steps(shift="linear", linear_step_percent=50.0, frontend=frontend)
+
+
+def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_goes_live_with_the_last_step(
+    stack: Any, api: ControllerApi
+) -> None:
+    frontend_in_steps(stack)
+    version = next_version()
+    store = stack.profile.frontend.key_value_store_arn
+    with Viewers(stack.site.url, 30) as viewers:
+        launch_id = start(stack, api, version)
+        approve_all(stack, api, launch_id)
+        opened = wait(api, launch_id, lambda item: has_event(item, "frontend_deployed") or is_final(item))
+        tester = urllib.request.Request(stack.site.url + "/", headers={"X-Release-Canary": "opt-in"})
+        with urllib.request.urlopen(tester, timeout=5) as answer:
+            assert f"<h1>Acme {version}</h1>" in answer.read().decode(), opened["timeline"]
+        launch = wait(api, launch_id)
+        time.sleep(1.0)  # each user's next look, after the release went live
+    assert launch["status"] == "SUCCEEDED", launch["timeline"]
+    assert steps_of(launch) == [(50.0, "pass"), (100.0, "pass")]
+    assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == version
+    assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
+    # Sticky: once a user had the release, they kept it. During the 50 % step, the users whose cookie's bucket
+    # is in the lower half (0-499 of 1000) had it, and only they; once it went live, every one of them had it.
+    for seen in viewers.seen:
+        assert set(seen[seen.index(version) :]) == {version}, seen
+    inside = {user for user, bucket in enumerate(viewers.buckets()) if bucket < 500}
+    rounds = min(len(seen) for seen in viewers.seen)
+    sides = [{user for user, seen in enumerate(viewers.seen) if seen[r] == version} for r in range(rounds)]
+    assert inside in sides, (inside, sides)
+    assert sides[-1] == set(range(len(viewers.seen))), sides
