@@ -37,6 +37,20 @@ KEY_VALUE_STORE_ARN = shaped(
 )
 
 
+class ReleaseFigures(_Strict):
+    """The site's real-user figures by release: CloudWatch RUM custom metrics the team defines on its app
+    monitor (BatchCreateRumMetricDefinitions), each with the dimension `dimension` taken from the web client's
+    application version (DimensionKeys {"metadata.version": "<dimension>"}), so each release counts apart."""
+
+    namespace: str = Field(
+        pattern=r"^RUM/CustomMetrics/[A-Za-z0-9_./#-]{1,237}$",
+        description="where RUM publishes the custom metrics: RUM/CustomMetrics/<the namespace defined>",
+    )
+    dimension: str = Field(default="release", min_length=1, max_length=255)
+    views_metric: str = Field(default="PageViews", min_length=1, max_length=255, description="page view events")
+    errors_metric: str = Field(default="JsErrors", min_length=1, max_length=255, description="JavaScript errors")
+
+
 class FrontendTarget(_Strict):
     site_bucket: str
     backup_bucket: str
@@ -69,6 +83,11 @@ class FrontendTarget(_Strict):
         default=False,
         description="layout releases: the release goes to a share of users first (sticky per user by cookie), "
         "the share following the backend's traffic steps; testers opt in earlier with a header",
+    )
+    release_figures: ReleaseFigures | None = Field(
+        default=None,
+        description="a frontend canary's step also judges the release's JavaScript errors per page view against "
+        "the live release's, from these RUM metrics; without them the backend's verdict decides alone",
     )
 
     @model_validator(mode="after")

@@ -200,7 +200,7 @@ class RevisionFigures(BaseModel):
 
     requests: int
     errors: int
-    latency_points_ms: list[float] = Field(description="the p95 of each period, in ms")
+    latency_points_ms: list[float] = Field(default_factory=list, description="the p95 of each period, in ms")
 
 
 class TrafficStep(BaseModel):
@@ -218,6 +218,11 @@ class TrafficStep(BaseModel):
     old: RevisionFigures | None = None
     error_p_value: float | None = None
     latency_p_value: float | None = None
+    frontend_new: RevisionFigures | None = Field(
+        default=None, description="a frontend canary: the release's page views (requests) and JavaScript errors"
+    )
+    frontend_old: RevisionFigures | None = Field(default=None, description="the live release's, over the same time")
+    frontend_p_value: float | None = None
 
     def words(self) -> str:
         """The step in a sentence: its share, its verdict, both revisions' figures and the tests' p-values."""

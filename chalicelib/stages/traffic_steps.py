@@ -185,6 +185,22 @@ def answer_step(
     new = revision_figures(cloudwatch, details, details.new_target_group, current.started_at, now, period)
     old = revision_figures(cloudwatch, details, details.old_target_group, current.started_at, now, period)
     outcome, verdicts = judge_step(new, old, profile, against_old=call.weight < 100)
+    pages = frontend.figures(cloudwatch, current.started_at, now, period) if call.weight < 100 else None
+    frontend_p = None
+    if pages is not None:
+        pages_verdict = error_rates(
+            pages[0].errors,
+            pages[0].requests,
+            pages[1].errors,
+            pages[1].requests,
+            margin=traffic.error_rate_margin,
+            min_requests=traffic.min_requests,
+        )
+        detail = f"frontend: {pages_verdict.detail.replace('requests', 'page views')}"
+        verdicts.append(Verdict(pages_verdict.outcome, pages_verdict.p_value, detail))
+        frontend_p = pages_verdict.p_value
+        outcomes = {verdict.outcome for verdict in verdicts}
+        outcome = "fail" if "fail" in outcomes else "too_little" if "too_little" in outcomes else "pass"
     reasons = [verdict.detail for verdict in verdicts]
     if outcome == "too_little" and current.extended < traffic.extensions:
         extended = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
@@ -204,6 +220,9 @@ def answer_step(
             "old": old,
             "error_p_value": verdicts[0].p_value,
             "latency_p_value": verdicts[1].p_value if call.weight < 100 else None,
+            "frontend_new": pages[0] if pages else None,
+            "frontend_old": pages[1] if pages else None,
+            "frontend_p_value": frontend_p,
         }
     )
     said = "passed" if outcome == "pass" else "failed" if outcome == "fail" else "too little traffic to judge"
@@ -217,8 +236,32 @@ class FrontendShare:
     def __init__(self, launch: Launch, profile: EnvironmentProfile, kvs: Any) -> None:
         frontend = launch.results.frontend
         self.release = frontend.release if frontend is not None and frontend.canary else None
+        self.live = frontend.switched_from if frontend is not None else None
         self.store_arn = profile.frontend.key_value_store_arn
+        self.release_figures = profile.frontend.release_figures
         self.kvs = kvs
+
+    def figures(
+        self, cloudwatch: Any, start: datetime, end: datetime, period: int
+    ) -> tuple[RevisionFigures, RevisionFigures] | None:
+        """The canary release's and the live release's page views and JavaScript errors over the step, from
+        the team's RUM metrics by release; None without them, or without a live release to compare with."""
+        figures = self.release_figures
+        if figures is None or self.release is None or self.live is None:
+            return None
+
+        def of(release: str) -> RevisionFigures:
+            dimensions = {figures.dimension: release}
+
+            def total(metric: str) -> int:
+                points = datapoints(
+                    cloudwatch, figures.namespace, metric, dimensions, start, end, period, Statistics=["Sum"]
+                )
+                return round(sum(float(point["Sum"]) for point in points))
+
+            return RevisionFigures(requests=total(figures.views_metric), errors=total(figures.errors_metric))
+
+        return of(self.release), of(self.live)
 
     @property
     def _on(self) -> bool:

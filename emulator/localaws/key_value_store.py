@@ -128,6 +128,14 @@ def value_of(arn: str, key: str) -> str | None:
             return None
 
 
+def put(arn: str, key: str, value: str) -> None:
+    """Write `key` into a store, as its owner would by hand (a test setting the release live before)."""
+    with _lock:
+        store = _store(arn)
+        store.entries[key] = value
+        store.data_etag = secrets.token_hex(8)
+
+
 def forget(arn: str, key: str) -> bool:
     """Remove `key` from a store, as its owner would by hand; whether it was there."""
     with _lock:

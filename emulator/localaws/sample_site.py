@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from chalicelib.domain.profiles import MetricReference
+from chalicelib.domain.profiles import MetricReference, ReleaseFigures
 from chalicelib.stages.release_switch import release_prefix
 from localaws import key_value_store
 from localaws.cloudfront_router import BUCKET_COOKIE, bucket_of, release_for
@@ -81,9 +81,15 @@ class SampleSite:
         service: str,
         business_metrics: list[MetricReference] | None = None,
         release_store: str | None = None,
+        release_figures: ReleaseFigures | None = None,
     ) -> None:
         self.host, self.port, self.ws_port = host, port, ws_port
         self.release_store = release_store  # the KeyValueStore the release router reads
+        # The local RUM: page views and JavaScript errors by release, published each second as the team's RUM
+        # custom metrics would be; a release in `throwing_releases` throws in one page view in FLAKY_EVERY.
+        self.release_figures = release_figures
+        self.throwing_releases: set[str] = set()
+        self._release_views: dict[str, list[int]] = {}
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
         self.unhealthy_images: set[str] = set()
@@ -124,25 +130,45 @@ class SampleSite:
     def homepage(
         self, request_id: str = "", cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> bytes | None:
-        """The entry page as CloudFront serves it: through the release router (deploy/release-router.js, as
-        localaws.cloudfront_router plays it), from the prefix of the release the viewer is served (the live
-        one, or a canary's for a tester or a viewer in its share), else from the bucket's root."""
+        """The entry page as CloudFront serves it to a viewer (see `release_served`)."""
+        return self.page_of(self.release_served(request_id, cookies, headers))
+
+    def release_served(
+        self, request_id: str = "", cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> str | None:
+        """The release the release router (deploy/release-router.js, as localaws.cloudfront_router plays it)
+        serves a viewer: the live one, or a canary's for a tester or a viewer in its share; None: the bucket's
+        own layout."""
+        if not self.release_store:
+            return None
+        store = self.release_store
+        return release_for(
+            lambda key: key_value_store.value_of(store, key),
+            request_id or secrets.token_urlsafe(42),
+            cookies or {},
+            headers or {},
+        )
+
+    def page_of(self, release: str | None) -> bytes | None:
+        """The entry page from a release's prefix (None: the bucket's root)."""
         s3 = self._clients("s3")
-        release = None
-        if self.release_store:
-            store = self.release_store
-            release = release_for(
-                lambda key: key_value_store.value_of(store, key),
-                request_id or secrets.token_urlsafe(42),
-                cookies or {},
-                headers or {},
-            )
         try:
             key = f"{release_prefix(release)}index.html" if release else "index.html"
             body: bytes = s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             return body
         except s3.exceptions.NoSuchKey:
             return None
+
+    def viewed(self, release: str | None) -> None:
+        """What the RUM web client reports of a page view, counted by release: the view, and the JavaScript
+        error every FLAKY_EVERY-th view of a release whose script throws."""
+        if release is None or self.release_figures is None:
+            return
+        with self._lock:
+            counts = self._release_views.setdefault(release, [0, 0])
+            counts[0] += 1
+            if release in self.throwing_releases and counts[0] % FLAKY_EVERY == 0:
+                counts[1] += 1
 
     def start(self) -> None:
         from websockets.sync.server import serve
@@ -197,7 +223,9 @@ class SampleSite:
                     request_id = secrets.token_urlsafe(42)
                     cookies = _cookies(self.headers.get("Cookie", ""))
                     headers = {name.lower(): value for name, value in self.headers.items()}
-                    page = site.homepage(request_id, cookies, headers)
+                    release = site.release_served(request_id, cookies, headers)
+                    page = site.page_of(release)
+                    site.viewed(release)
                     kept = {} if BUCKET_COOKIE in cookies else {"Set-Cookie": _bucket_cookie(request_id)}
                     if page is None:
                         self._send(404, b"<html><body>no site deployed</body></html>", "text/html")
@@ -269,6 +297,7 @@ class SampleSite:
             (self._http.serve_forever, "sample-site"),
             (self._ws.serve_forever, "sample-ws"),
             (self._publish_business_metrics, "sample-metrics"),
+            (self._publish_release_figures, "sample-rum"),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -307,6 +336,30 @@ class SampleSite:
                     )
             except Exception:  # the application outlives one failed publish, as a real one does
                 logger.debug("the sample site's metrics were not published", exc_info=True)
+
+    def _publish_release_figures(self) -> None:
+        """Each second's page views and errors by release, as RUM publishes the team's custom metrics."""
+        figures = self.release_figures
+        while figures is not None and not self._stopped.wait(1.0):
+            with self._lock:
+                counted, self._release_views = self._release_views, {}
+            data = [
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": figures.dimension, "Value": release}],
+                    "Value": value,
+                    "Unit": "Count",
+                }
+                for release, (views, errors) in counted.items()
+                for name, value in ((figures.views_metric, views), (figures.errors_metric, errors))
+            ]
+            try:
+                for start in range(0, len(data), 1000):
+                    self._clients("cloudwatch").put_metric_data(
+                        Namespace=figures.namespace, MetricData=data[start : start + 1000]
+                    )
+            except Exception:  # the application outlives one failed publish, as a real one does
+                logger.debug("the local RUM's figures were not published", exc_info=True)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -248,6 +248,7 @@ class LocalStack:
             packaged.backend.service,
             business_metrics=packaged.bake.business_metrics,
             release_store=packaged.frontend.key_value_store_arn,
+            release_figures=packaged.frontend.release_figures,
         )
         self.site.start()
         # Synthetics: a started canary runs the sample site's journey in this stack's Chromium.
@@ -995,6 +996,7 @@ class LocalStack:
                 self.site.silent_images,
                 self.site.broken_journey_images,
                 self.site.flaky_images,
+                self.site.throwing_releases,
             ]
         recorded = self.github is not None and bool(self.github.checks)
         if self.faults.planted() or self.events.planted() or any(images) or recorded:

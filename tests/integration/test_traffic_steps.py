@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 from localaws import key_value_store
-from localaws.infrastructure import backend_image
+from localaws.infrastructure import FIRST_VERSION, backend_image
 
-from chalicelib.stages.release_switch import CANARY_RELEASE_KEY, LIVE_RELEASE_KEY
+from chalicelib.stages.release_switch import (
+    CANARY_RELEASE_KEY,
+    LIVE_RELEASE_KEY,
+    RELEASES,
+    release_prefix,
+)
 from launchctl.client import ControllerApi, is_final
 from tests.integration.helpers import approve_all, drive, lock_holder, next_version, start, wait
 
@@ -150,7 +156,6 @@ class Viewers:
 
     def __init__(self, site_url: str, count: int) -> None:
         import http.cookiejar
-        import urllib.request
 
         self._url = site_url + "/"
         self._jars = [http.cookiejar.CookieJar() for _ in range(count)]
@@ -174,16 +179,27 @@ class Viewers:
     def _browse(self) -> None:
         while not self._stop.is_set():
             for viewer, opener in enumerate(self._openers):
-                with opener.open(self._url, timeout=5) as answer:
-                    page = answer.read().decode()
+                try:
+                    with opener.open(self._url, timeout=5) as answer:
+                        page = answer.read().decode()
+                except urllib.error.HTTPError as refused:
+                    page = f"<h1>Acme {refused.code}</h1>"
                 self.seen[viewer].append(page[page.find("<h1>Acme ") + 9 : page.find("</h1>")])
             self._stop.wait(0.5)
 
 
 def frontend_in_steps(stack: Any) -> None:
-    """Layout releases with a frontend canary, and the backend in steps that its share follows."""
+    """Layout releases with a frontend canary, and the backend in steps that its share follows; the site's
+    release live from its own prefix, as a team's earlier launch with releases leaves it (the stack's restore
+    serves the bucket's own layout again)."""
     frontend = stack.profile.frontend.model_copy(update={"layout": "releases", "canary": True})
     stack.shift_traffic_in_steps(shift="linear", linear_step_percent=50.0, frontend=frontend)
+    s3, bucket = stack.environment_client("s3"), frontend.site_bucket
+    for key, body in stack.site_objects().items():
+        if not key.startswith(RELEASES):
+            s3.put_object(Bucket=bucket, Key=release_prefix(FIRST_VERSION) + key, Body=body)
+    assert frontend.key_value_store_arn is not None
+    key_value_store.put(frontend.key_value_store_arn, LIVE_RELEASE_KEY, FIRST_VERSION)
 
 
 def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_goes_live_with_the_last_step(
@@ -203,6 +219,9 @@ def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_
         time.sleep(1.0)  # each user's next look, after the release went live
     assert launch["status"] == "SUCCEEDED", launch["timeline"]
     assert steps_of(launch) == [(50.0, "pass"), (100.0, "pass")]
+    half = next(e["details"] for e in launch["timeline"] if e["kind"] == "traffic_step" and e["details"].get("outcome"))
+    assert half["frontend_new"]["requests"] > 0, half  # page views of each release, from the local RUM
+    assert half["frontend_old"]["requests"] > 0, half
     assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == version
     assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
     # Sticky: once a user had the release, they kept it. During the 50 % step, the users whose cookie's bucket
@@ -214,3 +233,27 @@ def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_
     sides = [{user for user, seen in enumerate(viewers.seen) if seen[r] == version} for r in range(rounds)]
     assert inside in sides, (inside, sides)
     assert sides[-1] == set(range(len(viewers.seen))), sides
+
+
+def test_a_frontend_canary_whose_pages_throw_fails_its_step_and_both_go_back_in_the_same_answer(
+    stack: Any, api: ControllerApi
+) -> None:
+    """The backend is as good as its old revision; the release's pages throw in one view in five. The users
+    on the canary's side report it (the local RUM, by release), the step fails against the live release's
+    figures, ECS moves the traffic back and every user is on the live release again."""
+    frontend_in_steps(stack)
+    version = next_version()
+    stack.site.throwing_releases.add(version)
+    with Viewers(stack.site.url, 30) as viewers:
+        launch = drive(stack, api, version)
+        time.sleep(1.0)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert steps_of(launch) == [(50.0, "fail")], launch["timeline"]
+    step = next(e["details"] for e in launch["timeline"] if e["kind"] == "traffic_step" and e["details"].get("outcome"))
+    assert step["frontend_p_value"] < 0.05, step
+    assert step["error_p_value"] > 0.05, step  # not the backend
+    assert any(reason.startswith("frontend: errors") for reason in step["reasons"]), step
+    store = stack.profile.frontend.key_value_store_arn
+    assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
+    assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == FIRST_VERSION
+    assert all(seen[-1] == FIRST_VERSION for seen in viewers.seen), viewers.seen

@@ -280,3 +280,53 @@ def test_a_frontend_canary_needs_releases_and_a_backend_in_steps(profile: Enviro
     fields["frontend"] |= {"layout": "releases", "canary": True}
     with pytest.raises(ValidationError, match=r"frontend\.canary needs frontend\.layout = releases and backend"):
         EnvironmentProfile.model_validate(fields)
+
+
+def test_a_frontend_canary_whose_pages_throw_fails_its_step_against_the_live_release_over_the_same_minutes(
+    application: Any, store: Any, launch: Launch, profile: EnvironmentProfile, clock: Any
+) -> None:
+    """The backend as good as its old revision; the frontend release's pages throw in one view in five, the live
+    release's in none: the RUM figures by release fail the step."""
+    from chalicelib.domain.models import Stage
+    from chalicelib.domain.progress import FrontendProgress
+
+    profile, cloudwatch = frontend_canary(profile), application("cloudwatch")
+    figures = profile.frontend.release_figures
+    assert figures is not None  # the local profile names its RUM metrics
+    progress = FrontendProgress(
+        uploaded=3, unchanged=0, deleted=0, invalidation_id="", release="1.1.0", switched_from="1.0.0", canary=True
+    )
+    store.record_result(launch.launch_id, Stage.FRONTEND, progress)
+    began = clock.set(datetime.now().astimezone() - timedelta(minutes=30))
+    kvs = application("cloudfront-keyvaluestore")
+
+    def answer() -> Any:
+        recorded = store.get_launch(launch.launch_id)
+        return answer_step(store, recorded, profile, cloudwatch, call(launch, 10), kvs)
+
+    assert answer().hookStatus == "IN_PROGRESS"
+    serve(cloudwatch, NEW_GROUP, began, 10, requests=20, errors=0, p95_ms=120)
+    serve(cloudwatch, OLD_GROUP, began, 10, requests=180, errors=0, p95_ms=120)
+    for minute in range(10):
+        at = began + timedelta(minutes=minute, seconds=30)
+        for release, views, errors in (("1.1.0", 20, 4), ("1.0.0", 180, 0)):
+            dimensions = [{"Name": figures.dimension, "Value": release}]
+            cloudwatch.put_metric_data(
+                Namespace=figures.namespace,
+                MetricData=[
+                    {"MetricName": figures.views_metric, "Dimensions": dimensions, "Timestamp": at, "Value": views},
+                    {"MetricName": figures.errors_metric, "Dimensions": dimensions, "Timestamp": at, "Value": errors},
+                ],
+            )
+    clock.advance(BAKE)
+    assert answer().hookStatus == "FAILED"
+    step = recorded_steps(store, launch.launch_id)[-1]
+    assert step.frontend_new is not None
+    assert step.frontend_old is not None
+    assert (step.frontend_new.requests, step.frontend_new.errors) == (200, 40)
+    assert (step.frontend_old.requests, step.frontend_old.errors) == (1800, 0)
+    assert step.frontend_p_value is not None
+    assert step.frontend_p_value < 0.001
+    assert step.error_p_value is not None
+    assert step.error_p_value > 0.05  # the backend was not the cause
+    assert any(reason.startswith("frontend: errors 20.000% new against 0.000% old") for reason in step.reasons)
