@@ -37,13 +37,19 @@ KEY_VALUE_STORE_ARN = shaped(
 )
 
 
+RUM_CUSTOM_NAMESPACE = shaped(
+    r"^RUM/CustomMetrics/[A-Za-z0-9_./#-]{1,237}$",
+    "a CloudWatch RUM custom metrics namespace: RUM/CustomMetrics/<the namespace defined>",
+)
+
+
 class ReleaseFigures(_Strict):
     """The site's real-user figures by release: CloudWatch RUM custom metrics the team defines on its app
     monitor (BatchCreateRumMetricDefinitions), each with the dimension `dimension` taken from the web client's
     application version (DimensionKeys {"metadata.version": "<dimension>"}), so each release counts apart."""
 
     namespace: str = Field(
-        pattern=r"^RUM/CustomMetrics/[A-Za-z0-9_./#-]{1,237}$",
+        pattern=RUM_CUSTOM_NAMESPACE,
         description="where RUM publishes the custom metrics: RUM/CustomMetrics/<the namespace defined>",
     )
     dimension: str = Field(default="release", min_length=1, max_length=255)

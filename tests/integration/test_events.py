@@ -328,9 +328,14 @@ def assert_metrics_of_a_breach(metrics: list[dict[str, Any]]) -> None:
         "LaunchDuration",
         "LaunchesRolledBack",
         "LaunchesStarted",
+        "ReleaseExposedErrors",
+        "ReleaseExposedRequests",
         "RollbackDuration",
     ]
     by_name = {m["name"]: m for m in whole}
+    # Rolled out at once: what the load balancer served from the rollout to the backend's restore.
+    assert by_name["ReleaseExposedRequests"]["unit"] == "Count"
+    assert by_name["ReleaseExposedRequests"]["value"] >= by_name["ReleaseExposedErrors"]["value"] >= 0
     assert all(m["dimensions"] == environment for m in whole), whole
     assert (by_name["LaunchesStarted"]["value"], by_name["LaunchesStarted"]["unit"]) == (1, "Count")
     assert by_name["LaunchesRolledBack"]["value"] == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from localaws import key_value_store
-from localaws.infrastructure import FIRST_VERSION, backend_image
+from localaws.infrastructure import backend_image
 
 from chalicelib.stages.release_switch import (
     CANARY_RELEASE_KEY,
@@ -185,21 +185,24 @@ class Viewers:
                 except urllib.error.HTTPError as refused:
                     page = f"<h1>Acme {refused.code}</h1>"
                 self.seen[viewer].append(page[page.find("<h1>Acme ") + 9 : page.find("</h1>")])
-            self._stop.wait(0.5)
+            self._stop.wait(1.0)
 
 
-def frontend_in_steps(stack: Any) -> None:
-    """Layout releases with a frontend canary, and the backend in steps that its share follows; the site's
-    release live from its own prefix, as a team's earlier launch with releases leaves it (the stack's restore
-    serves the bucket's own layout again)."""
+def frontend_in_steps(stack: Any) -> str:
+    """Layout releases with a frontend canary, and the backend in steps that its share follows; the release the
+    site serves now live from its own prefix, as a team's earlier launch with releases leaves it (the stack's
+    restore serves the bucket's own layout again). That release's version."""
     frontend = stack.profile.frontend.model_copy(update={"layout": "releases", "canary": True})
     stack.shift_traffic_in_steps(shift="linear", linear_step_percent=50.0, frontend=frontend)
+    page = (stack.site.page_of(None) or b"").decode()
+    live = page[page.find("<h1>Acme ") + 9 : page.find("</h1>")]
     s3, bucket = stack.environment_client("s3"), frontend.site_bucket
     for key, body in stack.site_objects().items():
         if not key.startswith(RELEASES):
-            s3.put_object(Bucket=bucket, Key=release_prefix(FIRST_VERSION) + key, Body=body)
+            s3.put_object(Bucket=bucket, Key=release_prefix(live) + key, Body=body)
     assert frontend.key_value_store_arn is not None
-    key_value_store.put(frontend.key_value_store_arn, LIVE_RELEASE_KEY, FIRST_VERSION)
+    key_value_store.put(frontend.key_value_store_arn, LIVE_RELEASE_KEY, live)
+    return live
 
 
 def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_goes_live_with_the_last_step(
@@ -241,7 +244,7 @@ def test_a_frontend_canary_whose_pages_throw_fails_its_step_and_both_go_back_in_
     """The backend is as good as its old revision; the release's pages throw in one view in five. The users
     on the canary's side report it (the local RUM, by release), the step fails against the live release's
     figures, ECS moves the traffic back and every user is on the live release again."""
-    frontend_in_steps(stack)
+    live = frontend_in_steps(stack)
     version = next_version()
     stack.site.throwing_releases.add(version)
     with Viewers(stack.site.url, 30) as viewers:
@@ -255,5 +258,5 @@ def test_a_frontend_canary_whose_pages_throw_fails_its_step_and_both_go_back_in_
     assert any(reason.startswith("frontend: errors") for reason in step["reasons"]), step
     store = stack.profile.frontend.key_value_store_arn
     assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
-    assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == FIRST_VERSION
-    assert all(seen[-1] == FIRST_VERSION for seen in viewers.seen), viewers.seen
+    assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == live
+    assert all(seen[-1] == live for seen in viewers.seen), viewers.seen
