@@ -36,6 +36,8 @@ demo: $(STAMP) browser
 local: $(STAMP) browser
 	$(BIN)/python -m localaws local
 
+# The lint (ruff, mypy, import contracts, the docs' build) runs beside the tests too, at the lowest priority: its
+# 15 s of a fresh mypy no longer come before them. Its output is printed once the integration tests end.
 # The unit and the integration tests each spread over worker processes, never in one run: a unit test's
 # moto resets the process's emulated AWS, which a worker's local stack lives in. They run side by side, the
 # unit tests at the lowest priority (nice 19): they take the cores while the launches wait on their events
@@ -48,13 +50,15 @@ local: $(STAMP) browser
 # The two virtualenvs and the browser are made at once (about 10 s of a fresh clone's 30 s of set-up).
 test:
 	$(MAKE) --no-print-directory -j3 $(STAMP) $(CHECKOV) browser accessibility
-	$(MAKE) --no-print-directory lint
 	@units=$$(mktemp -d); calls=$$(mktemp -d); \
+	( nice -n 19 $(MAKE) --no-print-directory lint > $$units/lint 2>&1; echo $$? > $$units/lint-rc ) & \
+	lint=$$!; \
 	( nice -n 19 $(BIN)/python -m pytest tests/unit -n 2 > $$units/log 2>&1; echo $$? > $$units/rc ) & \
 	unit=$$!; \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/integration -n 3 --dist worksteal; integration=$$?; \
+	wait $$lint; echo "== lint (run beside the tests)"; cat $$units/lint; \
 	wait $$unit; echo "== unit tests (run beside the integration tests)"; cat $$units/log; \
-	[ "$$(cat $$units/rc)" = 0 ] && [ $$integration = 0 ] && \
+	[ "$$(cat $$units/lint-rc)" = 0 ] && [ "$$(cat $$units/rc)" = 0 ] && [ $$integration = 0 ] && \
 	LAUNCH_CALLS_DIR=$$calls $(BIN)/python -m pytest tests/policies
 
 # The pages' accessibility check injects axe-core (pinned in tests/accessibility/package-lock.json) into that
