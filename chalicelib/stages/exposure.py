@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.models import Launch, TimelineEvent
+from chalicelib.domain.models import Launch, Stage, TimelineEvent
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Exposure, traffic_steps_of
 from chalicelib.stages.bake import MOST_DATAPOINTS, datapoints, period_for
@@ -31,8 +31,16 @@ def measure_exposure(
     if not load_balancer:
         return Exposure(how="the profile's bake names no load balancer to count requests on")
     steps = [step for step in traffic_steps_of(timeline) if step.target_group]
+    # Restored at once ("rolled_back"), or once ECS's event said so (the rollback's wait, "wait_over").
     restored = next(
-        (e.at for e in timeline if e.kind == "rolled_back" and e.message.startswith("backend restored")), None
+        (
+            e.at
+            for e in timeline
+            if e.kind in {"rolled_back", "wait_over"}
+            and e.stage == Stage.ROLLBACK
+            and e.message.startswith("backend restored")
+        ),
+        None,
     )
     until = restored or now
     if steps:

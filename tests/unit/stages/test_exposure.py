@@ -63,14 +63,20 @@ def test_a_stepped_release_counts_its_own_target_group_until_the_backend_was_res
     assert exposure.words().startswith("40 requests (8 failed)")
 
 
-def test_a_release_rolled_out_at_once_is_an_upper_bound_from_the_load_balancer(
+def test_a_release_rolled_out_at_once_is_an_upper_bound_from_the_load_balancer_until_ecs_said_it_was_restored(
     aws: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
     cloudwatch, load_balancer = aws("cloudwatch"), profile.bake.load_balancer
     assert load_balancer
-    for minute in range(4):
+    for minute in range(6):
         served(cloudwatch, load_balancer, None, minute, requests=100, errors=5)
-    exposure = measure_exposure(rolled_out(launch), profile, [], cloudwatch, BEGAN + timedelta(minutes=4))
+    heard = TimelineEvent(
+        at=BEGAN + timedelta(minutes=4),
+        kind="wait_over",
+        stage=Stage.ROLLBACK,
+        message="backend restored: ECS deployment ecs-svc/1 completed.",
+    )
+    exposure = measure_exposure(rolled_out(launch), profile, [heard], cloudwatch, BEGAN + timedelta(minutes=6))
     assert exposure is not None
     assert (exposure.requests, exposure.errors, exposure.upper_bound) == (400, 20, True)
     assert exposure.words().startswith("at most 400 requests")
