@@ -262,12 +262,20 @@ class Exposure(BaseModel):
         default=False, description="a rolling update's old and new tasks share one target group: at most this many"
     )
     how: str = ""
+    page_views: int | None = Field(
+        default=None, description="the frontend release's page views (RUM, by release); None: not counted"
+    )
+    page_errors: int | None = Field(default=None, description="its JavaScript errors")
 
     def words(self) -> str:
         if self.requests is None:
-            return f"not measured: {self.how}"
-        bound = "at most " if self.upper_bound else ""
-        return f"{bound}{self.requests} requests ({self.errors or 0} failed), {self.how}"
+            said = f"not measured: {self.how}"
+        else:
+            bound = "at most " if self.upper_bound else ""
+            said = f"{bound}{self.requests} requests ({self.errors or 0} failed), {self.how}"
+        if self.page_views is not None:
+            said += f"; its frontend, {self.page_views} page views ({self.page_errors or 0} with JavaScript errors)"
+        return said
 
 
 def exposure_of(timeline: list[Any]) -> Exposure | None:

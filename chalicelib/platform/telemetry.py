@@ -116,6 +116,11 @@ def launch_ended(
     counts: dict[str, float] = {ENDED.get(status, "LaunchesFailed"): 1}
     if exposure is not None and exposure.requests is not None:
         counts |= {"ReleaseExposedRequests": exposure.requests, "ReleaseExposedErrors": exposure.errors or 0}
+    if exposure is not None and exposure.page_views is not None:
+        counts |= {
+            "ReleaseExposedPageViews": exposure.page_views,
+            "ReleaseExposedPageErrors": exposure.page_errors or 0,
+        }
     emit(environment, counts=counts, seconds=seconds, launch_id=launch_id)
     if status == "ROLLBACK_FAILED":
         controller(counts={ROLLBACKS_FAILED: 1})

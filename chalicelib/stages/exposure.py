@@ -22,8 +22,39 @@ ALB = "AWS/ApplicationELB"
 def measure_exposure(
     launch: Launch, profile: EnvironmentProfile, timeline: list[TimelineEvent], cloudwatch: Any, now: datetime
 ) -> Exposure | None:
-    """The release's requests and failures from its first production traffic to its end; None when the launch
-    never rolled the service out."""
+    """The release's requests and failures from its first production traffic to its end, and its frontend's
+    page views when the team's RUM counts them by release; None when the launch never rolled the service out."""
+    exposure = _backend_exposure(launch, profile, timeline, cloudwatch, now)
+    if exposure is None:
+        return None
+    pages = _page_views(launch, profile, timeline, cloudwatch, now)
+    return exposure.model_copy(update={"page_views": pages[0], "page_errors": pages[1]}) if pages else exposure
+
+
+def _page_views(
+    launch: Launch, profile: EnvironmentProfile, timeline: list[TimelineEvent], cloudwatch: Any, now: datetime
+) -> tuple[int, int] | None:
+    """The frontend release's page views and JavaScript errors since it was deployed (layout releases: counted
+    under its own version, so a view of another release never counts)."""
+    frontend, figures = launch.results.frontend, profile.frontend.release_figures
+    deployed = next((e.at for e in timeline if e.kind == "frontend_deployed"), None)
+    if frontend is None or frontend.release is None or figures is None or deployed is None or deployed >= now:
+        return None
+    dimensions = {figures.dimension: frontend.release}
+    period = _period(profile, deployed, now)
+
+    def total(metric: str) -> int:
+        points = datapoints(
+            cloudwatch, figures.namespace, metric, dimensions, deployed, now, period, Statistics=["Sum"]
+        )
+        return round(sum(float(point["Sum"]) for point in points))
+
+    return total(figures.views_metric), total(figures.errors_metric)
+
+
+def _backend_exposure(
+    launch: Launch, profile: EnvironmentProfile, timeline: list[TimelineEvent], cloudwatch: Any, now: datetime
+) -> Exposure | None:
     backend = launch.results.backend
     if backend is None or backend.rolling_since is None:
         return None
@@ -53,9 +84,7 @@ def measure_exposure(
         how = "the load balancer, from the rollout: the old and new tasks shared it while ECS replaced them"
     if until <= since:
         until = now
-    period: int = profile.backend.traffic.figures_period_seconds
-    if (until - since).total_seconds() / period > MOST_DATAPOINTS:
-        period = period_for(since, until)
+    period = _period(profile, since, until)
 
     def total(metric: str) -> int:
         points = datapoints(cloudwatch, ALB, metric, dimensions, since, until, period, Statistics=["Sum"])
@@ -69,3 +98,9 @@ def measure_exposure(
         upper_bound=not steps,
         how=how + (", until the backend was restored" if restored else ", until the launch ended"),
     )
+
+
+def _period(profile: EnvironmentProfile, since: datetime, until: datetime) -> int:
+    """The figures' own period (the profile's), or longer when the window would pass CloudWatch's 1,440 points."""
+    period: int = profile.backend.traffic.figures_period_seconds
+    return period_for(since, until) if (until - since).total_seconds() / period > MOST_DATAPOINTS else period

@@ -227,6 +227,8 @@ def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_
     assert half["frontend_old"]["requests"] > 0, half
     assert key_value_store.value_of(store, LIVE_RELEASE_KEY) == version
     assert key_value_store.value_of(store, CANARY_RELEASE_KEY) is None
+    exposure = next(e for e in launch["timeline"] if e["kind"] == "finished")["details"]["exposure"]
+    assert exposure["page_views"] > 0, exposure  # the frontend release's own, counted by the local RUM
     # Sticky: once a user had the release, they kept it. During the 50 % step, the users whose cookie's bucket
     # is in the lower half (0-499 of 1000) had it, and only they; once it went live, every one of them had it.
     for seen in viewers.seen:

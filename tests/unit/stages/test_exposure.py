@@ -96,3 +96,32 @@ def test_without_a_load_balancer_the_exposure_says_it_was_not_measured(
     assert exposure is not None
     assert exposure.requests is None
     assert exposure.words().startswith("not measured: the profile's bake names no load balancer")
+
+
+def test_a_frontend_release_counted_by_rum_adds_its_page_views_and_nothing_of_another_release(
+    aws: Any, launch: Launch, profile: EnvironmentProfile
+) -> None:
+    from chalicelib.domain.progress import FrontendProgress
+
+    cloudwatch, figures = aws("cloudwatch"), profile.frontend.release_figures
+    assert figures is not None
+    frontend = FrontendProgress(uploaded=3, unchanged=0, deleted=0, invalidation_id="", release="1.1.0", canary=True)
+    results = rolled_out(launch).results.model_copy(update={"frontend": frontend})
+    for minute in range(5):
+        for release, views, errors in (("1.1.0", 30, 3), ("1.0.0", 300, 1)):
+            dimensions = [{"Name": figures.dimension, "Value": release}]
+            at = BEGAN + timedelta(minutes=minute, seconds=30)
+            cloudwatch.put_metric_data(
+                Namespace=figures.namespace,
+                MetricData=[
+                    {"MetricName": figures.views_metric, "Dimensions": dimensions, "Timestamp": at, "Value": views},
+                    {"MetricName": figures.errors_metric, "Dimensions": dimensions, "Timestamp": at, "Value": errors},
+                ],
+            )
+    deployed = TimelineEvent(at=BEGAN, kind="frontend_deployed", stage=Stage.FRONTEND, message="")
+    exposure = measure_exposure(
+        launch.model_copy(update={"results": results}), profile, [deployed], cloudwatch, BEGAN + timedelta(minutes=5)
+    )
+    assert exposure is not None
+    assert (exposure.page_views, exposure.page_errors) == (150, 15)
+    assert exposure.words().endswith("; its frontend, 150 page views (15 with JavaScript errors)")
