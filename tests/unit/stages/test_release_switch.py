@@ -68,6 +68,12 @@ def go_live(store: Any, launch: Launch, profile: EnvironmentProfile, application
     return store.get_launch(launch.launch_id)
 
 
+def undo(store: Any, deployed: Launch, profile: EnvironmentProfile, application: Any) -> Any:
+    """The rollback stage, as a launch runs it."""
+    ecs, s3, cloudfront, rds = (application(name) for name in ("ecs", "s3", "cloudfront", "rds"))
+    return rollback.roll_back(store, deployed, profile, ecs, s3, cloudfront, rds, kvs=kvs_of(application))
+
+
 def test_a_release_goes_live_by_a_switch_and_rolls_back_by_switching_back_copying_nothing_live(
     application: Any, store: Any, launch: Launch, profile: EnvironmentProfile
 ) -> None:
@@ -141,16 +147,7 @@ def test_a_frontend_canary_opens_to_testers_leaving_the_live_release_and_its_rol
     assert deployed.results.frontend.canary
     event = next(e for e in store.timeline(launch.launch_id) if e.kind == "frontend_deployed")
     assert "open to testers as the canary, 0 % of users" in event.message
-    progress = rollback.roll_back(
-        store,
-        deployed,
-        profile,
-        application("ecs"),
-        application("s3"),
-        application("cloudfront"),
-        application("rds"),
-        kvs=kvs,
-    )
+    progress = undo(store, deployed, profile, application)
     assert progress.settled
     assert (
         progress.undone[Change.FRONTEND].reason
@@ -170,16 +167,7 @@ def test_the_release_live_before_is_what_rollback_switches_back_to(
     assert deployed.rollback_point is not None
     assert deployed.rollback_point.live_release == FIRST_VERSION
     assert live_release(kvs_of(application), store_arn(profile)) == "1.1.0"
-    rollback.roll_back(
-        store,
-        deployed,
-        profile,
-        application("ecs"),
-        application("s3"),
-        application("cloudfront"),
-        application("rds"),
-        kvs=kvs_of(application),
-    )
+    undo(store, deployed, profile, application)
     assert live_release(kvs_of(application), store_arn(profile)) == FIRST_VERSION
 
 
