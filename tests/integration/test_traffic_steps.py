@@ -211,7 +211,7 @@ def test_a_frontend_canary_keeps_each_user_on_their_side_as_the_share_grows_and_
     frontend_in_steps(stack)
     version = next_version()
     store = stack.profile.frontend.key_value_store_arn
-    with Viewers(stack.site.url, 30) as viewers:
+    with Viewers(stack.site.url, 20) as viewers:
         launch_id = start(stack, api, version)
         approve_all(stack, api, launch_id)
         opened = wait(api, launch_id, lambda item: has_event(item, "frontend_deployed") or is_final(item))
@@ -249,7 +249,7 @@ def test_a_frontend_canary_whose_pages_throw_fails_its_step_and_both_go_back_in_
     live = frontend_in_steps(stack)
     version = next_version()
     stack.site.throwing_releases.add(version)
-    with Viewers(stack.site.url, 30) as viewers:
+    with Viewers(stack.site.url, 20) as viewers:
         launch = drive(stack, api, version)
         time.sleep(1.0)
     assert launch["status"] == "ROLLED_BACK", launch["timeline"]
