@@ -127,9 +127,13 @@ def judge_step(
     if new.latency_points_ms and max(new.latency_points_ms) > bake.p95_latency_threshold_ms:
         worst = max(new.latency_points_ms)
         verdicts.append(Verdict("fail", None, f"p95 {worst:.0f} ms above {bake.p95_latency_threshold_ms:.0f} ms"))
+    return outcome_of(verdicts), verdicts
+
+
+def outcome_of(verdicts: list[Verdict]) -> str:
+    """A step's outcome from its verdicts: any fail fails it; else too little to judge; else it passes."""
     outcomes = {verdict.outcome for verdict in verdicts}
-    outcome = "fail" if "fail" in outcomes else "too_little" if "too_little" in outcomes else "pass"
-    return outcome, verdicts
+    return "fail" if "fail" in outcomes else "too_little" if "too_little" in outcomes else "pass"
 
 
 def recorded_steps(store: LaunchStore, launch_id: str) -> list[TrafficStep]:
@@ -199,8 +203,7 @@ def answer_step(
         detail = f"frontend: {pages_verdict.detail.replace('requests', 'page views')}"
         verdicts.append(Verdict(pages_verdict.outcome, pages_verdict.p_value, detail))
         frontend_p = pages_verdict.p_value
-        outcomes = {verdict.outcome for verdict in verdicts}
-        outcome = "fail" if "fail" in outcomes else "too_little" if "too_little" in outcomes else "pass"
+        outcome = outcome_of(verdicts)
     reasons = [verdict.detail for verdict in verdicts]
     if outcome == "too_little" and current.extended < traffic.extensions:
         extended = current.model_copy(update={"extended": current.extended + 1, "reasons": reasons})
