@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from chalicelib.domain.evidence_chain import EVIDENCE_FORMAT, ChainedEvent, Seal
 from chalicelib.domain.models import (
     Approval,
     ApprovalRequest,
@@ -143,6 +144,29 @@ class LaunchDetail(Launch):
     approvals: list[Approval]
     approval_requests: list[ApprovalRequestView]
     timeline: list[TimelineEvent]
+
+
+class TimelineHead(Answer):
+    sequence: int = Field(description="the number of the launch's last event, as its record keeps it")
+    digest: str | None = Field(description="that event's digest, as its record keeps it")
+
+
+class EvidenceAnswer(Answer):
+    """A launch's whole record as one document an auditor checks offline (`launchctl evidence verify FILE`)."""
+
+    format: Literal["launch-evidence/1"] = EVIDENCE_FORMAT
+    launch_id: str
+    exported_at: Moment
+    environment: str
+    status: LaunchStatus
+    profile_version: int | None = Field(description="the version of the stored profile the launch followed")
+    record: Launch = Field(description="the launch's record as stored (its seal is below)")
+    preflight: PreflightProgress | None = Field(description="the preflight report and its checks")
+    approvals: list[Approval] = Field(description="each role's decision, with the verified caller who made it")
+    approval_requests: list[ApprovalRequestView]
+    timeline: list[ChainedEvent] = Field(description="every event in order, each with its digest and the one before")
+    head: TimelineHead
+    seal: Seal | None = Field(description="the chain's head at the end, signed with the controller's evidence key")
 
 
 class DecisionAnswer(Answer):

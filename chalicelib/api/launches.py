@@ -6,15 +6,18 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.api.answers import (
     AbortAnswer,
     ApprovalRequestView,
+    EvidenceAnswer,
     LaunchDetail,
     LaunchPage,
     LaunchSummary,
+    TimelineHead,
     UnlockAnswer,
 )
 from chalicelib.api.approvals import abort_at_gate
@@ -169,6 +172,36 @@ def describe_launch(store: LaunchStore, launch_id: str) -> dict[str, Any]:
         timeline=timeline,
     )
     return detail.model_dump(mode="json")
+
+
+def launch_evidence(store: LaunchStore, launch_id: str, public_key: Callable[[str], bytes | None]) -> dict[str, Any]:
+    """The launch's whole record as one JSON document an auditor can check offline (`launchctl evidence verify`):
+    the record, the approvals with their verified callers, the preflight report and checks, the profile
+    version, the timeline with each event's digest and the one it follows, the record's head and the seal.
+
+    `public_key(key_arn)` is the evidence key's public half (DER), carried so the document checks on its own;
+    pinning the controller's key (docs/evidence.md) proves who sealed it."""
+    launch, approvals, requests, chain, head = store.evidence_parts(launch_id)
+    seal = launch.seal
+    if seal is not None:
+        found = public_key(seal.key_arn)
+        if found is not None:
+            seal = seal.model_copy(update={"public_key": base64.b64encode(found).decode()})
+    evidence = EvidenceAnswer(
+        launch_id=launch_id,
+        exported_at=store.clock.now(),
+        environment=launch.request.environment,
+        status=launch.status,
+        profile_version=launch.profile_version,
+        record=launch.model_copy(update={"seal": None}),
+        preflight=launch.results.preflight,
+        approvals=approvals,
+        approval_requests=[ApprovalRequestView.of(request) for request in requests],
+        timeline=chain,
+        head=TimelineHead.model_validate(head),
+        seal=seal,
+    )
+    return evidence.model_dump(mode="json")
 
 
 def summary(launch: Launch) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib.api.answers import (
     AbortAnswer,
     DecisionAnswer,
+    EvidenceAnswer,
     LaunchDetail,
     LaunchPage,
     LaunchSummary,
@@ -217,6 +218,39 @@ def get_launch(launch_id: str) -> dict[str, Any]:
 
     _reader()
     return describe_launch(launch_store(), checked_launch_id(launch_id))
+
+
+@routes.route("/launches/{launch_id}/evidence", methods=["GET"])
+@answered
+@described(
+    Operation(
+        "The launch's evidence: its whole record, its timeline's hash chain and the signed seal of its end "
+        "(launchctl evidence; checked offline by launchctl evidence verify)",
+        200,
+        EvidenceAnswer,
+        "the evidence",
+        (400, 404),
+    )
+)
+def launch_evidence(launch_id: str) -> dict[str, Any]:
+    from chalicelib.api.launches import launch_evidence as evidence
+
+    _reader()
+    return evidence(launch_store(), checked_launch_id(launch_id), _evidence_public_key)
+
+
+# The evidence key's public half, by key ARN: it never changes, so a container asks KMS once.
+_PUBLIC_KEYS: dict[str, bytes] = {}
+
+
+def _evidence_public_key(key_arn: str) -> bytes | None:
+    if key_arn not in _PUBLIC_KEYS:
+        try:
+            _PUBLIC_KEYS[key_arn] = bytes(_aws("kms").get_public_key(KeyId=key_arn)["PublicKey"])
+        except Exception as exc:  # noqa: BLE001 - the evidence still checks with the key pinned apart
+            logger.warning("the evidence key's public half could not be read", extra={"error": str(exc)})
+            return None
+    return _PUBLIC_KEYS[key_arn]
 
 
 @routes.route("/launches/{launch_id}/approvals", methods=["POST"])

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.domain.evidence_chain import Seal
 from chalicelib.domain.manifests import Manifest
 from chalicelib.domain.profiles import IDENTIFIER, EnvironmentProfile, ProfileError
 from chalicelib.domain.progress import LaunchResults
@@ -275,6 +276,11 @@ class Launch(BaseModel):
     rolled_back_by: str | None = Field(default=None, description="the execution that rolled this launch back")
     profile_version: int | None = Field(
         default=None, description="the version of the environment's stored profile it follows to its end"
+    )
+    seal: Seal | None = Field(
+        default=None,
+        description="the head of the timeline's hash chain at the launch's end, signed with the controller's "
+        "evidence key (GET /launches/{id}/evidence carries the whole chain)",
     )
     # Kept with the record, not shown: a launch follows the profile it started with, whatever changes after.
     profile: EnvironmentProfile | None = Field(default=None, exclude=True)

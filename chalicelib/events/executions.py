@@ -12,6 +12,7 @@ from chalicelib.domain.models import LaunchStatus, Stage
 from chalicelib.domain.next_steps import next_steps
 from chalicelib.platform import telemetry
 from chalicelib.platform.chat import ChatNotification
+from chalicelib.stages.evidence import seal_launch
 from chalicelib.stages.lifecycle import notify_end
 from chalicelib.store import LaunchNotFound, LaunchStore, StatusConflict
 
@@ -58,8 +59,11 @@ def execution_ended(
     paging: str = "",
     page: str = "",
     lark: Callable[[ChatNotification], None] | None = None,
+    kms: Callable[[], Any] | None = None,
+    evidence_key: str = "",
 ) -> bool:
-    """End the launch whose execution ended before its finish wrote its end; True when this call ended it.
+    """End the launch whose execution ended before its finish wrote its end, sealing its timeline; True when
+    this call ended it.
 
     Nothing it changed was rolled back as far as anyone knows: with changes, it ends ROLLBACK_FAILED and the
     environment stays held until a person has looked (`launchctl unlock`), as after a failed rollback;
@@ -102,6 +106,7 @@ def execution_ended(
         return False  # a duplicate of the event ended it first
     telemetry.launch_ended(launch, str(final), store.timeline(launch.launch_id), store.clock.now())
     telemetry.controller(counts={telemetry.UNFINISHED: 1})
+    seal_launch(store, launch.launch_id, kms, evidence_key)
     if topic_arn:
         notify_end(
             sns,

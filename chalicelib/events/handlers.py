@@ -68,7 +68,17 @@ def execution_ended(event: Any) -> None:
         from chalicelib.platform.lark import deliver
 
         sns, topic, paging = _aws("sns"), deployed.notifications_topic_arn, deployed.paging_topic_arn
-        end(launch_store(), sns, topic, told, paging, page, lambda note: deliver(note, deployed, _aws))
+        end(
+            launch_store(),
+            sns,
+            topic,
+            told,
+            paging,
+            page,
+            lambda note: deliver(note, deployed, _aws),
+            lambda: _aws("kms"),
+            deployed.evidence_key_id,
+        )
 
 
 @handlers.schedule(Rate(5, unit=Rate.MINUTES), name="watch_launches")

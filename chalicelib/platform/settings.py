@@ -42,6 +42,7 @@ class Settings(BaseModel):
     sts_endpoint: str = ""
     copy_plan_bucket: str = ""  # where the frontend stages plan copies for the state machine's batches
     traffic_hook_arn: str = ""  # judge_traffic_step, the lifecycle hook ECS invokes at each step of a rollout
+    evidence_key_id: str = ""  # the KMS key that seals a launch's timeline at its end (only the ends may sign)
 
     def identity(self, host: str = "") -> IdentityConfig:
         """What this deployment trusts, for a request that arrived at `host` (the API's own domain)."""
@@ -77,4 +78,5 @@ def settings() -> Settings:
         sts_endpoint=environ.get("STS_ENDPOINT_URL", ""),
         copy_plan_bucket=environ.get("COPY_PLAN_BUCKET", ""),
         traffic_hook_arn=environ.get("TRAFFIC_HOOK_ARN", ""),
+        evidence_key_id=environ.get("EVIDENCE_KEY_ID", ""),
     )

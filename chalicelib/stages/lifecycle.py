@@ -23,6 +23,7 @@ from chalicelib.platform.chat import ChatNotification
 from chalicelib.platform.links import launch_page_link
 from chalicelib.stages.approval_gate import expire_requests
 from chalicelib.stages.bake import delete_launch_alarms
+from chalicelib.stages.evidence import seal_launch
 from chalicelib.stages.exposure import measure_exposure
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.store import LaunchStore
@@ -80,8 +81,11 @@ def finish_launch(
     paging_topic_arn: str = "",
     page: str = "",
     lark: Callable[[ChatNotification], None] | None = None,
+    kms: Callable[[], Any] | None = None,
+    evidence_key: str = "",
 ) -> FinishProgress:
-    """Write the final status, release the environment (or hold it after a failed rollback), tell the team.
+    """Write the final status, release the environment (or hold it after a failed rollback), seal the timeline
+    with the evidence key, tell the team.
 
     A retried step after the status was written still releases or holds the lock and notifies, once
     (the progress it returns marks the launch notified)."""
@@ -139,6 +143,7 @@ def finish_launch(
         )
         # Once: a retried finish finds the final status written and emits nothing again.
         telemetry.launch_ended(launch, str(final), store.timeline(launch_id), store.clock.now(), exposure)
+    seal_launch(store, launch_id, kms, evidence_key)
     if topic_arn:
         notify_end(
             sns,
@@ -259,6 +264,8 @@ def _finish_step(call: StageCall) -> Progress:
         call.settings.paging_topic_arn,
         launch_page_link(call.settings, call.client, call.launch.launch_id),
         lambda note: lark.deliver(note, call.settings, call.client),
+        lambda: call.client("kms"),
+        call.settings.evidence_key_id,
     )
 
 
@@ -271,6 +278,6 @@ FINISH_LAUNCH = StageSpec(
     _finish_step,
     honours_abort=False,
     clients=("cloudwatch",),  # the launch's own alarms go with it; the release's exposure is read
-    own_clients=("sns", "secretsmanager"),
+    own_clients=("sns", "secretsmanager", "kms"),
     event=FinishEvent,
 )

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from chalicelib.domain.clock import iso
+from chalicelib.domain.evidence_chain import GENESIS, ChainedEvent
 from chalicelib.domain.models import Approval, ApprovalRequest, Launch, LaunchStatus, TimelineEvent
 from chalicelib.store.approval_records import (
     AlreadyDecided,
@@ -38,7 +39,8 @@ from chalicelib.store.launch_records import (
     RollbackAlreadyClaimed,
     StatusConflict,
     TimelineBusy,
-    event_put,
+    chained_puts,
+    head_of,
     launch_from_item,
     results_attribute,
     sequence_of,
@@ -98,8 +100,10 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords)
             "created_at": s(iso(launch.created_at)),
             "updated_at": s(iso(launch.updated_at)),
             "results": {"M": results_attribute(launch.results)},
-            **({"timeline_seq": n(len(events))} if events else {}),
         }
+        puts, head = chained_puts(launch.launch_id, 0, GENESIS, events)
+        if events:
+            item |= {"timeline_seq": n(len(events)), "timeline_head": s(head)}
         # A rollback execution starts with what the launch it undoes recorded.
         if launch.rollback_point is not None:
             item["rollback_point"] = s(launch.rollback_point.model_dump_json())
@@ -114,7 +118,7 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords)
         if launch.profile_version is not None:
             item["profile_version"] = {"N": str(launch.profile_version)}
         writes: list[dict[str, Any]] = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}]
-        writes += [event_put(launch.launch_id, i + 1, event) for i, event in enumerate(events)]
+        writes += puts
         environment = launch.request.environment
         lock_at = claim_at = None
         if lock_lease_seconds is not None:
@@ -129,11 +133,13 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords)
                 if current is None:
                     raise LaunchNotFound(target)
                 sequence = sequence_of(current)
+                claimed_puts, claimed_head = chained_puts(target, sequence, head_of(current), [event])
                 claim = [
                     {
                         "Update": {
                             "Key": Keys.launch(target),
-                            "UpdateExpression": "SET rolled_back_by = :by, timeline_seq = :next_seq",
+                            "UpdateExpression": "SET rolled_back_by = :by, "
+                            "timeline_seq = :next_seq, timeline_head = :head",
                             "ConditionExpression": "attribute_not_exists(rolled_back_by) AND #status = :succeeded"
                             + (" AND timeline_seq = :seq" if sequence else " AND attribute_not_exists(timeline_seq)"),
                             "ExpressionAttributeNames": {"#status": "status"},
@@ -141,11 +147,12 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords)
                                 ":by": s(launch.launch_id),
                                 ":succeeded": s(LaunchStatus.SUCCEEDED),
                                 ":next_seq": n(sequence + 1),
+                                ":head": s(claimed_head),
                                 **({":seq": n(sequence)} if sequence else {}),
                             },
                         }
                     },
-                    event_put(target, sequence + 1, event),
+                    *claimed_puts,
                 ]
             try:
                 self.transact([*writes, *claim])
@@ -180,6 +187,34 @@ class LaunchStore(LaunchRecords, EnvironmentLocks, ApprovalRecords, WaitRecords)
                 for i in items
                 if i["sk"]["S"].startswith(EVENT_PREFIX)
             ],
+        )
+
+    def evidence_parts(
+        self, launch_id: str
+    ) -> tuple[Launch, list[Approval], list[ApprovalRequest], list[ChainedEvent], dict[str, Any]]:
+        """What a launch's evidence is made of, in one query of its partition: the record, its decisions and
+        requests, its timeline as stored (each event's digest and the one it follows), and the record's head."""
+        items = self.query_partition(Keys.launch_partition(launch_id))
+        record = next((item for item in items if item["sk"]["S"] == "LAUNCH"), None)
+        if record is None:
+            raise LaunchNotFound(launch_id)
+        chain = [
+            ChainedEvent(
+                sequence=int(i["sk"]["S"].removeprefix(EVENT_PREFIX)),
+                event=json.loads(i["event"]["S"]),
+                previous=i.get("previous", {}).get("S"),
+                digest=i.get("digest", {}).get("S"),
+            )
+            for i in items
+            if _is_event(i)
+        ]
+        head = {"sequence": sequence_of(record), "digest": record.get("timeline_head", {}).get("S")}
+        return (
+            launch_from_item(record),
+            [approval_from_item(i) for i in items if i["sk"]["S"].startswith(APPROVAL_PREFIX)],
+            [request_from_item(i) for i in items if i["sk"]["S"].startswith(REQUEST_PREFIX)],
+            chain,
+            head,
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.domain.clock import iso
+from chalicelib.domain.evidence_chain import GENESIS, Seal, event_digest
 from chalicelib.domain.models import (
     Caller,
     Change,
@@ -72,13 +73,24 @@ def sequence_of(item: dict[str, Any]) -> int:
     return int(item.get("timeline_seq", {}).get("N", "0"))
 
 
-def event_put(launch_id: str, sequence: int, event: TimelineEvent) -> dict[str, Any]:
-    return {
-        "Put": {
-            "Item": {**Keys.event(launch_id, sequence), "event": s(event.model_dump_json())},
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-    }
+def head_of(item: dict[str, Any]) -> str:
+    """The digest of the launch's last event (the chain's start for a launch with none, or written unchained)."""
+    return str(item.get("timeline_head", {}).get("S", GENESIS))
+
+
+def chained_puts(
+    launch_id: str, sequence: int, head: str, events: list[TimelineEvent]
+) -> tuple[list[dict[str, Any]], str]:
+    """The writes of `events` after event `sequence` whose digest is `head`, each chained to the one before;
+    the new head. Each carries its digest and the one it follows, so the chain is checked from the items."""
+    puts = []
+    for number, event in enumerate(events, start=sequence + 1):
+        content = event.model_dump_json()
+        digest = event_digest(launch_id, number, head, json.loads(content))
+        item = {**Keys.event(launch_id, number), "event": s(content), "previous": s(head), "digest": s(digest)}
+        puts.append({"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
+        head = digest
+    return puts, head
 
 
 class LaunchRecords(Table):
@@ -100,28 +112,29 @@ class LaunchRecords(Table):
         values: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,
         condition: str | None = None,
-        sequence: int | None = None,
     ) -> int:
         """Update the launch record and append `events` to its timeline in one transaction; the new sequence.
 
         Each event takes the next number of the launch's sequence, written in the same transaction
         with a condition on the number it follows: the timeline's order is total and is the order
-        the writes happened in. When another writer took those numbers first, it re-reads and retries;
-        when `condition` fails, it raises Refused with the record as it stands."""
+        the writes happened in. Each also carries its digest, chained to the one before (the record keeps the
+        last as `timeline_head`, under the same condition). When another writer took those numbers first, it
+        re-reads and retries; when `condition` fails, it raises Refused with the record as it stands."""
         key = Keys.launch(launch_id)
+        sequence, head = 0, GENESIS
+        if events:
+            item = self.get(key)
+            if item is None:
+                raise LaunchNotFound(launch_id)
+            sequence, head = sequence_of(item), head_of(item)
         for _ in range(SEQUENCE_ATTEMPTS):
-            if sequence is None and events:
-                item = self.get(key)
-                if item is None:
-                    raise LaunchNotFound(launch_id)
-                sequence = sequence_of(item)
-            sequence = sequence or 0
             clauses = list(sets or [])
+            puts, new_head = chained_puts(launch_id, sequence, head, events)
             attribute_values = dict(values or {})
             conditions = ["attribute_exists(pk)"]
             if events:
-                clauses.append("timeline_seq = :next_seq")
-                attribute_values[":next_seq"] = n(sequence + len(events))
+                clauses += ["timeline_seq = :next_seq", "timeline_head = :head"]
+                attribute_values |= {":next_seq": n(sequence + len(events)), ":head": s(new_head)}
                 if sequence:
                     conditions.append("timeline_seq = :seq")
                     attribute_values[":seq"] = n(sequence)
@@ -138,7 +151,6 @@ class LaunchRecords(Table):
                 update["ExpressionAttributeValues"] = attribute_values
             if names:
                 update["ExpressionAttributeNames"] = names
-            puts = [event_put(launch_id, sequence + i + 1, event) for i, event in enumerate(events)]
             try:
                 self.transact([{"Update": update}, *puts])
                 return sequence + len(events)
@@ -150,7 +162,8 @@ class LaunchRecords(Table):
                 if item is None:
                     raise LaunchNotFound(launch_id) from None
                 if events and sequence_of(item) != sequence:
-                    sequence = sequence_of(item)  # another writer appended meanwhile: take the next numbers
+                    # another writer appended meanwhile: take the next numbers, after its events
+                    sequence, head = sequence_of(item), head_of(item)
                     continue
                 raise Refused(item) from None
         raise TimelineBusy(f"the timeline of launch {launch_id} kept moving; nothing was written")
@@ -404,6 +417,22 @@ class LaunchRecords(Table):
             return False
         return True
 
+    def record_seal(self, launch_id: str, seal: Seal) -> bool:
+        """Keep the launch's seal once; False when one was kept already (a retried end)."""
+        try:
+            sealed = {":seal": s(seal.model_dump_json())}
+            self._update(launch_id, "SET seal = :seal", sealed, condition="attribute_not_exists(seal)")
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def head(self, launch_id: str) -> tuple[int, str]:
+        """The number and digest of the launch's last event, read consistently."""
+        item = self.get(Keys.launch(launch_id))
+        if item is None:
+            raise LaunchNotFound(launch_id)
+        return sequence_of(item), head_of(item)
+
     def record_change(self, launch_id: str, change: Change) -> None:
         """Note, before touching it, that this launch changes a part of the environment."""
         self._update(launch_id, "ADD changes :change", {":change": {"SS": [str(change)]}})
@@ -516,6 +545,7 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         rollback_of=json.loads(item["rollback_of"]["S"]) if "rollback_of" in item else None,
         rolled_back_by=item.get("rolled_back_by", {}).get("S"),
         profile_version=int(item["profile_version"]["N"]) if "N" in item.get("profile_version", {}) else None,
+        seal=Seal.model_validate_json(item["seal"]["S"]) if "seal" in item else None,
         profile=EnvironmentProfile.model_validate_json(item["profile"]["S"], context={"recorded": True})
         if "profile" in item
         else None,
