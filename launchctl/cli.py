@@ -32,6 +32,7 @@ EXIT_ROLLED_BACK = 3
 EXIT_STOPPED = 4  # blocked, expired or aborted before a change: nothing changed
 EXIT_ROLLBACK_FAILED = 5
 EXIT_REJECTED = 6  # an approver said no
+EXIT_EVIDENCE_BROKEN = 7  # `evidence verify`: the record was changed since it was written
 
 _STATUS_EXIT = {
     "SUCCEEDED": EXIT_OK,
@@ -254,6 +255,54 @@ def cmd_unlock(args: argparse.Namespace, api: ControllerApi) -> int:
     held = f" ({result['held_because']})" if result.get("held_because") else ""
     _print(args, result, f"{args.environment} unlocked; it was held by {result['was_held_by']}{held}")
     return EXIT_OK
+
+
+def cmd_evidence(args: argparse.Namespace, api: ControllerApi) -> int:
+    """The launch's evidence as one JSON document: to --output, or to stdout for a pipe."""
+    document = api.evidence(args.target)
+    text = json.dumps(document, indent=2)
+    if not args.output:
+        print(text)
+        return EXIT_OK
+    Path(args.output).write_text(text + "\n")
+    sealed = document.get("seal") or {}
+    through = sealed.get("statement", {}).get("sequence")
+    print(
+        f"wrote {args.output}: launch {document['launch_id']} ({document['status']}), {len(document['timeline'])} "
+        + (f"events, sealed through event {through}" if through else "events, not sealed")
+        + f"; check it: launchctl evidence verify {args.output}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    """Check a launch's evidence offline: no call to the controller or to AWS."""
+    from chalicelib.domain.evidence_chain import verify
+
+    if not args.file:
+        raise UsageError("verify needs the evidence file: launchctl evidence verify FILE")
+    try:
+        document = json.loads(Path(args.file).read_text())
+        key = Path(args.public_key).read_bytes() if args.public_key else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {exc}") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{args.file} is not a launch's evidence: not a JSON object")
+    found = verify(document, public_key=key)
+    problem = found.problem
+    lines = [
+        f"launch {found.launch_id}: {found.events} events, {found.chained} chained"
+        + (f", sealed through event {found.sealed_through}" if found.sealed_through else "")
+        + (" with the pinned key" if found.key_pinned else ""),
+        "holds: nothing was changed, removed or reordered since it was written"
+        if problem is None
+        else f"DOES NOT HOLD at {'event ' + str(problem.sequence) if problem.sequence else 'the seal'}: "
+        f"{problem.reason}",
+        *(f"note: {note}" for note in found.notes),
+    ]
+    _print(args, {**found.model_dump(mode="json"), "holds": found.ok}, "\n".join(lines))
+    return EXIT_OK if found.ok else EXIT_EVIDENCE_BROKEN
 
 
 def _local_stack(api: str) -> dict[str, str] | None:
@@ -752,6 +801,20 @@ def parser() -> argparse.ArgumentParser:
     unlock.add_argument("environment", help="the environment a failed rollback left locked")
     unlock.add_argument("--reason", required=True, help="what was done by hand; written to the launch's timeline")
 
+    evidence = command(
+        "evidence",
+        help="a launch's whole record with its timeline's hash chain and seal (`evidence ID`), or check one "
+        "offline (`evidence verify FILE`)",
+    )
+    evidence.add_argument("target", metavar="ID|verify", help="the launch's id, or `verify` to check a file")
+    evidence.add_argument("file", nargs="?", help="verify: the evidence file `launchctl evidence ID -o FILE` wrote")
+    evidence.add_argument("-o", "--output", help="write the evidence to this file (default: stdout)")
+    evidence.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="verify: the controller's evidence key's public half (DER or PEM), to prove who sealed it",
+    )
+
     outbox = command("outbox", help="the approval emails of a running `launchctl local`")
     outbox.add_argument("--outbox", help="the local outbox's URL (default: the local stack's, found by --api)")
     outbox.add_argument("--launch", metavar="LAUNCH_ID", help="only what was sent about this launch")
@@ -861,6 +924,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "outbox":
         return cmd_outbox(args)
+    if args.command == "evidence" and args.target == "verify":
+        return cmd_evidence_verify(args)
     if args.command == "profile":
         return cmd_profile(args)
     if args.command == "approvers":
@@ -895,6 +960,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "rollback": cmd_rollback,
         "preflight": cmd_preflight,
         "whoami": cmd_whoami,
+        "evidence": cmd_evidence,
     }
     try:
         return handlers[args.command](args, api)

@@ -142,6 +142,10 @@ class ControllerApi:
     def get(self, launch_id: str) -> dict[str, Any]:
         return self._call("GET", f"/launches/{launch_id}")
 
+    def evidence(self, launch_id: str) -> dict[str, Any]:
+        """The launch's whole record with its timeline's hash chain and seal, to check offline."""
+        return self._call("GET", f"/launches/{launch_id}/evidence")
+
     def view_link(self, launch_id: str | None = None, environment: str | None = None) -> dict[str, Any]:
         """A signed, expiring link to a launch's page, or to an environment's list of launches."""
         if launch_id:

@@ -187,6 +187,23 @@ LIMITS: tuple[Limit, ...] = (
         "the model check (emulator/localaws/model_constraints.py)",
     ),
     Limit(
+        "kms.asymmetric_key_rotation",
+        "Automatic rotation is for symmetric encryption keys only: EnableKeyRotation on an asymmetric key (the "
+        "evidence key, ECC_NIST_P256), by the API or a template's `EnableKeyRotation: true`, is refused",
+        "UnsupportedOperationException: <key ARN> key spec ECC_NIST_P256 is not supported for this operation.",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html",
+    ),
+    Limit(
+        "kms.key_policy_sign",
+        "A key's policy decides who may sign with it: kms:Sign is refused to a caller the key policy neither "
+        "names nor delegates to IAM through the account (the evidence key names only the functions that end "
+        "launches)",
+        "AccessDeniedException: User: <caller> is not authorized to perform: kms:Sign on resource: <key ARN> "
+        "because no resource-based policy allows the kms:Sign action",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html",
+        "the local stack, with IAM enforced (emulator/localaws/moto_fixes.py)",
+    ),
+    Limit(
         "sns.message_size",
         "A message of at most 256 KiB",
         "InvalidParameter: Invalid parameter: Message too long",
@@ -231,6 +248,7 @@ def apply() -> None:
         _template_sizes()
         _rule_names()
         _cluster_members_have_no_snapshot()
+        _asymmetric_keys_do_not_rotate()
         _applied = True
 
 
@@ -635,6 +653,28 @@ def _cluster_members_have_no_snapshot() -> None:
         return create_db_snapshot(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, **kwargs)
 
     RDSBackend.create_db_snapshot = instance_snapshot  # type: ignore[method-assign,assignment]
+
+
+def rotation_allowed(key: Any) -> None:
+    """KMS rotates symmetric encryption keys only (and not imported ones); AWS's answer for any other."""
+    from moto.core.exceptions import JsonRESTError
+
+    if key.key_spec != "SYMMETRIC_DEFAULT":
+        raise JsonRESTError(
+            "UnsupportedOperationException", f"{key.arn} key spec {key.key_spec} is not supported for this operation."
+        )
+
+
+def _asymmetric_keys_do_not_rotate() -> None:
+    from moto.kms.models import KmsBackend
+
+    enable_key_rotation = KmsBackend.enable_key_rotation
+
+    def enable(self: Any, key_id: str, *args: Any, **kwargs: Any) -> Any:
+        rotation_allowed(self.describe_key(key_id))
+        return enable_key_rotation(self, key_id, *args, **kwargs)
+
+    KmsBackend.enable_key_rotation = enable  # type: ignore[method-assign]
 
 
 # -- the docs' table --------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ def apply() -> None:
         _performance_insights()
         _role_policies_as_json()
         _key_policies_as_json()
+        _key_specs_from_templates()
+        _signing_judged_by_key_policy()
         _percentiles()
         _query_definitions()
         _parameter_versions_name_who_pushed()
@@ -365,6 +367,66 @@ def _key_policies_as_json() -> None:
     KmsBackend.create_key = create_key  # type: ignore[method-assign]
 
 
+def _key_specs_from_templates() -> None:
+    """moto's CloudFormation makes every AWS::KMS::Key a symmetric encryption key, whatever its KeySpec and
+    KeyUsage say; CloudFormation makes the key they describe (an ECC_NIST_P256 key for signing)."""
+    from moto.kms.models import Key, kms_backends
+
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        key = kms_backends[account_id][region_name].create_key(
+            policy=properties["KeyPolicy"],
+            key_usage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=properties.get("Description"),
+            tags=properties.get("Tags", []),
+        )
+        if properties.get("EnableKeyRotation", False):
+            from moto.cloudformation.exceptions import ValidationError
+            from moto.core.exceptions import JsonRESTError
+
+            try:
+                aws_limits.rotation_allowed(key)
+            except JsonRESTError as refused:  # the stack fails with KMS's message, in CloudFormation's error
+                raise ValidationError(message=refused.message) from None
+        key.key_rotation_status = properties.get("EnableKeyRotation", False)
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
+
+
+def _signing_judged_by_key_policy() -> None:
+    """With IAM enforced, kms:Sign is refused unless the key's policy allows the caller: by naming its role, or
+    by delegating to IAM (the account's root) whose policies then decide, as KMS judges every use of a key.
+    moto reads no key policy but one that denies DescribeKey to everyone. Conditions are not judged."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.iam.models import iam_backends
+    from moto.kms.responses import KmsResponse
+    from moto.sts.models import sts_backends
+
+    original = KmsResponse.sign
+
+    def sign(self: Any) -> Any:
+        if _enforcing:
+            key = self.kms_backend.describe_key(str(self._get_param("KeyId")))
+            _, caller, _ = sts_backends[self.current_account][self.partition].get_caller_identity(
+                self.get_access_key(), self.region
+            )
+            policy = json.loads(key.policy) if key.policy else {"Statement": []}
+            if not _trusted(policy, "kms:Sign", _principals_of(caller, iam_backends)):
+                raise JsonRESTError(
+                    "AccessDeniedException",
+                    f"User: {caller} is not authorized to perform: kms:Sign on resource: {key.arn} because no "
+                    "resource-based policy allows the kms:Sign action",
+                )
+        return original(self)
+
+    KmsResponse.sign = sign  # type: ignore[method-assign]
+
+
 def _percentiles() -> None:
     """moto's GetMetricStatistics ignores ExtendedStatistics; CloudWatch answers each asked percentile (p95)
     of the period's values, which the bake reads for the release's latency (nearest rank here)."""
@@ -562,7 +624,8 @@ def _trusted(trust: dict[str, Any], action: str, principals: set[str]) -> bool:
             named = {"AWS": "*"}
         aws = named.get("AWS", []) if isinstance(named, dict) else []
         aws = [aws] if isinstance(aws, str) else aws
-        return any(a in {action, "sts:*", "*"} for a in actions) and bool(set(aws) & principals)
+        service = action.split(":", 1)[0]
+        return any(a in {action, f"{service}:*", "*"} for a in actions) and bool(set(aws) & principals)
 
     statements = trust.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else statements

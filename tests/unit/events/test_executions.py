@@ -128,3 +128,18 @@ def test_an_execution_end_is_acted_on_only_as_step_functions_itself_tells_it(
     ended = store.get_launch(launch.launch_id)
     assert (ended.status, ended.error["error"]) == (LaunchStatus.FAILED, "ExecutionAborted")  # as Step Functions says
     assert store.lock_holder("local") is None
+
+
+def test_a_launch_ended_for_its_execution_is_sealed_with_the_evidence_key_like_any_other(
+    aws: Any, store: Any, launch: Launch
+) -> None:
+    from chalicelib.api.launches import launch_evidence
+    from chalicelib.domain.evidence_chain import verify
+
+    key = aws("kms").create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    running = _running(store, launch, LaunchStatus.AWAITING_APPROVAL)
+    execution_ended(store, RecordingTopic(), "arn:topic", _ended(running), kms=lambda: aws("kms"), evidence_key=key)
+    document = launch_evidence(store, launch.launch_id, lambda arn: aws("kms").get_public_key(KeyId=arn)["PublicKey"])
+    found = verify(document, public_key=aws("kms").get_public_key(KeyId=key)["PublicKey"])
+    assert found.ok, found.problem
+    assert found.sealed_through == len(document["timeline"])

@@ -528,6 +528,80 @@ def test_a_call_that_breaks_its_model_is_refused_as_aws_refuses_it(aws: Any) -> 
     assert found[0].caller.startswith("tests/unit/localaws/test_aws_limits.py:")
 
 
+EVIDENCE_KEY = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
+
+
+@row("kms.asymmetric_key_rotation")
+def test_an_asymmetric_key_refuses_rotation_by_the_api_and_by_a_template(aws: Any) -> None:
+    kms = aws("kms")
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=symmetric)
+    signing = kms.create_key(**EVIDENCE_KEY)["KeyMetadata"]["KeyId"]
+    refused(
+        lambda: kms.enable_key_rotation(KeyId=signing),
+        "UnsupportedOperationException",
+        "key spec ECC_NIST_P256 is not supported for this operation",
+    )
+    # The template's key is the key it describes: a signing key, which may not say EnableKeyRotation.
+    key = {
+        "Type": "AWS::KMS::Key",
+        "Properties": {**EVIDENCE_KEY, "KeyPolicy": {"Version": "2012-10-17", "Statement": []}},
+    }
+    template = {"Resources": {"Key": key}, "Outputs": {"Key": {"Value": {"Ref": "Key"}}}}
+    cloudformation = aws("cloudformation")
+    cloudformation.create_stack(StackName="signing", TemplateBody=json.dumps(template))
+    made = cloudformation.describe_stacks(StackName="signing")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    assert kms.describe_key(KeyId=made)["KeyMetadata"]["SigningAlgorithms"] == ["ECDSA_SHA_256"]
+    key["Properties"]["EnableKeyRotation"] = True
+    with pytest.raises(ClientError, match="not supported for this operation"):
+        cloudformation.create_stack(StackName="rotating", TemplateBody=json.dumps(template))
+
+
+def _sessions(aws: Any, role_arn: str) -> Any:
+    from localaws.sessions import shared_session
+
+    credentials = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="function")["Credentials"]
+    return shared_session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    ).client("kms")
+
+
+@row("kms.key_policy_sign")
+def test_only_a_role_the_key_policy_names_may_sign_whatever_its_own_policies_allow(aws: Any) -> None:
+    from localaws import moto_fixes
+
+    iam = aws("iam")
+    signs = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Sign", "Resource": "*"}]}
+    roles = {}
+    for name in ("finish", "other"):
+        roles[name] = _role(iam, name)
+        iam.put_role_policy(RoleName=name, PolicyName="signs", PolicyDocument=json.dumps(signs))
+    root = f"arn:aws:iam::{UNIT_ACCOUNT}:root"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": [roles["finish"]]}, "Action": "kms:Sign", "Resource": "*"},
+        ],
+    }
+    key = aws("kms").create_key(**EVIDENCE_KEY, Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+    finish, other = _sessions(aws, roles["finish"]), _sessions(aws, roles["other"])
+    signing = {"KeyId": key, "Message": b"head", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"}
+    moto_fixes.enforce_iam()
+    try:
+        assert finish.sign(**signing)["KeyId"] == key
+        refused(
+            lambda: other.sign(**signing),
+            "AccessDeniedException",
+            "because no resource-based policy allows the kms:Sign action",
+        )
+    finally:
+        moto_fixes.stop_enforcing_iam()
+
+
 def test_every_row_of_the_table_has_its_test() -> None:
     assert {limit.key for limit in aws_limits.LIMITS} == TESTED
 
