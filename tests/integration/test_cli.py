@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from localaws.infrastructure import backend_image
 
 from launchctl import cli
@@ -44,7 +46,9 @@ def _start_to_gate(stack: Any, capsys: pytest.CaptureFixture[str], version: str,
     return code, launch_id
 
 
-def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_drives_a_launch_to_success_and_exits_zero_and_its_evidence_holds(
+    stack: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, launch_id = _start_to_gate(stack, capsys, "5.0.0")
     assert code == cli.EXIT_OK
     confirm = [arg for attestation in ATTESTATIONS for arg in ("--confirm", attestation)]
@@ -56,6 +60,36 @@ def test_cli_drives_a_launch_to_success_and_exits_zero(stack: Any, capsys: pytes
     assert code == cli.EXIT_OK
     assert out.strip().endswith(f"{launch_id}: SUCCEEDED")
     assert "checkpoint T+4s passed" in out
+    _evidence_holds_until_a_hand_edits_the_table(stack, capsys, launch_id, tmp_path)
+
+
+def _evidence_holds_until_a_hand_edits_the_table(
+    stack: Any, capsys: pytest.CaptureFixture[str], launch_id: str, folder: Path
+) -> None:
+    """`launchctl evidence` exports the launch, `evidence verify` checks it offline against the evidence key's
+    public half (which even the account's operator cannot sign with); an event changed in DynamoDB by hand
+    fails at exactly that event."""
+    kms, db = stack.client("kms"), stack.client("dynamodb")
+    environment = stack.deployment.functions["api_handler"].environment
+    key = kms.get_public_key(KeyId=environment["EVIDENCE_KEY_ID"])
+    public = folder / "evidence-key.der"
+    public.write_bytes(key["PublicKey"])
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        kms.sign(KeyId=key["KeyId"], Message=b"forged", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    evidence = folder / "evidence.json"
+    assert _run(stack, capsys, "evidence", launch_id, "-o", str(evidence))[0] == cli.EXIT_OK
+    code, out = _run(stack, capsys, "evidence", "verify", str(evidence), "--public-key", str(public))
+    assert code == cli.EXIT_OK, out
+    assert "with the pinned key" in out
+    item_key = {"pk": {"S": f"LAUNCH#{launch_id}"}, "sk": {"S": f"EVENT#{4:010d}"}}
+    table = environment["LAUNCH_TABLE"]
+    item = db.get_item(TableName=table, Key=item_key)["Item"]
+    event = json.loads(item["event"]["S"])
+    db.put_item(TableName=table, Item={**item, "event": {"S": json.dumps({**event, "message": "all fine"})}})
+    assert _run(stack, capsys, "evidence", launch_id, "-o", str(evidence))[0] == cli.EXIT_OK
+    code, out = _run(stack, capsys, "evidence", "verify", str(evidence), "--public-key", str(public))
+    assert code == cli.EXIT_EVIDENCE_BROKEN
+    assert "DOES NOT HOLD at event 4" in out
 
 
 def test_cli_exit_code_tells_a_rejection_apart(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
