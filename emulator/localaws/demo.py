@@ -189,7 +189,9 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print_metrics(stack, results)
     print_exposure(results, scenarios)
     print_lark(stack)
+    sealed = print_evidence(stack, results)
     ok, outcome = verdict(results, scenarios)
+    ok = ok and sealed
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
     return ok
 
@@ -207,6 +209,34 @@ def print_exposure(results: list[dict[str, Any]], scenarios: list[Scenario]) -> 
             f"   {scenario.version} {how:<12} {seen['served']:>5} requests served, {seen['failed']:>4} failed: "
             f"{seen['share']:.1%} of the launch's {seen['total']}"
         )
+
+
+def print_evidence(stack: LocalStack, results: list[dict[str, Any]]) -> bool:
+    """Each launch's evidence checked as an auditor would, offline against the evidence key's public half; and
+    the first's again with one event changed, to show where the check stops. True when every launch's holds."""
+    import copy
+
+    from chalicelib.domain.evidence_chain import verify
+
+    environment = stack.deployment.functions["api_handler"].environment if stack.deployment else {}
+    public_key = stack.client("kms").get_public_key(KeyId=environment["EVIDENCE_KEY_ID"])["PublicKey"]
+    print("\n== Evidence (launchctl evidence ID, checked offline like launchctl evidence verify FILE --public-key)")
+    api, holds = stack.api_as(), True
+    documents = [api.evidence(result["launch_id"]) for result in results]
+    for document in documents:
+        found = verify(document, public_key=public_key)
+        holds = holds and found.ok and found.sealed_through is not None
+        said = "holds" if found.problem is None else f"DOES NOT HOLD at event {found.problem.sequence}"
+        print(
+            f"   {found.launch_id:<32} {found.chained:>3} events chained, sealed through {found.sealed_through}: {said}"
+        )
+    if documents:
+        edited = copy.deepcopy(documents[0])
+        edited["timeline"][2]["event"]["message"] += " (edited)"
+        problem = verify(edited, public_key=public_key).problem
+        print(f"   the same with event 3's message edited: {problem.reason if problem else 'holds (!)'}")
+        holds = holds and problem is not None and problem.sequence == 3
+    return holds
 
 
 def print_lark(stack: LocalStack) -> None:

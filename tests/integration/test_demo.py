@@ -33,6 +33,9 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
         assert f"[email to {approver}]" in out
         assert f"[{approver} opened the link, ticked the attestations, approved] 200" in out
     assert "the homepage says 'Acme 7.1.0'" in out
+    # Each launch's evidence holds against the evidence key, and an edit is found at its event.
+    assert len(re.findall(r"events chained, sealed through \d+: holds", out)) == 2
+    assert "the same with event 3's message edited: its content does not match its digest" in out
     # Across accounts: the controller in one, the environment in another, reached through its role.
     assert "the controller runs in account 123456789012; the environment 'local' is in account 210987654321" in out
     # Each launch's page, as the demo prints its link, renders in a real browser (kept in out/launch-page/).
