@@ -207,6 +207,21 @@ def _field_arn(action: str, field: str) -> Callable[[dict[str, Any], Account], l
     return lambda params, _: [(action, params[field])]
 
 
+def _key(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
+    """KMS judges a call on the key's ARN, whatever the caller named it by; an alias stands for the key it
+    names (here `key/*`: the policies scope the key by its alias, kms:ResourceAliases)."""
+
+    def needs(params: dict[str, Any], account: Account) -> list[Need]:
+        named = str(params["KeyId"])
+        if named.startswith("arn:") and ":key/" in named:
+            return [(action, named)]
+        if named.startswith(("alias/", "arn:")):
+            return [(action, account.arn("kms", "key/*"))]
+        return [(action, account.arn("kms", f"key/{named}"))]
+
+    return needs
+
+
 def _canary(action: str) -> Callable[[dict[str, Any], Account], list[Need]]:
     return lambda params, account: [(action, account.arn("synthetics", f"canary:{params['Name']}"))]
 
@@ -245,6 +260,8 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     "ecs.StopTask": _in_cluster("ecs:StopTask", "task", "tasks", "task"),
     "ecs.RegisterTaskDefinition": _register_task_definition,
     "ecs.RunTask": _run_task,
+    "kms.Sign": _key("kms:Sign"),
+    "kms.GetPublicKey": _key("kms:GetPublicKey"),
     "iam.GetRole": lambda params, account: [
         ("iam:GetRole", account.arn("iam", f"role/{params['RoleName']}", region=False))
     ],
