@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.domain.artifacts import ReleaseArtifacts
 from chalicelib.domain.evidence_chain import Seal
 from chalicelib.domain.manifests import Manifest
 from chalicelib.domain.profiles import IDENTIFIER, EnvironmentProfile, ProfileError
@@ -277,11 +278,21 @@ class Launch(BaseModel):
     profile_version: int | None = Field(
         default=None, description="the version of the environment's stored profile it follows to its end"
     )
+    artifacts: ReleaseArtifacts | None = Field(
+        default=None,
+        description="what the launch deploys, resolved once at preflight: the image's digest, the build's digest",
+    )
     seal: Seal | None = Field(
         default=None,
         description="the head of the timeline's hash chain at the launch's end, signed with the controller's "
         "evidence key (GET /launches/{id}/evidence carries the whole chain)",
     )
+
+    @property
+    def deployed_image(self) -> str:
+        """The image the launch deploys: pinned to the digest preflight resolved, once it has."""
+        return self.artifacts.deployed_image if self.artifacts else self.request.backend_image
+
     # Kept with the record, not shown: a launch follows the profile it started with, whatever changes after.
     profile: EnvironmentProfile | None = Field(default=None, exclude=True)
 

@@ -49,6 +49,7 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
             f"Version:      {asked.version} (commit {asked.git_sha})",
             f"Requested by: {requester}",
             f"Preflight:    {preflight.summary if preflight else f'{passed}/{len(checks)} checks passed'}",
+            *([f"Deploys:      {launch.artifacts.in_words()}"] if launch.artifacts else []),
             "What changes:",
             *(changes or [f"  - backend: the service rolls to {asked.backend_image}"]),
             f"  - database: {database}",

@@ -102,7 +102,7 @@ def register_release(
     existing = registered_for(ecs, current["family"], launch.launch_id)
     if existing:
         return existing, False
-    request = release_task_definition(current, container, launch.request.backend_image)
+    request = release_task_definition(current, container, launch.deployed_image)
     registered = ecs.register_task_definition(**request, tags=launch_tag(launch))["taskDefinition"]
     return registered["taskDefinitionArn"], True
 
@@ -301,7 +301,7 @@ def roll_service(
     store.append_event(
         launch.launch_id,
         "backend_deploying",
-        f"service {target.service} rolling to {definition.rsplit('/', 1)[-1]} ({launch.request.backend_image})"
+        f"service {target.service} rolling to {definition.rsplit('/', 1)[-1]} ({launch.deployed_image})"
         + (" (resumed)" if already else ""),
         stage=Stage.BACKEND,
     )

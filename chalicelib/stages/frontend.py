@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.artifacts import build_digest
 from chalicelib.domain.errors import FrontendDeployFailed
 from chalicelib.domain.manifests import CopyKind, write_manifest
 from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
@@ -53,6 +54,13 @@ def deploy_frontend(
     release = release_objects(s3, request)
     if not release:
         raise FrontendDeployFailed(f"the release's frontend artifact {request.frontend_artifact} holds no objects")
+    recorded = launch.artifacts
+    if recorded is not None and build_digest(release) != recorded.frontend_digest:
+        raise FrontendDeployFailed(
+            f"the frontend build {request.frontend_artifact} changed since preflight recorded it "
+            f"({recorded.frontend_digest}, {recorded.frontend_objects} objects; now {build_digest(release)}, "
+            f"{len(release)} objects): a launch deploys the build its approvers saw: publish it as a new version"
+        )
     point = launch.rollback_point
     assert point is not None, "the rollback point is recorded before the frontend changes"
     site_bucket = profile.frontend.site_bucket

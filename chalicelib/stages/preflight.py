@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
+from chalicelib.checks.application import ecr_location
 from chalicelib.checks.checklist import ClientFactory, Release, run_preflight
 from chalicelib.checks.release import GitHubApp, app_reader
 from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES, PREFLIGHT_SERVICES
+from chalicelib.domain.artifacts import ReleaseArtifacts, build_digest
 from chalicelib.domain.errors import PreflightBlocked
 from chalicelib.domain.models import Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import PreflightProgress, Progress
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.release_changes import read_changes
+from chalicelib.stages.site import release_objects
 from chalicelib.store import LaunchStore
 
 
@@ -31,6 +35,14 @@ def preflight_stage(
     progress = PreflightProgress.of(report)
     if report.passed:  # what the approvers are shown: read only for a launch that goes on to them
         progress.changes = read_changes(store, launch, profile, client, github_app)
+        artifacts = store.record_artifacts(launch.launch_id, resolve_artifacts(launch, client, store.clock.now()))
+        store.append_event(
+            launch.launch_id,
+            "artifacts",
+            f"deploys {artifacts.in_words()}",
+            stage=Stage.PREFLIGHT,
+            details=artifacts.model_dump(mode="json"),
+        )
     failed = "; ".join(check.in_words for check in report.blocking_failures)
     warned = ", ".join(c.id for c in report.warnings)
     store.append_event(
@@ -42,6 +54,32 @@ def preflight_stage(
     if not report.passed:
         raise PreflightBlocked(f"blocking checks failed: {failed}", progress=progress)
     return progress
+
+
+def resolve_artifacts(launch: Launch, client: ClientFactory, moment: datetime) -> ReleaseArtifacts:
+    """The image's tag resolved to its digest in ECR, and the build's objects to their digest, as they are now:
+    the launch deploys exactly these, wherever the tag moves or whatever is uploaded over the build later."""
+    request = launch.request
+    location = ecr_location(request.backend_image)
+    digest = None
+    if location is not None:
+        found = client("ecr").describe_images(
+            registryId=location["registryId"],
+            repositoryName=location["repositoryName"],
+            imageIds=[location["imageId"]],
+        )["imageDetails"]
+        if not found:
+            raise PreflightBlocked(f"the release image {request.backend_image} is no longer in ECR")  # since its check
+        digest = str(found[0]["imageDigest"])
+    objects = release_objects(client("s3"), request)
+    return ReleaseArtifacts(
+        backend_image=request.backend_image,
+        backend_digest=digest,
+        frontend_artifact=request.frontend_artifact,
+        frontend_digest=build_digest(objects),
+        frontend_objects=len(objects),
+        resolved_at=moment,
+    )
 
 
 def _preflight_step(call: StageCall) -> Progress:

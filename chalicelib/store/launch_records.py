@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.domain.artifacts import ReleaseArtifacts
 from chalicelib.domain.clock import iso
 from chalicelib.domain.evidence_chain import GENESIS, Seal, event_digest
 from chalicelib.domain.models import (
@@ -417,6 +418,18 @@ class LaunchRecords(Table):
             return False
         return True
 
+    def record_artifacts(self, launch_id: str, artifacts: ReleaseArtifacts) -> ReleaseArtifacts:
+        """Keep what the launch deploys, once: a retried preflight gets the artifacts resolved first, wherever
+        the tag has moved since."""
+        try:
+            kept = {":artifacts": s(artifacts.model_dump_json())}
+            self._update(launch_id, "SET artifacts = :artifacts", kept, condition="attribute_not_exists(artifacts)")
+        except self._db.exceptions.ConditionalCheckFailedException:
+            first = self.get_launch(launch_id).artifacts
+            assert first is not None
+            return first
+        return artifacts
+
     def record_seal(self, launch_id: str, seal: Seal) -> bool:
         """Keep the launch's seal once; False when one was kept already (a retried end)."""
         try:
@@ -546,6 +559,7 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         rolled_back_by=item.get("rolled_back_by", {}).get("S"),
         profile_version=int(item["profile_version"]["N"]) if "N" in item.get("profile_version", {}) else None,
         seal=Seal.model_validate_json(item["seal"]["S"]) if "seal" in item else None,
+        artifacts=ReleaseArtifacts.model_validate_json(item["artifacts"]["S"]) if "artifacts" in item else None,
         profile=EnvironmentProfile.model_validate_json(item["profile"]["S"], context={"recorded": True})
         if "profile" in item
         else None,

@@ -14,6 +14,7 @@ from moto.ecs.models import ecs_backends
 from localaws import emitters
 from localaws.ecs_strategies import Hook, TrafficShift, bake_seconds, revision_arn, steps_of
 from localaws.eventbridge import service_event
+from localaws.images import Images
 from localaws.infrastructure import ACCOUNT_ID
 
 
@@ -52,10 +53,10 @@ class EcsScheduler:
         self._started: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.failing_images: set[str] = set()
-        self.slow_images: set[str] = set()  # their rollouts stay IN_PROGRESS until taken out of the set
-        self.failing_tasks: set[str] = set()
-        self.slow_tasks: set[str] = set()  # tasks running these images keep running until taken out of the set
+        self.failing_images: set[str] = Images()
+        self.slow_images: set[str] = Images()  # their rollouts stay IN_PROGRESS until taken out of the set
+        self.failing_tasks: set[str] = Images()
+        self.slow_tasks: set[str] = Images()  # tasks running these images keep running until taken out of the set
         self._tasks_seen: dict[str, float] = {}
         self._emit = emit
         self._pass = threading.RLock()  # one pass at a time: the scheduler's thread, or an UpdateService

@@ -27,6 +27,7 @@ def apply() -> None:
         _role_policies_as_json()
         _key_policies_as_json()
         _key_specs_from_templates()
+        _moved_tags_leave_their_image()
         _signing_judged_by_key_policy()
         _percentiles()
         _query_definitions()
@@ -396,6 +397,38 @@ def _key_specs_from_templates() -> None:
         return key
 
     Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
+
+
+def _moved_tags_leave_their_image() -> None:
+    """A tag pushed again with another image moves to it; the image it named stays in ECR, untagged, and can
+    still be pulled by its digest (moto deletes it). A launch pins its image's digest: it must stay. And an
+    image's digest is its manifest's, as a registry computes it."""
+    from moto.ecr.models import ECRBackend
+
+    original = ECRBackend.put_image
+
+    def put_image(self: Any, repository_name: str, image_manifest: str, image_tag: str, *args: Any, **kw: Any) -> Any:
+        repository = self.repositories.get(repository_name)
+        if repository is not None and repository.image_tag_mutability == "MUTABLE":
+            for image in repository.images:
+                if image_tag in image.image_tags and image.image_manifest != image_manifest:
+                    image.remove_tag(image_tag)
+                    if not image.image_tags:
+                        image.image_tag = None
+        return original(self, repository_name, image_manifest, image_tag, *args, **kw)
+
+    ECRBackend.put_image = put_image  # type: ignore[method-assign]
+
+    import hashlib
+
+    from moto.ecr.models import Image
+
+    def manifest_digest(self: Any) -> None:
+        # A registry names an image by the SHA-256 of its manifest's bytes; moto hashes the layers' digests
+        # only, so every image without layers (the local releases') had one digest.
+        self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
+
+    Image._create_digest = manifest_digest  # type: ignore[method-assign]
 
 
 def _signing_judged_by_key_policy() -> None:

@@ -13,6 +13,7 @@ from chalicelib.domain.profiles import MetricReference, ReleaseFigures
 from chalicelib.stages.release_switch import release_prefix
 from localaws import key_value_store
 from localaws.cloudfront_router import BUCKET_COOKIE, bucket_of, release_for
+from localaws.images import Images
 from localaws.infrastructure import SITE_DOMAIN, SMOKE_TOKEN
 from localaws.servers import LoopbackServer
 
@@ -92,16 +93,16 @@ class SampleSite:
         self._release_views: dict[str, list[int]] = {}
         self._clients = clients
         self._bucket, self._cluster, self._service = site_bucket, cluster, service
-        self.unhealthy_images: set[str] = set()
+        self.unhealthy_images: set[str] = Images()
         # The application publishes its business metrics each second (the users on the dashboard in that
         # second) unless it runs one of `silent_images`: a release that broke a feature or its telemetry.
         self._business_metrics = business_metrics or []
-        self.silent_images: set[str] = set()
+        self.silent_images: set[str] = Images()
         # The dashboard's data API answers 500 while the service runs one of these: a release that broke a
         # user's journey though every page still loads (the functional tests find it, the smoke test cannot).
-        self.broken_journey_images: set[str] = set()
+        self.broken_journey_images: set[str] = Images()
         # One request in FLAKY_EVERY to the pages answers 500 while one of these serves it.
-        self.flaky_images: set[str] = set()
+        self.flaky_images: set[str] = Images()
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         self._sessions: set[str] = set()

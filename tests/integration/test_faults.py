@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from localaws.infrastructure import backend_image, site_build
 
+from chalicelib.domain.artifacts import pinned_image
 from launchctl.client import ControllerApi, is_final
 from tests.integration.helpers import approve_all, drive, lock_holder, next_version, pages_of, snapshot, start, wait
 
@@ -150,7 +151,8 @@ def test_a_lambda_killed_mid_step_at_every_stage_is_retried_without_doing_its_wo
     definition = stack.environment_client("ecs").describe_task_definition(
         taskDefinition=stack.service_task_definition()
     )
-    assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == backend_image(version)
+    pinned = pinned_image(backend_image(version), launch["artifacts"]["backend_digest"])
+    assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == pinned
     assert lock_holder() is None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from localaws.infrastructure import backend_image
 
+from chalicelib.domain.artifacts import pinned_image
 from launchctl.client import ApiError, ControllerApi, is_final
 from tests.integration.helpers import (
     APPROVERS,
@@ -34,7 +35,14 @@ def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi
     assert launch["status"] == "SUCCEEDED", launch["timeline"]
     definition, site = snapshot(stack)
     image = stack.environment_client("ecs").describe_task_definition(taskDefinition=definition)["taskDefinition"]
-    assert image["containerDefinitions"][0]["image"] == backend_image(version)
+    # The release's tag was resolved once, at preflight: the service runs that image by its digest.
+    ecr = stack.environment_client("ecr")
+    tagged = ecr.describe_images(repositoryName="acme/api", imageIds=[{"imageTag": version}])["imageDetails"][0]
+    artifacts = launch["artifacts"]
+    assert artifacts["backend_digest"] == tagged["imageDigest"]
+    assert image["containerDefinitions"][0]["image"] == pinned_image(backend_image(version), tagged["imageDigest"])
+    assert artifacts["frontend_digest"].startswith("sha256:")
+    assert any(event["kind"] == "artifacts" for event in launch["timeline"])
     assert f"Acme {version}".encode() in site["index.html"]
     assert [c["label"] for c in launch["results"]["bake"]["checkpoints"]] == ["T+2s", "T+4s"]
     # The functional tests: the local Synthetics ran the canary's journey in Chromium against the release.

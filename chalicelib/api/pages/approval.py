@@ -114,6 +114,7 @@ def _summary(
         ("Version", f"{for_html(asked.version)} (commit {for_html(asked.git_sha)})"),
         ("Requested by", for_html(launch.requested_by)),
         ("Frontend build", for_html(asked.frontend_artifact)),
+        *([("Deploys exactly", for_html(launch.artifacts.in_words()))] if launch.artifacts is not None else []),
         ("Preflight", f"{passed}/{len(checks)} checks passed" + _warnings(checks)),
         ("Release checks", _release_checks(checks)),
         ("Your role", for_html(request.role)),

@@ -216,6 +216,7 @@ def render_launch(
         f"<p class='meta'>Launch {for_html(launch.launch_id)} · commit {for_html(request.git_sha)} · "
         f"by {for_html(launch.requested_by)} · started {launch.created_at:%Y-%m-%d %H:%M:%S} UTC · "
         f"{'took' if ended else 'running for'} {_seconds((moment - launch.created_at).total_seconds())}</p>"
+        + (f"<p class='meta'>Deploys {for_html(launch.artifacts.in_words())}</p>" if launch.artifacts else "")
         + _refresh_note(links, not ended)
     )
     if asked:
