@@ -272,6 +272,9 @@ def main() -> int:
         "frontend_artifact": _input("FRONTEND_ARTIFACT"),
         "backend_image": _input("BACKEND_IMAGE"),
     }
+    promote_from = _input("PROMOTE_FROM", "")
+    if promote_from:  # the staging launch this release is promoted from (the profile's [promotion])
+        request["promote_from"] = promote_from
     # A re-run of the same attempt (a retried step) finds its launch; a new attempt is a new launch.
     run = [os.environ.get(name, "local") for name in ("GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT")]
     try:

@@ -89,7 +89,39 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         frontend_artifact=args.frontend,
         backend_image=args.image,
         idempotency_key=args.idempotency_key,
+        **({"promote_from": args.promote_from} if args.promote_from else {}),
     )
+    return _started(args, api, launch)
+
+
+def cmd_promote(args: argparse.Namespace, api: ControllerApi) -> int:
+    """The release a launch took into one environment, launched into the next: the same commit, the image by
+    the digest that launch deployed, the same build (or its copy in the next environment's artifact bucket)."""
+    source = api.get(args.launch_id)
+    request, artifacts = source["request"], source.get("artifacts") or {}
+    if source["status"] != "SUCCEEDED":
+        raise UsageError(f"{args.launch_id} is {source['status']}: only a launch that SUCCEEDED is promoted")
+    digest = artifacts.get("backend_digest")
+    image = args.image or (_pinned(request["backend_image"], digest) if digest else request["backend_image"])
+    launch = api.start(
+        environment=args.to,
+        version=request["version"],
+        git_sha=request["git_sha"],
+        frontend_artifact=args.frontend or request["frontend_artifact"],
+        backend_image=image,
+        promote_from=args.launch_id,
+        idempotency_key=args.idempotency_key or f"launchctl/promote/{args.launch_id}/{args.to}",
+    )
+    return _started(args, api, launch)
+
+
+def _pinned(image: str, digest: str) -> str:
+    from chalicelib.domain.artifacts import pinned_image
+
+    return pinned_image(image, digest)
+
+
+def _started(args: argparse.Namespace, api: ControllerApi, launch: dict[str, Any]) -> int:
     launch_id = launch["launch_id"]
     if args.quiet:
         print(launch_id)  # for a script: ID=$(launchctl start ... -q)
@@ -724,8 +756,32 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--image", required=True, help="the backend container image")
     start.add_argument("--idempotency-key", help="a retried start with the same key returns the same launch")
     start.add_argument(
+        "--promote-from",
+        metavar="LAUNCH_ID",
+        help="the launch that took this release into the environment the profile promotes from ([promotion])",
+    )
+    start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the launch's id (ID=$(launchctl start ... -q))"
     )
+
+    promote = command(
+        "promote",
+        help="launch the release a successful launch deployed into the next environment (its profile's [promotion])",
+    )
+    promote.add_argument("launch_id", help="the launch that SUCCEEDED in the environment promoted from")
+    promote.add_argument("--to", required=True, metavar="ENV", help="the environment to launch it into")
+    promote.add_argument(
+        "--frontend", help="the same build's copy in ENV's artifact bucket (default: where the launch took it from)"
+    )
+    promote.add_argument(
+        "--image",
+        help="the same image as ENV pulls it, e.g. its registry's replica (default: the image pinned to the digest "
+        "the launch deployed)",
+    )
+    promote.add_argument(
+        "--idempotency-key", help="default: one per launch and environment, so a promotion repeated is the same"
+    )
+    promote.add_argument("-q", "--quiet", action="store_true", help="print only the new launch's id")
 
     status = command("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id", help="the launch's id, as start and list print it")
@@ -950,6 +1006,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     handlers = {
         "start": cmd_start,
+        "promote": cmd_promote,
         "status": cmd_status,
         "open": cmd_open,
         "list": cmd_list,

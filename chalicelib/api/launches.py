@@ -109,6 +109,7 @@ def start_launch(
     profile = stored.profile
     authorise_launch(caller, profile, "start")
     published_for(profile, request.frontend_artifact)
+    promoted_for(store, profile, request.promote_from)
     caller = identify(caller, profile)
     launch = new_launch(
         request,
@@ -142,6 +143,26 @@ def published_for(profile: EnvironmentProfile, frontend_artifact: str | None) ->
     bucket = profile.frontend.artifact_bucket
     if frontend_artifact is not None and not frontend_artifact.startswith(f"s3://{bucket}/"):
         raise BadRequest("frontend_artifact", f"must be in the {profile.name} artifact bucket, s3://{bucket}/")
+
+
+def promoted_for(store: LaunchStore, profile: EnvironmentProfile, promote_from: str | None) -> None:
+    """A launch names the launch it is promoted from only where the profile takes promotions, and one into the
+    environment it takes them from: the caller's mistake, refused at once. Preflight judges the rest (how that
+    launch ended, when, and whether it deployed exactly this release)."""
+    if promote_from is None:
+        return
+    if profile.promotion is None:
+        raise BadRequest("promote_from", f"{profile.name} takes no promotions: its profile has no [promotion]")
+    try:
+        source = store.get_launch(promote_from)
+    except LaunchNotFound:
+        raise BadRequest("promote_from", f"no launch {promote_from}") from None
+    if source.request.environment != profile.promotion.from_:
+        raise BadRequest(
+            "promote_from",
+            f"{promote_from} launched into {source.request.environment}; {profile.name} takes releases launched "
+            f"into {profile.promotion.from_}",
+        )
 
 
 def _start_execution(store: LaunchStore, launch: Launch, sfn: Any, state_machine_arn: str, mode: str) -> Launch:

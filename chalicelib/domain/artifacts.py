@@ -28,6 +28,17 @@ def build_digest(objects: dict[str, str]) -> str:
     return "sha256:" + hashlib.sha256(canonical(listing).encode()).hexdigest()
 
 
+class Promotion(BaseModel):
+    """Where the release was launched before reaching this environment: the launch preflight compared it with."""
+
+    launch_id: str
+    environment: str
+    ended_at: datetime
+    chain: list[str] = Field(
+        description="every launch the release went through before this one, first to last (the source last)"
+    )
+
+
 class ReleaseArtifacts(BaseModel):
     """The release's artifacts as preflight resolved them, once: every later step deploys these."""
 
@@ -39,6 +50,9 @@ class ReleaseArtifacts(BaseModel):
     frontend_digest: str = Field(description="build_digest of the build's objects when preflight listed them")
     frontend_objects: int
     resolved_at: datetime
+    promotion: Promotion | None = Field(
+        default=None, description="the launch elsewhere that deployed exactly these digests, when promoted"
+    )
 
     @property
     def deployed_image(self) -> str:
@@ -47,4 +61,7 @@ class ReleaseArtifacts(BaseModel):
 
     def in_words(self) -> str:
         image = f"{self.deployed_image}" + (" (by tag: not in ECR)" if not self.backend_digest else "")
-        return f"image {image}; frontend {self.frontend_objects} objects, {self.frontend_digest}"
+        promoted = (
+            f"; promoted from {self.promotion.environment} launch {self.promotion.launch_id}" if self.promotion else ""
+        )
+        return f"image {image}; frontend {self.frontend_objects} objects, {self.frontend_digest}{promoted}"

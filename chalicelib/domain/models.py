@@ -159,6 +159,12 @@ class LaunchRequest(BaseModel):
         max_length=255,
         pattern=IMAGE_PATTERN,
     )
+    promote_from: str | None = Field(
+        default=None,
+        pattern=LAUNCH_ID_PATTERN.pattern,
+        description="the launch that took this release into the environment it is promoted from (an environment "
+        "whose profile has [promotion] takes only a release promoted from a recent successful launch)",
+    )
 
     @field_validator("frontend_artifact")
     @classmethod

@@ -617,6 +617,24 @@ class EnvironmentAccess(_Strict):
         return f"arn:{partition}:iam::{self.account_id}:policy/{self.role_arn.rsplit('/', 1)[-1]}-{function}"
 
 
+class PromotionPolicy(_Strict):
+    """A release reaches this environment only after it launched successfully in another, recently: a launch
+    here names that launch, and preflight compares what both deploy (docs/promotion.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True)
+
+    from_: str = Field(
+        alias="from",
+        pattern=shaped(
+            r"^[a-z][a-z0-9-]*$", "an environment's name: lower-case letters, digits and dashes, starting with a letter"
+        ),
+        description="the environment the release must have launched in first (like staging)",
+    )
+    within_hours: int = Field(
+        default=72, ge=1, le=30 * 24, description="how long ago that launch may have ended, at most"
+    )
+
+
 class EnvironmentProfile(_Strict):
     """Everything the controller needs to know about one environment."""
 
@@ -632,6 +650,7 @@ class EnvironmentProfile(_Strict):
     callers: CallerPolicy = CallerPolicy()
     people: PeopleDirectory = PeopleDirectory()
     preflight: PreflightConfig
+    promotion: PromotionPolicy | None = None
     # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
@@ -644,6 +663,8 @@ class EnvironmentProfile(_Strict):
                 "frontend.canary needs frontend.layout = releases and backend.traffic.shift canary or linear: the "
                 "frontend's share of users follows the backend's traffic steps"
             )
+        if self.promotion and self.promotion.from_ == self.name:
+            raise ValueError(f"promotion.from: must name another environment than {self.name!r}")
         return self
 
     @property

@@ -11,13 +11,14 @@ from chalicelib.checks.release import GitHubApp, app_reader
 from chalicelib.checks.services import PREFLIGHT_OWN_SERVICES, PREFLIGHT_SERVICES
 from chalicelib.domain.artifacts import ReleaseArtifacts, build_digest
 from chalicelib.domain.errors import PreflightBlocked
-from chalicelib.domain.models import Launch, Stage
+from chalicelib.domain.models import Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
-from chalicelib.domain.progress import PreflightProgress, Progress
+from chalicelib.domain.progress import PreflightProgress, PreflightReport, Progress
+from chalicelib.domain.promotion import promotion_check
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.release_changes import read_changes
 from chalicelib.stages.site import release_objects
-from chalicelib.store import LaunchStore
+from chalicelib.store import LaunchNotFound, LaunchStore
 
 
 def preflight_stage(
@@ -32,10 +33,19 @@ def preflight_stage(
     request = launch.request
     release = Release(request.frontend_artifact, request.backend_image, request.git_sha)
     report = run_preflight(profile, client, release, notification_topic_arn, github_app=github_app)
+    # A retried step compares and keeps what the first resolved, wherever the tag has moved since.
+    artifacts = (launch.artifacts or resolve_artifacts(launch, client, store.clock.now())) if report.passed else None
+    if profile.promotion is not None:
+        source, ended_at = promoted_launch(store, launch.request.promote_from)
+        judged, promotion = promotion_check(profile.promotion, launch, source, ended_at, artifacts, store.clock.now())
+        report = PreflightReport(checks=[*report.checks, judged])
+        if artifacts is not None and promotion is not None:
+            artifacts = artifacts.model_copy(update={"promotion": promotion})
     progress = PreflightProgress.of(report)
     if report.passed:  # what the approvers are shown: read only for a launch that goes on to them
+        assert artifacts is not None
         progress.changes = read_changes(store, launch, profile, client, github_app)
-        artifacts = store.record_artifacts(launch.launch_id, resolve_artifacts(launch, client, store.clock.now()))
+        artifacts = store.record_artifacts(launch.launch_id, artifacts)
         store.append_event(
             launch.launch_id,
             "artifacts",
@@ -54,6 +64,22 @@ def preflight_stage(
     if not report.passed:
         raise PreflightBlocked(f"blocking checks failed: {failed}", progress=progress)
     return progress
+
+
+def promoted_launch(store: LaunchStore, launch_id: str | None) -> tuple[Launch | None, datetime | None]:
+    """The launch a release is promoted from, and when it SUCCEEDED (by its timeline's status event)."""
+    if launch_id is None:
+        return None, None
+    try:
+        source = store.get_launch(launch_id)
+    except LaunchNotFound:
+        return None, None
+    succeeded = [
+        event.at
+        for event in store.timeline(launch_id)
+        if event.kind == "status" and event.message.endswith(f"-> {LaunchStatus.SUCCEEDED}")
+    ]
+    return source, (succeeded[-1] if succeeded else None)
 
 
 def resolve_artifacts(launch: Launch, client: ClientFactory, moment: datetime) -> ReleaseArtifacts:

@@ -34,15 +34,21 @@ class Scenario:
     canary: bool = False  # the backend's traffic moved by ECS's CANARY strategy, each step judged
 
 
-def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str) -> str:
-    """Start a launch of `version`; once the gate opens, each approver opens their emailed link and approves."""
-    launch = api.start(
-        environment="local",
-        version=version,
-        git_sha=hashlib.sha1(version.encode()).hexdigest()[:12],  # noqa: S324 - a demo commit id
-        frontend_artifact=stack.publish_release(version),
-        backend_image=backend_image(version),
-    )
+def git_sha(version: str) -> str:
+    return hashlib.sha1(version.encode()).hexdigest()[:12]  # noqa: S324 - a demo commit id
+
+
+def launch_and_approve(stack: LocalStack, api: ControllerApi, version: str, **asked: Any) -> str:
+    """Start a launch of `version` (into local unless `asked` says otherwise); once the gate opens, each
+    approver opens their emailed link and approves."""
+    request = {
+        "environment": "local",
+        "version": version,
+        "git_sha": git_sha(version),
+        "frontend_artifact": stack.publish_release(version),
+        "backend_image": backend_image(version),
+    }
+    launch = api.start(**(request | asked))
     launch_id = launch["launch_id"]
     caller = api.get(launch_id)["caller"]
     how = "a GitHub OIDC token the local issuer signed" if caller["kind"] == "github" else "an IAM token (SigV4)"
@@ -180,6 +186,7 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
         flush=True,
     )
     results = [run_scenario(stack, scenario) for scenario in scenarios]
+    promoted = promote(stack, results)
     serving = stack.service_task_definition().rsplit("/", 1)[-1]
     homepage = stack.site_objects().get("index.html", b"").decode()
     print("\n== What is live now")
@@ -189,11 +196,76 @@ def run_scenarios(stack: LocalStack, scenarios: list[Scenario]) -> bool:
     print_metrics(stack, results)
     print_exposure(results, scenarios)
     print_lark(stack)
-    sealed = print_evidence(stack, results)
+    sealed = print_evidence(stack, results + promoted)
     ok, outcome = verdict(results, scenarios)
+    if promoted:
+        ok = ok and [launch["status"] for launch in promoted] == ["BLOCKED", "SUCCEEDED"]
+        outcome += f"; promoted: {promoted[0]['status']} (another image), {promoted[1]['status']} (the same release)"
     ok = ok and sealed
     print(f"\n{outcome} ({time.monotonic() - started:.1f}s)")
     return ok
+
+
+PRODUCTION_LIKE = "local-production"
+
+
+def promote(stack: LocalStack, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first release that SUCCEEDED in local (standing for staging) promoted to a production-like
+    environment whose profile takes only releases launched there first: once with another image under the
+    same commit (BLOCKED, naming both digests), then as `launchctl promote ID --to local-production` does (the
+    image by the digest the launch deployed, the same build). The two launches, as they ended."""
+    from chalicelib.domain.profiles import EnvironmentProfile
+    from chalicelib.platform.profile_store import parameter_name, push_profile, stored_version
+
+    source = next((result for result in results if result["status"] == "SUCCEEDED"), None)
+    if source is None:
+        return []
+    request, artifacts = source["request"], source["artifacts"]
+    print(f"\n== Promotion: {request['version']} from local (standing for staging) to {PRODUCTION_LIKE}", flush=True)
+    ssm = stack.client("ssm")
+    local = stored_version(ssm, "local", path=stack.profiles_path).profile.model_dump(mode="json")
+    production = EnvironmentProfile.model_validate(
+        local | {"name": PRODUCTION_LIKE, "promotion": {"from": "local", "within_hours": 72}}
+    )
+    push_profile(ssm, production, stack.profiles_path)
+    print(f'   pushed the {PRODUCTION_LIKE} profile: the same emulated environment, [promotion] from = "local"')
+    api = stack.api_as()
+    try:
+        rebuilt = f"{request['version']}-rebuilt"  # the same commit built again: another image, another build
+        print(f"   a launch naming {source['launch_id']} but deploying {rebuilt}'s image and build:", flush=True)
+        other = api.start(
+            environment=PRODUCTION_LIKE,
+            version=request["version"],
+            git_sha=request["git_sha"],
+            frontend_artifact=stack.publish_release(rebuilt),
+            backend_image=backend_image(rebuilt),
+            promote_from=source["launch_id"],
+        )
+        blocked = api.wait(other["launch_id"], is_final, timeout=120)
+        said = next(e["message"] for e in blocked["timeline"] if e["kind"] == "preflight")
+        print(f"   {blocked['launch_id']}: {blocked['status']}; {said[said.find('release.promoted_from') :]}")
+        image = artifacts["backend_image"].split(":")[0] + "@" + artifacts["backend_digest"]
+        print(f"   launchctl promote {source['launch_id']} --to {PRODUCTION_LIKE} (image {image})", flush=True)
+        launch_id = launch_and_approve(
+            stack,
+            api,
+            request["version"],
+            environment=PRODUCTION_LIKE,
+            backend_image=image,
+            frontend_artifact=request["frontend_artifact"],
+            promote_from=source["launch_id"],
+        )
+        final = api.wait(launch_id, is_final, timeout=120)
+        deploys = (final.get("artifacts") or {}).get("promotion") or {}
+        print(
+            f"   {launch_id}: {final['status']}; promoted from {deploys.get('environment')} launch "
+            f"{deploys.get('launch_id')} (chain: {' -> '.join([*deploys.get('chain', []), launch_id])})"
+        )
+        final["page"] = api.view_link(launch_id)["url"]
+        return [blocked, final]
+    finally:
+        ssm.delete_parameter(Name=parameter_name(PRODUCTION_LIKE, stack.profiles_path))
+        stack.forget_profiles()
 
 
 def print_exposure(results: list[dict[str, Any]], scenarios: list[Scenario]) -> None:

@@ -185,6 +185,18 @@ def test_the_action_fails_at_once_when_the_repository_may_not_launch(stack: Any,
     assert "::error::the controller refused the launch: 403 forbidden" in step.stdout
 
 
+def test_a_job_promoting_into_an_environment_that_takes_no_promotions_is_refused_naming_the_input(
+    stack: Any, tmp_path: Path
+) -> None:
+    env = {**_job(stack, tmp_path, next_version(), run_id="4106"), "LAUNCH_PROMOTE_FROM": "staging-20261201-aaaaaa"}
+    step = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert step.returncode == 1
+    assert "::error::the controller refused the launch: 400" in step.stdout
+    assert "promote_from" in step.stdout
+
+
 def test_action_yml_passes_every_input_to_the_script() -> None:
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     [step] = action["runs"]["steps"]

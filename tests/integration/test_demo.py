@@ -22,7 +22,17 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
     ]
     assert run_scenarios(stack, scenarios)
     out = capsys.readouterr().out
-    assert "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK" in out
+    assert "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK; promoted: BLOCKED (another image), SUCCEEDED" in out
+    # The healthy release promoted to the production-like environment: another image under its name is
+    # blocked naming both digests; the same release passes, the record keeping where it came from.
+    blocked = re.search(
+        r"BLOCKED; release\.promoted_from .*image digest here: (sha256:\w+); image digest in local: (sha256:\w+)", out
+    )
+    assert blocked is not None
+    assert blocked[1] != blocked[2]
+    assert re.search(
+        r"SUCCEEDED; promoted from local launch local-\S+ \(chain: local-\S+ -> local-production-\S+\)", out
+    )
     assert "FunctionalTestFailed: canary acme-local-journeys run " in out
     assert "failed: dashboard data: the orders did not load (the API answered 500)" in out
     # The approval email shows the release's own tests, each with its link.
@@ -34,7 +44,7 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
         assert f"[{approver} opened the link, ticked the attestations, approved] 200" in out
     assert "the homepage says 'Acme 7.1.0'" in out
     # Each launch's evidence holds against the evidence key, and an edit is found at its event.
-    assert len(re.findall(r"events chained, sealed through \d+: holds", out)) == 2
+    assert len(re.findall(r"events chained, sealed through \d+: holds", out)) == 4
     assert "the same with event 3's message edited: its content does not match its digest" in out
     # Across accounts: the controller in one, the environment in another, reached through its role.
     assert "the controller runs in account 123456789012; the environment 'local' is in account 210987654321" in out

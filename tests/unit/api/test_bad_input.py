@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -260,3 +260,42 @@ def test_a_repeated_abort_still_releases_a_gate_the_first_one_did_not(site: Site
     assert (again.json_body["already_requested"], again.json_body["abort"]["reason"]) == (True, "wrong build")
     assert {request.state for request in site.store.approval_requests(launch_id)} == {"closed"}
     assert [event.kind for event in site.store.timeline(launch_id)].count("abort_requested") == 1
+
+
+@pytest.mark.parametrize(
+    ("promote_from", "said"),
+    [
+        ("Staging Launch!", "a launch id"),
+        ("staging-20261201-000000-aaaaaa", "local takes no promotions"),
+    ],
+)
+def test_naming_a_launch_to_promote_from_where_the_profile_takes_none_or_in_no_launch_id_is_a_400(
+    client: Any, promote_from: str, said: str
+) -> None:
+    answer = _post(client, "/launches", json.dumps({**BODY, "promote_from": promote_from}))
+    assert answer.status_code == 400
+    problem = answer.json_body["error"]["fields"][0]
+    assert problem["field"] == "promote_from"
+    assert said in problem["reason"] or said in answer.json_body["error"]["message"]
+
+
+def test_a_promotion_must_name_an_existing_launch_into_the_environment_promoted_from(store: Any) -> None:
+    from chalicelib.api.launches import promoted_for
+    from chalicelib.domain.errors import BadRequest
+    from chalicelib.domain.models import Launch, LaunchStatus
+    from tests.conftest import make_request, unit_profile
+
+    production = unit_profile("production")
+    with pytest.raises(BadRequest, match="no launch local-20261201-000000-aaaaaa"):
+        promoted_for(store, production, "local-20261201-000000-aaaaaa")
+    moment = datetime.now(UTC)
+    elsewhere = Launch(
+        launch_id="local-20261201-000000-aaaaaa",
+        request=make_request(environment="local"),
+        status=LaunchStatus.REQUESTED,
+        created_at=moment,
+        updated_at=moment,
+    )
+    store.create_launch(elsewhere)
+    with pytest.raises(BadRequest, match="launched into local; production takes releases launched into staging"):
+        promoted_for(store, production, elsewhere.launch_id)

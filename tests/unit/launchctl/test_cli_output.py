@@ -41,12 +41,15 @@ class ScriptedApi:
 
     def __init__(self, answers: dict[str, tuple[int, dict[str, Any]]]) -> None:
         self.asked: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
         outer = self
 
         class Handler(JsonHandler):
             def _reply(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.asked.append(f"{self.command} {self.path}")
+                if body:
+                    outer.bodies.append(json.loads(body))
                 path = self.path.removeprefix("/api")
                 self._answer(*(answers.get(path) or answers.get(path.split("?")[0]) or (404, {"message": "no"})))
 
@@ -147,6 +150,38 @@ def test_start_prints_the_page_and_how_to_follow(api: Any, capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "page:   https://api.example/api/view/local-9?token=t" in out
     assert "follow: launchctl status local-9 --watch" in out
+
+
+def test_promote_launches_what_the_launch_deployed_by_its_digest_naming_it(api: Any, capsys: Any) -> None:
+    digest = "sha256:" + "c" * 64
+    request = {
+        "environment": "staging",
+        "version": "1.2.0",
+        "git_sha": "abc1234",
+        "frontend_artifact": "s3://acme-artifacts-staging/releases/1.2.0/",
+        "backend_image": "1.dkr.ecr.us-east-1.amazonaws.com/acme/api:1.2.0",
+    }
+    source = {**_launch("staging-1", "SUCCEEDED", 60, 600), "request": request, "artifacts": {"backend_digest": digest}}
+    started = _launch("production-2", "REQUESTED", 0, 0)
+    served = api({"/launches/staging-1": (200, source), "/launches": (202, started)})
+    copy = "s3://acme-artifacts-production/releases/1.2.0/"
+    assert served.run("promote", "staging-1", "--to", "production", "--frontend", copy, "-q") == cli.EXIT_OK
+    assert capsys.readouterr().out.strip() == "production-2"
+    assert served.bodies == [
+        {
+            "environment": "production",
+            "version": "1.2.0",
+            "git_sha": "abc1234",
+            "frontend_artifact": copy,
+            "backend_image": f"1.dkr.ecr.us-east-1.amazonaws.com/acme/api@{digest}",
+            "promote_from": "staging-1",
+        }
+    ]
+    rolled = {**source, "status": "ROLLED_BACK"}
+    assert api({"/launches/staging-1": (200, rolled)}).run("promote", "staging-1", "--to", "production") == (
+        cli.EXIT_USAGE
+    )
+    assert "only a launch that SUCCEEDED is promoted" in capsys.readouterr().err
 
 
 def test_whoami_names_the_caller_the_api_and_what_they_may_do(api: Any, capsys: Any) -> None:
