@@ -275,6 +275,9 @@ def main() -> int:
     promote_from = _input("PROMOTE_FROM", "")
     if promote_from:  # the staging launch this release is promoted from (the profile's [promotion])
         request["promote_from"] = promote_from
+    emergency = _input("EMERGENCY_REASON", "")
+    if emergency:  # it cannot wait for the deploy window (the profile's [windows])
+        request["emergency_reason"] = emergency
     # A re-run of the same attempt (a retried step) finds its launch; a new attempt is a new launch.
     run = [os.environ.get(name, "local") for name in ("GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT")]
     try:

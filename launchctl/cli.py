@@ -90,6 +90,7 @@ def cmd_start(args: argparse.Namespace, api: ControllerApi) -> int:
         backend_image=args.image,
         idempotency_key=args.idempotency_key,
         **({"promote_from": args.promote_from} if args.promote_from else {}),
+        **({"emergency_reason": args.emergency} if args.emergency else {}),
     )
     return _started(args, api, launch)
 
@@ -110,6 +111,7 @@ def cmd_promote(args: argparse.Namespace, api: ControllerApi) -> int:
         frontend_artifact=args.frontend or request["frontend_artifact"],
         backend_image=image,
         promote_from=args.launch_id,
+        **({"emergency_reason": args.emergency} if args.emergency else {}),
         idempotency_key=args.idempotency_key or f"launchctl/promote/{args.launch_id}/{args.to}",
     )
     return _started(args, api, launch)
@@ -763,6 +765,12 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the launch's id (ID=$(launchctl start ... -q))"
     )
+    start.add_argument(
+        "--emergency",
+        metavar="REASON",
+        help="why it cannot wait for the environment's next deploy window: outside one, the profile's emergency "
+        "role signs off as well, and it pages (docs/windows.md)",
+    )
 
     promote = command(
         "promote",
@@ -782,6 +790,12 @@ def parser() -> argparse.ArgumentParser:
         "--idempotency-key", help="default: one per launch and environment, so a promotion repeated is the same"
     )
     promote.add_argument("-q", "--quiet", action="store_true", help="print only the new launch's id")
+    promote.add_argument(
+        "--emergency",
+        metavar="REASON",
+        help="why it cannot wait for the environment's next deploy window: outside one, the profile's emergency "
+        "role signs off as well, and it pages (docs/windows.md)",
+    )
 
     status = command("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id", help="the launch's id, as start and list print it")

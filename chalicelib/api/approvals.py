@@ -12,6 +12,7 @@ from chalicelib.api.callers import authorise_person
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Approval, Caller, DecisionRequest, LaunchStatus, Stage, profile_of
 from chalicelib.domain.progress import ApprovalsProgress
+from chalicelib.domain.windows import approval_policy
 from chalicelib.platform.profile_store import load_profile
 from chalicelib.store import AlreadyDecided, LaunchStore, PersonAlreadyCounted
 
@@ -80,7 +81,7 @@ def decide(
     if launch.status != LaunchStatus.AWAITING_APPROVAL or gate is None:
         raise NotAwaitingApproval(f"launch {launch_id} is {launch.status}, not awaiting approval")
     # Who must sign off, and who may, as when the launch started (who a caller is: the directory now).
-    policy = profile_of(launch).approvals
+    policy = approval_policy(launch, profile_of(launch))
     if request is None:
         raise NotARequiredRole(f"{role!r} is not a required role; required: {', '.join(gate.roles)}")
     if request.state != "open":

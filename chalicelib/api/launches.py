@@ -110,6 +110,12 @@ def start_launch(
     authorise_launch(caller, profile, "start")
     published_for(profile, request.frontend_artifact)
     promoted_for(store, profile, request.promote_from)
+    if request.emergency_reason is not None and (profile.windows is None or profile.windows.emergency is None):
+        raise BadRequest(
+            "emergency_reason",
+            f"{profile.name} takes no emergency launches: its profile names no [windows.emergency] role to sign "
+            "them off",
+        )
     caller = identify(caller, profile)
     launch = new_launch(
         request,

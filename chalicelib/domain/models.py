@@ -165,6 +165,13 @@ class LaunchRequest(BaseModel):
         description="the launch that took this release into the environment it is promoted from (an environment "
         "whose profile has [promotion] takes only a release promoted from a recent successful launch)",
     )
+    emergency_reason: str | None = Field(
+        default=None,
+        min_length=10,
+        max_length=500,
+        description="why this launch cannot wait for the environment's next deploy window: outside a window it "
+        "then goes ahead with the profile's emergency role signing off as well, marked as an emergency, and pages",
+    )
 
     @field_validator("frontend_artifact")
     @classmethod
@@ -252,6 +259,17 @@ class Caller(BaseModel):
         return self.subject
 
 
+class EmergencyLaunch(BaseModel):
+    """A launch started outside its environment's deploy windows as an emergency, as preflight found it."""
+
+    reason: str = Field(description="why it could not wait, as its starter said")
+    outside: str = Field(description="why the window was closed (outside the weekly windows, or a freeze)")
+    next_window_opens: datetime | None = None
+    signoff_role: str = Field(description="the profile's emergency role, which signs off as well")
+    approvers: list[str]
+    declared_at: datetime
+
+
 class Launch(BaseModel):
     """The stored record of one launch."""
 
@@ -287,6 +305,10 @@ class Launch(BaseModel):
     artifacts: ReleaseArtifacts | None = Field(
         default=None,
         description="what the launch deploys, resolved once at preflight: the image's digest, the build's digest",
+    )
+    emergency: EmergencyLaunch | None = Field(
+        default=None,
+        description="started outside the deploy windows as an emergency: who else signs off, and why it could not wait",
     )
     seal: Seal | None = Field(
         default=None,

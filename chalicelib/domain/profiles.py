@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -635,6 +637,71 @@ class PromotionPolicy(_Strict):
     )
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK_TIME = shaped(
+    r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", "a time of day as HH:MM, like 09:00 (24:00 for midnight)"
+)
+
+
+class WeeklyWindow(_Strict):
+    """Days of the week, and the hours on each, when a launch may start."""
+
+    days: list[Weekday] = Field(min_length=1, description="mon, tue, wed, thu, fri, sat, sun")
+    opens: str = Field(pattern=_CLOCK_TIME, description="HH:MM in the windows' time zone")
+    closes: str = Field(pattern=_CLOCK_TIME, description="HH:MM, after opens (24:00: the day's end)")
+
+    @model_validator(mode="after")
+    def _opens_before_it_closes(self) -> WeeklyWindow:
+        if self.closes <= self.opens:
+            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens}) on the same day")
+        return self
+
+
+class Freeze(_Strict):
+    """Dates when no launch starts, whatever the weekly windows say (both days included)."""
+
+    starts: date
+    ends: date
+    reason: str = Field(min_length=3, max_length=200)
+
+    @model_validator(mode="after")
+    def _starts_first(self) -> Freeze:
+        if self.ends < self.starts:
+            raise ValueError(f"ends ({self.ends}) is before starts ({self.starts})")
+        return self
+
+
+class EmergencySignoff(_Strict):
+    """Who else signs off a launch started outside the windows as an emergency."""
+
+    role: str = Field(pattern=IDENTIFIER, description="the extra role, like incident_commander")
+    approvers: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(min_length=1)
+
+
+class DeployWindows(_Strict):
+    """When launches may start: weekly windows in a named time zone, and freezes by date with a reason. A
+    launch started inside runs to its end (its bake may run past the window's close); outside, preflight
+    blocks naming when the next window opens, unless the launch is an emergency that `emergency.role` also
+    signs off (docs/windows.md)."""
+
+    time_zone: str = Field(description="an IANA time zone, like Europe/London: the windows and freezes are its")
+    weekly: list[WeeklyWindow] = Field(
+        default_factory=list, description="when launches may start (none: at any time outside a freeze)"
+    )
+    freezes: list[Freeze] = Field(default_factory=list)
+    emergency: EmergencySignoff | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (like Europe/London or UTC)") from None
+        return value
+
+
 class EnvironmentProfile(_Strict):
     """Everything the controller needs to know about one environment."""
 
@@ -651,6 +718,7 @@ class EnvironmentProfile(_Strict):
     people: PeopleDirectory = PeopleDirectory()
     preflight: PreflightConfig
     promotion: PromotionPolicy | None = None
+    windows: DeployWindows | None = None
     # How long after a launch succeeded it may still be rolled back on request (its rollback point ages).
     rollback_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     lock_lease_seconds: int = Field(default=3 * 86400, ge=60)
@@ -662,6 +730,11 @@ class EnvironmentProfile(_Strict):
             raise ValueError(
                 "frontend.canary needs frontend.layout = releases and backend.traffic.shift canary or linear: the "
                 "frontend's share of users follows the backend's traffic steps"
+            )
+        if self.windows and self.windows.emergency and self.windows.emergency.role in self.approvals.roles:
+            raise ValueError(
+                f"windows.emergency.role: {self.windows.emergency.role!r} already signs off every launch: name "
+                "the role that signs off emergencies as well"
             )
         if self.promotion and self.promotion.from_ == self.name:
             raise ValueError(f"promotion.from: must name another environment than {self.name!r}")

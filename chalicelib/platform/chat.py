@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.profiles import EnvironmentProfile
     from chalicelib.domain.progress import Exposure, TrafficStep
 
-ChatEvent = Literal["started", "awaiting_approval", "checkpoint", "ended"]
+ChatEvent = Literal["started", "awaiting_approval", "checkpoint", "ended", "emergency"]
 
 
 class ChatContent(BaseModel):
@@ -57,6 +57,9 @@ def _notification(
     **context: str,
 ) -> ChatNotification:
     request = launch.request
+    if launch.emergency is not None:  # marked in every message once preflight found it outside the windows
+        title = title.replace(f"[{request.environment}]", f"[{request.environment}] EMERGENCY:", 1)
+        context["emergency"] = for_chat(launch.emergency.reason, 500)
     return ChatNotification(
         id=f"{launch.launch_id}/{event}/{context.get('checkpoint', context.get('status', ''))}".rstrip("/"),
         content=ChatContent(
@@ -95,7 +98,10 @@ def started(launch: Launch) -> ChatNotification:
 
 
 def awaiting_approval(launch: Launch, profile: EnvironmentProfile, expires_at: str, page: str = "") -> ChatNotification:
-    request, policy = launch.request, profile.approvals
+    # Only the approval gate asks this; the other senders of chat need not load the domain models.
+    from chalicelib.domain.windows import approval_policy
+
+    request, policy = launch.request, approval_policy(launch, profile)
     asked = [f"*{role}*: {', '.join(policy.approvers.get(role, [])) or 'nobody named'}" for role in policy.roles]
     return _notification(
         launch,
@@ -108,6 +114,29 @@ def awaiting_approval(launch: Launch, profile: EnvironmentProfile, expires_at: s
         next_steps=["each approver signs off through the link in their own email"],
         status="AWAITING_APPROVAL",
         expires_at=expires_at,
+    )
+
+
+def emergency(launch: Launch, page: str = "") -> ChatNotification:
+    """A launch going ahead outside its environment's deploy windows: it pages, and names who else signs off."""
+    request, declared = launch.request, launch.emergency
+    assert declared is not None
+    opens = (
+        f" The next window opens {declared.next_window_opens:%a %Y-%m-%d %H:%M %Z}."
+        if declared.next_window_opens
+        else ""
+    )
+    return _notification(
+        launch,
+        "emergency",
+        f":rotating_light: [{request.environment}] launch of {request.version} outside the deploy windows",
+        f"*{for_chat(launch.requested_by, 200)}* is launching `{request.version}` to *{request.environment}* "
+        f"while it is closed ({for_chat(declared.outside, 300)}).{opens}\nWhy it cannot wait: "
+        f"{for_chat(declared.reason, 500)}\nSigned off as well by *{declared.signoff_role}*: "
+        f"{', '.join(declared.approvers)}." + _page_line(page),
+        next_steps=[f"{declared.signoff_role} decides through the link in their own email"],
+        status=str(launch.status),
+        severity="page",
     )
 
 

@@ -11,6 +11,7 @@ from chalicelib.domain.caller_text import for_email, for_email_subject
 from chalicelib.domain.models import ApprovalGateEvent, ApprovalRequest, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import ApprovalsProgress, CheckResult, Progress, evidence_text
+from chalicelib.domain.windows import approval_policy
 from chalicelib.platform import chat, telemetry
 from chalicelib.platform.links import launch_page_link, sign, signing_key, view_link
 from chalicelib.stages.harness import StageCall, StageSpec
@@ -39,8 +40,20 @@ def _email(launch: Launch, request: ApprovalRequest, profile: EnvironmentProfile
     migration = profile.backend.migration
     database = f"migrated first by {migration.task_definition}" if migration else "no migration"
     requester = for_email(launch.requested_by, 200)  # a session's name is the caller's to choose
+    emergency = launch.emergency
+    marked = (
+        [
+            f"EMERGENCY: outside the deploy windows ({for_email(emergency.outside, 300)}); {emergency.signoff_role} "
+            "signs off as well.",
+            f"Why it cannot wait: {for_email(emergency.reason, 500)}",
+            "",
+        ]
+        if emergency
+        else []
+    )
     return "\n".join(
         [
+            *marked,
             f"{requester} asks you to sign off, as {request.role}, the launch of {asked.version} "
             f"into {asked.environment}.",
             "",
@@ -96,7 +109,7 @@ def request_approvals(
     A retried step keeps the requests (and links) already made and emails only whom it has not.
     The status changes last, with the progress (see the stage table): a launch shows AWAITING_APPROVAL
     only once its approvers were asked."""
-    policy = profile.approvals
+    policy = approval_policy(launch, profile)
     moment = store.clock.now()
     earlier = store.approval_requests(launch.launch_id)
     expires_at = earlier[0].expires_at if earlier else moment + timedelta(seconds=policy.timeout_seconds)
@@ -121,7 +134,8 @@ def request_approvals(
                 message_id = sns.publish(
                     TopicArn=topic_arn,
                     Subject=for_email_subject(
-                        f"[{launch.request.environment}] sign off {launch.request.version} as {request.role}?"
+                        f"[{launch.request.environment}]{' EMERGENCY:' if launch.emergency else ''} sign off "
+                        f"{launch.request.version} as {request.role}?"
                     ),
                     Message=_email(launch, request, profile, link, view_link(key, api_url, launch.launch_id)),
                     # Each approver's subscription filters on this attribute: nobody receives another's link.
@@ -176,6 +190,9 @@ def _request_approvals_step(call: StageCall) -> Progress:
     )
     expires_at = progress.expires_at.isoformat(timespec="minutes") if progress.expires_at else "the gate closes"
     page = launch_page_link(settings, call.client, call.launch.launch_id)
+    if call.launch.emergency is not None and settings.paging_topic_arn:
+        # Someone is launching while the environment is closed: a person hears of it now, not at the end.
+        chat.publish(call.client("sns"), settings.paging_topic_arn, chat.emergency(call.launch, page))
     call.announce(chat.awaiting_approval(call.launch, call.profile, expires_at, page))
     return progress
 

@@ -15,6 +15,7 @@ from chalicelib.domain.models import Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import PreflightProgress, PreflightReport, Progress
 from chalicelib.domain.promotion import promotion_check
+from chalicelib.domain.windows import window_check
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.release_changes import read_changes
 from chalicelib.stages.site import release_objects
@@ -33,6 +34,10 @@ def preflight_stage(
     request = launch.request
     release = Release(request.frontend_artifact, request.backend_image, request.git_sha)
     report = run_preflight(profile, client, release, notification_topic_arn, github_app=github_app)
+    emergency = None
+    if profile.windows is not None:
+        in_window, emergency = window_check(profile.windows, launch, store.clock.now())
+        report = PreflightReport(checks=[*report.checks, in_window])
     # A retried step compares and keeps what the first resolved, wherever the tag has moved since.
     artifacts = (launch.artifacts or resolve_artifacts(launch, client, store.clock.now())) if report.passed else None
     if profile.promotion is not None:
@@ -45,6 +50,16 @@ def preflight_stage(
     if report.passed:  # what the approvers are shown: read only for a launch that goes on to them
         assert artifacts is not None
         progress.changes = read_changes(store, launch, profile, client, github_app)
+        if emergency is not None:  # who else signs off at the gate, which pages
+            emergency = store.record_emergency(launch.launch_id, emergency)
+            store.append_event(
+                launch.launch_id,
+                "emergency",
+                f"EMERGENCY launch outside the deploy windows ({emergency.outside}): {emergency.reason}; "
+                f"{emergency.signoff_role} signs off as well",
+                stage=Stage.PREFLIGHT,
+                details=emergency.model_dump(mode="json"),
+            )
         artifacts = store.record_artifacts(launch.launch_id, artifacts)
         store.append_event(
             launch.launch_id,

@@ -14,6 +14,7 @@ from chalicelib.domain.evidence_chain import GENESIS, Seal, event_digest
 from chalicelib.domain.models import (
     Caller,
     Change,
+    EmergencyLaunch,
     Launch,
     LaunchRequest,
     LaunchStatus,
@@ -430,6 +431,17 @@ class LaunchRecords(Table):
             return first
         return artifacts
 
+    def record_emergency(self, launch_id: str, emergency: EmergencyLaunch) -> EmergencyLaunch:
+        """Keep, once, that the launch starts outside its windows as an emergency (who else signs off)."""
+        try:
+            kept = {":emergency": s(emergency.model_dump_json())}
+            self._update(launch_id, "SET emergency = :emergency", kept, condition="attribute_not_exists(emergency)")
+        except self._db.exceptions.ConditionalCheckFailedException:
+            first = self.get_launch(launch_id).emergency
+            assert first is not None
+            return first
+        return emergency
+
     def record_seal(self, launch_id: str, seal: Seal) -> bool:
         """Keep the launch's seal once; False when one was kept already (a retried end)."""
         try:
@@ -560,6 +572,7 @@ def launch_from_item(item: dict[str, Any]) -> Launch:
         profile_version=int(item["profile_version"]["N"]) if "N" in item.get("profile_version", {}) else None,
         seal=Seal.model_validate_json(item["seal"]["S"]) if "seal" in item else None,
         artifacts=ReleaseArtifacts.model_validate_json(item["artifacts"]["S"]) if "artifacts" in item else None,
+        emergency=EmergencyLaunch.model_validate_json(item["emergency"]["S"]) if "emergency" in item else None,
         profile=EnvironmentProfile.model_validate_json(item["profile"]["S"], context={"recorded": True})
         if "profile" in item
         else None,

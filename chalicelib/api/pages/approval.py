@@ -111,6 +111,17 @@ def _summary(
             f"{for_html(launch.launch_id)}</a> (its page)",
         ),
         ("Environment", for_html(asked.environment)),
+        *(
+            [
+                (
+                    "EMERGENCY",
+                    f"outside the deploy windows ({for_html(launch.emergency.outside)}): "
+                    f"{for_html(launch.emergency.reason)}; {for_html(launch.emergency.signoff_role)} signs off as well",
+                )
+            ]
+            if launch.emergency
+            else []
+        ),
         ("Version", f"{for_html(asked.version)} (commit {for_html(asked.git_sha)})"),
         ("Requested by", for_html(launch.requested_by)),
         ("Frontend build", for_html(asked.frontend_artifact)),

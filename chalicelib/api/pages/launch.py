@@ -36,6 +36,7 @@ from chalicelib.domain.progress import (
     exposure_of,
     traffic_steps_of,
 )
+from chalicelib.domain.windows import approval_policy
 from chalicelib.platform.links import ExpiredLink, ForgedLink, sign_view, verify_view
 from chalicelib.platform.telemetry import stage_durations
 from chalicelib.store import LaunchNotFound, LaunchStore
@@ -137,6 +138,8 @@ def list_page(
         marks = " <span class='badge good'>live now</span>" if live == launch.launch_id else ""
         if launch.rolled_back_by:
             marks += " <span class='badge warn'>rolled back</span>"
+        if launch.request.emergency_reason:  # declared: the list's index holds the request, not preflight's finding
+            marks += " <span class='badge bad'>emergency</span>"
         ended = launch.status.is_final
         took = _seconds((launch.updated_at - launch.created_at).total_seconds()) if ended else "running"
         cause = causes.get(launch.launch_id)
@@ -211,12 +214,19 @@ def render_launch(
         title = f"{request.version} into {request.environment}: {launch.status}"
         heading = f"{for_html(request.version)} into {for_html(request.environment)}"
     marks = " <span class='badge warn'>rolled back later</span>" if launch.rolled_back_by else ""
+    marks += " <span class='badge bad'>EMERGENCY</span>" if launch.emergency else ""
     header = (
         f"<h1>{heading} {_badge(launch.status)}{marks}</h1>"
         f"<p class='meta'>Launch {for_html(launch.launch_id)} · commit {for_html(request.git_sha)} · "
         f"by {for_html(launch.requested_by)} · started {launch.created_at:%Y-%m-%d %H:%M:%S} UTC · "
         f"{'took' if ended else 'running for'} {_seconds((moment - launch.created_at).total_seconds())}</p>"
         + (f"<p class='meta'>Deploys {for_html(launch.artifacts.in_words())}</p>" if launch.artifacts else "")
+        + (
+            f"<p class='notice'>Emergency launch outside the deploy windows ({for_html(launch.emergency.outside)}): "
+            f"{for_html(launch.emergency.reason)}. {for_html(launch.emergency.signoff_role)} signs off as well.</p>"
+            if launch.emergency
+            else ""
+        )
         + _refresh_note(links, not ended)
     )
     if asked:
@@ -341,7 +351,7 @@ def _approvals(launch: Launch, approvals: list[Approval]) -> str:
         return (
             "<h2>Sign-off</h2><p class='meta'>Not required: rolling back a launch that succeeded is not signed off.</p>"
         )
-    roles = profile_of(launch).approvals.roles if launch.profile else [a.role for a in approvals]
+    roles = approval_policy(launch, profile_of(launch)).roles if launch.profile else [a.role for a in approvals]
     decided = {a.role: a for a in approvals}
     rows = []
     for role in roles:

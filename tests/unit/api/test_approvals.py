@@ -298,3 +298,39 @@ def test_an_attestation_the_profile_does_not_ask_for_is_named_not_ignored(
     assert refused.value.field == "attestations"
     assert refused.value.reason.startswith("not an attestation here: oncall; the attestations are code_freeze")
     assert store.approvals(launch.launch_id) == []
+
+
+def test_an_emergency_launch_outside_the_windows_needs_the_emergency_role_to_sign_off_as_well(
+    aws: Any, store: Any, launch: Launch, policy: EnvironmentProfile
+) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.models import EmergencyLaunch
+
+    emergency = EmergencyLaunch(
+        reason="payments fail for every EU customer",
+        outside="freeze 2026-12-21 to 2027-01-03: year-end freeze",
+        signoff_role="incident_commander",
+        approvers=["ivy.ic@acme.example"],
+        declared_at=datetime.now(UTC),
+    )
+    store.record_emergency(launch.launch_id, emergency)
+    topic = aws("sns").create_topic(Name="approvals")["TopicArn"]
+    preflighted = store.set_status(launch.launch_id, LaunchStatus.PREFLIGHT)
+    assert preflighted.emergency == emergency
+    request_approvals(store, preflighted, policy, "token", aws("sns"), topic, "https://api.example", KEY)
+    store.set_status(launch.launch_id, LaunchStatus.AWAITING_APPROVAL, stage=Stage.APPROVALS)
+    asked = {message[3]["approver"]["Value"]: message for message in _sent(topic)}
+    _, body, subject, attributes, _ = asked["ivy.ic@acme.example"]
+    assert attributes["role"]["Value"] == "incident_commander"
+    assert subject.startswith("[local] EMERGENCY: sign off 1.1.0")
+    assert body.startswith("EMERGENCY: outside the deploy windows (freeze 2026-12-21 to 2027-01-03")
+    sfn = FakeStepFunctions()
+    assert _decide(store, launch, sfn, "tech_lead", "tess.lead@acme.example")["gate"] == "waiting"
+    assert _decide(store, launch, sfn, "product_manager", "pat.pm@acme.example")["gate"] == "waiting"
+    assert _decide(store, launch, sfn, "qa_lead", "Quentin.QA@acme.example")["gate"] == "waiting"
+    assert sfn.calls == []
+    with pytest.raises(approvals.NotAnApprover):
+        _decide(store, launch, sfn, "incident_commander", "tomas.lead@acme.example")
+    assert _decide(store, launch, sfn, "incident_commander", "ivy.ic@acme.example")["gate"] == "approved"
+    assert [name for name, _ in sfn.calls] == ["success"]

@@ -1,4 +1,5 @@
-"""A launch into an environment with [promotion] deploys only what a recent successful launch elsewhere did."""
+"""Preflight's governance: a launch into an environment with [promotion] deploys only what a recent successful
+launch elsewhere did; one with [windows] starts inside a window, or as an emergency signed off as well."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from localaws.infrastructure import publish_release
 
 from chalicelib.domain.errors import PreflightBlocked
 from chalicelib.domain.models import Launch, LaunchStatus
-from chalicelib.domain.profiles import EnvironmentProfile, PromotionPolicy
+from chalicelib.domain.profiles import DeployWindows, EnvironmentProfile, PromotionPolicy
 from chalicelib.domain.progress import CheckResult, PreflightReport
 from chalicelib.domain.promotion import PROMOTION_CHECK
 from chalicelib.stages import preflight
@@ -120,3 +121,41 @@ def test_a_staging_launch_that_ended_before_the_window_does_not_promote(
     launch = _promoted(store)
     with pytest.raises(PreflightBlocked, match="more than 72 hours ago"):
         preflight_stage(store, launch, production, application)
+
+
+def _windows_closed_now(profile: EnvironmentProfile, clock: Any, emergency: bool = True) -> EnvironmentProfile:
+    """The profile with Mon-Fri 09:00-17:00 UTC windows, at a Saturday noon."""
+    clock.set(datetime(2026, 12, 5, 12, tzinfo=UTC))
+    windows = {
+        "time_zone": "UTC",
+        "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"], "opens": "09:00", "closes": "17:00"}],
+        **({"emergency": {"role": "incident_commander", "approvers": ["ivy.ic@acme.example"]}} if emergency else {}),
+    }
+    return profile.model_copy(update={"windows": DeployWindows.model_validate(windows)})
+
+
+def test_a_launch_outside_its_window_is_blocked_naming_the_next_window(
+    application: Any, store: Any, clock: Any, profile: EnvironmentProfile, launch: Launch
+) -> None:
+    closed = _windows_closed_now(profile, clock)
+    preflighting = move_to(store, launch.launch_id, LaunchStatus.PREFLIGHT)
+    with pytest.raises(PreflightBlocked, match="next window opens: Mon 2026-12-07 09:00 UTC") as blocked:
+        preflight_stage(store, preflighting, closed, application)
+    assert "outside the weekly windows (mon, tue, wed, thu, fri 09:00-17:00 UTC)" in str(blocked.value)
+    assert store.get_launch(launch.launch_id).emergency is None
+
+
+def test_an_emergency_outside_its_window_goes_ahead_recorded_and_marked(
+    application: Any, store: Any, clock: Any, profile: EnvironmentProfile
+) -> None:
+    closed = _windows_closed_now(profile, clock)
+    launch = _record(store, "local-20261205-120000-eeeeee", "local", emergency_reason="checkout is down for everyone")
+    progress = preflight_stage(store, move_to(store, launch.launch_id, LaunchStatus.PREFLIGHT), closed, application)
+    assert progress.passed
+    kept = store.get_launch(launch.launch_id).emergency
+    assert kept is not None
+    assert kept.signoff_role == "incident_commander"
+    assert kept.reason == "checkout is down for everyone"
+    assert kept.next_window_opens == datetime(2026, 12, 7, 9, tzinfo=UTC)
+    marked = [event for event in store.timeline(launch.launch_id) if event.kind == "emergency"]
+    assert marked[0].message.startswith("EMERGENCY launch outside the deploy windows")
