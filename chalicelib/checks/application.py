@@ -67,6 +67,19 @@ def ecr_location(image: str) -> dict[str, Any] | None:
     return {"registryId": registry.split(".")[0], "repositoryName": repository, "imageId": image_id}
 
 
+def image_digest(ecr: Any, image: str) -> str | None:
+    """What the image's tag names in ECR now (its digest); None for an image outside ECR or not in it."""
+    location = ecr_location(image)
+    if location is None:
+        return None
+    if "imageDigest" in location["imageId"]:
+        return str(location["imageId"]["imageDigest"])
+    details = ecr.describe_images(
+        registryId=location["registryId"], repositoryName=location["repositoryName"], imageIds=[location["imageId"]]
+    )["imageDetails"]
+    return str(details[0]["imageDigest"]) if details else None
+
+
 def service_description(ctx: Context) -> dict[str, Any]:
     """DescribeServices of the profile's service, once per run (several checks read it)."""
     backend = ctx.profile.backend

@@ -229,6 +229,11 @@ class RollbackPoint(BaseModel):
         description="layout releases: the release the switch served (None: none yet, the bucket's own layout)",
     )
     db_snapshot_id: str | None = None
+    running_images: dict[str, str] = Field(
+        default_factory=dict,
+        description="a service force-deployed from a mutable tag: container -> the image it ran, pinned to its "
+        "digest as ECS resolved it (the service's revision), which a rollback deploys",
+    )
     recorded_at: datetime
 
 

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.checks.application import image_digest
 from chalicelib.domain.errors import BackendRolloutFailed, MigrationFailed
 from chalicelib.domain.models import Change, Launch, LaunchStatus, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
@@ -68,7 +69,7 @@ def launch_tag(launch: Launch) -> list[dict[str, str]]:
     ]
 
 
-def registered_for(ecs: Any, family: str, launch_id: str) -> str | None:
+def registered_for(ecs: Any, family: str, launch_id: str, tag_key: str = "launch-id") -> str | None:
     """The revision of `family` this launch registered already (a retried step), found by its tag."""
     recent = ecs.list_task_definitions(familyPrefix=family, sort="DESC", maxResults=_RECENT_REVISIONS)
     arn: str
@@ -76,7 +77,7 @@ def registered_for(ecs: Any, family: str, launch_id: str) -> str | None:
         if arn.rsplit("/", 1)[-1].split(":")[0] != family:
             continue  # familyPrefix also matches longer family names
         tags = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]).get("tags", [])
-        if {"key": "launch-id", "value": launch_id} in tags:
+        if {"key": tag_key, "value": launch_id} in tags:
             return arn
     return None
 
@@ -108,7 +109,7 @@ def register_release(
 
 
 def deploy_backend(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, hook_arn: str = ""
+    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, hook_arn: str = "", ecr: Any = None
 ) -> BackendProgress:
     """Start the migration task when the profile has one, otherwise (or once it migrated) roll the service."""
     state = launch.results.backend
@@ -116,9 +117,9 @@ def deploy_backend(
     if state is None:
         if profile.backend.migration is not None:
             return start_migration(store, launch, profile, ecs, store.clock.now())
-        return roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn)
+        return roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn, ecr)
     if state.phase == "migrated":
-        rolling = roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn)
+        rolling = roll_service(store, launch, profile, ecs, store.clock.now(), hook_arn, ecr)
         rolling.migration_task_arn = state.migration_task_arn
         return rolling
     return state  # a retried step: already migrating or rolling
@@ -258,13 +259,33 @@ def _without_our_steps(current: dict[str, Any], hook_arn: str) -> dict[str, Any]
     return {**kept, "strategy": "ROLLING", "lifecycleHooks": [hook for hook in hooks if hook not in ours]}
 
 
+def tag_unmoved(launch: Launch, ecr: Any) -> None:
+    """A forced deployment runs whatever its tag names when ECS starts it: refuse it once the tag has moved
+    from the digest preflight resolved and the approvers signed off."""
+    signed_off = launch.artifacts.backend_digest if launch.artifacts else None
+    if signed_off is None:
+        return
+    now = image_digest(ecr, launch.request.backend_image)
+    if now != signed_off:
+        raise BackendRolloutFailed(
+            f"{launch.request.backend_image} names {now or 'no image'} now, not {signed_off} as at preflight: "
+            "a forced deployment would run the moved tag, so none was started"
+        )
+
+
 def target_group_dimension(arn: str) -> str:
     """A target group's CloudWatch dimension: its ARN's resource, targetgroup/<name>/<id>."""
     return arn.split(":", 5)[5]
 
 
 def roll_service(
-    store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, moment: datetime, hook_arn: str = ""
+    store: LaunchStore,
+    launch: Launch,
+    profile: EnvironmentProfile,
+    ecs: Any,
+    moment: datetime,
+    hook_arn: str = "",
+    ecr: Any = None,
 ) -> BackendProgress:
     """Point the service at the release (or force a new deployment) unless a retried step already did."""
     assert launch.rollback_point is not None
@@ -283,6 +304,8 @@ def roll_service(
             d.get("createdAt") and d["createdAt"] > launch.rollback_point.recorded_at
             for d in service.get("deployments", [])
         )
+        if not already and ecr is not None:
+            tag_unmoved(launch, ecr)
     else:
         definition, _ = register_release(
             ecs, launch, launch.rollback_point.task_definition_arn, target.container, target.task_roles
@@ -356,10 +379,14 @@ def migration_heard(wait: Wait, notice: Notice, launch: Launch, profile: Environ
 
 
 def _deploy_backend_step(call: StageCall) -> Progress:
-
-    return deploy_backend(call.store, call.launch, call.profile, call.client("ecs"), call.settings.traffic_hook_arn)
+    # Only a forced deployment asks ECR whether the tag still names the image signed off.
+    forced = call.profile.backend.strategy == "force_new_deployment"
+    ecr = call.client("ecr") if forced else None
+    return deploy_backend(
+        call.store, call.launch, call.profile, call.client("ecs"), call.settings.traffic_hook_arn, ecr
+    )
 
 
 DEPLOY_BACKEND = StageSpec(
-    "deploy_backend", Stage.BACKEND, _deploy_backend_step, enters=LaunchStatus.DEPLOYING, clients=("ecs",)
+    "deploy_backend", Stage.BACKEND, _deploy_backend_step, enters=LaunchStatus.DEPLOYING, clients=("ecs", "ecr")
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.checks.application import ecr_location
+from chalicelib.checks.application import ecr_location, image_digest
 from chalicelib.checks.release import READ_CONTENTS, GitHubApp, GitHubUnreadable, compare, installation_token
 from chalicelib.domain.models import Launch
 from chalicelib.domain.profiles import EnvironmentProfile
@@ -77,16 +77,7 @@ def _live_image(client: Callable[[str], Any], profile: EnvironmentProfile) -> di
 
 
 def _digest(client: Callable[[str], Any], image: str) -> str | None:
-    """What the image's tag names in ECR now (its digest); None for an image outside ECR."""
-    location = ecr_location(image)
-    if location is None:
-        return None
-    if "imageDigest" in location["imageId"]:
-        return str(location["imageId"]["imageDigest"])
-    details = client("ecr").describe_images(
-        registryId=location["registryId"], repositoryName=location["repositoryName"], imageIds=[location["imageId"]]
-    )["imageDetails"]
-    return str(details[0]["imageDigest"])
+    return image_digest(client("ecr"), image) if ecr_location(image) else None
 
 
 def _site(client: Callable[[str], Any], launch: Launch, profile: EnvironmentProfile) -> dict[str, Any]:

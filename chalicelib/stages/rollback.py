@@ -8,12 +8,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from chalicelib.domain.errors import RollbackIncomplete
+from chalicelib.domain.errors import BackendRolloutFailed, RollbackIncomplete
 from chalicelib.domain.manifests import CopyKind
 from chalicelib.domain.models import Change, Launch, LaunchStatus, RollbackPoint, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.domain.progress import Progress, RollbackProgress, UndoneChange
 from chalicelib.domain.service_events import Notice
+from chalicelib.stages.backend import passed_roles, registered_for, release_task_definition
 from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
@@ -36,38 +37,69 @@ from chalicelib.store import LaunchStore, Wait
 UNDO_ORDER = (Change.BACKEND, Change.DATABASE, Change.FRONTEND)
 
 
+# The tag of the revision a rollback registers (a forced deployment's, pinned to what ran before).
+ROLLBACK_TAG = "rollback-of"
+
+
 def restore_backend(
     launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, ecs: Any, deadline: datetime, moment: datetime
 ) -> UndoneChange:
     """Point the service back at the recorded revision; settled once that deployment is steady."""
     target = profile.backend
-    if target.strategy == "force_new_deployment":
-        raise RollbackIncomplete(
-            f"{target.service} was force-deployed with a mutable image tag: re-tag the previous image "
-            f"and force a new deployment of {point.task_definition_arn.rsplit('/', 1)[-1]} by hand"
-        )
+    back_to = previous_revision(launch, point, profile, ecs)
+    named = back_to.rsplit("/", 1)[-1]
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
-    if service["taskDefinition"] != point.task_definition_arn:
-        service = ecs.update_service(
-            cluster=target.cluster, service=target.service, taskDefinition=point.task_definition_arn
-        )["service"]
-        return UndoneChange(
-            task_definition_arn=point.task_definition_arn,
-            deployment_id=primary_deployment(service, point.task_definition_arn),
-            settled=False,
-            reason=f"service {target.service} rolling back to {point.task_definition_arn.rsplit('/', 1)[-1]}",
+    if service["taskDefinition"] != back_to:
+        service = ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=back_to)["service"]
+        pinned = (
+            f", {point.running_images[target.container]} as before the launch"
+            if back_to != point.task_definition_arn
+            else ""
         )
-    state, reason = rollout_state(service, point.task_definition_arn)
+        return UndoneChange(
+            task_definition_arn=back_to,
+            deployment_id=primary_deployment(service, back_to),
+            settled=False,
+            reason=f"service {target.service} rolling back to {named}{pinned}",
+        )
+    state, reason = rollout_state(service, back_to)
     if state == "failed":
         raise RollbackIncomplete(f"the rollback deployment of {target.service} failed: {reason}")
     if state != "steady" and moment > deadline:
         raise RollbackIncomplete(f"{target.service} not steady on the previous revision in time: {reason}")
     return UndoneChange(
-        task_definition_arn=point.task_definition_arn,
-        deployment_id=primary_deployment(service, point.task_definition_arn),
+        task_definition_arn=back_to,
+        deployment_id=primary_deployment(service, back_to),
         settled=state == "steady",
         reason=reason,
     )
+
+
+def previous_revision(launch: Launch, point: RollbackPoint, profile: EnvironmentProfile, ecs: Any) -> str:
+    """The revision the service goes back to: the recorded one, or for a forced deployment (the revision kept,
+    its mutable tag moved to the release) a copy of it pinned to the digest the service ran before."""
+    target = profile.backend
+    if target.strategy != "force_new_deployment":
+        return point.task_definition_arn
+    image = point.running_images.get(target.container)
+    if image is None:
+        raise RollbackIncomplete(
+            f"{target.service} was force-deployed with a mutable image tag and ECS listed no successful deployment "
+            "naming the digest it ran before: re-tag the previous image and force a new deployment of "
+            f"{point.task_definition_arn.rsplit('/', 1)[-1]} by hand"
+        )
+    family = point.task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    existing = registered_for(ecs, family, launch.launch_id, tag_key=ROLLBACK_TAG)
+    if existing:
+        return existing  # a retried step registered it
+    current = ecs.describe_task_definition(taskDefinition=point.task_definition_arn)["taskDefinition"]
+    try:
+        passed_roles(current, target.task_roles)
+        request = release_task_definition(current, target.container, image)
+    except BackendRolloutFailed as exc:
+        raise RollbackIncomplete(str(exc)) from exc
+    tags = [{"key": ROLLBACK_TAG, "value": launch.launch_id}]
+    return str(ecs.register_task_definition(**request, tags=tags)["taskDefinition"]["taskDefinitionArn"])
 
 
 def restore_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> Sighting:
@@ -77,8 +109,9 @@ def restore_sighting(launch: Launch, profile: EnvironmentProfile, ecs: Any) -> S
     target = profile.backend
     service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
     undone = launch.results.rollback.undone.get(Change.BACKEND) if launch.results.rollback else None
-    deployment = (undone.deployment_id if undone else None) or primary_deployment(service, point.task_definition_arn)
-    state, reason = rollout_state(service, point.task_definition_arn)
+    back_to = (undone.task_definition_arn if undone else None) or point.task_definition_arn
+    deployment = (undone.deployment_id if undone else None) or primary_deployment(service, back_to)
+    state, reason = rollout_state(service, back_to)
     if state == "steady":
         outcome = restored(launch, reason)
     else:

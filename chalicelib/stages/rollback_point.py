@@ -15,6 +15,7 @@ from chalicelib.stages.copy_batches import Batches, batches_for
 from chalicelib.stages.harness import StageCall, StageSpec
 from chalicelib.stages.per_object import each_object
 from chalicelib.stages.release_switch import RELEASES, live_release
+from chalicelib.stages.service import running_images
 from chalicelib.stages.site import Copy, backer_up, backup_prefix, live_site, object_keys, recorded_site
 from chalicelib.stages.wait_outcomes import Outcome, Sighting, snapshot_ready
 from chalicelib.store import LaunchStore, Wait
@@ -144,7 +145,10 @@ def _record(
     store: LaunchStore, launch: Launch, profile: EnvironmentProfile, ecs: Any, s3: Any, rds: Any, kvs: Any
 ) -> tuple[RollbackPoint, dict[str, str]]:
     """The rollback point as recorded (by this attempt, or by one that raced it) and its site versions."""
-    service = ecs.describe_services(cluster=profile.backend.cluster, services=[profile.backend.service])["services"][0]
+    backend = profile.backend
+    service = ecs.describe_services(cluster=backend.cluster, services=[backend.service])["services"][0]
+    # A forced deployment keeps the revision and moves the tag: only the digest the service ran takes it back.
+    ran = running_images(ecs, backend.cluster, backend.service) if backend.strategy == "force_new_deployment" else {}
     snapshot: str | None = None
     if profile.database.snapshot:
         snapshot = snapshot_id(launch.launch_id)
@@ -166,6 +170,7 @@ def _record(
             site_layout="releases",
             live_release=live_release(kvs, frontend.key_value_store_arn),
             db_snapshot_id=snapshot,
+            running_images=ran,
             recorded_at=store.clock.now(),
         )
     else:
@@ -185,6 +190,7 @@ def _record(
             site_objects=len(versions),
             site_backup=f"s3://{frontend.backup_bucket}/{backup_prefix(launch.launch_id)}",
             db_snapshot_id=snapshot,
+            running_images=ran,
             recorded_at=store.clock.now(),
         )
     if not store.record_rollback_point(launch.launch_id, point):
@@ -199,11 +205,14 @@ def _record(
     store.append_event(
         launch.launch_id,
         "rollback_point",
-        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}, {site}"
+        f"rollback point: {point.task_definition_arn.rsplit('/', 1)[-1]}"
+        + (f" running {', '.join(ran.values())}" if ran else "")
+        + f", {site}"
         + (f", snapshot {snapshot} started" if snapshot else ""),
         stage=Stage.ROLLBACK_POINT,
         details={
             "task_definition_arn": point.task_definition_arn,
+            **({"running_images": ran} if ran else {}),
             **(
                 {"live_release": point.live_release}
                 if manifest is None

@@ -64,3 +64,27 @@ def another_deployment(wait: Wait, notice: Notice) -> Outcome | None:
     if notice.deployment_id != wait.expects.get("deployment_id"):
         return Outcome(verdict="pending", reason=f"another deployment: {notice.deployment_id}")
     return None
+
+
+def untagged(image: str) -> str:
+    """`registry/repository` of an image named by tag or digest (a registry's port is not a tag)."""
+    name = image.split("@", 1)[0]
+    head, _, tail = name.rpartition(":")
+    return head if head and "/" not in tail else name
+
+
+def running_images(ecs: Any, cluster: str, service: str) -> dict[str, str]:
+    """Each container's image pinned to the digest the service runs now: the revision of its latest successful
+    deployment, whose tags ECS resolved to digests when it started. Empty when ECS lists none (a service last
+    deployed before ECS kept service revisions)."""
+    done = ecs.list_service_deployments(cluster=cluster, service=service, status=["SUCCESSFUL"])["serviceDeployments"]
+    if not done:
+        return {}
+    latest = max(done, key=lambda deployment: deployment.get("finishedAt") or deployment["createdAt"])
+    revisions = ecs.describe_service_revisions(serviceRevisionArns=[latest["targetServiceRevisionArn"]])
+    return {
+        image["containerName"]: f"{untagged(image['image'])}@{image['imageDigest']}"
+        for revision in revisions["serviceRevisions"]
+        for image in revision.get("containerImages", [])
+        if image.get("imageDigest")
+    }

@@ -11,7 +11,7 @@ from typing import Any
 from moto.core.utils import utcnow
 from moto.ecs.models import ecs_backends
 
-from localaws import emitters
+from localaws import emitters, service_revisions
 from localaws.ecs_strategies import Hook, TrafficShift, bake_seconds, revision_arn, steps_of
 from localaws.eventbridge import service_event
 from localaws.images import Images
@@ -164,6 +164,7 @@ class EcsScheduler:
             "updatedAt": now,
         }
         service.deployments = [deployment, *previous]
+        service_revisions.record(self._backend(), service, deployment)
         self._known.add(deployment_id)
         self._started[deployment_id] = time.monotonic()
         if previous:

@@ -256,6 +256,10 @@ _NEEDS: dict[str, Callable[[dict[str, Any], Account], list[Need]]] = {
     ],
     "ecs.DescribeServices": _in_cluster("ecs:DescribeServices", "service", "services", "service"),
     "ecs.UpdateService": _update_service,
+    "ecs.ListServiceDeployments": _in_cluster("ecs:ListServiceDeployments", "service", "services", "service"),
+    "ecs.DescribeServiceRevisions": lambda params, account: [
+        ("ecs:DescribeServiceRevisions", arn) for arn in params["serviceRevisionArns"]
+    ],
     "ecs.DescribeTasks": _in_cluster("ecs:DescribeTasks", "task", "tasks", "task"),
     "ecs.StopTask": _in_cluster("ecs:StopTask", "task", "tasks", "task"),
     "ecs.RegisterTaskDefinition": _register_task_definition,

@@ -167,6 +167,10 @@ def create_environment(
     create_release_router(client, profile)
     create_canaries(client, profile)
 
+    # The running version's image is in ECR before a service runs it: ECS resolves its tag when it starts.
+    client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
+    push_image(client, FIRST_VERSION)
+    running = backend_image(FIRST_VERSION, client("sts").get_caller_identity()["Account"])  # in this account's ECR
     ecs = client("ecs")
     ecs.create_cluster(clusterName=profile.backend.cluster)
     roles = task_roles(client, profile)
@@ -176,7 +180,7 @@ def create_environment(
         containerDefinitions=[
             {
                 "name": profile.backend.container,
-                "image": backend_image(FIRST_VERSION),
+                "image": running,
                 "memory": 512,
                 "essential": True,
                 "portMappings": [{"containerPort": 8080}],
@@ -205,7 +209,7 @@ def create_environment(
             containerDefinitions=[
                 {
                     "name": migration.container,
-                    "image": backend_image(FIRST_VERSION),
+                    "image": running,
                     "memory": 512,
                     "essential": True,
                     "command": ["python", "-m", "acme.migrate", "upgrade"],
@@ -245,8 +249,6 @@ def create_environment(
         PubliclyAccessible=False,
         DeletionProtection=True,
     )
-    client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
-    push_image(client, FIRST_VERSION)
     if edge:
         create_network_and_edge(client, profile, alarm_topic_arn)
     cloudwatch = client("cloudwatch")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localaws import aws_limits, key_value_store
+from localaws import aws_limits, key_value_store, service_revisions
 
 _applied = False
 _judging_trust = False
@@ -41,6 +41,7 @@ def apply() -> None:
         _composite_alarms()
         _event_bus_refs()
         key_value_store.install()
+        service_revisions.install()
         _function_associations_kept()
         _no_value_leaves_lists()
         aws_limits.apply()  # after the fixes above: what AWS refuses is refused before they answer

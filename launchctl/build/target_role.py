@@ -471,9 +471,9 @@ def role_parameters(profile: EnvironmentProfile, policies: dict[str, dict[str, A
 
 
 def rendered() -> str:
-    """The template as committed: indented by one, so that `aws cloudformation deploy` may send it in the
-    request (at most 51,200 bytes; a test keeps it there)."""
-    return json.dumps(target_template(), indent=1) + "\n"
+    """The template as committed: one item a line, unindented (indenting cost a quarter of it), so that
+    `aws cloudformation deploy` may send it in the request (at most 51,200 bytes; a test keeps it there)."""
+    return json.dumps(target_template(), indent=0) + "\n"
 
 
 def main() -> None:

@@ -193,6 +193,72 @@ def test_a_failed_ecs_rollout_rolls_back(stack: Any, api: ControllerApi) -> None
     assert snapshot(stack) == before
 
 
+def _settled_on(stack: Any, definition: str, timeout: float = 30) -> None:
+    """Wait until ECS's deployment of `definition` completed (the local scheduler settles it)."""
+    target = stack.profile.backend
+    ecs = stack.environment_client("ecs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [service] = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"]
+        [*others, primary] = [None, *service["deployments"]]
+        if not any(others[1:]) and primary["taskDefinition"] == definition and primary["rolloutState"] == "COMPLETED":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{target.service} not steady on {definition}: {service['deployments']}")
+
+
+def test_a_forced_deployment_of_a_mutable_tag_rolls_back_to_the_digest_the_service_ran(
+    stack: Any, api: ControllerApi
+) -> None:
+    """The service runs a revision naming a mutable tag; CI pushes the release under that tag and the profile
+    forces a new deployment. Its rollout fails: the rollback deploys a copy of the revision pinned to the digest
+    ECS ran before (its service revision's), the tag still naming the release."""
+    ecs, ecr = stack.environment_client("ecs"), stack.environment_client("ecr")
+    target = stack.profile.backend
+    running_version, release = next_version(), next_version()
+    stack.publish_release(running_version)
+    live_tag = f"live-{running_version}"
+
+    def tag(version: str) -> str:  # what CI does: the version's image pushed under the live tag
+        image = ecr.batch_get_image(repositoryName="acme/api", imageIds=[{"imageTag": version}])["images"][0]
+        ecr.put_image(repositoryName="acme/api", imageManifest=image["imageManifest"], imageTag=live_tag)
+        return str(image["imageId"]["imageDigest"])
+
+    ran = tag(running_version)
+    live_image = backend_image(running_version).replace(f":{running_version}", f":{live_tag}")
+    current = ecs.describe_task_definition(taskDefinition=stack.service_task_definition())["taskDefinition"]
+    copy = {key: current[key] for key in ("family", "taskRoleArn", "executionRoleArn", "networkMode", "cpu", "memory")}
+    copy["requiresCompatibilities"] = current["requiresCompatibilities"]
+    copy["containerDefinitions"] = [{**current["containerDefinitions"][0], "image": live_image}]
+    mutable = ecs.register_task_definition(**copy)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=mutable)
+    _settled_on(stack, mutable)
+
+    use_profile(stack, backend=target.model_copy(update={"strategy": "force_new_deployment", "migration": None}))
+    artifact = stack.publish_release(release)
+    released = tag(release)
+    stack.scheduler.failing_images.add(live_image)  # what the tag names now fails to start
+    launch_id = api.start(
+        environment="local",
+        version=release,
+        git_sha="0123456789abcdef",
+        frontend_artifact=artifact,
+        backend_image=live_image,
+    )["launch_id"]
+    approve_all(stack, api, launch_id)
+    launch = wait(api, launch_id)
+    assert launch["status"] == "ROLLED_BACK", launch["timeline"]
+    assert launch["error"]["error"] == "BackendRolloutFailed"
+    pinned = live_image.rsplit(":", 1)[0] + "@" + ran
+    assert launch["rollback_point"]["running_images"] == {target.container: pinned}
+    back_to = stack.service_task_definition()
+    assert back_to != mutable
+    [container] = ecs.describe_task_definition(taskDefinition=back_to)["taskDefinition"]["containerDefinitions"]
+    assert container["image"] == pinned
+    assert released != ran
+    assert any(pinned in event["message"] for event in launch["timeline"] if event["kind"] == "rolling_back")
+
+
 def test_the_lock_is_released_on_every_path(stack: Any, api: ControllerApi) -> None:
     assert lock_holder() is None
 

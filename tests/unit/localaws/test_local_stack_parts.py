@@ -310,3 +310,31 @@ def test_the_events_patches_change_nothing_once_no_stack_listens(aws: Any) -> No
     finally:
         emitters.forget(heard.append)
     assert _manual_snapshot(aws, "plain") == "available"
+
+
+def test_a_service_deployments_revision_names_the_digest_its_tag_had_when_it_started(
+    application: Any, profile: Any
+) -> None:
+    """ECS's version consistency: a deployment runs the digest its tag named when it started, whatever the tag
+    names later; ListServiceDeployments and DescribeServiceRevisions say which, as ECS does."""
+    from localaws.infrastructure import ACCOUNT_ID, FIRST_VERSION, REGION
+
+    from tests.unit.stages.deploying import move_tag, tag_digest
+
+    scheduler = EcsScheduler(REGION, settle_seconds=0)
+    scheduler.settle()
+    scheduler.settle()
+    ecs, target = application("ecs"), profile.backend
+    first = tag_digest(application, FIRST_VERSION)
+    moved = move_tag(application, FIRST_VERSION, "sha256:" + "e" * 64)
+    ecs.update_service(cluster=target.cluster, service=target.service, forceNewDeployment=True)
+    EcsScheduler(REGION, settle_seconds=3600).settle()  # the forced deployment starts, resolving the moved tag
+    listed = ecs.list_service_deployments(cluster=target.cluster, service=target.service)["serviceDeployments"]
+    assert [deployment["status"] for deployment in listed][:2] == ["IN_PROGRESS", "SUCCESSFUL"]
+    revisions = ecs.describe_service_revisions(serviceRevisionArns=[d["targetServiceRevisionArn"] for d in listed[:2]])
+    digests = [revision["containerImages"][0]["imageDigest"] for revision in revisions["serviceRevisions"]]
+    assert digests == [moved, first]
+    assert listed[0]["serviceArn"].startswith(f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/")
+    done = ecs.list_service_deployments(cluster=target.cluster, service=target.service, status=["SUCCESSFUL"])
+    assert moved not in json.dumps(done["serviceDeployments"], default=str)
+    assert ecs.describe_service_revisions(serviceRevisionArns=["arn:aws:ecs:x"])["failures"][0]["reason"] == "MISSING"

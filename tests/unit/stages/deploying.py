@@ -3,13 +3,14 @@ migrations or forcing a redeploy, the service as ECS describes it, a launch with
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from typing import Any
 
 from localaws.ecs_scheduler import EcsScheduler
-from localaws.infrastructure import REGION
+from localaws.infrastructure import ECR_REPOSITORY, REGION
 
 from chalicelib.domain.models import Launch
 from chalicelib.domain.profiles import EnvironmentProfile
@@ -67,3 +68,21 @@ def service_of(aws: Any, profile: Any) -> dict[str, Any]:
 def with_rollback_point(store: Any, launch: Launch, profile: Any, aws: Any) -> Launch:
     rollback_point.record_rollback_point(store, launch, profile, aws("ecs"), aws("s3"), aws("rds"))
     return store.get_launch(launch.launch_id)
+
+
+def move_tag(aws: Any, tag: str, config_digest: str) -> str:
+    """Push another image under `tag` (CI run again on a mutable tag); returns the digest the tag names now."""
+    other = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}
+    other["config"] = {
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+        "size": 1,
+        "digest": config_digest,
+    }
+    ecr = aws("ecr")
+    ecr.put_image(repositoryName=ECR_REPOSITORY, imageManifest=json.dumps(other), imageTag=tag)
+    return tag_digest(aws, tag)
+
+
+def tag_digest(aws: Any, tag: str) -> str:
+    found = aws("ecr").describe_images(repositoryName=ECR_REPOSITORY, imageIds=[{"imageTag": tag}])["imageDetails"]
+    return str(found[0]["imageDigest"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ from chalicelib.domain.models import Launch
 from chalicelib.stages import backend
 from chalicelib.stages.frontend import deploy_frontend
 from chalicelib.stages.preflight import resolve_artifacts
-from tests.unit.stages.deploying import with_rollback_point, without_migration
+from tests.unit.stages.deploying import move_tag, tag_digest, with_rollback_point, without_migration
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -46,23 +45,15 @@ def _resolved(store: Any, launch: Launch, aws: Any) -> Launch:
     return store.get_launch(launch.launch_id)
 
 
-def _tag_digest(aws: Any, tag: str) -> str:
-    found = aws("ecr").describe_images(repositoryName=ECR_REPOSITORY, imageIds=[{"imageTag": tag}])["imageDetails"]
-    return str(found[0]["imageDigest"])
-
-
 def test_a_tag_that_moves_after_preflight_does_not_change_what_is_deployed(
     application: Any, store: Any, launch: Launch, profile: Any
 ) -> None:
     resolved = _resolved(store, launch, application)
-    first = _tag_digest(application, "1.1.0")
+    first = tag_digest(application, "1.1.0")
     assert resolved.artifacts is not None
     assert resolved.artifacts.backend_digest == first
     # Someone pushes another image under the release's tag (CI run again, a mutable tag).
-    other = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}
-    other["config"] = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": DIGEST}
-    application("ecr").put_image(repositoryName=ECR_REPOSITORY, imageManifest=json.dumps(other), imageTag="1.1.0")
-    assert _tag_digest(application, "1.1.0") != first
+    assert move_tag(application, "1.1.0", DIGEST) != first
     # A retried preflight keeps what it resolved first.
     assert _resolved(store, resolved, application).artifacts == resolved.artifacts
     plain = without_migration(profile)

@@ -8,16 +8,19 @@ from typing import Any
 
 import pytest
 from localaws.ecs_scheduler import EcsScheduler
-from localaws.infrastructure import FIRST_VERSION, REGION, backend_image
+from localaws.infrastructure import ACCOUNT_ID, FIRST_VERSION, REGION, backend_image
 
 from chalicelib.domain.errors import BackendRolloutFailed, MigrationFailed
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.stages import backend, service
+from chalicelib.stages.preflight import resolve_artifacts
 from tests.unit.stages.deploying import (
     Recording,
     ecs_settles,
     forcing,
+    move_tag,
     service_of,
+    tag_digest,
     with_rollback_point,
     without_migration,
 )
@@ -170,7 +173,9 @@ def test_force_new_deployment_redeploys_the_current_revision(
 ) -> None:
     forced = forcing(profile)
     same_image = launch.model_copy(
-        update={"request": launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION)})}
+        update={
+            "request": launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION, ACCOUNT_ID)})
+        }
     )
     stored = with_rollback_point(store, same_image, forced, application)
     stored = stored.model_copy(update={"request": same_image.request})
@@ -188,6 +193,25 @@ def test_force_new_deployment_refuses_a_release_image_the_revision_does_not_run(
     stored = with_rollback_point(store, launch, forced, application)
     with pytest.raises(BackendRolloutFailed, match="is not the release's"):
         backend.deploy_backend(store, stored, forced, application("ecs"))
+
+
+def test_a_forced_deployment_is_refused_once_the_tag_moved_from_the_digest_signed_off(
+    application: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    forced = forcing(profile)
+    running_tag = launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION, ACCOUNT_ID)})
+    stored = launch.model_copy(update={"request": running_tag})
+    store.record_artifacts(launch.launch_id, resolve_artifacts(stored, application, datetime.now(UTC)))
+    signed_off = tag_digest(application, FIRST_VERSION)
+    moved = move_tag(application, FIRST_VERSION, "sha256:" + "d" * 64)  # after preflight, before the rollout
+    stored = with_rollback_point(store, stored, forced, application).model_copy(update={"request": running_tag})
+    ecs = Recording(application("ecs"))
+    with pytest.raises(BackendRolloutFailed, match="a forced deployment would run the moved tag") as refused:
+        backend.deploy_backend(store, stored, forced, ecs, ecr=application("ecr"))
+    assert signed_off in str(refused.value)
+    assert moved in str(refused.value)
+    assert ecs.calls["update_service"] == 0
+    assert store.get_launch(launch.launch_id).changes == []
 
 
 # -- migrations -----------------------------------------------------------------------------------

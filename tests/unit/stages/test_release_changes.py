@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from localaws.github_api import GitHubAppIdentity, LocalGitHubApi, app_key_pair
-from localaws.infrastructure import FIRST_VERSION, backend_image, site_build
+from localaws.infrastructure import ACCOUNT_ID, FIRST_VERSION, backend_image, site_build
 
 from chalicelib.checks.release import GitHubApp
 from chalicelib.domain.models import Launch, LaunchStatus
@@ -50,15 +50,15 @@ def test_the_live_image_and_release_the_digests_and_the_sites_objects_are_read(
 ) -> None:
     live = _live(store, profile)
     changes = read_changes(store, launch, profile, application)
-    # The unit tests' moto is one account: the service's first image names a registry in another, which this
-    # account's ECR does not have. Said, not guessed.
-    assert [unread.split(":")[0] for unread in changes.unread] == ["the live image's digest"]
+    assert changes.unread == []
     assert (changes.live_launch_id, changes.live_version) == (live.launch_id, FIRST_VERSION)
-    assert changes.live_image == backend_image(FIRST_VERSION)
+    assert changes.live_image == backend_image(FIRST_VERSION, ACCOUNT_ID)
     assert changes.live_task_definition is not None
     assert changes.image == launch.request.backend_image
     assert changes.image_digest is not None
     assert changes.image_digest.startswith("sha256:")
+    assert changes.live_image_digest is not None
+    assert changes.live_image_digest != changes.image_digest
     assert profile.backend.migration is not None
     assert changes.migration == profile.backend.migration.task_definition
     released = site_build(launch.request.version)

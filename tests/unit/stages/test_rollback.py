@@ -6,13 +6,21 @@ from typing import Any
 
 import pytest
 from localaws.ecs_scheduler import EcsScheduler
-from localaws.infrastructure import DATABASE_OPTIONS, DATABASE_PARAMETERS, FIRST_VERSION, REGION, site_build
+from localaws.infrastructure import (
+    ACCOUNT_ID,
+    DATABASE_OPTIONS,
+    DATABASE_PARAMETERS,
+    FIRST_VERSION,
+    REGION,
+    backend_image,
+    site_build,
+)
 
 from chalicelib.domain.errors import RollbackIncomplete
 from chalicelib.domain.models import Change, Launch, Stage
 from chalicelib.domain.profiles import EnvironmentProfile
 from chalicelib.stages import backend, frontend, rollback, rollback_point
-from tests.unit.stages.deploying import Recording, ecs_settles, forcing
+from tests.unit.stages.deploying import Recording, ecs_settles, forcing, move_tag, tag_digest, with_rollback_point
 
 
 def _site(aws: Any, profile: Any) -> dict[str, bytes]:
@@ -223,12 +231,56 @@ def test_a_profile_that_keeps_the_migrated_database_restores_no_instance(
     assert len(application("rds").describe_db_instances()["DBInstances"]) == 1
 
 
-def test_a_forced_deployment_cannot_be_undone_and_says_what_to_do_by_hand(
-    application: Any, store: Any, deployed: Launch, profile: Any
-) -> None:
+def _forced_release_of_the_running_tag(store: Any, launch: Launch, profile: Any, aws: Any) -> tuple[Launch, str]:
+    """CI pushed the release under the tag the service runs, and the launch force-deploys that revision: its
+    rollback point recorded, the rollout completed. Returns the launch and the digest the service ran before."""
     forced = forcing(profile)
+    before = tag_digest(aws, FIRST_VERSION)
+    move_tag(aws, FIRST_VERSION, "sha256:" + "c" * 64)
+    running_tag = launch.request.model_copy(update={"backend_image": backend_image(FIRST_VERSION, ACCOUNT_ID)})
+    stored = with_rollback_point(store, launch, forced, aws).model_copy(update={"request": running_tag})
+    store.record_result(launch.launch_id, Stage.BACKEND, backend.deploy_backend(store, stored, forced, aws("ecs")))
+    ecs_settles()
+    return store.get_launch(launch.launch_id), before
+
+
+def test_a_forced_deployment_of_a_mutable_tag_rolls_back_to_the_digest_the_service_ran(
+    application: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    ecs_settles()  # the service's first deployment completed: ECS resolved its tag to a digest
+    forced = forcing(profile)
+    deployed, before = _forced_release_of_the_running_tag(store, launch, profile, application)
+    point = deployed.rollback_point
+    assert point is not None
+    pinned = backend_image(FIRST_VERSION, ACCOUNT_ID).rsplit(":", 1)[0] + "@" + before
+    assert point.running_images == {forced.backend.container: pinned}
+    first = _roll_back(store, launch.launch_id, forced, application)
+    assert first.settled is False
+    back_to = _service_definition(application, profile)
+    assert back_to != point.task_definition_arn  # the revision was kept and its tag moved: a pinned copy of it
+    definition = application("ecs").describe_task_definition(taskDefinition=back_to, include=["TAGS"])
+    assert definition["taskDefinition"]["containerDefinitions"][0]["image"] == pinned
+    assert {"key": "rollback-of", "value": launch.launch_id} in definition["tags"]
+    assert pinned in store.timeline(launch.launch_id)[-1].message
+    ecs_settles()
+    assert rollback.restore_sighting(
+        store.get_launch(launch.launch_id), forced, application("ecs")
+    ).outcome.verdict == ("done")
+    ecs = Recording(application("ecs"))
+    assert _roll_back(store, launch.launch_id, forced, application, ecs=ecs).settled is True  # a retried step
+    assert ecs.calls["register_task_definition"] == 0
+
+
+def test_a_forced_deployment_whose_previous_digest_ecs_never_listed_says_what_to_do_by_hand(
+    application: Any, store: Any, launch: Launch, profile: Any
+) -> None:
+    # The service's only deployment never completed: ECS lists no successful one naming what it ran.
+    forced = forcing(profile)
+    deployed, _ = _forced_release_of_the_running_tag(store, launch, profile, application)
+    assert deployed.rollback_point is not None
+    assert deployed.rollback_point.running_images == {}
     with pytest.raises(RollbackIncomplete, match="re-tag the previous image"):
-        _roll_back(store, deployed.launch_id, forced, application)
+        _roll_back(store, launch.launch_id, forced, application)
 
 
 def test_restored_instance_names_fit_rds_limits() -> None:
