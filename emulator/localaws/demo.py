@@ -229,6 +229,9 @@ def promote(stack: LocalStack, results: list[dict[str, Any]]) -> list[dict[str, 
     )
     push_profile(ssm, production, stack.profiles_path)
     print(f'   pushed the {PRODUCTION_LIKE} profile: the same emulated environment, [promotion] from = "local"')
+    # Production has its own load balancer: the flaky releases' errors of the last minute, served by the one
+    # both profiles share here, are not the promoted release's (its bake would count them).
+    stack.forget_load_balancer_figures()
     api = stack.api_as()
     try:
         rebuilt = f"{request['version']}-rebuilt"  # the same commit built again: another image, another build

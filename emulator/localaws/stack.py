@@ -1003,7 +1003,7 @@ class LocalStack:
             restored.append("faults and failing images")
         if self.site and self.site.flaky_images:
             # Its users' errors would count in the next launch's bake, whose window reaches back a whole minute.
-            self._forget_load_balancer_figures()
+            self.forget_load_balancer_figures()
             restored.append("the load balancer's figures of a flaky release")
         if self.github is not None:
             self.github.forget_checks()
@@ -1048,7 +1048,8 @@ class LocalStack:
             restored.append("a frontend canary's entries removed")
         return restored
 
-    def _forget_load_balancer_figures(self) -> None:
+    def forget_load_balancer_figures(self) -> None:
+        """The load balancer's figures dropped: a bake after a flaky release judges only its own requests."""
         from moto.cloudwatch.models import cloudwatch_backends
 
         backend = cloudwatch_backends[ENVIRONMENT_ACCOUNT_ID][REGION]
