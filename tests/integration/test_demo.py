@@ -24,10 +24,8 @@ def test_the_demo_scenarios_end_as_expected(stack: Any, capsys: pytest.CaptureFi
     ]
     assert run_scenarios(stack, scenarios)
     out = capsys.readouterr().out
-    assert (
-        "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK, 7.6.0 ROLLED_BACK; promoted: BLOCKED (another image), SUCCEEDED"
-        in out
-    )
+    passed = "demo passed: 7.1.0 SUCCEEDED, 7.4.0 ROLLED_BACK, 7.6.0 ROLLED_BACK; promoted: BLOCKED (another image)"
+    assert f"{passed}, SUCCEEDED" in out
     # The healthy release promoted to the production-like environment: another image under its name is
     # blocked naming both digests; the same release passes, the record keeping where it came from.
     blocked = re.search(

@@ -231,7 +231,18 @@ def test_a_forced_deployment_of_a_mutable_tag_rolls_back_to_the_digest_the_servi
     copy["requiresCompatibilities"] = current["requiresCompatibilities"]
     copy["containerDefinitions"] = [{**current["containerDefinitions"][0], "image": live_image}]
     mutable = ecs.register_task_definition(**copy)["taskDefinition"]["taskDefinitionArn"]
-    ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=mutable)
+    # Deployed by hand, all at once: an earlier launch's canary configuration and hook stay on the service
+    # (ECS keeps them from one UpdateService to the next), and the hook would refuse a deployment of no launch.
+    [service] = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"]
+    rolling = {
+        key: value
+        for key, value in service.get("deploymentConfiguration", {}).items()
+        if key not in {"canaryConfiguration", "linearConfiguration"}
+    }
+    by_hand = {**rolling, "strategy": "ROLLING", "lifecycleHooks": []}
+    ecs.update_service(
+        cluster=target.cluster, service=target.service, taskDefinition=mutable, deploymentConfiguration=by_hand
+    )
     _settled_on(stack, mutable)
 
     use_profile(stack, backend=target.model_copy(update={"strategy": "force_new_deployment", "migration": None}))
