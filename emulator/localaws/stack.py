@@ -840,18 +840,26 @@ class LocalStack:
                     )
         return found
 
-    def execution_costs(self, launch_id: str) -> dict[str, int]:
-        """What a launch's execution cost: Step Functions' state transitions (every state entered, inside a
-        Parallel or a Map too: what Standard workflows bill), the Lambda invocations, the waits."""
+    def ended_execution(self, arn: str, timeout: float = 10) -> dict[str, Any]:
+        """The execution as Step Functions describes it once it has ended (or at `timeout`): a launch's end is
+        written by its finish step, before the execution's last states, so a launch seen ended may still have
+        its execution RUNNING for a moment. Step Functions has no waiter for that."""
         import time
 
         sfn = self.client("stepfunctions")
-        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{launch_id}"
-        # The launch's end is written by its finish step, before the execution's last states: its history
-        # is counted once the execution has ended (Step Functions has no waiter for that).
-        deadline = time.monotonic() + 10
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.05)
+        return dict(described)
+
+    def execution_costs(self, launch_id: str) -> dict[str, int]:
+        """What a launch's execution cost: Step Functions' state transitions (every state entered, inside a
+        Parallel or a Map too: what Standard workflows bill), the Lambda invocations, the waits."""
+        sfn = self.client("stepfunctions")
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{launch_id}"
+        self.ended_execution(arn)  # its history is counted once it has ended
         events: list[dict[str, Any]] = []
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
             events += page["events"]

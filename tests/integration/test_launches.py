@@ -55,9 +55,7 @@ def test_a_healthy_release_goes_live_and_succeeds(stack: Any, api: ControllerApi
     assert final["web_vitals"] == {"lcp_ms": None, "inp_ms": None, "cls": None}
     assert final.get("p95_limit_ms") is None or final["p95_limit_ms"] >= 10_000
     assert {a["role"] for a in launch["approvals"]} == set(APPROVERS)
-    assert (
-        stack.client("stepfunctions").describe_execution(executionArn=launch["execution_arn"])["status"] == "SUCCEEDED"
-    )
+    assert stack.ended_execution(launch["execution_arn"])["status"] == "SUCCEEDED"
     # The team's channel heard it all, in the launch's thread: started, who is asked, each checkpoint, the end.
     told = wait_for_ended_notification(stack, launch["launch_id"])
     assert [(n["event"], n.get("checkpoint")) for n in told] == [
@@ -89,7 +87,7 @@ def test_a_failed_smoke_test_rolls_back_frontend_and_backend(stack: Any, api: Co
     assert launch["error"]["error"] == "SmokeTestFailed"
     assert snapshot(stack) == before
     assert launch["changes"] == ["backend", "database", "frontend"]
-    execution = stack.client("stepfunctions").describe_execution(executionArn=launch["execution_arn"])
+    execution = stack.ended_execution(launch["execution_arn"])
     assert execution["status"] == "FAILED"
     assert execution["error"] == "LaunchRolledBack"
 
@@ -340,7 +338,7 @@ def test_a_launch_that_succeeded_is_rolled_back_on_request_as_its_own_execution(
     assert rollback["requested_by"] == "riley.release@acme.example"
     assert snapshot(stack) == before
     assert lock_holder() is None
-    execution = stack.client("stepfunctions").describe_execution(executionArn=rollback["execution_arn"])
+    execution = stack.ended_execution(rollback["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
 
     original = api.get(launched["launch_id"])
