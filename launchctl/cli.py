@@ -732,6 +732,15 @@ def _common_options(default: Any) -> Parser:
     return options
 
 
+def _emergency_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--emergency",
+        metavar="REASON",
+        help="why it cannot wait for the environment's next deploy window: outside one, the profile's emergency "
+        "role signs off as well, and it pages (docs/windows.md)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     from chalicelib.domain.models import LaunchStatus
     from chalicelib.domain.profiles import CHECKLIST_ATTESTATIONS, ApprovalPolicy
@@ -765,12 +774,7 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the launch's id (ID=$(launchctl start ... -q))"
     )
-    start.add_argument(
-        "--emergency",
-        metavar="REASON",
-        help="why it cannot wait for the environment's next deploy window: outside one, the profile's emergency "
-        "role signs off as well, and it pages (docs/windows.md)",
-    )
+    _emergency_option(start)
 
     promote = command(
         "promote",
@@ -790,12 +794,7 @@ def parser() -> argparse.ArgumentParser:
         "--idempotency-key", help="default: one per launch and environment, so a promotion repeated is the same"
     )
     promote.add_argument("-q", "--quiet", action="store_true", help="print only the new launch's id")
-    promote.add_argument(
-        "--emergency",
-        metavar="REASON",
-        help="why it cannot wait for the environment's next deploy window: outside one, the profile's emergency "
-        "role signs off as well, and it pages (docs/windows.md)",
-    )
+    _emergency_option(promote)
 
     status = command("status", help="show a launch, or follow it with --watch")
     status.add_argument("launch_id", help="the launch's id, as start and list print it")

@@ -7,7 +7,7 @@ import json
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -637,8 +637,8 @@ class PromotionPolicy(_Strict):
     )
 
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)  # in date.weekday()'s order
 _CLOCK_TIME = shaped(
     r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", "a time of day as HH:MM, like 09:00 (24:00 for midnight)"
 )

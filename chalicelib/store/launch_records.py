@@ -408,13 +408,13 @@ class LaunchRecords(Table):
 
     def record_rollback_point(self, launch_id: str, point: RollbackPoint) -> bool:
         """Store the rollback point once; False when one was already recorded (a retried step)."""
+        return self._set_once(launch_id, "rollback_point", point)
+
+    def _set_once(self, launch_id: str, attribute: str, value: BaseModel) -> bool:
+        """Write `attribute` unless a first attempt wrote it already (a retried step); whether this one did."""
         try:
-            self._update(
-                launch_id,
-                "SET rollback_point = :point",
-                {":point": s(point.model_dump_json())},
-                condition="attribute_not_exists(rollback_point)",
-            )
+            kept = {":value": s(value.model_dump_json())}
+            self._update(launch_id, f"SET {attribute} = :value", kept, condition=f"attribute_not_exists({attribute})")
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
@@ -422,34 +422,23 @@ class LaunchRecords(Table):
     def record_artifacts(self, launch_id: str, artifacts: ReleaseArtifacts) -> ReleaseArtifacts:
         """Keep what the launch deploys, once: a retried preflight gets the artifacts resolved first, wherever
         the tag has moved since."""
-        try:
-            kept = {":artifacts": s(artifacts.model_dump_json())}
-            self._update(launch_id, "SET artifacts = :artifacts", kept, condition="attribute_not_exists(artifacts)")
-        except self._db.exceptions.ConditionalCheckFailedException:
-            first = self.get_launch(launch_id).artifacts
-            assert first is not None
-            return first
-        return artifacts
+        if self._set_once(launch_id, "artifacts", artifacts):
+            return artifacts
+        first = self.get_launch(launch_id).artifacts
+        assert first is not None
+        return first
 
     def record_emergency(self, launch_id: str, emergency: EmergencyLaunch) -> EmergencyLaunch:
         """Keep, once, that the launch starts outside its windows as an emergency (who else signs off)."""
-        try:
-            kept = {":emergency": s(emergency.model_dump_json())}
-            self._update(launch_id, "SET emergency = :emergency", kept, condition="attribute_not_exists(emergency)")
-        except self._db.exceptions.ConditionalCheckFailedException:
-            first = self.get_launch(launch_id).emergency
-            assert first is not None
-            return first
-        return emergency
+        if self._set_once(launch_id, "emergency", emergency):
+            return emergency
+        first = self.get_launch(launch_id).emergency
+        assert first is not None
+        return first
 
     def record_seal(self, launch_id: str, seal: Seal) -> bool:
         """Keep the launch's seal once; False when one was kept already (a retried end)."""
-        try:
-            sealed = {":seal": s(seal.model_dump_json())}
-            self._update(launch_id, "SET seal = :seal", sealed, condition="attribute_not_exists(seal)")
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._set_once(launch_id, "seal", seal)
 
     def head(self, launch_id: str) -> tuple[int, str]:
         """The number and digest of the launch's last event, read consistently."""

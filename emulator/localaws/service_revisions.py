@@ -3,7 +3,7 @@ the digest of every container's image, resolved when the deployment started (ECS
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ class _Deployment:
     cluster_arn: str
     revision_arn: str
     rollout: dict[str, Any]  # moto's deployment, which the scheduler moves on in place
-    revision: dict[str, Any] = field(default_factory=dict)
+    revision: dict[str, Any]  # as DescribeServiceRevisions answers it
 
 
 def _deployments(backend: Any) -> dict[str, _Deployment]:

@@ -191,20 +191,6 @@ def test_a_failed_ecs_rollout_rolls_back(stack: Any, api: ControllerApi) -> None
     assert snapshot(stack) == before
 
 
-def _settled_on(stack: Any, definition: str, timeout: float = 30) -> None:
-    """Wait until ECS's deployment of `definition` completed (the local scheduler settles it)."""
-    target = stack.profile.backend
-    ecs = stack.environment_client("ecs")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [service] = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"]
-        [*others, primary] = [None, *service["deployments"]]
-        if not any(others[1:]) and primary["taskDefinition"] == definition and primary["rolloutState"] == "COMPLETED":
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{target.service} not steady on {definition}: {service['deployments']}")
-
-
 def test_a_forced_deployment_of_a_mutable_tag_rolls_back_to_the_digest_the_service_ran(
     stack: Any, api: ControllerApi
 ) -> None:
@@ -241,7 +227,9 @@ def test_a_forced_deployment_of_a_mutable_tag_rolls_back_to_the_digest_the_servi
     ecs.update_service(
         cluster=target.cluster, service=target.service, taskDefinition=mutable, deploymentConfiguration=by_hand
     )
-    _settled_on(stack, mutable)
+    waiter = ecs.get_waiter("services_stable")  # one deployment, every desired task running
+    waiter.wait(cluster=target.cluster, services=[target.service], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert stack.service_task_definition() == mutable
 
     use_profile(stack, backend=target.model_copy(update={"strategy": "force_new_deployment", "migration": None}))
     artifact = stack.publish_release(release)
